@@ -1,0 +1,58 @@
+/**
+ * The storage port of the core: a small, ordered, bucketed key-value store with
+ * durable batched commits — the shape of etcd's bbolt backend.
+ *
+ * The MVCC layer above stores revisions in the `key` bucket and its own state
+ * in `meta`; the lessor and later subsystems add buckets of their own. Keys in a
+ * bucket are ordered bytewise.
+ *
+ * Contract every implementation must keep (see `backend-conformance.ts`):
+ * - `commit` applies its operations atomically and resolves only once they are
+ *   durable; commits become visible and durable in call order.
+ * - Reads (`get`, `range`) are synchronous and see every commit that has
+ *   resolved. Whether they already see a commit still in flight is unspecified,
+ *   so callers keep in-flight writes in memory until the commit resolves.
+ */
+export interface Backend {
+  /** A short name for logs and status ("lmdb", "memory"). */
+  readonly kind: string;
+  /** The value stored under `key` in `bucket`, or undefined. */
+  get(bucket: string, key: Uint8Array): Uint8Array | undefined;
+  /**
+   * Entries of `bucket` with `start <= key < end` in ascending key order.
+   * `start` undefined means from the first key, `end` undefined means to the last.
+   */
+  range(bucket: string, start?: Uint8Array, end?: Uint8Array): Iterable<BackendEntry>;
+  /** Writes (value set) and deletes (value undefined) atomically and durably. */
+  commit(ops: readonly BackendOp[]): Promise<void>;
+  /** Bytes the backend occupies on its medium (etcd's db size). */
+  sizeBytes(): number;
+  /** Bytes holding live data (etcd's db size in use); equals sizeBytes when unknown. */
+  sizeInUseBytes(): number;
+  /** Waits for in-flight commits and releases the medium. */
+  close(): Promise<void>;
+}
+
+export interface BackendEntry {
+  key: Uint8Array;
+  value: Uint8Array;
+}
+
+export interface BackendOp {
+  bucket: string;
+  key: Uint8Array;
+  /** The new value; undefined deletes the key. */
+  value: Uint8Array | undefined;
+}
+
+/** Bucket names used by the core. */
+export const Buckets = {
+  /** Revision (16 bytes: main, sub big-endian) → encoded key-value record. */
+  key: "key",
+  /** Store state: current revision, compaction marks. */
+  meta: "meta",
+  /** Lease ID (8 bytes big-endian) → encoded lease. */
+  lease: "lease",
+} as const;
+
+export const bucketNames: readonly string[] = Object.values(Buckets);

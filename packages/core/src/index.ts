@@ -1,0 +1,29 @@
+// Public API of @conclave/core.
+
+export type { Backend, BackendEntry, BackendOp } from "./backend/backend.js";
+export { Buckets } from "./backend/backend.js";
+export { createLmdbBackend, type LmdbBackendOptions } from "./backend/lmdb-backend.js";
+export { createMemoryBackend } from "./backend/memory-backend.js";
+export * from "./errors.js";
+export {
+  createKvApplier,
+  type KvApplier,
+  type KvApplierOptions,
+  toRangeEnd,
+} from "./kv/kv-applier.js";
+export type { LeaseLookup } from "./lease/lease-lookup.js";
+export { noLeases } from "./lease/lease-lookup.js";
+export {
+  type CommittedWrite,
+  type KvStore,
+  type KvStoreOptions,
+  type LeaseHooks,
+  openKvStore,
+  type RangeEnd,
+  type RangeOptions,
+  type RangeResult,
+  type ReadView,
+  type WriteResult,
+  type WriteTxn,
+} from "./mvcc/kv-store.js";
+export * from "./types.js";

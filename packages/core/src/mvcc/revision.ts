@@ -1,0 +1,39 @@
+/**
+ * A revision is a (main, sub) pair: `main` counts write requests (one per put,
+ * effective delete or write txn), `sub` orders the changes inside one of them.
+ * Main revisions stay below 2^53 in any realistic lifetime, so the index keeps
+ * them as numbers and only the domain types expose bigint.
+ */
+export interface Revision {
+  main: number;
+  sub: number;
+}
+
+/** Byte length of an encoded revision: 8 bytes main, 8 bytes sub, big-endian. */
+export const revisionBytesLength = 16;
+
+const two32 = 2 ** 32;
+
+/** Encodes a revision so that byte order equals revision order (backend keys). */
+export function revisionToBytes(main: number, sub: number): Uint8Array {
+  const b = new Uint8Array(revisionBytesLength);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, Math.floor(main / two32));
+  v.setUint32(4, main >>> 0);
+  v.setUint32(8, Math.floor(sub / two32));
+  v.setUint32(12, sub >>> 0);
+  return b;
+}
+
+export function bytesToRevision(b: Uint8Array): Revision {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  return {
+    main: v.getUint32(0) * two32 + v.getUint32(4),
+    sub: v.getUint32(8) * two32 + v.getUint32(12),
+  };
+}
+
+/** Orders revisions ascending. */
+export function compareRevision(a: Revision, b: Revision): number {
+  return a.main - b.main || a.sub - b.sub;
+}
