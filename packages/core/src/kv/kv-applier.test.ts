@@ -1,0 +1,333 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { createMemoryBackend } from "../backend/memory-backend.js";
+import { errCompacted, errFutureRev, errKeyNotFound, errLeaseNotFound } from "../errors.js";
+import { openKvStore } from "../mvcc/kv-store.js";
+import { b, putReq, rangeReq, s, txnReq } from "../test-util.js";
+import { CompareResult, CompareTarget, SortOrder, SortTarget } from "../types.js";
+import { createKvApplier } from "./kv-applier.js";
+
+function setup() {
+  const store = openKvStore({ backend: createMemoryBackend() });
+  return { store, kv: createKvApplier({ store }) };
+}
+const all = new Uint8Array([0]);
+
+describe("revisions", () => {
+  it("start at 1 and grow by one per effective write", async () => {
+    const { kv } = setup();
+    assert.equal((await kv.range(rangeReq("a"))).header.revision, 1n);
+    assert.equal((await kv.put(putReq("a", "1"))).header.revision, 2n);
+    assert.equal((await kv.put(putReq("a", "1"))).header.revision, 3n); // same value still bumps
+    // deleting a missing key does not bump
+    const d0 = await kv.deleteRange({ key: b("zz"), rangeEnd: new Uint8Array(0), prevKv: false });
+    assert.deepEqual([d0.deleted, d0.header.revision], [0n, 3n]);
+    const d1 = await kv.deleteRange({ key: b("a"), rangeEnd: new Uint8Array(0), prevKv: true });
+    assert.deepEqual([d1.deleted, d1.header.revision], [1n, 4n]);
+    assert.equal(s(d1.prevKvs[0]?.value ?? b("")), "1");
+  });
+
+  it("tracks create_revision, mod_revision and version across delete and re-create", async () => {
+    const { kv } = setup();
+    await kv.put(putReq("k", "a")); // 2
+    await kv.put(putReq("k", "b")); // 3
+    let r = await kv.range(rangeReq("k"));
+    assert.deepEqual(
+      [r.kvs[0]?.createRevision, r.kvs[0]?.modRevision, r.kvs[0]?.version],
+      [2n, 3n, 2n],
+    );
+    await kv.deleteRange({ key: b("k"), rangeEnd: new Uint8Array(0), prevKv: false }); // 4
+    await kv.put(putReq("k", "c")); // 5
+    r = await kv.range(rangeReq("k"));
+    assert.deepEqual(
+      [r.kvs[0]?.createRevision, r.kvs[0]?.modRevision, r.kvs[0]?.version],
+      [5n, 5n, 1n],
+    );
+    // history reads
+    assert.equal(s((await kv.range(rangeReq("k", { revision: 3n }))).kvs[0]?.value ?? b("")), "b");
+    assert.equal((await kv.range(rangeReq("k", { revision: 4n }))).kvs.length, 0);
+    assert.equal((await kv.range(rangeReq("k", { revision: 1n }))).kvs.length, 0);
+    await assert.rejects(kv.range(rangeReq("k", { revision: 6n })), (e) => e === errFutureRev);
+  });
+});
+
+describe("range", () => {
+  const keys = ["a", "b", "c", "d", "e"];
+  const cases: Array<{
+    name: string;
+    req: ReturnType<typeof rangeReq>;
+    want: string[];
+    count: number;
+    more: boolean;
+  }> = [
+    { name: "single key", req: rangeReq("c"), want: ["c"], count: 1, more: false },
+    { name: "missing key", req: rangeReq("cc"), want: [], count: 0, more: false },
+    {
+      name: "[b, d)",
+      req: rangeReq("b", { rangeEnd: b("d") }),
+      want: ["b", "c"],
+      count: 2,
+      more: false,
+    },
+    {
+      name: "from key",
+      req: rangeReq("c", { rangeEnd: all }),
+      want: ["c", "d", "e"],
+      count: 3,
+      more: false,
+    },
+    {
+      name: "all with \\0",
+      req: rangeReq("\0", { rangeEnd: all }),
+      want: keys,
+      count: 5,
+      more: false,
+    },
+    {
+      name: "empty range",
+      req: rangeReq("d", { rangeEnd: b("b") }),
+      want: [],
+      count: 0,
+      more: false,
+    },
+    {
+      name: "limit",
+      req: rangeReq("a", { rangeEnd: all, limit: 2n }),
+      want: ["a", "b"],
+      count: 5,
+      more: true,
+    },
+    {
+      name: "limit = count",
+      req: rangeReq("a", { rangeEnd: all, limit: 5n }),
+      want: keys,
+      count: 5,
+      more: false,
+    },
+    {
+      name: "descend by key with limit",
+      req: rangeReq("a", { rangeEnd: all, limit: 2n, sortOrder: SortOrder.DESCEND }),
+      want: ["e", "d"],
+      count: 5,
+      more: true,
+    },
+    {
+      name: "create target, order none → ascend",
+      req: rangeReq("a", { rangeEnd: all, sortTarget: SortTarget.CREATE }),
+      want: ["e", "a", "b", "c", "d"],
+      count: 5,
+      more: false,
+    },
+    {
+      name: "value descend",
+      req: rangeReq("a", {
+        rangeEnd: all,
+        sortTarget: SortTarget.VALUE,
+        sortOrder: SortOrder.DESCEND,
+      }),
+      want: ["e", "d", "c", "b", "a"],
+      count: 5,
+      more: false,
+    },
+    {
+      name: "count only",
+      req: rangeReq("a", { rangeEnd: all, countOnly: true }),
+      want: [],
+      count: 5,
+      more: false,
+    },
+    {
+      name: "min mod revision",
+      req: rangeReq("a", { rangeEnd: all, minModRevision: 5n }),
+      want: ["c", "d", "e"],
+      count: 5,
+      more: false,
+    },
+    {
+      name: "max create revision",
+      req: rangeReq("a", { rangeEnd: all, maxCreateRevision: 3n }),
+      want: ["a", "e"],
+      count: 5,
+      more: false,
+    },
+  ];
+  for (const c of cases) {
+    it(c.name, async () => {
+      const { kv } = setup();
+      // e is written first, then a..d, then e again: e has the highest mod but lowest create
+      await kv.put(putReq("e", "v1")); // 2
+      for (const k of keys.slice(0, 4)) await kv.put(putReq(k, `v-${k}`)); // 3..6
+      await kv.put(putReq("e", "z")); // 7
+      const r = await kv.range(c.req);
+      assert.deepEqual(
+        r.kvs.map((kv) => s(kv.key)),
+        c.want,
+      );
+      assert.equal(r.count, BigInt(c.count));
+      assert.equal(r.more, c.more);
+      assert.equal(r.header.revision, 7n);
+    });
+  }
+
+  it("keys_only drops values", async () => {
+    const { kv } = setup();
+    await kv.put(putReq("a", "1"));
+    const r = await kv.range(rangeReq("a", { keysOnly: true }));
+    assert.equal(r.kvs[0]?.value.length, 0);
+    assert.equal(s((await kv.range(rangeReq("a"))).kvs[0]?.value ?? b("")), "1");
+  });
+});
+
+describe("put options", () => {
+  it("ignore_value / ignore_lease need an existing key", async () => {
+    const { kv, store } = setup();
+    await assert.rejects(
+      kv.put(putReq("x", "", { ignoreValue: true })),
+      (e) => e === errKeyNotFound,
+    );
+    assert.equal(store.currentRev(), 1);
+    await kv.put(putReq("x", "keep"));
+    const r = await kv.put(putReq("x", "", { ignoreValue: true, prevKv: true }));
+    assert.equal(s(r.prevKv?.value ?? b("")), "keep");
+    assert.equal(s((await kv.range(rangeReq("x"))).kvs[0]?.value ?? b("")), "keep");
+  });
+  it("unknown lease is NotFound", async () => {
+    const { kv } = setup();
+    await assert.rejects(kv.put(putReq("x", "1", { lease: 5n })), (e) => e === errLeaseNotFound);
+  });
+});
+
+describe("txn", () => {
+  it("compares, branches, nested txns and one revision for all", async () => {
+    const { kv } = setup();
+    await kv.put(putReq("a", "1")); // 2
+    const r = await kv.txn(
+      txnReq({
+        compare: [
+          {
+            result: CompareResult.EQUAL,
+            target: CompareTarget.VALUE,
+            key: b("a"),
+            targetUnion: { case: "value", value: b("1") },
+            rangeEnd: new Uint8Array(0),
+          },
+          {
+            result: CompareResult.EQUAL,
+            target: CompareTarget.VERSION,
+            key: b("missing"),
+            targetUnion: { case: "version", value: 0n },
+            rangeEnd: new Uint8Array(0),
+          },
+        ],
+        success: [
+          { request: { case: "requestPut", value: putReq("b", "2") } },
+          { request: { case: "requestPut", value: putReq("c", "3") } },
+          { request: { case: "requestRange", value: rangeReq("a", { rangeEnd: all }) } },
+          {
+            request: {
+              case: "requestTxn",
+              value: txnReq({
+                compare: [
+                  // evaluated before the txn: b does not exist yet
+                  {
+                    result: CompareResult.GREATER,
+                    target: CompareTarget.CREATE,
+                    key: b("b"),
+                    targetUnion: { case: "createRevision", value: 0n },
+                    rangeEnd: new Uint8Array(0),
+                  },
+                ],
+                success: [{ request: { case: "requestPut", value: putReq("then", "x") } }],
+                failure: [{ request: { case: "requestPut", value: putReq("else", "y") } }],
+              }),
+            },
+          },
+        ],
+      }),
+    );
+    assert.equal(r.succeeded, true);
+    assert.equal(r.header.revision, 3n);
+    const range = r.responses[2]?.response;
+    assert.equal(range?.case, "responseRange");
+    if (range?.case === "responseRange") {
+      assert.deepEqual(
+        range.value.kvs.map((kv) => s(kv.key)),
+        ["a", "b", "c"],
+      );
+      assert.equal(range.value.header.revision, 3n);
+    }
+    const nested = r.responses[3]?.response;
+    assert.equal(nested?.case, "responseTxn");
+    if (nested?.case === "responseTxn") {
+      assert.equal(nested.value.succeeded, false);
+      assert.deepEqual(nested.value.header, {});
+    }
+    const all3 = await kv.range(rangeReq("a", { rangeEnd: all }));
+    assert.deepEqual(
+      all3.kvs.map((kv) => [s(kv.key), kv.modRevision]),
+      [
+        ["a", 2n],
+        ["b", 3n],
+        ["c", 3n],
+        ["else", 3n],
+      ],
+    );
+  });
+
+  it("value compare on a missing key fails; read-only txn does not bump", async () => {
+    const { kv } = setup();
+    const r = await kv.txn(
+      txnReq({
+        compare: [
+          {
+            result: CompareResult.NOT_EQUAL,
+            target: CompareTarget.VALUE,
+            key: b("nope"),
+            targetUnion: { case: "value", value: b("x") },
+            rangeEnd: new Uint8Array(0),
+          },
+        ],
+        failure: [{ request: { case: "requestRange", value: rangeReq("nope") } }],
+      }),
+    );
+    assert.equal(r.succeeded, false);
+    assert.equal(r.header.revision, 1n);
+  });
+
+  it("range revision errors come before any write", async () => {
+    const { kv, store } = setup();
+    await assert.rejects(
+      kv.txn(
+        txnReq({
+          success: [
+            { request: { case: "requestPut", value: putReq("a", "1") } },
+            { request: { case: "requestRange", value: rangeReq("a", { revision: 9n }) } },
+          ],
+        }),
+      ),
+      (e) => e === errFutureRev,
+    );
+    assert.equal(store.currentRev(), 1);
+  });
+});
+
+describe("compaction", () => {
+  it("errors exactly as etcd and keeps reads at the compact revision", async () => {
+    const { kv } = setup();
+    for (let i = 0; i < 5; i++) await kv.put(putReq("k", `${i}`)); // 2..6
+    await assert.rejects(kv.compact({ revision: 7n, physical: false }), (e) => e === errFutureRev);
+    const c = await kv.compact({ revision: 4n, physical: true });
+    assert.equal(c.header.revision, 6n);
+    await assert.rejects(kv.compact({ revision: 4n, physical: false }), (e) => e === errCompacted);
+    await assert.rejects(kv.compact({ revision: 3n, physical: false }), (e) => e === errCompacted);
+    assert.equal(s((await kv.range(rangeReq("k", { revision: 4n }))).kvs[0]?.value ?? b("")), "2");
+    await assert.rejects(kv.range(rangeReq("k", { revision: 3n })), (e) => e === errCompacted);
+    await kv.compact({ revision: 6n, physical: true }); // compacting at current is allowed
+    assert.equal(s((await kv.range(rangeReq("k"))).kvs[0]?.value ?? b("")), "4");
+  });
+  it("on a fresh store revision 0 compacts once, then is compacted", async () => {
+    const { kv } = setup();
+    await kv.compact({ revision: 0n, physical: false });
+    await assert.rejects(kv.compact({ revision: 0n, physical: false }), (e) => e === errCompacted);
+  });
+});
