@@ -1,0 +1,99 @@
+import {
+  closeServerContext,
+  createRoutes,
+  errorInterceptor,
+  etcdApiVersion,
+  openServerContext,
+} from "@conclave/server";
+import { pino } from "pino";
+import { createApp } from "./create-app.js";
+import { FlagError, parseFlags, usage } from "./flags.js";
+
+/** Conclave's own version (printed by --version and logged at start). */
+export const conclaveVersion = "0.1.0";
+
+/** Bytes Connect reads beyond --max-request-bytes before it refuses a message (etcd's gRPC allowance). */
+const grpcOverheadBytes = 512 * 1024;
+
+async function main(): Promise<void> {
+  let config: ReturnType<typeof parseFlags>;
+  try {
+    config = parseFlags(process.argv.slice(2), process.env);
+  } catch (err) {
+    if (err instanceof FlagError) {
+      process.stderr.write(`conclave: ${err.message}\n\n${usage()}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  if (config.help) {
+    process.stdout.write(`${usage()}\n`);
+    return;
+  }
+  if (config.version) {
+    process.stdout.write(
+      `conclave version: ${conclaveVersion}\netcd API version: ${etcdApiVersion}\n`,
+    );
+    return;
+  }
+
+  const logger = pino({ level: config.logLevel });
+  for (const w of config.warnings) logger.warn(w);
+
+  const ctx = await openServerContext({
+    dataDir: config.dataDir,
+    name: config.name,
+    clientUrls: config.advertiseClientUrls,
+    maxTxnOps: config.maxTxnOps,
+    maxRequestBytes: config.maxRequestBytes,
+  });
+  logger.info(
+    {
+      dataDir: config.dataDir,
+      revision: ctx.store.currentRev(),
+      memberId: ctx.memberId.toString(16),
+    },
+    "storage opened",
+  );
+
+  const server = createApp({
+    logger,
+    routes: createRoutes(ctx),
+    interceptors: [errorInterceptor],
+    readMaxBytes: config.maxRequestBytes + grpcOverheadBytes,
+  });
+  // Storage closes after the listeners drained: nothing acknowledged is lost.
+  server.app.addHook("onClose", async () => {
+    await closeServerContext(ctx);
+    logger.info("storage closed");
+  });
+
+  const bound = await server.listen(config.listenClientUrls);
+  logger.info({ urls: bound, version: conclaveVersion }, "conclave is serving client requests");
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      logger.warn(`${signal} again: exiting now`);
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info(`${signal} received: shutting down`);
+    server.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(
+    `conclave: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
+  process.exit(1);
+});

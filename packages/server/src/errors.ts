@@ -1,0 +1,70 @@
+import {
+  errCompacted,
+  errFutureRev,
+  errKeyNotFound,
+  errLeaseExists,
+  errLeaseNotFound,
+  errLeaseTTLTooLarge,
+} from "@conclave/core";
+import { Code, ConnectError } from "@connectrpc/connect";
+
+/**
+ * Errors raised by request validation at the API edge (etcd's rpctypes
+ * "ErrGRPC…" values that are not domain errors of the store).
+ */
+export class ApiError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ApiError";
+  }
+}
+export const errEmptyKey = new ApiError("etcdserver: key is not provided");
+export const errValueProvided = new ApiError("etcdserver: value is provided");
+export const errLeaseProvided = new ApiError("etcdserver: lease is provided");
+export const errTooManyOps = new ApiError("etcdserver: too many operations in txn request");
+export const errDuplicateKey = new ApiError("etcdserver: duplicate key given in txn request");
+export const errRequestTooLarge = new ApiError("etcdserver: request is too large");
+export const errMemberNotFound = new ApiError("etcdserver: member not found");
+
+/**
+ * THE error table: every domain or validation sentinel → the gRPC code and
+ * the exact message etcd 3.4 sends, which clients match as strings
+ * (clientv3's rpctypes, jetcd, the etcd3 npm package). Anything not in the
+ * table is an internal error and is reported as Unknown without details.
+ */
+const table = new Map<Error, { code: Code; message: string }>([
+  [errEmptyKey, { code: Code.InvalidArgument, message: errEmptyKey.message }],
+  [errKeyNotFound, { code: Code.InvalidArgument, message: "etcdserver: key not found" }],
+  [errValueProvided, { code: Code.InvalidArgument, message: errValueProvided.message }],
+  [errLeaseProvided, { code: Code.InvalidArgument, message: errLeaseProvided.message }],
+  [errTooManyOps, { code: Code.InvalidArgument, message: errTooManyOps.message }],
+  [errDuplicateKey, { code: Code.InvalidArgument, message: errDuplicateKey.message }],
+  [errRequestTooLarge, { code: Code.InvalidArgument, message: errRequestTooLarge.message }],
+  [
+    errCompacted,
+    { code: Code.OutOfRange, message: "etcdserver: mvcc: required revision has been compacted" },
+  ],
+  [
+    errFutureRev,
+    { code: Code.OutOfRange, message: "etcdserver: mvcc: required revision is a future revision" },
+  ],
+  [errLeaseTTLTooLarge, { code: Code.OutOfRange, message: "etcdserver: too large lease TTL" }],
+  [errLeaseNotFound, { code: Code.NotFound, message: "etcdserver: requested lease not found" }],
+  [errMemberNotFound, { code: Code.NotFound, message: errMemberNotFound.message }],
+  [errLeaseExists, { code: Code.FailedPrecondition, message: "etcdserver: lease already exists" }],
+]);
+
+/** Maps any thrown value to the ConnectError a client must see. */
+export function toConnectError(err: unknown): ConnectError {
+  if (err instanceof ConnectError) return err;
+  if (err instanceof Error) {
+    const known = table.get(err);
+    if (known !== undefined) return new ConnectError(known.message, known.code);
+  }
+  return new ConnectError("etcdserver: internal error", Code.Unknown, undefined, undefined, err);
+}
+
+/** The code and message a sentinel maps to (for tests and the JSON gateway). */
+export function errorStatus(err: Error): { code: Code; message: string } | undefined {
+  return table.get(err);
+}

@@ -1,0 +1,16 @@
+// Public API of @conclave/server.
+
+export { createClusterService } from "./cluster-service.js";
+export { errorInterceptor } from "./error-interceptor.js";
+export * from "./errors.js";
+export { fillHeader } from "./header.js";
+export { createKvService } from "./kv-service.js";
+export { createMaintenanceService, etcdApiVersion } from "./maintenance-service.js";
+export { createRoutes } from "./routes.js";
+export {
+  closeServerContext,
+  openServerContext,
+  type ServerContext,
+  type ServerContextOptions,
+} from "./server-context.js";
+export { validateTxn } from "./validation.js";

@@ -1,0 +1,62 @@
+import { toBinary } from "@bufbuild/protobuf";
+import {
+  DeleteRangeRequestSchema,
+  type KV,
+  PutRequestSchema,
+  TxnRequestSchema,
+} from "@conclave/proto";
+import type { ServiceImpl } from "@connectrpc/connect";
+import { errRequestTooLarge } from "./errors.js";
+import { fillHeader } from "./header.js";
+import { estimateSlack, estimateTxnBytes } from "./request-size.js";
+import type { ServerContext } from "./server-context.js";
+import {
+  checkDeleteRequest,
+  checkPutRequest,
+  checkRangeRequest,
+  validateTxn,
+} from "./validation.js";
+
+/**
+ * etcdserverpb.KV over the core applier. Each method follows etcd's v3rpc
+ * adapter shape: validate → size check (writes) → apply → fill the header.
+ * Errors are thrown as sentinels; the router's error interceptor maps them.
+ */
+export function createKvService(ctx: ServerContext): Partial<ServiceImpl<typeof KV>> {
+  const max = ctx.maxRequestBytes;
+  return {
+    async range(req) {
+      checkRangeRequest(req);
+      const resp = await ctx.kv.range(req);
+      return { ...resp, header: fillHeader(ctx, resp.header.revision) };
+    },
+    async put(req) {
+      checkPutRequest(req);
+      if (req.key.length + req.value.length > max - estimateSlack) {
+        if (toBinary(PutRequestSchema, req).length > max) throw errRequestTooLarge;
+      }
+      const resp = await ctx.kv.put(req);
+      return { ...resp, header: fillHeader(ctx, resp.header.revision) };
+    },
+    async deleteRange(req) {
+      checkDeleteRequest(req);
+      if (req.key.length + req.rangeEnd.length > max - estimateSlack) {
+        if (toBinary(DeleteRangeRequestSchema, req).length > max) throw errRequestTooLarge;
+      }
+      const resp = await ctx.kv.deleteRange(req);
+      return { ...resp, header: fillHeader(ctx, resp.header.revision) };
+    },
+    async txn(req) {
+      validateTxn(req, ctx.maxTxnOps);
+      if (estimateTxnBytes(req) > max - estimateSlack) {
+        if (toBinary(TxnRequestSchema, req).length > max) throw errRequestTooLarge;
+      }
+      const resp = await ctx.kv.txn(req);
+      return { ...resp, header: fillHeader(ctx, resp.header.revision) };
+    },
+    async compact(req) {
+      const resp = await ctx.kv.compact(req);
+      return { header: fillHeader(ctx, resp.header.revision) };
+    },
+  };
+}

@@ -1,0 +1,35 @@
+import {
+  Auth,
+  Cluster,
+  Election,
+  KV,
+  LeaderElectionService,
+  Lease,
+  Lock,
+  Maintenance,
+  Watch,
+} from "@conclave/proto";
+import type { ConnectRouter } from "@connectrpc/connect";
+import { createClusterService } from "./cluster-service.js";
+import { createKvService } from "./kv-service.js";
+import { createMaintenanceService } from "./maintenance-service.js";
+import type { ServerContext } from "./server-context.js";
+
+/**
+ * Registers every service of the etcd API and of conclave.v1 on a Connect
+ * router. Methods without an implementation yet answer Unimplemented, so
+ * clients see the whole API surface and a clear status for what is missing.
+ */
+export function createRoutes(ctx: ServerContext): (router: ConnectRouter) => void {
+  return (router) => {
+    router.service(KV, createKvService(ctx));
+    router.service(Maintenance, createMaintenanceService(ctx));
+    router.service(Cluster, createClusterService(ctx));
+    router.service(Watch, {});
+    router.service(Lease, {});
+    router.service(Auth, {});
+    router.service(Lock, {});
+    router.service(Election, {});
+    router.service(LeaderElectionService, {});
+  };
+}

@@ -1,0 +1,86 @@
+import { randomBytes } from "node:crypto";
+import {
+  type Backend,
+  createKvApplier,
+  createLmdbBackend,
+  createMemoryBackend,
+  type KvApplier,
+  type KvStore,
+  openKvStore,
+} from "@conclave/core";
+
+/** What every service of one Conclave member shares. */
+export interface ServerContext {
+  store: KvStore;
+  kv: KvApplier;
+  backend: Backend;
+  /** This member's name (`--name`). */
+  name: string;
+  /** 64-bit member ID, stable across restarts (kept in the data dir). */
+  memberId: bigint;
+  /** 64-bit cluster ID, stable across restarts. */
+  clusterId: bigint;
+  /** URLs clients are told to use (`--advertise-client-urls`). */
+  clientUrls: string[];
+  /** `--max-txn-ops`, default 128. */
+  maxTxnOps: number;
+  /** `--max-request-bytes`, default 1.5 MiB. */
+  maxRequestBytes: number;
+  /** Term reported in headers; a single member that never lost leadership stays in term 1. */
+  raftTerm: bigint;
+}
+
+export interface ServerContextOptions {
+  /** Data directory; ":memory:" keeps everything in memory (not durable). */
+  dataDir: string;
+  name?: string;
+  clientUrls?: string[];
+  maxTxnOps?: number;
+  maxRequestBytes?: number;
+}
+
+const idsKey = new TextEncoder().encode("memberIds");
+
+/** Reads or creates the member and cluster IDs, random once per data dir like etcd's. */
+async function loadIds(backend: Backend): Promise<{ memberId: bigint; clusterId: bigint }> {
+  const stored = backend.get("meta", idsKey);
+  if (stored !== undefined && stored.length === 16) {
+    const v = new DataView(stored.buffer, stored.byteOffset, 16);
+    return { memberId: v.getBigUint64(0), clusterId: v.getBigUint64(8) };
+  }
+  const raw = randomBytes(16);
+  const v = new DataView(raw.buffer, raw.byteOffset, 16);
+  // Keep IDs non-zero, as etcd's are.
+  const memberId = v.getBigUint64(0) | 1n;
+  const clusterId = v.getBigUint64(8) | 1n;
+  v.setBigUint64(0, memberId);
+  v.setBigUint64(8, clusterId);
+  await backend.commit([{ bucket: "meta", key: idsKey, value: new Uint8Array(raw) }]);
+  return { memberId, clusterId };
+}
+
+/** Opens storage and builds the shared context. Close it with {@link closeServerContext}. */
+export async function openServerContext(options: ServerContextOptions): Promise<ServerContext> {
+  const backend =
+    options.dataDir === ":memory:"
+      ? createMemoryBackend()
+      : createLmdbBackend({ dir: options.dataDir });
+  const store = openKvStore({ backend });
+  const ids = await loadIds(backend);
+  return {
+    store,
+    backend,
+    kv: createKvApplier({ store }),
+    name: options.name ?? "default",
+    ...ids,
+    clientUrls: options.clientUrls ?? ["http://127.0.0.1:2379"],
+    maxTxnOps: options.maxTxnOps ?? 128,
+    maxRequestBytes: options.maxRequestBytes ?? 1.5 * 1024 * 1024,
+    raftTerm: 1n,
+  };
+}
+
+export async function closeServerContext(ctx: ServerContext): Promise<void> {
+  await ctx.store.close();
+  await ctx.backend.close();
+}

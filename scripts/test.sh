@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs every check and test of the repository. Installs the system tools the
+# wire tests drive (etcdctl from Debian's etcd-client; etcd itself from
+# etcd-server, the reference the differential tests compare against) when
+# they are missing. A suite that cannot find its tool fails; nothing is skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
+command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
+if ((${#need[@]})); then
+  echo "installing: ${need[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# Debian's etcd-server package may start a system etcd on :2379; the tests use
+# their own ports, but stop it so it cannot be mistaken for ours.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/dev/null; then
+  systemctl stop etcd || true
+fi
+
+[ -d node_modules ] || npm install --no-audit --no-fund
+
+export PATH="$PWD/node_modules/.bin:$PATH"
+
+echo "== generated code is up to date"
+buf lint
+buf generate
+git diff --exit-code -- packages/proto/src/gen || {
+  echo "packages/proto/src/gen is stale: run 'npm run generate' and commit" >&2
+  exit 1
+}
+
+echo "== lint and format"
+biome check .
+
+echo "== typecheck"
+turbo run typecheck --output-logs=errors-only
+
+echo "== tests"
+turbo run test --concurrency=1 --output-logs=full
