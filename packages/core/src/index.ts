@@ -14,6 +14,13 @@ export {
 export type { LeaseLookup } from "./lease/lease-lookup.js";
 export { noLeases } from "./lease/lease-lookup.js";
 export {
+  createLessor,
+  type LeaseInfo,
+  type Lessor,
+  type LessorOptions,
+  maxLeaseTtl,
+} from "./lease/lessor.js";
+export {
   type CommittedWrite,
   type KvStore,
   type KvStoreOptions,
@@ -27,3 +34,13 @@ export {
   type WriteTxn,
 } from "./mvcc/kv-store.js";
 export * from "./types.js";
+export {
+  createWatchHub,
+  type WatchBatch,
+  type WatchEvent,
+  type Watcher,
+  type WatchHub,
+  type WatchHubOptions,
+  type WatchOptions,
+  type WatchSink,
+} from "./watch/watch-hub.js";

@@ -50,6 +50,12 @@ export interface WriteTxn extends ReadView {
   deleteRange(key: Uint8Array, end: RangeEnd): { deleted: number; rev: number };
   /** Changes so far, in sub-revision order. */
   changes(): readonly Change[];
+  /**
+   * Adds a backend operation of another subsystem (e.g. a lease record) to this
+   * write's commit, so it becomes durable atomically with the key changes. A
+   * write with only staged operations commits them without a new revision.
+   */
+  stage(op: BackendOp): void;
 }
 
 /**
@@ -328,6 +334,9 @@ export function openKvStore(options: KvStoreOptions): KvStore {
         firstRev: () => compactMain,
         range: (key, end, ro) => rangeKeys(key, end, txnRev(), ro),
         changes: () => changes,
+        stage(op) {
+          ops.push(op);
+        },
         put(key, value, lease) {
           const main = beginRev + 1;
           const sub = changes.length;
@@ -409,7 +418,8 @@ export function openKvStore(options: KvStoreOptions): KvStore {
         throw err;
       }
       if (changes.length === 0) {
-        return { result, rev: beginRev, changes, durable: lastCommit };
+        const durable = ops.length > 0 ? commit(ops, undefined) : lastCommit;
+        return { result, rev: beginRev, changes, durable };
       }
       current = beginRev + 1;
       ops.push({ bucket: Buckets.meta, key: metaRev, value: encodeNumber(current) });

@@ -1,0 +1,118 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { createMemoryBackend } from "../backend/memory-backend.js";
+import { errLeaseExists, errLeaseNotFound, errLeaseTTLTooLarge } from "../errors.js";
+import { createKvApplier } from "../kv/kv-applier.js";
+import { openKvStore } from "../mvcc/kv-store.js";
+import { putReq, rangeReq } from "../test-util.js";
+import { createLessor } from "./lessor.js";
+
+function setup(now?: () => number, backend = createMemoryBackend()) {
+  const lessor = createLessor({ backend, checkIntervalMs: 10, ...(now && { now }) });
+  const store = openKvStore({ backend, leases: lessor });
+  lessor.start(store);
+  const kv = createKvApplier({ store, leases: lessor });
+  return { backend, lessor, store, kv };
+}
+
+describe("lessor", () => {
+  it("grants with etcd's TTL rules and IDs", async () => {
+    const { lessor } = setup();
+    for (const [ttl, want] of [
+      [1, 2],
+      [0, 2],
+      [-5, 2],
+      [60, 60],
+    ] as const) {
+      const g = await lessor.grant(0n, ttl);
+      assert.equal(g.ttl, want);
+      assert.ok(g.id > 0n);
+    }
+    assert.deepEqual(await lessor.grant(42n, 10), { id: 42n, ttl: 10 });
+    await assert.rejects(lessor.grant(42n, 10), (e) => e === errLeaseExists);
+    await assert.rejects(lessor.grant(0n, 9_000_000_001), (e) => e === errLeaseTTLTooLarge);
+    await lessor.close();
+  });
+
+  it("revoke deletes every attached key in one revision", async () => {
+    const { lessor, kv, store } = setup();
+    const { id } = await lessor.grant(0n, 60);
+    for (const k of ["c", "a", "b"]) await kv.put(putReq(k, "v", { lease: id }));
+    await kv.put(putReq("free", "v"));
+    assert.equal(store.currentRev(), 5);
+    assert.deepEqual(
+      lessor.timeToLive(id)?.keys.map((k) => new TextDecoder().decode(k)),
+      ["a", "b", "c"],
+    );
+    const rev = await lessor.revoke(id);
+    assert.equal(rev, 6);
+    const left = await kv.range(rangeReq("\0", { rangeEnd: new Uint8Array([0]) }));
+    assert.deepEqual(
+      left.kvs.map((x) => new TextDecoder().decode(x.key)),
+      ["free"],
+    );
+    await assert.rejects(lessor.revoke(id), (e) => e === errLeaseNotFound);
+    await assert.rejects(kv.put(putReq("x", "v", { lease: id })), (e) => e === errLeaseNotFound);
+    await lessor.close();
+  });
+
+  it("moving a key to another lease detaches it from the first", async () => {
+    const { lessor, kv } = setup();
+    const a = (await lessor.grant(0n, 60)).id;
+    const b = (await lessor.grant(0n, 60)).id;
+    await kv.put(putReq("k", "v", { lease: a }));
+    await kv.put(putReq("k", "v2", { lease: b }));
+    assert.equal(lessor.timeToLive(a)?.keys.length, 0);
+    assert.equal(lessor.timeToLive(b)?.keys.length, 1);
+    await kv.put(putReq("k", "", { ignoreValue: true, ignoreLease: true }));
+    assert.equal(lessor.timeToLive(b)?.keys.length, 1);
+    await lessor.close();
+  });
+
+  it("expires a lease shortly after its deadline", async () => {
+    let t = 1_000_000;
+    const { lessor, kv } = setup(() => t);
+    const { id } = await lessor.grant(0n, 5);
+    await kv.put(putReq("k", "v", { lease: id }));
+    assert.equal(lessor.timeToLive(id)?.remaining, 5);
+    t += 2500;
+    assert.equal(lessor.timeToLive(id)?.remaining, 2);
+    assert.equal(lessor.renew(id), 5);
+    t += 4900;
+    await new Promise((r) => setTimeout(r, 40));
+    assert.ok(lessor.exists(id));
+    t += 200;
+    await new Promise((r) => setTimeout(r, 40));
+    assert.equal(lessor.exists(id), false);
+    assert.equal((await kv.range(rangeReq("k"))).kvs.length, 0);
+    assert.throws(
+      () => lessor.renew(id),
+      (e) => e === errLeaseNotFound,
+    );
+    await lessor.close();
+  });
+
+  it("survives a restart once, with grace, but not forever", async () => {
+    let t = 1_000_000;
+    const backend = createMemoryBackend();
+    let s = setup(() => t, backend);
+    const { id } = await s.lessor.grant(0n, 30);
+    await s.kv.put(putReq("k", "v", { lease: id }));
+    await s.lessor.close();
+    await s.store.close();
+    // Down for 29.5 s: 0.5 s left, so the restart grants min(TTL, 10 s) of grace.
+    t += 29_500;
+    s = setup(() => t, backend);
+    assert.equal(s.lessor.timeToLive(id)?.remaining, 10);
+    assert.equal(s.lessor.timeToLive(id)?.keys.length, 1);
+    await s.lessor.close();
+    await s.store.close();
+    // Restarted again without a keep-alive: no second grace, and the lease expires.
+    t += 10_500;
+    s = setup(() => t, backend);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(s.lessor.exists(id), false);
+    assert.equal((await s.kv.range(rangeReq("k"))).kvs.length, 0);
+    await s.lessor.close();
+  });
+});

@@ -1,0 +1,284 @@
+import { Buckets } from "../backend/backend.js";
+import { bytesToKeyString } from "../mvcc/key-string.js";
+import type { CommittedWrite, KvStore, RangeEnd } from "../mvcc/kv-store.js";
+import { decodeRecord } from "../mvcc/record-codec.js";
+import { bytesToRevision, revisionToBytes } from "../mvcc/revision.js";
+import type { KeyValue } from "../types.js";
+
+export interface WatchEvent {
+  type: "put" | "delete";
+  /** For deletes only `key` and `modRevision` are set (as etcd's DELETE events). */
+  kv: KeyValue;
+  /** The key-value before this event, when the watcher asked for it and history has it. */
+  prevKv?: KeyValue | undefined;
+}
+
+/** Events of one or more consecutive revisions for one watcher. */
+export interface WatchBatch {
+  /** The revision the watcher is now synced up to. */
+  rev: number;
+  events: WatchEvent[];
+}
+
+/**
+ * Where a watcher's events go — one per client stream. `send` always takes
+ * the batch; it returns false when the consumer is falling behind, and the
+ * hub then stops pushing live events to that watcher and lets it catch up
+ * from history once `ready()` says the consumer drained (etcd's unsynced /
+ * victim handling). Memory per slow stream stays bounded by the consumer's
+ * own limit plus one batch.
+ */
+export interface WatchSink {
+  send(watcher: Watcher, batch: WatchBatch): boolean;
+  /** The watcher's next revision was compacted away; the watcher is removed. */
+  compacted(watcher: Watcher, compactRev: number): void;
+  /** Whether the consumer can take more catch-up batches now. */
+  ready(): boolean;
+}
+
+export interface WatchOptions {
+  key: Uint8Array;
+  /** Range end after etcd's normalisation: undefined = one key, "infinity" = all ≥ key. */
+  end: RangeEnd;
+  /** First revision to deliver; 0 = the next revision. */
+  startRev: number;
+  prevKv: boolean;
+  noPut: boolean;
+  noDelete: boolean;
+}
+
+export interface Watcher {
+  readonly options: WatchOptions;
+  /** The next revision this watcher will receive. */
+  nextRev(): number;
+  /** True while it receives live events (not catching up from history). */
+  synced(): boolean;
+  cancel(): void;
+}
+
+export interface WatchHub {
+  /** Starts a watcher. Its first events may be sent before this returns only via history catch-up, which is deferred. */
+  watch(options: WatchOptions, sink: WatchSink): Watcher;
+  /** Watchers alive (etcd_debugging_mvcc_watcher_total). */
+  watcherCount(): number;
+  /** Stops the catch-up loop and drops every watcher. */
+  close(): void;
+}
+
+export interface WatchHubOptions {
+  store: KvStore;
+  /** How often watchers that fell behind are caught up, in ms. Default 50 (etcd: 100). */
+  syncIntervalMs?: number;
+  /** Most revisions one catch-up batch covers. Default 1000 (etcd's watchBatchMaxRevs). */
+  maxBatchRevs?: number;
+}
+
+interface WatcherState extends Watcher {
+  next: number;
+  isSynced: boolean;
+  sink: WatchSink;
+  startKey: string;
+  endKey: string | null | undefined;
+  alive: boolean;
+}
+
+/**
+ * The watchable part of the store: turns each durable write into events for
+ * the watchers whose range it touches (events come from the committed write,
+ * never from polling), and replays history for watchers that start in the
+ * past or fell behind.
+ */
+export function createWatchHub(options: WatchHubOptions): WatchHub {
+  const { store } = options;
+  const maxBatchRevs = options.maxBatchRevs ?? 1000;
+  /** Synced watchers of single keys, by key. */
+  const byKey = new Map<string, Set<WatcherState>>();
+  /** Synced watchers of ranges. */
+  const ranges = new Set<WatcherState>();
+  const unsynced = new Set<WatcherState>();
+  let count = 0;
+
+  const inRange = (w: WatcherState, k: string) =>
+    w.endKey === undefined
+      ? k === w.startKey
+      : k >= w.startKey && (w.endKey === null || k < w.endKey);
+
+  function addSynced(w: WatcherState) {
+    w.isSynced = true;
+    if (w.endKey === undefined) {
+      let set = byKey.get(w.startKey);
+      if (set === undefined) {
+        set = new Set();
+        byKey.set(w.startKey, set);
+      }
+      set.add(w);
+    } else {
+      ranges.add(w);
+    }
+  }
+  function removeSynced(w: WatcherState) {
+    if (w.endKey === undefined) {
+      const set = byKey.get(w.startKey);
+      set?.delete(w);
+      if (set?.size === 0) byKey.delete(w.startKey);
+    } else {
+      ranges.delete(w);
+    }
+  }
+  function remove(w: WatcherState) {
+    if (!w.alive) return;
+    w.alive = false;
+    count--;
+    if (w.isSynced) removeSynced(w);
+    else unsynced.delete(w);
+  }
+
+  function prevOf(kv: KeyValue): KeyValue | undefined {
+    try {
+      return store.read().range(kv.key, undefined, { rev: Number(kv.modRevision) - 1 }).kvs[0];
+    } catch {
+      return undefined; // compacted: no prev_kv, as etcd
+    }
+  }
+
+  /** Applies a watcher's filters and prev_kv to raw events. */
+  function shape(w: WatcherState, raw: WatchEvent[]): WatchEvent[] {
+    const out: WatchEvent[] = [];
+    for (const e of raw) {
+      if (e.type === "put" ? w.options.noPut : w.options.noDelete) continue;
+      if (w.options.prevKv) {
+        const create = e.type === "put" && e.kv.createRevision === e.kv.modRevision;
+        out.push({ type: e.type, kv: e.kv, prevKv: create ? undefined : prevOf(e.kv) });
+      } else {
+        out.push(e);
+      }
+    }
+    return out;
+  }
+
+  function onCommitted(write: CommittedWrite) {
+    const perWatcher = new Map<WatcherState, WatchEvent[]>();
+    for (const c of write.changes) {
+      const k = bytesToKeyString(c.kv.key);
+      const ev: WatchEvent = { type: c.type, kv: c.kv };
+      const add = (w: WatcherState) => {
+        if (w.next > write.rev) return; // starts in the future
+        let list = perWatcher.get(w);
+        if (list === undefined) {
+          list = [];
+          perWatcher.set(w, list);
+        }
+        list.push(ev);
+      };
+      const singles = byKey.get(k);
+      if (singles !== undefined) for (const w of singles) add(w);
+      for (const w of ranges) if (inRange(w, k)) add(w);
+    }
+    for (const [w, raw] of perWatcher) {
+      w.next = write.rev + 1;
+      const events = shape(w, raw);
+      if (events.length === 0) continue;
+      if (!w.sink.send(w, { rev: write.rev, events })) {
+        // Falling behind: stop live delivery; catch up once the consumer drained.
+        removeSynced(w);
+        w.isSynced = false;
+        unsynced.add(w);
+      }
+    }
+  }
+  const unsubscribe = store.onCommitted(onCommitted);
+
+  /** Reads history for one unsynced watcher; moves it to synced when caught up. */
+  function catchUp(w: WatcherState) {
+    const compactRev = store.compactRev();
+    if (w.next < compactRev) {
+      remove(w);
+      w.sink.compacted(w, compactRev);
+      return;
+    }
+    const durable = store.durableRev();
+    while (w.alive && w.sink.ready()) {
+      if (w.next > durable) {
+        unsynced.delete(w);
+        addSynced(w);
+        return;
+      }
+      const last = Math.min(durable, w.next + maxBatchRevs - 1);
+      const raw: WatchEvent[] = [];
+      const from = revisionToBytes(w.next, 0);
+      const to = revisionToBytes(last + 1, 0);
+      for (const { key, value } of store.backend.range(Buckets.key, from, to)) {
+        const rec = decodeRecord(value);
+        const k = bytesToKeyString(rec.kv.key);
+        if (!inRange(w, k)) continue;
+        const main = bytesToRevision(key).main;
+        raw.push(
+          rec.tombstone
+            ? {
+                type: "delete",
+                kv: {
+                  ...rec.kv,
+                  modRevision: BigInt(main),
+                  createRevision: 0n,
+                  version: 0n,
+                  lease: 0n,
+                },
+              }
+            : { type: "put", kv: rec.kv },
+        );
+      }
+      w.next = last + 1;
+      const events = shape(w, raw);
+      if (events.length > 0) w.sink.send(w, { rev: last, events });
+    }
+  }
+
+  function syncAll() {
+    for (const w of [...unsynced]) if (w.alive) catchUp(w);
+  }
+  const timer = setInterval(syncAll, options.syncIntervalMs ?? 50);
+  timer.unref();
+
+  return {
+    watch(opts, sink) {
+      const durable = store.durableRev();
+      const endKey =
+        opts.end === undefined
+          ? undefined
+          : opts.end === "infinity"
+            ? null
+            : bytesToKeyString(opts.end);
+      const w: WatcherState = {
+        options: opts,
+        next: opts.startRev === 0 ? durable + 1 : opts.startRev,
+        isSynced: false,
+        sink,
+        startKey: bytesToKeyString(opts.key),
+        endKey,
+        alive: true,
+        nextRev: () => w.next,
+        synced: () => w.isSynced,
+        cancel: () => remove(w),
+      };
+      count++;
+      if (w.next > durable) addSynced(w);
+      else {
+        unsynced.add(w);
+        // Catch up soon, but after the caller sent its "created" response.
+        setImmediate(() => {
+          if (w.alive && !w.isSynced) catchUp(w);
+        });
+      }
+      return w;
+    },
+    watcherCount: () => count,
+    close() {
+      clearInterval(timer);
+      unsubscribe();
+      byKey.clear();
+      ranges.clear();
+      unsynced.clear();
+      count = 0;
+    },
+  };
+}
