@@ -1,0 +1,261 @@
+import { lookup } from "node:dns/promises";
+import type * as http from "node:http";
+import type { AddressInfo, Server as NetServer } from "node:net";
+import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import { fastifyConnectPlugin } from "@connectrpc/connect-fastify";
+import { type FastifyInstance, fastify, LogController } from "fastify";
+import { type LevelWithSilent, type Logger, pino } from "pino";
+import {
+  createOnePortServer,
+  type OnePortRequestHandler,
+  type OnePortServer,
+  type OnePortServerOptions,
+} from "./one-port-server.js";
+
+export interface CreateAppOptions {
+  /** Registers the Connect services, e.g. `(router) => router.service(KV, kvImpl)`. */
+  routes: (router: ConnectRouter) => void;
+  /** The logger for Fastify and the listeners. Default: a new pino logger at `logLevel`. */
+  logger?: Logger;
+  /** The level of the logger created when `logger` is not given. Default "info". */
+  logLevel?: LevelWithSilent;
+  /**
+   * Log a line per HTTP request (Fastify's "incoming request" / "request
+   * completed", at info level).
+   *
+   * Default false: etcd clients send many small RPCs, and etcd does not log
+   * them either.
+   */
+  logRequests?: boolean;
+  /**
+   * The largest request message Connect reads, in bytes. Requests above it
+   * fail with ResourceExhausted. Fastify's `bodyLimit` does not apply to
+   * Connect routes. Callers pass `--max-request-bytes` plus 512 KiB, like
+   * etcd's gRPC overhead allowance, and check the exact etcd limit in the
+   * handlers.
+   *
+   * Default: Connect's (2^32-1).
+   */
+  readMaxBytes?: number;
+  /** Connect interceptors, applied to every RPC. Default none. */
+  interceptors?: Interceptor[];
+  /**
+   * The grace period of `close()` when none is given: how long in-flight
+   * requests may run after the listeners stop before their connections are
+   * destroyed.
+   *
+   * Default 5 000 ms.
+   */
+  closeGraceMs?: number;
+  /**
+   * How long after shutdown begins RPC handlers see `ctx.signal` abort with
+   * Unavailable "server is shutting down". Streaming RPCs such as Watch and
+   * LeaseKeepAlive never end on their own: they must watch `ctx.signal` and
+   * return, so their clients get a status (and can retry elsewhere) before
+   * the connection is destroyed at the end of the grace period.
+   *
+   * Default: half the grace period. Capped at the grace period.
+   */
+  shutdownTimeoutMs?: number;
+  /** Options of the one-port listeners: timeouts and HTTP/2 settings. */
+  onePort?: OnePortServerOptions;
+}
+
+/** A Fastify app with Connect routes, served on one or more one-port listeners. */
+export interface ConclaveApp {
+  /** The Fastify instance: add plain HTTP routes and hooks before `listen()`. */
+  readonly app: FastifyInstance;
+  /** The shared HTTP/1.1 and HTTP/2 servers and their listeners. */
+  readonly onePort: OnePortServer;
+  /**
+   * Binds every URL (`http://host:port`) and resolves with the bound URLs.
+   *
+   * Each URL's host must be an IP address or "localhost"; "localhost" binds
+   * every address it resolves to (usually 127.0.0.1 and ::1) on the same
+   * port, so IPv4 and IPv6 clients both reach it, ignoring addresses the
+   * machine does not have. Port 0 picks a free port (the same one for all
+   * addresses of one URL).
+   *
+   * The first address is bound by Fastify (so `onListen` hooks run); the
+   * others get listeners of their own that feed the same HTTP/1.1 and HTTP/2
+   * servers. If any bind fails, everything is closed and the error is
+   * thrown: the app cannot be listened again.
+   */
+  listen(urls: readonly string[]): Promise<string[]>;
+  /** The bound URLs, as `http://host:port` with the real port. */
+  addresses(): string[];
+  /**
+   * Shuts down: stops accepting, drains connections gracefully (see
+   * `OnePortServer.close()`), aborts RPC handlers' `ctx.signal` after
+   * `shutdownTimeoutMs`, then runs Fastify's `onClose` hooks. `app.close()`
+   * does the same with the default grace period.
+   *
+   * @param graceMs Default `closeGraceMs`.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Builds the Fastify app that serves Connect, gRPC and gRPC-Web (and any
+ * plain Fastify routes) over HTTP/1.1 and h2c on the same port.
+ *
+ * Fastify does not manage the connections: its `serverFactory` returns the
+ * one-port listener, which owns timeouts and the graceful close.
+ */
+export function createApp(options: CreateAppOptions): ConclaveApp {
+  const closeGraceMs = options.closeGraceMs ?? 5_000;
+  const logger = options.logger ?? pino({ level: options.logLevel ?? "info" });
+
+  let onePort: OnePortServer | undefined;
+  // Cast to the default logger type, so that plugins written against plain
+  // `FastifyInstance` can be registered.
+  const app = fastify({
+    loggerInstance: logger,
+    logController: new LogController({ disableRequestLogging: !options.logRequests }),
+    // The one-port server closes connections itself; Fastify would look for
+    // methods a net.Server does not have.
+    forceCloseConnections: false,
+    serverFactory(handler) {
+      onePort = createOnePortServer(handler as unknown as OnePortRequestHandler, {
+        onConnectionError: (error) => logger.debug({ err: error }, "connection error"),
+        ...options.onePort,
+      });
+      // Fastify only calls listen(), address(), close() and event methods on
+      // the server, which a net.Server has.
+      return onePort.server as unknown as http.Server;
+    },
+  }) as unknown as FastifyInstance;
+  if (onePort === undefined) {
+    throw new Error("fastify did not call serverFactory");
+  }
+  const port: OnePortServer = onePort;
+
+  const shutdown = new AbortController();
+  const abortRpcs = () => {
+    if (!shutdown.signal.aborted) {
+      shutdown.abort(new ConnectError("server is shutting down", Code.Unavailable));
+    }
+  };
+
+  app.register(fastifyConnectPlugin, {
+    routes: options.routes,
+    grpc: true,
+    grpcWeb: true,
+    connect: true,
+    // Our own signal rather than the plugin's shutdownTimeoutMs: its timer
+    // starts at Fastify's preClose and cannot follow the grace period given
+    // to close().
+    shutdownSignal: shutdown.signal,
+    ...(options.readMaxBytes !== undefined && { readMaxBytes: options.readMaxBytes }),
+    ...(options.interceptors !== undefined && { interceptors: options.interceptors }),
+  });
+
+  let requestedGraceMs: number | undefined;
+  // preClose runs after Fastify starts answering new requests with 503 (and
+  // "Connection: close") and before its onClose hooks, which release what
+  // the handlers use: drain here.
+  app.addHook("preClose", async () => {
+    const graceMs = requestedGraceMs ?? closeGraceMs;
+    const abortAfterMs = Math.min(options.shutdownTimeoutMs ?? graceMs / 2, graceMs);
+    const timer = setTimeout(abortRpcs, abortAfterMs);
+    try {
+      await port.close(graceMs);
+    } finally {
+      clearTimeout(timer);
+      abortRpcs();
+    }
+  });
+
+  async function bindAll(urls: readonly string[]): Promise<void> {
+    let first = true;
+    for (const raw of urls) {
+      const url = new URL(raw);
+      if (url.protocol !== "http:") {
+        throw new Error(`cannot listen on ${raw}: only http:// URLs are supported`);
+      }
+      const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
+      const hosts =
+        host === "localhost"
+          ? [...new Set((await lookup(host, { all: true })).map((a) => a.address))]
+          : [host];
+      let bindPort = url.port === "" ? 80 : Number(url.port);
+      for (const [i, address] of hosts.entries()) {
+        try {
+          if (first) {
+            await app.listen({ host: address, port: bindPort });
+            first = false;
+          } else {
+            await listenOn(port.createListener(), address, bindPort);
+          }
+        } catch (error) {
+          const code = (error as NodeJS.ErrnoException).code;
+          if (i > 0 && (code === "EADDRNOTAVAIL" || code === "EAFNOSUPPORT")) {
+            logger.warn({ err: error }, `not listening on ${address} for ${raw}`);
+            continue;
+          }
+          throw error;
+        }
+        if (i === 0) bindPort = boundPort(port.listeners.at(-1));
+      }
+    }
+  }
+
+  async function listen(urls: readonly string[]): Promise<string[]> {
+    if (urls.length === 0) throw new Error("no URL to listen on");
+    try {
+      await bindAll(urls);
+    } catch (error) {
+      await close(0);
+      throw error;
+    }
+    const bound = addresses();
+    for (const address of bound.slice(1)) {
+      logger.info(`Server listening at ${address}`);
+    }
+    return bound;
+  }
+
+  function addresses(): string[] {
+    const result: string[] = [];
+    for (const listener of port.listeners) {
+      const a = listener.address();
+      if (a === null || typeof a === "string") continue;
+      const host = a.family === "IPv6" ? `[${a.address}]` : a.address;
+      result.push(`http://${host}:${a.port}`);
+    }
+    return result;
+  }
+
+  let closePromise: Promise<void> | undefined;
+  function close(graceMs?: number): Promise<void> {
+    closePromise ??= (async () => {
+      requestedGraceMs = graceMs;
+      await app.close();
+      // If Fastify never became ready, it skips preClose hooks.
+      await port.close(graceMs ?? closeGraceMs);
+      abortRpcs();
+    })();
+    return closePromise;
+  }
+
+  return { app, onePort: port, listen, addresses, close };
+}
+
+function listenOn(listener: NetServer, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error) => reject(error);
+    listener.once("error", onError);
+    listener.listen({ host, port }, () => {
+      listener.removeListener("error", onError);
+      resolve();
+    });
+  });
+}
+
+function boundPort(listener: NetServer | undefined): number {
+  const a = listener?.address() as AddressInfo | null | undefined;
+  if (a === null || a === undefined || typeof a !== "object") {
+    throw new Error("listener is not bound");
+  }
+  return a.port;
+}

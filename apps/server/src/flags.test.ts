@@ -1,0 +1,311 @@
+import * as assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { type ConclaveConfig, FlagError, flagToEnv, parseFlags, usage } from "./flags.js";
+
+const defaults: ConclaveConfig = {
+  name: "default",
+  dataDir: "default.conclave",
+  listenClientUrls: ["http://127.0.0.1:2379"],
+  advertiseClientUrls: ["http://127.0.0.1:2379"],
+  maxTxnOps: 128,
+  maxRequestBytes: 1_572_864,
+  logLevel: "info",
+  help: false,
+  version: false,
+  warnings: [],
+};
+
+interface ValidCase {
+  name: string;
+  argv?: string[];
+  env?: Record<string, string>;
+  want: Partial<ConclaveConfig>;
+}
+
+const validCases: ValidCase[] = [
+  { name: "defaults", want: {} },
+  {
+    name: "--flag value",
+    argv: ["--name", "n1", "--max-txn-ops", "256", "--log-level", "debug"],
+    want: { name: "n1", dataDir: "n1.conclave", maxTxnOps: 256, logLevel: "debug" },
+  },
+  {
+    name: "--flag=value",
+    argv: ["--name=n1", "--data-dir=/var/lib/c", "--max-request-bytes=1048576"],
+    want: { name: "n1", dataDir: "/var/lib/c", maxRequestBytes: 1_048_576 },
+  },
+  {
+    name: "a single dash, as Go's flag package allows",
+    argv: ["-name", "n1", "-log-level=warn"],
+    want: { name: "n1", dataDir: "n1.conclave", logLevel: "warn" },
+  },
+  {
+    name: "a value containing =",
+    argv: ["--name=a=b"],
+    want: { name: "a=b", dataDir: "a=b.conclave" },
+  },
+  {
+    name: "the last occurrence wins",
+    argv: ["--name", "a", "--name", "b"],
+    want: { name: "b", dataDir: "b.conclave" },
+  },
+  {
+    name: "several listen URLs, advertised by default",
+    argv: ["--listen-client-urls", "http://127.0.0.1:2379, http://[::1]:22379/"],
+    want: {
+      listenClientUrls: ["http://127.0.0.1:2379", "http://[::1]:22379"],
+      advertiseClientUrls: ["http://127.0.0.1:2379", "http://[::1]:22379"],
+    },
+  },
+  {
+    name: "localhost, port 0 and an explicit default port",
+    argv: ["--listen-client-urls=http://localhost:0,http://127.0.0.1:80"],
+    want: {
+      listenClientUrls: ["http://localhost:0", "http://127.0.0.1:80"],
+      advertiseClientUrls: ["http://localhost:0", "http://127.0.0.1:80"],
+    },
+  },
+  {
+    name: "advertise URLs may use names",
+    argv: ["--advertise-client-urls", "http://etcd.example.com:2379"],
+    want: { advertiseClientUrls: ["http://etcd.example.com:2379"] },
+  },
+  {
+    name: "a wildcard listen address warns when nothing is advertised",
+    argv: ["--listen-client-urls", "http://0.0.0.0:2379"],
+    want: {
+      listenClientUrls: ["http://0.0.0.0:2379"],
+      advertiseClientUrls: ["http://0.0.0.0:2379"],
+      warnings: [
+        "advertising http://0.0.0.0:2379, which clients cannot dial: set --advertise-client-urls",
+      ],
+    },
+  },
+  {
+    name: "log level is case-insensitive",
+    argv: ["--log-level", "ERROR"],
+    want: { logLevel: "error" },
+  },
+  {
+    name: "environment variables",
+    env: {
+      ETCD_NAME: "envname",
+      ETCD_LISTEN_CLIENT_URLS: "http://127.0.0.1:12379",
+      ETCD_MAX_TXN_OPS: "64",
+      ETCD_MAX_REQUEST_BYTES: "2048",
+      ETCD_LOG_LEVEL: "warn",
+      PATH: "/usr/bin",
+    },
+    want: {
+      name: "envname",
+      dataDir: "envname.conclave",
+      listenClientUrls: ["http://127.0.0.1:12379"],
+      advertiseClientUrls: ["http://127.0.0.1:12379"],
+      maxTxnOps: 64,
+      maxRequestBytes: 2048,
+      logLevel: "warn",
+    },
+  },
+  {
+    name: "flags win over environment variables",
+    argv: ["--name", "flagname"],
+    env: { ETCD_NAME: "envname", ETCD_DATA_DIR: "/env/dir" },
+    want: {
+      name: "flagname",
+      dataDir: "/env/dir",
+      warnings: ["environment variable ETCD_NAME is shadowed by the flag --name"],
+    },
+  },
+  {
+    name: "empty and unknown environment variables",
+    env: { ETCD_NAME: "", ETCD_INITIAL_CLUSTER: "a=http://x:2380", ETCDCTL_API: "3" },
+    want: { warnings: ["unrecognized environment variable ETCD_INITIAL_CLUSTER, ignored"] },
+  },
+  {
+    name: "a large --max-request-bytes warns",
+    argv: ["--max-request-bytes", String(20 * 1024 * 1024)],
+    want: {
+      maxRequestBytes: 20 * 1024 * 1024,
+      warnings: [
+        "--max-request-bytes=20971520 exceeds 10 MiB: large requests may delay other requests",
+      ],
+    },
+  },
+  { name: "--help", argv: ["--help"], want: { help: true } },
+  { name: "-h", argv: ["-h"], want: { help: true } },
+  { name: "--help=false", argv: ["--help=false"], want: {} },
+  { name: "--version", argv: ["--version"], want: { version: true } },
+  {
+    name: "--help skips value validation",
+    argv: ["--max-txn-ops", "zero", "--help"],
+    want: { help: true },
+  },
+  {
+    name: "-- ends the flags",
+    argv: ["--name", "x", "--"],
+    want: { name: "x", dataDir: "x.conclave" },
+  },
+];
+
+interface ErrorCase {
+  name: string;
+  argv?: string[];
+  env?: Record<string, string>;
+  error: RegExp;
+}
+
+const errorCases: ErrorCase[] = [
+  {
+    name: "unknown flag",
+    argv: ["--listen-peer-urls", "x"],
+    error: /^unknown flag: --listen-peer-urls/,
+  },
+  { name: "unknown flag with =", argv: ["--bogus=1"], error: /^unknown flag: --bogus/ },
+  { name: "positional argument", argv: ["serve"], error: /'serve' is not a valid flag/ },
+  { name: "argument after --", argv: ["--", "x"], error: /'x' is not a valid flag/ },
+  { name: "missing value at the end", argv: ["--name"], error: /flag needs an argument: --name/ },
+  {
+    name: "a flag where a value belongs",
+    argv: ["--name", "--data-dir", "x"],
+    error: /flag needs an argument: --name/,
+  },
+  { name: "empty name", argv: ["--name="], error: /--name must not be empty/ },
+  { name: "empty data dir", argv: ["--data-dir="], error: /--data-dir must not be empty/ },
+  { name: "bad boolean", argv: ["--help=yes"], error: /invalid boolean value "yes" for --help/ },
+  {
+    name: "non-numeric max-txn-ops",
+    argv: ["--max-txn-ops", "ten"],
+    error: /invalid value "ten" for --max-txn-ops: not a whole number/,
+  },
+  {
+    name: "negative max-txn-ops",
+    argv: ["--max-txn-ops=-1"],
+    error: /invalid value "-1" for --max-txn-ops: not a whole number/,
+  },
+  {
+    name: "zero max-txn-ops",
+    argv: ["--max-txn-ops", "0"],
+    error: /invalid value "0" for --max-txn-ops: must be between 1 and/,
+  },
+  {
+    name: "fractional max-request-bytes",
+    argv: ["--max-request-bytes", "1.5"],
+    error: /not a whole number/,
+  },
+  {
+    name: "huge max-request-bytes",
+    argv: ["--max-request-bytes", "99999999999"],
+    error: /must be between 1 and/,
+  },
+  {
+    name: "bad number in the environment names the variable",
+    env: { ETCD_MAX_TXN_OPS: "x" },
+    error: /invalid value "x" for ETCD_MAX_TXN_OPS/,
+  },
+  {
+    name: "bad log level",
+    argv: ["--log-level", "trace"],
+    error: /invalid value "trace" for --log-level: must be one of debug, info, warn, error/,
+  },
+  {
+    name: "https",
+    argv: ["--listen-client-urls", "https://127.0.0.1:2379"],
+    error: /TLS is not supported yet/,
+  },
+  {
+    name: "https advertised",
+    argv: ["--advertise-client-urls", "https://etcd.example.com:2379"],
+    error: /TLS is not supported yet/,
+  },
+  {
+    name: "unix socket",
+    argv: ["--listen-client-urls", "unix://localhost:2379"],
+    error: /unix sockets are not supported/,
+  },
+  {
+    name: "other scheme",
+    argv: ["--listen-client-urls", "ftp://127.0.0.1:2379"],
+    error: /unsupported scheme "ftp"/,
+  },
+  { name: "not a URL", argv: ["--listen-client-urls", "127.0.0.1:2379"], error: /invalid URL/ },
+  {
+    name: "no port",
+    argv: ["--listen-client-urls", "http://127.0.0.1"],
+    error: /explicit port/,
+  },
+  {
+    name: "port out of range",
+    argv: ["--listen-client-urls", "http://127.0.0.1:65536"],
+    error: /invalid URL "http:\/\/127.0.0.1:65536"/,
+  },
+  {
+    name: "a path",
+    argv: ["--listen-client-urls", "http://127.0.0.1:2379/v3"],
+    error: /must not contain a path/,
+  },
+  {
+    name: "a query",
+    argv: ["--listen-client-urls", "http://127.0.0.1:2379?x=1"],
+    error: /must not contain a query/,
+  },
+  {
+    name: "a host name to listen on",
+    argv: ["--listen-client-urls", "http://etcd.example.com:2379"],
+    error: /expected an IP address or "localhost" to listen on/,
+  },
+  {
+    name: "an empty URL list entry",
+    argv: ["--listen-client-urls", "http://127.0.0.1:2379,"],
+    error: /empty URL in the list/,
+  },
+  { name: "an empty URL list", argv: ["--listen-client-urls="], error: /must not be empty/ },
+  {
+    name: "advertising port 0",
+    argv: ["--advertise-client-urls", "http://127.0.0.1:0"],
+    error: /cannot advertise port 0/,
+  },
+];
+
+describe("parseFlags", () => {
+  for (const c of validCases) {
+    it(c.name, () => {
+      assert.deepEqual(parseFlags(c.argv ?? [], c.env ?? {}), { ...defaults, ...c.want });
+    });
+  }
+  for (const c of errorCases) {
+    it(`rejects: ${c.name}`, () => {
+      assert.throws(
+        () => parseFlags(c.argv ?? [], c.env ?? {}),
+        (e: unknown) => e instanceof FlagError && c.error.test(e.message),
+      );
+    });
+  }
+});
+
+describe("flagToEnv", () => {
+  it("follows etcd's naming", () => {
+    assert.equal(flagToEnv("listen-client-urls"), "ETCD_LISTEN_CLIENT_URLS");
+    assert.equal(flagToEnv("name"), "ETCD_NAME");
+  });
+});
+
+describe("usage", () => {
+  it("lists every flag with its default", () => {
+    const text = usage();
+    for (const flag of [
+      "--name",
+      "--data-dir",
+      "--listen-client-urls",
+      "--advertise-client-urls",
+      "--max-txn-ops",
+      "--max-request-bytes",
+      "--log-level",
+      "--help",
+      "--version",
+    ]) {
+      assert.ok(text.includes(flag), flag);
+    }
+    assert.ok(text.includes("http://127.0.0.1:2379"));
+    assert.ok(text.includes("ETCD_LISTEN_CLIENT_URLS"));
+  });
+});

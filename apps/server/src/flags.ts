@@ -1,0 +1,375 @@
+import { isIP } from "node:net";
+
+/** The log levels `--log-level` accepts, a subset of etcd's. */
+export const logLevels = ["debug", "info", "warn", "error"] as const;
+
+export type LogLevel = (typeof logLevels)[number];
+
+/**
+ * The server's configuration, from command-line flags and `ETCD_*`
+ * environment variables, under etcd's names.
+ */
+export interface ConclaveConfig {
+  /** `--name`: the member's human-readable name. Default "default". */
+  name: string;
+  /** `--data-dir`: where data is stored. Default `${name}.conclave`, relative to the working directory. */
+  dataDir: string;
+  /**
+   * `--listen-client-urls`: where to accept client traffic, as normalized
+   * `http://host:port` origins. Default `["http://127.0.0.1:2379"]`.
+   */
+  listenClientUrls: string[];
+  /**
+   * `--advertise-client-urls`: the client URLs to tell clients about.
+   * Default: the listen URLs. (etcd defaults to `http://localhost:2379`.)
+   */
+  advertiseClientUrls: string[];
+  /** `--max-txn-ops`: the most operations one transaction may hold. Default 128. */
+  maxTxnOps: number;
+  /** `--max-request-bytes`: the largest client request, in bytes. Default 1 572 864 (1.5 MiB). */
+  maxRequestBytes: number;
+  /** `--log-level`. Default "info". */
+  logLevel: LogLevel;
+  /** `--help` was given: print `usage()` and exit; other values are left at their defaults. */
+  help: boolean;
+  /** `--version` was given: print the version and exit; other values are left at their defaults. */
+  version: boolean;
+  /**
+   * Things worth logging that are not errors, such as `ETCD_*` environment
+   * variables that are not used.
+   */
+  warnings: string[];
+}
+
+/** A command line or environment that cannot be turned into a config. */
+export class FlagError extends Error {
+  override name = "FlagError";
+}
+
+interface FlagSpec {
+  /** Boolean flags take no value (`--help`, `--help=false`) and have no environment variable. */
+  boolean?: true;
+  valueName?: string;
+  description: string;
+}
+
+const flagSpecs = {
+  name: {
+    valueName: "name",
+    description: 'Human-readable name for this member. (default "default")',
+  },
+  "data-dir": {
+    valueName: "path",
+    description: 'Path to the data directory. (default "<name>.conclave")',
+  },
+  "listen-client-urls": {
+    valueName: "urls",
+    description:
+      'Comma-separated URLs to listen on for client traffic (gRPC, gRPC-Web, Connect and HTTP on each). (default "http://127.0.0.1:2379")',
+  },
+  "advertise-client-urls": {
+    valueName: "urls",
+    description: "Comma-separated client URLs to advertise to clients. (default: the listen URLs)",
+  },
+  "max-txn-ops": {
+    valueName: "n",
+    description: "Maximum number of operations permitted in a transaction. (default 128)",
+  },
+  "max-request-bytes": {
+    valueName: "n",
+    description: "Maximum client request size in bytes the server will accept. (default 1572864)",
+  },
+  "log-level": {
+    valueName: "level",
+    description: `Log level: ${logLevels.join(", ")}. (default "info")`,
+  },
+  help: { boolean: true, description: "Print this help and exit." },
+  version: { boolean: true, description: "Print the version and exit." },
+} satisfies Record<string, FlagSpec>;
+
+type FlagName = keyof typeof flagSpecs;
+
+const defaultListenClientUrl = "http://127.0.0.1:2379";
+
+/** Requests above this size are allowed, but etcd warns about them too. */
+const largeRequestBytes = 10 * 1024 * 1024;
+
+/**
+ * Connect's read limit is a 32-bit number, and the server adds 512 KiB of
+ * overhead to `--max-request-bytes` for it.
+ */
+const maxRequestBytesLimit = 2 ** 32 - 1 - 512 * 1024;
+
+/** The text printed for `--help`. */
+export function usage(): string {
+  const lines = [
+    "Usage: conclave [flags]",
+    "",
+    "Conclave, an etcd v3 compatible coordination service.",
+    "",
+    "Flags (--flag value and --flag=value both work):",
+  ];
+  for (const [name, spec] of Object.entries(flagSpecs) as [FlagName, FlagSpec][]) {
+    const head = spec.valueName === undefined ? `--${name}` : `--${name} <${spec.valueName}>`;
+    lines.push(`  ${head}`, `      ${spec.description}`);
+  }
+  lines.push(
+    "",
+    "Every flag with a value can also be set with an environment variable named",
+    'after it, as in etcd: ETCD_ + the flag name upper-cased with "-" turned into "_"',
+    "(ETCD_NAME, ETCD_DATA_DIR, ETCD_LISTEN_CLIENT_URLS, ...). Flags win over the",
+    "environment.",
+    "",
+  );
+  return lines.join("\n");
+}
+
+/** The environment variable of a flag: `listen-client-urls` → `ETCD_LISTEN_CLIENT_URLS`. */
+export function flagToEnv(flag: string): string {
+  return `ETCD_${flag.toUpperCase().replaceAll("-", "_")}`;
+}
+
+/**
+ * Parses etcd-style command-line flags (`process.argv.slice(2)`) and
+ * environment variables into a config.
+ *
+ * Flags are written `--flag value` or `--flag=value`; as with Go's flag
+ * package, a single leading dash works too, and the last occurrence wins.
+ * Unknown flags and positional arguments are errors. Environment variables
+ * fill in flags not given on the command line; empty ones are ignored.
+ *
+ * @throws FlagError with a message that names the offending flag or variable.
+ */
+export function parseFlags(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>> = {},
+): ConclaveConfig {
+  const values = new Map<FlagName, { value: string; source: string }>();
+  let help = false;
+  let version = false;
+
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? "";
+    if (arg === "--") {
+      if (i + 1 < argv.length) throw new FlagError(`'${argv[i + 1]}' is not a valid flag`);
+      break;
+    }
+    const match = /^--?([^=]+)(?:=(.*))?$/s.exec(arg);
+    if (match === null || arg === "-") {
+      throw new FlagError(`'${arg}' is not a valid flag (flags start with --)`);
+    }
+    const rawName = match[1] ?? "";
+    const inlineValue = match[2];
+    const name = rawName === "h" ? "help" : rawName;
+    if (!isFlagName(name)) {
+      throw new FlagError(`unknown flag: --${rawName} (see --help)`);
+    }
+    const spec: FlagSpec = flagSpecs[name];
+    if (spec.boolean) {
+      const on = inlineValue === undefined ? true : parseBoolean(name, inlineValue);
+      if (name === "help") help = on;
+      else version = on;
+      continue;
+    }
+    let value = inlineValue;
+    if (value === undefined) {
+      const next = argv[i + 1];
+      if (next === undefined || next.startsWith("-")) {
+        throw new FlagError(`flag needs an argument: --${name}`);
+      }
+      value = next;
+      i++;
+    }
+    values.set(name, { value, source: `--${name}` });
+  }
+
+  const warnings: string[] = [];
+  const envNames = new Map<string, FlagName>();
+  for (const [name, spec] of Object.entries(flagSpecs) as [FlagName, FlagSpec][]) {
+    if (!spec.boolean) envNames.set(flagToEnv(name), name);
+  }
+  for (const [key, value] of Object.entries(env)) {
+    if (!key.startsWith("ETCD_") || value === undefined || value === "") continue;
+    const name = envNames.get(key);
+    if (name === undefined) {
+      warnings.push(`unrecognized environment variable ${key}, ignored`);
+    } else if (values.has(name)) {
+      warnings.push(`environment variable ${key} is shadowed by the flag --${name}`);
+    } else {
+      values.set(name, { value, source: key });
+    }
+  }
+
+  if (help || version) {
+    return { ...defaults(), help, version, warnings };
+  }
+
+  const get = (name: FlagName) => values.get(name);
+  const nameFlag = get("name");
+  const name = nameFlag?.value ?? "default";
+  if (name === "") throw new FlagError("--name must not be empty");
+
+  const dataDirFlag = get("data-dir");
+  const dataDir = dataDirFlag?.value ?? `${name}.conclave`;
+  if (dataDir === "") throw new FlagError("--data-dir must not be empty");
+
+  const listenFlag = get("listen-client-urls");
+  const listenClientUrls = listenFlag
+    ? parseUrls(listenFlag.value, listenFlag.source, "listen")
+    : [defaultListenClientUrl];
+  const advertiseFlag = get("advertise-client-urls");
+  const advertiseClientUrls = advertiseFlag
+    ? parseUrls(advertiseFlag.value, advertiseFlag.source, "advertise")
+    : [...listenClientUrls];
+  if (advertiseFlag === undefined) {
+    for (const u of listenClientUrls) {
+      const host = new URL(u).hostname;
+      if (host === "0.0.0.0" || host === "[::]") {
+        warnings.push(`advertising ${u}, which clients cannot dial: set --advertise-client-urls`);
+      }
+    }
+  }
+
+  const maxTxnOpsFlag = get("max-txn-ops");
+  const maxTxnOps = maxTxnOpsFlag
+    ? parseInteger(maxTxnOpsFlag.value, maxTxnOpsFlag.source, 1, 2 ** 31 - 1)
+    : 128;
+  const maxRequestBytesFlag = get("max-request-bytes");
+  const maxRequestBytes = maxRequestBytesFlag
+    ? parseInteger(maxRequestBytesFlag.value, maxRequestBytesFlag.source, 1, maxRequestBytesLimit)
+    : 1_572_864;
+  if (maxRequestBytes > largeRequestBytes) {
+    warnings.push(
+      `--max-request-bytes=${maxRequestBytes} exceeds 10 MiB: large requests may delay other requests`,
+    );
+  }
+
+  const logLevelFlag = get("log-level");
+  const logLevel = logLevelFlag ? parseLogLevel(logLevelFlag.value, logLevelFlag.source) : "info";
+
+  return {
+    name,
+    dataDir,
+    listenClientUrls,
+    advertiseClientUrls,
+    maxTxnOps,
+    maxRequestBytes,
+    logLevel,
+    help: false,
+    version: false,
+    warnings,
+  };
+}
+
+function defaults(): ConclaveConfig {
+  return {
+    name: "default",
+    dataDir: "default.conclave",
+    listenClientUrls: [defaultListenClientUrl],
+    advertiseClientUrls: [defaultListenClientUrl],
+    maxTxnOps: 128,
+    maxRequestBytes: 1_572_864,
+    logLevel: "info",
+    help: false,
+    version: false,
+    warnings: [],
+  };
+}
+
+function isFlagName(name: string): name is FlagName {
+  return Object.hasOwn(flagSpecs, name);
+}
+
+function parseBoolean(name: string, value: string): boolean {
+  // The spellings Go's strconv.ParseBool accepts.
+  if (["1", "t", "T", "true", "TRUE", "True"].includes(value)) return true;
+  if (["0", "f", "F", "false", "FALSE", "False"].includes(value)) return false;
+  throw new FlagError(`invalid boolean value "${value}" for --${name}`);
+}
+
+function parseInteger(value: string, source: string, min: number, max: number): number {
+  if (!/^\d+$/.test(value)) {
+    throw new FlagError(`invalid value "${value}" for ${source}: not a whole number`);
+  }
+  const n = Number(value);
+  if (n < min || n > max) {
+    throw new FlagError(
+      `invalid value "${value}" for ${source}: must be between ${min} and ${max}`,
+    );
+  }
+  return n;
+}
+
+function parseLogLevel(value: string, source: string): LogLevel {
+  const level = logLevels.find((l) => l === value.toLowerCase());
+  if (level === undefined) {
+    throw new FlagError(
+      `invalid value "${value}" for ${source}: must be one of ${logLevels.join(", ")}`,
+    );
+  }
+  return level;
+}
+
+/**
+ * Parses a comma-separated list of client URLs into `http://host:port`
+ * origins. Like etcd: each needs an explicit port and no path, and URLs to
+ * listen on need an IP address or "localhost" as host, because a name could
+ * resolve to anything.
+ */
+function parseUrls(list: string, source: string, use: "listen" | "advertise"): string[] {
+  const parts = list.split(",").map((p) => p.trim());
+  if (parts.every((p) => p === "")) {
+    throw new FlagError(`${source} must not be empty`);
+  }
+  const urls: string[] = [];
+  for (const part of parts) {
+    if (part === "") {
+      throw new FlagError(`invalid value "${list}" for ${source}: empty URL in the list`);
+    }
+    urls.push(parseUrl(part, source, use));
+  }
+  return urls;
+}
+
+function parseUrl(raw: string, source: string, use: "listen" | "advertise"): string {
+  const bad = (why: string) => new FlagError(`invalid URL "${raw}" for ${source}: ${why}`);
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw bad('expected the form "http://host:port"');
+  }
+  switch (url.protocol) {
+    case "http:":
+      break;
+    case "https:":
+      throw bad("TLS is not supported yet: use an http:// URL");
+    case "unix:":
+    case "unixs:":
+      throw bad("unix sockets are not supported: use an http:// URL");
+    default:
+      throw bad(`unsupported scheme "${url.protocol.slice(0, -1)}": use an http:// URL`);
+  }
+  if (url.username !== "" || url.password !== "") throw bad("URLs must not contain credentials");
+  if (url.search !== "" || url.hash !== "") throw bad("URLs must not contain a query or fragment");
+  if (url.pathname !== "/" || /^http:\/\/[^/]*\/./i.test(raw)) {
+    throw bad("URLs must not contain a path");
+  }
+  // WHATWG URLs drop a port equal to the scheme's default, so look at the
+  // text for an explicit one.
+  const authority = /^http:\/\/([^/?#]*)/i.exec(raw)?.[1] ?? "";
+  const port = /:(\d+)$/.exec(authority)?.[1];
+  if (port === undefined) throw bad('expected the form "http://host:port" with an explicit port');
+  const portNumber = Number(port);
+  if (portNumber > 65535) throw bad("the port must be between 0 and 65535");
+  if (use === "advertise" && portNumber === 0) throw bad("cannot advertise port 0");
+  const host = url.hostname;
+  if (host === "") throw bad("missing host");
+  if (use === "listen") {
+    const bare = host.startsWith("[") ? host.slice(1, -1) : host;
+    if (host !== "localhost" && isIP(bare) === 0) {
+      throw bad('expected an IP address or "localhost" to listen on');
+    }
+  }
+  return `http://${host}:${portNumber}`;
+}

@@ -1,0 +1,311 @@
+import * as http from "node:http";
+import * as http2 from "node:http2";
+import * as net from "node:net";
+
+/**
+ * The HTTP/2 client connection preface (RFC 9113, section 3.4). A client that
+ * speaks HTTP/2 with prior knowledge (grpc-go, etcdctl) sends it before
+ * anything else; no HTTP/1.1 request can start with it.
+ */
+const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
+
+/**
+ * A request handler that accepts both HTTP/1.1 and HTTP/2 compatibility
+ * objects, like the one Fastify passes to its `serverFactory`.
+ */
+export interface OnePortRequestHandler {
+  (req: http.IncomingMessage, res: http.ServerResponse): void;
+  (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): void;
+}
+
+export interface OnePortServerOptions {
+  /**
+   * How long a new connection may take to send enough bytes to tell HTTP/1.1
+   * from HTTP/2 (one byte for most HTTP/1.1 requests, the 24-byte preface for
+   * HTTP/2). Connections that stay silent longer are destroyed, so idle
+   * sockets cannot pile up before any protocol timeout applies.
+   *
+   * Defaults to 10 000 ms. 0 disables the timeout.
+   */
+  firstBytesTimeoutMs?: number;
+  /**
+   * How long an idle HTTP/1.1 keep-alive connection stays open.
+   *
+   * Defaults to 72 000 ms, like Fastify: longer than the 60 s idle timeout of
+   * common load balancers, so the server is not the one that closes a
+   * connection the balancer is about to reuse.
+   */
+  keepAliveTimeoutMs?: number;
+  /**
+   * HTTP/2 settings announced to clients.
+   *
+   * Defaults to Node's defaults with `maxConcurrentStreams` spelled out as
+   * 2^32-1 (unlimited), the default of etcd's `--max-concurrent-streams`: one
+   * etcd client multiplexes all its watches and lease keep-alives on a single
+   * connection.
+   */
+  http2Settings?: http2.Settings;
+  /**
+   * Memory (in megabytes) one HTTP/2 session may buffer before Node tears it
+   * down with ENHANCE_YOUR_CALM.
+   *
+   * Defaults to 32. Node's default of 10 holds only a handful of etcd's
+   * maximum-size requests (1.5 MiB each) in flight on one connection.
+   */
+  http2MaxSessionMemoryMb?: number;
+  /**
+   * The grace period of `close()` when none is given.
+   *
+   * Defaults to 5 000 ms.
+   */
+  closeGraceMs?: number;
+  /**
+   * Receives errors of sockets and HTTP/2 sessions: client resets, garbage
+   * bytes, protocol errors. They never reach the process's `error` handlers;
+   * this hook only exists for logging. By default they are dropped.
+   */
+  onConnectionError?: (error: Error) => void;
+}
+
+/**
+ * Serves HTTP/1.1 and cleartext HTTP/2 with prior knowledge (h2c) on the
+ * same port, which neither `http.createServer()` nor `http2.createServer()`
+ * can do alone: Node's `allowHTTP1` only works with TLS, where ALPN picks the
+ * protocol.
+ */
+export interface OnePortServer {
+  /**
+   * The first listening socket. Return it from Fastify's `serverFactory`;
+   * Fastify calls `listen()` on it.
+   */
+  readonly server: net.Server;
+  /** Every listening socket, `server` first. */
+  readonly listeners: readonly net.Server[];
+  /** The HTTP/1.1 server that connections without the HTTP/2 preface go to. It never listens. */
+  readonly http1: http.Server;
+  /** The HTTP/2 server that connections with the preface go to. It never listens. */
+  readonly http2: http2.Http2Server;
+  /** True once `close()` was called. */
+  readonly closing: boolean;
+  /**
+   * Creates another listening socket that feeds the same HTTP/1.1 and HTTP/2
+   * servers, for an additional listen address. The caller calls `listen()`.
+   */
+  createListener(): net.Server;
+  /** Open connections by kind, for metrics and tests. */
+  connections(): { pending: number; http1: number; http2: number };
+  /**
+   * Shuts down gracefully, and resolves once every socket is closed:
+   *
+   * 1. All listeners stop accepting; connections that have not chosen a
+   *    protocol yet are destroyed.
+   * 2. Idle HTTP/1.1 connections are closed; busy ones are closed as soon as
+   *    their response ends.
+   * 3. HTTP/2 sessions get a GOAWAY (`session.close()`); they close once
+   *    their open streams end.
+   * 4. After `graceMs`, whatever is left is destroyed.
+   *
+   * Calling it again returns the same promise.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Creates a server that serves HTTP/1.1 and h2c on one plaintext port with
+ * one request handler.
+ *
+ * Each accepted socket is read until its first bytes either differ from the
+ * HTTP/2 client preface (HTTP/1.1) or contain all of it (HTTP/2). The bytes
+ * are then pushed back onto the socket, which is handed to the matching
+ * server with a synthetic `connection` event.
+ */
+export function createOnePortServer(
+  handler: OnePortRequestHandler,
+  options: OnePortServerOptions = {},
+): OnePortServer {
+  const firstBytesTimeoutMs = options.firstBytesTimeoutMs ?? 10_000;
+  const defaultGraceMs = options.closeGraceMs ?? 5_000;
+  const reportError = options.onConnectionError ?? (() => {});
+
+  const http1 = http.createServer();
+  http1.keepAliveTimeout = options.keepAliveTimeoutMs ?? 72_000;
+  // Node only starts tracking HTTP/1.1 connections (needed for
+  // closeIdleConnections(), headersTimeout and requestTimeout) when the
+  // server emits "listening". This server never listens on its own.
+  http1.emit("listening");
+
+  const h2 = http2.createServer({
+    maxSessionMemory: options.http2MaxSessionMemoryMb ?? 32,
+    settings: { maxConcurrentStreams: 2 ** 32 - 1, ...options.http2Settings },
+  });
+
+  /** Every accepted socket, until it closes. */
+  const sockets = new Set<net.Socket>();
+  /** Sockets that have not chosen a protocol yet. */
+  const pending = new Set<net.Socket>();
+  const http1Sockets = new Set<net.Socket>();
+  /** HTTP/1.1 responses not yet closed. */
+  const http1Responses = new Set<http.ServerResponse>();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  const listeners: net.Server[] = [];
+
+  let closing = false;
+  let closePromise: Promise<void> | undefined;
+  let onDrained: (() => void) | undefined;
+
+  http1.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (closing) {
+      // Let this be the connection's last request.
+      res.shouldKeepAlive = false;
+    }
+    http1Responses.add(res);
+    res.once("close", () => {
+      http1Responses.delete(res);
+      if (closing) {
+        // The connection became idle during shutdown: close it now rather
+        // than when the keep-alive timeout fires. Node resets the socket's
+        // current response after "finish"; wait a tick for that.
+        setImmediate(() => http1.closeIdleConnections());
+      }
+    });
+    handler(req, res);
+  });
+  h2.on("request", (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) =>
+    handler(req, res),
+  );
+  h2.on("session", (session: http2.ServerHttp2Session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+    if (closing) session.close();
+  });
+  // Errors on sessions are re-emitted here; without a listener they are
+  // dropped, with one they are only reported.
+  h2.on("sessionError", (error: Error) => reportError(error));
+
+  function onConnection(socket: net.Socket): void {
+    sockets.add(socket);
+    // Stays attached after the hand-off, so that no socket error can become
+    // an uncaught exception, whatever the protocol servers do.
+    socket.on("error", reportError);
+    socket.once("close", () => {
+      sockets.delete(socket);
+      pending.delete(socket);
+      http1Sockets.delete(socket);
+      if (closing && sockets.size === 0) onDrained?.();
+    });
+    if (closing) {
+      socket.destroy();
+      return;
+    }
+    pending.add(socket);
+    detectProtocol(socket);
+  }
+
+  function detectProtocol(socket: net.Socket): void {
+    let head: Buffer = Buffer.alloc(0);
+    const onTimeout = () => socket.destroy();
+    const onData = (chunk: Buffer) => {
+      head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+      const n = Math.min(head.length, http2Preface.length);
+      const isHttp2 = head.compare(http2Preface, 0, n, 0, n) === 0;
+      if (isHttp2 && head.length < http2Preface.length) {
+        return; // Still a prefix of the preface: wait for more.
+      }
+      socket.removeListener("data", onData);
+      socket.removeListener("timeout", onTimeout);
+      socket.setTimeout(0);
+      socket.pause();
+      socket.unshift(head);
+      pending.delete(socket);
+      if (isHttp2) {
+        // The session reads the unshifted bytes itself and then consumes the
+        // socket's handle directly; resuming the stream here would steal
+        // frames from it.
+        h2.emit("connection", socket);
+      } else {
+        http1Sockets.add(socket);
+        http1.emit("connection", socket);
+        // The HTTP/1.1 server adds a "data" listener, which does not restart
+        // a stream paused explicitly.
+        socket.resume();
+      }
+    };
+    if (firstBytesTimeoutMs > 0) {
+      socket.setTimeout(firstBytesTimeoutMs, onTimeout);
+    }
+    socket.on("data", onData);
+  }
+
+  function createListener(): net.Server {
+    const listener = net.createServer({
+      // Small gRPC frames must not wait for Nagle's algorithm; Node's HTTP
+      // servers disable it too, but only on sockets they accept themselves.
+      noDelay: true,
+      // Detects dead peers on long-lived watch and keep-alive streams.
+      keepAlive: true,
+      keepAliveInitialDelay: 30_000,
+    });
+    listener.on("connection", onConnection);
+    listeners.push(listener);
+    return listener;
+  }
+
+  const server = createListener();
+
+  async function closeAll(graceMs: number): Promise<void> {
+    closing = true;
+    const drained = new Promise<void>((resolve) => {
+      onDrained = resolve;
+      if (sockets.size === 0) resolve();
+    });
+    const listenersClosed = Promise.all(
+      listeners.map((l) => new Promise<void>((resolve) => l.close(() => resolve()))),
+    );
+
+    for (const socket of pending) socket.destroy();
+    http1.closeIdleConnections();
+    for (const res of http1Responses) {
+      // Answers "Connection: close" if the headers are not out yet, so the
+      // client does not reuse a connection about to close.
+      if (!res.headersSent) res.shouldKeepAlive = false;
+    }
+    for (const session of sessions) session.close();
+
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), Math.max(0, graceMs));
+    });
+    const result = await Promise.race([drained, graceOver]);
+    clearTimeout(timer);
+    if (result === "timeout") {
+      for (const session of sessions) session.destroy();
+      for (const socket of sockets) socket.destroy();
+      await drained;
+    }
+
+    // Clears the connection-checking interval started by "listening".
+    http1.close();
+    h2.close();
+    await listenersClosed;
+  }
+
+  return {
+    server,
+    get listeners() {
+      return listeners;
+    },
+    http1,
+    http2: h2,
+    get closing() {
+      return closing;
+    },
+    createListener,
+    connections() {
+      return { pending: pending.size, http1: http1Sockets.size, http2: sessions.size };
+    },
+    close(graceMs = defaultGraceMs) {
+      closePromise ??= closeAll(graceMs);
+      return closePromise;
+    },
+  };
+}
