@@ -5,6 +5,7 @@ export { errorInterceptor } from "./error-interceptor.js";
 export * from "./errors.js";
 export { fillHeader } from "./header.js";
 export { createKvService } from "./kv-service.js";
+export { createLeaseService } from "./lease-service.js";
 export { createMaintenanceService, etcdApiVersion } from "./maintenance-service.js";
 export { createRoutes } from "./routes.js";
 export {
@@ -14,3 +15,4 @@ export {
   type ServerContextOptions,
 } from "./server-context.js";
 export { validateTxn } from "./validation.js";
+export { createWatchService, type WatchServiceOptions } from "./watch-service.js";

@@ -12,8 +12,10 @@ import {
 import type { ConnectRouter } from "@connectrpc/connect";
 import { createClusterService } from "./cluster-service.js";
 import { createKvService } from "./kv-service.js";
+import { createLeaseService } from "./lease-service.js";
 import { createMaintenanceService } from "./maintenance-service.js";
 import type { ServerContext } from "./server-context.js";
+import { createWatchService } from "./watch-service.js";
 
 /**
  * Registers every service of the etcd API and of conclave.v1 on a Connect
@@ -25,8 +27,8 @@ export function createRoutes(ctx: ServerContext): (router: ConnectRouter) => voi
     router.service(KV, createKvService(ctx));
     router.service(Maintenance, createMaintenanceService(ctx));
     router.service(Cluster, createClusterService(ctx));
-    router.service(Watch, {});
-    router.service(Lease, {});
+    router.service(Watch, createWatchService(ctx));
+    router.service(Lease, createLeaseService(ctx));
     router.service(Auth, {});
     router.service(Lock, {});
     router.service(Election, {});

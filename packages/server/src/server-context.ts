@@ -2,17 +2,23 @@ import { randomBytes } from "node:crypto";
 import {
   type Backend,
   createKvApplier,
+  createLessor,
   createLmdbBackend,
   createMemoryBackend,
+  createWatchHub,
   type KvApplier,
   type KvStore,
+  type Lessor,
   openKvStore,
+  type WatchHub,
 } from "@conclave/core";
 
 /** What every service of one Conclave member shares. */
 export interface ServerContext {
   store: KvStore;
   kv: KvApplier;
+  lessor: Lessor;
+  hub: WatchHub;
   backend: Backend;
   /** This member's name (`--name`). */
   name: string;
@@ -37,6 +43,8 @@ export interface ServerContextOptions {
   clientUrls?: string[];
   maxTxnOps?: number;
   maxRequestBytes?: number;
+  /** Told about each lease revoked because it expired (for logs). */
+  onLeaseExpired?: (id: bigint, keys: number) => void;
 }
 
 const idsKey = new TextEncoder().encode("memberIds");
@@ -65,12 +73,21 @@ export async function openServerContext(options: ServerContextOptions): Promise<
     options.dataDir === ":memory:"
       ? createMemoryBackend()
       : createLmdbBackend({ dir: options.dataDir });
-  const store = openKvStore({ backend });
+  // The lessor loads first so keys restored by the store re-attach to their leases.
+  const lessor = createLessor({
+    backend,
+    ...(options.onLeaseExpired && { onExpired: options.onLeaseExpired }),
+  });
+  const store = openKvStore({ backend, leases: lessor });
+  lessor.start(store);
+  const hub = createWatchHub({ store });
   const ids = await loadIds(backend);
   return {
     store,
     backend,
-    kv: createKvApplier({ store }),
+    lessor,
+    hub,
+    kv: createKvApplier({ store, leases: lessor }),
     name: options.name ?? "default",
     ...ids,
     clientUrls: options.clientUrls ?? ["http://127.0.0.1:2379"],
@@ -81,6 +98,8 @@ export async function openServerContext(options: ServerContextOptions): Promise<
 }
 
 export async function closeServerContext(ctx: ServerContext): Promise<void> {
+  ctx.hub.close();
+  await ctx.lessor.close();
   await ctx.store.close();
   await ctx.backend.close();
 }

@@ -1,0 +1,49 @@
+import type { Lease } from "@conclave/proto";
+import type { ServiceImpl } from "@connectrpc/connect";
+import { fillHeader } from "./header.js";
+import type { ServerContext } from "./server-context.js";
+
+/**
+ * etcdserverpb.Lease over the core lessor, with etcd's quirks kept: an
+ * unknown lease gives TTL 0 on keep-alive and TTL -1 on TimeToLive rather
+ * than an error; TTLs below the minimum are raised, not refused.
+ */
+export function createLeaseService(ctx: ServerContext): Partial<ServiceImpl<typeof Lease>> {
+  const { lessor } = ctx;
+  return {
+    async leaseGrant(req) {
+      const { id, ttl } = await lessor.grant(req.ID, Number(req.TTL));
+      return { header: fillHeader(ctx), ID: id, TTL: BigInt(ttl), error: "" };
+    },
+    async leaseRevoke(req) {
+      const rev = await lessor.revoke(req.ID);
+      return { header: fillHeader(ctx, BigInt(rev)) };
+    },
+    async *leaseKeepAlive(requests, hctx) {
+      for await (const req of requests) {
+        if (hctx.signal.aborted) return;
+        let ttl = 0;
+        try {
+          ttl = lessor.renew(req.ID);
+        } catch {
+          ttl = 0; // unknown or expired lease: TTL 0, no error (as etcd)
+        }
+        yield { header: fillHeader(ctx), ID: req.ID, TTL: BigInt(ttl) };
+      }
+    },
+    async leaseTimeToLive(req) {
+      const info = lessor.timeToLive(req.ID);
+      if (info === undefined) return { header: fillHeader(ctx), ID: req.ID, TTL: -1n };
+      return {
+        header: fillHeader(ctx),
+        ID: req.ID,
+        TTL: BigInt(info.remaining),
+        grantedTTL: BigInt(info.ttl),
+        keys: req.keys ? info.keys : [],
+      };
+    },
+    async leaseLeases() {
+      return { header: fillHeader(ctx), leases: lessor.leases().map((ID: bigint) => ({ ID })) };
+    },
+  };
+}

@@ -1,0 +1,255 @@
+import { create, toBinary } from "@bufbuild/protobuf";
+import type { WatchBatch, Watcher, WatchSink } from "@conclave/core";
+import {
+  type Event,
+  Event_EventType,
+  type Watch,
+  type WatchCreateRequest,
+  WatchCreateRequest_FilterType,
+  type WatchResponse,
+  WatchResponseSchema,
+} from "@conclave/proto";
+import type { ServiceImpl } from "@connectrpc/connect";
+import { type AsyncQueue, createAsyncQueue } from "./async-queue.js";
+import { fillHeader } from "./header.js";
+import type { ServerContext } from "./server-context.js";
+
+export interface WatchServiceOptions {
+  /**
+   * Responses a stream may have queued before its watchers stop receiving live
+   * events and switch to catching up from history. Default 1024.
+   */
+  maxQueuedResponses?: number;
+  /** Interval of progress notifications for watchers that asked for them. Default 10 min, as etcd. */
+  progressIntervalMs?: number;
+}
+
+/** etcd's grpcOverheadBytes: fragments are cut at max-request-bytes plus this. */
+const grpcOverheadBytes = 512 * 1024;
+
+const errEmptyRange = "mvcc: watcher range is empty";
+const errDuplicateId = "mvcc: duplicate watch ID provided on the WatchStream";
+
+interface StreamWatcher {
+  id: bigint;
+  watcher: Watcher;
+  prevKv: boolean;
+  fragment: boolean;
+  progressNotify: boolean;
+  /** Whether events were sent since the last progress tick. */
+  active: boolean;
+}
+
+/**
+ * etcdserverpb.Watch: one bidi stream carries many watchers. All responses of
+ * a stream go through one queue, so "created" precedes the watcher's events,
+ * creates are answered in the order they arrive, and progress responses are
+ * ordered with events. The stream stays open after the client half-closes,
+ * as etcd's does, until the client cancels or the server shuts down.
+ */
+export function createWatchService(
+  ctx: ServerContext,
+  options: WatchServiceOptions = {},
+): Partial<ServiceImpl<typeof Watch>> {
+  const maxQueued = options.maxQueuedResponses ?? 1024;
+  const progressIntervalMs = options.progressIntervalMs ?? 10 * 60 * 1000;
+  const fragmentBytes = ctx.maxRequestBytes + grpcOverheadBytes;
+
+  return {
+    async *watch(requests, hctx) {
+      const out: AsyncQueue<WatchResponse> = createAsyncQueue();
+      const byId = new Map<bigint, StreamWatcher>();
+      const byWatcher = new Map<Watcher, StreamWatcher>();
+      let nextId = 0n;
+      let progressPending = false;
+
+      const header = (rev: number) => fillHeader(ctx, BigInt(rev));
+      const toEvent = (e: WatchBatch["events"][number], withPrev: boolean): Event =>
+        ({
+          type: e.type === "put" ? Event_EventType.PUT : Event_EventType.DELETE,
+          kv: e.kv,
+          prevKv: withPrev ? e.prevKv : undefined,
+        }) as Event;
+
+      const push = (sw: StreamWatcher, resp: WatchResponse) => {
+        if (!sw.fragment || resp.events.length < 2) return out.push(resp);
+        if (toBinary(WatchResponseSchema, resp).length < fragmentBytes) return out.push(resp);
+        // etcd's sendFragments: fill each fragment until it reaches the limit.
+        let i = 0;
+        while (i < resp.events.length) {
+          const part = create(WatchResponseSchema, { ...resp, events: [], fragment: true });
+          while (i < resp.events.length) {
+            part.events.push(resp.events[i] as Event);
+            if (
+              part.events.length > 1 &&
+              toBinary(WatchResponseSchema, part).length >= fragmentBytes
+            ) {
+              part.events.pop();
+              break;
+            }
+            i++;
+          }
+          if (i === resp.events.length) part.fragment = false;
+          out.push(part);
+        }
+      };
+
+      const sink: WatchSink = {
+        send(w, batch) {
+          const sw = byWatcher.get(w);
+          if (sw === undefined) return true;
+          sw.active = true;
+          push(
+            sw,
+            create(WatchResponseSchema, {
+              header: header(batch.rev),
+              watchId: sw.id,
+              events: batch.events.map((e) => toEvent(e, sw.prevKv)),
+            }),
+          );
+          return out.length < maxQueued;
+        },
+        compacted(w, compactRev) {
+          const sw = byWatcher.get(w);
+          if (sw === undefined) return;
+          byWatcher.delete(w);
+          byId.delete(sw.id);
+          // etcd: header revision 0, compact_revision set, canceled.
+          out.push(
+            create(WatchResponseSchema, {
+              header: { ...fillHeader(ctx), revision: 0n },
+              watchId: sw.id,
+              compactRevision: BigInt(compactRev),
+              canceled: true,
+            }),
+          );
+        },
+        ready: () => out.length < maxQueued / 2,
+      };
+
+      const allSynced = () => [...byId.values()].every((sw) => sw.watcher.synced());
+      const sendProgress = () => {
+        progressPending = false;
+        out.push(
+          create(WatchResponseSchema, { header: header(ctx.store.durableRev()), watchId: -1n }),
+        );
+      };
+
+      const createWatcher = (creq: WatchCreateRequest) => {
+        // etcd's normalisation: empty key is "\0"; range_end "\0" means "to the end".
+        const key = creq.key.length === 0 ? new Uint8Array([0]) : creq.key;
+        const re = creq.rangeEnd;
+        const end = re.length === 0 ? undefined : re.length === 1 && re[0] === 0 ? "infinity" : re;
+        const rev = ctx.store.durableRev();
+        const refuse = (reason: string) =>
+          out.push(
+            create(WatchResponseSchema, {
+              header: header(rev),
+              watchId: -1n,
+              created: true,
+              canceled: true,
+              cancelReason: reason,
+            }),
+          );
+        if (end !== undefined && end !== "infinity" && Buffer.compare(key, end) >= 0) {
+          return refuse(errEmptyRange);
+        }
+        let id = creq.watchId;
+        if (id !== 0n) {
+          if (byId.has(id)) return refuse(errDuplicateId);
+        } else {
+          while (byId.has(nextId)) nextId++;
+          id = nextId++;
+        }
+        const watcher = ctx.hub.watch(
+          {
+            key,
+            end,
+            startRev: Number(creq.startRevision),
+            prevKv: creq.prevKv,
+            noPut: creq.filters.includes(WatchCreateRequest_FilterType.NOPUT),
+            noDelete: creq.filters.includes(WatchCreateRequest_FilterType.NODELETE),
+          },
+          sink,
+        );
+        const sw: StreamWatcher = {
+          id,
+          watcher,
+          prevKv: creq.prevKv,
+          fragment: creq.fragment,
+          progressNotify: creq.progressNotify,
+          active: false,
+        };
+        byId.set(id, sw);
+        byWatcher.set(watcher, sw);
+        out.push(create(WatchResponseSchema, { header: header(rev), watchId: id, created: true }));
+      };
+
+      const progressTimer = setInterval(() => {
+        for (const sw of byId.values()) {
+          if (sw.progressNotify && !sw.active && sw.watcher.synced()) {
+            out.push(
+              create(WatchResponseSchema, {
+                header: header(ctx.store.durableRev()),
+                watchId: sw.id,
+              }),
+            );
+          }
+          sw.active = false;
+        }
+      }, progressIntervalMs);
+      progressTimer.unref();
+      // A progress request waits until every watcher of the stream is synced,
+      // so its revision never runs ahead of events still to be sent.
+      const progressCheck = setInterval(() => {
+        if (progressPending && allSynced()) sendProgress();
+      }, 20);
+      progressCheck.unref();
+
+      const onAbort = () => out.close();
+      hctx.signal.addEventListener("abort", onAbort);
+      const reader = (async () => {
+        for await (const req of requests) {
+          const u = req.requestUnion;
+          switch (u.case) {
+            case "createRequest":
+              createWatcher(u.value);
+              break;
+            case "cancelRequest": {
+              const sw = byId.get(u.value.watchId);
+              if (sw === undefined) break; // unknown id: no reply, as etcd
+              sw.watcher.cancel();
+              byId.delete(sw.id);
+              byWatcher.delete(sw.watcher);
+              out.push(
+                create(WatchResponseSchema, {
+                  header: header(ctx.store.durableRev()),
+                  watchId: sw.id,
+                  canceled: true,
+                }),
+              );
+              break;
+            }
+            case "progressRequest":
+              if (allSynced()) sendProgress();
+              else progressPending = true;
+              break;
+          }
+        }
+        // Half-close: keep streaming until the client cancels or we shut down.
+      })();
+      reader.catch((err: unknown) => out.fail(err));
+
+      try {
+        for await (const resp of out) yield resp;
+      } finally {
+        hctx.signal.removeEventListener("abort", onAbort);
+        clearInterval(progressTimer);
+        clearInterval(progressCheck);
+        for (const sw of byId.values()) sw.watcher.cancel();
+        byId.clear();
+        byWatcher.clear();
+      }
+    },
+  };
+}
