@@ -34,13 +34,17 @@ function checkRequestOp(op: RequestOp, maxTxnOps: number): void {
   const r = op.request;
   switch (r.case) {
     case "requestRange":
-      return checkRangeRequest(r.value);
+      checkRangeRequest(r.value);
+      return;
     case "requestPut":
-      return checkPutRequest(r.value);
+      checkPutRequest(r.value);
+      return;
     case "requestDeleteRange":
-      return checkDeleteRequest(r.value);
+      checkDeleteRequest(r.value);
+      return;
     case "requestTxn":
-      return checkTxnRequest(r.value, maxTxnOps);
+      checkTxnRequest(r.value, maxTxnOps);
+      return;
     default:
       // An empty RequestOp: etcd answers "key not found" (InvalidArgument).
       throw errKeyNotFound;
