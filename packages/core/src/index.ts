@@ -33,6 +33,7 @@ export {
   type WriteResult,
   type WriteTxn,
 } from "./mvcc/kv-store.js";
+export * from "./requests.js";
 export * from "./types.js";
 export {
   createWatchHub,

@@ -7,6 +7,12 @@ import {
   errLeaseTTLTooLarge,
 } from "@conclave/core";
 import { Code, ConnectError } from "@connectrpc/connect";
+import {
+  errElectionNoLeader,
+  errElectionNotLeader,
+  errLostWatcher,
+  errMissingLeaderKey,
+} from "./concurrency.js";
 
 /**
  * Errors raised by request validation at the API edge (etcd's rpctypes
@@ -52,6 +58,11 @@ const table = new Map<Error, { code: Code; message: string }>([
   [errLeaseNotFound, { code: Code.NotFound, message: "etcdserver: requested lease not found" }],
   [errMemberNotFound, { code: Code.NotFound, message: errMemberNotFound.message }],
   [errLeaseExists, { code: Code.FailedPrecondition, message: "etcdserver: lease already exists" }],
+  // etcd's Lock/Election servers return these as plain errors: code Unknown.
+  [errElectionNotLeader, { code: Code.Unknown, message: errElectionNotLeader.message }],
+  [errElectionNoLeader, { code: Code.Unknown, message: errElectionNoLeader.message }],
+  [errMissingLeaderKey, { code: Code.Unknown, message: errMissingLeaderKey.message }],
+  [errLostWatcher, { code: Code.Unknown, message: errLostWatcher.message }],
 ]);
 
 /** Maps any thrown value to the ConnectError a client must see. */

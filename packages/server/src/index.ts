@@ -1,11 +1,14 @@
 // Public API of @conclave/server.
 
 export { createClusterService } from "./cluster-service.js";
+export { createElectionService } from "./election-service.js";
 export { errorInterceptor } from "./error-interceptor.js";
 export * from "./errors.js";
 export { fillHeader } from "./header.js";
 export { createKvService } from "./kv-service.js";
 export { createLeaseService } from "./lease-service.js";
+export { createLocalClient, type LocalClient } from "./local-client.js";
+export { createLockService, defaultSessionTtl } from "./lock-service.js";
 export { createMaintenanceService, etcdApiVersion } from "./maintenance-service.js";
 export { createRoutes } from "./routes.js";
 export {

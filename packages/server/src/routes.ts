@@ -11,8 +11,11 @@ import {
 } from "@conclave/proto";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { createClusterService } from "./cluster-service.js";
+import { createElectionService } from "./election-service.js";
 import { createKvService } from "./kv-service.js";
 import { createLeaseService } from "./lease-service.js";
+import { createLocalClient } from "./local-client.js";
+import { createLockService } from "./lock-service.js";
 import { createMaintenanceService } from "./maintenance-service.js";
 import type { ServerContext } from "./server-context.js";
 import { createWatchService } from "./watch-service.js";
@@ -23,6 +26,8 @@ import { createWatchService } from "./watch-service.js";
  * clients see the whole API surface and a clear status for what is missing.
  */
 export function createRoutes(ctx: ServerContext): (router: ConnectRouter) => void {
+  // Lock and Election run etcd's recipes through an in-process client.
+  const local = createLocalClient(ctx);
   return (router) => {
     router.service(KV, createKvService(ctx));
     router.service(Maintenance, createMaintenanceService(ctx));
@@ -30,8 +35,8 @@ export function createRoutes(ctx: ServerContext): (router: ConnectRouter) => voi
     router.service(Watch, createWatchService(ctx));
     router.service(Lease, createLeaseService(ctx));
     router.service(Auth, {});
-    router.service(Lock, {});
-    router.service(Election, {});
+    router.service(Lock, createLockService(ctx, local));
+    router.service(Election, createElectionService(ctx, local));
     router.service(LeaderElectionService, {});
   };
 }

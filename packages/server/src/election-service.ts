@@ -1,0 +1,61 @@
+import type { Election, LeaderKey } from "@conclave/proto";
+import type { ServiceImpl } from "@connectrpc/connect";
+import {
+  campaign,
+  currentLeader,
+  errMissingLeaderKey,
+  type LeaderState,
+  observe,
+  proclaim,
+  resign,
+} from "./concurrency.js";
+import { fillHeader } from "./header.js";
+import type { LocalClient } from "./local-client.js";
+import { defaultSessionTtl } from "./lock-service.js";
+import type { ServerContext } from "./server-context.js";
+
+const resume = (l: LeaderKey): LeaderState => ({
+  name: l.name,
+  key: l.key,
+  rev: l.rev,
+  lease: l.lease,
+});
+
+/**
+ * v3electionpb.Election: etcd's Election recipe run server-side. Errors are
+ * plain errors (gRPC Unknown) with etcd's exact strings, which clients match.
+ */
+export function createElectionService(
+  ctx: ServerContext,
+  c: LocalClient,
+): Partial<ServiceImpl<typeof Election>> {
+  return {
+    async campaign(req, hctx) {
+      const lease = req.lease !== 0n ? req.lease : await c.grant(defaultSessionTtl);
+      const { leader, header } = await campaign(c, req.name, lease, req.value, hctx.signal);
+      return {
+        header: fillHeader(ctx, header.revision),
+        leader: { name: req.name, key: leader.key, rev: leader.rev, lease },
+      };
+    },
+    async proclaim(req) {
+      if (req.leader === undefined) throw errMissingLeaderKey;
+      const header = await proclaim(c, resume(req.leader), req.value);
+      return { header: fillHeader(ctx, header.revision) };
+    },
+    async leader(req) {
+      const { kv, header } = await currentLeader(c, req.name);
+      return { header: fillHeader(ctx, header.revision), kv };
+    },
+    async *observe(req, hctx) {
+      for await (const { kv, header } of observe(c, req.name, hctx.signal)) {
+        yield { header: fillHeader(ctx, header.revision), kv };
+      }
+    },
+    async resign(req) {
+      if (req.leader === undefined) throw errMissingLeaderKey;
+      const header = await resign(c, resume(req.leader));
+      return { header: fillHeader(ctx, header.revision) };
+    },
+  };
+}

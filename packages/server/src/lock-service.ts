@@ -1,0 +1,32 @@
+import type { Lock } from "@conclave/proto";
+import type { ServiceImpl } from "@connectrpc/connect";
+import { lockMutex } from "./concurrency.js";
+import { fillHeader } from "./header.js";
+import type { LocalClient } from "./local-client.js";
+import type { ServerContext } from "./server-context.js";
+
+/** etcd's default session TTL: a Lock or Campaign without a lease gets one this long, never renewed. */
+export const defaultSessionTtl = 60;
+
+/**
+ * v3lockpb.Lock: etcd's Mutex recipe run server-side. The lock key is
+ * `name/<lease hex>`; waiters queue in create-revision order and each watches
+ * only the key just ahead of it, so a release wakes exactly the next waiter
+ * through a watch event, never by polling.
+ */
+export function createLockService(
+  ctx: ServerContext,
+  c: LocalClient,
+): Partial<ServiceImpl<typeof Lock>> {
+  return {
+    async lock(req, hctx) {
+      const lease = req.lease !== 0n ? req.lease : await c.grant(defaultSessionTtl);
+      const { key, header } = await lockMutex(c, req.name, lease, hctx.signal);
+      return { header: fillHeader(ctx, header.revision), key };
+    },
+    async unlock(req) {
+      const resp = await c.delete(req.key);
+      return { header: fillHeader(ctx, resp.header.revision) };
+    },
+  };
+}
