@@ -13,6 +13,8 @@ import {
   errLostWatcher,
   errMissingLeaderKey,
 } from "./concurrency.js";
+import { LineError } from "./leader-election/election-line.js";
+import { ElectionInputError, ElectionNotFoundError } from "./leader-election/errors.js";
 
 /**
  * Errors raised by request validation at the API edge (etcd's rpctypes
@@ -65,12 +67,25 @@ const table = new Map<Error, { code: Code; message: string }>([
   [errLostWatcher, { code: Code.Unknown, message: errLostWatcher.message }],
 ]);
 
+/** Error classes whose messages carry names (conclave.v1 API), by class. */
+const classTable: Array<[new (...args: never[]) => Error, (e: Error) => Code]> = [
+  [ElectionInputError, () => Code.InvalidArgument],
+  [ElectionNotFoundError, () => Code.NotFound],
+  [
+    LineError,
+    (e) => ((e as LineError).kind === "candidate_exists" ? Code.AlreadyExists : Code.NotFound),
+  ],
+];
+
 /** Maps any thrown value to the ConnectError a client must see. */
 export function toConnectError(err: unknown): ConnectError {
   if (err instanceof ConnectError) return err;
   if (err instanceof Error) {
     const known = table.get(err);
     if (known !== undefined) return new ConnectError(known.message, known.code);
+    for (const [cls, code] of classTable) {
+      if (err instanceof cls) return new ConnectError(err.message, code(err));
+    }
   }
   return new ConnectError("etcdserver: internal error", Code.Unknown, undefined, undefined, err);
 }

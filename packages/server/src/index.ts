@@ -6,6 +6,11 @@ export { errorInterceptor } from "./error-interceptor.js";
 export * from "./errors.js";
 export { fillHeader } from "./header.js";
 export { createKvService } from "./kv-service.js";
+export {
+  createLeaderElectionService,
+  electionKeys,
+  leaderElectionPrefix,
+} from "./leader-election/leader-election-service.js";
 export { createLeaseService } from "./lease-service.js";
 export { createLocalClient, type LocalClient } from "./local-client.js";
 export { createLockService, defaultSessionTtl } from "./lock-service.js";

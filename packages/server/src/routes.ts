@@ -13,6 +13,7 @@ import type { ConnectRouter } from "@connectrpc/connect";
 import { createClusterService } from "./cluster-service.js";
 import { createElectionService } from "./election-service.js";
 import { createKvService } from "./kv-service.js";
+import { createLeaderElectionService } from "./leader-election/leader-election-service.js";
 import { createLeaseService } from "./lease-service.js";
 import { createLocalClient } from "./local-client.js";
 import { createLockService } from "./lock-service.js";
@@ -28,6 +29,7 @@ import { createWatchService } from "./watch-service.js";
 export function createRoutes(ctx: ServerContext): (router: ConnectRouter) => void {
   // Lock and Election run etcd's recipes through an in-process client.
   const local = createLocalClient(ctx);
+  const leaderElection = createLeaderElectionService(ctx, local);
   return (router) => {
     router.service(KV, createKvService(ctx));
     router.service(Maintenance, createMaintenanceService(ctx));
@@ -37,6 +39,6 @@ export function createRoutes(ctx: ServerContext): (router: ConnectRouter) => voi
     router.service(Auth, {});
     router.service(Lock, createLockService(ctx, local));
     router.service(Election, createElectionService(ctx, local));
-    router.service(LeaderElectionService, {});
+    router.service(LeaderElectionService, leaderElection);
   };
 }

@@ -34,6 +34,8 @@ export interface ServerContext {
   maxRequestBytes: number;
   /** Term reported in headers; a single member that never lost leadership stays in term 1. */
   raftTerm: bigint;
+  /** Aborted when the context closes: background loops of services stop on it. */
+  lifetime: AbortSignal;
 }
 
 export interface ServerContextOptions {
@@ -82,7 +84,10 @@ export async function openServerContext(options: ServerContextOptions): Promise<
   lessor.start(store);
   const hub = createWatchHub({ store });
   const ids = await loadIds(backend);
+  const lifetime = new AbortController();
+  lifetimes.set(store, lifetime);
   return {
+    lifetime: lifetime.signal,
     store,
     backend,
     lessor,
@@ -97,7 +102,10 @@ export async function openServerContext(options: ServerContextOptions): Promise<
   };
 }
 
+const lifetimes = new WeakMap<KvStore, AbortController>();
+
 export async function closeServerContext(ctx: ServerContext): Promise<void> {
+  lifetimes.get(ctx.store)?.abort();
   ctx.hub.close();
   await ctx.lessor.close();
   await ctx.store.close();

@@ -5,21 +5,585 @@
 // @generated from file conclave/v1/leader_election.proto (package conclave.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file conclave/v1/leader_election.proto.
  */
 export const file_conclave_v1_leader_election: GenFile = /*@__PURE__*/
-  fileDesc("CiFjb25jbGF2ZS92MS9sZWFkZXJfZWxlY3Rpb24ucHJvdG8SC2NvbmNsYXZlLnYxMhcKFUxlYWRlckVsZWN0aW9uU2VydmljZWIGcHJvdG8z");
+  fileDesc("CiFjb25jbGF2ZS92MS9sZWFkZXJfZWxlY3Rpb24ucHJvdG8SC2NvbmNsYXZlLnYxIrkBCgRUZXJtEhAKCGVsZWN0aW9uGAEgASgJEgwKBHRlcm0YAiABKAQSDgoGbGVhZGVyGAMgASgJEhIKCmNhbmRpZGF0ZXMYBCADKAkSEAoIcmV2aXNpb24YBSABKAMSFwoPbGVhZGVyX3JldmlzaW9uGAYgASgDEhIKCmxlYWRlcl9rZXkYByABKAkSFAoMbGVhZGVyX2xlYXNlGAggASgDEhgKEGxlYWRlcl9sZWFzZV90dGwYCSABKAMiRQoMRW50ZXJSZXF1ZXN0EhAKCGVsZWN0aW9uGAEgASgJEhQKDGNhbmRpZGF0ZV9pZBgCIAEoCRINCgVsZWFzZRgDIAEoAyIwCg1FbnRlclJlc3BvbnNlEh8KBHRlcm0YASABKAsyES5jb25jbGF2ZS52MS5UZXJtIjkKD1dpdGhkcmF3UmVxdWVzdBIQCghlbGVjdGlvbhgBIAEoCRIUCgxjYW5kaWRhdGVfaWQYAiABKAkiMwoQV2l0aGRyYXdSZXNwb25zZRIfCgR0ZXJtGAEgASgLMhEuY29uY2xhdmUudjEuVGVybSI3Cg1Bbm9pbnRSZXF1ZXN0EhAKCGVsZWN0aW9uGAEgASgJEhQKDGNhbmRpZGF0ZV9pZBgCIAEoCSIxCg5Bbm9pbnRSZXNwb25zZRIfCgR0ZXJtGAEgASgLMhEuY29uY2xhdmUudjEuVGVybSI4Cg5Qcm9tb3RlUmVxdWVzdBIQCghlbGVjdGlvbhgBIAEoCRIUCgxjYW5kaWRhdGVfaWQYAiABKAkiMgoPUHJvbW90ZVJlc3BvbnNlEh8KBHRlcm0YASABKAsyES5jb25jbGF2ZS52MS5UZXJtIjcKDURlbW90ZVJlcXVlc3QSEAoIZWxlY3Rpb24YASABKAkSFAoMY2FuZGlkYXRlX2lkGAIgASgJIjEKDkRlbW90ZVJlc3BvbnNlEh8KBHRlcm0YASABKAsyES5jb25jbGF2ZS52MS5UZXJtIjYKDEV2aWN0UmVxdWVzdBIQCghlbGVjdGlvbhgBIAEoCRIUCgxjYW5kaWRhdGVfaWQYAiABKAkiMAoNRXZpY3RSZXNwb25zZRIfCgR0ZXJtGAEgASgLMhEuY29uY2xhdmUudjEuVGVybSIiCg5HZXRUZXJtUmVxdWVzdBIQCghlbGVjdGlvbhgBIAEoCSIyCg9HZXRUZXJtUmVzcG9uc2USHwoEdGVybRgBIAEoCzIRLmNvbmNsYXZlLnYxLlRlcm0iIQoNRXZlbnRzUmVxdWVzdBIQCghlbGVjdGlvbhgBIAEoCSJxCg5FdmVudHNSZXNwb25zZRIoCgZyZWFzb24YASABKA4yGC5jb25jbGF2ZS52MS5FdmVudFJlYXNvbhIUCgxjYW5kaWRhdGVfaWQYAiABKAkSHwoEdGVybRgDIAEoCzIRLmNvbmNsYXZlLnYxLlRlcm0qngIKC0V2ZW50UmVhc29uEhwKGEVWRU5UX1JFQVNPTl9VTlNQRUNJRklFRBAAEhgKFEVWRU5UX1JFQVNPTl9DVVJSRU5UEAESGAoURVZFTlRfUkVBU09OX0VOVEVSRUQQAhIZChVFVkVOVF9SRUFTT05fV0lUSERSRVcQAxIYChRFVkVOVF9SRUFTT05fRUxFQ1RFRBAEEh4KGkVWRU5UX1JFQVNPTl9MRUFTRV9FWFBJUkVEEAUSGQoVRVZFTlRfUkVBU09OX0FOT0lOVEVEEAYSGQoVRVZFTlRfUkVBU09OX1BST01PVEVEEAcSGAoURVZFTlRfUkVBU09OX0VWSUNURUQQCBIYChRFVkVOVF9SRUFTT05fREVNT1RFRBAJMrcEChVMZWFkZXJFbGVjdGlvblNlcnZpY2USPgoFRW50ZXISGS5jb25jbGF2ZS52MS5FbnRlclJlcXVlc3QaGi5jb25jbGF2ZS52MS5FbnRlclJlc3BvbnNlEkcKCFdpdGhkcmF3EhwuY29uY2xhdmUudjEuV2l0aGRyYXdSZXF1ZXN0Gh0uY29uY2xhdmUudjEuV2l0aGRyYXdSZXNwb25zZRJBCgZBbm9pbnQSGi5jb25jbGF2ZS52MS5Bbm9pbnRSZXF1ZXN0GhsuY29uY2xhdmUudjEuQW5vaW50UmVzcG9uc2USRAoHUHJvbW90ZRIbLmNvbmNsYXZlLnYxLlByb21vdGVSZXF1ZXN0GhwuY29uY2xhdmUudjEuUHJvbW90ZVJlc3BvbnNlEkEKBkRlbW90ZRIaLmNvbmNsYXZlLnYxLkRlbW90ZVJlcXVlc3QaGy5jb25jbGF2ZS52MS5EZW1vdGVSZXNwb25zZRI+CgVFdmljdBIZLmNvbmNsYXZlLnYxLkV2aWN0UmVxdWVzdBoaLmNvbmNsYXZlLnYxLkV2aWN0UmVzcG9uc2USRAoHR2V0VGVybRIbLmNvbmNsYXZlLnYxLkdldFRlcm1SZXF1ZXN0GhwuY29uY2xhdmUudjEuR2V0VGVybVJlc3BvbnNlEkMKBkV2ZW50cxIaLmNvbmNsYXZlLnYxLkV2ZW50c1JlcXVlc3QaGy5jb25jbGF2ZS52MS5FdmVudHNSZXNwb25zZTABYgZwcm90bzM");
 
 /**
- * Placeholder: the RPCs land with the LeaderElection issue.
+ * Term is the state of an election after a change.
+ *
+ * @generated from message conclave.v1.Term
+ */
+export type Term = Message<"conclave.v1.Term"> & {
+  /**
+   * The election's name.
+   *
+   * @generated from field: string election = 1;
+   */
+  election: string;
+
+  /**
+   * Term number: 1 for the first leader, +1 each time a different leader is
+   * elected. 0 while no leader was ever elected. Never reused.
+   *
+   * @generated from field: uint64 term = 2;
+   */
+  term: bigint;
+
+  /**
+   * The leader's candidate id; empty when the line is empty.
+   *
+   * @generated from field: string leader = 3;
+   */
+  leader: string;
+
+  /**
+   * Candidate ids in line order, leader first.
+   *
+   * @generated from field: repeated string candidates = 4;
+   */
+  candidates: string[];
+
+  /**
+   * MVCC revision of the change that produced this state.
+   *
+   * @generated from field: int64 revision = 5;
+   */
+  revision: bigint;
+
+  /**
+   * MVCC revision at which the current leader was elected. A writer fences
+   * its Txn with `mod_revision(leader_key) == leader_revision`.
+   *
+   * @generated from field: int64 leader_revision = 6;
+   */
+  leaderRevision: bigint;
+
+  /**
+   * The key that changes exactly when the leader changes (for fencing compares).
+   *
+   * @generated from field: string leader_key = 7;
+   */
+  leaderKey: string;
+
+  /**
+   * The leader's lease ID (0: none).
+   *
+   * @generated from field: int64 leader_lease = 8;
+   */
+  leaderLease: bigint;
+
+  /**
+   * Whole seconds left on the leader's lease when this term was read; -1 when
+   * the leader has no lease or there is no leader.
+   *
+   * @generated from field: int64 leader_lease_ttl = 9;
+   */
+  leaderLeaseTtl: bigint;
+};
+
+/**
+ * Describes the message conclave.v1.Term.
+ * Use `create(TermSchema)` to create a new message.
+ */
+export const TermSchema: GenMessage<Term> = /*@__PURE__*/
+  messageDesc(file_conclave_v1_leader_election, 0);
+
+/**
+ * @generated from message conclave.v1.EnterRequest
+ */
+export type EnterRequest = Message<"conclave.v1.EnterRequest"> & {
+  /**
+   * @generated from field: string election = 1;
+   */
+  election: string;
+
+  /**
+   * @generated from field: string candidate_id = 2;
+   */
+  candidateId: string;
+
+  /**
+   * Lease the candidacy is tied to (0: none, stays until withdrawn or evicted).
+   *
+   * @generated from field: int64 lease = 3;
+   */
+  lease: bigint;
+};
+
+/**
+ * Describes the message conclave.v1.EnterRequest.
+ * Use `create(EnterRequestSchema)` to create a new message.
+ */
+export const EnterRequestSchema: GenMessage<EnterRequest> = /*@__PURE__*/
+  messageDesc(file_conclave_v1_leader_election, 1);
+
+/**
+ * @generated from message conclave.v1.EnterResponse
+ */
+export type EnterResponse = Message<"conclave.v1.EnterResponse"> & {
+  /**
+   * @generated from field: conclave.v1.Term term = 1;
+   */
+  term?: Term | undefined;
+};
+
+/**
+ * Describes the message conclave.v1.EnterResponse.
+ * Use `create(EnterResponseSchema)` to create a new message.
+ */
+export const EnterResponseSchema: GenMessage<EnterResponse> = /*@__PURE__*/
+  messageDesc(file_conclave_v1_leader_election, 2);
+
+/**
+ * @generated from message conclave.v1.WithdrawRequest
+ */
+export type WithdrawRequest = Message<"conclave.v1.WithdrawRequest"> & {
+  /**
+   * @generated from field: string election = 1;
+   */
+  election: string;
+
+  /**
+   * @generated from field: string candidate_id = 2;
+   */
+  candidateId: string;
+};
+
+/**
+ * Describes the message conclave.v1.WithdrawRequest.
+ * Use `create(WithdrawRequestSchema)` to create a new message.
+ */
+export const WithdrawRequestSchema: GenMessage<WithdrawRequest> = /*@__PURE__*/
+  messageDesc(file_conclave_v1_leader_election, 3);
+
+/**
+ * @generated from message conclave.v1.WithdrawResponse
+ */
+export type WithdrawResponse = Message<"conclave.v1.WithdrawResponse"> & {
+  /**
+   * @generated from field: conclave.v1.Term term = 1;
+   */
+  term?: Term | undefined;
+};
+
+/**
+ * Describes the message conclave.v1.WithdrawResponse.
+ * Use `create(WithdrawResponseSchema)` to create a new message.
+ */
+export const WithdrawResponseSchema: GenMessage<WithdrawResponse> = /*@__PURE__*/
+  messageDesc(file_conclave_v1_leader_election, 4);
+
+/**
+ * @generated from message conclave.v1.AnointRequest
+ */
+export type AnointRequest = Message<"conclave.v1.AnointRequest"> & {
+  /**
+   * @generated from field: string election = 1;
+   */
+  election: string;
+
+  /**
+   * @generated from field: string candidate_id = 2;
+   */
+  candidateId: string;
+};
+
+/**
+ * Describes the message conclave.v1.AnointRequest.
+ * Use `create(AnointRequestSchema)` to create a new message.
+ */
+export const AnointRequestSchema: GenMessage<AnointRequest> = /*@__PURE__*/
+  messageDesc(file_conclave_v1_leader_election, 5);
+
+/**
+ * @generated from message conclave.v1.AnointResponse
+ */
+export type AnointResponse = Message<"conclave.v1.AnointResponse"> & {
+  /**
+   * @generated from field: conclave.v1.Term term = 1;
+   */
+  term?: Term | undefined;
+};
+
+/**
+ * Describes the message conclave.v1.AnointResponse.
+ * Use `create(AnointResponseSchema)` to create a new message.
+ */
+export const AnointResponseSchema: GenMessage<AnointResponse> = /*@__PURE__*/
+  messageDesc(file_conclave_v1_leader_election, 6);
+
+/**
+ * @generated from message conclave.v1.PromoteRequest
+ */
+export type PromoteRequest = Message<"conclave.v1.PromoteRequest"> & {
+  /**
+   * @generated from field: string election = 1;
+   */
+  election: string;
+
+  /**
+   * @generated from field: string candidate_id = 2;
+   */
+  candidateId: string;
+};
+
+/**
+ * Describes the message conclave.v1.PromoteRequest.
+ * Use `create(PromoteRequestSchema)` to create a new message.
+ */
+export const PromoteRequestSchema: GenMessage<PromoteRequest> = /*@__PURE__*/
+  messageDesc(file_conclave_v1_leader_election, 7);
+
+/**
+ * @generated from message conclave.v1.PromoteResponse
+ */
+export type PromoteResponse = Message<"conclave.v1.PromoteResponse"> & {
+  /**
+   * @generated from field: conclave.v1.Term term = 1;
+   */
+  term?: Term | undefined;
+};
+
+/**
+ * Describes the message conclave.v1.PromoteResponse.
+ * Use `create(PromoteResponseSchema)` to create a new message.
+ */
+export const PromoteResponseSchema: GenMessage<PromoteResponse> = /*@__PURE__*/
+  messageDesc(file_conclave_v1_leader_election, 8);
+
+/**
+ * @generated from message conclave.v1.DemoteRequest
+ */
+export type DemoteRequest = Message<"conclave.v1.DemoteRequest"> & {
+  /**
+   * @generated from field: string election = 1;
+   */
+  election: string;
+
+  /**
+   * @generated from field: string candidate_id = 2;
+   */
+  candidateId: string;
+};
+
+/**
+ * Describes the message conclave.v1.DemoteRequest.
+ * Use `create(DemoteRequestSchema)` to create a new message.
+ */
+export const DemoteRequestSchema: GenMessage<DemoteRequest> = /*@__PURE__*/
+  messageDesc(file_conclave_v1_leader_election, 9);
+
+/**
+ * @generated from message conclave.v1.DemoteResponse
+ */
+export type DemoteResponse = Message<"conclave.v1.DemoteResponse"> & {
+  /**
+   * @generated from field: conclave.v1.Term term = 1;
+   */
+  term?: Term | undefined;
+};
+
+/**
+ * Describes the message conclave.v1.DemoteResponse.
+ * Use `create(DemoteResponseSchema)` to create a new message.
+ */
+export const DemoteResponseSchema: GenMessage<DemoteResponse> = /*@__PURE__*/
+  messageDesc(file_conclave_v1_leader_election, 10);
+
+/**
+ * @generated from message conclave.v1.EvictRequest
+ */
+export type EvictRequest = Message<"conclave.v1.EvictRequest"> & {
+  /**
+   * @generated from field: string election = 1;
+   */
+  election: string;
+
+  /**
+   * @generated from field: string candidate_id = 2;
+   */
+  candidateId: string;
+};
+
+/**
+ * Describes the message conclave.v1.EvictRequest.
+ * Use `create(EvictRequestSchema)` to create a new message.
+ */
+export const EvictRequestSchema: GenMessage<EvictRequest> = /*@__PURE__*/
+  messageDesc(file_conclave_v1_leader_election, 11);
+
+/**
+ * @generated from message conclave.v1.EvictResponse
+ */
+export type EvictResponse = Message<"conclave.v1.EvictResponse"> & {
+  /**
+   * @generated from field: conclave.v1.Term term = 1;
+   */
+  term?: Term | undefined;
+};
+
+/**
+ * Describes the message conclave.v1.EvictResponse.
+ * Use `create(EvictResponseSchema)` to create a new message.
+ */
+export const EvictResponseSchema: GenMessage<EvictResponse> = /*@__PURE__*/
+  messageDesc(file_conclave_v1_leader_election, 12);
+
+/**
+ * @generated from message conclave.v1.GetTermRequest
+ */
+export type GetTermRequest = Message<"conclave.v1.GetTermRequest"> & {
+  /**
+   * @generated from field: string election = 1;
+   */
+  election: string;
+};
+
+/**
+ * Describes the message conclave.v1.GetTermRequest.
+ * Use `create(GetTermRequestSchema)` to create a new message.
+ */
+export const GetTermRequestSchema: GenMessage<GetTermRequest> = /*@__PURE__*/
+  messageDesc(file_conclave_v1_leader_election, 13);
+
+/**
+ * @generated from message conclave.v1.GetTermResponse
+ */
+export type GetTermResponse = Message<"conclave.v1.GetTermResponse"> & {
+  /**
+   * @generated from field: conclave.v1.Term term = 1;
+   */
+  term?: Term | undefined;
+};
+
+/**
+ * Describes the message conclave.v1.GetTermResponse.
+ * Use `create(GetTermResponseSchema)` to create a new message.
+ */
+export const GetTermResponseSchema: GenMessage<GetTermResponse> = /*@__PURE__*/
+  messageDesc(file_conclave_v1_leader_election, 14);
+
+/**
+ * @generated from message conclave.v1.EventsRequest
+ */
+export type EventsRequest = Message<"conclave.v1.EventsRequest"> & {
+  /**
+   * @generated from field: string election = 1;
+   */
+  election: string;
+};
+
+/**
+ * Describes the message conclave.v1.EventsRequest.
+ * Use `create(EventsRequestSchema)` to create a new message.
+ */
+export const EventsRequestSchema: GenMessage<EventsRequest> = /*@__PURE__*/
+  messageDesc(file_conclave_v1_leader_election, 15);
+
+/**
+ * @generated from message conclave.v1.EventsResponse
+ */
+export type EventsResponse = Message<"conclave.v1.EventsResponse"> & {
+  /**
+   * @generated from field: conclave.v1.EventReason reason = 1;
+   */
+  reason: EventReason;
+
+  /**
+   * The candidate the change concerns (the new leader for ELECTED).
+   *
+   * @generated from field: string candidate_id = 2;
+   */
+  candidateId: string;
+
+  /**
+   * @generated from field: conclave.v1.Term term = 3;
+   */
+  term?: Term | undefined;
+};
+
+/**
+ * Describes the message conclave.v1.EventsResponse.
+ * Use `create(EventsResponseSchema)` to create a new message.
+ */
+export const EventsResponseSchema: GenMessage<EventsResponse> = /*@__PURE__*/
+  messageDesc(file_conclave_v1_leader_election, 16);
+
+/**
+ * EventReason says what caused an event.
+ *
+ * @generated from enum conclave.v1.EventReason
+ */
+export enum EventReason {
+  /**
+   * @generated from enum value: EVENT_REASON_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The first message of an Events stream: the current state.
+   *
+   * @generated from enum value: EVENT_REASON_CURRENT = 1;
+   */
+  CURRENT = 1,
+
+  /**
+   * @generated from enum value: EVENT_REASON_ENTERED = 2;
+   */
+  ENTERED = 2,
+
+  /**
+   * @generated from enum value: EVENT_REASON_WITHDREW = 3;
+   */
+  WITHDREW = 3,
+
+  /**
+   * A new leader was elected; follows the event that caused it, same term.
+   *
+   * @generated from enum value: EVENT_REASON_ELECTED = 4;
+   */
+  ELECTED = 4,
+
+  /**
+   * @generated from enum value: EVENT_REASON_LEASE_EXPIRED = 5;
+   */
+  LEASE_EXPIRED = 5,
+
+  /**
+   * @generated from enum value: EVENT_REASON_ANOINTED = 6;
+   */
+  ANOINTED = 6,
+
+  /**
+   * @generated from enum value: EVENT_REASON_PROMOTED = 7;
+   */
+  PROMOTED = 7,
+
+  /**
+   * @generated from enum value: EVENT_REASON_EVICTED = 8;
+   */
+  EVICTED = 8,
+
+  /**
+   * @generated from enum value: EVENT_REASON_DEMOTED = 9;
+   */
+  DEMOTED = 9,
+}
+
+/**
+ * Describes the enum conclave.v1.EventReason.
+ */
+export const EventReasonSchema: GenEnum<EventReason> = /*@__PURE__*/
+  enumDesc(file_conclave_v1_leader_election, 0);
+
+/**
+ * LeaderElectionService is an Atomix-style leader election: candidates stand
+ * in one line per election, the first in line leads. Besides entering and
+ * withdrawing, operators can reorder the line (anoint, promote, demote) and
+ * remove candidates (evict). Every change of leader starts a new term whose
+ * number is never reused, so (term, leader_revision) works as a fencing token.
+ *
+ * Candidates are tied to etcd leases: when a candidate's lease expires or is
+ * revoked, the candidate leaves the line; if it led, the next one leads.
+ *
+ * State lives in ordinary MVCC keys under the reserved prefix "__conclave/le/",
+ * so it survives restarts and is visible to Range and Watch.
+ *
+ * Every RPC is unary or server-streaming, so browsers (Connect, gRPC-Web over
+ * HTTP/1.1) and curl can use all of it.
  *
  * @generated from service conclave.v1.LeaderElectionService
  */
 export const LeaderElectionService: GenService<{
+  /**
+   * Enter puts a candidate at the end of the line. The first candidate of an
+   * empty line becomes leader. Entering again with the same lease is a no-op.
+   *
+   * @generated from rpc conclave.v1.LeaderElectionService.Enter
+   */
+  enter: {
+    methodKind: "unary";
+    input: typeof EnterRequestSchema;
+    output: typeof EnterResponseSchema;
+  },
+  /**
+   * Withdraw removes a candidate at its own request; if it led, the next one leads.
+   *
+   * @generated from rpc conclave.v1.LeaderElectionService.Withdraw
+   */
+  withdraw: {
+    methodKind: "unary";
+    input: typeof WithdrawRequestSchema;
+    output: typeof WithdrawResponseSchema;
+  },
+  /**
+   * Anoint makes a registered candidate the leader now; the old leader becomes first in line.
+   *
+   * @generated from rpc conclave.v1.LeaderElectionService.Anoint
+   */
+  anoint: {
+    methodKind: "unary";
+    input: typeof AnointRequestSchema;
+    output: typeof AnointResponseSchema;
+  },
+  /**
+   * Promote moves a candidate one place toward the front. The candidate right
+   * behind the leader becomes leader, and the old leader takes its place.
+   *
+   * @generated from rpc conclave.v1.LeaderElectionService.Promote
+   */
+  promote: {
+    methodKind: "unary";
+    input: typeof PromoteRequestSchema;
+    output: typeof PromoteResponseSchema;
+  },
+  /**
+   * Demote moves a candidate one place back. Demoting the leader hands over to the next.
+   *
+   * @generated from rpc conclave.v1.LeaderElectionService.Demote
+   */
+  demote: {
+    methodKind: "unary";
+    input: typeof DemoteRequestSchema;
+    output: typeof DemoteResponseSchema;
+  },
+  /**
+   * Evict removes any candidate (an operator's action); if it led, the next one leads.
+   *
+   * @generated from rpc conclave.v1.LeaderElectionService.Evict
+   */
+  evict: {
+    methodKind: "unary";
+    input: typeof EvictRequestSchema;
+    output: typeof EvictResponseSchema;
+  },
+  /**
+   * GetTerm returns the current term of an election.
+   *
+   * @generated from rpc conclave.v1.LeaderElectionService.GetTerm
+   */
+  getTerm: {
+    methodKind: "unary";
+    input: typeof GetTermRequestSchema;
+    output: typeof GetTermResponseSchema;
+  },
+  /**
+   * Events streams the current term first, then one event per change.
+   *
+   * @generated from rpc conclave.v1.LeaderElectionService.Events
+   */
+  events: {
+    methodKind: "server_streaming";
+    input: typeof EventsRequestSchema;
+    output: typeof EventsResponseSchema;
+  },
 }> = /*@__PURE__*/
   serviceDesc(file_conclave_v1_leader_election, 0);
 

@@ -1,0 +1,119 @@
+/**
+ * The pure state machine of a LeaderElection: one line of candidates, the
+ * first leads. Every operation returns the next state and what happened, or
+ * throws a LineError. Persistence and events live in the service; this file
+ * only decides.
+ */
+
+export type LineReason =
+  | "entered"
+  | "withdrew"
+  | "lease_expired"
+  | "anointed"
+  | "promoted"
+  | "demoted"
+  | "evicted";
+
+export interface LineCandidate {
+  id: string;
+  /** Lease ID as a decimal string (JSON has no int64). "0": none. */
+  lease: string;
+}
+
+/** What is stored (as JSON) in an election's state key. */
+export interface LineState {
+  /** Term number of the current leader; 0 before the first leader. */
+  term: number;
+  /** Candidates in line order; the first leads. */
+  candidates: LineCandidate[];
+  /** The change that produced this state. */
+  last: { reason: LineReason; candidate: string; elected: boolean };
+}
+
+export class LineError extends Error {
+  constructor(
+    readonly kind: "candidate_not_found" | "candidate_exists",
+    message: string,
+  ) {
+    super(message);
+    this.name = "LineError";
+  }
+}
+
+export type LineOp =
+  | { op: "enter"; candidate: LineCandidate }
+  | { op: "withdraw" | "evict" | "lease_expired" | "anoint" | "promote" | "demote"; id: string };
+
+export const emptyLine: LineState = {
+  term: 0,
+  candidates: [],
+  last: { reason: "entered", candidate: "", elected: false },
+};
+
+const reasonOf: Record<LineOp["op"], LineReason> = {
+  enter: "entered",
+  withdraw: "withdrew",
+  evict: "evicted",
+  lease_expired: "lease_expired",
+  anoint: "anointed",
+  promote: "promoted",
+  demote: "demoted",
+};
+
+/**
+ * Applies one operation. Returns undefined when nothing changes (entering
+ * again with the same lease, promoting the leader, demoting the last one),
+ * so callers write nothing and emit no event.
+ */
+export function applyLineOp(state: LineState, op: LineOp): LineState | undefined {
+  const line = state.candidates.slice();
+  const leaderBefore = line[0]?.id;
+  let subject: string;
+  if (op.op === "enter") {
+    subject = op.candidate.id;
+    const existing = line.find((c) => c.id === subject);
+    if (existing !== undefined) {
+      if (existing.lease === op.candidate.lease) return undefined;
+      throw new LineError(
+        "candidate_exists",
+        `conclave: candidate ${subject} already entered with another lease`,
+      );
+    }
+    line.push(op.candidate);
+  } else {
+    subject = op.id;
+    const i = line.findIndex((c) => c.id === subject);
+    if (i < 0)
+      throw new LineError("candidate_not_found", `conclave: candidate ${subject} not found`);
+    const me = line[i] as LineCandidate;
+    switch (op.op) {
+      case "withdraw":
+      case "evict":
+      case "lease_expired":
+        line.splice(i, 1);
+        break;
+      case "anoint":
+        if (i === 0) return undefined;
+        line.splice(i, 1);
+        line.unshift(me);
+        break;
+      case "promote":
+        if (i === 0) return undefined;
+        line[i] = line[i - 1] as LineCandidate;
+        line[i - 1] = me;
+        break;
+      case "demote":
+        if (i === line.length - 1) return undefined;
+        line[i] = line[i + 1] as LineCandidate;
+        line[i + 1] = me;
+        break;
+    }
+  }
+  const leaderAfter = line[0]?.id;
+  const elected = leaderAfter !== undefined && leaderAfter !== leaderBefore;
+  return {
+    term: elected ? state.term + 1 : state.term,
+    candidates: line,
+    last: { reason: reasonOf[op.op], candidate: subject, elected },
+  };
+}

@@ -1,0 +1,144 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import {
+  Compare_CompareResult,
+  Compare_CompareTarget,
+  EventReason,
+  KV,
+  LeaderElectionService,
+  Lease,
+} from "@conclave/proto";
+import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
+import { errorInterceptor } from "../error-interceptor.js";
+import { createRoutes } from "../routes.js";
+import { closeServerContext, openServerContext, type ServerContext } from "../server-context.js";
+
+const enc = new TextEncoder();
+let ctx: ServerContext;
+let le: ReturnType<typeof createClient<typeof LeaderElectionService>>;
+let lease: ReturnType<typeof createClient<typeof Lease>>;
+let kv: ReturnType<typeof createClient<typeof KV>>;
+
+before(async () => {
+  ctx = await openServerContext({ dataDir: ":memory:" });
+  const t = createRouterTransport(createRoutes(ctx), {
+    router: { interceptors: [errorInterceptor] },
+  });
+  le = createClient(LeaderElectionService, t);
+  lease = createClient(Lease, t);
+  kv = createClient(KV, t);
+});
+after(() => closeServerContext(ctx));
+
+const isCode = (code: Code) => (e: unknown) => e instanceof ConnectError && e.code === code;
+
+describe("conclave.v1.LeaderElectionService", () => {
+  it("runs every operation with Atomix semantics and term numbering", async () => {
+    const e = "svc";
+    let t = (await le.enter({ election: e, candidateId: "a" })).term;
+    assert.deepEqual([t?.leader, t?.term, t?.candidates], ["a", 1n, ["a"]]);
+    await le.enter({ election: e, candidateId: "b" });
+    t = (await le.enter({ election: e, candidateId: "c" })).term;
+    assert.deepEqual([t?.leader, t?.term, t?.candidates], ["a", 1n, ["a", "b", "c"]]);
+    t = (await le.promote({ election: e, candidateId: "b" })).term;
+    assert.deepEqual([t?.leader, t?.term, t?.candidates], ["b", 2n, ["b", "a", "c"]]);
+    t = (await le.anoint({ election: e, candidateId: "c" })).term;
+    assert.deepEqual([t?.leader, t?.term, t?.candidates], ["c", 3n, ["c", "b", "a"]]);
+    t = (await le.demote({ election: e, candidateId: "c" })).term;
+    assert.deepEqual([t?.leader, t?.term, t?.candidates], ["b", 4n, ["b", "c", "a"]]);
+    t = (await le.evict({ election: e, candidateId: "c" })).term;
+    assert.deepEqual([t?.leader, t?.term, t?.candidates], ["b", 4n, ["b", "a"]]);
+    t = (await le.withdraw({ election: e, candidateId: "b" })).term;
+    assert.deepEqual([t?.leader, t?.term, t?.candidates], ["a", 5n, ["a"]]);
+    const got = (await le.getTerm({ election: e })).term;
+    assert.deepEqual([got?.leader, got?.term, got?.revision], [t?.leader, t?.term, t?.revision]);
+    // State is ordinary keys under the reserved prefix.
+    const keys = await kv.range({
+      key: enc.encode("__conclave/le/svc/"),
+      rangeEnd: enc.encode("__conclave/le/svc0"),
+    });
+    assert.ok(keys.kvs.length >= 3);
+  });
+
+  it("gives clear errors for unknown elections and candidates", async () => {
+    await assert.rejects(le.getTerm({ election: "nope" }), isCode(Code.NotFound));
+    await assert.rejects(
+      le.withdraw({ election: "nope", candidateId: "x" }),
+      isCode(Code.NotFound),
+    );
+    await le.enter({ election: "err", candidateId: "a" });
+    await assert.rejects(le.promote({ election: "err", candidateId: "zz" }), isCode(Code.NotFound));
+    await assert.rejects(
+      le.enter({ election: "", candidateId: "a" }),
+      isCode(Code.InvalidArgument),
+    );
+    await assert.rejects(
+      le.enter({ election: "err", candidateId: "x", lease: 999n }),
+      isCode(Code.NotFound),
+    );
+  });
+
+  it("streams the current term, then each change with its reason; lease expiry elects the next", async () => {
+    const e = "stream";
+    const l1 = (await lease.leaseGrant({ TTL: 30n })).ID;
+    await le.enter({ election: e, candidateId: "a", lease: l1 });
+    const abort = new AbortController();
+    const seen: Array<[EventReason, string, bigint]> = [];
+    const reading = (async () => {
+      for await (const ev of le.events({ election: e }, { signal: abort.signal })) {
+        seen.push([ev.reason, ev.candidateId, ev.term?.term ?? -1n]);
+      }
+    })().catch(() => undefined);
+    while (seen.length === 0) await new Promise((r) => setTimeout(r, 5));
+    await le.enter({ election: e, candidateId: "b" });
+    await lease.leaseRevoke({ ID: l1 });
+    const deadline = Date.now() + 2000;
+    while (seen.length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    abort.abort();
+    await reading;
+    assert.deepEqual(seen, [
+      [EventReason.CURRENT, "a", 1n],
+      [EventReason.ENTERED, "b", 1n],
+      [EventReason.LEASE_EXPIRED, "a", 2n],
+      [EventReason.ELECTED, "b", 2n],
+    ]);
+  });
+
+  it("fences a deposed leader's late writes with the leader key's revision", async () => {
+    const e = "fence";
+    const la = (await lease.leaseGrant({ TTL: 30n })).ID;
+    const a = (await le.enter({ election: e, candidateId: "a", lease: la })).term;
+    await le.enter({ election: e, candidateId: "b" });
+    const guarded = (term: typeof a, value: string) =>
+      kv.txn({
+        compare: [
+          {
+            key: enc.encode(term?.leaderKey ?? ""),
+            target: Compare_CompareTarget.MOD,
+            result: Compare_CompareResult.EQUAL,
+            targetUnion: { case: "modRevision", value: term?.leaderRevision ?? 0n },
+          },
+        ],
+        success: [
+          {
+            request: {
+              case: "requestPut",
+              value: { key: enc.encode("resource"), value: enc.encode(value) },
+            },
+          },
+        ],
+      });
+    assert.equal((await guarded(a, "from a")).succeeded, true);
+    await lease.leaseRevoke({ ID: la });
+    let b = (await le.getTerm({ election: e })).term;
+    for (let i = 0; i < 100 && b?.leader !== "b"; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      b = (await le.getTerm({ election: e })).term;
+    }
+    assert.equal(b?.leader, "b");
+    assert.equal((await guarded(a, "late write from a")).succeeded, false);
+    assert.equal((await guarded(b, "from b")).succeeded, true);
+    const r = await kv.range({ key: enc.encode("resource") });
+    assert.equal(new TextDecoder().decode(r.kvs[0]?.value), "from b");
+  });
+});
