@@ -1,7 +1,7 @@
 // Public API of @conclave/core.
 
 export type { Backend, BackendEntry, BackendOp } from "./backend/backend.js";
-export { Buckets } from "./backend/backend.js";
+export { Buckets, bucketNames } from "./backend/backend.js";
 export { createLmdbBackend, type LmdbBackendOptions } from "./backend/lmdb-backend.js";
 export { createMemoryBackend } from "./backend/memory-backend.js";
 export * from "./errors.js";

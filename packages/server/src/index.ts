@@ -15,6 +15,7 @@ export { createLeaseService } from "./lease-service.js";
 export { createLocalClient, type LocalClient } from "./local-client.js";
 export { createLockService, defaultSessionTtl } from "./lock-service.js";
 export { createMaintenanceService, etcdApiVersion } from "./maintenance-service.js";
+export { createMetrics, type Metrics } from "./metrics.js";
 export { createRoutes } from "./routes.js";
 export {
   closeServerContext,

@@ -1,18 +1,38 @@
+import { createHash } from "node:crypto";
+import { open, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { crc32 } from "node:zlib";
+import { bucketNames } from "@conclave/core";
 import type { Maintenance } from "@conclave/proto";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { fillHeader } from "./header.js";
 import type { ServerContext } from "./server-context.js";
 
 /**
- * The etcd API version Conclave speaks (what `Status.version` and, later,
- * `/version` report). Our protos follow etcd v3.5's.
+ * The etcd API version Conclave speaks (what `Status.version` and `/version`
+ * report). Our protos follow etcd v3.5's.
  */
 export const etcdApiVersion = "3.5.0";
 
+/** Chunk size of Snapshot messages (etcd sends 32 KiB). */
+const snapshotChunk = 32 * 1024;
+
 /**
- * etcdserverpb.Maintenance. Status describes this single member as its own
- * leader; the MVCC revision stands in for the raft index, since every applied
- * write is one entry. Other methods land with their issue (Unimplemented).
+ * etcdserverpb.Maintenance for a single member. Status describes this member
+ * as its own leader; the MVCC revision stands in for the raft index, since
+ * every applied write is one entry.
+ *
+ * - Alarm: Conclave raises no alarms (no space quota yet), so GET lists none
+ *   and ACTIVATE/DEACTIVATE change nothing.
+ * - Defragment: LMDB reuses freed pages in place and needs no offline
+ *   defragmentation; the call succeeds at once (etcd blocks for seconds).
+ * - Hash / HashKV: CRC-32 over the backend / over history up to a revision.
+ *   The values are Conclave's own (etcd hashes bbolt pages), stable across
+ *   restarts and equal for equal histories.
+ * - Snapshot: a compacting LMDB copy streamed in 32 KiB chunks with
+ *   remaining_bytes, then a last message holding the SHA-256 of the data, as
+ *   `etcdctl snapshot save` expects.
  */
 export function createMaintenanceService(
   ctx: ServerContext,
@@ -32,6 +52,61 @@ export function createMaintenanceService(
         errors: [],
         isLearner: false,
       };
+    },
+    async alarm() {
+      // No alarm is ever active; GET, ACTIVATE and DEACTIVATE all report none.
+      return { header: fillHeader(ctx), alarms: [] };
+    },
+    async defragment() {
+      await ctx.store.barrier();
+      return { header: fillHeader(ctx) };
+    },
+    async hash() {
+      await ctx.store.barrier();
+      let hash = 0;
+      for (const bucket of bucketNames) {
+        hash = crc32(bucket, hash);
+        for (const { key, value } of ctx.backend.range(bucket)) {
+          hash = crc32(key, hash);
+          hash = crc32(value, hash);
+        }
+      }
+      return { header: fillHeader(ctx), hash };
+    },
+    async hashKV(req) {
+      const { hash, rev, compactRev } = ctx.store.hashByRev(Number(req.revision));
+      return {
+        header: fillHeader(ctx),
+        hash,
+        compactRevision: BigInt(compactRev),
+        hashRevision: BigInt(rev),
+      };
+    },
+    async *snapshot(_req, hctx) {
+      const file = join(tmpdir(), `conclave-snapshot-${process.pid}-${Date.now()}.db`);
+      try {
+        await ctx.backend.snapshotTo(file);
+        const fh = await open(file, "r");
+        try {
+          const total = (await fh.stat()).size;
+          const sha = createHash("sha256");
+          let sent = 0;
+          while (sent < total && !hctx.signal.aborted) {
+            const buf = Buffer.alloc(Math.min(snapshotChunk, total - sent));
+            const { bytesRead } = await fh.read(buf, 0, buf.length, sent);
+            if (bytesRead === 0) break;
+            const blob = buf.subarray(0, bytesRead);
+            sent += bytesRead;
+            sha.update(blob);
+            yield { remainingBytes: BigInt(total - sent), blob };
+          }
+          yield { remainingBytes: 0n, blob: sha.digest() };
+        } finally {
+          await fh.close();
+        }
+      } finally {
+        await rm(file, { force: true });
+      }
     },
   };
 }

@@ -29,6 +29,12 @@ export interface Backend {
   sizeBytes(): number;
   /** Bytes holding live data (etcd's db size in use); equals sizeBytes when unknown. */
   sizeInUseBytes(): number;
+  /**
+   * Writes a consistent copy of everything committed so far to `path` (for
+   * Maintenance.Snapshot). The file's size is a multiple of 512 bytes, which
+   * etcdctl's `snapshot save` expects of a database image.
+   */
+  snapshotTo(path: string): Promise<void>;
   /** Waits for in-flight commits and releases the medium. */
   close(): Promise<void>;
 }

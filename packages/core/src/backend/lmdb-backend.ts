@@ -98,6 +98,11 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
       const pages = stat.lastPageNumber ?? 0;
       return pages * (stat.pageSize ?? 4096);
     },
+    async snapshotTo(file) {
+      await lastCommit.catch(() => undefined);
+      // A compacting copy: LMDB writes only live pages, in one read transaction.
+      await root.backup(file, true);
+    },
     async close() {
       await lastCommit.catch(() => undefined);
       await root.close();

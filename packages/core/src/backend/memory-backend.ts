@@ -1,3 +1,4 @@
+import { writeFile } from "node:fs/promises";
 import { BTree } from "../mvcc/btree.js";
 import { bytesToKeyString, keyStringToBytes } from "../mvcc/key-string.js";
 import type { Backend, BackendEntry, BackendOp } from "./backend.js";
@@ -52,6 +53,27 @@ export function createMemoryBackend(): Backend {
     },
     sizeBytes: () => bytes,
     sizeInUseBytes: () => bytes,
+    async snapshotTo(file) {
+      // Length-prefixed (bucket, key, value) records, zero-padded to 512 bytes.
+      const parts: Buffer[] = [];
+      const field = (b: Uint8Array | string) => {
+        const data = typeof b === "string" ? Buffer.from(b) : Buffer.from(b);
+        const len = Buffer.alloc(4);
+        len.writeUInt32BE(data.length);
+        parts.push(len, data);
+      };
+      for (const [name, tree] of buckets) {
+        for (const [k, v] of tree.entries()) {
+          field(name);
+          field(keyStringToBytes(k));
+          field(v);
+        }
+      }
+      const body = Buffer.concat(parts);
+      const padded = Buffer.alloc(Math.ceil(body.length / 512) * 512 || 512);
+      body.copy(padded);
+      await writeFile(file, padded);
+    },
     async close() {
       closed = true;
     },

@@ -34,6 +34,8 @@ export interface Lessor extends LeaseLookup, LeaseHooks {
   timeToLive(id: bigint): LeaseInfo | undefined;
   /** Every lease ID, ascending. */
   leases(): bigint[];
+  /** Counters since start (etcd_debugging_lease_* metrics). */
+  stats(): { granted: number; revoked: number; renewed: number; expired: number };
   /** Binds the lessor to the store (after the store's restore) and starts expiring leases. */
   start(store: KvStore): void;
   /** Stops the expiry loop and writes pending deadlines. */
@@ -113,6 +115,7 @@ export function createLessor(options: LessorOptions): Lessor {
   const now = options.now ?? Date.now;
   const leases = new Map<bigint, LeaseState>();
   const dirty = new Set<bigint>();
+  const counts = { granted: 0, revoked: 0, renewed: 0, expired: 0 };
   let store: KvStore | undefined;
   let timer: NodeJS.Timeout | undefined;
   let lastPersist = 0;
@@ -172,6 +175,7 @@ export function createLessor(options: LessorOptions): Lessor {
     });
     leases.delete(id);
     dirty.delete(id);
+    counts.revoked++;
     await w.durable;
     return w.rev;
   }
@@ -184,7 +188,10 @@ export function createLessor(options: LessorOptions): Lessor {
     for (const l of due) {
       const n = l.keys.size;
       revoke(l.id).then(
-        () => options.onExpired?.(l.id, n),
+        () => {
+          counts.expired++;
+          options.onExpired?.(l.id, n);
+        },
         () => undefined,
       );
     }
@@ -228,6 +235,7 @@ export function createLessor(options: LessorOptions): Lessor {
       const w = s.write((txn) => {
         txn.stage({ bucket: Buckets.lease, key: idToBytes(id), value: encodeLease(l) });
       });
+      counts.granted++;
       await w.durable;
       return { id, ttl };
     },
@@ -238,6 +246,7 @@ export function createLessor(options: LessorOptions): Lessor {
       l.deadline = now() + l.ttl * 1000;
       l.graced = false;
       dirty.add(id);
+      counts.renewed++;
       return l.ttl;
     },
     timeToLive(id) {
@@ -246,6 +255,7 @@ export function createLessor(options: LessorOptions): Lessor {
       const remaining = Math.max(0, Math.floor((l.deadline - now()) / 1000));
       return { id, ttl: l.ttl, remaining, keys: [...l.keys.values()].sort(compareBytes) };
     },
+    stats: () => ({ ...counts }),
     leases: () => [...leases.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)),
     start(s) {
       store = s;

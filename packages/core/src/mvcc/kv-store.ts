@@ -1,3 +1,4 @@
+import { crc32 } from "node:zlib";
 import { type Backend, type BackendOp, Buckets } from "../backend/backend.js";
 import { errCompacted, errFutureRev, errStoreClosed } from "../errors.js";
 import type { Change, KeyValue } from "../types.js";
@@ -109,6 +110,12 @@ export interface KvStore {
   compact(rev: number): Promise<{ physical: Promise<void> }>;
   /** Resolves once everything applied so far is durable. */
   barrier(): Promise<void>;
+  /**
+   * etcd's HashByRev: a CRC-32 over every stored revision up to `rev` (0: the
+   * durable revision), for comparing members' histories. Throws errFutureRev /
+   * errCompacted like a range at that revision.
+   */
+  hashByRev(rev: number): { hash: number; rev: number; compactRev: number };
   /** Subscribes to durable writes, delivered in revision order. Returns unsubscribe. */
   onCommitted(listener: (write: CommittedWrite) => void): () => void;
   /** The backend, for subsystems that keep buckets of their own. */
@@ -447,6 +454,21 @@ export function openKvStore(options: KvStoreOptions): KvStore {
     },
     barrier() {
       return lastCommit;
+    },
+    hashByRev(rev) {
+      const at = rev <= 0 ? durable : rev;
+      if (at > durable) throw errFutureRev;
+      if (at < compactMain) throw errCompacted;
+      let hash = crc32(Buckets.key);
+      for (const { key, value } of backend.range(
+        Buckets.key,
+        undefined,
+        revisionToBytes(at + 1, 0),
+      )) {
+        hash = crc32(key, hash);
+        hash = crc32(value, hash);
+      }
+      return { hash, rev: at, compactRev: compactMain };
     },
     onCommitted(listener) {
       listeners.add(listener);

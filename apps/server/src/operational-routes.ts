@@ -1,0 +1,47 @@
+import { etcdApiVersion, type Metrics, type ServerContext } from "@conclave/server";
+import type { FastifyInstance } from "fastify";
+
+export interface OperationalRoutesOptions {
+  ctx: ServerContext;
+  metrics: Metrics;
+  /** Conclave's own version, reported beside the etcd API version. */
+  version: string;
+}
+
+/**
+ * etcd's operational HTTP endpoints, on the same port as the API:
+ * - `GET /health` → `{"health":"true"}` (503 and `"false"` when the store
+ *   cannot serve a read), as etcd 3.4 answers it;
+ * - `GET /version` → `{"etcdserver":…,"etcdcluster":…}` plus `"conclave"`;
+ * - `GET /metrics` → Prometheus text format.
+ */
+export function registerOperationalRoutes(
+  app: FastifyInstance,
+  options: OperationalRoutesOptions,
+): void {
+  const { ctx, metrics } = options;
+  app.get("/health", async (_req, reply) => {
+    try {
+      ctx.store.read();
+      await ctx.store.barrier();
+      return reply.type("application/json").send('{"health":"true"}');
+    } catch {
+      return reply.code(503).type("application/json").send('{"health":"false"}');
+    }
+  });
+  app.get("/version", async (_req, reply) =>
+    reply
+      .type("application/json")
+      .send(
+        JSON.stringify({
+          etcdserver: etcdApiVersion,
+          etcdcluster: etcdApiVersion,
+          conclave: options.version,
+        }),
+      ),
+  );
+  app.get("/metrics", async (_req, reply) => {
+    const text = await metrics.registry.metrics();
+    return reply.type(metrics.registry.contentType).send(text);
+  });
+}
