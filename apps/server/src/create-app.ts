@@ -1,4 +1,5 @@
 import { lookup } from "node:dns/promises";
+import { setMaxListeners } from "node:events";
 import type * as http from "node:http";
 import type { AddressInfo, Server as NetServer } from "node:net";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
@@ -131,6 +132,8 @@ export function createApp(options: CreateAppOptions): ConclaveApp {
   const port: OnePortServer = onePort;
 
   const shutdown = new AbortController();
+  // Every in-flight RPC listens on this one signal; many at once is normal.
+  setMaxListeners(0, shutdown.signal);
   const abortRpcs = () => {
     if (!shutdown.signal.aborted) {
       shutdown.abort(new ConnectError("server is shutting down", Code.Unavailable));

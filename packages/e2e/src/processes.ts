@@ -8,6 +8,12 @@ import { fileURLToPath } from "node:url";
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 const mainTs = join(repoRoot, "apps", "server", "src", "main.ts");
 
+/** Data dirs this process created; removed when it exits (restart tests reuse them until then). */
+const createdDirs = new Set<string>();
+process.once("exit", () => {
+  for (const d of createdDirs) rmSync(d, { recursive: true, force: true });
+});
+
 /** A free TCP port on 127.0.0.1 (bind to 0, read it, release it). */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -83,7 +89,11 @@ export interface StartOptions {
 /** Starts the real `conclave` CLI (apps/server) as a child process on a free port. */
 export async function startConclave(options: StartOptions = {}): Promise<RunningServer> {
   const port = options.port ?? (await freePort());
-  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "conclave-e2e-"));
+  let dataDir = options.dataDir;
+  if (dataDir === undefined) {
+    dataDir = mkdtempSync(join(tmpdir(), "conclave-e2e-"));
+    createdDirs.add(dataDir);
+  }
   const url = `http://127.0.0.1:${port}`;
   const proc = spawn(
     process.execPath,
