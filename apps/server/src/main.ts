@@ -8,6 +8,7 @@ import {
 import { pino } from "pino";
 import { createApp } from "./create-app.js";
 import { FlagError, parseFlags, usage } from "./flags.js";
+import { registerGateway } from "./gateway/create-gateway.js";
 
 /** Conclave's own version (printed by --version and logged at start). */
 export const conclaveVersion = "0.1.0";
@@ -56,12 +57,15 @@ async function main(): Promise<void> {
     "storage opened",
   );
 
+  const routes = createRoutes(ctx);
   const server = createApp({
     logger,
-    routes: createRoutes(ctx),
+    routes,
     interceptors: [errorInterceptor],
     readMaxBytes: config.maxRequestBytes + grpcOverheadBytes,
   });
+  // etcd's JSON gateway (/v3/...) on the same port, calling the same services.
+  registerGateway(server.app, routes, { readMaxBytes: config.maxRequestBytes + grpcOverheadBytes });
   // Storage closes after the listeners drained: nothing acknowledged is lost.
   server.app.addHook("onClose", async () => {
     await closeServerContext(ctx);

@@ -1,0 +1,413 @@
+import type { IncomingHttpHeaders } from "node:http";
+import {
+  create,
+  type DescMessage,
+  type DescMethod,
+  type DescMethodStreaming,
+  type DescMethodUnary,
+  type MessageShape,
+  toJson,
+} from "@bufbuild/protobuf";
+import { errorInterceptor } from "@conclave/server";
+import {
+  Code,
+  ConnectError,
+  type ConnectRouter,
+  createRouterTransport,
+  type Interceptor,
+  type Transport,
+} from "@connectrpc/connect";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import {
+  errorBody,
+  type GatewayError,
+  httpStatusFromCode,
+  streamErrorChunk,
+  toGatewayError,
+} from "./gateway-errors.js";
+import { gatewayPrefixes, gatewayRoutes } from "./gateway-routes.js";
+import { stringifyGoJson } from "./go-json.js";
+import { createRequestReader, type RequestReader } from "./request-reader.js";
+import { serverClosingSignal } from "./server-closing-signal.js";
+
+export interface GatewayOptions {
+  /**
+   * Interceptors of the in-process calls. Default `[errorInterceptor]`, the
+   * one the gRPC API runs, so both APIs report the same codes and messages.
+   */
+  interceptors?: Interceptor[];
+  /**
+   * The largest request message the services accept, in bytes, as on the
+   * gRPC API (`--max-request-bytes` plus etcd's 512 KiB allowance): larger
+   * ones fail with ResourceExhausted (HTTP 429), as etcd's gateway reports
+   * gRPC's "received message larger than max". Default: no limit.
+   */
+  readMaxBytes?: number;
+  /**
+   * The longest JSON text of one request message, in characters. Fastify's
+   * `bodyLimit` does not apply: the gateway reads bodies itself, streaming.
+   * Default: enough for a `readMaxBytes` message in base64, else 64 MiB.
+   */
+  maxMessageChars?: number;
+}
+
+/**
+ * Serves etcd's grpc-gateway JSON API (`POST /v3/kv/range`, `/v3/watch`, …
+ * and the `/v3beta` and `/v3alpha` spellings) on the app's port, HTTP/1.1
+ * and HTTP/2 alike.
+ *
+ * Each request calls the real services in-process through a router transport
+ * over the same `routes`, so the gateway cannot drift from the gRPC API:
+ * validation, errors and headers are the services' own. Pass the very
+ * `routes` function given to `createApp` (it holds state shared by its
+ * services).
+ *
+ * The routes live in an encapsulated plugin that reads every body as JSON
+ * whatever its content type, because curl's `-d` sends
+ * `application/x-www-form-urlencoded` and etcd ignores the header; the
+ * Connect routes keep their own parsers.
+ */
+export function registerGateway(
+  app: FastifyInstance,
+  routes: (router: ConnectRouter) => void,
+  options: GatewayOptions = {},
+): void {
+  const transport = createRouterTransport(routes, {
+    router: {
+      interceptors: options.interceptors ?? [errorInterceptor],
+      ...(options.readMaxBytes !== undefined && { readMaxBytes: options.readMaxBytes }),
+    },
+  });
+  const maxValueChars =
+    options.maxMessageChars ??
+    (options.readMaxBytes !== undefined
+      ? Math.ceil(options.readMaxBytes / 3) * 4 + 64 * 1024
+      : 64 * 1024 * 1024);
+  const known = new Set<string>();
+  // Streams (a watch never ends by itself) end with an Unavailable error as
+  // soon as the app starts closing, instead of holding the close until its
+  // grace period is over and their connections are cut.
+  const closing = serverClosingSignal(app.server);
+
+  app.register(async (scope) => {
+    // etcd reads any body as JSON whatever its Content-Type (even "text" or a
+    // malformed one), so the header is dropped before Fastify checks it and
+    // every body reaches the catch-all parser, which leaves it unread for the
+    // handlers to stream (one message per JSON value).
+    scope.addHook("onRequest", async (request) => {
+      delete request.raw.headers["content-type"];
+    });
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser("*", (_request, _payload, done) => done(null, undefined));
+
+    for (const prefix of gatewayPrefixes) {
+      for (const route of gatewayRoutes) {
+        const url = prefix + route.path;
+        known.add(url);
+        scope.post(url, (request, reply) =>
+          serve(transport, route.method, request, reply, { maxValueChars, closing }),
+        );
+      }
+      // grpc-gateway's answers for what it does not route.
+      scope.all(`${prefix}/*`, async (request, reply) => {
+        reply.headers(corsHeaders);
+        if (request.method === "OPTIONS") return reply.code(200).send();
+        const path = request.url.split("?")[0] ?? "";
+        const [status, text] = known.has(path)
+          ? [405, "Method Not Allowed\n"]
+          : [404, "Not Found\n"];
+        return reply
+          .code(status)
+          .header("content-type", "text/plain; charset=utf-8")
+          .header("x-content-type-options", "nosniff")
+          .send(text);
+      });
+    }
+  });
+}
+
+/** etcd's gateway allows any origin (its default `--cors`). */
+const corsHeaders = {
+  "access-control-allow-origin": "*",
+  "access-control-allow-methods": "POST, GET, OPTIONS, PUT, DELETE",
+  "access-control-allow-headers": "accept, content-type, authorization",
+};
+
+/** grpc-gateway forwards the gRPC response header this way; etcd clients may look at it. */
+const grpcMetadataHeader = { "grpc-metadata-content-type": "application/grpc" };
+
+/** The in-process call's lifetime: the client's connection and the `Grpc-Timeout` deadline. */
+interface CallScope {
+  readonly signal: AbortSignal;
+  /** Request headers to forward: `Authorization` and `Grpc-Metadata-*`. */
+  readonly header: Headers;
+  /** True when the client went away: nothing more is written. */
+  clientGone(): boolean;
+  /** The error to report instead of whatever the aborted call threw (deadline, shutdown). */
+  abortError(): GatewayError | undefined;
+  /** Marks the response complete (a later close is not a disconnect) and stops the timer. */
+  finish(): void;
+}
+
+/**
+ * @param closing For streams: aborts the call with Unavailable when the
+ *   server starts closing.
+ */
+function openCallScope(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  closing: AbortSignal | undefined,
+): CallScope {
+  // First, as it may throw (InvalidArgument): nothing is registered yet.
+  const timeoutMs = parseGrpcTimeout(request.headers["grpc-timeout"]);
+  const controller = new AbortController();
+  let gone = false;
+  let finished = false;
+  let aborted: GatewayError | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const abortWith = (e: GatewayError) => {
+    if (finished || controller.signal.aborted) return;
+    aborted = e;
+    controller.abort(new ConnectError(e.message, e.code));
+  };
+
+  const onClientGone = () => {
+    if (finished) return;
+    gone = true;
+    controller.abort(new ConnectError("client disconnected", Code.Canceled));
+  };
+  reply.raw.once("close", onClientGone);
+
+  const onClosing = () => abortWith({ code: Code.Unavailable, message: "server is shutting down" });
+  if (closing?.aborted === true) onClosing();
+  else closing?.addEventListener("abort", onClosing);
+
+  if (timeoutMs !== undefined) {
+    const expire = () =>
+      abortWith({ code: Code.DeadlineExceeded, message: "context deadline exceeded" });
+    // Go's context is already expired for a deadline under a millisecond.
+    if (timeoutMs < 1) expire();
+    else timer = setTimeout(expire, timeoutMs);
+  }
+
+  return {
+    signal: controller.signal,
+    header: forwardedHeaders(request.headers),
+    clientGone: () => gone,
+    abortError: () => aborted,
+    finish() {
+      finished = true;
+      clearTimeout(timer);
+      closing?.removeEventListener("abort", onClosing);
+    },
+  };
+}
+
+/** gRPC's `Grpc-Timeout` (digits and a unit of H, M, S, m, u, n) in milliseconds. */
+function parseGrpcTimeout(value: string | string[] | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const text = Array.isArray(value) ? (value[0] ?? "") : value;
+  const m = /^(\d+)([HMSmun])$/.exec(text);
+  if (m === null) throw new ConnectError(`invalid grpc-timeout: ${text}`, Code.InvalidArgument);
+  const perUnit = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 };
+  return Number(m[1]) * perUnit[m[2] as keyof typeof perUnit];
+}
+
+/**
+ * What grpc-gateway passes on as gRPC metadata: the `Authorization` header
+ * (etcd's auth token) and every `Grpc-Metadata-<name>` header as `<name>`.
+ */
+function forwardedHeaders(headers: IncomingHttpHeaders): Headers {
+  const out = new Headers();
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    let key: string;
+    if (name === "authorization") key = name;
+    else if (name.startsWith("grpc-metadata-")) key = name.slice("grpc-metadata-".length);
+    else continue;
+    for (const v of Array.isArray(value) ? value : [value]) out.append(key, v);
+  }
+  return out;
+}
+
+function outputJson(method: DescMethod, message: unknown): string {
+  return stringifyGoJson(
+    toJson(method.output, message as MessageShape<DescMessage>, { useProtoFieldName: true }),
+  );
+}
+
+async function serve(
+  transport: Transport,
+  method: DescMethod,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  options: { maxValueChars: number; closing: AbortSignal },
+): Promise<void> {
+  const { maxValueChars, closing } = options;
+  const unary = method.methodKind === "unary";
+  let scope: CallScope;
+  try {
+    scope = openCallScope(request, reply, unary ? undefined : closing);
+  } catch (err) {
+    sendError(reply, toGatewayError(err));
+    return;
+  }
+  const reader = createRequestReader(request.raw as AsyncIterable<Uint8Array>, method.input, {
+    maxValueChars,
+  });
+  try {
+    if (unary) {
+      await serveUnary(transport, method as DescMethodUnary, reader, scope, reply);
+    } else {
+      await serveStream(transport, method as DescMethodStreaming, reader, scope, reply);
+    }
+  } finally {
+    scope.finish();
+  }
+}
+
+async function serveUnary(
+  transport: Transport,
+  method: DescMethodUnary,
+  reader: RequestReader<DescMessage>,
+  scope: CallScope,
+  reply: FastifyReply,
+): Promise<void> {
+  let body: string;
+  try {
+    // Like Go's json.Decoder: the first value is the request, the rest is ignored.
+    const input = (await reader.next()) ?? create(method.input);
+    const res = await transport.unary(method, scope.signal, undefined, scope.header, input);
+    body = outputJson(method, res.message);
+  } catch (err) {
+    if (scope.clientGone()) {
+      reply.hijack(); // nobody to answer
+      return;
+    }
+    sendError(reply, scope.abortError() ?? toGatewayError(err));
+    return;
+  }
+  scope.finish();
+  reply
+    .code(200)
+    .headers({ ...corsHeaders, "content-type": "application/json", ...grpcMetadataHeader })
+    .send(Buffer.from(body)); // a Buffer: Fastify would add "; charset=utf-8" to a string's type
+}
+
+function sendError(reply: FastifyReply, e: GatewayError): void {
+  reply
+    .code(httpStatusFromCode(e.code))
+    .headers({ ...corsHeaders, "content-type": "application/json" })
+    .send(Buffer.from(errorBody(e)));
+}
+
+/**
+ * Streams the responses as grpc-gateway does: status 200 and the headers
+ * with the first response, then one `{"result":…}` line per response,
+ * flushed as it comes. A call that fails before its first response gets
+ * that error's status; one that fails later ends with an `{"error":…}` chunk.
+ *
+ * Watch and LeaseKeepAlive read one request per JSON value of the body as it
+ * arrives. When the body ends the call is half-closed: a keep-alive stream
+ * then ends, a watch stays open until the client disconnects.
+ */
+async function serveStream(
+  transport: Transport,
+  method: DescMethodStreaming,
+  reader: RequestReader<DescMessage>,
+  scope: CallScope,
+  reply: FastifyReply,
+): Promise<void> {
+  const bidi = method.methodKind === "bidi_streaming";
+  let first: MessageShape<DescMessage> | undefined;
+  try {
+    first = await reader.next();
+  } catch (err) {
+    if (scope.clientGone()) {
+      reply.hijack();
+      return;
+    }
+    const e = toGatewayError(err);
+    // grpc-gateway reports a bad first message of a bidi stream as a plain
+    // (non-status) error: Unknown; of a server stream as InvalidArgument.
+    sendError(reply, bidi && e.code === Code.InvalidArgument ? { ...e, code: Code.Unknown } : e);
+    return;
+  }
+
+  async function* requests(): AsyncGenerator<MessageShape<DescMessage>> {
+    if (!bidi) {
+      yield first ?? create(method.input);
+      return;
+    }
+    if (first === undefined) return;
+    yield first;
+    for (;;) {
+      let next: MessageShape<DescMessage> | undefined;
+      try {
+        next = await reader.next();
+      } catch {
+        // As grpc-gateway: a later undecodable message half-closes the stream.
+        return;
+      }
+      if (next === undefined) return;
+      yield next;
+    }
+  }
+
+  reply.hijack();
+  const res = reply.raw;
+  let started = false;
+  const start = (status: number, extra: Record<string, string>) => {
+    started = true;
+    // Headers set on the reply by hooks, as connect-fastify copies them.
+    for (const [name, value] of Object.entries(reply.getHeaders())) {
+      if (value !== undefined) res.setHeader(name, value);
+    }
+    res.writeHead(status, { ...corsHeaders, "content-type": "application/json", ...extra });
+  };
+
+  try {
+    const call = await transport.stream(method, scope.signal, undefined, scope.header, requests());
+    for await (const message of call.message) {
+      if (!started) start(200, grpcMetadataHeader);
+      await write(
+        res,
+        `${stringifyGoJson({ result: toJson(method.output, message, { useProtoFieldName: true }) })}\n`,
+      );
+    }
+    if (!started) start(200, {});
+  } catch (err) {
+    if (scope.clientGone()) return;
+    const aborted = scope.abortError();
+    const e = aborted ?? toGatewayError(err);
+    if (!started && aborted !== undefined) {
+      // grpc-gateway was still waiting for the stream's headers: a plain error reply.
+      res.writeHead(httpStatusFromCode(e.code), {
+        ...corsHeaders,
+        "content-type": "application/json",
+      });
+      scope.finish();
+      res.end(errorBody(e));
+      return;
+    }
+    if (!started) start(httpStatusFromCode(e.code), {});
+    await write(res, streamErrorChunk(e));
+  }
+  scope.finish();
+  res.end();
+}
+
+/** Writes a chunk, waiting for the client to drain the previous ones (a slow watcher backs up the stream, not memory). */
+async function write(res: NodeJS.WritableStream & { destroyed?: boolean }, chunk: string) {
+  if (res.destroyed === true) return;
+  if (res.write(chunk)) return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      res.removeListener("drain", done);
+      res.removeListener("close", done);
+      resolve();
+    };
+    res.on("drain", done);
+    res.on("close", done);
+  });
+}

@@ -1,0 +1,107 @@
+/**
+ * Cuts a stream of concatenated JSON values (`{…}{…}`, or one per line) into
+ * the text of each value, as Go's `json.Decoder` reads grpc-gateway request
+ * bodies: a streaming gateway call carries one request message per value.
+ *
+ * It only finds where values end (brackets outside strings, string escapes);
+ * `JSON.parse` checks each value. Top-level values must be objects, arrays or
+ * strings: a bare number or literal has no closing character to wait for,
+ * and no etcd request is one.
+ */
+export interface JsonValueSplitter {
+  /**
+   * Feeds more text; returns the values it completed, in order. At a
+   * character that cannot start a value it stops and sets `error`: the values
+   * before it are still returned (Go's decoder, too, only fails when asked
+   * for the next value), and later pushes return nothing.
+   */
+  push(text: string): string[];
+  /** Set once the input cannot be JSON values any more. */
+  readonly error: SyntaxError | undefined;
+  /** True while a value is partly read: input ending now is "unexpected EOF". */
+  readonly pending: boolean;
+  /** Characters of the partly read value, to bound what one message may buffer. */
+  readonly pendingLength: number;
+}
+
+const openBrace = 0x7b; // {
+const closeBrace = 0x7d; // }
+const openBracket = 0x5b; // [
+const closeBracket = 0x5d; // ]
+const quote = 0x22; // "
+const backslash = 0x5c; // \
+
+function isJsonSpace(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
+
+export function createJsonValueSplitter(): JsonValueSplitter {
+  /** Text of the current value taken from earlier chunks. */
+  let carried = "";
+  let reading = false;
+  let depth = 0;
+  let inString = false;
+  let escaped = false;
+  let error: SyntaxError | undefined;
+
+  return {
+    push(text) {
+      const values: string[] = [];
+      if (error !== undefined) return values;
+      let start = 0;
+      for (let i = 0; i < text.length; i++) {
+        const c = text.charCodeAt(i);
+        if (!reading) {
+          if (isJsonSpace(c)) continue;
+          reading = true;
+          start = i;
+          if (c === openBrace || c === openBracket) {
+            depth = 1;
+          } else if (c === quote) {
+            depth = 0;
+            inString = true;
+          } else {
+            reading = false;
+            error = new SyntaxError(
+              `invalid character '${text[i]}' looking for beginning of value`,
+            );
+            return values;
+          }
+          continue;
+        }
+        let done = false;
+        if (inString) {
+          if (escaped) escaped = false;
+          else if (c === backslash) escaped = true;
+          else if (c === quote) {
+            inString = false;
+            done = depth === 0;
+          }
+        } else if (c === quote) {
+          inString = true;
+        } else if (c === openBrace || c === openBracket) {
+          depth++;
+        } else if (c === closeBrace || c === closeBracket) {
+          depth--;
+          done = depth === 0;
+        }
+        if (done) {
+          values.push(carried + text.slice(start, i + 1));
+          carried = "";
+          reading = false;
+        }
+      }
+      if (reading) carried += text.slice(start);
+      return values;
+    },
+    get error() {
+      return error;
+    },
+    get pending() {
+      return reading;
+    },
+    get pendingLength() {
+      return carried.length;
+    },
+  };
+}
