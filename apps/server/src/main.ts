@@ -1,5 +1,6 @@
 import {
   closeServerContext,
+  createMetrics,
   createRoutes,
   errorInterceptor,
   etcdApiVersion,
@@ -9,6 +10,7 @@ import { pino } from "pino";
 import { createApp } from "./create-app.js";
 import { FlagError, parseFlags, usage } from "./flags.js";
 import { registerGateway } from "./gateway/create-gateway.js";
+import { registerOperationalRoutes } from "./operational-routes.js";
 
 /** Conclave's own version (printed by --version and logged at start). */
 export const conclaveVersion = "0.1.0";
@@ -58,14 +60,17 @@ async function main(): Promise<void> {
   );
 
   const routes = createRoutes(ctx);
+  const metrics = createMetrics(ctx);
   const server = createApp({
     logger,
     routes,
-    interceptors: [errorInterceptor],
+    // Metrics outermost, so they count the codes the error table produced.
+    interceptors: [metrics.interceptor, errorInterceptor],
     readMaxBytes: config.maxRequestBytes + grpcOverheadBytes,
   });
   // etcd's JSON gateway (/v3/...) on the same port, calling the same services.
   registerGateway(server.app, routes, { readMaxBytes: config.maxRequestBytes + grpcOverheadBytes });
+  registerOperationalRoutes(server.app, { ctx, metrics, version: conclaveVersion });
   // Storage closes after the listeners drained: nothing acknowledged is lost.
   server.app.addHook("onClose", async () => {
     await closeServerContext(ctx);

@@ -168,15 +168,68 @@ export function createOnePortServer(
         setImmediate(() => http1.closeIdleConnections());
       }
     });
+    // A response sent before its request body was read (a message refused as
+    // too large) must close the connection: the unread body would otherwise
+    // be parsed as the next request and the connection would hang.
+    const writeHead = res.writeHead;
+    res.writeHead = function (this: http.ServerResponse, ...args: unknown[]) {
+      if (!req.complete) this.shouldKeepAlive = false;
+      return (writeHead as (...a: unknown[]) => http.ServerResponse).apply(this, args);
+    } as typeof res.writeHead;
     handler(req, res);
   });
-  h2.on("request", (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) =>
-    handler(req, res),
-  );
+  h2.on("request", (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
+    // A response sent before the request body was read (a message refused as
+    // too large) leaves the peer blocked sending a body nobody reads: once the
+    // trailers had time to go out, end the stream with RST_STREAM(NO_ERROR)
+    // (RFC 9113 §8.1) so it neither lingers nor holds up a graceful shutdown.
+    res.once("finish", () => {
+      if (req.stream.destroyed || req.stream.state.remoteClose !== 0) return;
+      setTimeout(() => {
+        const st = req.stream;
+        if (!st.destroyed && st.state.remoteClose === 0) st.close(http2.constants.NGHTTP2_NO_ERROR);
+      }, 100).unref();
+    });
+    handler(req, res);
+  });
+  /** Streams of each session, to tell whether a closing session still has work. */
+  const sessionStreams = new Map<http2.ServerHttp2Session, Set<http2.ServerHttp2Stream>>();
+  /** Destroys a closing session once none of its streams is still live. */
+  const destroyIfIdle = (session: http2.ServerHttp2Session) => {
+    const streams = sessionStreams.get(session);
+    for (const st of streams ?? []) {
+      if (st.destroyed) continue;
+      // Our side is done (response sent) and only the peer's refused body is
+      // left: reset it rather than wait.
+      if (st.state.localClose === 1) st.close(http2.constants.NGHTTP2_NO_ERROR);
+      else return;
+    }
+    // Give GOAWAY and the last trailers a turn to be written.
+    setImmediate(() => session.destroy());
+  };
+  const closeSession = (session: http2.ServerHttp2Session) => {
+    session.close();
+    // close() also waits for streams we already destroyed but whose peer is
+    // still sending a body we refused (e.g. over readMaxBytes); nothing of
+    // ours is left on those, so do not wait for the peer.
+    destroyIfIdle(session);
+  };
   h2.on("session", (session: http2.ServerHttp2Session) => {
     sessions.add(session);
-    session.once("close", () => sessions.delete(session));
-    if (closing) session.close();
+    const streams = new Set<http2.ServerHttp2Stream>();
+    sessionStreams.set(session, streams);
+    session.on("stream", (stream: http2.ServerHttp2Stream) => {
+      streams.add(stream);
+      stream.once("close", () => {
+        streams.delete(stream);
+        if (closing) destroyIfIdle(session);
+      });
+    });
+    session.once("close", () => {
+      sessions.delete(session);
+      sessionStreams.delete(session);
+    });
+    if (closing) closeSession(session);
   });
   // Errors on sessions are re-emitted here; without a listener they are
   // dropped, with one they are only reported.
@@ -269,7 +322,7 @@ export function createOnePortServer(
       // client does not reuse a connection about to close.
       if (!res.headersSent) res.shouldKeepAlive = false;
     }
-    for (const session of sessions) session.close();
+    for (const session of sessions) closeSession(session);
 
     let timer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<"timeout">((resolve) => {

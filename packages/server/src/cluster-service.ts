@@ -1,6 +1,6 @@
 import type { Cluster } from "@conclave/proto";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { fillHeader } from "./header.js";
+import { clusterHeader } from "./header.js";
 import type { ServerContext } from "./server-context.js";
 
 /**
@@ -11,7 +11,7 @@ export function createClusterService(ctx: ServerContext): Partial<ServiceImpl<ty
   return {
     async memberList() {
       return {
-        header: fillHeader(ctx),
+        header: clusterHeader(ctx),
         members: [
           {
             ID: ctx.memberId,

@@ -14,3 +14,12 @@ export function fillHeader(ctx: ServerContext, revision?: bigint): ResponseHeade
     revision: revision === undefined || revision === 0n ? BigInt(ctx.store.read().rev()) : revision,
   });
 }
+
+/** The header etcd's Cluster service sends: IDs and term, no revision. */
+export function clusterHeader(ctx: ServerContext): ResponseHeader {
+  return create(ResponseHeaderSchema, {
+    clusterId: ctx.clusterId,
+    memberId: ctx.memberId,
+    raftTerm: ctx.raftTerm,
+  });
+}
