@@ -6,6 +6,7 @@ import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@conne
 import { fastifyConnectPlugin } from "@connectrpc/connect-fastify";
 import { type FastifyInstance, fastify, LogController } from "fastify";
 import { type LevelWithSilent, type Logger, pino } from "pino";
+import { useGrpcGoErrorWording } from "./grpc-message-compat.js";
 import {
   createOnePortServer,
   type OnePortRequestHandler,
@@ -117,7 +118,12 @@ export function createApp(options: CreateAppOptions): ConclaveApp {
     // methods a net.Server does not have.
     forceCloseConnections: false,
     serverFactory(handler) {
-      onePort = createOnePortServer(handler as unknown as OnePortRequestHandler, {
+      const fastifyHandler = handler as unknown as OnePortRequestHandler;
+      const wrapped = ((req: http.IncomingMessage, res: http.ServerResponse) => {
+        useGrpcGoErrorWording(res);
+        fastifyHandler(req, res);
+      }) as OnePortRequestHandler;
+      onePort = createOnePortServer(wrapped, {
         onConnectionError: (error) => logger.debug({ err: error }, "connection error"),
         ...options.onePort,
       });

@@ -61,10 +61,15 @@ const versionIs = (key: string, version: bigint): Compare =>
   });
 const times = <T>(n: number, f: (i: number) => T): T[] => Array.from({ length: n }, (_, i) => f(i));
 
-/** The exact ResourceExhausted message Connect sends when a message exceeds readMaxBytes. */
+/**
+ * The exact ResourceExhausted message for a message over the receive limit:
+ * grpc-go's (etcd's) wording over gRPC; Connect's own over gRPC-Web (its
+ * status travels in the body, which etcd never served) and Connect.
+ */
 function tooBigMessage(protocol: Protocol, encodedSize: number, readMax: number): string {
-  // The gRPC and gRPC-Web envelopes announce the size; Connect unary bodies do not.
-  return protocol === "grpc" || protocol === "grpc-web"
+  if (protocol === "grpc")
+    return `grpc: received message larger than max (${encodedSize} vs. ${readMax})`;
+  return protocol === "grpc-web"
     ? `message size ${encodedSize} is larger than configured readMaxBytes ${readMax}`
     : `message size is larger than configured readMaxBytes ${readMax}`;
 }
@@ -624,11 +629,12 @@ describe("conclave over gRPC, gRPC-Web and Connect on one port", () => {
       });
     }
 
-    test("a put just under --max-request-bytes succeeds; one byte over is 'request is too large'", async () => {
+    test("a put whose raft entry just fits --max-request-bytes succeeds; one byte more is 'request is too large'", async () => {
+      // etcd limits the raft entry: the request plus 17 bytes of envelope.
       // key "big" (3 bytes) → 1 + 1 + 3 bytes; value of n ≥ 2^14 bytes → 1 + 3 + n bytes.
-      const fits = defaultMaxRequestBytes - 9;
+      const fits = defaultMaxRequestBytes - 9 - 17;
       const req = create(PutRequestSchema, { key: bytes("big"), value: new Uint8Array(fits) });
-      assert.equal(toBinary(PutRequestSchema, req).length, defaultMaxRequestBytes);
+      assert.equal(toBinary(PutRequestSchema, req).length + 17, defaultMaxRequestBytes);
       const ok = await grpc.kv.put(req);
       assert.ok((ok.header?.revision ?? 0n) > 1n);
 
@@ -786,9 +792,11 @@ describe("limits from flags: --max-request-bytes 1024 --max-txn-ops 4", () => {
     assert.equal(code, 0, `conclave exited with ${code}:\n${server.output()}`);
   });
 
-  test("puts up to 1024 encoded bytes pass; larger ones are 'request is too large'", async () => {
+  test("puts whose raft entry fits 1024 bytes pass; larger ones are 'request is too large'", async () => {
+    // etcd measures the raft entry: the request plus 17 bytes of envelope
+    // (checked against a real etcd by the differential test).
     // key "k" → 3 bytes; value of 128..16383 bytes → 1 + 2 + n bytes.
-    const fits = max - 6;
+    const fits = max - 6 - 17;
     const ok = await kv.put({ key: bytes("k"), value: new Uint8Array(fits) });
     assert.ok((ok.header?.revision ?? 0n) > 1n);
     await expectConnectError(
@@ -820,7 +828,7 @@ describe("limits from flags: --max-request-bytes 1024 --max-txn-ops 4", () => {
       tooBigMessage("grpc", size, max + grpcOverhead),
     );
     const stored = await kv.range({ key: bytes("k") });
-    assert.equal(stored.kvs[0]?.value.length, max - 6, "still the last accepted value");
+    assert.equal(stored.kvs[0]?.value.length, max - 6 - 17, "still the last accepted value");
   });
 
   test("--max-txn-ops 4: 4 ops pass, 5 are rejected, nested txns share the budget", async () => {

@@ -131,7 +131,7 @@ describe("graceful shutdown (SIGTERM)", () => {
     await expectConnectError(
       kv.put({ key: bytes("huge"), value: new Uint8Array(2_200_000) }),
       Code.ResourceExhausted,
-      /is larger than configured readMaxBytes 2097152$/,
+      /^grpc: received message larger than max \(\d+ vs\. 2097152\)$/,
     );
     assert.equal((await kv.range({ key: bytes("huge") })).count, 0n);
     const { code, ms } = await timedStop(s);

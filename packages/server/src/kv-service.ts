@@ -18,6 +18,14 @@ import {
 } from "./validation.js";
 
 /**
+ * etcd checks the size of the raft entry it would log, not of the request:
+ * the request wrapped in an InternalRaftRequest with a header holding a
+ * 64-bit request ID — 17 bytes more for IDs that encode in 9 bytes (etcd's
+ * member-derived IDs usually do; some take 10). We use 17.
+ */
+const raftEnvelopeBytes = 17;
+
+/**
  * etcdserverpb.KV over the core applier. Each method follows etcd's v3rpc
  * adapter shape: validate → size check (writes) → apply → fill the header.
  * Errors are thrown as sentinels; the router's error interceptor maps them.
@@ -33,7 +41,8 @@ export function createKvService(ctx: ServerContext): Partial<ServiceImpl<typeof 
     async put(req) {
       checkPutRequest(req);
       if (req.key.length + req.value.length > max - estimateSlack) {
-        if (toBinary(PutRequestSchema, req).length > max) throw errRequestTooLarge;
+        if (toBinary(PutRequestSchema, req).length + raftEnvelopeBytes > max)
+          throw errRequestTooLarge;
       }
       const resp = await ctx.kv.put(req);
       return { ...resp, header: fillHeader(ctx, resp.header.revision) };
@@ -41,15 +50,22 @@ export function createKvService(ctx: ServerContext): Partial<ServiceImpl<typeof 
     async deleteRange(req) {
       checkDeleteRequest(req);
       if (req.key.length + req.rangeEnd.length > max - estimateSlack) {
-        if (toBinary(DeleteRangeRequestSchema, req).length > max) throw errRequestTooLarge;
+        if (toBinary(DeleteRangeRequestSchema, req).length + raftEnvelopeBytes > max) {
+          throw errRequestTooLarge;
+        }
       }
       const resp = await ctx.kv.deleteRange(req);
       return { ...resp, header: fillHeader(ctx, resp.header.revision) };
     },
     async txn(req) {
       validateTxn(req, ctx.maxTxnOps);
-      if (estimateTxnBytes(req) > max - estimateSlack) {
-        if (toBinary(TxnRequestSchema, req).length > max) throw errRequestTooLarge;
+      // Read-only txns are served without a raft entry in etcd: no size check.
+      const readOnly = [...req.success, ...req.failure].every(
+        (op) => op.request.case === "requestRange",
+      );
+      if (!readOnly && estimateTxnBytes(req) > max - estimateSlack) {
+        if (toBinary(TxnRequestSchema, req).length + raftEnvelopeBytes > max)
+          throw errRequestTooLarge;
       }
       const resp = await ctx.kv.txn(req);
       return { ...resp, header: fillHeader(ctx, resp.header.revision) };
