@@ -67,6 +67,18 @@ for (const name of ["conclave", "etcd"] as const) {
       await lock.unlock({ key: r3.key });
     });
 
+    it("Lock/Unlock errors are plain errors (Unknown) with the KV API's text", async () => {
+      const { lock } = c();
+      await assert.rejects(
+        lock.lock({ name: enc.encode("err-lock"), lease: 0x7eadbeefn }),
+        unknownWith("etcdserver: requested lease not found"),
+      );
+      await assert.rejects(
+        lock.unlock({ key: new Uint8Array(0) }),
+        unknownWith("etcdserver: key is not provided"),
+      );
+    });
+
     it("Election: errors, campaign, proclaim, observe order, resign", async () => {
       const { election, lease } = c();
       const ename = enc.encode(`wire-elect-${name}`);

@@ -26,6 +26,17 @@ export class RecipeError extends Error {
 export const errElectionNotLeader = new RecipeError("election: not leader");
 export const errElectionNoLeader = new RecipeError("election: no leader");
 export const errMissingLeaderKey = new RecipeError('"leader" field must be provided');
+/**
+ * etcd's Lock and Election servers call the KV API through a client, so an
+ * error the KV API raised reaches their callers as a plain error: code
+ * Unknown, with the KV error's text. `asPlain` turns our sentinels into that.
+ */
+export function asPlain(err: unknown, messageOf: (e: Error) => string | undefined): unknown {
+  if (err instanceof RecipeError || !(err instanceof Error)) return err;
+  const message = messageOf(err);
+  return message === undefined ? err : new RecipeError(message);
+}
+
 /** The watch ended (cancel or shutdown) before the awaited delete came. */
 export const errLostWatcher = new RecipeError("lost watcher waiting for delete");
 

@@ -1,6 +1,7 @@
 import type { Election, LeaderKey } from "@conclave/proto";
 import type { ServiceImpl } from "@connectrpc/connect";
 import {
+  asPlain,
   campaign,
   currentLeader,
   errMissingLeaderKey,
@@ -9,6 +10,7 @@ import {
   proclaim,
   resign,
 } from "./concurrency.js";
+import { errorStatus } from "./errors.js";
 import { fillHeader } from "./header.js";
 import type { LocalClient } from "./local-client.js";
 import { defaultSessionTtl } from "./lock-service.js";
@@ -29,14 +31,19 @@ export function createElectionService(
   ctx: ServerContext,
   c: LocalClient,
 ): Partial<ServiceImpl<typeof Election>> {
+  const plain = (err: unknown) => asPlain(err, (e) => errorStatus(e)?.message);
   return {
     async campaign(req, hctx) {
-      const lease = req.lease !== 0n ? req.lease : await c.grant(defaultSessionTtl);
-      const { leader, header } = await campaign(c, req.name, lease, req.value, hctx.signal);
-      return {
-        header: fillHeader(ctx, header.revision),
-        leader: { name: req.name, key: leader.key, rev: leader.rev, lease },
-      };
+      try {
+        const lease = req.lease !== 0n ? req.lease : await c.grant(defaultSessionTtl);
+        const { leader, header } = await campaign(c, req.name, lease, req.value, hctx.signal);
+        return {
+          header: fillHeader(ctx, header.revision),
+          leader: { name: req.name, key: leader.key, rev: leader.rev, lease },
+        };
+      } catch (err) {
+        throw plain(err);
+      }
     },
     async proclaim(req) {
       if (req.leader === undefined) throw errMissingLeaderKey;

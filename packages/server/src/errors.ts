@@ -12,6 +12,7 @@ import {
   errElectionNotLeader,
   errLostWatcher,
   errMissingLeaderKey,
+  RecipeError,
 } from "./concurrency.js";
 import { LineError } from "./leader-election/election-line.js";
 import { ElectionInputError, ElectionNotFoundError } from "./leader-election/errors.js";
@@ -79,6 +80,7 @@ const classTable: Array<[new (...args: never[]) => Error, (e: Error) => Code]> =
 
 /** Maps any thrown value to the ConnectError a client must see. */
 export function toConnectError(err: unknown): ConnectError {
+  if (err instanceof RecipeError) return new ConnectError(err.message, Code.Unknown);
   if (err instanceof ConnectError) return err;
   if (err instanceof Error) {
     const known = table.get(err);

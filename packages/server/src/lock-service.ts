@@ -1,6 +1,7 @@
 import type { Lock } from "@conclave/proto";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { lockMutex } from "./concurrency.js";
+import { asPlain, lockMutex, RecipeError } from "./concurrency.js";
+import { errorStatus } from "./errors.js";
 import { fillHeader } from "./header.js";
 import type { LocalClient } from "./local-client.js";
 import type { ServerContext } from "./server-context.js";
@@ -18,15 +19,26 @@ export function createLockService(
   ctx: ServerContext,
   c: LocalClient,
 ): Partial<ServiceImpl<typeof Lock>> {
+  const plain = (err: unknown) => asPlain(err, (e) => errorStatus(e)?.message);
   return {
     async lock(req, hctx) {
-      const lease = req.lease !== 0n ? req.lease : await c.grant(defaultSessionTtl);
-      const { key, header } = await lockMutex(c, req.name, lease, hctx.signal);
-      return { header: fillHeader(ctx, header.revision), key };
+      try {
+        const lease = req.lease !== 0n ? req.lease : await c.grant(defaultSessionTtl);
+        const { key, header } = await lockMutex(c, req.name, lease, hctx.signal);
+        return { header: fillHeader(ctx, header.revision), key };
+      } catch (err) {
+        throw plain(err);
+      }
     },
     async unlock(req) {
-      const resp = await c.delete(req.key);
-      return { header: fillHeader(ctx, resp.header.revision) };
+      // etcd's Unlock is a client Delete: an empty key fails the KV API's check.
+      if (req.key.length === 0) throw new RecipeError("etcdserver: key is not provided");
+      try {
+        const resp = await c.delete(req.key);
+        return { header: fillHeader(ctx, resp.header.revision) };
+      } catch (err) {
+        throw plain(err);
+      }
     },
   };
 }
