@@ -105,3 +105,34 @@ export async function expectConnectError(
   else assert.match(ce.rawMessage, rawMessage);
   return ce;
 }
+
+/** An async iterable fed by push(): the request side of a bidi stream in tests. */
+export function pushQueue<T>() {
+  const items: T[] = [];
+  let head = 0;
+  let wake: (() => void) | undefined;
+  let closed = false;
+  return {
+    push(v: T) {
+      items.push(v);
+      wake?.();
+    },
+    close() {
+      closed = true;
+      wake?.();
+    },
+    async *[Symbol.asyncIterator](): AsyncGenerator<T> {
+      for (;;) {
+        if (head < items.length) {
+          yield items[head++] as T;
+          continue;
+        }
+        if (closed) return;
+        await new Promise<void>((r) => {
+          wake = r;
+        });
+        wake = undefined;
+      }
+    },
+  };
+}

@@ -18,41 +18,10 @@ import {
 } from "@conclave/proto";
 import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { bytes, expectConnectError, prefixEnd, text } from "./clients.js";
+import { bytes, expectConnectError, prefixEnd, pushQueue, text } from "./clients.js";
 import { etcdctl, type RunningServer, startConclave, startEtcd } from "./processes.js";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** An async iterable fed by push(): the request side of a bidi stream. */
-function pushQueue<T>() {
-  const items: T[] = [];
-  let head = 0;
-  let wake: (() => void) | undefined;
-  let closed = false;
-  return {
-    push(v: T) {
-      items.push(v);
-      wake?.();
-    },
-    close() {
-      closed = true;
-      wake?.();
-    },
-    async *[Symbol.asyncIterator](): AsyncGenerator<T> {
-      for (;;) {
-        if (head < items.length) {
-          yield items[head++] as T;
-          continue;
-        }
-        if (closed) return;
-        await new Promise<void>((r) => {
-          wake = r;
-        });
-        wake = undefined;
-      }
-    },
-  };
-}
 
 interface Bidi<I, O> {
   send(req: I): void;

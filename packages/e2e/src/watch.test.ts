@@ -18,44 +18,13 @@ import {
 } from "@conclave/proto";
 import { type Client, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { bytes, prefixEnd, text } from "./clients.js";
+import { bytes, prefixEnd, pushQueue, text } from "./clients.js";
 import { etcdctl, type RunningServer, requireTool, startConclave, startEtcd } from "./processes.js";
 
 type WatchRequestInit = MessageInitShape<typeof WatchRequestSchema>;
 type WatchCreateInit = MessageInitShape<typeof WatchCreateRequestSchema>;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** An async iterable fed by push(): the request side of a bidi stream. */
-function pushQueue<T>() {
-  const items: T[] = [];
-  let head = 0;
-  let wake: (() => void) | undefined;
-  let closed = false;
-  return {
-    push(v: T) {
-      items.push(v);
-      wake?.();
-    },
-    close() {
-      closed = true;
-      wake?.();
-    },
-    async *[Symbol.asyncIterator](): AsyncGenerator<T> {
-      for (;;) {
-        if (head < items.length) {
-          yield items[head++] as T;
-          continue;
-        }
-        if (closed) return;
-        await new Promise<void>((r) => {
-          wake = r;
-        });
-        wake = undefined;
-      }
-    },
-  };
-}
 
 /**
  * One Watch stream. Responses are read only when `recv` is called, so a test

@@ -59,6 +59,14 @@ function withSlash(name: Uint8Array): Uint8Array {
   return p;
 }
 
+/** `create_revision(key) == rev` (0: the key does not exist). */
+const createRevisionIs = (key: Uint8Array, rev: bigint) =>
+  compare(key, {
+    target: CompareTarget.CREATE,
+    result: CompareResult.EQUAL,
+    targetUnion: { case: "createRevision", value: rev },
+  });
+
 /** WithFirstCreate / WithLastCreate: the oldest (or newest) key under a prefix. */
 const topByCreate = (prefix: Uint8Array, order: number, maxCreate = 0n) =>
   rangeRequest(prefix, {
@@ -115,13 +123,7 @@ export async function lockMutex(
   const owner = { case: "requestRange" as const, value: topByCreate(pfx, SortOrder.ASCEND) };
   const resp = await c.txn(
     txnRequest({
-      compare: [
-        compare(myKey, {
-          target: CompareTarget.CREATE,
-          result: CompareResult.EQUAL,
-          targetUnion: { case: "createRevision", value: 0n },
-        }),
-      ],
+      compare: [createRevisionIs(myKey, 0n)],
       success: [
         { request: { case: "requestPut", value: putRequest(myKey, new Uint8Array(0), { lease }) } },
         { request: owner },
@@ -163,13 +165,7 @@ export interface LeaderState {
 export async function proclaim(c: LocalClient, l: LeaderState, value: Uint8Array): Promise<Header> {
   const resp = await c.txn(
     txnRequest({
-      compare: [
-        compare(l.key, {
-          target: CompareTarget.CREATE,
-          result: CompareResult.EQUAL,
-          targetUnion: { case: "createRevision", value: l.rev },
-        }),
-      ],
+      compare: [createRevisionIs(l.key, l.rev)],
       success: [
         { request: { case: "requestPut", value: putRequest(l.key, value, { ignoreLease: true }) } },
       ],
@@ -183,13 +179,7 @@ export async function proclaim(c: LocalClient, l: LeaderState, value: Uint8Array
 export async function resign(c: LocalClient, l: LeaderState): Promise<Header> {
   const resp = await c.txn(
     txnRequest({
-      compare: [
-        compare(l.key, {
-          target: CompareTarget.CREATE,
-          result: CompareResult.EQUAL,
-          targetUnion: { case: "createRevision", value: l.rev },
-        }),
-      ],
+      compare: [createRevisionIs(l.key, l.rev)],
       success: [{ request: { case: "requestDeleteRange", value: deleteRangeRequest(l.key) } }],
     }),
   );
@@ -208,13 +198,7 @@ export async function campaign(
   const key = leaseKey(name, lease);
   const resp = await c.txn(
     txnRequest({
-      compare: [
-        compare(key, {
-          target: CompareTarget.CREATE,
-          result: CompareResult.EQUAL,
-          targetUnion: { case: "createRevision", value: 0n },
-        }),
-      ],
+      compare: [createRevisionIs(key, 0n)],
       success: [{ request: { case: "requestPut", value: putRequest(key, value, { lease }) } }],
       failure: [{ request: { case: "requestRange", value: rangeRequest(key) } }],
     }),
