@@ -30,15 +30,13 @@ export function registerOperationalRoutes(
     }
   });
   app.get("/version", async (_req, reply) =>
-    reply
-      .type("application/json")
-      .send(
-        JSON.stringify({
-          etcdserver: etcdApiVersion,
-          etcdcluster: etcdApiVersion,
-          conclave: options.version,
-        }),
-      ),
+    reply.type("application/json").send(
+      JSON.stringify({
+        etcdserver: etcdApiVersion,
+        etcdcluster: etcdApiVersion,
+        conclave: options.version,
+      }),
+    ),
   );
   app.get("/metrics", async (_req, reply) => {
     const text = await metrics.registry.metrics();
