@@ -61,7 +61,11 @@ describe("operations: HTTP endpoints", () => {
     const h = await fetch(`${server.url}/health`);
     assert.equal(h.status, 200);
     assert.deepEqual(await h.json(), { health: "true" });
-    const v = (await (await fetch(`${server.url}/version`)).json()) as { etcdserver: string; etcdcluster: string; conclave: string };
+    const v = (await (await fetch(`${server.url}/version`)).json()) as {
+      etcdserver: string;
+      etcdcluster: string;
+      conclave: string;
+    };
     assert.match(v.etcdserver, /^3\.\d+\.\d+$/);
     assert.match(v.etcdcluster, /^3\.\d+\.\d+$/);
     assert.equal(typeof v.conclave, "string");
