@@ -1,6 +1,7 @@
-// `npm run bench`: a KV load generator for any etcd v3 endpoint, and a
-// `--compare` mode that runs the same workloads against a fresh Conclave and a
-// fresh etcd side by side. See usage() and BENCHMARKS.md.
+// `npm run bench`: a load generator for any etcd v3 endpoint (KV, Watch,
+// Lease, v3lock, v3election), and a `--compare` mode that runs the same
+// workloads against a fresh Conclave and a fresh etcd side by side. See
+// usage() and BENCHMARKS.md.
 
 import { execFileSync } from "node:child_process";
 import { readFileSync, rmSync } from "node:fs";
@@ -12,38 +13,71 @@ import {
   startEtcd,
 } from "../../../packages/e2e/src/processes.js";
 import {
-  type LoadOptions,
-  type LoadResult,
-  percentile,
-  runLoad,
-  type Workload,
-  workloads,
-} from "./load.js";
+  type CoordOptions,
+  type RunResult,
+  runElection,
+  runKeepAlive,
+  runLock,
+  runWatch,
+} from "./coord.js";
+import { workloads as kvWorkloads, type LoadOptions, percentile, runLoad } from "./load.js";
+
+const allWorkloads = [...kvWorkloads, "watch", "keepalive", "lock", "election"] as const;
+type Workload = (typeof allWorkloads)[number];
+const compareDefault: Workload[] = ["put", "range", "watch", "keepalive", "lock", "election"];
 
 function usage(): string {
   return `Usage:
   npm run bench -- [--endpoint URL] [options]     load one etcd v3 endpoint
   npm run bench -- --compare [options]            fresh Conclave vs fresh etcd, same client
 
-Options:
+General:
   --endpoint URL      etcd v3 gRPC endpoint, h2c (default http://127.0.0.1:2379; loopback only)
-  --workload LIST     put, range or mixed (50% put / 50% range); comma-separated for several
-                      (default put; with --compare: put,range)
-  --concurrency N     requests in flight (default 64)
-  --total N           timed operations per run (default 20000; with --compare: 10000)
-  --value-size N      bytes per value (default 256)
-  --keys N            key space, keys picked uniformly at random (default 1000)
-  --clients N         gRPC connections, concurrency spread over them (default 4)
-  --warmup N          untimed operations before each timed run (default 500)
+  --workloads LIST    comma-separated, any of: ${allWorkloads.join(", ")}
+                      (alias --workload; default put; with --compare: ${compareDefault.join(",")})
+  --clients N         gRPC connections the load is spread over (default 4)
   --timeout-ms N      per-request deadline, 0 for none (default 30000)
+  --warmup N          untimed operations before each timed run (default 500; KV and keepalive)
   --rounds N          --compare only: rounds per workload; odd rounds run etcd first,
                       even rounds Conclave first (default 2)
   --help              print this
 
-Range and mixed populate every key first (untimed). A range that finds no key counts as an error.
-Prints ops/s, p50/p90/p99/max latency (ms) and errors; --compare also prints server CPU per
-operation (from /proc) and the ratio Conclave/etcd.`;
+KV (put: Put; range: single-key Range, keys written first; mixed: 50/50):
+  --concurrency N     requests in flight (default 64)
+  --total N           timed operations per run (default 20000; with --compare: 5000)
+  --value-size N      bytes per value (default 256)
+  --keys N            key space, keys picked uniformly at random (default 1000)
+
+watch (fan-out: W watchers on S streams, P paced puts from another connection):
+  --watchers N        watchers (default 1000)
+  --streams N         Watch streams the watchers are spread over (default 10)
+  --events N          timed puts, each must reach every watcher once (default 200)
+  --put-interval-ms N pause between put sends (default 5)
+  --watch-keys N      0: all watchers watch one prefix; N: watcher i watches key i mod N
+                      and put j writes key j mod N (default 0)
+
+keepalive (K leases, one LeaseKeepAlive stream per connection, one keep-alive in flight per lease):
+  --leases N          leases (default 100)
+  --duration S        timed seconds (default 10; with --compare: 5)
+  --keepalives N      also stop after N timed keep-alives, 0 for no limit (default 0)
+
+lock (C contenders, own lease and connection each, loop Lock -> Unlock on one name):
+  --contenders N      (default 8)
+  --acquisitions N    timed Lock calls in total (default 400)
+
+election (v3election failover of leader A to the waiting candidate B):
+  --failovers N       failovers by LeaseRevoke of A's lease (default 20)
+  --election-ttl S    TTL of A's lease in the revoke failovers (default 5)
+  --expiries N        failovers by expiry of A's TTL-2 lease, ~3 s each (default 5)
+  --settle-ms N       how long B waits in line before A's lease goes (default 250; etcd syncs
+                      a watch that starts in the past only every 100 ms)
+
+Prints for each measure a rate, p50/p90/p99/max latency (ms) and errors (missing, duplicated or
+wrong answers count as errors); --compare also prints server CPU per operation (from /proc) and
+the ratio Conclave/etcd.`;
 }
+
+class UsageError extends Error {}
 
 function int(name: string, raw: string | undefined, fallback: number, min: number): number {
   if (raw === undefined) return fallback;
@@ -54,15 +88,39 @@ function int(name: string, raw: string | undefined, fallback: number, min: numbe
   return n;
 }
 
-class UsageError extends Error {}
-
 interface Config {
   compare: boolean;
   endpoint: string;
   workloads: Workload[];
   rounds: number;
   load: Omit<LoadOptions, "endpoint" | "workload">;
+  coord: Omit<CoordOptions, "endpoint">;
 }
+
+const intFlags = [
+  "concurrency",
+  "total",
+  "value-size",
+  "keys",
+  "clients",
+  "warmup",
+  "timeout-ms",
+  "rounds",
+  "watchers",
+  "streams",
+  "events",
+  "put-interval-ms",
+  "watch-keys",
+  "leases",
+  "duration",
+  "keepalives",
+  "contenders",
+  "acquisitions",
+  "failovers",
+  "election-ttl",
+  "expiries",
+  "settle-ms",
+] as const;
 
 function parseConfig(argv: string[]): Config | "help" {
   const { values } = parseArgs({
@@ -72,19 +130,14 @@ function parseConfig(argv: string[]): Config | "help" {
     options: {
       endpoint: { type: "string" },
       workload: { type: "string" },
-      concurrency: { type: "string" },
-      total: { type: "string" },
-      "value-size": { type: "string" },
-      keys: { type: "string" },
-      clients: { type: "string" },
-      warmup: { type: "string" },
-      "timeout-ms": { type: "string" },
-      rounds: { type: "string" },
+      workloads: { type: "string" },
       compare: { type: "boolean" },
       help: { type: "boolean", short: "h" },
+      ...Object.fromEntries(intFlags.map((f) => [f, { type: "string" as const }])),
     },
   });
   if (values.help) return "help";
+  const v = values as Record<string, string | undefined>;
   const compare = values.compare ?? false;
   if (compare && values.endpoint !== undefined) {
     throw new UsageError("--compare starts its own servers; --endpoint does not apply");
@@ -100,37 +153,116 @@ function parseConfig(argv: string[]): Config | "help" {
   if (!["127.0.0.1", "localhost", "[::1]"].includes(url.hostname)) {
     throw new UsageError("--endpoint must be a loopback address (127.0.0.1, localhost, [::1])");
   }
-  const list = (values.workload ?? (compare ? "put,range" : "put")).split(",").map((s) => s.trim());
-  const wl: Workload[] = [];
-  for (const w of list) {
-    if (!(workloads as readonly string[]).includes(w)) {
-      throw new UsageError(`--workload must be put, range or mixed, got ${JSON.stringify(w)}`);
-    }
-    wl.push(w as Workload);
+  if (values.workload !== undefined && values.workloads !== undefined) {
+    throw new UsageError("give --workloads or --workload, not both");
   }
-  const keys = int("keys", values.keys, 1000, 1);
+  const listRaw = values.workloads ?? values.workload;
+  const list = listRaw === undefined ? (compare ? compareDefault : ["put"]) : listRaw.split(",");
+  const wl: Workload[] = [];
+  for (const raw of list) {
+    const w = raw.trim();
+    if (!(allWorkloads as readonly string[]).includes(w)) {
+      throw new UsageError(
+        `--workloads takes ${allWorkloads.join(", ")}; got ${JSON.stringify(w)}`,
+      );
+    }
+    if (!wl.includes(w as Workload)) wl.push(w as Workload);
+  }
+  const n = (name: (typeof intFlags)[number], fallback: number, min: number) =>
+    int(name, v[name], fallback, min);
+  const clients = n("clients", 4, 1);
+  const timeoutMs = n("timeout-ms", 30_000, 0);
   return {
     compare,
     endpoint: url.origin,
     workloads: wl,
-    rounds: int("rounds", values.rounds, 2, 1),
+    rounds: n("rounds", 2, 1),
     load: {
-      concurrency: int("concurrency", values.concurrency, 64, 1),
-      total: int("total", values.total, compare ? 10_000 : 20_000, 1),
-      valueSize: int("value-size", values["value-size"], 256, 0),
-      keys,
-      clients: int("clients", values.clients, 4, 1),
-      warmup: int("warmup", values.warmup, 500, 0),
-      timeoutMs: int("timeout-ms", values["timeout-ms"], 30_000, 0),
+      concurrency: n("concurrency", 64, 1),
+      total: n("total", compare ? 5_000 : 20_000, 1),
+      valueSize: n("value-size", 256, 0),
+      keys: n("keys", 1000, 1),
+      clients,
+      warmup: n("warmup", 500, 0),
+      timeoutMs,
       keyPrefix: "bench/",
+    },
+    coord: {
+      timeoutMs,
+      clients,
+      watch: {
+        watchers: n("watchers", 1000, 1),
+        streams: n("streams", 10, 1),
+        events: n("events", 200, 1),
+        intervalMs: n("put-interval-ms", 5, 0),
+        keys: n("watch-keys", 0, 0),
+      },
+      keepalive: {
+        leases: n("leases", 100, 1),
+        durationS: n("duration", compare ? 5 : 10, 1),
+        total: n("keepalives", 0, 0),
+      },
+      lock: {
+        contenders: n("contenders", 8, 1),
+        acquisitions: n("acquisitions", 400, 1),
+      },
+      election: {
+        failovers: n("failovers", 20, 0),
+        ttl: n("election-ttl", 5, 2),
+        expiries: n("expiries", 5, 0),
+        settleMs: n("settle-ms", 250, 0),
+      },
     },
   };
 }
 
+/** Runs one workload once against one endpoint. */
+async function runWorkload(cfg: Config, workload: Workload, endpoint: string): Promise<RunResult> {
+  const coord: CoordOptions = { ...cfg.coord, endpoint };
+  switch (workload) {
+    case "watch":
+      return runWatch(coord);
+    case "keepalive":
+      return runKeepAlive(coord, cfg.load.warmup);
+    case "lock":
+      return runLock(coord, 2 * cfg.coord.lock.contenders);
+    case "election":
+      return runElection(coord);
+    default: {
+      const r = await runLoad({ ...cfg.load, endpoint, workload });
+      const what = { put: "Put", range: "Range", mixed: "Put/Range" }[workload];
+      return {
+        workload,
+        params: `c=${r.concurrency} / ${r.clients} conns / ${cfg.load.total} ops`,
+        ops: r.ok,
+        errors: r.errors,
+        errorKinds: r.errorKinds,
+        measures: [
+          {
+            name: `${what} round trip`,
+            rate: r.opsPerSec,
+            unit: "ops",
+            latenciesMs: r.latenciesMs,
+          },
+        ],
+        clientCpuMs: r.clientCpuMs,
+        notes: [],
+      };
+    }
+  }
+}
+
 // ---- formatting -------------------------------------------------------------
 
-const ms = (x: number) => (Number.isNaN(x) ? "-" : x < 10 ? x.toFixed(2) : x.toFixed(1));
-const rate = (x: number) => Math.round(x).toString();
+function meanOf(xs: Float64Array): number {
+  let sum = 0;
+  for (const x of xs) sum += x;
+  return xs.length === 0 ? Number.NaN : sum / xs.length;
+}
+
+const ms = (x: number) => (Number.isNaN(x) ? "-" : Math.abs(x) < 10 ? x.toFixed(2) : x.toFixed(1));
+const rate = (x: number, unit = "") =>
+  Number.isNaN(x) ? "-" : `${Math.round(x).toString()}${unit ? ` ${unit}` : ""}`;
 
 /** A Markdown table; the first `textCols` columns are left-aligned, the rest right-aligned. */
 function table(header: string[], rows: string[][], textCols = 1): string {
@@ -149,32 +281,53 @@ function errorSummary(kinds: Map<string, number>): string {
 
 async function runSingle(cfg: Config): Promise<number> {
   const rows: string[][] = [];
+  const notes: string[] = [];
   let failed = false;
   for (const workload of cfg.workloads) {
-    const r = await runLoad({ ...cfg.load, endpoint: cfg.endpoint, workload });
-    const l = r.latenciesMs;
-    rows.push([
-      workload,
-      String(r.concurrency),
-      String(r.clients),
-      rate(r.opsPerSec),
-      ms(percentile(l, 50)),
-      ms(percentile(l, 90)),
-      ms(percentile(l, 99)),
-      ms(percentile(l, 100)),
-      String(r.errors),
-    ]);
+    const r = await runWorkload(cfg, workload, cfg.endpoint);
+    r.measures.forEach((m, i) => {
+      const l = m.latenciesMs;
+      rows.push([
+        i === 0 ? workload : "",
+        i === 0 ? r.params : "",
+        m.name,
+        rate(m.rate, m.unit),
+        ms(meanOf(l)),
+        ms(percentile(l, 50)),
+        ms(percentile(l, 90)),
+        ms(percentile(l, 99)),
+        ms(percentile(l, 100)),
+        String(l.length),
+        i === 0 ? String(r.errors) : "",
+      ]);
+    });
+    for (const n of r.notes) notes.push(`${workload}: ${n}`);
     if (r.errors > 0) {
       failed = true;
       process.stderr.write(`${workload}: ${errorSummary(r.errorKinds)}\n`);
     }
   }
+  process.stdout.write(`endpoint ${cfg.endpoint}\n\n`);
   process.stdout.write(
-    `endpoint ${cfg.endpoint}, total ${cfg.load.total}, value ${cfg.load.valueSize} B, keys ${cfg.load.keys}\n\n`,
+    `${table(
+      [
+        "workload",
+        "params",
+        "measure",
+        "rate /s",
+        "mean ms",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "samples",
+        "errors",
+      ],
+      rows,
+      3,
+    )}\n`,
   );
-  process.stdout.write(
-    `${table(["workload", "conc", "conns", "ops/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors"], rows)}\n`,
-  );
+  if (notes.length > 0) process.stdout.write(`\n${notes.join("\n")}\n`);
   return failed ? 1 : 0;
 }
 
@@ -200,9 +353,13 @@ interface Server {
 }
 
 interface Merged {
-  opsPerSec: number[];
-  latencies: Float64Array[];
-  ok: number;
+  params: string;
+  /** Per measure index: rates of each round, latencies of each round. */
+  rates: number[][];
+  latencies: Float64Array[][];
+  names: string[];
+  units: string[];
+  ops: number;
   errors: number;
   errorKinds: Map<string, number>;
   serverCpuMs: number;
@@ -211,9 +368,12 @@ interface Merged {
 
 function emptyMerged(): Merged {
   return {
-    opsPerSec: [],
+    params: "",
+    rates: [],
     latencies: [],
-    ok: 0,
+    names: [],
+    units: [],
+    ops: 0,
     errors: 0,
     errorKinds: new Map(),
     serverCpuMs: 0,
@@ -229,6 +389,11 @@ function sortedConcat(parts: Float64Array[]): Float64Array {
     at += p.length;
   }
   return out.sort();
+}
+
+function mean(xs: number[]): number {
+  const ok = xs.filter((x) => !Number.isNaN(x));
+  return ok.length === 0 ? Number.NaN : ok.reduce((a, b) => a + b, 0) / ok.length;
 }
 
 function toolVersion(cmd: string): string {
@@ -272,8 +437,7 @@ async function runCompare(cfg: Config): Promise<number> {
     process.stdout.write(
       `compare: ${toolVersion("etcd")} at ${etcd.running.url} vs Conclave at ${conclave.running.url}\n` +
         `${cpus().length} CPUs, ${Math.round(totalmem() / 1024 ** 3)} GiB; workloads ${cfg.workloads.join(",")}, ` +
-        `concurrency ${cfg.load.concurrency} over ${Math.min(cfg.load.clients, cfg.load.concurrency)} conns, ` +
-        `total ${cfg.load.total} x ${cfg.rounds} rounds per server, value ${cfg.load.valueSize} B, keys ${cfg.load.keys}\n\n`,
+        `${cfg.rounds} rounds per server; load average ${loadBefore}\n\n`,
     );
 
     const results = new Map<string, Merged>();
@@ -283,9 +447,10 @@ async function runCompare(cfg: Config): Promise<number> {
         for (const s of order) {
           const pid = s.running.proc.pid;
           const cpu0 = procCpuMs(pid);
-          let r: LoadResult;
+          const t0 = performance.now();
+          let r: RunResult;
           try {
-            r = await runLoad({ ...cfg.load, endpoint: s.running.url, workload });
+            r = await runWorkload(cfg, workload, s.running.url);
           } catch (err) {
             throw new Error(
               `${s.name} ${workload}: ${err instanceof Error ? err.message : String(err)}\n` +
@@ -301,84 +466,109 @@ async function runCompare(cfg: Config): Promise<number> {
           const key = `${workload}/${s.name}`;
           const m = results.get(key) ?? emptyMerged();
           results.set(key, m);
-          m.opsPerSec.push(r.opsPerSec);
-          m.latencies.push(r.latenciesMs);
-          m.ok += r.ok;
+          m.params = r.params;
+          r.measures.forEach((x, i) => {
+            m.names[i] = x.name;
+            m.units[i] = x.unit;
+            m.rates[i] = [...(m.rates[i] ?? []), x.rate];
+            m.latencies[i] = [...(m.latencies[i] ?? []), x.latenciesMs];
+          });
+          m.ops += r.ops;
           m.errors += r.errors;
           for (const [k, n] of r.errorKinds) m.errorKinds.set(k, (m.errorKinds.get(k) ?? 0) + n);
           m.serverCpuMs += serverCpu;
           m.clientCpuMs += r.clientCpuMs;
+          const head = r.measures[0];
+          const l = head?.latenciesMs ?? new Float64Array();
           process.stdout.write(
-            `  round ${round + 1} ${workload.padEnd(5)} ${s.name.padEnd(8)} ${rate(r.opsPerSec).padStart(7)} ops/s  ` +
-              `p50 ${ms(percentile(r.latenciesMs, 50))}  p99 ${ms(percentile(r.latenciesMs, 99))}  ` +
-              `max ${ms(percentile(r.latenciesMs, 100))} ms  errors ${r.errors}\n`,
+            `  round ${round + 1} ${workload.padEnd(9)} ${s.name.padEnd(8)} ${rate(head?.rate ?? Number.NaN, head?.unit).padStart(12)}/s  ` +
+              `p50 ${ms(percentile(l, 50))}  p99 ${ms(percentile(l, 99))}  ` +
+              `max ${ms(percentile(l, 100))} ms  errors ${r.errors}  (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`,
           );
+          for (const n of r.notes) process.stdout.write(`      ${n}\n`);
+          if (r.errors > 0) process.stdout.write(`      errors: ${errorSummary(r.errorKinds)}\n`);
         }
       }
     }
 
     const rows: string[][] = [];
+    const ratio = (a: number, b: number) =>
+      b > 0 && a >= 0 && !Number.isNaN(a) ? `${(a / b).toFixed(2)}x` : "-";
     for (const workload of cfg.workloads) {
-      const stats = (name: string) => {
-        const m = results.get(`${workload}/${name}`) ?? emptyMerged();
-        const l = sortedConcat(m.latencies);
-        return {
-          m,
-          ops: m.opsPerSec.reduce((a, b) => a + b, 0) / Math.max(1, m.opsPerSec.length),
-          p50: percentile(l, 50),
-          p90: percentile(l, 90),
-          p99: percentile(l, 99),
-          max: percentile(l, 100),
-          cpuUsPerOp: (m.serverCpuMs * 1000) / Math.max(1, m.ok),
-          clientUsPerOp: (m.clientCpuMs * 1000) / Math.max(1, m.ok),
-        };
-      };
-      const e = stats("etcd");
-      const c = stats("conclave");
-      for (const [name, s] of [
+      const e = results.get(`${workload}/etcd`) ?? emptyMerged();
+      const c = results.get(`${workload}/conclave`) ?? emptyMerged();
+      const cpuPerOp = (m: Merged) => (m.serverCpuMs * 1000) / Math.max(1, m.ops);
+      const clientPerOp = (m: Merged) => (m.clientCpuMs * 1000) / Math.max(1, m.ops);
+      for (const [name, m] of [
         ["etcd", e],
         ["conclave", c],
       ] as const) {
-        rows.push([
-          workload,
-          String(cfg.load.concurrency),
-          name,
-          rate(s.ops),
-          ms(s.p50),
-          ms(s.p90),
-          ms(s.p99),
-          ms(s.max),
-          String(s.m.errors),
-          Number.isNaN(s.cpuUsPerOp) ? "-" : Math.round(s.cpuUsPerOp).toString(),
-          Math.round(s.clientUsPerOp).toString(),
-        ]);
-        if (s.m.errors > 0) {
+        if (m.errors > 0) {
           failed = true;
-          process.stderr.write(`${workload} ${name}: ${errorSummary(s.m.errorKinds)}\n`);
+          process.stderr.write(`${workload} ${name}: ${errorSummary(m.errorKinds)}\n`);
         }
       }
-      const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(2)}x` : "-");
-      rows.push([
-        workload,
-        String(cfg.load.concurrency),
-        "conclave/etcd",
-        ratio(c.ops, e.ops),
-        ratio(c.p50, e.p50),
-        ratio(c.p90, e.p90),
-        ratio(c.p99, e.p99),
-        ratio(c.max, e.max),
-        "",
-        ratio(c.cpuUsPerOp, e.cpuUsPerOp),
-        "",
-      ]);
+      e.names.forEach((measure, i) => {
+        const stats = (m: Merged) => {
+          const l = sortedConcat(m.latencies[i] ?? []);
+          return {
+            rate: mean(m.rates[i] ?? []),
+            mean: meanOf(l),
+            p50: percentile(l, 50),
+            p90: percentile(l, 90),
+            p99: percentile(l, 99),
+            max: percentile(l, 100),
+          };
+        };
+        const se = stats(e);
+        const sc = stats(c);
+        const first = i === 0;
+        for (const [name, m, s] of [
+          ["etcd", e, se],
+          ["conclave", c, sc],
+        ] as const) {
+          rows.push([
+            first ? workload : "",
+            measure,
+            name,
+            rate(s.rate, m.units[i]),
+            ms(s.mean),
+            ms(s.p50),
+            ms(s.p90),
+            ms(s.p99),
+            ms(s.max),
+            first ? String(m.errors) : "",
+            first ? rate(cpuPerOp(m)) : "",
+            first ? rate(clientPerOp(m)) : "",
+          ]);
+        }
+        rows.push([
+          "",
+          "",
+          "conclave/etcd",
+          ratio(sc.rate, se.rate),
+          ratio(sc.mean, se.mean),
+          ratio(sc.p50, se.p50),
+          ratio(sc.p90, se.p90),
+          ratio(sc.p99, se.p99),
+          ratio(sc.max, se.max),
+          "",
+          first ? ratio(cpuPerOp(c), cpuPerOp(e)) : "",
+          "",
+        ]);
+      });
     }
+    const params = cfg.workloads
+      .map((w) => `  ${w}: ${results.get(`${w}/etcd`)?.params ?? ""}`)
+      .join("\n");
     process.stdout.write(
-      `\n${table(
+      `\nparams per run:\n${params}\n\n${table(
         [
           "workload",
-          "conc",
+          "measure",
           "server",
-          "ops/s",
+          "rate /s",
+          "mean ms",
           "p50 ms",
           "p90 ms",
           "p99 ms",
@@ -389,8 +579,9 @@ async function runCompare(cfg: Config): Promise<number> {
         ],
         rows,
         3,
-      )}\n\nops/s is the mean over rounds; latency percentiles are over all rounds' operations. ` +
-        `Wall time ${((performance.now() - started) / 1000).toFixed(1)} s; ` +
+      )}\n\nrate is the mean over rounds; latency percentiles are over all rounds' samples; ` +
+        `CPU per op divides by each workload's operations (ops, watch deliveries, keep-alives, ` +
+        `lock acquisitions, failovers). Wall time ${((performance.now() - started) / 1000).toFixed(1)} s; ` +
         `load average (1/5/15 min) ${loadBefore} before, ${load()} after.\n`,
     );
   } finally {

@@ -79,7 +79,7 @@ function openConnections(endpoint: string, n: number): Connection[] {
   return out;
 }
 
-function errorKind(err: unknown): string {
+export function errorKind(err: unknown): string {
   if (err instanceof ConnectError) return `grpc:${err.code}:${err.rawMessage.slice(0, 80)}`;
   return err instanceof Error ? `${err.name}:${err.message.slice(0, 80)}` : String(err);
 }
