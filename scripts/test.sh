@@ -41,4 +41,19 @@ echo "== typecheck"
 turbo run typecheck --output-logs=errors-only
 
 echo "== tests"
-turbo run test --concurrency=1 --output-logs=full
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+set +e
+turbo run test --concurrency=1 --output-logs=full 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole repository, summed over every package's
+# node:test summary ("ℹ pass N" / "ℹ fail N").
+passed=$(grep -aoE 'ℹ pass [0-9]+' "$log" | awk '{s+=$3} END {print s+0}')
+failed=$(grep -aoE 'ℹ fail [0-9]+' "$log" | awk '{s+=$3} END {print s+0}')
+if [ "$passed" -eq 0 ]; then
+  echo "no test ran" >&2
+  status=1
+fi
+echo "tests: $passed passed, $failed failed"
+exit "$status"
