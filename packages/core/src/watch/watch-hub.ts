@@ -188,6 +188,51 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
   }
   const unsubscribe = store.onCommitted(onCommitted);
 
+  interface HistoryEntry {
+    k: string;
+    event: WatchEvent;
+  }
+  /**
+   * History reads of the current sync pass, by revision span. Watchers that
+   * fell behind together (a slow stream's watchers) ask for the same span:
+   * read and decode it once for all of them.
+   */
+  let passCache: Map<string, HistoryEntry[]> | undefined;
+
+  /** Every change with main revision in [from, last], decoded, in order. */
+  function history(from: number, last: number): HistoryEntry[] {
+    const span = `${from}:${last}`;
+    const cached = passCache?.get(span);
+    if (cached !== undefined) return cached;
+    const out: HistoryEntry[] = [];
+    const range = store.backend.range(
+      Buckets.key,
+      revisionToBytes(from, 0),
+      revisionToBytes(last + 1, 0),
+    );
+    for (const { key, value } of range) {
+      const rec = decodeRecord(value);
+      const main = bytesToRevision(key).main;
+      out.push({
+        k: bytesToKeyString(rec.kv.key),
+        event: rec.tombstone
+          ? {
+              type: "delete",
+              kv: {
+                ...rec.kv,
+                modRevision: BigInt(main),
+                createRevision: 0n,
+                version: 0n,
+                lease: 0n,
+              },
+            }
+          : { type: "put", kv: rec.kv },
+      });
+    }
+    passCache?.set(span, out);
+    return out;
+  }
+
   /** Reads history for one unsynced watcher; moves it to synced when caught up. */
   function catchUp(w: WatcherState) {
     const compactRev = store.compactRev();
@@ -205,28 +250,7 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
       }
       const last = Math.min(durable, w.next + maxBatchRevs - 1);
       const raw: WatchEvent[] = [];
-      const from = revisionToBytes(w.next, 0);
-      const to = revisionToBytes(last + 1, 0);
-      for (const { key, value } of store.backend.range(Buckets.key, from, to)) {
-        const rec = decodeRecord(value);
-        const k = bytesToKeyString(rec.kv.key);
-        if (!inRange(w, k)) continue;
-        const main = bytesToRevision(key).main;
-        raw.push(
-          rec.tombstone
-            ? {
-                type: "delete",
-                kv: {
-                  ...rec.kv,
-                  modRevision: BigInt(main),
-                  createRevision: 0n,
-                  version: 0n,
-                  lease: 0n,
-                },
-              }
-            : { type: "put", kv: rec.kv },
-        );
-      }
+      for (const h of history(w.next, last)) if (inRange(w, h.k)) raw.push(h.event);
       w.next = last + 1;
       const events = shape(w, raw);
       if (events.length > 0) w.sink.send(w, { rev: last, events });
@@ -234,7 +258,13 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
   }
 
   function syncAll() {
-    for (const w of [...unsynced]) if (w.alive) catchUp(w);
+    if (unsynced.size === 0) return;
+    passCache = new Map();
+    try {
+      for (const w of [...unsynced]) if (w.alive) catchUp(w);
+    } finally {
+      passCache = undefined;
+    }
   }
   const timer = setInterval(syncAll, options.syncIntervalMs ?? 50);
   timer.unref();
