@@ -7,8 +7,14 @@
 // enums such as `RangeRequest_SortOrder`, and `file_*` descriptors are all
 // distinct), so no namespacing is needed. If a future proto introduces a
 // clashing name, export that module as a namespace instead and say so here.
+//
+// Namespaced: conclave/v1/watch.proto's WatchRequest and WatchResponse share
+// their names with etcdserverpb's, so that module is `conclaveWatch`
+// (`conclaveWatch.WatchService`, `conclaveWatch.WatchRequestSchema`, ...).
 
 export * from "./gen/conclave/v1/leader_election_pb.js";
+export * from "./gen/conclave/v1/lease_pb.js";
+export * as conclaveWatch from "./gen/conclave/v1/watch_pb.js";
 export * from "./gen/etcd/authpb/auth_pb.js";
 export * from "./gen/etcd/etcdserverpb/rpc_pb.js";
 export * from "./gen/etcd/mvccpb/kv_pb.js";

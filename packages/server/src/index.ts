@@ -1,6 +1,7 @@
 // Public API of @conclave/server.
 
 export { createClusterService } from "./cluster-service.js";
+export { createConclaveLeaseService } from "./conclave-lease-service.js";
 export { createElectionService } from "./election-service.js";
 export { errorInterceptor } from "./error-interceptor.js";
 export * from "./errors.js";
@@ -25,3 +26,7 @@ export {
 } from "./server-context.js";
 export { validateTxn } from "./validation.js";
 export { createWatchService, type WatchServiceOptions } from "./watch-service.js";
+export {
+  createWatchStreamService,
+  type WatchStreamServiceOptions,
+} from "./watch-stream-service.js";

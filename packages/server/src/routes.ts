@@ -1,16 +1,19 @@
 import {
   Auth,
   Cluster,
+  conclaveWatch,
   Election,
   KV,
   LeaderElectionService,
   Lease,
+  LeaseService,
   Lock,
   Maintenance,
   Watch,
 } from "@conclave/proto";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { createClusterService } from "./cluster-service.js";
+import { createConclaveLeaseService } from "./conclave-lease-service.js";
 import { createElectionService } from "./election-service.js";
 import { createKvService } from "./kv-service.js";
 import { createLeaderElectionService } from "./leader-election/leader-election-service.js";
@@ -20,6 +23,7 @@ import { createLockService } from "./lock-service.js";
 import { createMaintenanceService } from "./maintenance-service.js";
 import type { ServerContext } from "./server-context.js";
 import { createWatchService } from "./watch-service.js";
+import { createWatchStreamService } from "./watch-stream-service.js";
 
 /**
  * Registers every service of the etcd API and of conclave.v1 on a Connect
@@ -40,5 +44,8 @@ export function createRoutes(ctx: ServerContext): (router: ConnectRouter) => voi
     router.service(Lock, createLockService(ctx, local));
     router.service(Election, createElectionService(ctx, local));
     router.service(LeaderElectionService, leaderElection);
+    // Browser-friendly forms of Watch and LeaseKeepAlive (no bidi streams).
+    router.service(conclaveWatch.WatchService, createWatchStreamService(ctx));
+    router.service(LeaseService, createConclaveLeaseService(ctx));
   };
 }
