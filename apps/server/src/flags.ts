@@ -30,6 +30,13 @@ export interface ConclaveConfig {
   maxRequestBytes: number;
   /** `--log-level`. Default "info". */
   logLevel: LogLevel;
+  /**
+   * `--cors`: the origins browsers may call the API from, as normalized
+   * `scheme://host[:port]` origins, or `["*"]` for any origin. Absent when
+   * the flag was not given, which means any origin, as etcd's default (the
+   * API has no cookies or other ambient credentials for CORS to protect).
+   */
+  cors?: string[];
   /** `--help` was given: print `usage()` and exit; other values are left at their defaults. */
   help: boolean;
   /** `--version` was given: print the version and exit; other values are left at their defaults. */
@@ -82,6 +89,11 @@ const flagSpecs = {
   "log-level": {
     valueName: "level",
     description: `Log level: ${logLevels.join(", ")}. (default "info")`,
+  },
+  cors: {
+    valueName: "origins",
+    description:
+      'Comma-separated origins browsers may call the API from (CORS); empty or "*" allows any. (default "*")',
   },
   help: { boolean: true, description: "Print this help and exit." },
   version: { boolean: true, description: "Print the version and exit." },
@@ -247,6 +259,9 @@ export function parseFlags(
   const logLevelFlag = get("log-level");
   const logLevel = logLevelFlag ? parseLogLevel(logLevelFlag.value, logLevelFlag.source) : "info";
 
+  const corsFlag = get("cors");
+  const cors = corsFlag ? parseOrigins(corsFlag.value, corsFlag.source) : undefined;
+
   return {
     name,
     dataDir,
@@ -255,6 +270,7 @@ export function parseFlags(
     maxTxnOps,
     maxRequestBytes,
     logLevel,
+    ...(cors !== undefined && { cors }),
     help: false,
     version: false,
     warnings,
@@ -298,6 +314,32 @@ function parseInteger(value: string, source: string, min: number, max: number): 
     );
   }
   return n;
+}
+
+/**
+ * Parses etcd's `--cors` list: origins such as `https://dash.example.com`,
+ * normalized to `scheme://host[:port]`; empty or any "*" means every origin.
+ */
+function parseOrigins(list: string, source: string): string[] {
+  const parts = list
+    .split(",")
+    .map((p) => p.trim())
+    .filter((p) => p !== "");
+  if (parts.length === 0 || parts.includes("*")) return ["*"];
+  return parts.map((part) => {
+    let url: URL | undefined;
+    try {
+      url = new URL(part);
+    } catch {
+      url = undefined;
+    }
+    if (url === undefined || url.origin === "null" || !/^[^/]+:\/\/[^/]+\/?$/.test(part)) {
+      throw new FlagError(
+        `invalid origin "${part}" for ${source}: expected the form "https://host[:port]" or "*"`,
+      );
+    }
+    return url.origin;
+  });
 }
 
 function parseLogLevel(value: string, source: string): LogLevel {

@@ -7,6 +7,7 @@ import {
   openServerContext,
 } from "@conclave/server";
 import { pino } from "pino";
+import { registerCors } from "./cors.js";
 import { createApp } from "./create-app.js";
 import { FlagError, parseFlags, usage } from "./flags.js";
 import { registerGateway } from "./gateway/create-gateway.js";
@@ -71,6 +72,8 @@ async function main(): Promise<void> {
   // etcd's JSON gateway (/v3/...) on the same port, calling the same services.
   registerGateway(server.app, routes, { readMaxBytes: config.maxRequestBytes + grpcOverheadBytes });
   registerOperationalRoutes(server.app, { ctx, metrics, version: conclaveVersion });
+  // Browser dashboards on other origins (etcd's --cors; default any origin).
+  registerCors(server.app, { ...(config.cors && { allowedOrigins: config.cors }) });
   // Storage closes after the listeners drained: nothing acknowledged is lost.
   server.app.addHook("onClose", async () => {
     await closeServerContext(ctx);

@@ -1,0 +1,42 @@
+import { cors as connectCors } from "@connectrpc/connect";
+import fastifyCors from "@fastify/cors";
+import type { FastifyInstance } from "fastify";
+
+export interface CorsOptions {
+  /**
+   * Origins (`https://host[:port]`) whose pages may call the API, or `["*"]`
+   * for any. Default `["*"]`, as etcd's `--cors`: the API carries no cookies
+   * or other ambient credentials that cross-origin rules would protect, and
+   * dashboards are usually hosted elsewhere than the server.
+   */
+  allowedOrigins?: readonly string[];
+  /**
+   * How long browsers may reuse a preflight answer, in seconds. Default 7200
+   * (Chromium's cap), so a dashboard sends one preflight per method and page
+   * load rather than one per call.
+   */
+  maxAgeSeconds?: number;
+}
+
+/**
+ * Lets browser pages on other origins call every route on the port: Connect,
+ * gRPC-Web, the /v3 JSON gateway and the operational GETs. Methods and
+ * headers are Connect's lists for its protocols; gRPC-Web needs Grpc-Status
+ * and Grpc-Message exposed, or a browser client cannot read the status of a
+ * call whose trailers arrive as headers.
+ *
+ * With a list of origins, only those get `Access-Control-Allow-Origin`
+ * (their own origin, with `Vary: Origin`); other origins get no CORS headers
+ * and the browser refuses them. Call before `listen()`.
+ */
+export function registerCors(app: FastifyInstance, options: CorsOptions = {}): void {
+  const origins = options.allowedOrigins ?? ["*"];
+  const any = origins.length === 0 || origins.includes("*");
+  app.register(fastifyCors, {
+    origin: any ? "*" : [...origins],
+    methods: [...connectCors.allowedMethods],
+    allowedHeaders: [...connectCors.allowedHeaders],
+    exposedHeaders: [...connectCors.exposedHeaders],
+    maxAge: options.maxAgeSeconds ?? 7200,
+  });
+}
