@@ -1,3 +1,55 @@
-// Public API of @conclave/client.
+// Public API of @conclave/client: a Conclave (etcd v3) client for Node and
+// browsers over any Connect transport. No Node-only imports.
 
-export { type ConclaveClient, createConclaveClient } from "./conclave-client.js";
+export { type Backoff, type BackoffOptions, createBackoff } from "./backoff.js";
+export {
+  type ConclaveClient,
+  type ConclaveClientOptions,
+  createConclaveClient,
+} from "./conclave-client.js";
+export { type ConclaveServices, createConclaveServices } from "./conclave-services.js";
+export {
+  type CampaignOptions,
+  createElection,
+  type Election,
+  type Leadership,
+} from "./election.js";
+export {
+  createKvClient,
+  type DeleteResult,
+  type KvClient,
+  type PutResult,
+  type RangeResult,
+  type TxnResult,
+} from "./kv-client.js";
+export {
+  createLeaderElection,
+  type LeaderElection,
+  type LeaderElectionEvent,
+} from "./leader-election.js";
+export {
+  grantLease,
+  type Lease,
+  LeaseEndedError,
+  type LeaseEndReason,
+  type LeaseInput,
+  type LeaseOptions,
+  leaseIdOf,
+} from "./lease.js";
+export { acquireLock, defaultSessionTtl, type LockHandle, type LockOptions } from "./lock.js";
+export { prefixEnd } from "./prefix-end.js";
+export type { DeleteOptions, KeySpan, RangeOptions } from "./range-request.js";
+export {
+  createReconnectingStream,
+  isRetryable,
+  type ReconnectingStream,
+  type StreamOptions,
+} from "./reconnecting-stream.js";
+export { type BytesInput, toBytes, toText } from "./to-bytes.js";
+export type { Compare, CompareOp, PutOptions, TxnOp, TxnSpec } from "./txn-request.js";
+export {
+  createWatchStream,
+  type WatchOptions,
+  type WatchStream,
+  type WatchUpdate,
+} from "./watch-stream.js";

@@ -1,0 +1,122 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { EventReason } from "@conclave/proto";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { type ConclaveClient, createConclaveClient } from "./conclave-client.js";
+import {
+  type InProcessServer,
+  startInProcessServer,
+  take,
+  tick,
+} from "./test/in-process-server.js";
+import { toText } from "./to-bytes.js";
+
+let server: InProcessServer;
+let client: ConclaveClient;
+let other: ConclaveClient;
+before(async () => {
+  server = await startInProcessServer();
+  client = createConclaveClient(server.transport, { backoff: { initialMs: 10, maxMs: 40 } });
+  other = createConclaveClient(server.direct);
+});
+after(async () => {
+  client.close();
+  other.close();
+  await server.close();
+});
+
+describe("locks", () => {
+  it("serialize holders; unlock hands over and revokes the lock's own lease", async () => {
+    const a = await client.lock("jobs-lock");
+    assert.ok(toText(a.key).startsWith("jobs-lock/"));
+    let bHeld = false;
+    const b = other.lock("jobs-lock").then((h) => {
+      bHeld = true;
+      return h;
+    });
+    await tick(50);
+    assert.equal(bHeld, false);
+    await a.unlock();
+    const held = await b;
+    assert.equal(bHeld, true);
+    assert.equal(typeof a.lease === "bigint", false);
+    const ownLease = a.lease as { signal: AbortSignal };
+    assert.equal(ownLease.signal.aborted, true, "a's session lease is revoked");
+    await held.unlock();
+  });
+
+  it("a waiter that gives up leaves the line", async () => {
+    const a = await client.lock("l2", { ttl: 10 });
+    const abort = new AbortController();
+    const waiting = other.lock("l2", { signal: abort.signal });
+    await tick(30);
+    abort.abort();
+    await assert.rejects(
+      waiting,
+      (e: unknown) => e instanceof ConnectError && e.code === Code.Canceled,
+    );
+    await a.unlock();
+    const c = await client.lock("l2");
+    await c.unlock();
+  });
+});
+
+describe("etcd elections", () => {
+  it("campaign, proclaim, observe (deduplicated across reconnects) and resign", async () => {
+    const e = client.election("e1");
+    assert.equal(await e.leader(), undefined);
+    const lead = await e.campaign("v1");
+    assert.equal(toText((await e.leader())?.value), "v1");
+    const obs = e.observe();
+    const it = obs[Symbol.asyncIterator]();
+    const [current] = await take(it, 1);
+    assert.equal(toText(current?.value), "v1");
+    server.disconnect(); // reconnect: Observe sends v1 again; the client drops it
+    await tick(60);
+    await lead.proclaim("v2");
+    const [next] = await take(it, 1);
+    assert.equal(toText(next?.value), "v2");
+    const follower = other.election("e1").campaign("f");
+    await lead.resign();
+    const [handover] = await take(it, 1);
+    assert.equal(toText(handover?.value), "f");
+    await (await follower).resign();
+    obs.close();
+  });
+});
+
+describe("conclave leader election", () => {
+  it("enter, withdraw and events, with a resync flag after missed changes", async () => {
+    const le = client.leaderElection("le1");
+    assert.equal(await le.term(), undefined);
+    const lease = await client.grantLease(30);
+    const t1 = await le.enter("a", { lease });
+    assert.equal(t1.leader, "a");
+    const events = le.events();
+    const it = events[Symbol.asyncIterator]();
+    const [cur] = await take(it, 1);
+    assert.deepEqual(
+      [cur?.reason, cur?.term.leader, cur?.resync],
+      [EventReason.CURRENT, "a", false],
+    );
+    await le.enter("b");
+    const [entered] = await take(it, 1);
+    assert.deepEqual([entered?.reason, entered?.candidateId], [EventReason.ENTERED, "b"]);
+
+    // A reconnect with nothing new: no event repeats.
+    server.disconnect();
+    await tick(60);
+    // Changes while unreachable are summarized by one CURRENT with resync set.
+    server.setDown(true);
+    await other.leaderElection("le1").withdraw("a");
+    server.setDown(false);
+    const [resync] = await take(it, 1);
+    assert.deepEqual(
+      [resync?.reason, resync?.resync, resync?.term.leader, resync?.term.term],
+      [EventReason.CURRENT, true, "b", 2n],
+    );
+    events.close();
+    await le.withdraw("b");
+    await lease.revoke();
+  });
+});
