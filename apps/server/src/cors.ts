@@ -38,5 +38,9 @@ export function registerCors(app: FastifyInstance, options: CorsOptions = {}): v
     allowedHeaders: [...connectCors.allowedHeaders],
     exposedHeaders: [...connectCors.exposedHeaders],
     maxAge: options.maxAgeSeconds ?? 7200,
+    // A bare OPTIONS (no Origin / Access-Control-Request-Method) is not a
+    // preflight: answer it like etcd's gateway does (200), not with 400.
+    strictPreflight: false,
+    optionsSuccessStatus: 200,
   });
 }
