@@ -73,6 +73,7 @@ export function createConclaveClient(
       const e = createElection(services, name, withClient({}));
       return {
         ...e,
+        campaign: (value, o = {}) => e.campaign(value, withClient(o)),
         observe: (o: StreamOptions = {}) => e.observe(withClient(o)),
       };
     },

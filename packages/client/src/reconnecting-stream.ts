@@ -15,7 +15,7 @@ export interface StreamOptions {
    * logs; the stream itself carries on.
    */
   onDisconnect?: (error: ConnectError, retryInMs: number) => void;
-  /** Told each time a connection (the first one or a reconnect) delivered its first message. */
+  /** Told each time a connection (the first one or a reconnect) is established. */
   onConnect?: () => void;
 }
 
@@ -55,7 +55,10 @@ export function isRetryable(error: ConnectError): boolean {
  * backoff and jitter between attempts. `connect` owns the resume logic: it
  * keeps its position in its closure and opens each new connection from
  * there. Its iterable ending normally ends the stream; to have it reopened,
- * it throws (e.g. Unavailable "stream ended").
+ * it throws (e.g. Unavailable "stream ended"). A connection counts as
+ * established (backoff starts over, `onConnect`) when `connect` calls
+ * `connected()` — e.g. on a watch's "created" message, which is not an item
+ * — or yields its first item.
  *
  * Each attempt gets its own abort signal, aborted when the attempt ends for
  * any reason: a consumer that stops early (`break`) also releases the HTTP
@@ -63,7 +66,7 @@ export function isRetryable(error: ConnectError): boolean {
  * transport.
  */
 export function createReconnectingStream<T>(
-  connect: (signal: AbortSignal) => AsyncIterable<T>,
+  connect: (signal: AbortSignal, connected: () => void) => AsyncIterable<T>,
   options: StreamOptions = {},
 ): ReconnectingStream<T> {
   const closer = linkedAbortController(options.signal);
@@ -73,14 +76,16 @@ export function createReconnectingStream<T>(
     try {
       while (!closer.signal.aborted) {
         const attempt = linkedAbortController(closer.signal);
-        let delivered = false;
+        let established = false;
+        const connected = () => {
+          if (established) return;
+          established = true;
+          backoff.reset();
+          options.onConnect?.();
+        };
         try {
-          for await (const item of connect(attempt.signal)) {
-            if (!delivered) {
-              delivered = true;
-              backoff.reset();
-              options.onConnect?.();
-            }
+          for await (const item of connect(attempt.signal, connected)) {
+            connected();
             yield item;
           }
           return;

@@ -91,7 +91,7 @@ export function createWatchStream(
     position === undefined ? BigInt(options.startRevision ?? 0) : position + 1n;
   const reachedEnd = () => endRevision > 0n && position !== undefined && position >= endRevision;
 
-  async function* connect(signal: AbortSignal) {
+  async function* connect(signal: AbortSignal, connected: () => void) {
     for (;;) {
       if (reachedEnd()) return;
       const stream = services.watchStream.watch(
@@ -108,6 +108,7 @@ export function createWatchStream(
       );
       let compacted = false;
       for await (const msg of stream) {
+        if (msg.created) connected();
         if (msg.compactRevision > 0n) {
           const state = await services.kv.range(range, { signal });
           const revision = state.header?.revision ?? 0n;
