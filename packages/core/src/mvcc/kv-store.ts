@@ -336,6 +336,16 @@ export function openKvStore(options: KvStoreOptions): KvStore {
       const changes: Change[] = [];
       const ops: BackendOp[] = [];
       const txnRev = () => (changes.length > 0 ? beginRev + 1 : beginRev);
+      /** Stages one change: readable at once (pending), written with the commit, seen by watchers. */
+      const record = (main: number, sub: number, rec: StoredRecord) => {
+        pending.set(pendingKey(main, sub), rec);
+        ops.push({
+          bucket: Buckets.key,
+          key: revisionToBytes(main, sub),
+          value: encodeRecord(rec),
+        });
+        changes.push({ type: rec.tombstone ? "delete" : "put", kv: rec.kv });
+      };
       const txn: WriteTxn = {
         rev: txnRev,
         firstRev: () => compactMain,
@@ -363,14 +373,7 @@ export function openKvStore(options: KvStoreOptions): KvStore {
             version: BigInt(version),
             lease,
           };
-          const rec: StoredRecord = { tombstone: false, kv };
-          pending.set(pendingKey(main, sub), rec);
-          ops.push({
-            bucket: Buckets.key,
-            key: revisionToBytes(main, sub),
-            value: encodeRecord(rec),
-          });
-          changes.push({ type: "put", kv });
+          record(main, sub, { tombstone: false, kv });
           leases?.onPut(k, key, lease, oldLease);
           return main;
         },
@@ -402,14 +405,7 @@ export function openKvStore(options: KvStoreOptions): KvStore {
               version: 0n,
               lease: 0n,
             };
-            const rec: StoredRecord = { tombstone: true, kv };
-            pending.set(pendingKey(main, sub), rec);
-            ops.push({
-              bucket: Buckets.key,
-              key: revisionToBytes(main, sub),
-              value: encodeRecord(rec),
-            });
-            changes.push({ type: "delete", kv });
+            record(main, sub, { tombstone: true, kv });
             leases?.onDelete(t.k, oldLease);
           }
           return { deleted: targets.length, rev: main };
