@@ -62,6 +62,7 @@ export function createWatchService(
       const byWatcher = new Map<Watcher, StreamWatcher>();
       let nextId = 0n;
       let progressPending = false;
+      let progressCheck: NodeJS.Timeout | undefined;
 
       const header = (rev: number) => fillHeader(ctx, BigInt(rev));
       const toEvent = (e: WatchBatch["events"][number], withPrev: boolean): Event =>
@@ -130,6 +131,8 @@ export function createWatchService(
       const allSynced = () => [...byId.values()].every((sw) => sw.watcher.synced());
       const sendProgress = () => {
         progressPending = false;
+        clearInterval(progressCheck);
+        progressCheck = undefined;
         out.push(
           create(WatchResponseSchema, { header: header(ctx.store.durableRev()), watchId: -1n }),
         );
@@ -200,11 +203,15 @@ export function createWatchService(
       }, progressIntervalMs);
       progressTimer.unref();
       // A progress request waits until every watcher of the stream is synced,
-      // so its revision never runs ahead of events still to be sent.
-      const progressCheck = setInterval(() => {
-        if (progressPending && allSynced()) sendProgress();
-      }, 20);
-      progressCheck.unref();
+      // so its revision never runs ahead of events still to be sent. The
+      // check runs only while such a request waits.
+      const deferProgress = () => {
+        progressPending = true;
+        progressCheck ??= setInterval(() => {
+          if (progressPending && allSynced()) sendProgress();
+        }, 20);
+        progressCheck.unref();
+      };
 
       const onAbort = () => out.close();
       hctx.signal.addEventListener("abort", onAbort);
@@ -232,7 +239,7 @@ export function createWatchService(
             }
             case "progressRequest":
               if (allSynced()) sendProgress();
-              else progressPending = true;
+              else deferProgress();
               break;
           }
         }
