@@ -13,6 +13,7 @@ import {
   Watch,
   type WatchRequestSchema,
 } from "@conclave/proto";
+import { createAsyncQueue } from "@conclave/server";
 import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { errorKind } from "./load.js";
@@ -107,46 +108,6 @@ function openConn(endpoint: string): Conn {
   return {
     session,
     transport: createGrpcTransport({ baseUrl: endpoint, sessionManager: session }),
-  };
-}
-
-/** The request side of a bidi stream: an async iterable fed by push(). */
-function pushQueue<T>() {
-  const items: T[] = [];
-  let head = 0;
-  let wake: (() => void) | undefined;
-  let closed = false;
-  return {
-    push(v: T) {
-      items.push(v);
-      const w = wake;
-      wake = undefined;
-      w?.();
-    },
-    close() {
-      closed = true;
-      const w = wake;
-      wake = undefined;
-      w?.();
-    },
-    async *[Symbol.asyncIterator](): AsyncGenerator<T> {
-      for (;;) {
-        if (head < items.length) {
-          const v = items[head] as T;
-          items[head++] = undefined as T; // let it be collected
-          if (head > 4096 && head * 2 > items.length) {
-            items.splice(0, head);
-            head = 0;
-          }
-          yield v;
-          continue;
-        }
-        if (closed) return;
-        await new Promise<void>((r) => {
-          wake = r;
-        });
-      }
-    },
   };
 }
 
@@ -252,7 +213,7 @@ export async function runWatch(o: CoordOptions): Promise<RunResult> {
       const client = createClient(Watch, conn.transport);
       const mine: number[] = [];
       for (let w = s; w < W; w += S) mine.push(w);
-      const reqs = pushQueue<WatchReq>();
+      const reqs = createAsyncQueue<WatchReq>();
       const abort = new AbortController();
       aborts.push(abort);
       for (const w of mine) {
@@ -464,7 +425,7 @@ export async function runKeepAlive(o: CoordOptions, warmup: number): Promise<Run
     for (let c = 0; c < nConn; c++) {
       const mine = ids.filter((_, i) => i % nConn === c);
       const sentAt = new Map<bigint, number>();
-      const reqs = pushQueue<KeepAliveReq>();
+      const reqs = createAsyncQueue<KeepAliveReq>();
       const abort = new AbortController();
       aborts.push(abort);
       const send = (id: bigint) => {

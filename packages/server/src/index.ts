@@ -1,5 +1,7 @@
 // Public API of @conclave/server.
 
+export { type AsyncQueue, createAsyncQueue } from "./async-queue.js";
+
 export { createClusterService } from "./cluster-service.js";
 export { createConclaveLeaseService } from "./conclave-lease-service.js";
 export { createElectionService } from "./election-service.js";
