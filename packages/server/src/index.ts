@@ -19,6 +19,7 @@ export { createLocalClient, type LocalClient } from "./local-client.js";
 export { createLockService, defaultSessionTtl } from "./lock-service.js";
 export { createMaintenanceService, etcdApiVersion } from "./maintenance-service.js";
 export { createMetrics, type Metrics } from "./metrics.js";
+export { peerCommonNameKey } from "./peer-identity.js";
 export { createRoutes } from "./routes.js";
 export {
   closeServerContext,
