@@ -86,7 +86,7 @@ describe("etcd elections", () => {
 });
 
 describe("conclave leader election", () => {
-  it("enter, withdraw and events, with a resync flag after missed changes", async () => {
+  it("enter, withdraw and events; reconnects replay missed changes, or resync after compaction", async () => {
     const le = client.leaderElection("le1");
     assert.equal(await le.term(), undefined);
     const lease = await client.grantLease(30);
@@ -106,17 +106,32 @@ describe("conclave leader election", () => {
     // A reconnect with nothing new: no event repeats.
     server.disconnect();
     await tick(60);
-    // Changes while unreachable are summarized by one CURRENT with resync set.
+    // Changes while unreachable are replayed on reconnect, each once.
     server.setDown(true);
     await other.leaderElection("le1").withdraw("a");
+    server.setDown(false);
+    const replayed = await take(it, 2);
+    assert.deepEqual(
+      replayed.map((e) => [e.reason, e.candidateId, e.term.term, e.resync]),
+      [
+        [EventReason.WITHDREW, "a", 2n, false],
+        [EventReason.ELECTED, "b", 2n, false],
+      ],
+    );
+    // Cut off while the history in between is compacted: one CURRENT with resync set.
+    server.setDown(true);
+    await other.leaderElection("le1").enter("c");
+    const t = await other.leaderElection("le1").anoint("c");
+    await other.compact(t.revision);
     server.setDown(false);
     const [resync] = await take(it, 1);
     assert.deepEqual(
       [resync?.reason, resync?.resync, resync?.term.leader, resync?.term.term],
-      [EventReason.CURRENT, true, "b", 2n],
+      [EventReason.CURRENT, true, "c", 3n],
     );
     events.close();
     await le.withdraw("b");
+    await le.withdraw("c");
     await lease.revoke();
   });
 });

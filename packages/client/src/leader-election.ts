@@ -17,9 +17,10 @@ export interface LeaderElectionEvent {
   /** The election's state after the change. */
   term: Term;
   /**
-   * True for a `CURRENT` event after a reconnect when the election changed
-   * meanwhile: the changes in between are not replayed (the Events RPC
-   * starts from the current state), so treat `term` as the new truth.
+   * True for a `CURRENT` event after a reconnect: the changes made while
+   * disconnected could not be replayed (their history was compacted), so
+   * treat `term` as the new truth. Otherwise a reconnect replays every change
+   * in between, exactly once.
    */
   resync: boolean;
 }
@@ -43,9 +44,9 @@ export interface LeaderElection {
   term(): Promise<Term | undefined>;
   /**
    * The current state first, then one event per change, reconnecting on its
-   * own. Events already delivered are never repeated (they are ordered by
-   * `term.revision`); see {@link LeaderElectionEvent.resync} for changes
-   * made while disconnected.
+   * own, resuming from the last revision seen: no change is lost or
+   * repeated; see {@link LeaderElectionEvent.resync} for when history was
+   * compacted meanwhile.
    */
   events(options?: StreamOptions): ReconnectingStream<LeaderElectionEvent>;
 }
@@ -82,20 +83,31 @@ export function createLeaderElection(services: ConclaveServices, election: strin
     events(options = {}) {
       /** term.revision of the last event delivered; -1n before the first. */
       let lastRevision = -1n;
+      /** Events delivered at lastRevision (a change and its ELECTED share one). */
+      let deliveredAtLast = 0;
       async function* connect(signal: AbortSignal) {
-        let first = true;
-        for await (const r of le.events({ election }, { signal })) {
+        // Resume at the last revision seen, not after it, so an ELECTED that
+        // the cut-off stream had not sent yet is not lost; skip what was seen.
+        const resuming = lastRevision >= 0n;
+        let skip = resuming ? deliveredAtLast : 0;
+        const startRevision = resuming ? lastRevision : 0n;
+        for await (const r of le.events({ election, startRevision }, { signal })) {
           const term = termOf(r);
-          const reconnect = first && lastRevision >= 0n;
-          first = false;
-          // The CURRENT that opens a reconnect repeats the last state unless something changed.
-          if (reconnect && term.revision <= lastRevision) continue;
-          lastRevision = term.revision > lastRevision ? term.revision : lastRevision;
+          if (term.revision === lastRevision && skip > 0) {
+            skip--;
+            continue;
+          }
+          if (term.revision === lastRevision) deliveredAtLast++;
+          else {
+            lastRevision = term.revision;
+            deliveredAtLast = 1;
+          }
+          skip = 0;
           yield {
             reason: r.reason,
             candidateId: r.candidateId,
             term,
-            resync: reconnect && r.reason === EventReason.CURRENT,
+            resync: resuming && r.reason === EventReason.CURRENT,
           } satisfies LeaderElectionEvent;
         }
         throw new ConnectError("events stream ended", Code.Unavailable);

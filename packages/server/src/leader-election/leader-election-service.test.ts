@@ -104,6 +104,55 @@ describe("conclave.v1.LeaderElectionService", () => {
     ]);
   });
 
+  it("replays changes from start_revision, or opens with CURRENT when it was compacted", async () => {
+    const e = "replay";
+    const t1 = (await le.enter({ election: e, candidateId: "a" })).term;
+    await le.enter({ election: e, candidateId: "b" });
+    await le.anoint({ election: e, candidateId: "b" });
+    const abort = new AbortController();
+    const read = async (startRevision: bigint, n: number) => {
+      const got: Array<[EventReason, string, bigint, bigint, bigint]> = [];
+      for await (const ev of le.events({ election: e, startRevision }, { signal: abort.signal })) {
+        const t = ev.term;
+        got.push([
+          ev.reason,
+          ev.candidateId,
+          t?.term ?? -1n,
+          t?.leaderRevision ?? -1n,
+          ev.compactRevision,
+        ]);
+        if (got.length === n) break;
+      }
+      return got;
+    };
+    const r1 = t1?.revision ?? 0n;
+    // From the revision after the first enter: entered b, then anointed b + elected b.
+    const replay = await read(r1 + 1n, 3);
+    const anointRev = replay[1]?.[3] ?? -1n;
+    assert.deepEqual(replay, [
+      [EventReason.ENTERED, "b", 1n, r1, 0n],
+      [EventReason.ANOINTED, "b", 2n, anointRev, 0n],
+      [EventReason.ELECTED, "b", 2n, anointRev, 0n],
+    ]);
+    assert.ok(anointRev > r1);
+    // Replays include live changes after the history.
+    const live = read(anointRev + 1n, 1);
+    await le.withdraw({ election: e, candidateId: "a" });
+    assert.deepEqual(
+      (await live).map((x) => [x[0], x[1], x[2]]),
+      [[EventReason.WITHDREW, "a", 2n]],
+    );
+    // Compact past the start: the stream resyncs with CURRENT and says so.
+    const head = (await kv.range({ key: enc.encode("x") })).header?.revision ?? 0n;
+    await kv.compact({ revision: head });
+    const resync = await read(r1 + 1n, 1);
+    assert.deepEqual(
+      resync.map((x) => [x[0], x[1], x[2], x[4]]),
+      [[EventReason.CURRENT, "b", 2n, head]],
+    );
+    abort.abort();
+  });
+
   it("fences a deposed leader's late writes with the leader key's revision", async () => {
     const e = "fence";
     const la = (await lease.leaseGrant({ TTL: 30n })).ID;

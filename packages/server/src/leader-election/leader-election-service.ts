@@ -3,6 +3,7 @@ import {
   CompareTarget,
   compare,
   deleteRangeRequest,
+  errCompacted,
   type KeyValue,
   prefixEnd,
   putRequest,
@@ -276,30 +277,65 @@ export function createLeaderElectionService(
     },
     async *events(req, hctx) {
       const election = need(req.election, "election");
-      const snap = await read(election);
-      let leaderRev = snap.leaderRev;
-      yield {
-        reason: EventReason.CURRENT,
-        candidateId: snap.state?.candidates[0]?.id ?? "",
-        term: toTerm(election, snap.state, snap.stateRev, leaderRev),
-      };
-      const key = enc.encode(electionKeys(election).state);
-      for await (const wr of c.watch(key, { rev: snap.rev + 1 }, hctx.signal)) {
-        for (const e of wr.events) {
-          if (e.type !== "put") continue;
-          const state = JSON.parse(dec.decode(e.kv.value)) as LineState;
-          const rev = Number(e.kv.modRevision);
-          if (state.last.elected) leaderRev = rev;
-          const term = toTerm(election, state, rev, leaderRev);
+      const k = electionKeys(election);
+      const stateKey = enc.encode(k.state);
+      let leaderRev = 0;
+      /** Next revision to watch from; undefined: open with the current state. */
+      let from: number | undefined;
+      let compactRevision = 0;
+      if (req.startRevision > 0n) {
+        const start = Number(req.startRevision);
+        try {
+          // The leader key's revision as of just before the replay, so replayed
+          // terms carry the leader revision they had then.
+          if (start > 1) {
+            const before = await c.range(enc.encode(k.leader), { revision: BigInt(start - 1) });
+            leaderRev = Number(before.kvs[0]?.modRevision ?? 0n);
+          }
+          from = start;
+        } catch (err) {
+          if (err !== errCompacted) throw err;
+          compactRevision = ctx.store.compactRev();
+        }
+      }
+      for (;;) {
+        if (from === undefined) {
+          const snap = await read(election);
+          leaderRev = snap.leaderRev;
           yield {
-            reason: reasonToProto[state.last.reason],
-            candidateId: state.last.candidate,
-            term,
+            reason: EventReason.CURRENT,
+            candidateId: snap.state?.candidates[0]?.id ?? "",
+            term: toTerm(election, snap.state, snap.stateRev, leaderRev),
+            compactRevision: BigInt(compactRevision),
           };
-          if (state.last.elected) {
-            yield { reason: EventReason.ELECTED, candidateId: term.leader, term };
+          from = snap.rev + 1;
+        }
+        let compacted: number | undefined;
+        for await (const wr of c.watch(stateKey, { rev: from }, hctx.signal)) {
+          if (wr.compactRevision !== undefined) {
+            compacted = wr.compactRevision;
+            break;
+          }
+          for (const e of wr.events) {
+            if (e.type !== "put") continue;
+            const state = JSON.parse(dec.decode(e.kv.value)) as LineState;
+            const rev = Number(e.kv.modRevision);
+            if (state.last.elected) leaderRev = rev;
+            const term = toTerm(election, state, rev, leaderRev);
+            yield {
+              reason: reasonToProto[state.last.reason],
+              candidateId: state.last.candidate,
+              term,
+            };
+            if (state.last.elected) {
+              yield { reason: EventReason.ELECTED, candidateId: term.leader, term };
+            }
           }
         }
+        if (compacted === undefined) return; // the call ended
+        // History needed by the replay was compacted meanwhile: resync.
+        compactRevision = compacted;
+        from = undefined;
       }
     },
   };
