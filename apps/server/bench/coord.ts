@@ -17,6 +17,7 @@ import { createAsyncQueue } from "@conclave/server";
 import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { errorKind } from "./load.js";
+import { connectRawGrpc, type RawGrpcConnection } from "./raw-unary.js";
 
 /** One latency distribution (and optionally a rate) a workload reports. */
 export interface Measure {
@@ -523,7 +524,10 @@ interface Acq {
  * another contender has not yet sent its Unlock is an error. Hand-over: for
  * consecutive acquisitions where the next holder was already waiting, the
  * time from the previous holder's Unlock answer (and from its Unlock send) to
- * the next holder's Lock answer.
+ * the next holder's Lock answer. Lock and Unlock go through a minimal gRPC
+ * caller (raw-unary.ts) stamped when the answer's trailers arrive, so the
+ * figure is the server's hand-over rather than connect-node's client-side
+ * jitter; leases are granted through connect-node as usual.
  */
 export async function runLock(o: CoordOptions, warmupAcq: number): Promise<RunResult> {
   const { contenders: C, acquisitions: N } = o.lock;
@@ -532,9 +536,11 @@ export async function runLock(o: CoordOptions, warmupAcq: number): Promise<RunRe
   const opts = o.timeoutMs > 0 ? { timeoutMs: o.timeoutMs } : {};
   const name = enc.encode(`bench/lock/${runId()}`);
   const leaseIds: bigint[] = [];
+  let rawConns: RawGrpcConnection[] = [];
   try {
     await Promise.all(conns.map((c) => c.session.connect()));
-    const locks = conns.map((c) => createClient(Lock, c.transport));
+    const raws = conns.map(() => connectRawGrpc(o.endpoint, o.timeoutMs));
+    rawConns = raws;
     const leases = conns.map((c) => createClient(Lease, c.transport));
     for (const l of leases) leaseIds.push((await l.leaseGrant({ TTL: 600n }, opts)).ID);
 
@@ -542,7 +548,7 @@ export async function runLock(o: CoordOptions, warmupAcq: number): Promise<RunRe
       let tickets = 0;
       let holder = -1;
       const contender = async (who: number) => {
-        const lock = locks[who] as Client<typeof Lock>;
+        const raw = raws[who] as RawGrpcConnection;
         const lease = leaseIds[who] as bigint;
         while (tickets < count) {
           tickets++;
@@ -555,12 +561,13 @@ export async function runLock(o: CoordOptions, warmupAcq: number): Promise<RunRe
           };
           let key: Uint8Array;
           try {
-            key = (await lock.lock({ name, lease }, opts)).key;
+            const r = await raw.unary(Lock.method.lock, { name, lease });
+            key = r.output.key;
+            a.lockResp = r.at;
           } catch (err) {
             errors.addErr(err, "lock: ");
             continue;
           }
-          a.lockResp = performance.now();
           if (holder !== -1) errors.add("two holders at once");
           holder = who;
           // Hold for one event-loop turn, so another contender's Lock answer
@@ -569,11 +576,11 @@ export async function runLock(o: CoordOptions, warmupAcq: number): Promise<RunRe
           holder = -1;
           a.unlockSent = performance.now();
           try {
-            await lock.unlock({ key }, opts);
+            a.unlockResp = (await raw.unary(Lock.method.unlock, { key })).at;
           } catch (err) {
             errors.addErr(err, "unlock: ");
+            a.unlockResp = performance.now();
           }
-          a.unlockResp = performance.now();
           acqs.push(a);
         }
       };
@@ -640,6 +647,7 @@ export async function runLock(o: CoordOptions, warmupAcq: number): Promise<RunRe
       leaseIds.map((id) => l?.leaseRevoke({ ID: id }, opts).catch(() => undefined)),
     );
     for (const c of conns) c.session.abort();
+    for (const r of rawConns) r.close();
   }
 }
 
