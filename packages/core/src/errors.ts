@@ -26,3 +26,34 @@ export const errLeaseExists = new CoreError("lease already exists");
 export const errLeaseTTLTooLarge = new CoreError("too large lease TTL");
 /** The store was closed; nothing more is accepted. */
 export const errStoreClosed = new CoreError("mvcc: closed");
+
+// Auth store errors (etcd's auth package). The server maps each to the
+// "etcdserver: …" status clients match; Maintenance admin checks report the
+// auth package's own text, as etcd does.
+/** AuthEnable without a `root` user. */
+export const errRootUserNotExist = new CoreError("auth: root user does not exist");
+/** AuthEnable while the `root` user lacks the `root` role. */
+export const errRootRoleNotExist = new CoreError("auth: root user does not have root role");
+export const errUserAlreadyExist = new CoreError("auth: user already exists");
+/** No user name: an empty name in UserAdd, or a request without identity while auth is on. */
+export const errUserEmpty = new CoreError("auth: user name is empty");
+export const errUserNotFound = new CoreError("auth: user not found");
+export const errRoleAlreadyExist = new CoreError("auth: role already exists");
+export const errRoleNotFound = new CoreError("auth: role not found");
+export const errRoleEmpty = new CoreError("auth: role name is empty");
+/** Unknown user, wrong password, or a user added without a password. */
+export const errAuthFailed = new CoreError(
+  "auth: authentication failed, invalid user ID or password",
+);
+export const errPermissionDenied = new CoreError("auth: permission denied");
+export const errRoleNotGranted = new CoreError("auth: role is not granted to the user");
+export const errPermissionNotGranted = new CoreError("auth: permission is not granted to the role");
+/** RoleGrantPermission without a permission (etcd 3.4 crashes; 3.5 answers this). */
+export const errPermissionNotGiven = new CoreError("auth: permission not given");
+export const errAuthNotEnabled = new CoreError("auth: authentication is not enabled");
+/** The auth state changed between resolving the caller and checking it. */
+export const errAuthOldRevision = new CoreError("auth: revision in header is old");
+/** A token that is unknown, expired or revoked (sent even while auth is off). */
+export const errInvalidAuthToken = new CoreError("auth: invalid auth token");
+/** Deleting `root`, its role, or revoking `root` from it while auth is on. */
+export const errInvalidAuthMgmt = new CoreError("auth: invalid auth management");

@@ -1,5 +1,6 @@
 // Public API of @conclave/core.
 
+export * from "./auth/index.js";
 export type { Backend, BackendEntry, BackendOp } from "./backend/backend.js";
 export { Buckets, bucketNames } from "./backend/backend.js";
 export { createLmdbBackend, type LmdbBackendOptions } from "./backend/lmdb-backend.js";

@@ -59,6 +59,12 @@ export const Buckets = {
   meta: "meta",
   /** Lease ID (8 bytes big-endian) → encoded lease. */
   lease: "lease",
+  /** Auth state: enabled flag and auth revision (etcd's `auth` bucket). */
+  auth: "auth",
+  /** User name → encoded user (etcd's `authUsers`). */
+  authUsers: "authUsers",
+  /** Role name → encoded role (etcd's `authRoles`). */
+  authRoles: "authRoles",
 } as const;
 
 export const bucketNames: readonly string[] = Object.values(Buckets);

@@ -1,0 +1,300 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { createMemoryBackend } from "../backend/memory-backend.js";
+import {
+  errAuthFailed,
+  errAuthNotEnabled,
+  errInvalidAuthMgmt,
+  errPermissionDenied,
+  errPermissionNotGiven,
+  errPermissionNotGranted,
+  errRoleAlreadyExist,
+  errRoleEmpty,
+  errRoleNotFound,
+  errRoleNotGranted,
+  errRootRoleNotExist,
+  errRootUserNotExist,
+  errUserAlreadyExist,
+  errUserEmpty,
+  errUserNotFound,
+} from "../errors.js";
+import { openKvStore } from "../mvcc/kv-store.js";
+import { b } from "../test-util.js";
+import { createAuthStore } from "./auth-store.js";
+import { PermissionType } from "./permission-ranges.js";
+
+/** Cheap hashing: the cost does not matter to what these tests check. */
+const scrypt = { N: 16, r: 1, p: 1 };
+
+function setup(backend = createMemoryBackend(), now?: () => number) {
+  const store = openKvStore({ backend });
+  const auth = createAuthStore({ store, scrypt, ...(now && { now }), tokenTtlSeconds: 10 });
+  return { backend, store, auth };
+}
+
+const is = (want: Error) => (e: unknown) => e === want;
+
+async function withRoot(auth: ReturnType<typeof setup>["auth"]) {
+  await auth.userAdd("root", "rootpw");
+  await auth.roleAdd("root");
+  await auth.userGrantRole("root", "root");
+}
+
+describe("auth store", () => {
+  it("enable needs root with the root role; errors as etcd's", async () => {
+    const { auth } = setup();
+    await assert.rejects(auth.enable(), is(errRootUserNotExist));
+    await auth.userAdd("root", "pw");
+    await assert.rejects(auth.enable(), is(errRootRoleNotExist));
+    // The root role need not exist as a role to be granted (etcd).
+    await auth.userGrantRole("root", "root");
+    await auth.enable();
+    assert.equal(auth.isEnabled(), true);
+    await auth.enable(); // already on: no-op
+    auth.close();
+  });
+
+  it("user and role management with etcd's errors", async () => {
+    const { auth } = setup();
+    await assert.rejects(auth.userAdd("", "x"), is(errUserEmpty));
+    await assert.rejects(auth.roleAdd(""), is(errRoleEmpty));
+    await auth.userAdd("alice", "pw");
+    await assert.rejects(auth.userAdd("alice", "pw"), is(errUserAlreadyExist));
+    await auth.roleAdd("r");
+    await assert.rejects(auth.roleAdd("r"), is(errRoleAlreadyExist));
+    await assert.rejects(auth.userGrantRole("alice", "nosuch"), is(errRoleNotFound));
+    await assert.rejects(auth.userGrantRole("nosuch", "r"), is(errUserNotFound));
+    await assert.rejects(auth.userRevokeRole("alice", "r"), is(errRoleNotGranted));
+    await assert.rejects(
+      auth.roleRevokePermission("r", b("a"), b("")),
+      is(errPermissionNotGranted),
+    );
+    await assert.rejects(auth.roleGrantPermission("r", undefined), is(errPermissionNotGiven));
+    await assert.rejects(auth.roleGrantPermission("nosuch", undefined), is(errRoleNotFound));
+    assert.throws(() => auth.userGet("nosuch"), is(errUserNotFound));
+    assert.throws(() => auth.roleGet("nosuch"), is(errRoleNotFound));
+    await auth.userAdd("bob", "pw");
+    await auth.userGrantRole("alice", "r");
+    await auth.roleAdd("a-role");
+    await auth.userGrantRole("alice", "a-role");
+    assert.deepEqual(auth.userGet("alice"), ["a-role", "r"], "roles sorted");
+    assert.deepEqual(auth.userList(), ["alice", "bob"]);
+    assert.deepEqual(auth.roleList(), ["a-role", "r"]);
+    // Deleting a role takes it from its users.
+    await auth.roleDelete("r");
+    assert.deepEqual(auth.userGet("alice"), ["a-role"]);
+    await auth.userDelete("bob");
+    await assert.rejects(auth.userDelete("bob"), is(errUserNotFound));
+    await assert.rejects(auth.roleDelete("r"), is(errRoleNotFound));
+    auth.close();
+  });
+
+  it("permissions: same range replaces the type, others sorted by key; revoke needs the exact range", async () => {
+    const { auth } = setup();
+    await auth.roleAdd("r");
+    await auth.roleGrantPermission("r", {
+      permType: PermissionType.READ,
+      key: b("single"),
+      rangeEnd: b(""),
+    });
+    await auth.roleGrantPermission("r", {
+      permType: PermissionType.WRITE,
+      key: b("single"),
+      rangeEnd: b(""),
+    });
+    await auth.roleGrantPermission("r", {
+      permType: PermissionType.READWRITE,
+      key: b("a"),
+      rangeEnd: b("c"),
+    });
+    await auth.roleGrantPermission("r", {
+      permType: PermissionType.READ,
+      key: b("zz"),
+      rangeEnd: b("\0"),
+    });
+    assert.deepEqual(
+      auth
+        .roleGet("r")
+        .map((p) => [
+          p.permType,
+          Buffer.from(p.key).toString(),
+          Buffer.from(p.rangeEnd).toString(),
+        ]),
+      [
+        [PermissionType.READWRITE, "a", "c"],
+        [PermissionType.WRITE, "single", ""],
+        [PermissionType.READ, "zz", "\0"],
+      ],
+    );
+    await assert.rejects(
+      auth.roleRevokePermission("r", b("a"), b("")),
+      is(errPermissionNotGranted),
+    );
+    await auth.roleRevokePermission("r", b("a"), b("c"));
+    assert.equal(auth.roleGet("r").length, 2);
+    auth.close();
+  });
+
+  it("every change bumps the auth revision; enabling and no-op grants do not", async () => {
+    const { auth } = setup();
+    assert.equal(auth.revision(), 1);
+    const steps: Array<[string, () => Promise<void>, number]> = [
+      ["userAdd", () => auth.userAdd("root", "pw"), 1],
+      ["roleAdd", () => auth.roleAdd("root"), 1],
+      ["grant", () => auth.userGrantRole("root", "root"), 1],
+      ["grant again", () => auth.userGrantRole("root", "root"), 0],
+      ["enable", () => auth.enable(), 0],
+      ["roleAdd r", () => auth.roleAdd("r"), 1],
+      [
+        "grant perm",
+        () => auth.roleGrantPermission("r", { permType: 0, key: b("k"), rangeEnd: b("") }),
+        1,
+      ],
+      ["revoke perm", () => auth.roleRevokePermission("r", b("k"), b("")), 1],
+      ["chpw", () => auth.userChangePassword("root", "pw2"), 1],
+      ["disable", () => auth.disable(), 1],
+      ["disable again", () => auth.disable(), 0],
+    ];
+    for (const [label, step, bump] of steps) {
+      const before = auth.revision();
+      await step();
+      assert.equal(auth.revision(), before + bump, label);
+    }
+    auth.close();
+  });
+
+  it("root may not be deleted or lose its role while auth is on", async () => {
+    const { auth } = setup();
+    await withRoot(auth);
+    await auth.enable();
+    await assert.rejects(auth.userDelete("root"), is(errInvalidAuthMgmt));
+    await assert.rejects(auth.userRevokeRole("root", "root"), is(errInvalidAuthMgmt));
+    await assert.rejects(auth.roleDelete("root"), is(errInvalidAuthMgmt));
+    await auth.disable();
+    await auth.userRevokeRole("root", "root");
+    auth.close();
+  });
+
+  it("authenticate: tokens, wrong passwords, no_password users, invalidation", async () => {
+    const { auth } = setup();
+    await withRoot(auth);
+    await auth.userAdd("alice", "alicepw");
+    await auth.userAdd("nopw", "ignored", { noPassword: true });
+    await assert.rejects(auth.authenticate("alice", "alicepw"), is(errAuthNotEnabled));
+    await auth.enable();
+    const t = await auth.authenticate("alice", "alicepw");
+    assert.match(t, /^[a-zA-Z]{16}\.\d+$/);
+    assert.equal(auth.authInfoFromToken(t)?.username, "alice");
+    assert.equal(auth.authInfoFromToken("bogus"), undefined);
+    await assert.rejects(auth.authenticate("alice", "wrong"), is(errAuthFailed));
+    await assert.rejects(auth.authenticate("nobody", "x"), is(errAuthFailed));
+    await assert.rejects(auth.authenticate("nopw", "ignored"), is(errAuthFailed));
+    await assert.rejects(auth.authenticate("nopw", ""), is(errAuthFailed));
+    // Changing the password revokes the user's tokens; so does deleting it.
+    await auth.userChangePassword("alice", "new");
+    assert.equal(auth.authInfoFromToken(t), undefined);
+    await assert.rejects(auth.authenticate("alice", "alicepw"), is(errAuthFailed));
+    const t2 = await auth.authenticate("alice", "new");
+    const rootToken = await auth.authenticate("root", "rootpw");
+    await auth.userDelete("alice");
+    assert.equal(auth.authInfoFromToken(t2), undefined);
+    // Disabling drops every token.
+    await auth.disable();
+    assert.equal(auth.authInfoFromToken(rootToken), undefined);
+    auth.close();
+  });
+
+  it("tokens expire after the TTL without use; each use restarts the clock", async () => {
+    let now = 1_000_000;
+    const { auth } = setup(createMemoryBackend(), () => now);
+    await withRoot(auth);
+    await auth.enable();
+    const t = await auth.authenticate("root", "rootpw");
+    now += 9_000;
+    assert.ok(auth.authInfoFromToken(t), "used within the TTL");
+    now += 9_000;
+    assert.ok(auth.authInfoFromToken(t), "the use restarted its clock");
+    now += 10_000;
+    assert.equal(auth.authInfoFromToken(t), undefined, "idle for the whole TTL");
+    auth.close();
+  });
+
+  it("checks: auth off allows all; no user → user empty; root bypasses; admin needs root", async () => {
+    const { auth } = setup();
+    await withRoot(auth);
+    await auth.userAdd("alice", "pw");
+    await auth.roleAdd("alice");
+    await auth.userGrantRole("alice", "alice");
+    await auth.roleGrantPermission("alice", {
+      permType: PermissionType.READWRITE,
+      key: b("foo/"),
+      rangeEnd: b("foo0"),
+    });
+    auth.checkPermission(undefined, b("x"), b(""), "write");
+    auth.checkAdmin(undefined);
+    await auth.enable();
+    assert.throws(() => auth.checkPermission(undefined, b("x"), b(""), "read"), is(errUserEmpty));
+    assert.throws(() => auth.checkAdmin(undefined), is(errUserEmpty));
+    const alice = auth.authInfoFromName("alice");
+    auth.checkPermission(alice, b("foo/x"), b(""), "write");
+    assert.throws(
+      () => auth.checkPermission(alice, b("bar"), b(""), "write"),
+      is(errPermissionDenied),
+    );
+    assert.throws(() => auth.checkAdmin(alice), is(errPermissionDenied));
+    assert.throws(() => auth.checkAdmin(auth.authInfoFromName("ghost")), is(errUserNotFound));
+    assert.throws(
+      () => auth.checkPermission(auth.authInfoFromName("ghost"), b("foo/x"), b(""), "read"),
+      is(errPermissionDenied),
+    );
+    auth.checkPermission(auth.authInfoFromName("root"), b("\0"), b("\0"), "write");
+    // A user granted the root role is an administrator too.
+    await auth.userGrantRole("alice", "root");
+    auth.checkAdmin(auth.authInfoFromName("alice"));
+    auth.checkPermission(auth.authInfoFromName("alice"), b("bar"), b(""), "write");
+    // Revoking takes effect at once (the permission cache is dropped on change).
+    await auth.userRevokeRole("alice", "root");
+    assert.throws(
+      () => auth.checkPermission(auth.authInfoFromName("alice"), b("bar"), b(""), "write"),
+      is(errPermissionDenied),
+    );
+    await auth.roleRevokePermission("alice", b("foo/"), b("foo0"));
+    assert.throws(
+      () => auth.checkPermission(auth.authInfoFromName("alice"), b("foo/x"), b(""), "write"),
+      is(errPermissionDenied),
+    );
+    auth.close();
+  });
+
+  it("state survives reopening the backend; passwords are stored hashed", async () => {
+    const backend = createMemoryBackend();
+    const first = setup(backend);
+    await withRoot(first.auth);
+    await first.auth.userAdd("alice", "secret-pw");
+    await first.auth.roleAdd("r");
+    await first.auth.roleGrantPermission("r", {
+      permType: PermissionType.READ,
+      key: b("a"),
+      rangeEnd: b("\0"),
+    });
+    await first.auth.userGrantRole("alice", "r");
+    await first.auth.enable();
+    const rev = first.auth.revision();
+    first.auth.close();
+    await first.store.close();
+    for (const { value } of backend.range("authUsers")) {
+      assert.ok(!Buffer.from(value).toString().includes("secret-pw"), "no plain password on disk");
+    }
+
+    const second = setup(backend);
+    assert.equal(second.auth.isEnabled(), true);
+    assert.equal(second.auth.revision(), rev);
+    assert.deepEqual(second.auth.userList(), ["alice", "root"]);
+    assert.deepEqual(second.auth.userGet("alice"), ["r"]);
+    assert.equal(second.auth.roleGet("r")[0]?.rangeEnd[0], 0);
+    const t = await second.auth.authenticate("alice", "secret-pw");
+    second.auth.checkPermission(second.auth.authInfoFromToken(t), b("b"), b(""), "read");
+    second.auth.close();
+    await second.store.close();
+  });
+});

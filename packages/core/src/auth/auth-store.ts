@@ -1,0 +1,418 @@
+import { type BackendOp, Buckets } from "../backend/backend.js";
+import {
+  errAuthFailed,
+  errAuthNotEnabled,
+  errAuthOldRevision,
+  errInvalidAuthMgmt,
+  errPermissionDenied,
+  errPermissionNotGiven,
+  errPermissionNotGranted,
+  errRoleAlreadyExist,
+  errRoleEmpty,
+  errRoleNotFound,
+  errRoleNotGranted,
+  errRootRoleNotExist,
+  errRootUserNotExist,
+  errUserAlreadyExist,
+  errUserEmpty,
+  errUserNotFound,
+} from "../errors.js";
+import { compareBytes } from "../kv/compare-bytes.js";
+import type { KvStore } from "../mvcc/kv-store.js";
+import { hashPassword, type ScryptParams, verifyPassword } from "./password-hash.js";
+import {
+  covers,
+  type KeyPermission,
+  type MergedPermissions,
+  mergePermissions,
+  type PermissionType,
+  toInterval,
+} from "./permission-ranges.js";
+import { createSimpleTokens } from "./simple-tokens.js";
+
+/** The special user and role: `root` with role `root` may do anything. */
+export const rootUser = "root";
+export const rootRole = "root";
+
+/** Who a request acts as, and the auth revision at which that was resolved. */
+export interface AuthInfo {
+  username: string;
+  revision: number;
+}
+
+export type Access = "read" | "write";
+
+/**
+ * etcd's auth store: users, roles, their key permissions and the enabled
+ * flag, persisted in the `auth`, `authUsers` and `authRoles` buckets; plus
+ * the in-memory simple tokens handed out by Authenticate.
+ *
+ * Every change to users, roles or permissions, and disabling auth, bumps the
+ * auth revision by one, as etcd's commitRevision does (enabling does not).
+ * Changes are applied in memory synchronously — so a permission check that
+ * runs right before a KV write, with no await in between, always sees the
+ * latest state — and their promises resolve once they are durable.
+ */
+export interface AuthStore {
+  isEnabled(): boolean;
+  /** The auth revision: 1 on a fresh store, +1 per change. */
+  revision(): number;
+  /** errRootUserNotExist / errRootRoleNotExist unless `root` has the `root` role. No-op when on. */
+  enable(): Promise<void>;
+  /** Turns auth off and invalidates every token. No-op when off. */
+  disable(): Promise<void>;
+  /** Checks the password and returns a new token (errAuthNotEnabled, errAuthFailed). */
+  authenticate(name: string, password: string): Promise<string>;
+  /** The caller a token stands for (restarting its TTL), or undefined for an invalid token. */
+  authInfoFromToken(token: string): AuthInfo | undefined;
+  /** The caller named by a verified client certificate's common name. */
+  authInfoFromName(name: string): AuthInfo;
+
+  userAdd(name: string, password: string, options?: { noPassword?: boolean }): Promise<void>;
+  userDelete(name: string): Promise<void>;
+  userChangePassword(name: string, password: string): Promise<void>;
+  userGrantRole(user: string, role: string): Promise<void>;
+  userRevokeRole(user: string, role: string): Promise<void>;
+  /** The user's roles, sorted (errUserNotFound). */
+  userGet(name: string): string[];
+  /** Every user name, sorted bytewise. */
+  userList(): string[];
+
+  roleAdd(name: string): Promise<void>;
+  roleDelete(name: string): Promise<void>;
+  /** Grants or, for the same key and range end, replaces a permission. */
+  roleGrantPermission(name: string, perm: KeyPermission | undefined): Promise<void>;
+  roleRevokePermission(name: string, key: Uint8Array, rangeEnd: Uint8Array): Promise<void>;
+  /** The role's permissions, sorted by key (errRoleNotFound). */
+  roleGet(name: string): KeyPermission[];
+  roleList(): string[];
+  /** Whether the user exists and has the role. */
+  hasRole(user: string, role: string): boolean;
+
+  /**
+   * etcd's isOpPermitted: passes when auth is off; else errUserEmpty without
+   * a caller, errAuthOldRevision for a stale one, errPermissionDenied unless
+   * the user has the root role or its roles' permissions of that kind
+   * together cover the whole range (etcd's range forms, see KeyPermission).
+   */
+  checkPermission(
+    info: AuthInfo | undefined,
+    key: Uint8Array,
+    rangeEnd: Uint8Array,
+    access: Access,
+  ): void;
+  /** etcd's IsAdminPermitted: root role needed when auth is on (errUserEmpty, errUserNotFound, errPermissionDenied). */
+  checkAdmin(info: AuthInfo | undefined): void;
+  /** Stops the token expiry timer. */
+  close(): void;
+}
+
+export interface AuthStoreOptions {
+  /** Writes go through the store so they are ordered with KV writes and durable with them. */
+  store: KvStore;
+  /** Idle lifetime of a simple token, in seconds. Default 300 (`--auth-token-ttl`). */
+  tokenTtlSeconds?: number;
+  /** Password hashing cost; tests lower it. Default N=2^14, r=8, p=1. */
+  scrypt?: ScryptParams;
+  /** Clock for token expiry, for tests. Default Date.now. */
+  now?: () => number;
+}
+
+interface UserRecord {
+  name: string;
+  /** scrypt hash; empty for users added with no_password. */
+  password: string;
+  roles: string[];
+  noPassword: boolean;
+}
+
+interface RoleRecord {
+  name: string;
+  perms: KeyPermission[];
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+const enabledKey = enc.encode("authEnabled");
+const revisionKey = enc.encode("authRevision");
+
+const compareNames = (a: string, b: string) => compareBytes(enc.encode(a), enc.encode(b));
+
+function encodeUser(u: UserRecord): Uint8Array {
+  return enc.encode(JSON.stringify(u));
+}
+
+function encodeRole(r: RoleRecord): Uint8Array {
+  return enc.encode(
+    JSON.stringify({
+      name: r.name,
+      perms: r.perms.map((p) => ({
+        permType: p.permType,
+        key: Buffer.from(p.key).toString("base64"),
+        rangeEnd: Buffer.from(p.rangeEnd).toString("base64"),
+      })),
+    }),
+  );
+}
+
+function decodeRole(b: Uint8Array): RoleRecord {
+  const raw = JSON.parse(dec.decode(b)) as {
+    name: string;
+    perms: Array<{ permType: PermissionType; key: string; rangeEnd: string }>;
+  };
+  return {
+    name: raw.name,
+    perms: raw.perms.map((p) => ({
+      permType: p.permType,
+      key: new Uint8Array(Buffer.from(p.key, "base64")),
+      rangeEnd: new Uint8Array(Buffer.from(p.rangeEnd, "base64")),
+    })),
+  };
+}
+
+function revisionBytes(rev: number): Uint8Array {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, BigInt(rev));
+  return b;
+}
+
+const bytesEqual = (a: Uint8Array, b: Uint8Array) => compareBytes(a, b) === 0;
+
+/** Loads the auth state from the store's backend. */
+export function createAuthStore(options: AuthStoreOptions): AuthStore {
+  const { store } = options;
+  const backend = store.backend;
+  const tokens = createSimpleTokens({
+    ttlMs: (options.tokenTtlSeconds ?? 300) * 1000,
+    ...(options.now && { now: options.now }),
+  });
+
+  const users = new Map<string, UserRecord>();
+  const roles = new Map<string, RoleRecord>();
+  for (const { value } of backend.range(Buckets.authUsers)) {
+    const u = JSON.parse(dec.decode(value)) as UserRecord;
+    users.set(u.name, u);
+  }
+  for (const { value } of backend.range(Buckets.authRoles)) {
+    const r = decodeRole(value);
+    roles.set(r.name, r);
+  }
+  let enabled = backend.get(Buckets.auth, enabledKey)?.[0] === 1;
+  const storedRev = backend.get(Buckets.auth, revisionKey);
+  // etcd starts a fresh auth store at revision 1.
+  let revision =
+    storedRev?.length === 8
+      ? Number(new DataView(storedRev.buffer, storedRev.byteOffset, 8).getBigUint64(0))
+      : 1;
+  let permCache = new Map<string, MergedPermissions>();
+
+  /** Stages `ops`, bumps the revision if asked, and resolves once durable. */
+  function commit(ops: BackendOp[], bump: boolean): Promise<void> {
+    if (bump) {
+      revision++;
+      ops.push({ bucket: Buckets.auth, key: revisionKey, value: revisionBytes(revision) });
+      permCache = new Map();
+    }
+    const w = store.write((txn) => {
+      for (const op of ops) txn.stage(op);
+    });
+    return w.durable;
+  }
+  const putUser = (u: UserRecord): BackendOp => {
+    users.set(u.name, u);
+    return { bucket: Buckets.authUsers, key: enc.encode(u.name), value: encodeUser(u) };
+  };
+  const putRole = (r: RoleRecord): BackendOp => {
+    roles.set(r.name, r);
+    return { bucket: Buckets.authRoles, key: enc.encode(r.name), value: encodeRole(r) };
+  };
+  const requireUser = (name: string): UserRecord => {
+    const u = users.get(name);
+    if (u === undefined) throw errUserNotFound;
+    return u;
+  };
+  const requireRole = (name: string): RoleRecord => {
+    const r = roles.get(name);
+    if (r === undefined) throw errRoleNotFound;
+    return r;
+  };
+  const hasRootRole = (u: UserRecord) => u.roles.includes(rootRole);
+
+  function merged(u: UserRecord): MergedPermissions {
+    let m = permCache.get(u.name);
+    if (m === undefined) {
+      // Roles deleted since they were granted grant nothing.
+      m = mergePermissions(u.roles.flatMap((r) => roles.get(r)?.perms ?? []));
+      permCache.set(u.name, m);
+    }
+    return m;
+  }
+
+  return {
+    isEnabled: () => enabled,
+    revision: () => revision,
+
+    async enable() {
+      if (enabled) return;
+      const root = users.get(rootUser);
+      if (root === undefined) throw errRootUserNotExist;
+      if (!hasRootRole(root)) throw errRootRoleNotExist;
+      enabled = true;
+      permCache = new Map();
+      await commit([{ bucket: Buckets.auth, key: enabledKey, value: new Uint8Array([1]) }], false);
+    },
+
+    async disable() {
+      if (!enabled) return;
+      enabled = false;
+      tokens.clear();
+      await commit([{ bucket: Buckets.auth, key: enabledKey, value: new Uint8Array([0]) }], true);
+    },
+
+    async authenticate(name, password) {
+      for (;;) {
+        if (!enabled) throw errAuthNotEnabled;
+        const u = users.get(name);
+        if (u === undefined || u.noPassword || u.password === "") throw errAuthFailed;
+        const checkedAt = revision;
+        const ok = await verifyPassword(password, u.password);
+        if (!enabled) throw errAuthNotEnabled;
+        if (!ok) throw errAuthFailed;
+        // The user may have changed (or gone) while the hash ran: check again,
+        // as etcd retries when the revision moved during CheckPassword.
+        if (checkedAt === revision) return tokens.assign(name);
+      }
+    },
+
+    authInfoFromToken(token) {
+      const username = tokens.lookup(token);
+      return username === undefined ? undefined : { username, revision };
+    },
+    authInfoFromName: (username) => ({ username, revision }),
+
+    async userAdd(name, password, addOptions = {}) {
+      if (name.length === 0) throw errUserEmpty;
+      if (users.has(name)) throw errUserAlreadyExist;
+      const noPassword = addOptions.noPassword === true;
+      const hash = noPassword ? "" : await hashPassword(password, options.scrypt);
+      if (users.has(name)) throw errUserAlreadyExist;
+      await commit([putUser({ name, password: hash, roles: [], noPassword })], true);
+    },
+
+    async userDelete(name) {
+      if (enabled && name === rootUser) throw errInvalidAuthMgmt;
+      requireUser(name);
+      users.delete(name);
+      tokens.invalidateUser(name);
+      await commit([{ bucket: Buckets.authUsers, key: enc.encode(name), value: undefined }], true);
+    },
+
+    async userChangePassword(name, password) {
+      requireUser(name);
+      const hash = await hashPassword(password, options.scrypt);
+      // Keeps roles and options (a no_password user stays one, as in etcd).
+      const u = requireUser(name);
+      tokens.invalidateUser(name);
+      await commit([putUser({ ...u, password: hash })], true);
+    },
+
+    async userGrantRole(user, role) {
+      const u = requireUser(user);
+      if (role !== rootRole) requireRole(role);
+      if (u.roles.includes(role)) return; // already granted: no change, no new revision
+      const next = [...u.roles, role].sort(compareNames);
+      await commit([putUser({ ...u, roles: next })], true);
+    },
+
+    async userRevokeRole(user, role) {
+      if (enabled && user === rootUser && role === rootRole) throw errInvalidAuthMgmt;
+      const u = requireUser(user);
+      if (!u.roles.includes(role)) throw errRoleNotGranted;
+      await commit([putUser({ ...u, roles: u.roles.filter((r) => r !== role) })], true);
+    },
+
+    userGet: (name) => [...requireUser(name).roles],
+    userList: () => [...users.keys()].sort(compareNames),
+
+    async roleAdd(name) {
+      if (name.length === 0) throw errRoleEmpty;
+      if (roles.has(name)) throw errRoleAlreadyExist;
+      await commit([putRole({ name, perms: [] })], true);
+    },
+
+    async roleDelete(name) {
+      if (enabled && name === rootRole) throw errInvalidAuthMgmt;
+      requireRole(name);
+      roles.delete(name);
+      const ops: BackendOp[] = [
+        { bucket: Buckets.authRoles, key: enc.encode(name), value: undefined },
+      ];
+      // Users lose the deleted role, so a new role of that name is not theirs.
+      for (const u of [...users.values()]) {
+        if (u.roles.includes(name)) {
+          ops.push(putUser({ ...u, roles: u.roles.filter((r) => r !== name) }));
+        }
+      }
+      await commit(ops, true);
+    },
+
+    async roleGrantPermission(name, perm) {
+      const r = requireRole(name);
+      if (perm === undefined) throw errPermissionNotGiven;
+      const same = r.perms.findIndex(
+        (p) => bytesEqual(p.key, perm.key) && bytesEqual(p.rangeEnd, perm.rangeEnd),
+      );
+      const copy: KeyPermission = {
+        permType: perm.permType,
+        key: perm.key.slice(),
+        rangeEnd: perm.rangeEnd.slice(),
+      };
+      const perms =
+        same >= 0
+          ? r.perms.map((p, i) => (i === same ? copy : p)) // same range: the type is replaced
+          : [...r.perms, copy].sort((a, b) => compareBytes(a.key, b.key));
+      await commit([putRole({ name, perms })], true);
+    },
+
+    async roleRevokePermission(name, key, rangeEnd) {
+      const r = requireRole(name);
+      const perms = r.perms.filter(
+        (p) => !(bytesEqual(p.key, key) && bytesEqual(p.rangeEnd, rangeEnd)),
+      );
+      if (perms.length === r.perms.length) throw errPermissionNotGranted;
+      await commit([putRole({ name, perms })], true);
+    },
+
+    roleGet: (name) =>
+      requireRole(name).perms.map((p) => ({
+        permType: p.permType,
+        key: p.key.slice(),
+        rangeEnd: p.rangeEnd.slice(),
+      })),
+    roleList: () => [...roles.keys()].sort(compareNames),
+    hasRole: (user, role) => users.get(user)?.roles.includes(role) ?? false,
+
+    checkPermission(info, key, rangeEnd, access) {
+      if (!enabled) return;
+      if (info === undefined || info.username === "") throw errUserEmpty;
+      if (info.revision < revision) throw errAuthOldRevision;
+      const u = users.get(info.username);
+      if (u === undefined) throw errPermissionDenied;
+      if (hasRootRole(u)) return;
+      const m = merged(u);
+      if (!covers(access === "read" ? m.read : m.write, toInterval(key, rangeEnd))) {
+        throw errPermissionDenied;
+      }
+    },
+
+    checkAdmin(info) {
+      if (!enabled) return;
+      if (info === undefined || info.username === "") throw errUserEmpty;
+      const u = users.get(info.username);
+      if (u === undefined) throw errUserNotFound;
+      if (!hasRootRole(u)) throw errPermissionDenied;
+    },
+
+    close: () => tokens.close(),
+  };
+}

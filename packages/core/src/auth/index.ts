@@ -1,0 +1,19 @@
+export {
+  type Access,
+  type AuthInfo,
+  type AuthStore,
+  type AuthStoreOptions,
+  createAuthStore,
+  rootRole,
+  rootUser,
+} from "./auth-store.js";
+export { hashPassword, type ScryptParams, verifyPassword } from "./password-hash.js";
+export {
+  covers,
+  type KeyInterval,
+  type KeyPermission,
+  mergePermissions,
+  PermissionType,
+  toInterval,
+} from "./permission-ranges.js";
+export { createSimpleTokens, type SimpleTokens } from "./simple-tokens.js";
