@@ -2,6 +2,7 @@ import { lookup } from "node:dns/promises";
 import { setMaxListeners } from "node:events";
 import type * as http from "node:http";
 import type { AddressInfo, Server as NetServer } from "node:net";
+import type { TlsOptions } from "node:tls";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { fastifyConnectPlugin } from "@connectrpc/connect-fastify";
 import { type FastifyInstance, fastify, LogController } from "fastify";
@@ -9,10 +10,12 @@ import { type LevelWithSilent, type Logger, pino } from "pino";
 import { useGrpcGoErrorWording } from "./grpc-message-compat.js";
 import {
   createOnePortServer,
+  type ListenerScheme,
   type OnePortRequestHandler,
   type OnePortServer,
   type OnePortServerOptions,
 } from "./one-port-server.js";
+import { peerContextValues } from "./tls-peer-identity.js";
 
 export interface CreateAppOptions {
   /** Registers the Connect services, e.g. `(router) => router.service(KV, kvImpl)`. */
@@ -61,6 +64,15 @@ export interface CreateAppOptions {
   shutdownTimeoutMs?: number;
   /** Options of the one-port listeners: timeouts and HTTP/2 settings. */
   onePort?: OnePortServerOptions;
+  /**
+   * The TLS settings of `https://` listen URLs (see `tls.createServer()`):
+   * `key`, `cert`, and for client certificates `ca`, `requestCert` and
+   * `rejectUnauthorized`. Handlers see a verified client certificate's CN as
+   * the context value `peerCommonNameKey`.
+   *
+   * Default none: only `http://` URLs can be listened on.
+   */
+  tls?: TlsOptions;
 }
 
 /** A Fastify app with Connect routes, served on one or more one-port listeners. */
@@ -70,13 +82,16 @@ export interface ConclaveApp {
   /** The shared HTTP/1.1 and HTTP/2 servers and their listeners. */
   readonly onePort: OnePortServer;
   /**
-   * Binds every URL (`http://host:port`) and resolves with the bound URLs.
+   * Binds every URL (`http://host:port` or `https://host:port`, the latter
+   * with the `tls` option) and resolves with the bound URLs.
    *
    * Each URL's host must be an IP address or "localhost"; "localhost" binds
    * every address it resolves to (usually 127.0.0.1 and ::1) on the same
    * port, so IPv4 and IPv6 clients both reach it, ignoring addresses the
    * machine does not have. Port 0 picks a free port (the same one for all
-   * addresses of one URL).
+   * addresses of one URL). An `http://` and an `https://` URL with the same
+   * host and (non-zero) port share one listener that serves both, telling
+   * TLS from plaintext by the first byte, as etcd does.
    *
    * The first address is bound by Fastify (so `onListen` hooks run); the
    * others get listeners of their own that feed the same HTTP/1.1 and HTTP/2
@@ -84,7 +99,10 @@ export interface ConclaveApp {
    * thrown: the app cannot be listened again.
    */
   listen(urls: readonly string[]): Promise<string[]>;
-  /** The bound URLs, as `http://host:port` with the real port. */
+  /**
+   * The bound URLs, as `http://host:port` or `https://host:port` with the
+   * real port; a listener serving both schemes appears with each.
+   */
   addresses(): string[];
   /**
    * Shuts down: stops accepting, drains connections gracefully (see
@@ -125,6 +143,7 @@ export function createApp(options: CreateAppOptions): ConclaveApp {
       }) as OnePortRequestHandler;
       onePort = createOnePortServer(wrapped, {
         onConnectionError: (error) => logger.debug({ err: error }, "connection error"),
+        ...(options.tls !== undefined && { tls: options.tls }),
         ...options.onePort,
       });
       // Fastify only calls listen(), address(), close() and event methods on
@@ -158,6 +177,8 @@ export function createApp(options: CreateAppOptions): ConclaveApp {
     // No response compression: etcd sends none, and gzipping every watch
     // batch over 1 KiB cost more CPU than it saved on loopback and LANs.
     acceptCompression: [],
+    // The verified client certificate's CN, for auth (never from a header).
+    contextValues: (req) => peerContextValues(req.raw),
     ...(options.readMaxBytes !== undefined && { readMaxBytes: options.readMaxBytes }),
     ...(options.interceptors !== undefined && { interceptors: options.interceptors }),
   });
@@ -180,24 +201,27 @@ export function createApp(options: CreateAppOptions): ConclaveApp {
 
   async function bindAll(urls: readonly string[]): Promise<void> {
     let first = true;
-    for (const raw of urls) {
-      const url = new URL(raw);
-      if (url.protocol !== "http:") {
-        throw new Error(`cannot listen on ${raw}: only http:// URLs are supported`);
-      }
+    for (const { raw, url, scheme } of groupByAddress(urls)) {
       const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
       const hosts =
         host === "localhost"
           ? [...new Set((await lookup(host, { all: true })).map((a) => a.address))]
           : [host];
-      let bindPort = url.port === "" ? 80 : Number(url.port);
+      let bindPort = url.port === "" ? defaultPort(url) : Number(url.port);
       for (const [i, address] of hosts.entries()) {
         try {
           if (first) {
-            await app.listen({ host: address, port: bindPort });
+            port.setScheme(port.server, scheme);
+            await app.listen({
+              host: address,
+              port: bindPort,
+              // Fastify writes http:// whatever the listener speaks.
+              listenTextResolver: (text) =>
+                `Server listening at ${scheme === "https" ? text.replace(/^http:/, "https:") : text}`,
+            });
             first = false;
           } else {
-            await listenOn(port.createListener(), address, bindPort);
+            await listenOn(port.createListener(scheme), address, bindPort);
           }
         } catch (error) {
           const code = (error as NodeJS.ErrnoException).code;
@@ -210,6 +234,33 @@ export function createApp(options: CreateAppOptions): ConclaveApp {
         if (i === 0) bindPort = boundPort(port.listeners.at(-1));
       }
     }
+  }
+
+  /**
+   * Parses the listen URLs and merges an `http://` and an `https://` URL of
+   * the same host and non-zero port into one "http+https" listener.
+   */
+  function groupByAddress(urls: readonly string[]) {
+    const groups: { raw: string; url: URL; scheme: ListenerScheme }[] = [];
+    for (const raw of urls) {
+      const url = new URL(raw);
+      if (url.protocol !== "http:" && url.protocol !== "https:") {
+        throw new Error(`cannot listen on ${raw}: only http:// and https:// URLs are supported`);
+      }
+      if (url.protocol === "https:" && port.tls === undefined) {
+        throw new Error(
+          `cannot listen on ${raw}: https:// needs TLS options (a key and certificate)`,
+        );
+      }
+      const scheme = url.protocol === "https:" ? "https" : "http";
+      const same =
+        url.port === "0"
+          ? undefined
+          : groups.find((g) => g.url.hostname === url.hostname && g.url.port === url.port);
+      if (same === undefined) groups.push({ raw, url, scheme });
+      else if (same.scheme !== scheme) same.scheme = "http+https";
+    }
+    return groups;
   }
 
   async function listen(urls: readonly string[]): Promise<string[]> {
@@ -233,7 +284,9 @@ export function createApp(options: CreateAppOptions): ConclaveApp {
       const a = listener.address();
       if (a === null || typeof a === "string") continue;
       const host = a.family === "IPv6" ? `[${a.address}]` : a.address;
-      result.push(`http://${host}:${a.port}`);
+      const scheme = port.schemeOf(listener);
+      if (scheme !== "https") result.push(`http://${host}:${a.port}`);
+      if (scheme !== "http") result.push(`https://${host}:${a.port}`);
     }
     return result;
   }
@@ -262,6 +315,11 @@ function listenOn(listener: NetServer, host: string, port: number): Promise<void
       resolve();
     });
   });
+}
+
+/** WHATWG URLs leave out the scheme's default port. */
+function defaultPort(url: URL): number {
+  return url.protocol === "https:" ? 443 : 80;
 }
 
 function boundPort(listener: NetServer | undefined): number {

@@ -1,9 +1,11 @@
 import * as assert from "node:assert/strict";
 import * as http from "node:http";
 import * as http2 from "node:http2";
+import * as https from "node:https";
 import * as net from "node:net";
-import { describe, it, type TestContext } from "node:test";
+import { after, before, describe, it, type TestContext } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import type * as tls from "node:tls";
 import { create, createFileRegistry } from "@bufbuild/protobuf";
 import type { GenService } from "@bufbuild/protobuf/codegenv2";
 import {
@@ -11,10 +13,12 @@ import {
   file_google_protobuf_wrappers,
   type StringValueSchema,
 } from "@bufbuild/protobuf/wkt";
+import { peerCommonNameKey } from "@conclave/server";
 import { Code, ConnectError, type ConnectRouter, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { pino } from "pino";
 import { type CreateAppOptions, createApp } from "./create-app.js";
+import { createTestCerts, type TestCerts } from "./tls-test-certs.js";
 
 const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -25,7 +29,11 @@ const limit = { timeout: 5_000 };
  * Starts an app on 127.0.0.1 port 0 with plain routes: GET /ping, POST /echo,
  * GET /slow (answers after 300 ms; `slowStarted` resolves when it begins).
  */
-async function startApp(t: TestContext, options: Partial<CreateAppOptions> = {}) {
+async function startApp(
+  t: TestContext,
+  options: Partial<CreateAppOptions> = {},
+  urls: readonly string[] = ["http://127.0.0.1:0"],
+) {
   let markSlowStarted = () => {};
   const slowStarted = new Promise<void>((resolve) => {
     markSlowStarted = resolve;
@@ -42,10 +50,11 @@ async function startApp(t: TestContext, options: Partial<CreateAppOptions> = {})
     await sleep(300);
     return "slow done";
   });
-  const [url] = await server.listen(["http://127.0.0.1:0"]);
+  const bound = await server.listen(urls);
+  const [url] = bound;
   assert.ok(url);
   t.after(() => server.close(0));
-  return { server, url, port: Number(new URL(url).port), slowStarted };
+  return { server, url, bound, port: Number(new URL(url).port), slowStarted };
 }
 
 /** One HTTP/2 request with prior knowledge; resolves with status and body. */
@@ -75,8 +84,12 @@ function h2Request(
   });
 }
 
-function connectH2(t: TestContext, url: string): http2.ClientHttp2Session {
-  const session = http2.connect(url);
+function connectH2(
+  t: TestContext,
+  url: string,
+  options?: http2.SecureClientSessionOptions,
+): http2.ClientHttp2Session {
+  const session = http2.connect(url, options);
   session.on("error", () => {});
   t.after(() => session.destroy());
   return session;
@@ -381,6 +394,237 @@ describe("Connect routes on the one-port server", () => {
   });
 });
 
+describe("TLS listeners", () => {
+  let certs: TestCerts;
+  before(() => {
+    certs = createTestCerts();
+  });
+  after(() => certs.remove());
+
+  const pinger = createPingerService();
+  /** Ping answers with the verified client certificate's CN, or "-". */
+  function routes(router: ConnectRouter) {
+    router.service(pinger, {
+      ping: (req, ctx) => ({
+        value: `pong ${req.value} ${ctx.values.get(peerCommonNameKey) ?? "-"}`,
+      }),
+      async *ticks() {},
+    });
+  }
+
+  /** The server certificate; with `clientCerts`, client certificates signed by the test CA are required. */
+  function serverTls(clientCerts = false): tls.TlsOptions {
+    return {
+      key: certs.read(certs.server.key),
+      cert: certs.read(certs.server.cert),
+      ...(clientCerts && {
+        ca: certs.read(certs.ca.cert),
+        requestCert: true,
+        rejectUnauthorized: true,
+      }),
+    };
+  }
+
+  /** Trusts the test CA; presents the client certificate of `client` (a CN or the stranger). */
+  function clientTls(client?: string): tls.ConnectionOptions {
+    const files = client === "stranger" ? certs.stranger : client && certs.clients[client];
+    return {
+      ca: certs.read(certs.ca.cert),
+      ...(files && { cert: certs.read(files.cert), key: certs.read(files.key) }),
+    };
+  }
+
+  function startTlsApp(
+    t: TestContext,
+    urls: readonly string[] = ["https://127.0.0.1:0"],
+    options: Partial<CreateAppOptions> = {},
+  ) {
+    return startApp(t, { routes, tls: serverTls(), ...options }, urls);
+  }
+
+  it("negotiates HTTP/2 and HTTP/1.1 by ALPN on an https URL", limit, async (t) => {
+    const { url, server } = await startTlsApp(t);
+    assert.match(url, /^https:\/\/127\.0\.0\.1:\d+$/);
+
+    const h1 = await httpsGet(`${url}/ping`, { ...clientTls(), ALPNProtocols: ["http/1.1"] });
+    assert.deepEqual([h1.status, h1.body, h1.alpn], [200, "pong", "http/1.1"]);
+    // No ALPN at all (curl --no-alpn, old clients): HTTP/1.1.
+    const noAlpn = await httpsGet(`${url}/ping`, clientTls());
+    assert.deepEqual([noAlpn.status, noAlpn.body, noAlpn.alpn], [200, "pong", false]);
+
+    const session = connectH2(t, url, clientTls());
+    assert.deepEqual(await h2Request(session, "/ping"), { status: 200, body: "pong" });
+    const echo = await h2Request(session, "/echo", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: '{"d":4}',
+    });
+    assert.deepEqual(echo, { status: 200, body: '{"d":4}' });
+    assert.equal(session.alpnProtocol, "h2");
+    assert.equal(server.onePort.connections().http2, 1);
+    session.close();
+    assert.equal(server.onePort.connections().pending, 0);
+  });
+
+  it("answers gRPC over h2 and Connect over HTTP/1.1 with TLS", limit, async (t) => {
+    const { url } = await startTlsApp(t);
+    const grpc = createClient(
+      pinger,
+      createGrpcTransport({ baseUrl: url, nodeOptions: clientTls() }),
+    );
+    assert.equal((await grpc.ping({ value: "a" })).value, "pong a -");
+    const connect = createClient(
+      pinger,
+      createConnectTransport({ baseUrl: url, httpVersion: "1.1", nodeOptions: clientTls() }),
+    );
+    assert.equal((await connect.ping({ value: "b" })).value, "pong b -");
+  });
+
+  it("serves plaintext and TLS side by side, and both on one port", limit, async (t) => {
+    const shared = await freeLocalPort();
+    const { bound } = await startTlsApp(t, [
+      "http://127.0.0.1:0",
+      "https://127.0.0.1:0",
+      `http://127.0.0.1:${shared}`,
+      `https://127.0.0.1:${shared}`,
+    ]);
+    assert.equal(bound.length, 4, bound.join(" "));
+    const [plain, secure, sharedPlain, sharedSecure] = bound as [string, string, string, string];
+    assert.match(plain, /^http:/);
+    assert.match(secure, /^https:/);
+    assert.equal(sharedPlain, `http://127.0.0.1:${shared}`);
+    assert.equal(sharedSecure, `https://127.0.0.1:${shared}`);
+    for (const url of [plain, sharedPlain]) {
+      assert.equal(await (await fetch(`${url}/ping`)).text(), "pong", url);
+      assert.equal((await h2Request(connectH2(t, url), "/ping")).body, "pong", url);
+    }
+    for (const url of [secure, sharedSecure]) {
+      assert.equal((await httpsGet(`${url}/ping`, clientTls())).body, "pong", url);
+      assert.equal((await h2Request(connectH2(t, url, clientTls()), "/ping")).body, "pong", url);
+    }
+    // A plaintext request on the TLS-only port is no TLS handshake: dropped.
+    const port = Number(new URL(secure).port);
+    const { socket, connected, closed } = rawSocket(port);
+    await connected;
+    socket.write("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert.doesNotMatch(await closed, /pong/);
+    assert.equal((await httpsGet(`${secure}/ping`, clientTls())).body, "pong");
+  });
+
+  it(
+    "requires a certificate from the trusted CA and passes its CN to handlers",
+    limit,
+    async (t) => {
+      const { url, bound } = await startTlsApp(t, ["https://127.0.0.1:0", "http://127.0.0.1:0"], {
+        tls: serverTls(true),
+      });
+      const plain = bound[1] ?? "";
+      const grpc = (client?: string) =>
+        createClient(pinger, createGrpcTransport({ baseUrl: url, nodeOptions: clientTls(client) }));
+      const connect = (client?: string) =>
+        createClient(
+          pinger,
+          createConnectTransport({
+            baseUrl: url,
+            httpVersion: "1.1",
+            nodeOptions: clientTls(client),
+          }),
+        );
+
+      assert.equal((await grpc("alice").ping({ value: "g" })).value, "pong g alice");
+      assert.equal((await connect("root").ping({ value: "c" })).value, "pong c root");
+      // Plaintext listeners have no peer identity.
+      const plainClient = createClient(pinger, createGrpcTransport({ baseUrl: plain }));
+      assert.equal((await plainClient.ping({ value: "p" })).value, "pong p -");
+
+      for (const client of [undefined, "stranger"]) {
+        await assert.rejects(httpsGet(`${url}/ping`, clientTls(client)), `HTTP/1.1 as ${client}`);
+        await assert.rejects(grpc(client).ping({ value: "x" }), `gRPC as ${client}`);
+      }
+      assert.equal((await grpc("alice").ping({ value: "again" })).value, "pong again alice");
+    },
+  );
+
+  it("gives no CN without client-cert auth, even to a client that sends one", limit, async (t) => {
+    const { url } = await startTlsApp(t);
+    const grpc = createClient(
+      pinger,
+      createGrpcTransport({ baseUrl: url, nodeOptions: clientTls("alice") }),
+    );
+    assert.equal((await grpc.ping({ value: "n" })).value, "pong n -");
+  });
+
+  it(
+    "closes connections whose handshake does not finish within firstBytesTimeoutMs",
+    limit,
+    async (t) => {
+      const { port, url, server } = await startTlsApp(t, undefined, {
+        onePort: { firstBytesTimeoutMs: 150 },
+      });
+      const silent = rawSocket(port);
+      const partial = rawSocket(port); // a ClientHello that never completes
+      await Promise.all([silent.connected, partial.connected]);
+      partial.socket.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]));
+      const started = Date.now();
+      await Promise.all([silent.closed, partial.closed]);
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed >= 100 && elapsed < 2000, `closed after ${elapsed} ms`);
+      // The timeout does not apply once the handshake is done.
+      const session = connectH2(t, url, clientTls());
+      assert.equal((await h2Request(session, "/ping")).body, "pong");
+      await sleep(300);
+      assert.equal((await h2Request(session, "/ping")).body, "pong");
+      session.close();
+      assert.equal(server.onePort.connections().pending, 0);
+    },
+  );
+
+  it(
+    "lets an in-flight TLS h2 stream finish on close and closes idle TLS connections",
+    limit,
+    async (t) => {
+      const { server, url, port, slowStarted } = await startTlsApp(t);
+      const agent = new https.Agent({ keepAlive: true, ...clientTls() });
+      t.after(() => agent.destroy());
+      assert.equal((await httpsGet(`${url}/ping`, { agent })).body, "pong");
+      const idle = connectH2(t, url, clientTls());
+      assert.equal((await h2Request(idle, "/ping")).body, "pong");
+      const idleClosed = new Promise<void>((resolve) => idle.once("close", () => resolve()));
+      const busy = connectH2(t, url, clientTls());
+      const response = h2Request(busy, "/slow");
+      await slowStarted;
+      assert.deepEqual(server.onePort.connections(), { pending: 0, http1: 1, http2: 2 });
+
+      const started = Date.now();
+      const closed = server.close(3000);
+      assert.deepEqual(await response, { status: 200, body: "slow done" });
+      await closed;
+      await idleClosed;
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed < 1500, `close took ${elapsed} ms, expected it not to wait for the grace`);
+      assert.deepEqual(server.onePort.connections(), { pending: 0, http1: 0, http2: 0 });
+      assert.ok(await refused(port));
+    },
+  );
+
+  it("destroys TLS handshakes in progress on close", limit, async (t) => {
+    const { server, port } = await startTlsApp(t);
+    const { connected, closed } = rawSocket(port);
+    await connected;
+    await sleep(20);
+    assert.equal(server.onePort.connections().pending, 1);
+    const started = Date.now();
+    await server.close(5000);
+    await closed;
+    assert.ok(Date.now() - started < 1000);
+  });
+
+  it("refuses https URLs without TLS options", limit, async () => {
+    const server = createApp({ routes: () => {}, logger: pino({ level: "silent" }) });
+    await assert.rejects(server.listen(["https://127.0.0.1:0"]), /needs TLS options/);
+  });
+});
+
 type PingerService = GenService<{
   ping: { methodKind: "unary"; input: typeof StringValueSchema; output: typeof StringValueSchema };
   ticks: {
@@ -440,5 +684,42 @@ function fetchWithAgent(
         res.on("error", reject);
       })
       .on("error", reject);
+  });
+}
+
+/** An HTTPS GET over HTTP/1.1; resolves with status, body and the negotiated ALPN protocol. */
+function httpsGet(
+  url: string,
+  options: https.RequestOptions & Pick<tls.ConnectionOptions, "ALPNProtocols">,
+): Promise<{ status: number; body: string; alpn: string | false | null }> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(url, { agent: false, ...options }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => {
+        body += d;
+      });
+      res.on("end", () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          body,
+          alpn: (res.socket as tls.TLSSocket | null)?.alpnProtocol ?? null,
+        }),
+      );
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+  });
+}
+
+/** A port that was free a moment ago, for URLs that must name their port. */
+function freeLocalPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
   });
 }

@@ -1,6 +1,7 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
+import * as tls from "node:tls";
 
 /**
  * The HTTP/2 client connection preface (RFC 9113, section 3.4). A client that
@@ -8,6 +9,16 @@ import * as net from "node:net";
  * anything else; no HTTP/1.1 request can start with it.
  */
 const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
+
+/** The first byte of a TLS record carrying a handshake message (a ClientHello). */
+const tlsHandshakeRecord = 0x16;
+
+/**
+ * What a listener accepts: plaintext HTTP ("http"), TLS ("https"), or both on
+ * one port ("http+https", as etcd serves `http://` and `https://` URLs with
+ * the same host and port), told apart by the first byte.
+ */
+export type ListenerScheme = "http" | "https" | "http+https";
 
 /**
  * A request handler that accepts both HTTP/1.1 and HTTP/2 compatibility
@@ -65,13 +76,24 @@ export interface OnePortServerOptions {
    * this hook only exists for logging. By default they are dropped.
    */
   onConnectionError?: (error: Error) => void;
+  /**
+   * The TLS settings of "https" listeners: `key`, `cert`, `ca`,
+   * `requestCert`, `rejectUnauthorized`, `minVersion`… (see
+   * `tls.createServer()`). ALPN is always `h2` then `http/1.1`; the handshake
+   * must finish within `firstBytesTimeoutMs`.
+   *
+   * Default none: only "http" listeners can be created.
+   */
+  tls?: tls.TlsOptions;
 }
 
 /**
  * Serves HTTP/1.1 and cleartext HTTP/2 with prior knowledge (h2c) on the
  * same port, which neither `http.createServer()` nor `http2.createServer()`
  * can do alone: Node's `allowHTTP1` only works with TLS, where ALPN picks the
- * protocol.
+ * protocol. Listeners may also speak TLS, where ALPN picks it: `h2` is
+ * HTTP/2, `http/1.1` or no ALPN is HTTP/1.1. Every listener feeds the same
+ * two servers, so plaintext and TLS clients share handlers and shutdown.
  */
 export interface OnePortServer {
   /**
@@ -85,20 +107,35 @@ export interface OnePortServer {
   readonly http1: http.Server;
   /** The HTTP/2 server that connections with the preface go to. It never listens. */
   readonly http2: http2.Http2Server;
+  /**
+   * The TLS server that performs the handshakes of "https" connections before
+   * they go to `http1` or `http2`; undefined without the `tls` option. It
+   * never listens.
+   */
+  readonly tls: tls.Server | undefined;
   /** True once `close()` was called. */
   readonly closing: boolean;
   /**
    * Creates another listening socket that feeds the same HTTP/1.1 and HTTP/2
    * servers, for an additional listen address. The caller calls `listen()`.
+   *
+   * @param scheme Default "http". "https" and "http+https" need the `tls` option.
    */
-  createListener(): net.Server;
+  createListener(scheme?: ListenerScheme): net.Server;
+  /** What a listener accepts. */
+  schemeOf(listener: net.Server): ListenerScheme;
+  /**
+   * Changes what a listener accepts, for connections accepted from now on
+   * (e.g. for `server`, created before the caller knew its URL).
+   */
+  setScheme(listener: net.Server, scheme: ListenerScheme): void;
   /** Open connections by kind, for metrics and tests. */
   connections(): { pending: number; http1: number; http2: number };
   /**
    * Shuts down gracefully, and resolves once every socket is closed:
    *
    * 1. All listeners stop accepting; connections that have not chosen a
-   *    protocol yet are destroyed.
+   *    protocol yet (including TLS handshakes in progress) are destroyed.
    * 2. Idle HTTP/1.1 connections are closed; busy ones are closed as soon as
    *    their response ends.
    * 3. HTTP/2 sessions get a GOAWAY (`session.close()`); they close once
@@ -134,6 +171,8 @@ export function createOnePortServer(
   // server emits "listening". This server never listens on its own.
   http1.emit("listening");
 
+  const tlsServer = options.tls === undefined ? undefined : createTlsServer(options.tls);
+
   const h2 = http2.createServer({
     maxSessionMemory: options.http2MaxSessionMemoryMb ?? 32,
     settings: { maxConcurrentStreams: 2 ** 32 - 1, ...options.http2Settings },
@@ -148,6 +187,7 @@ export function createOnePortServer(
   const http1Responses = new Set<http.ServerResponse>();
   const sessions = new Set<http2.ServerHttp2Session>();
   const listeners: net.Server[] = [];
+  const schemes = new Map<net.Server, ListenerScheme>();
 
   let closing = false;
   let closePromise: Promise<void> | undefined;
@@ -235,7 +275,7 @@ export function createOnePortServer(
   // dropped, with one they are only reported.
   h2.on("sessionError", (error: Error) => reportError(error));
 
-  function onConnection(socket: net.Socket): void {
+  function track(socket: net.Socket): void {
     sockets.add(socket);
     // Stays attached after the hand-off, so that no socket error can become
     // an uncaught exception, whatever the protocol servers do.
@@ -246,21 +286,40 @@ export function createOnePortServer(
       http1Sockets.delete(socket);
       if (closing && sockets.size === 0) onDrained?.();
     });
+  }
+
+  function onConnection(socket: net.Socket, scheme: ListenerScheme): void {
+    track(socket);
     if (closing) {
       socket.destroy();
       return;
     }
     pending.add(socket);
-    detectProtocol(socket);
+    if (scheme === "https") startTls(socket);
+    else detectProtocol(socket, scheme === "http+https");
   }
 
-  function detectProtocol(socket: net.Socket): void {
+  function toHttp1(socket: net.Socket): void {
+    http1Sockets.add(socket);
+    http1.emit("connection", socket);
+    // The HTTP/1.1 server adds a "data" listener, which does not restart
+    // a stream paused explicitly.
+    socket.resume();
+  }
+
+  /**
+   * Reads a plaintext connection until its first bytes tell its protocol:
+   * the HTTP/2 preface (h2c), a TLS handshake record (when `acceptTls`), or
+   * anything else (HTTP/1.1).
+   */
+  function detectProtocol(socket: net.Socket, acceptTls: boolean): void {
     let head: Buffer = Buffer.alloc(0);
     const onTimeout = () => socket.destroy();
     const onData = (chunk: Buffer) => {
       head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+      const isTls = acceptTls && head[0] === tlsHandshakeRecord;
       const n = Math.min(head.length, http2Preface.length);
-      const isHttp2 = head.compare(http2Preface, 0, n, 0, n) === 0;
+      const isHttp2 = !isTls && head.compare(http2Preface, 0, n, 0, n) === 0;
       if (isHttp2 && head.length < http2Preface.length) {
         return; // Still a prefix of the preface: wait for more.
       }
@@ -269,6 +328,11 @@ export function createOnePortServer(
       socket.setTimeout(0);
       socket.pause();
       socket.unshift(head);
+      if (isTls) {
+        // The TLS socket reads the unshifted bytes first.
+        startTls(socket);
+        return;
+      }
       pending.delete(socket);
       if (isHttp2) {
         // The session reads the unshifted bytes itself and then consumes the
@@ -276,11 +340,7 @@ export function createOnePortServer(
         // frames from it.
         h2.emit("connection", socket);
       } else {
-        http1Sockets.add(socket);
-        http1.emit("connection", socket);
-        // The HTTP/1.1 server adds a "data" listener, which does not restart
-        // a stream paused explicitly.
-        socket.resume();
+        toHttp1(socket);
       }
     };
     if (firstBytesTimeoutMs > 0) {
@@ -289,7 +349,44 @@ export function createOnePortServer(
     socket.on("data", onData);
   }
 
-  function createListener(): net.Server {
+  /** Hands a connection to the TLS server, which emits "secureConnection" after the handshake. */
+  function startTls(socket: net.Socket): void {
+    if (tlsServer === undefined) {
+      // createListener() refuses TLS schemes without TLS options.
+      socket.destroy();
+      return;
+    }
+    tlsServer.emit("connection", socket);
+  }
+
+  tlsServer?.on("secureConnection", (socket: tls.TLSSocket) => {
+    // The plaintext socket under it stays tracked in `sockets` (it closes
+    // with the TLS socket); from here on the TLS socket is the connection.
+    const raw = (socket as unknown as { _parent?: unknown })._parent;
+    if (raw instanceof net.Socket) pending.delete(raw);
+    socket.on("error", reportError);
+    if (closing) {
+      socket.destroy();
+      return;
+    }
+    socket.once("close", () => http1Sockets.delete(socket));
+    if (socket.alpnProtocol === "h2") {
+      h2.emit("connection", socket);
+    } else {
+      // "http/1.1", or a client that offered no ALPN: like Go's server
+      // (and etcd), HTTP/1.1.
+      toHttp1(socket);
+    }
+  });
+  // Failed handshakes: plaintext on a TLS port, unknown ALPN protocols,
+  // timeouts. With a listener, Node leaves the socket open (a timed-out
+  // handshake would linger): close it.
+  tlsServer?.on("tlsClientError", (error: Error, socket: tls.TLSSocket) => {
+    reportError(error);
+    socket.destroy();
+  });
+
+  function createListener(scheme: ListenerScheme = "http"): net.Server {
     const listener = net.createServer({
       // Small gRPC frames must not wait for Nagle's algorithm; Node's HTTP
       // servers disable it too, but only on sockets they accept themselves.
@@ -298,9 +395,28 @@ export function createOnePortServer(
       keepAlive: true,
       keepAliveInitialDelay: 30_000,
     });
-    listener.on("connection", onConnection);
+    setScheme(listener, scheme);
+    listener.on("connection", (socket: net.Socket) =>
+      onConnection(socket, schemes.get(listener) ?? "http"),
+    );
     listeners.push(listener);
     return listener;
+  }
+
+  function setScheme(listener: net.Server, scheme: ListenerScheme): void {
+    if (scheme !== "http" && tlsServer === undefined) {
+      throw new Error(`cannot serve ${scheme}: the one-port server has no TLS options`);
+    }
+    schemes.set(listener, scheme);
+  }
+
+  function createTlsServer(tlsOptions: tls.TlsOptions): tls.Server {
+    return tls.createServer({
+      ...tlsOptions,
+      ALPNProtocols: ["h2", "http/1.1"],
+      // Node's default is 120 s; 0 would mean that default too.
+      handshakeTimeout: firstBytesTimeoutMs > 0 ? firstBytesTimeoutMs : 2 ** 31 - 1,
+    });
   }
 
   const server = createListener();
@@ -349,10 +465,13 @@ export function createOnePortServer(
     },
     http1,
     http2: h2,
+    tls: tlsServer,
     get closing() {
       return closing;
     },
     createListener,
+    schemeOf: (listener) => schemes.get(listener) ?? "http",
+    setScheme,
     connections() {
       return { pending: pending.size, http1: http1Sockets.size, http2: sessions.size };
     },
