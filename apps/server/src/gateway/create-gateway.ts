@@ -13,11 +13,12 @@ import {
   Code,
   ConnectError,
   type ConnectRouter,
-  createRouterTransport,
+  type ContextValues,
   type Interceptor,
   type Transport,
 } from "@connectrpc/connect";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { peerContextValues } from "../tls-peer-identity.js";
 import {
   errorBody,
   type GatewayError,
@@ -27,6 +28,7 @@ import {
 } from "./gateway-errors.js";
 import { gatewayPrefixes, gatewayRoutes } from "./gateway-routes.js";
 import { stringifyGoJson } from "./go-json.js";
+import { createInProcessTransport } from "./in-process-transport.js";
 import { createRequestReader, type RequestReader } from "./request-reader.js";
 import { serverClosingSignal } from "./server-closing-signal.js";
 
@@ -58,7 +60,8 @@ export interface GatewayOptions {
  *
  * Each request calls the real services in-process through a router transport
  * over the same `routes`, so the gateway cannot drift from the gRPC API:
- * validation, errors and headers are the services' own. Pass the very
+ * validation, errors and headers are the services' own, and so is the
+ * verified client certificate's CN (`peerCommonNameKey`). Pass the very
  * `routes` function given to `createApp` (it holds state shared by its
  * services).
  *
@@ -72,11 +75,9 @@ export function registerGateway(
   routes: (router: ConnectRouter) => void,
   options: GatewayOptions = {},
 ): void {
-  const transport = createRouterTransport(routes, {
-    router: {
-      interceptors: options.interceptors ?? [errorInterceptor],
-      ...(options.readMaxBytes !== undefined && { readMaxBytes: options.readMaxBytes }),
-    },
+  const transport = createInProcessTransport(routes, {
+    interceptors: options.interceptors ?? [errorInterceptor],
+    ...(options.readMaxBytes !== undefined && { readMaxBytes: options.readMaxBytes }),
   });
   const maxValueChars =
     options.maxMessageChars ??
@@ -141,6 +142,8 @@ interface CallScope {
   readonly signal: AbortSignal;
   /** Request headers to forward: `Authorization` and `Grpc-Metadata-*`. */
   readonly header: Headers;
+  /** The connection's identity for the services: the verified client certificate's CN. */
+  readonly contextValues: ContextValues;
   /** True when the client went away: nothing more is written. */
   clientGone(): boolean;
   /** The error to report instead of whatever the aborted call threw (deadline, shutdown). */
@@ -193,6 +196,7 @@ function openCallScope(
   return {
     signal: controller.signal,
     header: forwardedHeaders(request.headers),
+    contextValues: peerContextValues(request.raw),
     clientGone: () => gone,
     abortError: () => aborted,
     finish() {
@@ -277,7 +281,14 @@ async function serveUnary(
   try {
     // Like Go's json.Decoder: the first value is the request, the rest is ignored.
     const input = (await reader.next()) ?? create(method.input);
-    const res = await transport.unary(method, scope.signal, undefined, scope.header, input);
+    const res = await transport.unary(
+      method,
+      scope.signal,
+      undefined,
+      scope.header,
+      input,
+      scope.contextValues,
+    );
     body = outputJson(method, res.message);
   } catch (err) {
     if (scope.clientGone()) {
@@ -367,7 +378,14 @@ async function serveStream(
   };
 
   try {
-    const call = await transport.stream(method, scope.signal, undefined, scope.header, requests());
+    const call = await transport.stream(
+      method,
+      scope.signal,
+      undefined,
+      scope.header,
+      requests(),
+      scope.contextValues,
+    );
     for await (const message of call.message) {
       if (!started) start(200, grpcMetadataHeader);
       await write(
