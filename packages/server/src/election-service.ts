@@ -1,5 +1,6 @@
 import type { Election, LeaderKey } from "@conclave/proto";
 import type { ServiceImpl } from "@connectrpc/connect";
+import { checkRecipeJoin, checkRecipeKey, checkRecipeRead } from "./auth-guard.js";
 import {
   asPlain,
   campaign,
@@ -35,7 +36,9 @@ export function createElectionService(
   return {
     async campaign(req, hctx) {
       try {
+        checkRecipeJoin(ctx, hctx, req.name, undefined);
         const lease = req.lease !== 0n ? req.lease : await c.grant(defaultSessionTtl);
+        checkRecipeJoin(ctx, hctx, req.name, lease);
         const { leader, header } = await campaign(c, req.name, lease, req.value, hctx.signal);
         return {
           header: fillHeader(ctx, header.revision),
@@ -45,22 +48,26 @@ export function createElectionService(
         throw plain(err);
       }
     },
-    async proclaim(req) {
+    async proclaim(req, hctx) {
       if (req.leader === undefined) throw errMissingLeaderKey;
+      checkRecipeKey(ctx, hctx, req.leader.key, true);
       const header = await proclaim(c, resume(req.leader), req.value);
       return { header: fillHeader(ctx, header.revision) };
     },
-    async leader(req) {
+    async leader(req, hctx) {
+      checkRecipeRead(ctx, hctx, req.name);
       const { kv, header } = await currentLeader(c, req.name);
       return { header: fillHeader(ctx, header.revision), kv };
     },
     async *observe(req, hctx) {
+      checkRecipeRead(ctx, hctx, req.name);
       for await (const { kv, header } of observe(c, req.name, hctx.signal)) {
         yield { header: fillHeader(ctx, header.revision), kv };
       }
     },
-    async resign(req) {
+    async resign(req, hctx) {
       if (req.leader === undefined) throw errMissingLeaderKey;
+      checkRecipeKey(ctx, hctx, req.leader.key, true);
       const header = await resign(c, resume(req.leader));
       return { header: fillHeader(ctx, header.revision) };
     },

@@ -1,10 +1,27 @@
 import {
+  errAuthFailed,
+  errAuthNotEnabled,
+  errAuthOldRevision,
   errCompacted,
   errFutureRev,
+  errInvalidAuthMgmt,
+  errInvalidAuthToken,
   errKeyNotFound,
   errLeaseExists,
   errLeaseNotFound,
   errLeaseTTLTooLarge,
+  errPermissionDenied,
+  errPermissionNotGiven,
+  errPermissionNotGranted,
+  errRoleAlreadyExist,
+  errRoleEmpty,
+  errRoleNotFound,
+  errRoleNotGranted,
+  errRootRoleNotExist,
+  errRootUserNotExist,
+  errUserAlreadyExist,
+  errUserEmpty,
+  errUserNotFound,
 } from "@conclave/core";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
@@ -61,6 +78,60 @@ const table = new Map<Error, { code: Code; message: string }>([
   [errLeaseNotFound, { code: Code.NotFound, message: "etcdserver: requested lease not found" }],
   [errMemberNotFound, { code: Code.NotFound, message: errMemberNotFound.message }],
   [errLeaseExists, { code: Code.FailedPrecondition, message: "etcdserver: lease already exists" }],
+  // Auth (etcd's rpctypes ErrGRPC… for the auth store's errors).
+  [errUserEmpty, { code: Code.InvalidArgument, message: "etcdserver: user name is empty" }],
+  [errRoleEmpty, { code: Code.InvalidArgument, message: "etcdserver: role name is empty" }],
+  [
+    errAuthFailed,
+    {
+      code: Code.InvalidArgument,
+      message: "etcdserver: authentication failed, invalid user ID or password",
+    },
+  ],
+  [
+    errInvalidAuthMgmt,
+    { code: Code.InvalidArgument, message: "etcdserver: invalid auth management" },
+  ],
+  [
+    errAuthOldRevision,
+    { code: Code.InvalidArgument, message: "etcdserver: revision of auth store is old" },
+  ],
+  [
+    errPermissionNotGiven,
+    { code: Code.InvalidArgument, message: "etcdserver: permission not given" },
+  ],
+  [
+    errRootUserNotExist,
+    { code: Code.FailedPrecondition, message: "etcdserver: root user does not exist" },
+  ],
+  [
+    errRootRoleNotExist,
+    { code: Code.FailedPrecondition, message: "etcdserver: root user does not have root role" },
+  ],
+  [
+    errUserAlreadyExist,
+    { code: Code.FailedPrecondition, message: "etcdserver: user name already exists" },
+  ],
+  [errUserNotFound, { code: Code.FailedPrecondition, message: "etcdserver: user name not found" }],
+  [
+    errRoleAlreadyExist,
+    { code: Code.FailedPrecondition, message: "etcdserver: role name already exists" },
+  ],
+  [errRoleNotFound, { code: Code.FailedPrecondition, message: "etcdserver: role name not found" }],
+  [
+    errRoleNotGranted,
+    { code: Code.FailedPrecondition, message: "etcdserver: role is not granted to the user" },
+  ],
+  [
+    errPermissionNotGranted,
+    { code: Code.FailedPrecondition, message: "etcdserver: permission is not granted to the role" },
+  ],
+  [
+    errAuthNotEnabled,
+    { code: Code.FailedPrecondition, message: "etcdserver: authentication is not enabled" },
+  ],
+  [errPermissionDenied, { code: Code.PermissionDenied, message: "etcdserver: permission denied" }],
+  [errInvalidAuthToken, { code: Code.Unauthenticated, message: "etcdserver: invalid auth token" }],
   // etcd's Lock/Election servers return these as plain errors: code Unknown.
   [errElectionNotLeader, { code: Code.Unknown, message: errElectionNotLeader.message }],
   [errElectionNoLeader, { code: Code.Unknown, message: errElectionNoLeader.message }],

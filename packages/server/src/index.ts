@@ -1,6 +1,8 @@
 // Public API of @conclave/server.
 
 export { type AsyncQueue, createAsyncQueue } from "./async-queue.js";
+export { callerOf } from "./auth-guard.js";
+export { createAuthService } from "./auth-service.js";
 
 export { createClusterService } from "./cluster-service.js";
 export { createConclaveLeaseService } from "./conclave-lease-service.js";

@@ -6,6 +6,7 @@ import {
   TxnRequestSchema,
 } from "@conclave/proto";
 import type { ServiceImpl } from "@connectrpc/connect";
+import { checkDelete, checkPut, checkRead, checkToken, checkTxn } from "./auth-guard.js";
 import { errRequestTooLarge } from "./errors.js";
 import { fillHeader } from "./header.js";
 import { estimateSlack, estimateTxnBytes } from "./request-size.js";
@@ -33,31 +34,36 @@ const raftEnvelopeBytes = 17;
 export function createKvService(ctx: ServerContext): Partial<ServiceImpl<typeof KV>> {
   const max = ctx.maxRequestBytes;
   return {
-    async range(req) {
+    async range(req, hctx) {
       checkRangeRequest(req);
+      checkRead(ctx, hctx, req.key, req.rangeEnd);
       const resp = await ctx.kv.range(req);
       return { ...resp, header: fillHeader(ctx, resp.header.revision) };
     },
-    async put(req) {
+    async put(req, hctx) {
       checkPutRequest(req);
       if (req.key.length + req.value.length > max - estimateSlack) {
         if (toBinary(PutRequestSchema, req).length + raftEnvelopeBytes > max)
           throw errRequestTooLarge;
       }
+      // Checked right before the apply, with no await between: the auth
+      // state the check saw is the one the write happens under.
+      checkPut(ctx, hctx, req);
       const resp = await ctx.kv.put(req);
       return { ...resp, header: fillHeader(ctx, resp.header.revision) };
     },
-    async deleteRange(req) {
+    async deleteRange(req, hctx) {
       checkDeleteRequest(req);
       if (req.key.length + req.rangeEnd.length > max - estimateSlack) {
         if (toBinary(DeleteRangeRequestSchema, req).length + raftEnvelopeBytes > max) {
           throw errRequestTooLarge;
         }
       }
+      checkDelete(ctx, hctx, req);
       const resp = await ctx.kv.deleteRange(req);
       return { ...resp, header: fillHeader(ctx, resp.header.revision) };
     },
-    async txn(req) {
+    async txn(req, hctx) {
       validateTxn(req, ctx.maxTxnOps);
       // Read-only txns are served without a raft entry in etcd: no size check.
       const readOnly = [...req.success, ...req.failure].every(
@@ -67,10 +73,12 @@ export function createKvService(ctx: ServerContext): Partial<ServiceImpl<typeof 
         if (toBinary(TxnRequestSchema, req).length + raftEnvelopeBytes > max)
           throw errRequestTooLarge;
       }
+      checkTxn(ctx, hctx, req);
       const resp = await ctx.kv.txn(req);
       return { ...resp, header: fillHeader(ctx, resp.header.revision) };
     },
-    async compact(req) {
+    async compact(req, hctx) {
+      checkToken(ctx, hctx); // etcd lets any user compact
       const resp = await ctx.kv.compact(req);
       return { header: fillHeader(ctx, resp.header.revision) };
     },

@@ -1,5 +1,6 @@
 import type { Lease } from "@conclave/proto";
 import type { ServiceImpl } from "@connectrpc/connect";
+import { checkLeaseRevoke, checkToken } from "./auth-guard.js";
 import { fillHeader } from "./header.js";
 import type { ServerContext } from "./server-context.js";
 
@@ -11,11 +12,13 @@ import type { ServerContext } from "./server-context.js";
 export function createLeaseService(ctx: ServerContext): Partial<ServiceImpl<typeof Lease>> {
   const { lessor } = ctx;
   return {
-    async leaseGrant(req) {
+    async leaseGrant(req, hctx) {
+      checkToken(ctx, hctx); // any user may grant leases, as in etcd
       const { id, ttl } = await lessor.grant(req.ID, Number(req.TTL));
       return { header: fillHeader(ctx), ID: id, TTL: BigInt(ttl), error: "" };
     },
-    async leaseRevoke(req) {
+    async leaseRevoke(req, hctx) {
+      checkLeaseRevoke(ctx, hctx, req.ID);
       const rev = await lessor.revoke(req.ID);
       return { header: fillHeader(ctx, BigInt(rev)) };
     },

@@ -1,5 +1,6 @@
 import type { Lock } from "@conclave/proto";
 import type { ServiceImpl } from "@connectrpc/connect";
+import { checkRecipeJoin, checkRecipeKey } from "./auth-guard.js";
 import { asPlain, lockMutex, RecipeError } from "./concurrency.js";
 import { errorStatus } from "./errors.js";
 import { fillHeader } from "./header.js";
@@ -23,16 +24,19 @@ export function createLockService(
   return {
     async lock(req, hctx) {
       try {
+        checkRecipeJoin(ctx, hctx, req.name, undefined);
         const lease = req.lease !== 0n ? req.lease : await c.grant(defaultSessionTtl);
+        checkRecipeJoin(ctx, hctx, req.name, lease);
         const { key, header } = await lockMutex(c, req.name, lease, hctx.signal);
         return { header: fillHeader(ctx, header.revision), key };
       } catch (err) {
         throw plain(err);
       }
     },
-    async unlock(req) {
+    async unlock(req, hctx) {
       // etcd's Unlock is a client Delete: an empty key fails the KV API's check.
       if (req.key.length === 0) throw new RecipeError("etcdserver: key is not provided");
+      checkRecipeKey(ctx, hctx, req.key, false);
       try {
         const resp = await c.delete(req.key);
         return { header: fillHeader(ctx, resp.header.revision) };

@@ -12,6 +12,8 @@ import {
   Watch,
 } from "@conclave/proto";
 import type { ConnectRouter } from "@connectrpc/connect";
+import { guardMaintenance } from "./auth-guard.js";
+import { createAuthService } from "./auth-service.js";
 import { createClusterService } from "./cluster-service.js";
 import { createConclaveLeaseService } from "./conclave-lease-service.js";
 import { createElectionService } from "./election-service.js";
@@ -36,11 +38,11 @@ export function createRoutes(ctx: ServerContext): (router: ConnectRouter) => voi
   const leaderElection = createLeaderElectionService(ctx, local);
   return (router) => {
     router.service(KV, createKvService(ctx));
-    router.service(Maintenance, createMaintenanceService(ctx));
+    router.service(Maintenance, guardMaintenance(ctx, createMaintenanceService(ctx)));
     router.service(Cluster, createClusterService(ctx));
     router.service(Watch, createWatchService(ctx));
     router.service(Lease, createLeaseService(ctx));
-    router.service(Auth, {});
+    router.service(Auth, createAuthService(ctx));
     router.service(Lock, createLockService(ctx, local));
     router.service(Election, createElectionService(ctx, local));
     router.service(LeaderElectionService, leaderElection);

@@ -1,6 +1,8 @@
 import { randomBytes } from "node:crypto";
 import {
+  type AuthStore,
   type Backend,
+  createAuthStore,
   createKvApplier,
   createLessor,
   createLmdbBackend,
@@ -20,6 +22,8 @@ export interface ServerContext {
   lessor: Lessor;
   hub: WatchHub;
   backend: Backend;
+  /** Users, roles, permissions and tokens (etcd's auth store). */
+  auth: AuthStore;
   /** This member's name (`--name`). */
   name: string;
   /** 64-bit member ID, stable across restarts (kept in the data dir). */
@@ -47,6 +51,8 @@ export interface ServerContextOptions {
   maxRequestBytes?: number;
   /** Told about each lease revoked because it expired (for logs). */
   onLeaseExpired?: (id: bigint, keys: number) => void;
+  /** `--auth-token-ttl`: seconds an unused simple token stays valid. Default 300. */
+  authTokenTtl?: number;
 }
 
 const idsKey = new TextEncoder().encode("memberIds");
@@ -93,6 +99,10 @@ export async function openServerContext(options: ServerContextOptions): Promise<
     lessor,
     hub,
     kv: createKvApplier({ store, leases: lessor }),
+    auth: createAuthStore({
+      store,
+      ...(options.authTokenTtl !== undefined && { tokenTtlSeconds: options.authTokenTtl }),
+    }),
     name: options.name ?? "default",
     ...ids,
     clientUrls: options.clientUrls ?? ["http://127.0.0.1:2379"],
@@ -107,6 +117,7 @@ const lifetimes = new WeakMap<KvStore, AbortController>();
 export async function closeServerContext(ctx: ServerContext): Promise<void> {
   lifetimes.get(ctx.store)?.abort();
   ctx.hub.close();
+  ctx.auth.close();
   await ctx.lessor.close();
   await ctx.store.close();
   await ctx.backend.close();

@@ -11,6 +11,7 @@ import {
 } from "@conclave/proto";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { type AsyncQueue, createAsyncQueue } from "./async-queue.js";
+import { cancelReasonOf, checkRead } from "./auth-guard.js";
 import { fillHeader } from "./header.js";
 import type { ServerContext } from "./server-context.js";
 
@@ -156,6 +157,12 @@ export function createWatchService(
           );
         if (end !== undefined && end !== "infinity" && Buffer.compare(key, end) >= 0) {
           return refuse(errEmptyRange);
+        }
+        // READ on the whole range, checked at each create (etcd: denied → created+canceled).
+        try {
+          checkRead(ctx, hctx, key, re);
+        } catch (err) {
+          return refuse(cancelReasonOf(err));
         }
         let id = creq.watchId;
         if (id !== 0n) {

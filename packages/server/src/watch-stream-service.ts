@@ -10,6 +10,7 @@ import {
 import { conclaveWatch, type Event, Event_EventType } from "@conclave/proto";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { type AsyncQueue, createAsyncQueue } from "./async-queue.js";
+import { checkRead } from "./auth-guard.js";
 import type { ServerContext } from "./server-context.js";
 
 type WatchRequest = conclaveWatch.WatchRequest;
@@ -101,6 +102,12 @@ export function createWatchStreamService(
   return {
     async *watch(req, hctx) {
       const { key, end } = watchRange(req);
+      checkRead(
+        ctx,
+        hctx,
+        key,
+        end === undefined ? new Uint8Array(0) : end === "infinity" ? new Uint8Array([0]) : end,
+      );
       const startRev = Number(req.startRevision);
       const endRev = req.endRevision === 0n ? Number.POSITIVE_INFINITY : Number(req.endRevision);
       if (startRev < 0 || endRev < 0) throw invalid("conclave: revisions cannot be negative");

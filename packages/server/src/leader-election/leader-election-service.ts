@@ -12,7 +12,8 @@ import {
   txnRequest,
 } from "@conclave/core";
 import { EventReason, type LeaderElectionService, type Term } from "@conclave/proto";
-import type { ServiceImpl } from "@connectrpc/connect";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { checkPrefix } from "../auth-guard.js";
 import type { LocalClient } from "../local-client.js";
 import type { ServerContext } from "../server-context.js";
 import {
@@ -244,18 +245,24 @@ export function createLeaderElectionService(
   }
   void watchExpiries().catch(() => undefined);
 
+  /** The caller needs READ, and WRITE for changes, on the election's keys. */
+  const authorized = (hctx: HandlerContext, election: string, write: boolean) => {
+    checkPrefix(ctx, hctx, `${leaderElectionPrefix}${encodeURIComponent(election)}/`, write);
+    return election;
+  };
+
   const candidateOp =
     (op: "withdraw" | "evict" | "anoint" | "promote" | "demote") =>
-    async (req: { election: string; candidateId: string }) => ({
-      term: await mutate(need(req.election, "election"), {
+    async (req: { election: string; candidateId: string }, hctx: HandlerContext) => ({
+      term: await mutate(authorized(hctx, need(req.election, "election"), true), {
         op,
         id: need(req.candidateId, "candidate_id"),
       }),
     });
 
   const service: Partial<ServiceImpl<typeof LeaderElectionService>> = {
-    async enter(req) {
-      const election = need(req.election, "election");
+    async enter(req, hctx) {
+      const election = authorized(hctx, need(req.election, "election"), true);
       const id = need(req.candidateId, "candidate_id");
       return {
         term: await mutate(election, {
@@ -269,14 +276,14 @@ export function createLeaderElectionService(
     anoint: candidateOp("anoint"),
     promote: candidateOp("promote"),
     demote: candidateOp("demote"),
-    async getTerm(req) {
-      const election = need(req.election, "election");
+    async getTerm(req, hctx) {
+      const election = authorized(hctx, need(req.election, "election"), false);
       const snap = await read(election);
       if (snap.state === undefined) throw errElectionNotFound(election);
       return { term: toTerm(election, snap.state, snap.stateRev, snap.leaderRev) };
     },
     async *events(req, hctx) {
-      const election = need(req.election, "election");
+      const election = authorized(hctx, need(req.election, "election"), false);
       const k = electionKeys(election);
       const stateKey = enc.encode(k.state);
       let leaderRev = 0;
