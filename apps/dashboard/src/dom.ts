@@ -1,0 +1,84 @@
+// A tiny element builder: the views build plain DOM, no framework.
+
+import { formatCountdown } from "./format.js";
+
+export type Child = Node | string | number | bigint | false | null | undefined | readonly Child[];
+export type Attrs = Record<string, string | number | bigint | boolean | undefined>;
+
+/**
+ * Creates an element with attributes (`undefined`/`false` leave one out,
+ * `true` sets it empty) and children (strings become text nodes, arrays are
+ * flattened; `false`, `null` and `undefined` are skipped, so `cond && h(...)` works).
+ */
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Attrs = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === undefined || value === false) continue;
+    el.setAttribute(name, value === true ? "" : String(value));
+  }
+  el.append(...nodes(children));
+  return el;
+}
+
+function nodes(children: readonly Child[], out: Node[] = []): Node[] {
+  for (const c of children) {
+    if (c === false || c === null || c === undefined) continue;
+    if (Array.isArray(c)) nodes(c, out);
+    else out.push(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return out;
+}
+
+/** Replaces an element's children. */
+export function fill(el: Element, ...children: Child[]): void {
+  el.replaceChildren(...nodes(children));
+}
+
+/**
+ * Runs `fn` once before the next frame however often it is asked to, so a
+ * burst of watch events re-renders a view once.
+ */
+export function batched(fn: () => void): () => void {
+  let pending = false;
+  return () => {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => {
+      pending = false;
+      fn();
+    });
+  };
+}
+
+/**
+ * An element whose text counts down to `deadline` (a `Date.now()` value;
+ * undefined shows "–"); {@link startCountdowns} keeps every such element current.
+ */
+export function countdown(deadline: number | undefined, attrs: Attrs = {}): HTMLElement {
+  const el = h("span", { ...attrs, class: "countdown", "data-deadline": deadline ?? "" });
+  updateCountdown(el, Date.now());
+  return el;
+}
+
+function updateCountdown(el: HTMLElement, now: number): void {
+  const d = el.dataset.deadline;
+  const left = d === undefined || d === "" ? Number.NaN : Number(d) - now;
+  const text = formatCountdown(left);
+  if (el.textContent !== text) el.textContent = text;
+  el.classList.toggle("low", Number.isFinite(left) && left < 5_000);
+}
+
+/** Updates every countdown on the page every `everyMs` (default 250). */
+export function startCountdowns(everyMs = 250): () => void {
+  const t = setInterval(() => {
+    const now = Date.now();
+    for (const el of document.querySelectorAll<HTMLElement>("[data-deadline]")) {
+      updateCountdown(el, now);
+    }
+  }, everyMs);
+  return () => clearInterval(t);
+}

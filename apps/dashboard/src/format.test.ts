@@ -1,0 +1,36 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { displayBytes, formatCountdown, leaseHex } from "./format.js";
+
+test("formatCountdown rounds seconds up and switches units", () => {
+  const table: Array<[number, string]> = [
+    [Number.POSITIVE_INFINITY, "–"],
+    [Number.NaN, "–"],
+    [-5_000, "0 s"],
+    [0, "0 s"],
+    [1, "1 s"],
+    [999, "1 s"],
+    [1_000, "1 s"],
+    [1_001, "2 s"],
+    [59_000, "59 s"],
+    [60_000, "1 m 00 s"],
+    [65_000, "1 m 05 s"],
+    [3_599_000, "59 m 59 s"],
+    [3_600_000, "1 h 00 m"],
+    [7_620_000, "2 h 07 m"],
+  ];
+  for (const [ms, want] of table) assert.equal(formatCountdown(ms), want, `${ms} ms`);
+});
+
+test("leaseHex prints IDs as etcd does", () => {
+  assert.equal(leaseHex(0x694d7e3c2b1a0f01n), "694d7e3c2b1a0f01");
+  assert.equal(leaseHex(255n), "ff");
+});
+
+test("displayBytes shows UTF-8 as text, other bytes as hex, and cuts long values", () => {
+  const enc = new TextEncoder();
+  assert.equal(displayBytes(enc.encode("héllo")), "héllo");
+  assert.equal(displayBytes(new Uint8Array([0xff, 0x00, 0x10])), "0xff0010");
+  assert.equal(displayBytes(enc.encode("x".repeat(200)), 10), `${"x".repeat(9)}…`);
+  assert.equal(displayBytes(new Uint8Array(0)), "");
+});

@@ -1,0 +1,373 @@
+// The dashboard's live picture of one Conclave, kept current over as few
+// connections as possible: browsers allow ~6 HTTP/1.1 connections per
+// origin and every server stream holds one, so everything that must be live
+// comes from ONE watch of the whole keyspace; elections are re-read with the
+// unary GetTerm when their keys change, and leases (not watchable) are
+// polled.
+
+import type { ConclaveClient } from "@conclave/client";
+import { type Event, Event_EventType, type KeyValue, type Term } from "@conclave/proto";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { parseElectionKey } from "./election-keys.js";
+import { utf8OrUndefined } from "./format.js";
+import { lockNameOf } from "./lock-groups.js";
+
+/** Parts of the state views subscribe to. */
+export type Section = "status" | "elections" | "locks" | "leases" | "events";
+
+/** A lease as last polled, with the local time its TTL runs out. */
+export interface LeaseInfo {
+  id: bigint;
+  /** Seconds left when polled. */
+  ttl: number;
+  /** The TTL it was granted (and is renewed to). */
+  grantedTtl: number;
+  /** Keys attached to it (UTF-8, or hex for binary keys). */
+  keys: string[];
+  /** `Date.now()` value at which it expires unless renewed. */
+  deadline: number;
+}
+
+/** A conclave.v1 election: its term, and when its leader's lease runs out if not renewed. */
+export interface ElectionInfo {
+  term: Term;
+  /** `Date.now()` value; undefined when the leader has no lease (or there is no leader). */
+  deadline: number | undefined;
+}
+
+/** One change of the event feed. */
+export interface FeedEntry {
+  /** Increasing per entry, for stable rendering. */
+  seq: number;
+  type: "PUT" | "DELETE";
+  kv: KeyValue;
+  /** `Date.now()` when the dashboard received it. */
+  at: number;
+}
+
+export interface LiveStateOptions {
+  /** Most entries the event feed keeps (newest first). Default 200. */
+  feedLimit?: number;
+  /** Lease poll interval, ms. Default 1 000. */
+  leasePollMs?: number;
+  /** Most leases whose TTL is read each poll. Default 100. */
+  leaseLimit?: number;
+  /**
+   * Most keys the start-up scan reads (keys only) to find v3lock/v3election
+   * keys that existed before the page opened. Default 20 000; later ones are
+   * found when they change.
+   */
+  scanLimit?: number;
+}
+
+export interface LiveState {
+  readonly endpoint: string;
+  /** True while the watch of the keyspace is connected. */
+  readonly connected: boolean;
+  /** The last error worth showing (cleared by the next success). */
+  readonly error: string | undefined;
+  /** The newest store revision seen. */
+  readonly revision: bigint;
+  readonly elections: ReadonlyMap<string, ElectionInfo>;
+  /** Keys shaped like v3lock/v3election keys, by key (UTF-8). */
+  readonly lockKeys: ReadonlyMap<string, KeyValue>;
+  readonly leases: ReadonlyMap<bigint, LeaseInfo>;
+  /** How many leases exist in all (only `leaseLimit` are read). */
+  readonly leaseCount: number;
+  /** Newest first. */
+  readonly feed: readonly FeedEntry[];
+  /** The start-up scan stopped at `scanLimit` keys. */
+  readonly scanLimited: boolean;
+  /** Calls `fn` after each change of a section; returns the unsubscribe function. */
+  subscribe(section: Section, fn: () => void): () => void;
+  /** Calls `fn` with every batch of watch events (for views that re-read keys). */
+  onEvents(fn: (events: Event[], revision: bigint) => void): () => void;
+  /** Connects and keeps going (reconnecting) until `stop()`. */
+  start(): void;
+  stop(): void;
+}
+
+const describe = (err: unknown) =>
+  err instanceof ConnectError ? `${Code[err.code]}: ${err.rawMessage}` : String(err);
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+
+export function createLiveState(
+  client: ConclaveClient,
+  endpoint: string,
+  options: LiveStateOptions = {},
+): LiveState {
+  const feedLimit = options.feedLimit ?? 200;
+  const leasePollMs = options.leasePollMs ?? 1_000;
+  const leaseLimit = options.leaseLimit ?? 100;
+  const scanLimit = options.scanLimit ?? 20_000;
+
+  let connected = false;
+  let error: string | undefined;
+  let revision = 0n;
+  const elections = new Map<string, ElectionInfo>();
+  const lockKeys = new Map<string, KeyValue>();
+  let leases = new Map<bigint, LeaseInfo>();
+  let leaseCount = 0;
+  let feed: FeedEntry[] = [];
+  let feedSeq = 0;
+  let scanLimited = false;
+  const stopper = new AbortController();
+
+  const listeners = new Map<Section, Set<() => void>>();
+  const eventListeners = new Set<(events: Event[], revision: bigint) => void>();
+  const emit = (section: Section) => {
+    for (const fn of listeners.get(section) ?? []) fn();
+  };
+  const setStatus = (c: boolean, e: string | undefined) => {
+    if (c === connected && e === error) return;
+    connected = c;
+    error = e;
+    emit("status");
+  };
+  const seeRevision = (r: bigint) => {
+    if (r > revision) {
+      revision = r;
+      emit("status");
+    }
+  };
+
+  // ---- elections: GetTerm when an election's keys change, never two at once
+  const fetching = new Map<string, { again: boolean }>();
+  function refreshElection(name: string): void {
+    const running = fetching.get(name);
+    if (running !== undefined) {
+      running.again = true;
+      return;
+    }
+    const state = { again: false };
+    fetching.set(name, state);
+    void (async () => {
+      do {
+        state.again = false;
+        try {
+          const resp = await client.services.leaderElection.getTerm({ election: name });
+          const term = resp.term;
+          const known = elections.get(name);
+          if (term !== undefined && (known === undefined || term.revision >= known.term.revision)) {
+            const ttl = Number(term.leaderLeaseTtl);
+            elections.set(name, {
+              term,
+              deadline: ttl >= 0 && term.leader !== "" ? Date.now() + ttl * 1000 : undefined,
+            });
+            emit("elections");
+          }
+        } catch (err) {
+          if (err instanceof ConnectError && err.code === Code.NotFound) {
+            if (elections.delete(name)) emit("elections");
+          } else if (!stopper.signal.aborted) {
+            setStatus(connected, `GetTerm ${name}: ${describe(err)}`);
+            state.again = true;
+            await sleep(1_000, stopper.signal);
+          }
+        }
+      } while (state.again && !stopper.signal.aborted);
+      fetching.delete(name);
+    })();
+  }
+
+  // ---- lock-shaped keys
+  function trackLockKey(kv: KeyValue, deleted: boolean): boolean {
+    const key = utf8OrUndefined(kv.key);
+    if (key === undefined) return false;
+    if (deleted) return lockKeys.delete(key);
+    if (lockNameOf(kv) !== undefined) {
+      lockKeys.set(key, kv);
+      return true;
+    }
+    return lockKeys.delete(key); // re-put without the lease: no longer a lock key
+  }
+
+  /** Reads the keyspace (keys only) at one revision: lock keys and elections. Returns the revision. */
+  async function scan(): Promise<bigint> {
+    let from = new Uint8Array([0]);
+    let at = 0n;
+    let seen = 0;
+    const found: KeyValue[] = [];
+    const names = new Set<string>();
+    for (;;) {
+      const r = await client.range(from, {
+        fromKey: true,
+        keysOnly: true,
+        limit: 1_000,
+        revision: at,
+      });
+      if (at === 0n) at = r.revision;
+      for (const kv of r.kvs) {
+        if (lockNameOf(kv) !== undefined) found.push(kv);
+        const key = utf8OrUndefined(kv.key);
+        const parsed = key === undefined ? undefined : parseElectionKey(key);
+        if (parsed?.part === "state") names.add(parsed.election);
+      }
+      seen += r.kvs.length;
+      const last = r.kvs.at(-1);
+      if (!r.more || last === undefined) {
+        scanLimited = false;
+        break;
+      }
+      if (seen >= scanLimit) {
+        scanLimited = true;
+        break;
+      }
+      from = new Uint8Array([...last.key, 0]);
+    }
+    // Values tell v3elections (a proposal) from v3locks (empty).
+    const full = await Promise.all(found.map((kv) => client.get(kv.key, { revision: at })));
+    lockKeys.clear();
+    for (const kv of full) if (kv !== undefined) trackLockKey(kv, false);
+    for (const name of [...elections.keys()]) if (!names.has(name)) elections.delete(name);
+    for (const name of names) refreshElection(name);
+    seeRevision(at);
+    emit("locks");
+    emit("elections");
+    return at;
+  }
+
+  function applyEvents(events: Event[], upTo: bigint): void {
+    let locks = false;
+    const touched = new Set<string>();
+    const now = Date.now();
+    for (const e of events) {
+      const kv = e.kv;
+      if (kv === undefined) continue;
+      const deleted = e.type === Event_EventType.DELETE;
+      feed.unshift({ seq: ++feedSeq, type: deleted ? "DELETE" : "PUT", kv, at: now });
+      if (trackLockKey(kv, deleted)) locks = true;
+      const key = utf8OrUndefined(kv.key);
+      const parsed = key === undefined ? undefined : parseElectionKey(key);
+      if (parsed !== undefined) touched.add(parsed.election);
+    }
+    if (feed.length > feedLimit) feed = feed.slice(0, feedLimit);
+    for (const name of touched) refreshElection(name);
+    seeRevision(upTo);
+    if (events.length > 0) emit("events");
+    if (locks) emit("locks");
+    for (const fn of eventListeners) fn(events, upTo);
+  }
+
+  async function watchLoop(): Promise<void> {
+    const signal = stopper.signal;
+    while (!signal.aborted) {
+      try {
+        const at = await scan();
+        const stream = client.watch("", {
+          prefix: true,
+          startRevision: at + 1n,
+          progressIntervalMs: 5_000,
+          signal,
+          onConnect: () => setStatus(true, undefined),
+          onDisconnect: (err, retryInMs) =>
+            setStatus(false, `${describe(err)} (retrying in ${Math.round(retryInMs)} ms)`),
+        });
+        for await (const update of stream) {
+          if (update.type === "events") applyEvents(update.events, update.revision);
+          else {
+            // History was compacted while disconnected: start over from a fresh scan.
+            stream.close();
+            break;
+          }
+        }
+      } catch (err) {
+        if (signal.aborted) break;
+        setStatus(false, describe(err));
+        await sleep(1_000, signal);
+      }
+    }
+  }
+
+  async function leaseLoop(): Promise<void> {
+    const signal = stopper.signal;
+    while (!signal.aborted) {
+      try {
+        const all = await client.services.lease.leaseLeases({}, { signal });
+        leaseCount = all.leases.length;
+        const ids = all.leases
+          .map((l) => l.ID)
+          .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+          .slice(0, leaseLimit);
+        const infos = await Promise.all(
+          ids.map((ID) => client.services.lease.leaseTimeToLive({ ID, keys: true }, { signal })),
+        );
+        const now = Date.now();
+        const next = new Map<bigint, LeaseInfo>();
+        for (const r of infos) {
+          if (r.TTL < 0n) continue; // expired between the two calls
+          next.set(r.ID, {
+            id: r.ID,
+            ttl: Number(r.TTL),
+            grantedTtl: Number(r.grantedTTL),
+            keys: r.keys.map((k) => utf8OrUndefined(k) ?? `0x${toHex(k)}`),
+            deadline: now + Number(r.TTL) * 1000,
+          });
+        }
+        leases = next;
+        emit("leases");
+      } catch (err) {
+        if (signal.aborted) break;
+        setStatus(connected, `leases: ${describe(err)}`);
+      }
+      await sleep(leasePollMs, signal);
+    }
+  }
+
+  return {
+    endpoint,
+    get connected() {
+      return connected;
+    },
+    get error() {
+      return error;
+    },
+    get revision() {
+      return revision;
+    },
+    elections,
+    lockKeys,
+    get leases() {
+      return leases;
+    },
+    get leaseCount() {
+      return leaseCount;
+    },
+    get feed() {
+      return feed;
+    },
+    get scanLimited() {
+      return scanLimited;
+    },
+    subscribe(section, fn) {
+      const set = listeners.get(section) ?? new Set();
+      listeners.set(section, set);
+      set.add(fn);
+      return () => set.delete(fn);
+    },
+    onEvents(fn) {
+      eventListeners.add(fn);
+      return () => eventListeners.delete(fn);
+    },
+    start() {
+      void watchLoop();
+      void leaseLoop();
+    },
+    stop() {
+      stopper.abort();
+      client.close();
+    },
+  };
+}
+
+function toHex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}

@@ -1,0 +1,28 @@
+import { type Child, h } from "./dom.js";
+
+/**
+ * A titled dashboard panel. `body` is the element views re-render; `note`
+ * explains what the panel shows (and its heuristics) in one line.
+ */
+export function panel(
+  id: string,
+  title: string,
+  note: string,
+  ...extra: Child[]
+): { root: HTMLElement; body: HTMLElement; count: HTMLElement } {
+  const count = h("span", { class: "count", "data-testid": `${id}-count` });
+  const body = h("div", { class: "panel-body", "data-testid": `${id}-list` });
+  const root = h(
+    "section",
+    { class: `panel panel-${id}`, "data-testid": `${id}-panel`, "aria-labelledby": `${id}-title` },
+    h("header", {}, h("h2", { id: `${id}-title` }, title, count), h("p", { class: "note" }, note)),
+    ...extra,
+    body,
+  );
+  return { root, body, count };
+}
+
+/** The placeholder of an empty list. */
+export function empty(text: string): HTMLElement {
+  return h("p", { class: "empty" }, text);
+}
