@@ -9,6 +9,7 @@ import {
 import { pino } from "pino";
 import { registerCors } from "./cors.js";
 import { createApp } from "./create-app.js";
+import { registerDashboardRoutes } from "./dashboard-routes.js";
 import { FlagError, parseFlags, usage } from "./flags.js";
 import { registerGateway } from "./gateway/create-gateway.js";
 import { registerOperationalRoutes } from "./operational-routes.js";
@@ -72,6 +73,8 @@ async function main(): Promise<void> {
   // etcd's JSON gateway (/v3/...) on the same port, calling the same services.
   registerGateway(server.app, routes, { readMaxBytes: config.maxRequestBytes + grpcOverheadBytes });
   registerOperationalRoutes(server.app, { ctx, metrics, version: conclaveVersion });
+  // The dashboard (apps/dashboard/dist) at "/"; 503 with how to build it when it was not built.
+  registerDashboardRoutes(server.app);
   // Browser dashboards on other origins (etcd's --cors; default any origin).
   registerCors(server.app, { ...(config.cors && { allowedOrigins: config.cors }) });
   // Storage closes after the listeners drained: nothing acknowledged is lost.
