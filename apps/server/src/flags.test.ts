@@ -10,6 +10,8 @@ const defaults: ConclaveConfig = {
   maxTxnOps: 128,
   maxRequestBytes: 1_572_864,
   logLevel: "info",
+  authToken: "simple",
+  authTokenTtl: 300,
   help: false,
   version: false,
   warnings: [],
@@ -24,6 +26,11 @@ interface ValidCase {
 
 const validCases: ValidCase[] = [
   { name: "defaults", want: {} },
+  {
+    name: "auth token type and TTL",
+    argv: ["--auth-token", "simple", "--auth-token-ttl=5"],
+    want: { authToken: "simple", authTokenTtl: 5 },
+  },
   {
     name: "--flag value",
     argv: ["--name", "n1", "--max-txn-ops", "256", "--log-level", "debug"],
@@ -155,6 +162,13 @@ interface ErrorCase {
 }
 
 const errorCases: ErrorCase[] = [
+  {
+    name: "jwt tokens",
+    argv: ["--auth-token", "jwt,sign-method=RS256"],
+    error: /jwt tokens are not supported/,
+  },
+  { name: "an unknown token type", argv: ["--auth-token=magic"], error: /must be "simple"/ },
+  { name: "a zero token TTL", argv: ["--auth-token-ttl", "0"], error: /--auth-token-ttl/ },
   {
     name: "unknown flag",
     argv: ["--listen-peer-urls", "x"],

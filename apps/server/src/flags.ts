@@ -37,6 +37,14 @@ export interface ConclaveConfig {
    * API has no cookies or other ambient credentials for CORS to protect).
    */
   cors?: string[];
+  /**
+   * `--auth-token`: the kind of token Authenticate hands out. Only etcd's
+   * default, "simple" (random, in memory, expiring when unused), is
+   * supported; JWT is refused at startup rather than silently replaced.
+   */
+  authToken: "simple";
+  /** `--auth-token-ttl`: seconds a simple token stays valid without use. Default 300, as etcd. */
+  authTokenTtl: number;
   /** `--help` was given: print `usage()` and exit; other values are left at their defaults. */
   help: boolean;
   /** `--version` was given: print the version and exit; other values are left at their defaults. */
@@ -89,6 +97,14 @@ const flagSpecs = {
   "log-level": {
     valueName: "level",
     description: `Log level: ${logLevels.join(", ")}. (default "info")`,
+  },
+  "auth-token": {
+    valueName: "type",
+    description: 'Auth token type: "simple" (jwt is not supported). (default "simple")',
+  },
+  "auth-token-ttl": {
+    valueName: "seconds",
+    description: "Seconds a simple auth token stays valid without use. (default 300)",
   },
   cors: {
     valueName: "origins",
@@ -262,6 +278,20 @@ export function parseFlags(
   const corsFlag = get("cors");
   const cors = corsFlag ? parseOrigins(corsFlag.value, corsFlag.source) : undefined;
 
+  const authTokenFlag = get("auth-token");
+  if (authTokenFlag !== undefined && authTokenFlag.value !== "simple") {
+    const kind = authTokenFlag.value.split(",")[0];
+    throw new FlagError(
+      kind === "jwt"
+        ? `invalid value "${authTokenFlag.value}" for ${authTokenFlag.source}: jwt tokens are not supported, use "simple"`
+        : `invalid value "${authTokenFlag.value}" for ${authTokenFlag.source}: must be "simple"`,
+    );
+  }
+  const authTokenTtlFlag = get("auth-token-ttl");
+  const authTokenTtl = authTokenTtlFlag
+    ? parseInteger(authTokenTtlFlag.value, authTokenTtlFlag.source, 1, 2 ** 31 - 1)
+    : 300;
+
   return {
     name,
     dataDir,
@@ -271,6 +301,8 @@ export function parseFlags(
     maxRequestBytes,
     logLevel,
     ...(cors !== undefined && { cors }),
+    authToken: "simple",
+    authTokenTtl,
     help: false,
     version: false,
     warnings,
@@ -286,6 +318,8 @@ function defaults(): ConclaveConfig {
     maxTxnOps: 128,
     maxRequestBytes: 1_572_864,
     logLevel: "info",
+    authToken: "simple",
+    authTokenTtl: 300,
     help: false,
     version: false,
     warnings: [],

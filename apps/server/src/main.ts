@@ -51,6 +51,7 @@ async function main(): Promise<void> {
     clientUrls: config.advertiseClientUrls,
     maxTxnOps: config.maxTxnOps,
     maxRequestBytes: config.maxRequestBytes,
+    authTokenTtl: config.authTokenTtl,
   });
   logger.info(
     {
