@@ -7,6 +7,7 @@ const defaults: ConclaveConfig = {
   dataDir: "default.conclave",
   listenClientUrls: ["http://127.0.0.1:2379"],
   advertiseClientUrls: ["http://127.0.0.1:2379"],
+  clientCertAuth: false,
   maxTxnOps: 128,
   maxRequestBytes: 1_572_864,
   logLevel: "info",
@@ -138,6 +139,66 @@ const validCases: ValidCase[] = [
       ],
     },
   },
+  {
+    name: "https listen URLs with a key and certificate, advertised as https",
+    argv: [
+      "--listen-client-urls",
+      "https://127.0.0.1:2379",
+      "--cert-file",
+      "/etc/c/server.crt",
+      "--key-file=/etc/c/server.key",
+    ],
+    want: {
+      listenClientUrls: ["https://127.0.0.1:2379"],
+      advertiseClientUrls: ["https://127.0.0.1:2379"],
+      certFile: "/etc/c/server.crt",
+      keyFile: "/etc/c/server.key",
+    },
+  },
+  {
+    name: "client-cert auth from the environment, as etcd's variables",
+    env: {
+      ETCD_LISTEN_CLIENT_URLS: "https://127.0.0.1:2379",
+      ETCD_CERT_FILE: "s.crt",
+      ETCD_KEY_FILE: "s.key",
+      ETCD_TRUSTED_CA_FILE: "ca.crt",
+      ETCD_CLIENT_CERT_AUTH: "true",
+    },
+    want: {
+      listenClientUrls: ["https://127.0.0.1:2379"],
+      advertiseClientUrls: ["https://127.0.0.1:2379"],
+      certFile: "s.crt",
+      keyFile: "s.key",
+      trustedCaFile: "ca.crt",
+      clientCertAuth: true,
+    },
+  },
+  {
+    name: "plain and TLS URLs side by side; the plain one warns, as etcd",
+    argv: [
+      "--listen-client-urls=http://127.0.0.1:2379,https://127.0.0.1:2380",
+      "--advertise-client-urls=https://etcd.example.com:2380",
+      "--cert-file=s.crt",
+      "--key-file=s.key",
+      "--client-cert-auth",
+    ],
+    want: {
+      listenClientUrls: ["http://127.0.0.1:2379", "https://127.0.0.1:2380"],
+      advertiseClientUrls: ["https://etcd.example.com:2380"],
+      certFile: "s.crt",
+      keyFile: "s.key",
+      clientCertAuth: true,
+      warnings: [
+        "scheme is HTTP while key and cert files are present; ignoring key and cert files for client url http://127.0.0.1:2379",
+        "scheme is HTTP while --client-cert-auth is enabled; ignoring client cert auth for client url http://127.0.0.1:2379",
+      ],
+    },
+  },
+  {
+    name: "--client-cert-auth=false and empty TLS paths",
+    argv: ["--client-cert-auth=false", "--cert-file=", "--key-file", ""],
+    want: {},
+  },
   { name: "--help", argv: ["--help"], want: { help: true } },
   { name: "-h", argv: ["-h"], want: { help: true } },
   { name: "--help=false", argv: ["--help=false"], want: {} },
@@ -222,14 +283,35 @@ const errorCases: ErrorCase[] = [
     error: /invalid value "trace" for --log-level: must be one of debug, info, warn, error/,
   },
   {
-    name: "https",
-    argv: ["--listen-client-urls", "https://127.0.0.1:2379"],
-    error: /TLS is not supported yet/,
+    name: "https without a key and certificate",
+    argv: ["--listen-client-urls", "http://127.0.0.1:2379,https://127.0.0.1:2380"],
+    error:
+      /^TLS key\/cert \(--cert-file, --key-file\) must be provided for client url https:\/\/127\.0\.0\.1:2380 with HTTPS scheme$/,
   },
   {
-    name: "https advertised",
-    argv: ["--advertise-client-urls", "https://etcd.example.com:2379"],
-    error: /TLS is not supported yet/,
+    name: "https with only a CA",
+    argv: ["--listen-client-urls=https://127.0.0.1:2379", "--trusted-ca-file=ca.crt"],
+    error: /TLS key\/cert \(--cert-file, --key-file\) must be provided/,
+  },
+  {
+    name: "a certificate without its key",
+    argv: ["--listen-client-urls=https://127.0.0.1:2379", "--cert-file=s.crt"],
+    error: /--cert-file and --key-file must be given together/,
+  },
+  {
+    name: "a key without its certificate, even on http",
+    env: { ETCD_KEY_FILE: "s.key" },
+    error: /--cert-file and --key-file must be given together/,
+  },
+  {
+    name: "a bad boolean in the environment names the variable",
+    env: { ETCD_CLIENT_CERT_AUTH: "yes" },
+    error: /^invalid boolean value "yes" for ETCD_CLIENT_CERT_AUTH$/,
+  },
+  {
+    name: "a value given to a boolean flag with a space is an argument",
+    argv: ["--client-cert-auth", "true"],
+    error: /'true' is not a valid flag/,
   },
   {
     name: "unix socket",
@@ -314,6 +396,10 @@ describe("usage", () => {
       "--max-txn-ops",
       "--max-request-bytes",
       "--log-level",
+      "--cert-file",
+      "--key-file",
+      "--trusted-ca-file",
+      "--client-cert-auth",
       "--help",
       "--version",
     ]) {
@@ -321,5 +407,6 @@ describe("usage", () => {
     }
     assert.ok(text.includes("http://127.0.0.1:2379"));
     assert.ok(text.includes("ETCD_LISTEN_CLIENT_URLS"));
+    assert.ok(text.includes("ETCD_CLIENT_CERT_AUTH"));
   });
 });

@@ -16,14 +16,35 @@ export interface ConclaveConfig {
   dataDir: string;
   /**
    * `--listen-client-urls`: where to accept client traffic, as normalized
-   * `http://host:port` origins. Default `["http://127.0.0.1:2379"]`.
+   * `http://host:port` or `https://host:port` origins. Default
+   * `["http://127.0.0.1:2379"]`.
    */
   listenClientUrls: string[];
   /**
    * `--advertise-client-urls`: the client URLs to tell clients about.
-   * Default: the listen URLs. (etcd defaults to `http://localhost:2379`.)
+   * Default: the listen URLs, https ones included. (etcd defaults to
+   * `http://localhost:2379`.)
    */
   advertiseClientUrls: string[];
+  /**
+   * `--cert-file`: the PEM certificate (chain) of `https://` listen URLs.
+   * Given together with `keyFile` or not at all.
+   */
+  certFile?: string;
+  /** `--key-file`: the PEM private key of `certFile`. */
+  keyFile?: string;
+  /**
+   * `--trusted-ca-file`: the PEM CA certificates that client certificates
+   * must chain to. As in etcd, giving it makes `https://` URLs require a
+   * client certificate even without `clientCertAuth`.
+   */
+  trustedCaFile?: string;
+  /**
+   * `--client-cert-auth`: `https://` URLs refuse clients without a
+   * certificate signed by `trustedCaFile` (or, without one, by a public CA).
+   * With auth enabled, the certificate's CN is the user name. Default false.
+   */
+  clientCertAuth: boolean;
   /** `--max-txn-ops`: the most operations one transaction may hold. Default 128. */
   maxTxnOps: number;
   /** `--max-request-bytes`: the largest client request, in bytes. Default 1 572 864 (1.5 MiB). */
@@ -62,8 +83,10 @@ export class FlagError extends Error {
 }
 
 interface FlagSpec {
-  /** Boolean flags take no value (`--help`, `--help=false`) and have no environment variable. */
+  /** Boolean flags take no value (`--help`, `--help=false`). */
   boolean?: true;
+  /** A boolean flag with an environment variable (`ETCD_CLIENT_CERT_AUTH=true`); other boolean flags have none. */
+  env?: true;
   valueName?: string;
   description: string;
 }
@@ -97,6 +120,25 @@ const flagSpecs = {
   "log-level": {
     valueName: "level",
     description: `Log level: ${logLevels.join(", ")}. (default "info")`,
+  },
+  "cert-file": {
+    valueName: "path",
+    description: "Path to the client server TLS cert file, for https:// listen URLs.",
+  },
+  "key-file": {
+    valueName: "path",
+    description: "Path to the client server TLS key file.",
+  },
+  "trusted-ca-file": {
+    valueName: "path",
+    description:
+      "Path to the client server TLS trusted CA cert file. As in etcd, https:// clients then need a certificate it signed.",
+  },
+  "client-cert-auth": {
+    boolean: true,
+    env: true,
+    description:
+      "Refuse https:// clients without a certificate signed by --trusted-ca-file; with auth enabled, the certificate's CN is the user name. (default false)",
   },
   "auth-token": {
     valueName: "type",
@@ -143,10 +185,10 @@ export function usage(): string {
   }
   lines.push(
     "",
-    "Every flag with a value can also be set with an environment variable named",
-    'after it, as in etcd: ETCD_ + the flag name upper-cased with "-" turned into "_"',
-    "(ETCD_NAME, ETCD_DATA_DIR, ETCD_LISTEN_CLIENT_URLS, ...). Flags win over the",
-    "environment.",
+    "Every flag but --help and --version can also be set with an environment variable",
+    'named after it, as in etcd: ETCD_ + the flag name upper-cased with "-" turned into',
+    '"_" (ETCD_NAME, ETCD_LISTEN_CLIENT_URLS, ETCD_CLIENT_CERT_AUTH=true, ...). Flags win',
+    "over the environment.",
     "",
   );
   return lines.join("\n");
@@ -194,9 +236,10 @@ export function parseFlags(
     }
     const spec: FlagSpec = flagSpecs[name];
     if (spec.boolean) {
-      const on = inlineValue === undefined ? true : parseBoolean(name, inlineValue);
+      const on = inlineValue === undefined ? true : parseBoolean(`--${name}`, inlineValue);
       if (name === "help") help = on;
-      else version = on;
+      else if (name === "version") version = on;
+      else values.set(name, { value: String(on), source: `--${name}` });
       continue;
     }
     let value = inlineValue;
@@ -214,7 +257,7 @@ export function parseFlags(
   const warnings: string[] = [];
   const envNames = new Map<string, FlagName>();
   for (const [name, spec] of Object.entries(flagSpecs) as [FlagName, FlagSpec][]) {
-    if (!spec.boolean) envNames.set(flagToEnv(name), name);
+    if (!spec.boolean || spec.env) envNames.set(flagToEnv(name), name);
   }
   for (const [key, value] of Object.entries(env)) {
     if (!key.startsWith("ETCD_") || value === undefined || value === "") continue;
@@ -258,6 +301,38 @@ export function parseFlags(
     }
   }
 
+  const certFile = nonEmpty(get("cert-file"));
+  const keyFile = nonEmpty(get("key-file"));
+  const trustedCaFile = nonEmpty(get("trusted-ca-file"));
+  const clientCertAuthFlag = get("client-cert-auth");
+  const clientCertAuth = clientCertAuthFlag
+    ? parseBoolean(clientCertAuthFlag.source, clientCertAuthFlag.value)
+    : false;
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new FlagError("--cert-file and --key-file must be given together");
+  }
+  for (const u of listenClientUrls) {
+    if (u.startsWith("https:")) {
+      if (certFile === undefined) {
+        // etcd's words.
+        throw new FlagError(
+          `TLS key/cert (--cert-file, --key-file) must be provided for client url ${u} with HTTPS scheme`,
+        );
+      }
+      continue;
+    }
+    if (certFile !== undefined) {
+      warnings.push(
+        `scheme is HTTP while key and cert files are present; ignoring key and cert files for client url ${u}`,
+      );
+    }
+    if (clientCertAuth) {
+      warnings.push(
+        `scheme is HTTP while --client-cert-auth is enabled; ignoring client cert auth for client url ${u}`,
+      );
+    }
+  }
+
   const maxTxnOpsFlag = get("max-txn-ops");
   const maxTxnOps = maxTxnOpsFlag
     ? parseInteger(maxTxnOpsFlag.value, maxTxnOpsFlag.source, 1, 2 ** 31 - 1)
@@ -297,6 +372,10 @@ export function parseFlags(
     dataDir,
     listenClientUrls,
     advertiseClientUrls,
+    ...(certFile !== undefined && { certFile }),
+    ...(keyFile !== undefined && { keyFile }),
+    ...(trustedCaFile !== undefined && { trustedCaFile }),
+    clientCertAuth,
     maxTxnOps,
     maxRequestBytes,
     logLevel,
@@ -315,6 +394,7 @@ function defaults(): ConclaveConfig {
     dataDir: "default.conclave",
     listenClientUrls: [defaultListenClientUrl],
     advertiseClientUrls: [defaultListenClientUrl],
+    clientCertAuth: false,
     maxTxnOps: 128,
     maxRequestBytes: 1_572_864,
     logLevel: "info",
@@ -330,11 +410,17 @@ function isFlagName(name: string): name is FlagName {
   return Object.hasOwn(flagSpecs, name);
 }
 
-function parseBoolean(name: string, value: string): boolean {
+/** @param source The flag (`--help`) or environment variable the value came from. */
+function parseBoolean(source: string, value: string): boolean {
   // The spellings Go's strconv.ParseBool accepts.
   if (["1", "t", "T", "true", "TRUE", "True"].includes(value)) return true;
   if (["0", "f", "F", "false", "FALSE", "False"].includes(value)) return false;
-  throw new FlagError(`invalid boolean value "${value}" for --${name}`);
+  throw new FlagError(`invalid boolean value "${value}" for ${source}`);
+}
+
+/** A path flag's value; an empty one (`--cert-file=`) counts as not given, as in etcd. */
+function nonEmpty(flag: { value: string } | undefined): string | undefined {
+  return flag === undefined || flag.value === "" ? undefined : flag.value;
 }
 
 function parseInteger(value: string, source: string, min: number, max: number): number {
@@ -387,8 +473,8 @@ function parseLogLevel(value: string, source: string): LogLevel {
 }
 
 /**
- * Parses a comma-separated list of client URLs into `http://host:port`
- * origins. Like etcd: each needs an explicit port and no path, and URLs to
+ * Parses a comma-separated list of client URLs into `http://host:port` or
+ * `https://host:port` origins. Like etcd: each needs an explicit port and no path, and URLs to
  * listen on need an IP address or "localhost" as host, because a name could
  * resolve to anything.
  */
@@ -417,23 +503,24 @@ function parseUrl(raw: string, source: string, use: "listen" | "advertise"): str
   }
   switch (url.protocol) {
     case "http:":
-      break;
     case "https:":
-      throw bad("TLS is not supported yet: use an http:// URL");
+      break;
     case "unix:":
     case "unixs:":
-      throw bad("unix sockets are not supported: use an http:// URL");
+      throw bad("unix sockets are not supported: use an http:// or https:// URL");
     default:
-      throw bad(`unsupported scheme "${url.protocol.slice(0, -1)}": use an http:// URL`);
+      throw bad(
+        `unsupported scheme "${url.protocol.slice(0, -1)}": use an http:// or https:// URL`,
+      );
   }
   if (url.username !== "" || url.password !== "") throw bad("URLs must not contain credentials");
   if (url.search !== "" || url.hash !== "") throw bad("URLs must not contain a query or fragment");
-  if (url.pathname !== "/" || /^http:\/\/[^/]*\/./i.test(raw)) {
+  if (url.pathname !== "/" || /^https?:\/\/[^/]*\/./i.test(raw)) {
     throw bad("URLs must not contain a path");
   }
   // WHATWG URLs drop a port equal to the scheme's default, so look at the
   // text for an explicit one.
-  const authority = /^http:\/\/([^/?#]*)/i.exec(raw)?.[1] ?? "";
+  const authority = /^https?:\/\/([^/?#]*)/i.exec(raw)?.[1] ?? "";
   const port = /:(\d+)$/.exec(authority)?.[1];
   if (port === undefined) throw bad('expected the form "http://host:port" with an explicit port');
   const portNumber = Number(port);
@@ -447,5 +534,5 @@ function parseUrl(raw: string, source: string, use: "listen" | "advertise"): str
       throw bad('expected an IP address or "localhost" to listen on');
     }
   }
-  return `http://${host}:${portNumber}`;
+  return `${url.protocol}//${host}:${portNumber}`;
 }

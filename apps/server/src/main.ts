@@ -13,6 +13,7 @@ import { registerDashboardRoutes } from "./dashboard-routes.js";
 import { FlagError, parseFlags, usage } from "./flags.js";
 import { registerGateway } from "./gateway/create-gateway.js";
 import { registerOperationalRoutes } from "./operational-routes.js";
+import { loadClientTlsOptions, TlsConfigError } from "./tls-options.js";
 
 /** Conclave's own version (printed by --version and logged at start). */
 export const conclaveVersion = "0.1.0";
@@ -45,6 +46,30 @@ async function main(): Promise<void> {
   const logger = pino({ level: config.logLevel });
   for (const w of config.warnings) logger.warn(w);
 
+  // Certificates for https:// URLs, read before anything else starts; http://
+  // URLs ignore them, as in etcd (parseFlags warned).
+  const tlsFiles =
+    config.certFile !== undefined &&
+    config.keyFile !== undefined &&
+    config.listenClientUrls.some((u) => u.startsWith("https:"))
+      ? {
+          certFile: config.certFile,
+          keyFile: config.keyFile,
+          clientCertAuth: config.clientCertAuth,
+          ...(config.trustedCaFile !== undefined && { trustedCaFile: config.trustedCaFile }),
+        }
+      : undefined;
+  let tls: ReturnType<typeof loadClientTlsOptions> | undefined;
+  try {
+    tls = tlsFiles && loadClientTlsOptions(tlsFiles);
+  } catch (err) {
+    if (err instanceof TlsConfigError) {
+      process.stderr.write(`conclave: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+
   const ctx = await openServerContext({
     dataDir: config.dataDir,
     name: config.name,
@@ -70,6 +95,7 @@ async function main(): Promise<void> {
     // Metrics outermost, so they count the codes the error table produced.
     interceptors: [metrics.interceptor, errorInterceptor],
     readMaxBytes: config.maxRequestBytes + grpcOverheadBytes,
+    ...(tls !== undefined && { tls }),
   });
   // etcd's JSON gateway (/v3/...) on the same port, calling the same services.
   registerGateway(server.app, routes, { readMaxBytes: config.maxRequestBytes + grpcOverheadBytes });
@@ -103,6 +129,21 @@ async function main(): Promise<void> {
       },
     );
   };
+  if (tlsFiles !== undefined) {
+    // Certificate rotation without a restart: new connections get the files'
+    // current contents; open ones keep theirs.
+    process.on("SIGHUP", () => {
+      try {
+        server.onePort.tls?.setSecureContext(loadClientTlsOptions(tlsFiles));
+        logger.info("SIGHUP received: TLS certificates reloaded");
+      } catch (err) {
+        logger.error(
+          { err },
+          "SIGHUP received: TLS certificates not reloaded, keeping the old ones",
+        );
+      }
+    });
+  }
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
 }

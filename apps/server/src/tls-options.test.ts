@@ -1,0 +1,81 @@
+import * as assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { loadClientTlsOptions, TlsConfigError } from "./tls-options.js";
+import { createTestCerts, type TestCerts } from "./tls-test-certs.js";
+
+describe("loadClientTlsOptions", () => {
+  let certs: TestCerts;
+  let garbage: string;
+  before(() => {
+    certs = createTestCerts([]);
+    garbage = join(certs.dir, "garbage.pem");
+    writeFileSync(garbage, "not a certificate\n");
+  });
+  after(() => certs.remove());
+
+  const server = () => ({ certFile: certs.server.cert, keyFile: certs.server.key });
+
+  it("reads the key and certificate; no client certificate is asked for by default", () => {
+    const options = loadClientTlsOptions(server());
+    assert.deepEqual(options.cert, certs.read(certs.server.cert));
+    assert.deepEqual(options.key, certs.read(certs.server.key));
+    assert.equal(options.minVersion, "TLSv1.2");
+    assert.equal(options.requestCert, undefined);
+    assert.equal(options.ca, undefined);
+  });
+
+  it("requires client certificates with --client-cert-auth or --trusted-ca-file, as etcd", () => {
+    for (const flags of [
+      { clientCertAuth: true },
+      { trustedCaFile: certs.ca.cert },
+      { clientCertAuth: true, trustedCaFile: certs.ca.cert },
+    ]) {
+      const options = loadClientTlsOptions({ ...server(), ...flags });
+      assert.equal(options.requestCert, true, JSON.stringify(flags));
+      assert.equal(options.rejectUnauthorized, true, JSON.stringify(flags));
+      if (flags.trustedCaFile) assert.deepEqual(options.ca, certs.read(certs.ca.cert));
+    }
+  });
+
+  const failures: {
+    name: string;
+    flags: () => Parameters<typeof loadClientTlsOptions>[0];
+    error: RegExp;
+  }[] = [
+    {
+      name: "a missing certificate file",
+      flags: () => ({ ...server(), certFile: "/nonexistent/server.crt" }),
+      error: /^cannot read --cert-file \/nonexistent\/server\.crt: ENOENT/,
+    },
+    {
+      name: "a missing CA file",
+      flags: () => ({ ...server(), trustedCaFile: "/nonexistent/ca.crt" }),
+      error: /^cannot read --trusted-ca-file \/nonexistent\/ca\.crt/,
+    },
+    {
+      name: "a key that does not belong to the certificate",
+      flags: () => ({ ...server(), keyFile: certs.ca.key }),
+      error: /^cannot use --cert-file .* with --key-file .*ca\.key: /,
+    },
+    {
+      name: "a certificate file that is no PEM",
+      flags: () => ({ ...server(), certFile: garbage }),
+      error: /^cannot use --cert-file .*garbage\.pem/,
+    },
+    {
+      name: "a CA file that is no PEM",
+      flags: () => ({ ...server(), trustedCaFile: garbage }),
+      error: /^cannot use --trusted-ca-file .*garbage\.pem/,
+    },
+  ];
+  for (const c of failures) {
+    it(`refuses ${c.name}`, () => {
+      assert.throws(
+        () => loadClientTlsOptions(c.flags()),
+        (e: unknown) => e instanceof TlsConfigError && c.error.test(e.message),
+      );
+    });
+  }
+});
