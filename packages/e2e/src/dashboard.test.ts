@@ -1,0 +1,347 @@
+// The dashboard in a real browser: Debian's Chromium (headless, through
+// playwright-core) opens the page the real conclave CLI serves at "/", and
+// other clients — @conclave/client over gRPC from Node, and etcdctl — change
+// elections, locks and keys. The page must show each change without a
+// reload, within 1 s of the change's response. A screenshot is saved to
+// packages/e2e/artifacts/dashboard.png.
+import assert from "node:assert/strict";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { type ConclaveClient, createConclaveClient } from "@conclave/client";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import type { Page } from "playwright-core";
+import { type LaunchedBrowser, launchChromium } from "./dashboard-browser.js";
+import { etcdctl, type RunningServer, requireTool, startConclave } from "./processes.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = join(here, "..", "..", "..");
+const screenshotPath = join(here, "..", "artifacts", "dashboard.png");
+/** The longest a change may take to appear on the page. */
+const liveMs = 1_000;
+
+/** What the page shows, read in the page from the data-testid attributes the views set. */
+interface Shown {
+  status: string;
+  elections: Record<
+    string,
+    { kind: string; leader: string; term: string; ttl: string; candidates: string[] }
+  >;
+  locks: Record<string, { holder: string; waiters: string[] }>;
+  leases: string[];
+  kvs: Record<string, { value: string; create: string; mod: string; version: string }>;
+  kbStatus: string;
+  feed: Array<{ type: string; key: string; value: string; revision: string }>;
+  history: string[];
+}
+
+// A string, not a function: tsx's transform would add helpers a page cannot see.
+const readPage = `(() => {
+  const text = (root, id) => root.querySelector('[data-testid="' + id + '"]')?.textContent ?? "";
+  const all = (root, id) => [...root.querySelectorAll('[data-testid="' + id + '"]')];
+  const shown = { status: document.querySelector('[data-testid="status"]')?.dataset.state ?? "",
+    elections: {}, locks: {}, leases: [], kvs: {}, feed: [], history: [],
+    kbStatus: text(document, "kb-status") };
+  for (const el of all(document, "election")) shown.elections[el.dataset.election] = {
+    kind: el.dataset.kind, leader: text(el, "election-leader"), term: text(el, "election-term"),
+    ttl: text(el, "election-lease-ttl"),
+    candidates: all(el, "election-candidate").map((c) => c.textContent) };
+  for (const el of all(document, "lock")) shown.locks[el.dataset.lock] = {
+    holder: text(el, "lock-holder"), waiters: all(el, "lock-waiter").map((w) => w.textContent) };
+  for (const el of all(document, "lease")) shown.leases.push(el.dataset.lease);
+  for (const el of all(document, "kv")) shown.kvs[el.dataset.key] = {
+    value: text(el, "kv-value"), create: text(el, "kv-create"), mod: text(el, "kv-mod"),
+    version: text(el, "kv-version") };
+  for (const el of all(document, "event").slice(0, 10)) shown.feed.push({ type: el.dataset.type,
+    key: el.dataset.key, value: text(el, "event-value"), revision: el.dataset.revision });
+  for (const el of all(document, "history-entry")) shown.history.push(el.dataset.revision);
+  return shown;
+})()`;
+
+const read = (page: Page) => page.evaluate(readPage) as Promise<Shown>;
+
+/**
+ * Polls the page until `ok` holds; returns how long that took (ms since
+ * `since`, a performance.now() value). Fails with what the page last showed.
+ */
+async function waitForPage(
+  page: Page,
+  what: string,
+  ok: (shown: Shown) => boolean,
+  options: { timeoutMs: number; since?: number },
+): Promise<number> {
+  const since = options.since ?? performance.now();
+  let last: Shown | undefined;
+  for (;;) {
+    last = await read(page);
+    const elapsed = performance.now() - since;
+    if (ok(last)) return elapsed;
+    if (elapsed > options.timeoutMs) {
+      assert.fail(
+        `${what}: not shown within ${options.timeoutMs} ms; the page shows ${JSON.stringify(last, null, 1)}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Measured latencies, printed at the end. */
+const timings: string[] = [];
+
+describe("dashboard in Chromium", () => {
+  let server: RunningServer;
+  let browser: LaunchedBrowser;
+  let page: Page;
+  let client: ConclaveClient;
+  const pageErrors: string[] = [];
+  const foreignRequests: string[] = [];
+  const spawned: ChildProcess[] = [];
+  let other: RunningServer | undefined;
+
+  before(async () => {
+    // Always test the current sources (a build takes about a second).
+    execFileSync("npm", ["run", "build", "-w", "@conclave/dashboard"], {
+      cwd: repoRoot,
+      stdio: "pipe",
+    });
+    [server, browser] = await Promise.all([startConclave(), launchChromium()]);
+    client = createConclaveClient(createGrpcTransport({ baseUrl: server.url }));
+    page = await browser.context.newPage();
+    page.on("pageerror", (e) => pageErrors.push(String(e)));
+    // Every request the page makes must go to a Conclave under test: no CDN.
+    browser.context.on("request", (r) => {
+      const origin = new URL(r.url()).origin;
+      if (origin !== server.url && origin !== other?.url) foreignRequests.push(r.url());
+    });
+    page.on("console", (m) => {
+      if (m.type() === "error") pageErrors.push(m.text());
+    });
+    await page.goto(`${server.url}/`);
+    await waitForPage(page, "connected", (s) => s.status === "connected", { timeoutMs: 10_000 });
+  });
+
+  after(async () => {
+    try {
+      if (page !== undefined) {
+        mkdirSync(dirname(screenshotPath), { recursive: true });
+        await page.screenshot({ path: screenshotPath, fullPage: true });
+        console.log(`dashboard screenshot: ${screenshotPath}`);
+      }
+      for (const t of timings) console.log(t);
+    } finally {
+      for (const p of spawned) if (p.exitCode === null) p.kill("SIGKILL");
+      client?.close();
+      await browser?.close();
+      await Promise.all([server?.stop(), other?.stop()]);
+    }
+  });
+
+  test("the server serves the dashboard at / (index no-cache, hashed assets immutable), beside the API", async () => {
+    const index = await fetch(`${server.url}/`);
+    assert.equal(index.status, 200);
+    assert.equal(index.headers.get("content-type"), "text/html; charset=utf-8");
+    assert.equal(index.headers.get("cache-control"), "no-cache");
+    const html = await index.text();
+    const asset = /src="\.\/(assets\/[^"]+\.js)"/.exec(html)?.[1];
+    assert.ok(asset, `index.html references a hashed script: ${html}`);
+    assert.doesNotMatch(html, /(src|href)="(https?:)?\/\//, "no remote scripts or styles");
+    const js = await fetch(`${server.url}/${asset}`);
+    assert.equal(js.status, 200);
+    assert.equal(js.headers.get("content-type"), "text/javascript; charset=utf-8");
+    assert.equal(js.headers.get("cache-control"), "public, max-age=31536000, immutable");
+    assert.equal((await fetch(`${server.url}/health`)).status, 200);
+    assert.equal((await fetch(`${server.url}/version`)).status, 200);
+  });
+
+  test("elections: revoking the leader's lease shows the new leader and term within 1 s", async () => {
+    const le = client.leaderElection("dash-jobs");
+    const alphaLease = await client.grantLease(30);
+    const betaLease = await client.grantLease(30);
+    await le.enter("alpha", { lease: alphaLease });
+    await le.enter("beta", { lease: betaLease });
+    const shownAlpha = await waitForPage(
+      page,
+      "alpha leads term 1",
+      (s) => {
+        const e = s.elections["dash-jobs"];
+        return e?.leader === "alpha" && e.term === "1" && e.candidates.join() === "alpha,beta";
+      },
+      { timeoutMs: 5_000 },
+    );
+    const before = await read(page);
+    assert.equal(before.elections["dash-jobs"]?.kind, "conclave");
+    assert.match(before.elections["dash-jobs"]?.ttl ?? "", /^([1-9]|[12][0-9]|30) s$/);
+    // Leases are polled every second.
+    await waitForPage(
+      page,
+      "both leases listed",
+      (s) =>
+        s.leases.includes(alphaLease.id.toString(16)) &&
+        s.leases.includes(betaLease.id.toString(16)),
+      { timeoutMs: 3_000 },
+    );
+
+    await alphaLease.revoke();
+    const revoked = performance.now();
+    const ms = await waitForPage(
+      page,
+      "beta leads term 2",
+      (s) => {
+        const e = s.elections["dash-jobs"];
+        return e?.leader === "beta" && e.term === "2" && e.candidates.join() === "beta";
+      },
+      { timeoutMs: liveMs, since: revoked },
+    );
+    timings.push(
+      `election: first state shown ${shownAlpha.toFixed(0)} ms after enter; new leader + term ${ms.toFixed(0)} ms after LeaseRevoke answered`,
+    );
+    assert.ok(ms <= liveMs, `${ms} ms`);
+  });
+
+  test("locks: a hand-over shows the new holder within 1 s", async () => {
+    const first = await client.grantLease(30);
+    const second = await client.grantLease(30);
+    const held = await client.lock("dash-lock", { lease: first });
+    const waiting = client.lock("dash-lock", { lease: second });
+    const hex1 = first.id.toString(16);
+    const hex2 = second.id.toString(16);
+    await waitForPage(
+      page,
+      "first holds, second waits",
+      (s) => s.locks["dash-lock"]?.holder === hex1 && s.locks["dash-lock"]?.waiters.join() === hex2,
+      { timeoutMs: 5_000 },
+    );
+    await held.unlock();
+    const unlocked = performance.now();
+    const ms = await waitForPage(
+      page,
+      "second holds",
+      (s) => s.locks["dash-lock"]?.holder === hex2 && s.locks["dash-lock"]?.waiters.length === 0,
+      { timeoutMs: liveMs, since: unlocked },
+    );
+    timings.push(`lock: new holder shown ${ms.toFixed(0)} ms after Unlock answered`);
+    assert.ok(ms <= liveMs, `${ms} ms`);
+    await waiting; // the Lock RPC returned too
+  });
+
+  test("keys: an etcdctl put shows in the key browser and the feed within 1 s; older revisions show old values", async () => {
+    const put = (value: string) => {
+      const r = etcdctl(server.endpoint, ["put", "dash/key", value, "-w", "json"]);
+      assert.equal(r.code, 0, r.stderr);
+      return String(JSON.parse(r.stdout).header.revision);
+    };
+    const rev1 = put("v1");
+    await page.getByTestId("kb-prefix").fill("dash/");
+    await page.getByTestId("kb-read").click();
+    await waitForPage(page, "v1", (s) => s.kvs["dash/key"]?.value === "v1", { timeoutMs: 5_000 });
+
+    const rev2 = put("v2");
+    const done = performance.now();
+    const ms = await waitForPage(
+      page,
+      "v2 in the key browser and on top of the feed",
+      (s) =>
+        s.kvs["dash/key"]?.value === "v2" &&
+        s.kvs["dash/key"]?.mod === rev2 &&
+        s.kvs["dash/key"]?.version === "2" &&
+        s.feed[0]?.key === "dash/key" &&
+        s.feed[0]?.value === "v2" &&
+        s.feed[0]?.revision === rev2,
+      { timeoutMs: liveMs, since: done },
+    );
+    timings.push(
+      `keys: etcdctl put shown in key browser and feed ${ms.toFixed(0)} ms after it returned`,
+    );
+    assert.ok(ms <= liveMs, `${ms} ms`);
+    assert.equal((await read(page)).kvs["dash/key"]?.create, rev1);
+
+    // The key browser at the older revision shows the old value.
+    await page.getByTestId("kb-revision").fill(rev1);
+    await page.getByTestId("kb-revision").press("Enter");
+    await waitForPage(
+      page,
+      `v1 at revision ${rev1}`,
+      (s) =>
+        s.kvs["dash/key"]?.value === "v1" &&
+        s.kvs["dash/key"]?.mod === rev1 &&
+        s.kbStatus.includes(`at revision ${rev1}`),
+      { timeoutMs: 5_000 },
+    );
+    // Its history up to the revision shown, newest first.
+    await page.locator('[data-testid="kv"][data-key="dash/key"]').click();
+    await waitForPage(page, "history", (s) => s.history.join() === rev1, { timeoutMs: 5_000 });
+    await page.getByTestId("kb-latest").click();
+    await waitForPage(page, "latest again", (s) => s.kvs["dash/key"]?.value === "v2", {
+      timeoutMs: 5_000,
+    });
+    await page.locator('[data-testid="kv"][data-key="dash/key"]').click();
+    await waitForPage(page, "history", (s) => s.history.join() === `${rev2},${rev1}`, {
+      timeoutMs: 5_000,
+    });
+  });
+
+  test("v3election: etcdctl elect candidates show with the leader first", async () => {
+    const bin = requireTool("etcdctl");
+    const elect = (proposal: string) => {
+      const p = spawn(bin, [`--endpoints=${server.endpoint}`, "elect", "dash-vote", proposal], {
+        env: { ...process.env, ETCDCTL_API: "3" },
+        stdio: "ignore",
+      });
+      spawned.push(p);
+      return p;
+    };
+    elect("node-1");
+    await waitForPage(page, "node-1 leads", (s) => s.elections["dash-vote"]?.leader === "node-1", {
+      timeoutMs: 10_000,
+    });
+    elect("node-2");
+    await waitForPage(
+      page,
+      "node-2 waits",
+      (s) => {
+        const e = s.elections["dash-vote"];
+        return (
+          e?.kind === "v3election" &&
+          e.candidates.length === 2 &&
+          e.candidates[0]?.startsWith("node-1") === true &&
+          e.candidates[1]?.startsWith("node-2") === true
+        );
+      },
+      { timeoutMs: 10_000 },
+    );
+  });
+
+  test("?endpoint= points the dashboard at another Conclave (CORS)", async () => {
+    other = await startConclave();
+    const second = await browser.context.newPage();
+    try {
+      await second.goto(`${server.url}/?endpoint=${encodeURIComponent(other.url)}`);
+      await waitForPage(second, "connected", (s) => s.status === "connected", {
+        timeoutMs: 10_000,
+      });
+      const r = etcdctl(other.endpoint, ["put", "elsewhere", "yes"]);
+      assert.equal(r.code, 0, r.stderr);
+      await waitForPage(
+        second,
+        "the other server's change",
+        (s) => s.feed[0]?.key === "elsewhere" && s.kvs.elsewhere?.value === "yes",
+        { timeoutMs: 5_000 },
+      );
+      assert.equal(await second.getByTestId("endpoint").textContent(), other.url);
+      assert.equal(
+        (await read(second)).kvs["dash/key"],
+        undefined,
+        "not the serving server's keys",
+      );
+    } finally {
+      await second.close();
+    }
+  });
+
+  test("the page logged no errors and fetched nothing from elsewhere", () => {
+    assert.deepEqual(pageErrors, []);
+    assert.deepEqual(foreignRequests, []);
+  });
+});
