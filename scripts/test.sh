@@ -9,12 +9,14 @@ cd "$(dirname "$0")/.."
 need=()
 command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
+# The dashboard's browser tests drive Debian's Chromium (never a downloaded browser).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if ((${#need[@]})); then
   echo "installing: ${need[*]}"
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -o DPkg::Lock::Timeout=600 "${need[@]}" >/dev/null
 fi
 # Debian's etcd-server package may start a system etcd on :2379; the tests use
 # their own ports, but stop it so it cannot be mistaken for ours.
@@ -39,6 +41,9 @@ biome check .
 
 echo "== typecheck"
 turbo run typecheck --output-logs=errors-only
+
+echo "== build the dashboard (served at / by the server; the browser tests load it)"
+npm run -s build -w @conclave/dashboard -- --logLevel warn
 
 echo "== tests"
 log="$(mktemp)"
