@@ -1,6 +1,7 @@
 // Public API of @conclave/client: a Conclave (etcd v3) client for Node and
 // browsers over any Connect transport. No Node-only imports.
 
+export { type AuthSession, createAuthSession } from "./auth-session.js";
 export { type Backoff, type BackoffOptions, createBackoff } from "./backoff.js";
 export {
   type ConclaveClient,
