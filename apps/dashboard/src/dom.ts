@@ -55,6 +55,27 @@ export function batched(fn: () => void): () => void {
 }
 
 /**
+ * Runs `fn` at once, then at most once per `intervalMs` while calls keep
+ * coming (the last call always gets its run), so a busy keyspace cannot make
+ * a view re-read itself on every frame.
+ */
+export function throttled(fn: () => void, intervalMs: number): () => void {
+  let last = Number.NEGATIVE_INFINITY;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const run = () => {
+    timer = undefined;
+    last = performance.now();
+    fn();
+  };
+  return () => {
+    if (timer !== undefined) return;
+    const wait = last + intervalMs - performance.now();
+    if (wait <= 0) run();
+    else timer = setTimeout(run, wait);
+  };
+}
+
+/**
  * An element whose text counts down to `deadline` (a `Date.now()` value;
  * undefined shows "–"); {@link startCountdowns} keeps every such element current.
  */

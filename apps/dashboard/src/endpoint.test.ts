@@ -14,3 +14,9 @@ test("endpointOf: same origin by default, ?endpoint= overrides", () => {
   ];
   for (const [search, want] of table) assert.equal(endpointOf({ origin, search }), want, search);
 });
+
+test("endpointOf: a fallback replaces the page's origin when nothing overrides it", () => {
+  const location = { origin: "http://127.0.0.1:5173", search: "" };
+  assert.equal(endpointOf(location, "http://127.0.0.1:2379"), "http://127.0.0.1:2379");
+  assert.equal(endpointOf({ ...location, search: "?endpoint=h:1" }, "http://x:2"), "http://h:1");
+});

@@ -1,7 +1,7 @@
 import type { ConclaveClient } from "@conclave/client";
 import type { KeyValue } from "@conclave/proto";
 import { ConnectError } from "@connectrpc/connect";
-import { batched, fill, h } from "./dom.js";
+import { fill, h, throttled } from "./dom.js";
 import { internalPrefix } from "./election-keys.js";
 import { displayBytes, leaseHex } from "./format.js";
 import { isDelete, readKeyHistory } from "./key-history.js";
@@ -250,8 +250,8 @@ export function mountKeyBrowserView(
     }
   }
 
-  // Live: re-read when a change touches the prefix (at most once a frame).
-  const reread = batched(() => void read());
+  // Live: re-read when a change touches the prefix (at most every 250 ms).
+  const reread = throttled(() => void read(), 250);
   state.onEvents((events) => {
     if (revisionInput.value.trim() !== "") return;
     const prefix = enc.encode(prefixInput.value);

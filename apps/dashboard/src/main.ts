@@ -50,7 +50,11 @@ function main(): void {
   if (app === null) throw new Error("no #app element");
   let endpoint: string;
   try {
-    endpoint = endpointOf(window.location);
+    // Under `vite` (development) the page's origin is Vite's: default to a local Conclave.
+    endpoint = endpointOf(
+      window.location,
+      import.meta.env.DEV ? "http://127.0.0.1:2379" : window.location.origin,
+    );
   } catch {
     fill(app, h("p", { class: "banner error" }, "?endpoint= is not a valid URL"));
     return;
