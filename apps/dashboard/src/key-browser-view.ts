@@ -250,8 +250,8 @@ export function mountKeyBrowserView(
     }
   }
 
-  // Live: re-read when a change touches the prefix (at most every 250 ms).
-  const reread = throttled(() => void read(), 250);
+  // Live: re-read when a change touches the prefix (at most every 100 ms).
+  const reread = throttled(() => void read(), 100);
   state.onEvents((events) => {
     if (revisionInput.value.trim() !== "") return;
     const prefix = enc.encode(prefixInput.value);
