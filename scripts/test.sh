@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Runs every check and test of the repository. Installs the system tools the
 # wire tests drive (etcdctl from Debian's etcd-client; etcd itself from
-# etcd-server, the reference the differential tests compare against) when
-# they are missing. A suite that cannot find its tool fails; nothing is skipped.
+# etcd-server, the reference the differential tests compare against; openssl
+# and curl for TLS) when they are missing. A suite that cannot find its tool
+# fails; nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
+# The TLS tests make their certificates with openssl and fetch with curl.
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 # The dashboard's browser tests drive Debian's Chromium (never a downloaded browser).
 [ -x /usr/bin/chromium ] || need+=(chromium)
 if ((${#need[@]})); then

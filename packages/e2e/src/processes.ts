@@ -49,7 +49,7 @@ async function waitForPort(port: number, timeoutMs: number, proc: ChildProcess, 
 }
 
 export interface RunningServer {
-  /** `http://127.0.0.1:port` */
+  /** `http://127.0.0.1:port`, or `https://` with `scheme: "https"`. */
   url: string;
   /** `127.0.0.1:port`, for etcdctl's --endpoints. */
   endpoint: string;
@@ -84,6 +84,13 @@ export interface StartOptions {
   port?: number;
   /** Extra CLI flags. */
   args?: string[];
+  /**
+   * The scheme of the main URL: "https" needs `--cert-file` and `--key-file`
+   * in `args`. Default "http".
+   */
+  scheme?: "http" | "https";
+  /** More `--listen-client-urls` after the main one (e.g. a plaintext port beside TLS). */
+  extraListenUrls?: string[];
 }
 
 /** Starts the real `conclave` CLI (apps/server) as a child process on a free port. */
@@ -94,7 +101,7 @@ export async function startConclave(options: StartOptions = {}): Promise<Running
     dataDir = mkdtempSync(join(tmpdir(), "conclave-e2e-"));
     createdDirs.add(dataDir);
   }
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${options.scheme ?? "http"}://127.0.0.1:${port}`;
   const proc = spawn(
     process.execPath,
     [
@@ -104,7 +111,7 @@ export async function startConclave(options: StartOptions = {}): Promise<Running
       "--data-dir",
       dataDir,
       "--listen-client-urls",
-      url,
+      [url, ...(options.extraListenUrls ?? [])].join(","),
       "--log-level",
       "warn",
       ...(options.args ?? []),
