@@ -110,7 +110,8 @@ export function createLiveState(
   const scanLimit = options.scanLimit ?? 20_000;
 
   let connected = false;
-  let error: string | undefined;
+  /** The latest error of each activity, cleared by its next success. */
+  const errors = new Map<"watch" | "leases" | "elections", string>();
   let revision = 0n;
   const elections = new Map<string, ElectionInfo>();
   const lockKeys = new Map<string, KeyValue>();
@@ -126,10 +127,15 @@ export function createLiveState(
   const emit = (section: Section) => {
     for (const fn of listeners.get(section) ?? []) fn();
   };
-  const setStatus = (c: boolean, e: string | undefined) => {
-    if (c === connected && e === error) return;
+  const setConnected = (c: boolean) => {
+    if (c === connected) return;
     connected = c;
-    error = e;
+    emit("status");
+  };
+  const setError = (source: "watch" | "leases" | "elections", e: string | undefined) => {
+    if (errors.get(source) === e) return;
+    if (e === undefined) errors.delete(source);
+    else errors.set(source, e);
     emit("status");
   };
   const seeRevision = (r: bigint) => {
@@ -154,6 +160,7 @@ export function createLiveState(
         state.again = false;
         try {
           const resp = await client.services.leaderElection.getTerm({ election: name });
+          setError("elections", undefined);
           const term = resp.term;
           const known = elections.get(name);
           if (term !== undefined && (known === undefined || term.revision >= known.term.revision)) {
@@ -168,7 +175,7 @@ export function createLiveState(
           if (err instanceof ConnectError && err.code === Code.NotFound) {
             if (elections.delete(name)) emit("elections");
           } else if (!stopper.signal.aborted) {
-            setStatus(connected, `GetTerm ${name}: ${describe(err)}`);
+            setError("elections", `GetTerm ${name}: ${describe(err)}`);
             state.again = true;
             await sleep(1_000, stopper.signal);
           }
@@ -267,9 +274,14 @@ export function createLiveState(
           startRevision: at + 1n,
           progressIntervalMs: 5_000,
           signal,
-          onConnect: () => setStatus(true, undefined),
-          onDisconnect: (err, retryInMs) =>
-            setStatus(false, `${describe(err)} (retrying in ${Math.round(retryInMs)} ms)`),
+          onConnect: () => {
+            setConnected(true);
+            setError("watch", undefined);
+          },
+          onDisconnect: (err, retryInMs) => {
+            setConnected(false);
+            setError("watch", `${describe(err)} (retrying in ${Math.round(retryInMs)} ms)`);
+          },
         });
         for await (const update of stream) {
           if (update.type === "events") applyEvents(update.events, update.revision);
@@ -281,7 +293,8 @@ export function createLiveState(
         }
       } catch (err) {
         if (signal.aborted) break;
-        setStatus(false, describe(err));
+        setConnected(false);
+        setError("watch", describe(err));
         await sleep(1_000, signal);
       }
     }
@@ -313,10 +326,11 @@ export function createLiveState(
           });
         }
         leases = next;
+        setError("leases", undefined);
         emit("leases");
       } catch (err) {
         if (signal.aborted) break;
-        setStatus(connected, `leases: ${describe(err)}`);
+        setError("leases", `leases: ${describe(err)}`);
       }
       await sleep(leasePollMs, signal);
     }
@@ -328,7 +342,7 @@ export function createLiveState(
       return connected;
     },
     get error() {
-      return error;
+      return errors.size === 0 ? undefined : [...errors.values()].join("; ");
     },
     get revision() {
       return revision;
