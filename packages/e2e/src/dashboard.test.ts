@@ -25,6 +25,8 @@ const liveMs = 1_000;
 /** What the page shows, read in the page from the data-testid attributes the views set. */
 interface Shown {
   status: string;
+  /** The error banner's text; empty while it is hidden. */
+  error: string;
   elections: Record<
     string,
     { kind: string; leader: string; term: string; ttl: string; candidates: string[] }
@@ -41,7 +43,9 @@ interface Shown {
 const readPage = `(() => {
   const text = (root, id) => root.querySelector('[data-testid="' + id + '"]')?.textContent ?? "";
   const all = (root, id) => [...root.querySelectorAll('[data-testid="' + id + '"]')];
+  const banner = document.querySelector('[data-testid="error"]');
   const shown = { status: document.querySelector('[data-testid="status"]')?.dataset.state ?? "",
+    error: banner === null || banner.hidden ? "" : banner.textContent,
     elections: {}, locks: {}, leases: [], kvs: {}, feed: [], history: [],
     kbStatus: text(document, "kb-status") };
   for (const el of all(document, "election")) shown.elections[el.dataset.election] = {
@@ -343,5 +347,32 @@ describe("dashboard in Chromium", () => {
   test("the page logged no errors and fetched nothing from elsewhere", () => {
     assert.deepEqual(pageErrors, []);
     assert.deepEqual(foreignRequests, []);
+  });
+
+  // Last: the browser logs the refused connections while the server is down.
+  test("after kill -9 and a restart the page reconnects by itself and shows new changes", async () => {
+    await server.kill();
+    await waitForPage(page, "disconnected", (s) => s.status === "disconnected" && s.error !== "", {
+      timeoutMs: 5_000,
+    });
+    server = await startConclave({ dataDir: server.dataDir, port: server.port });
+    await waitForPage(page, "reconnected", (s) => s.status === "connected", { timeoutMs: 10_000 });
+    const r = etcdctl(server.endpoint, ["put", "dash/after-restart", "yes"]);
+    assert.equal(r.code, 0, r.stderr);
+    const done = performance.now();
+    const ms = await waitForPage(
+      page,
+      "a change after the restart",
+      (s) =>
+        s.feed[0]?.key === "dash/after-restart" &&
+        s.kvs["dash/after-restart"]?.value === "yes" &&
+        s.kvs["dash/key"]?.value === "v2",
+      { timeoutMs: liveMs, since: done },
+    );
+    timings.push(
+      `restart: etcdctl put after the restart shown ${ms.toFixed(0)} ms after it returned`,
+    );
+    // The lease poll (every second) clears its error with its next answer.
+    await waitForPage(page, "no error banner", (s) => s.error === "", { timeoutMs: 3_000 });
   });
 });
