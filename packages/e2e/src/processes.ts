@@ -151,13 +151,18 @@ export function requireTool(name: string): string {
   }
 }
 
-/** Starts a real etcd (Debian's etcd-server) on free ports with a temp data dir. */
-export async function startEtcd(): Promise<RunningServer> {
+/**
+ * Starts a real etcd (Debian's etcd-server) on free ports with a temp data dir.
+ * `scheme` and `args` as for `startConclave` (e.g. TLS flags with "https").
+ */
+export async function startEtcd(
+  options: Pick<StartOptions, "scheme" | "args"> = {},
+): Promise<RunningServer> {
   const bin = requireTool("etcd");
   const port = await freePort();
   const peerPort = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), "etcd-ref-"));
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${options.scheme ?? "http"}://127.0.0.1:${port}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   const proc = spawn(
     bin,
@@ -180,6 +185,7 @@ export async function startEtcd(): Promise<RunningServer> {
       "error",
       "--logger",
       "zap",
+      ...(options.args ?? []),
     ],
     { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ETCD_UNSUPPORTED_ARCH: "" } },
   );

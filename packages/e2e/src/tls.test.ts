@@ -11,7 +11,13 @@ import { KV } from "@conclave/proto";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { bytes, text } from "./clients.js";
-import { freePort, type RunningServer, requireTool, startConclave } from "./processes.js";
+import {
+  freePort,
+  type RunningServer,
+  requireTool,
+  startConclave,
+  startEtcd,
+} from "./processes.js";
 import { createTestCerts, type TestCerts } from "./test-certs.js";
 
 const certs: TestCerts = createTestCerts();
@@ -200,6 +206,76 @@ describe("client certificate auth (--client-cert-auth, --trusted-ca-file)", () =
     ]);
     assert.equal(range.code, 0, range.stderr);
     assert.equal(JSON.parse(range.stdout).count, "1");
+  });
+});
+
+describe("auth by client certificate CN, compared with etcd 3.4", () => {
+  const flags = [...serverFlags, "--client-cert-auth", "--trusted-ca-file", certs.ca.cert];
+  let etcd: RunningServer;
+  let conclave: RunningServer;
+
+  before(async () => {
+    [etcd, conclave] = await Promise.all([
+      startEtcd({ scheme: "https", args: flags }),
+      startConclave({ scheme: "https", args: flags }),
+    ]);
+  });
+  after(async () => {
+    await etcd.stop();
+    await stopCleanly(conclave);
+  });
+
+  /** What an operator sees: stdout, etcdctl's "Error:" line, the exit code. */
+  function run(server: RunningServer, client: string, args: string[]) {
+    const r = etcdctl(server.url, [...tlsArgs(client), ...args]);
+    const error = r.stderr.split("\n").find((l) => l.startsWith("Error:")) ?? "";
+    return { stdout: r.stdout, error, code: r.code };
+  }
+
+  test("without --user, requests act as the certificate's CN: same outputs as etcd", () => {
+    const session: [string, string[]][] = [
+      ["root", ["user", "add", "root:rootpw"]],
+      ["root", ["auth", "enable"]],
+      // From here on auth is on and no request carries a token.
+      ["root", ["role", "add", "app"]],
+      ["root", ["role", "grant-permission", "app", "readwrite", "--prefix", "app/"]],
+      ["root", ["user", "add", "alice:alicepw"]],
+      ["root", ["user", "grant-role", "alice", "app"]],
+      ["alice", ["put", "app/x", "1"]],
+      ["alice", ["get", "app/x", "--print-value-only"]],
+      ["alice", ["put", "other", "1"]],
+      ["alice", ["user", "list"]],
+      // A token wins over the certificate's name.
+      ["alice", ["--user", "root:rootpw", "user", "list"]],
+      ["root", ["user", "list"]],
+    ];
+    for (const [client, args] of session) {
+      const want = run(etcd, client, args);
+      const got = run(conclave, client, args);
+      assert.deepEqual(got, want, `${client}: etcdctl ${args.join(" ")}`);
+    }
+    // The session did what it says, not merely the same thing twice.
+    assert.equal(
+      run(conclave, "alice", ["put", "other", "1"]).error,
+      "Error: etcdserver: permission denied",
+    );
+    assert.equal(run(conclave, "root", ["user", "list"]).stdout, "alice\nroot\n");
+  });
+
+  test("the gateway uses the CN too (etcd's own gateway refuses CN-only requests)", () => {
+    const put = (client: string, key: string) =>
+      curl([
+        ...curlArgs(client),
+        `${conclave.url}/v3/kv/put`,
+        "-d",
+        JSON.stringify({ key: Buffer.from(key).toString("base64"), value: "MQ==" }),
+      ]);
+    const allowed = put("alice", "app/gw");
+    assert.equal(allowed.code, 0, allowed.stderr);
+    assert.ok(JSON.parse(allowed.stdout).header, allowed.stdout);
+    const denied = JSON.parse(put("alice", "other/gw").stdout);
+    assert.equal(denied.message, "etcdserver: permission denied");
+    assert.equal(denied.code, 7);
   });
 });
 
