@@ -4,8 +4,16 @@
 // leases, so it exercises those paths the way its users do.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { Etcd3, EtcdLockFailedError } from "etcd3";
+import {
+  Etcd3,
+  EtcdAuthenticationFailedError,
+  EtcdLockFailedError,
+  EtcdPermissionDeniedError,
+  EtcdRoleNotFoundError,
+  EtcdUserExistsError,
+} from "etcd3";
 import { type RunningServer, startConclave } from "./processes.js";
+import { createTestCerts } from "./test-certs.js";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -147,5 +155,71 @@ describe("etcd3 npm client", () => {
     assert.deepEqual(leaders.slice(-2), ["node-a", "node-b"]);
     await cb.resign();
     await observer.cancel();
+  });
+});
+
+describe("etcd3 npm client: auth over TLS", () => {
+  const certs = createTestCerts();
+  let tls: RunningServer;
+  const open: Etcd3[] = [];
+  const client = (auth?: { username: string; password: string }) => {
+    const c = new Etcd3({
+      hosts: tls.url,
+      credentials: { rootCertificate: certs.read(certs.ca.cert) },
+      ...(auth !== undefined && { auth }),
+    });
+    open.push(c);
+    return c;
+  };
+
+  before(async () => {
+    tls = await startConclave({
+      scheme: "https",
+      args: ["--cert-file", certs.server.cert, "--key-file", certs.server.key],
+    });
+  });
+  after(async () => {
+    for (const c of open) c.close();
+    await tls.stop();
+  });
+
+  test("users, roles and permissions through etcd3's API; its error classes match our messages", async () => {
+    const admin = client();
+    await admin.role("root").create();
+    await admin.user("root").create("rootpw");
+    await admin.user("root").addRole("root");
+    await admin.role("app").create();
+    await admin
+      .role("app")
+      .grant({ permission: "Readwrite", range: admin.range({ prefix: "app/" }) });
+    await admin.user("alice").create("alicepw");
+    await admin.user("alice").addRole("app");
+    await assert.rejects(admin.user("alice").create("again"), EtcdUserExistsError);
+    await assert.rejects(admin.user("alice").addRole("nope"), EtcdRoleNotFoundError);
+    await admin.auth.authEnable({});
+
+    const alice = client({ username: "alice", password: "alicepw" });
+    await alice.put("app/x").value("1");
+    assert.equal(await alice.get("app/x").string(), "1");
+    await assert.rejects(alice.put("other").value("1"), EtcdPermissionDeniedError);
+    await assert.rejects(alice.get("other").string(), EtcdPermissionDeniedError);
+    // A Txn is checked on every branch, also the one not taken.
+    await assert.rejects(
+      alice
+        .if("app/x", "Value", "==", "1")
+        .then(alice.put("app/y").value("2"))
+        .else(alice.put("other").value("2"))
+        .commit(),
+      EtcdPermissionDeniedError,
+    );
+
+    const wrong = client({ username: "alice", password: "nope" });
+    await assert.rejects(wrong.get("app/x").string(), EtcdAuthenticationFailedError);
+
+    const root = client({ username: "root", password: "rootpw" });
+    await root.put("other").value("by root");
+    assert.equal(await root.get("other").string(), "by root");
+    await root.auth.authDisable({});
+    assert.equal(await admin.get("other").string(), "by root");
   });
 });
