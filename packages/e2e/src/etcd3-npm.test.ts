@@ -136,9 +136,9 @@ describe("etcd3 npm client", () => {
     const b = connect();
     const observer = await connect().election("primary").observe();
     const leaders: string[] = [];
-    observer.on("change", (leader) => leaders.push(leader));
+    observer.on("change", (leader) => leaders.push(leader ?? "(none)"));
     const ca = a.election("primary").campaign("node-a");
-    await first("a elected", (cb) => ca.on("elected", cb));
+    await first<void>("a elected", (cb) => ca.on("elected", () => cb()));
     const cb = b.election("primary").campaign("node-b");
     let bElected = false;
     cb.on("elected", () => {
@@ -201,7 +201,7 @@ describe("etcd3 npm client: auth over TLS", () => {
     const alice = client({ username: "alice", password: "alicepw" });
     await alice.put("app/x").value("1");
     assert.equal(await alice.get("app/x").string(), "1");
-    await assert.rejects(alice.put("other").value("1"), EtcdPermissionDeniedError);
+    await assert.rejects(alice.put("other").value("1").exec(), EtcdPermissionDeniedError);
     await assert.rejects(alice.get("other").string(), EtcdPermissionDeniedError);
     // A Txn is checked on every branch, also the one not taken.
     await assert.rejects(
