@@ -8,6 +8,7 @@ const defaults: ConclaveConfig = {
   listenClientUrls: ["http://127.0.0.1:2379"],
   advertiseClientUrls: ["http://127.0.0.1:2379"],
   clientCertAuth: false,
+  autoTls: false,
   maxTxnOps: 128,
   maxRequestBytes: 1_572_864,
   logLevel: "info",
@@ -191,6 +192,30 @@ const validCases: ValidCase[] = [
       warnings: [
         "scheme is HTTP while key and cert files are present; ignoring key and cert files for client url http://127.0.0.1:2379",
         "scheme is HTTP while --client-cert-auth is enabled; ignoring client cert auth for client url http://127.0.0.1:2379",
+      ],
+    },
+  },
+  {
+    name: "--auto-tls serves https:// without certificate files",
+    argv: ["--listen-client-urls=https://127.0.0.1:2379", "--auto-tls"],
+    want: {
+      listenClientUrls: ["https://127.0.0.1:2379"],
+      advertiseClientUrls: ["https://127.0.0.1:2379"],
+      autoTls: true,
+    },
+  },
+  {
+    name: "--auto-tls with certificate files: etcd's warning, the files win",
+    argv: ["--auto-tls", "--cert-file=s.crt", "--key-file=s.key"],
+    env: { ETCD_AUTO_TLS: "1" },
+    want: {
+      certFile: "s.crt",
+      keyFile: "s.key",
+      autoTls: true,
+      warnings: [
+        "environment variable ETCD_AUTO_TLS is shadowed by the flag --auto-tls",
+        "ignoring client auto TLS since certs given",
+        "scheme is HTTP while key and cert files are present; ignoring key and cert files for client url http://127.0.0.1:2379",
       ],
     },
   },
@@ -400,6 +425,7 @@ describe("usage", () => {
       "--key-file",
       "--trusted-ca-file",
       "--client-cert-auth",
+      "--auto-tls",
       "--help",
       "--version",
     ]) {

@@ -45,6 +45,12 @@ export interface ConclaveConfig {
    * With auth enabled, the certificate's CN is the user name. Default false.
    */
   clientCertAuth: boolean;
+  /**
+   * `--auto-tls`: without `certFile`, `https://` URLs use a self-signed
+   * certificate kept in `<data-dir>/fixtures/client` (made on first use).
+   * Default false.
+   */
+  autoTls: boolean;
   /** `--max-txn-ops`: the most operations one transaction may hold. Default 128. */
   maxTxnOps: number;
   /** `--max-request-bytes`: the largest client request, in bytes. Default 1 572 864 (1.5 MiB). */
@@ -147,6 +153,12 @@ const flagSpecs = {
   "auth-token-ttl": {
     valueName: "seconds",
     description: "Seconds a simple auth token stays valid without use. (default 300)",
+  },
+  "auto-tls": {
+    boolean: true,
+    env: true,
+    description:
+      "Client TLS using a generated self-signed certificate (in <data-dir>/fixtures/client) when --cert-file is not given. (default false)",
   },
   cors: {
     valueName: "origins",
@@ -311,9 +323,14 @@ export function parseFlags(
   if ((certFile === undefined) !== (keyFile === undefined)) {
     throw new FlagError("--cert-file and --key-file must be given together");
   }
+  const autoTlsFlag = get("auto-tls");
+  const autoTls = autoTlsFlag ? parseBoolean(autoTlsFlag.source, autoTlsFlag.value) : false;
+  if (autoTls && certFile !== undefined) {
+    warnings.push("ignoring client auto TLS since certs given");
+  }
   for (const u of listenClientUrls) {
     if (u.startsWith("https:")) {
-      if (certFile === undefined) {
+      if (certFile === undefined && !autoTls) {
         // etcd's words.
         throw new FlagError(
           `TLS key/cert (--cert-file, --key-file) must be provided for client url ${u} with HTTPS scheme`,
@@ -376,6 +393,7 @@ export function parseFlags(
     ...(keyFile !== undefined && { keyFile }),
     ...(trustedCaFile !== undefined && { trustedCaFile }),
     clientCertAuth,
+    autoTls,
     maxTxnOps,
     maxRequestBytes,
     logLevel,
@@ -395,6 +413,7 @@ function defaults(): ConclaveConfig {
     listenClientUrls: [defaultListenClientUrl],
     advertiseClientUrls: [defaultListenClientUrl],
     clientCertAuth: false,
+    autoTls: false,
     maxTxnOps: 128,
     maxRequestBytes: 1_572_864,
     logLevel: "info",

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import {
   closeServerContext,
   createMetrics,
@@ -14,6 +15,7 @@ import { FlagError, parseFlags, usage } from "./flags.js";
 import { registerGateway } from "./gateway/create-gateway.js";
 import { registerOperationalRoutes } from "./operational-routes.js";
 import { loadClientTlsOptions, TlsConfigError } from "./tls-options.js";
+import { ensureSelfSignedCertFiles } from "./tls-self-signed.js";
 
 /** Conclave's own version (printed by --version and logged at start). */
 export const conclaveVersion = "0.1.0";
@@ -48,13 +50,21 @@ async function main(): Promise<void> {
 
   // Certificates for https:// URLs, read before anything else starts; http://
   // URLs ignore them, as in etcd (parseFlags warned).
+  const httpsUrls = config.listenClientUrls.filter((u) => u.startsWith("https:"));
+  let { certFile, keyFile } = config;
+  if (httpsUrls.length > 0 && certFile === undefined && config.autoTls) {
+    // etcd's --auto-tls: a self-signed certificate for the listen hosts, kept in the data dir.
+    const hosts = httpsUrls.map((u) => new URL(u).hostname.replace(/^\[(.*)\]$/, "$1"));
+    const made = ensureSelfSignedCertFiles(join(config.dataDir, "fixtures", "client"), hosts);
+    ({ certFile, keyFile } = made);
+    if (made.created)
+      logger.info({ certFile, keyFile }, "created self-signed client TLS certificate");
+  }
   const tlsFiles =
-    config.certFile !== undefined &&
-    config.keyFile !== undefined &&
-    config.listenClientUrls.some((u) => u.startsWith("https:"))
+    certFile !== undefined && keyFile !== undefined && httpsUrls.length > 0
       ? {
-          certFile: config.certFile,
-          keyFile: config.keyFile,
+          certFile,
+          keyFile,
           clientCertAuth: config.clientCertAuth,
           ...(config.trustedCaFile !== undefined && { trustedCaFile: config.trustedCaFile }),
         }
