@@ -3,86 +3,14 @@
 // Txn, Range, DeleteRange and Watch. Every scenario runs against conclave and,
 // to keep the expectations honest, against a real etcd.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { etcdctl, type RunningServer, requireTool, startConclave, startEtcd } from "./processes.js";
+import { killAllEtcdctl, spawnEtcdctl } from "./etcdctl-process.js";
+import { etcdctl, type RunningServer, startConclave, startEtcd } from "./processes.js";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-interface Child {
-  proc: ChildProcess;
-  /** Wall-clock ms when it was spawned. */
-  spawnedAt: number;
-  stdout(): string;
-  stderr(): string;
-  /** Resolves once stdout matches; throws with the output after timeoutMs. */
-  waitFor(pattern: string | RegExp, timeoutMs?: number): Promise<void>;
-  /** Resolves with the exit code (null when killed by a signal); throws after timeoutMs. */
-  exit(timeoutMs?: number): Promise<number | null>;
-  signal(sig: NodeJS.Signals): void;
-  kill(): Promise<void>;
-}
-
-const children = new Set<Child>();
-
-function spawnEtcdctl(endpoint: string, args: string[]): Child {
-  const proc = spawn(requireTool("etcdctl"), [`--endpoints=${endpoint}`, ...args], {
-    env: { ...process.env, ETCDCTL_API: "3" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const spawnedAt = Date.now();
-  let out = "";
-  let err = "";
-  proc.stdout?.on("data", (d: Buffer) => {
-    out += d.toString();
-  });
-  proc.stderr?.on("data", (d: Buffer) => {
-    err += d.toString();
-  });
-  const exited = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
-  const describe = () =>
-    `etcdctl ${args.join(" ")}\nstdout: ${JSON.stringify(out)}\nstderr: ${err}`;
-  const child: Child = {
-    proc,
-    spawnedAt,
-    stdout: () => out,
-    stderr: () => err,
-    async waitFor(pattern, timeoutMs = 5000) {
-      const deadline = Date.now() + timeoutMs;
-      const hit = () => (typeof pattern === "string" ? out.includes(pattern) : pattern.test(out));
-      while (!hit()) {
-        if (Date.now() > deadline) {
-          throw new Error(`no ${String(pattern)} within ${timeoutMs} ms: ${describe()}`);
-        }
-        await sleep(20);
-      }
-    },
-    async exit(timeoutMs = 10_000) {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<"timeout">((r) => {
-        timer = setTimeout(() => r("timeout"), timeoutMs);
-      });
-      const r = await Promise.race([exited, timeout]);
-      clearTimeout(timer);
-      if (r === "timeout") throw new Error(`still running after ${timeoutMs} ms: ${describe()}`);
-      children.delete(child);
-      return r;
-    },
-    signal(sig) {
-      proc.kill(sig);
-    },
-    async kill() {
-      children.delete(child);
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
-      await exited;
-    },
-  };
-  children.add(child);
-  return child;
-}
 
 /** Nanosecond timestamps written by the lock holders' commands. */
 function readStamps(file: string): { who: string; what: string; ns: bigint }[] {
@@ -197,7 +125,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const c of [...children]) await c.kill();
+  await killAllEtcdctl();
   await etcd?.stop();
   if (server !== undefined) {
     await server.stop();

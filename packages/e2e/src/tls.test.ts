@@ -3,7 +3,7 @@
 // --trusted-ca-file and --client-cert-auth; ALPN h2 (gRPC) and http/1.1
 // (Connect, gateway, /health) on one port; plaintext and TLS side by side.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { copyFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -12,6 +12,7 @@ import { KV } from "@conclave/proto";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { bytes, text } from "./clients.js";
+import { spawnEtcdctl } from "./etcdctl-process.js";
 import {
   freePort,
   type RunningServer,
@@ -115,7 +116,7 @@ describe("TLS client port (--cert-file, --key-file)", () => {
       ok(endpoint, [...tlsArgs(), "put", "tls/w", "one", "-w", "json"]),
     )?.[1];
     assert.ok(rev);
-    const watch = spawnWatch(endpoint, [...tlsArgs(), "watch", "tls/w", `--rev=${rev}`]);
+    const watch = spawnEtcdctl(endpoint, [...tlsArgs(), "watch", "tls/w", `--rev=${rev}`]);
     try {
       await watch.waitFor("PUT\ntls/w\none\n");
       ok(endpoint, [...tlsArgs(), "put", "tls/w", "two"]);
@@ -421,37 +422,3 @@ describe("TLS startup and reload", () => {
     }
   });
 });
-
-/** A background `etcdctl watch`, read until its output contains what is expected. */
-function spawnWatch(endpoint: string, args: string[]) {
-  const proc: ChildProcess = spawn(requireTool("etcdctl"), [`--endpoints=${endpoint}`, ...args], {
-    env: { ...process.env, ETCDCTL_API: "3" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  let err = "";
-  proc.stdout?.on("data", (d: Buffer) => {
-    out += d.toString();
-  });
-  proc.stderr?.on("data", (d: Buffer) => {
-    err += d.toString();
-  });
-  const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
-  return {
-    async waitFor(expected: string, timeoutMs = 5000) {
-      const deadline = Date.now() + timeoutMs;
-      while (!out.includes(expected)) {
-        if (Date.now() > deadline) {
-          throw new Error(
-            `no ${JSON.stringify(expected)} in ${JSON.stringify(out)}; stderr: ${err}`,
-          );
-        }
-        await sleep(20);
-      }
-    },
-    async kill() {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
-      await exited;
-    },
-  };
-}

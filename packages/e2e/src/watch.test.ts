@@ -2,7 +2,6 @@
 // as etcd's Go client speaks it) and real etcdctl 3.4, against the conclave
 // CLI; the wire-visible corners are compared with a real etcd.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { rmSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import type { MessageInitShape } from "@bufbuild/protobuf";
@@ -19,7 +18,8 @@ import {
 import { type Client, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { bytes, prefixEnd, pushQueue, text } from "./clients.js";
-import { etcdctl, type RunningServer, requireTool, startConclave, startEtcd } from "./processes.js";
+import { type EtcdctlProcess, killAllEtcdctl, spawnEtcdctl } from "./etcdctl-process.js";
+import { etcdctl, type RunningServer, startConclave, startEtcd } from "./processes.js";
 
 type WatchRequestInit = MessageInitShape<typeof WatchRequestSchema>;
 type WatchCreateInit = MessageInitShape<typeof WatchCreateRequestSchema>;
@@ -161,59 +161,6 @@ async function pool<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): 
 // ---------------------------------------------------------------------------
 // etcdctl as a long-running child process
 
-interface Child {
-  proc: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  write(s: string): void;
-  /** Resolves once stdout contains `s`; throws with the output after timeoutMs. */
-  waitFor(s: string, timeoutMs?: number): Promise<void>;
-  kill(): Promise<void>;
-}
-
-const children = new Set<Child>();
-
-function spawnEtcdctl(endpoint: string, args: string[]): Child {
-  const proc = spawn(requireTool("etcdctl"), [`--endpoints=${endpoint}`, ...args], {
-    env: { ...process.env, ETCDCTL_API: "3" },
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  let out = "";
-  let err = "";
-  proc.stdout?.on("data", (d: Buffer) => {
-    out += d.toString();
-  });
-  proc.stderr?.on("data", (d: Buffer) => {
-    err += d.toString();
-  });
-  const exited = new Promise<void>((r) => proc.once("exit", () => r()));
-  const child: Child = {
-    proc,
-    stdout: () => out,
-    stderr: () => err,
-    write: (s) => proc.stdin?.write(s),
-    async waitFor(s, timeoutMs = 5000) {
-      const deadline = Date.now() + timeoutMs;
-      while (!out.includes(s)) {
-        if (Date.now() > deadline) {
-          throw new Error(
-            `etcdctl ${args.join(" ")}: no ${JSON.stringify(s)} in ${timeoutMs} ms\n` +
-              `stdout: ${JSON.stringify(out)}\nstderr: ${err}`,
-          );
-        }
-        await sleep(20);
-      }
-    },
-    async kill() {
-      children.delete(child);
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
-      await exited;
-    },
-  };
-  children.add(child);
-  return child;
-}
-
 function put(endpoint: string, key: string, value: string) {
   const r = etcdctl(endpoint, ["put", key, value]);
   assert.equal(r.code, 0, r.stderr);
@@ -223,7 +170,7 @@ function put(endpoint: string, key: string, value: string) {
  * Puts `key` = ready-N until the watching etcdctl printed the last such
  * value, so the watch is established; returns the stdout length at that point.
  */
-async function awaitWatching(endpoint: string, c: Child, key: string): Promise<number> {
+async function awaitWatching(endpoint: string, c: EtcdctlProcess, key: string): Promise<number> {
   const deadline = Date.now() + 10_000;
   let n = 0;
   put(endpoint, key, `ready-${++n}`);
@@ -248,7 +195,7 @@ before(async () => {
 
 after(async () => {
   for (const s of [...openStreams]) s.close();
-  for (const c of [...children]) await c.kill();
+  await killAllEtcdctl();
   if (server !== undefined) {
     await server.stop();
     rmSync(server.dataDir, { recursive: true, force: true });
