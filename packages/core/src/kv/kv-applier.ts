@@ -23,7 +23,7 @@ import {
   type TxnResponse,
 } from "../types.js";
 import { compareBytes } from "./compare-bytes.js";
-import { sortKeyValues } from "./sort-key-values.js";
+import { type SortFields, sortKeyValues } from "./sort-key-values.js";
 
 /**
  * etcd's key-value semantics over the MVCC store: what etcd's applier does
@@ -57,42 +57,63 @@ const none = new Uint8Array(0);
 
 /** Range as etcd's applier runs it, against a read view or a write txn. */
 export function applyRange(view: ReadView, r: RangeRequest): RangeResponse {
-  let limit = Number(r.limit);
   const postFilter =
     r.sortOrder !== SortOrder.NONE ||
     r.minModRevision !== 0n ||
     r.maxModRevision !== 0n ||
     r.minCreateRevision !== 0n ||
     r.maxCreateRevision !== 0n;
-  // Sorting and filtering need every match; otherwise fetch one extra for `more`.
-  if (postFilter) limit = 0;
-  if (limit > 0) limit += 1;
-  const rr = view.range(r.key, toRangeEnd(r.rangeEnd), {
-    limit,
-    rev: Number(r.revision),
-    countOnly: r.countOnly,
-  });
-  let kvs = rr.kvs;
-  if (r.maxModRevision !== 0n) kvs = kvs.filter((kv) => !(kv.modRevision > r.maxModRevision));
-  if (r.minModRevision !== 0n) kvs = kvs.filter((kv) => !(kv.modRevision < r.minModRevision));
+  const end = toRangeEnd(r.rangeEnd);
+  let kvs: KeyValue[];
+  let count: number;
+  let rev: number;
+  let more = false;
+  if (postFilter && !r.countOnly && r.sortTarget !== SortTarget.VALUE) {
+    // Filter and sort on the index's metadata; load only what is returned.
+    const rm = view.rangeMeta(r.key, end, { rev: Number(r.revision) });
+    const picked = filterAndSort(rm.metas, r);
+    count = rm.metas.length;
+    rev = rm.rev;
+    more = picked.more;
+    kvs = picked.items.map((m) => m.load());
+  } else {
+    // Sorting and filtering need every match; otherwise fetch one extra for `more`.
+    let limit = postFilter ? 0 : Number(r.limit);
+    if (limit > 0) limit += 1;
+    const rr = view.range(r.key, end, { limit, rev: Number(r.revision), countOnly: r.countOnly });
+    const picked = filterAndSort(rr.kvs, r);
+    kvs = picked.items;
+    more = picked.more;
+    count = rr.count;
+    rev = rr.rev;
+  }
+  if (r.keysOnly) for (const kv of kvs) kv.value = none;
+  return { header: { revision: BigInt(rev) }, kvs, more, count: BigInt(count) };
+}
+
+/** etcd's revision filters, sort and limit, over key-values or index metadata. */
+function filterAndSort<T extends SortFields>(
+  all: T[],
+  r: RangeRequest,
+): { items: T[]; more: boolean } {
+  let items = all;
+  if (r.maxModRevision !== 0n) items = items.filter((kv) => !(kv.modRevision > r.maxModRevision));
+  if (r.minModRevision !== 0n) items = items.filter((kv) => !(kv.modRevision < r.minModRevision));
   if (r.maxCreateRevision !== 0n)
-    kvs = kvs.filter((kv) => !(kv.createRevision > r.maxCreateRevision));
+    items = items.filter((kv) => !(kv.createRevision > r.maxCreateRevision));
   if (r.minCreateRevision !== 0n)
-    kvs = kvs.filter((kv) => !(kv.createRevision < r.minCreateRevision));
+    items = items.filter((kv) => !(kv.createRevision < r.minCreateRevision));
 
   let order = r.sortOrder;
   // Results already come in key order; other targets default to ascending.
   if (r.sortTarget !== SortTarget.KEY && order === SortOrder.NONE) order = SortOrder.ASCEND;
   if (order === SortOrder.ASCEND || order === SortOrder.DESCEND) {
-    sortKeyValues(kvs, r.sortTarget, order === SortOrder.DESCEND);
+    sortKeyValues(items, r.sortTarget, order === SortOrder.DESCEND);
   }
-  let more = false;
-  if (r.limit > 0n && kvs.length > Number(r.limit)) {
-    kvs = kvs.slice(0, Number(r.limit));
-    more = true;
+  if (r.limit > 0n && items.length > Number(r.limit)) {
+    return { items: items.slice(0, Number(r.limit)), more: true };
   }
-  if (r.keysOnly) for (const kv of kvs) kv.value = none;
-  return { header: { revision: BigInt(rr.rev) }, kvs, more, count: BigInt(rr.count) };
+  return { items, more: false };
 }
 
 /** Put as etcd's applier runs it inside a write txn. */

@@ -2,6 +2,9 @@ import type { KeyValue } from "../types.js";
 import { SortTarget } from "../types.js";
 import { compareBytes } from "./compare-bytes.js";
 
+/** What the sort targets other than VALUE look at. */
+export type SortFields = Pick<KeyValue, "key" | "version" | "createRevision" | "modRevision">;
+
 type Less = (a: KeyValue, b: KeyValue) => boolean;
 
 const lessBy: Record<number, Less> = {
@@ -19,8 +22,13 @@ const lessBy: Record<number, Less> = {
  * larger results with ties etcd's tie order is an artifact of its sort
  * implementation, and ours stays in key order.
  */
-export function sortKeyValues(kvs: KeyValue[], target: number, descending: boolean): void {
-  const less = lessBy[target];
+export function sortKeyValues<T extends SortFields>(
+  kvs: T[],
+  target: number,
+  descending: boolean,
+): void {
+  // VALUE needs values; callers sort by it only with full key-values.
+  const less = lessBy[target] as ((a: T, b: T) => boolean) | undefined;
   if (less === undefined) return; // etcd leaves the order alone for unknown targets
   kvs.sort((a, b) => {
     if (descending) return less(b, a) ? -1 : less(a, b) ? 1 : 0;

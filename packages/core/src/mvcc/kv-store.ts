@@ -2,7 +2,7 @@ import { crc32 } from "node:zlib";
 import { type Backend, type BackendOp, Buckets } from "../backend/backend.js";
 import { errCompacted, errFutureRev, errStoreClosed } from "../errors.js";
 import type { Change, KeyValue } from "../types.js";
-import { createKeyIndex, type IndexedRevision, type KeyIndex } from "./key-index.js";
+import { createKeyIndex, type IndexedRevision, type KeyEntry, type KeyIndex } from "./key-index.js";
 import { bytesToKeyString } from "./key-string.js";
 import { decodeRecord, encodeRecord, type StoredRecord } from "./record-codec.js";
 import { bytesToRevision, type Revision, revisionToBytes } from "./revision.js";
@@ -41,6 +41,30 @@ export interface ReadView {
   firstRev(): number;
   /** Reads keys; throws errFutureRev / errCompacted as etcd's mvcc does. */
   range(key: Uint8Array, end: RangeEnd, options?: RangeOptions): RangeResult;
+  /**
+   * The keys `range` would return, without limit, as index metadata whose
+   * value loads on demand: for a key whose visible revision is its latest,
+   * revisions and version come from the in-memory index, so filtering and
+   * sorting by them (etcd's lock and election recipes do on every call)
+   * reads only the records that are returned.
+   */
+  rangeMeta(key: Uint8Array, end: RangeEnd, options?: { rev?: number }): RangeMetaResult;
+}
+
+/** One key of a {@link ReadView.rangeMeta} result. */
+export interface KeyMeta {
+  key: Uint8Array;
+  modRevision: bigint;
+  createRevision: bigint;
+  version: bigint;
+  /** The full key-value (a copy of its own). */
+  load(): KeyValue;
+}
+
+export interface RangeMetaResult {
+  metas: KeyMeta[];
+  /** The view's revision, as in {@link RangeResult}. */
+  rev: number;
 }
 
 /** A write transaction (etcd's TxnWrite): one main revision for all its changes. */
@@ -256,11 +280,53 @@ export function openKvStore(options: KvStoreOptions): KvStore {
     return { kvs, count, rev: curRev };
   }
 
+  function rangeMeta(
+    key: Uint8Array,
+    end: RangeEnd,
+    curRev: number,
+    ro: { rev?: number } | undefined,
+  ): RangeMetaResult {
+    let rev = ro?.rev ?? 0;
+    if (rev > curRev) throw errFutureRev;
+    if (rev <= 0) rev = curRev;
+    if (rev < compactMain) throw errCompacted;
+    const metas: KeyMeta[] = [];
+    const visit = (e: KeyEntry, r: IndexedRevision) => {
+      if (e.revs[e.revs.length - 1] === r) {
+        // The latest revision: the index's creation revision and version are its own.
+        metas.push({
+          key: e.key,
+          modRevision: BigInt(r.main),
+          createRevision: BigInt(e.created),
+          version: BigInt(e.version),
+          load: () => copyKv(load(r).kv),
+        });
+      } else {
+        const kv = copyKv(load(r).kv);
+        metas.push({ ...kv, load: () => kv });
+      }
+    };
+    const start = bytesToKeyString(key);
+    if (end === undefined) {
+      const e = index.entry(start);
+      const r = e === undefined ? undefined : index.get(start, rev);
+      if (e !== undefined && r !== undefined) visit(e, r);
+    } else {
+      const endKey = end === "infinity" ? null : bytesToKeyString(end);
+      index.range(start, endKey, rev, (_k, e, r) => {
+        visit(e, r);
+        return true;
+      });
+    }
+    return { metas, rev: curRev };
+  }
+
   function readView(atRev: number): ReadView {
     return {
       rev: () => atRev,
       firstRev: () => compactMain,
       range: (key, end, ro) => rangeKeys(key, end, atRev, ro),
+      rangeMeta: (key, end, ro) => rangeMeta(key, end, atRev, ro),
     };
   }
 
@@ -350,6 +416,7 @@ export function openKvStore(options: KvStoreOptions): KvStore {
         rev: txnRev,
         firstRev: () => compactMain,
         range: (key, end, ro) => rangeKeys(key, end, txnRev(), ro),
+        rangeMeta: (key, end, ro) => rangeMeta(key, end, txnRev(), ro),
         changes: () => changes,
         stage(op) {
           ops.push(op);
