@@ -248,16 +248,21 @@ export function openKvStore(options: KvStoreOptions): KvStore {
     return { ...kv };
   }
 
+  /** The revision a read asks for (≤ 0: the view's), checked as etcd's mvcc checks it. */
+  function readRev(requested: number, curRev: number): number {
+    if (requested > curRev) throw errFutureRev;
+    const rev = requested <= 0 ? curRev : requested;
+    if (rev < compactMain) throw errCompacted;
+    return rev;
+  }
+
   function rangeKeys(
     key: Uint8Array,
     end: RangeEnd,
     curRev: number,
     ro: RangeOptions | undefined,
   ): RangeResult {
-    let rev = ro?.rev ?? 0;
-    if (rev > curRev) throw errFutureRev;
-    if (rev <= 0) rev = curRev;
-    if (rev < compactMain) throw errCompacted;
+    const rev = readRev(ro?.rev ?? 0, curRev);
     const limit = ro?.limit ?? 0;
     const countOnly = ro?.countOnly ?? false;
     const start = bytesToKeyString(key);
@@ -286,10 +291,7 @@ export function openKvStore(options: KvStoreOptions): KvStore {
     curRev: number,
     ro: { rev?: number } | undefined,
   ): RangeMetaResult {
-    let rev = ro?.rev ?? 0;
-    if (rev > curRev) throw errFutureRev;
-    if (rev <= 0) rev = curRev;
-    if (rev < compactMain) throw errCompacted;
+    const rev = readRev(ro?.rev ?? 0, curRev);
     const metas: KeyMeta[] = [];
     const visit = (e: KeyEntry, r: IndexedRevision) => {
       if (e.revs[e.revs.length - 1] === r) {
