@@ -1,8 +1,8 @@
 import type { KeyValue, LeaderKey } from "@conclave/proto";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { ConclaveServices } from "./conclave-services.js";
-import { grantLease, type Lease, type LeaseInput, type LeaseOptions, leaseIdOf } from "./lease.js";
-import { defaultSessionTtl } from "./lock.js";
+import { type LeaseInput, type LeaseOptions, leaseIdOf } from "./lease.js";
+import { sessionLease } from "./lock.js";
 import {
   createReconnectingStream,
   type ReconnectingStream,
@@ -63,11 +63,7 @@ export function createElection(
   return {
     name: nameBytes,
     async campaign(value, options = {}) {
-      const own: Lease | undefined =
-        options.lease === undefined
-          ? await grantLease(services, options.ttl ?? defaultSessionTtl, sessionOptions)
-          : undefined;
-      const lease = own ?? (options.lease as LeaseInput);
+      const { lease, own } = await sessionLease(services, options, sessionOptions);
       try {
         const r = await services.election.campaign(
           { name: nameBytes, lease: leaseIdOf(lease), value: toBytes(value) },

@@ -5,6 +5,21 @@ import { type BytesInput, toBytes } from "./to-bytes.js";
 /** etcd's default session TTL, in seconds: what a lock or campaign without a lease gets. */
 export const defaultSessionTtl = 60;
 
+/**
+ * The lease a lock or campaign hangs on: the caller's `lease`, or a new one
+ * of `ttl` seconds (etcd's concurrency session) that `own` holds so the
+ * caller can revoke it when done or when the call fails.
+ */
+export async function sessionLease(
+  services: ConclaveServices,
+  options: { lease?: LeaseInput; ttl?: number },
+  sessionOptions: LeaseOptions,
+): Promise<{ lease: LeaseInput; own: Lease | undefined }> {
+  if (options.lease !== undefined) return { lease: options.lease, own: undefined };
+  const own = await grantLease(services, options.ttl ?? defaultSessionTtl, sessionOptions);
+  return { lease: own, own };
+}
+
 export interface LockOptions {
   /**
    * The lease that holds the lock: when it ends, the lock is released.
@@ -47,11 +62,7 @@ export async function acquireLock(
   options: LockOptions = {},
   sessionOptions: LeaseOptions = {},
 ): Promise<LockHandle> {
-  const own: Lease | undefined =
-    options.lease === undefined
-      ? await grantLease(services, options.ttl ?? defaultSessionTtl, sessionOptions)
-      : undefined;
-  const lease = own ?? (options.lease as LeaseInput);
+  const { lease, own } = await sessionLease(services, options, sessionOptions);
   try {
     const r = await services.lock.lock(
       { name: toBytes(name), lease: leaseIdOf(lease) },
