@@ -78,6 +78,39 @@ function track(proc: ChildProcess) {
   return { output: () => out, exited };
 }
 
+/**
+ * Waits until the spawned server listens on `port`, then wraps it; `afterExit`
+ * runs once it was stopped or killed (e.g. to remove its data dir).
+ */
+async function running(
+  proc: ChildProcess,
+  url: string,
+  port: number,
+  dataDir: string,
+  afterExit: () => void = () => {},
+): Promise<RunningServer> {
+  const t = track(proc);
+  await waitForPort(port, 20_000, proc, t.output);
+  const end = async (signal: NodeJS.Signals) => {
+    if (proc.exitCode === null) proc.kill(signal);
+    const code = await t.exited;
+    afterExit();
+    return code;
+  };
+  return {
+    url,
+    endpoint: `127.0.0.1:${port}`,
+    port,
+    dataDir,
+    proc,
+    output: t.output,
+    stop: () => end("SIGTERM"),
+    async kill() {
+      await end("SIGKILL");
+    },
+  };
+}
+
 export interface StartOptions {
   /** Reuse a data dir (restart tests); default a fresh temp dir. */
   dataDir?: string;
@@ -118,26 +151,7 @@ export async function startConclave(options: StartOptions = {}): Promise<Running
     ],
     { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] },
   );
-  const t = track(proc);
-  await waitForPort(port, 20_000, proc, t.output);
-  return {
-    url,
-    endpoint: `127.0.0.1:${port}`,
-    port,
-    dataDir,
-    proc,
-    output: t.output,
-    async stop() {
-      if (proc.exitCode !== null) return proc.exitCode;
-      proc.kill("SIGTERM");
-      return t.exited;
-    },
-    async kill() {
-      if (proc.exitCode !== null) return;
-      proc.kill("SIGKILL");
-      await t.exited;
-    },
-  };
+  return running(proc, url, port, dataDir);
 }
 
 /** Path of a binary on PATH, or throws: a missing tool fails the suite, never skips it. */
@@ -189,27 +203,8 @@ export async function startEtcd(
     ],
     { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ETCD_UNSUPPORTED_ARCH: "" } },
   );
-  const t = track(proc);
-  await waitForPort(port, 20_000, proc, t.output);
-  return {
-    url,
-    endpoint: `127.0.0.1:${port}`,
-    port,
-    dataDir,
-    proc,
-    output: t.output,
-    async stop() {
-      if (proc.exitCode === null) proc.kill("SIGTERM");
-      const code = await t.exited;
-      rmSync(dataDir, { recursive: true, force: true });
-      return code;
-    },
-    async kill() {
-      if (proc.exitCode === null) proc.kill("SIGKILL");
-      await t.exited;
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
+  // A reference server's data is of no use once it stopped.
+  return running(proc, url, port, dataDir, () => rmSync(dataDir, { recursive: true, force: true }));
 }
 
 /** Runs etcdctl (API v3) against an endpoint; returns stdout, stderr and the exit code. */
