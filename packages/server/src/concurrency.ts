@@ -77,10 +77,16 @@ const topByCreate = (prefix: Uint8Array, order: number, maxCreate = 0n) =>
     maxCreateRevision: maxCreate,
   });
 
+/**
+ * Ends a finished wait's watch. One shared reason: `abort()` without one
+ * builds a DOMException with a stack trace, on every lock hand-over.
+ */
+const waitOver = new RecipeError("wait over");
+
 /** Waits until `key` is deleted, watching from `rev`. */
 async function waitDelete(c: LocalClient, key: Uint8Array, rev: number, signal: AbortSignal) {
   const inner = new AbortController();
-  const abort = () => inner.abort();
+  const abort = () => inner.abort(signal.reason);
   signal.addEventListener("abort", abort, { once: true });
   try {
     for await (const wr of c.watch(key, { rev }, inner.signal)) {
@@ -88,7 +94,7 @@ async function waitDelete(c: LocalClient, key: Uint8Array, rev: number, signal: 
     }
   } finally {
     signal.removeEventListener("abort", abort);
-    inner.abort();
+    inner.abort(waitOver);
   }
   throw signal.aborted ? (signal.reason ?? errLostWatcher) : errLostWatcher;
 }
