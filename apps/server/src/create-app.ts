@@ -1,6 +1,7 @@
 import { lookup } from "node:dns/promises";
 import { setMaxListeners } from "node:events";
 import type * as http from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { AddressInfo, Server as NetServer } from "node:net";
 import type { TlsOptions } from "node:tls";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
@@ -8,6 +9,7 @@ import { fastifyConnectPlugin } from "@connectrpc/connect-fastify";
 import { type FastifyInstance, fastify, LogController } from "fastify";
 import { type LevelWithSilent, type Logger, pino } from "pino";
 import { useGrpcGoErrorWording } from "./grpc-message-compat.js";
+import { createGrpcUnaryFastPath } from "./grpc-unary-fast-path.js";
 import {
   createOnePortServer,
   type ListenerScheme,
@@ -73,6 +75,15 @@ export interface CreateAppOptions {
    * Default none: only `http://` URLs can be listened on.
    */
   tls?: TlsOptions;
+  /**
+   * Serve unary gRPC calls over HTTP/2 on the direct path of
+   * grpc-unary-fast-path.ts rather than through Connect's handler pipeline
+   * (same implementations, interceptors, statuses and bytes on the wire).
+   *
+   * Default: true, unless `logRequests` is set (Fastify logs only the
+   * requests it serves). False sends every call through Connect.
+   */
+  unaryFastPath?: boolean;
 }
 
 /** A Fastify app with Connect routes, served on one or more one-port listeners. */
@@ -126,6 +137,24 @@ export function createApp(options: CreateAppOptions): ConclaveApp {
   const closeGraceMs = options.closeGraceMs ?? 5_000;
   const logger = options.logger ?? pino({ level: options.logLevel ?? "info" });
 
+  const shutdown = new AbortController();
+  // Every in-flight RPC listens on this one signal; many at once is normal.
+  setMaxListeners(0, shutdown.signal);
+  const abortRpcs = () => {
+    if (!shutdown.signal.aborted) {
+      shutdown.abort(new ConnectError("server is shutting down", Code.Unavailable));
+    }
+  };
+  const fastPath =
+    (options.unaryFastPath ?? !options.logRequests) === false
+      ? undefined
+      : createGrpcUnaryFastPath({
+          shutdownSignal: shutdown.signal,
+          contextValues: (req) => peerContextValues(req),
+          ...(options.readMaxBytes !== undefined && { readMaxBytes: options.readMaxBytes }),
+          ...(options.interceptors !== undefined && { interceptors: options.interceptors }),
+        });
+
   let onePort: OnePortServer | undefined;
   // Cast to the default logger type, so that plugins written against plain
   // `FastifyInstance` can be registered.
@@ -139,6 +168,16 @@ export function createApp(options: CreateAppOptions): ConclaveApp {
       const fastifyHandler = handler as unknown as OnePortRequestHandler;
       const wrapped = ((req: http.IncomingMessage, res: http.ServerResponse) => {
         useGrpcGoErrorWording(res);
+        if (
+          fastPath !== undefined &&
+          "stream" in req &&
+          fastPath.handle(
+            req as unknown as Http2ServerRequest,
+            res as unknown as Http2ServerResponse,
+          )
+        ) {
+          return;
+        }
         fastifyHandler(req, res);
       }) as OnePortRequestHandler;
       onePort = createOnePortServer(wrapped, {
@@ -156,17 +195,8 @@ export function createApp(options: CreateAppOptions): ConclaveApp {
   }
   const port: OnePortServer = onePort;
 
-  const shutdown = new AbortController();
-  // Every in-flight RPC listens on this one signal; many at once is normal.
-  setMaxListeners(0, shutdown.signal);
-  const abortRpcs = () => {
-    if (!shutdown.signal.aborted) {
-      shutdown.abort(new ConnectError("server is shutting down", Code.Unavailable));
-    }
-  };
-
   app.register(fastifyConnectPlugin, {
-    routes: options.routes,
+    routes: fastPath === undefined ? options.routes : fastPath.wrapRoutes(options.routes),
     grpc: true,
     grpcWeb: true,
     connect: true,

@@ -1,0 +1,344 @@
+import * as assert from "node:assert/strict";
+import * as http2 from "node:http2";
+import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { Lock, LockRequestSchema, Watch } from "@conclave/proto";
+import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import { pino } from "pino";
+import { type ConclaveApp, createApp } from "./create-app.js";
+import { createGrpcUnaryFastPath } from "./grpc-unary-fast-path.js";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+function envelope(body: Uint8Array, flags = 0): Buffer {
+  const b = Buffer.alloc(5 + body.length);
+  b[0] = flags;
+  b.writeUInt32BE(body.length, 1);
+  b.set(body, 5);
+  return b;
+}
+
+const lockRequest = (name: string) =>
+  toBinary(LockRequestSchema, create(LockRequestSchema, { name: enc.encode(name), lease: 7n }));
+
+/** What a client sees of one call: status, the gRPC headers and trailers, the body. */
+interface Seen {
+  status: number;
+  contentType: string | undefined;
+  grpcStatus: string | undefined;
+  grpcMessage: string | undefined;
+  body: string;
+}
+
+function call(
+  url: string,
+  path: string,
+  body: Buffer,
+  headers: Record<string, string> = {},
+  cancelAfterMs?: number,
+): Promise<Seen> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(url);
+    session.on("error", reject);
+    const stream = session.request({
+      ":method": "POST",
+      ":path": path,
+      "content-type": "application/grpc",
+      te: "trailers",
+      ...headers,
+    });
+    const seen: Seen = {
+      status: 0,
+      contentType: undefined,
+      grpcStatus: undefined,
+      grpcMessage: undefined,
+      body: "",
+    };
+    const chunks: Buffer[] = [];
+    const status = (h: http2.IncomingHttpHeaders) => {
+      if (h["grpc-status"] !== undefined) seen.grpcStatus = String(h["grpc-status"]);
+      if (h["grpc-message"] !== undefined) seen.grpcMessage = String(h["grpc-message"]);
+    };
+    stream.on("response", (h) => {
+      seen.status = Number(h[":status"]);
+      seen.contentType = h["content-type"];
+      status(h);
+    });
+    stream.on("trailers", status);
+    stream.on("data", (c: Buffer) => chunks.push(c));
+    stream.on("close", () => {
+      seen.body = Buffer.concat(chunks).toString("hex");
+      session.close();
+      resolve(seen);
+    });
+    stream.on("error", () => {});
+    if (cancelAfterMs !== undefined) {
+      stream.write(body);
+      setTimeout(() => stream.close(http2.constants.NGHTTP2_CANCEL), cancelAfterMs);
+    } else {
+      stream.end(body);
+    }
+  });
+}
+
+/**
+ * A Lock service whose answers depend on the name: "ok" answers the token
+ * header as the key, "fail" throws a ConnectError, "crash" a plain Error,
+ * "wait" waits for ctx.signal and records why it aborted.
+ */
+function testRoutes(aborts: unknown[]) {
+  return (router: ConnectRouter) => {
+    router.service(Lock, {
+      async lock(req, ctx) {
+        const name = dec.decode(req.name);
+        if (name === "fail") throw new ConnectError("etcdserver: no: such thing", Code.NotFound);
+        if (name === "crash") throw new Error("secret detail");
+        if (name === "wait") {
+          await new Promise<void>((resolve) => {
+            ctx.signal.addEventListener("abort", () => resolve(), { once: true });
+          });
+          aborts.push(ctx.signal.reason);
+          throw ctx.signal.reason;
+        }
+        ctx.responseHeader.set("x-answered-by", "lock");
+        ctx.responseTrailer.set("x-trailer", "t");
+        return { key: enc.encode(`${name}:${ctx.requestHeader.get("token") ?? ""}`) };
+      },
+    });
+  };
+}
+
+describe("gRPC unary fast path", () => {
+  const apps: ConclaveApp[] = [];
+  const urls = { fast: "", connect: "" };
+  const seenByInterceptor = { fast: [] as string[], connect: [] as string[] };
+  const aborts = { fast: [] as unknown[], connect: [] as unknown[] };
+
+  before(async () => {
+    for (const kind of ["fast", "connect"] as const) {
+      const interceptor: Interceptor = (next) => async (req) => {
+        seenByInterceptor[kind].push(req.method.name);
+        return next(req);
+      };
+      const app = createApp({
+        routes: testRoutes(aborts[kind]),
+        logger: pino({ level: "silent" }),
+        interceptors: [interceptor],
+        readMaxBytes: 64,
+        unaryFastPath: kind === "fast",
+      });
+      const [url] = await app.listen(["http://127.0.0.1:0"]);
+      urls[kind] = url as string;
+      apps.push(app);
+    }
+  });
+  after(async () => {
+    for (const a of apps) await a.close(0);
+  });
+
+  // Each case: the request, and what the client must see from both paths.
+  const cases: {
+    name: string;
+    path?: string;
+    body: Buffer;
+    headers?: Record<string, string>;
+    grpcStatus: string;
+    grpcMessage?: string;
+  }[] = [
+    {
+      name: "an answer, with request headers seen by the handler",
+      body: envelope(lockRequest("ok")),
+      headers: { token: "tok" },
+      grpcStatus: "0",
+    },
+    {
+      name: "a handler's ConnectError",
+      body: envelope(lockRequest("fail")),
+      grpcStatus: String(Code.NotFound),
+      grpcMessage: "etcdserver: no: such thing",
+    },
+    {
+      name: "a plain Error hides its text",
+      body: envelope(lockRequest("crash")),
+      grpcStatus: String(Code.Internal),
+      grpcMessage: "internal error",
+    },
+    {
+      name: "an empty body",
+      body: Buffer.alloc(0),
+      grpcStatus: String(Code.Unimplemented),
+      grpcMessage: "protocol error: missing input message for unary method",
+    },
+    {
+      name: "a cut-off envelope",
+      body: envelope(lockRequest("ok")).subarray(0, 8),
+      grpcStatus: String(Code.InvalidArgument),
+      grpcMessage: "protocol error: incomplete envelope",
+    },
+    {
+      name: "two messages",
+      body: Buffer.concat([envelope(lockRequest("ok")), envelope(lockRequest("ok"))]),
+      grpcStatus: String(Code.Unimplemented),
+      grpcMessage: "protocol error: received extra input message for unary method",
+    },
+    {
+      name: "malformed protobuf",
+      body: envelope(Buffer.from([0x0a, 0x7f, 0x01])),
+      grpcStatus: String(Code.Internal),
+    },
+    {
+      name: "a message over readMaxBytes, in grpc-go's words",
+      body: envelope(lockRequest("x".repeat(100))),
+      grpcStatus: String(Code.ResourceExhausted),
+      grpcMessage: "grpc: received message larger than max (104 vs. 64)",
+    },
+    {
+      name: "a malformed grpc-timeout",
+      body: envelope(lockRequest("ok")),
+      headers: { "grpc-timeout": "soon" },
+      grpcStatus: String(Code.InvalidArgument),
+      grpcMessage: "protocol error: invalid grpc timeout value: soon",
+    },
+    {
+      name: "a deadline passing while the handler waits",
+      body: envelope(lockRequest("wait")),
+      headers: { "grpc-timeout": "50m" },
+      grpcStatus: String(Code.DeadlineExceeded),
+      grpcMessage: "the operation timed out",
+    },
+    {
+      name: "an unimplemented method",
+      path: "/v3lockpb.Lock/Unlock",
+      body: envelope(Buffer.alloc(0)),
+      grpcStatus: String(Code.Unimplemented),
+      grpcMessage: "v3lockpb.Lock.Unlock is not implemented",
+    },
+  ];
+
+  for (const c of cases) {
+    it(`answers ${c.name} exactly as Connect does`, async () => {
+      const path = c.path ?? "/v3lockpb.Lock/Lock";
+      const fast = await call(urls.fast, path, c.body, c.headers);
+      const connect = await call(urls.connect, path, c.body, c.headers);
+      assert.deepEqual(fast, connect);
+      assert.equal(fast.status, 200);
+      assert.equal(fast.contentType, "application/grpc+proto");
+      assert.equal(fast.grpcStatus, c.grpcStatus);
+      if (c.grpcMessage !== undefined) {
+        assert.equal(decodeURIComponent(fast.grpcMessage ?? ""), c.grpcMessage);
+      }
+    });
+  }
+
+  it("answers with the handler's key, response headers and trailers", async () => {
+    const seen = await call(urls.fast, "/v3lockpb.Lock/Lock", envelope(lockRequest("ok")), {
+      token: "tok",
+    });
+    assert.ok(Buffer.from(seen.body, "hex").includes(Buffer.from("ok:tok")));
+  });
+
+  it("runs the interceptors on both paths", async () => {
+    for (const kind of ["fast", "connect"] as const) {
+      const n = seenByInterceptor[kind].length;
+      await call(urls[kind], "/v3lockpb.Lock/Lock", envelope(lockRequest("ok")));
+      assert.deepEqual(seenByInterceptor[kind].slice(n), ["Lock"], kind);
+    }
+  });
+
+  it("aborts the handler's signal with Canceled when the client cancels", async () => {
+    for (const kind of ["fast", "connect"] as const) {
+      const before = aborts[kind].length;
+      await call(urls[kind], "/v3lockpb.Lock/Lock", envelope(lockRequest("wait")), {}, 50);
+      for (let i = 0; i < 100 && aborts[kind].length === before; i++) await sleep(10);
+      const reason = aborts[kind].at(-1);
+      assert.ok(reason instanceof ConnectError, `${kind}: ${String(reason)}`);
+      assert.equal(reason.code, Code.Canceled, kind);
+    }
+  });
+});
+
+describe("gRPC unary fast path: which calls it takes", () => {
+  const fastPath = createGrpcUnaryFastPath();
+  const registered: string[] = [];
+  const router = {
+    handlers: [],
+    service(service: { typeName: string }) {
+      registered.push(service.typeName);
+      return router;
+    },
+    rpc() {
+      return router;
+    },
+  } as unknown as ConnectRouter;
+  fastPath.wrapRoutes((r) => {
+    r.service(Lock, {});
+    r.service(Watch, {});
+  })(router);
+
+  let server: http2.Http2Server;
+  let url = "";
+  const taken: boolean[] = [];
+  before(async () => {
+    server = http2.createServer((req, res) => {
+      const t = fastPath.handle(req, res);
+      taken.push(t);
+      if (!t) {
+        res.writeHead(404);
+        res.end();
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const a = server.address();
+    url = `http://127.0.0.1:${typeof a === "object" && a !== null ? a.port : 0}`;
+  });
+  after(() => new Promise<void>((r) => server.close(() => r())));
+
+  it("still registers every service with Connect", () => {
+    assert.deepEqual(registered, ["v3lockpb.Lock", "etcdserverpb.Watch"]);
+  });
+
+  const table: { name: string; path: string; headers: Record<string, string>; takes: boolean }[] = [
+    { name: "unary gRPC", path: "/v3lockpb.Lock/Lock", headers: {}, takes: true },
+    {
+      name: "unary gRPC with +proto",
+      path: "/v3lockpb.Lock/Lock",
+      headers: { "content-type": "application/grpc+proto" },
+      takes: true,
+    },
+    {
+      name: "identity encoding",
+      path: "/v3lockpb.Lock/Lock",
+      headers: { "grpc-encoding": "identity" },
+      takes: true,
+    },
+    {
+      name: "a gzip-compressed request",
+      path: "/v3lockpb.Lock/Lock",
+      headers: { "grpc-encoding": "gzip" },
+      takes: false,
+    },
+    {
+      name: "gRPC-Web",
+      path: "/v3lockpb.Lock/Lock",
+      headers: { "content-type": "application/grpc-web+proto" },
+      takes: false,
+    },
+    {
+      name: "Connect JSON",
+      path: "/v3lockpb.Lock/Lock",
+      headers: { "content-type": "application/json" },
+      takes: false,
+    },
+    { name: "a bidi stream", path: "/etcdserverpb.Watch/Watch", headers: {}, takes: false },
+    { name: "an unknown method", path: "/v3lockpb.Lock/Nope", headers: {}, takes: false },
+  ];
+  for (const c of table) {
+    it(`${c.takes ? "takes" : "leaves"} ${c.name}`, async () => {
+      const n = taken.length;
+      await call(url, c.path, envelope(lockRequest("ok")), c.headers);
+      assert.equal(taken[n], c.takes);
+    });
+  }
+});

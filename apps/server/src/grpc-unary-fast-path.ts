@@ -1,0 +1,288 @@
+import type * as http2 from "node:http2";
+import { constants as h2 } from "node:http2";
+import type { DescMethodUnary, DescService } from "@bufbuild/protobuf";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import {
+  Code,
+  ConnectError,
+  type ConnectRouter,
+  type ContextValues,
+  createHandlerContext,
+  createServiceImplSpec,
+  type Interceptor,
+  type MethodImplSpec,
+} from "@connectrpc/connect";
+import { invokeUnaryImplementation } from "@connectrpc/connect/protocol";
+import { grpcStatusOk, parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+
+export interface GrpcUnaryFastPathOptions {
+  /** The interceptors Connect applies to every RPC; the fast path applies the same. */
+  interceptors?: Interceptor[];
+  /** The largest request message, in bytes, as Connect's `readMaxBytes`. Default 2^32-1. */
+  readMaxBytes?: number;
+  /** Aborts every call's `ctx.signal` at shutdown, like Connect's `shutdownSignal`. */
+  shutdownSignal?: AbortSignal;
+  /** Context values of a request (the client certificate's CN), as given to Connect. */
+  contextValues?: (req: http2.Http2ServerRequest) => ContextValues;
+}
+
+/**
+ * A direct path for unary gRPC calls over HTTP/2, beside Connect.
+ *
+ * Why: etcd clients (etcdctl, grpc-go, grpc-js, jetcd) send almost every
+ * request as a small unary gRPC call. Connect serves each through a pipeline
+ * of async iterables, header conversions and abort signals built for every
+ * protocol and every streaming shape; on a lock hand-over that machinery was
+ * most of the server's CPU per call, and it sends a response in more event
+ * loop turns than needed. This path reads the one enveloped message, runs the
+ * same service implementation through the same interceptors
+ * (`invokeUnaryImplementation`, `createHandlerContext`), and writes the
+ * answer: what a client sees is what Connect would send.
+ *
+ * It takes only what it fully handles — POST, a registered unary method,
+ * `application/grpc` or `application/grpc+proto`, no request compression —
+ * and leaves everything else (streams, gRPC-Web, Connect, JSON, compressed
+ * requests, HTTP/1.1) to Connect.
+ */
+export interface GrpcUnaryFastPath {
+  /** Wraps a routes function so that the unary methods it registers are recorded. */
+  wrapRoutes(routes: (router: ConnectRouter) => void): (router: ConnectRouter) => void;
+  /**
+   * Serves `req` if it is a call this path takes and returns true; returns
+   * false (having touched nothing) to leave it to Connect.
+   */
+  handle(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): boolean;
+}
+
+interface UnaryEntry {
+  service: DescService;
+  spec: MethodImplSpec & { kind: "unary"; method: DescMethodUnary };
+}
+
+/** Connect's wording; grpc-message-compat.ts rewrites it to grpc-go's on the way out. */
+const tooLarge = (size: number, max: number) =>
+  new ConnectError(
+    `message size ${size} is larger than configured readMaxBytes ${max}`,
+    Code.ResourceExhausted,
+  );
+
+/**
+ * The reason `ctx.signal` aborts with once a call has been answered. One
+ * shared object: an `abort()` without a reason makes a DOMException with a
+ * stack trace per call, and nothing reads the reason of a finished call.
+ */
+const callFinished = new ConnectError("the call has finished", Code.Canceled);
+
+const h2ResetNames: Record<number, [string, Code]> = {
+  [h2.NGHTTP2_PROTOCOL_ERROR]: ["PROTOCOL_ERROR", Code.Internal],
+  [h2.NGHTTP2_INTERNAL_ERROR]: ["INTERNAL_ERROR", Code.Internal],
+  [h2.NGHTTP2_FLOW_CONTROL_ERROR]: ["FLOW_CONTROL_ERROR", Code.Internal],
+  [h2.NGHTTP2_SETTINGS_TIMEOUT]: ["SETTINGS_TIMEOUT", Code.Internal],
+  [h2.NGHTTP2_FRAME_SIZE_ERROR]: ["FRAME_SIZE_ERROR", Code.Internal],
+  [h2.NGHTTP2_COMPRESSION_ERROR]: ["COMPRESSION_ERROR", Code.Internal],
+  [h2.NGHTTP2_CONNECT_ERROR]: ["CONNECT_ERROR", Code.Internal],
+  [h2.NGHTTP2_REFUSED_STREAM]: ["REFUSED_STREAM", Code.Unavailable],
+  [h2.NGHTTP2_CANCEL]: ["CANCEL", Code.Canceled],
+  [h2.NGHTTP2_ENHANCE_YOUR_CALM]: ["ENHANCE_YOUR_CALM", Code.ResourceExhausted],
+  [h2.NGHTTP2_INADEQUATE_SECURITY]: ["INADEQUATE_SECURITY", Code.PermissionDenied],
+  [h2.NGHTTP2_HTTP_1_1_REQUIRED]: ["HTTP_1_1_REQUIRED", Code.PermissionDenied],
+};
+
+/** The error a handler sees when the client goes away first (as connect-node words it). */
+function closedEarly(rstCode: number): ConnectError {
+  const known = h2ResetNames[rstCode];
+  if (known === undefined) return new ConnectError("the client closed the call", Code.Canceled);
+  return new ConnectError(
+    `http/2 stream closed with error code ${known[0]} (0x${rstCode.toString(16)})`,
+    known[1],
+  );
+}
+
+/** Request headers as Fetch Headers, without HTTP/2 pseudo-headers. */
+function requestHeaders(req: http2.Http2ServerRequest): Headers {
+  const out = new Headers();
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.charCodeAt(0) !== 0x3a) out.append(name, raw[i + 1] as string);
+  }
+  return out;
+}
+
+function toNodeHeaders(h: Headers): Record<string, string> {
+  const out: Record<string, string> = {};
+  h.forEach((value, name) => {
+    out[name] = value;
+  });
+  return out;
+}
+
+export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions = {}): GrpcUnaryFastPath {
+  const interceptors = options.interceptors ?? [];
+  const readMaxBytes = options.readMaxBytes ?? 0xffffffff;
+  const methods = new Map<string, UnaryEntry>();
+
+  function record(service: DescService, impl: object): void {
+    const spec = createServiceImplSpec(service, impl as never);
+    for (const m of Object.values(spec.methods)) {
+      if (m.kind !== "unary") continue;
+      methods.set(`/${service.typeName}/${m.method.name}`, {
+        service,
+        spec: m as UnaryEntry["spec"],
+      });
+    }
+  }
+
+  function wrapRoutes(routes: (router: ConnectRouter) => void) {
+    return (router: ConnectRouter) => {
+      const recording: ConnectRouter = {
+        get handlers() {
+          return router.handlers;
+        },
+        service(service, impl, opts) {
+          // Per-service options (interceptors, limits) stay Connect's alone.
+          if (opts === undefined) record(service, impl);
+          return router.service(service, impl, opts);
+        },
+        rpc(method, impl, opts) {
+          return router.rpc(method as never, impl as never, opts);
+        },
+      } as ConnectRouter;
+      routes(recording);
+    };
+  }
+
+  function handle(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): boolean {
+    if (req.method !== "POST") return false;
+    const entry = methods.get(req.url);
+    if (entry === undefined) return false;
+    const type = req.headers["content-type"];
+    if (type !== "application/grpc" && type !== "application/grpc+proto") return false;
+    const encoding = req.headers["grpc-encoding"];
+    if (encoding !== undefined && encoding !== "identity") return false;
+    if (options.shutdownSignal?.aborted === true) return false;
+    serve(entry, req, res);
+    return true;
+  }
+
+  function serve(entry: UnaryEntry, req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) {
+    const timeout = parseTimeout(
+      (req.headers["grpc-timeout"] as string | undefined) ?? null,
+      Number.MAX_SAFE_INTEGER,
+    );
+    const context = createHandlerContext({
+      service: entry.service,
+      method: entry.spec.method,
+      protocolName: "grpc",
+      requestMethod: "POST",
+      requestHeader: requestHeaders(req),
+      url: `${req.scheme}://${req.authority}${req.url}`,
+      ...(timeout.timeoutMs !== undefined && { timeoutMs: timeout.timeoutMs }),
+      ...(options.shutdownSignal !== undefined && { shutdownSignal: options.shutdownSignal }),
+      ...(options.contextValues !== undefined && { contextValues: options.contextValues(req) }),
+      responseHeader: { "content-type": "application/grpc+proto" },
+      responseTrailer: { "grpc-status": grpcStatusOk },
+    });
+    let answered = false;
+    const onClose = () => {
+      if (!answered) context.abort(closedEarly(req.stream.rstCode ?? 0));
+    };
+    req.once("close", onClose);
+
+    const answer = (body: Uint8Array | undefined, error: unknown) => {
+      if (answered) return;
+      answered = true;
+      req.removeListener("close", onClose);
+      if (error !== undefined) {
+        setTrailerStatus(
+          context.responseTrailer,
+          error instanceof ConnectError
+            ? error
+            : new ConnectError("internal error", Code.Internal, undefined, undefined, error),
+        );
+      }
+      context.abort(callFinished);
+      if (res.writableEnded || req.stream.destroyed) return;
+      res.writeHead(200, toNodeHeaders(context.responseHeader));
+      if (body !== undefined) res.write(body);
+      res.addTrailers(toNodeHeaders(context.responseTrailer));
+      res.end();
+    };
+
+    if (timeout.error !== undefined) {
+      answer(undefined, timeout.error);
+      return;
+    }
+
+    // Read the one enveloped message: 5 bytes (flags, length) then the body.
+    const chunks: Buffer[] = [];
+    let received = 0;
+    let declared = -1;
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      received += chunk.length;
+      if (declared < 0 && received >= 5) {
+        const head = chunks.length === 1 ? chunk : Buffer.concat(chunks);
+        declared = head.readUInt32BE(1);
+        if (declared > readMaxBytes) {
+          req.removeListener("data", onData);
+          req.removeListener("end", onEnd);
+          answer(undefined, tooLarge(declared, readMaxBytes));
+        }
+      }
+    };
+    const onEnd = () => {
+      const all = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+      void run(all);
+    };
+    req.on("data", onData);
+    req.on("end", onEnd);
+
+    async function run(all: Buffer): Promise<void> {
+      try {
+        if (all.length === 0) {
+          throw new ConnectError(
+            "protocol error: missing input message for unary method",
+            Code.Unimplemented,
+          );
+        }
+        if (all.length < 5 || all.length < 5 + all.readUInt32BE(1)) {
+          throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
+        }
+        const size = all.readUInt32BE(1);
+        if (all.length > 5 + size) {
+          throw new ConnectError(
+            "protocol error: received extra input message for unary method",
+            Code.Unimplemented,
+          );
+        }
+        if (((all[0] as number) & 0b01) !== 0) {
+          throw new ConnectError(
+            "received compressed envelope, but do not know how to decompress",
+            Code.Internal,
+          );
+        }
+        let input: ReturnType<typeof fromBinary>;
+        try {
+          input = fromBinary(entry.spec.method.input, all.subarray(5, 5 + size));
+        } catch (e) {
+          throw new ConnectError(
+            `parse binary: ${e instanceof Error ? e.message : String(e)}`,
+            Code.Internal,
+          );
+        }
+        const output = await invokeUnaryImplementation(entry.spec, context, input, interceptors);
+        const bytes = toBinary(entry.spec.method.output, output);
+        const body = Buffer.allocUnsafe(5 + bytes.length);
+        body[0] = 0;
+        body.writeUInt32BE(bytes.length, 1);
+        body.set(bytes, 5);
+        answer(body, undefined);
+      } catch (error) {
+        answer(undefined, error);
+      }
+    }
+  }
+
+  return { wrapRoutes, handle };
+}
