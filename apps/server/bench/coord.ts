@@ -582,6 +582,10 @@ export async function runLock(o: CoordOptions, warmupAcq: number): Promise<RunRe
             a.unlockResp = performance.now();
           }
           acqs.push(a);
+          // Queue again on the next turn: an answer already read off the
+          // socket (the next holder's) is stamped before this contender does
+          // the client-side work of a new Lock call.
+          await new Promise<void>((r) => setImmediate(r));
         }
       };
       await Promise.all(Array.from({ length: C }, (_, who) => contender(who)));
