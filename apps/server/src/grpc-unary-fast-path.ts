@@ -7,13 +7,13 @@ import {
   ConnectError,
   type ConnectRouter,
   type ContextValues,
-  createHandlerContext,
+  createContextValues,
   createServiceImplSpec,
   type Interceptor,
   type MethodImplSpec,
 } from "@connectrpc/connect";
-import { invokeUnaryImplementation } from "@connectrpc/connect/protocol";
 import { grpcStatusOk, parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { createUnaryCall, invokeUnary } from "./unary-call.js";
 
 export interface GrpcUnaryFastPathOptions {
   /** The interceptors Connect applies to every RPC; the fast path applies the same. */
@@ -35,9 +35,9 @@ export interface GrpcUnaryFastPathOptions {
  * protocol and every streaming shape; on a lock hand-over that machinery was
  * most of the server's CPU per call, and it sends a response in more event
  * loop turns than needed. This path reads the one enveloped message, runs the
- * same service implementation through the same interceptors
- * (`invokeUnaryImplementation`, `createHandlerContext`), and writes the
- * answer: what a client sees is what Connect would send.
+ * same service implementation through the same interceptors with the same
+ * HandlerContext (see unary-call.ts), and writes the answer: what a client
+ * sees is what Connect would send.
  *
  * It takes only what it fully handles — POST, a registered unary method,
  * `application/grpc` or `application/grpc+proto`, no request compression —
@@ -170,18 +170,17 @@ export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions = {}):
       (req.headers["grpc-timeout"] as string | undefined) ?? null,
       Number.MAX_SAFE_INTEGER,
     );
-    const context = createHandlerContext({
+    const context = createUnaryCall({
       service: entry.service,
       method: entry.spec.method,
       protocolName: "grpc",
-      requestMethod: "POST",
       requestHeader: requestHeaders(req),
       url: `${req.scheme}://${req.authority}${req.url}`,
-      ...(timeout.timeoutMs !== undefined && { timeoutMs: timeout.timeoutMs }),
-      ...(options.shutdownSignal !== undefined && { shutdownSignal: options.shutdownSignal }),
-      ...(options.contextValues !== undefined && { contextValues: options.contextValues(req) }),
-      responseHeader: { "content-type": "application/grpc+proto" },
-      responseTrailer: { "grpc-status": grpcStatusOk },
+      deadline: timeout.timeoutMs === undefined ? undefined : Date.now() + timeout.timeoutMs,
+      shutdownSignal: options.shutdownSignal,
+      values: options.contextValues?.(req) ?? createContextValues(),
+      responseHeader: new Headers({ "content-type": "application/grpc+proto" }),
+      responseTrailer: new Headers({ "grpc-status": grpcStatusOk }),
     });
     let answered = false;
     const onClose = () => {
@@ -271,7 +270,7 @@ export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions = {}):
             Code.Internal,
           );
         }
-        const output = await invokeUnaryImplementation(entry.spec, context, input, interceptors);
+        const output = await invokeUnary(context, entry.spec.impl, input, interceptors);
         const bytes = toBinary(entry.spec.method.output, output);
         const body = Buffer.allocUnsafe(5 + bytes.length);
         body[0] = 0;

@@ -1,0 +1,142 @@
+import * as assert from "node:assert/strict";
+import { getEventListeners } from "node:events";
+import { describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Lock } from "@conclave/proto";
+import { Code, ConnectError, createContextValues, type Interceptor } from "@connectrpc/connect";
+import { createUnaryCall, invokeUnary } from "./unary-call.js";
+
+function newCall(shutdown: AbortSignal, deadline?: number) {
+  return createUnaryCall({
+    service: Lock,
+    method: Lock.method.unlock,
+    protocolName: "grpc",
+    url: "http://127.0.0.1/v3lockpb.Lock/Unlock",
+    requestHeader: new Headers({ token: "t" }),
+    responseHeader: new Headers(),
+    responseTrailer: new Headers(),
+    values: createContextValues(),
+    deadline,
+    shutdownSignal: shutdown,
+  });
+}
+
+const listeners = (s: AbortSignal) => getEventListeners(s, "abort").length;
+
+describe("unary call context", () => {
+  it("makes no signal, timer or shutdown listener unless one is read", () => {
+    const shutdown = new AbortController();
+    const call = newCall(shutdown.signal, Date.now() + 60_000);
+    assert.equal(listeners(shutdown.signal), 0);
+    const s = call.signal;
+    assert.equal(s.aborted, false);
+    assert.equal(listeners(shutdown.signal), 1);
+    call.abort(new Error("done"));
+    assert.equal(s.aborted, true);
+    assert.equal(listeners(shutdown.signal), 0);
+  });
+
+  const table: {
+    name: string;
+    act: (c: ReturnType<typeof newCall>, shutdown: AbortController) => Promise<void> | void;
+    deadlineMs?: number;
+    code: Code;
+  }[] = [
+    {
+      name: "a deadline that passed before the signal was read",
+      deadlineMs: -1,
+      act: () => {},
+      code: Code.DeadlineExceeded,
+    },
+    {
+      name: "a deadline that passes while the handler holds the signal",
+      deadlineMs: 20,
+      act: async (c) => {
+        void c.signal;
+        await sleep(60);
+      },
+      code: Code.DeadlineExceeded,
+    },
+    {
+      name: "shutdown while the handler holds the signal",
+      act: (c, shutdown) => {
+        void c.signal;
+        shutdown.abort(new ConnectError("server is shutting down", Code.Unavailable));
+      },
+      code: Code.Unavailable,
+    },
+    {
+      name: "shutdown before the signal was read",
+      act: (_c, shutdown) => {
+        shutdown.abort(new ConnectError("server is shutting down", Code.Unavailable));
+      },
+      code: Code.Unavailable,
+    },
+    {
+      name: "a cancel before the signal was read",
+      act: (c) => c.abort(new ConnectError("canceled", Code.Canceled)),
+      code: Code.Canceled,
+    },
+  ];
+  for (const t of table) {
+    it(`aborts the signal on ${t.name}`, async () => {
+      const shutdown = new AbortController();
+      const call = newCall(
+        shutdown.signal,
+        t.deadlineMs === undefined ? undefined : Date.now() + t.deadlineMs,
+      );
+      await t.act(call, shutdown);
+      assert.equal(call.signal.aborted, true);
+      const reason = call.signal.reason;
+      assert.ok(reason instanceof ConnectError);
+      assert.equal(reason.code, t.code);
+    });
+  }
+
+  it("runs interceptors outermost first; the handler sees what they pass on", async () => {
+    const order: string[] = [];
+    const tag =
+      (name: string): Interceptor =>
+      (next) =>
+      async (req) => {
+        order.push(name);
+        if (name === "b") req.header.set("x-b", "1");
+        const res = await next(req);
+        res.trailer.set(`x-${name}`, "done");
+        return res;
+      };
+    const call = newCall(new AbortController().signal);
+    const out = await invokeUnary(
+      call,
+      (_input, ctx) => {
+        order.push("impl");
+        assert.equal(ctx.requestHeader.get("x-b"), "1");
+        assert.equal(ctx.requestHeader.get("token"), "t");
+        return {};
+      },
+      { key: new Uint8Array() } as never,
+      [tag("a"), tag("b")],
+    );
+    assert.deepEqual(order, ["a", "b", "impl"]);
+    assert.equal(out.$typeName, "v3lockpb.UnlockResponse");
+    assert.equal(call.responseTrailer.get("x-a"), "done");
+    assert.equal(call.responseTrailer.get("x-b"), "done");
+  });
+
+  it("gives the handler a context of the request an interceptor replaced", async () => {
+    const swap: Interceptor = (next) => async (req) =>
+      next({ ...req, header: new Headers({ token: "other" }) });
+    const call = newCall(new AbortController().signal);
+    let seen: string | null = null;
+    await invokeUnary(
+      call,
+      (_input, ctx) => {
+        seen = ctx.requestHeader.get("token");
+        return {};
+      },
+      {} as never,
+      [swap],
+    );
+    assert.equal(seen, "other");
+  });
+});
