@@ -30,6 +30,8 @@ interface Seen {
   grpcStatus: string | undefined;
   grpcMessage: string | undefined;
   body: string;
+  /** Every response header and trailer name, but Date's. */
+  names: string[];
 }
 
 function call(
@@ -55,9 +57,11 @@ function call(
       grpcStatus: undefined,
       grpcMessage: undefined,
       body: "",
+      names: [],
     };
     const chunks: Buffer[] = [];
     const status = (h: http2.IncomingHttpHeaders) => {
+      seen.names.push(...Object.keys(h).filter((n) => n !== "date"));
       if (h["grpc-status"] !== undefined) seen.grpcStatus = String(h["grpc-status"]);
       if (h["grpc-message"] !== undefined) seen.grpcMessage = String(h["grpc-message"]);
     };
@@ -237,6 +241,13 @@ describe("gRPC unary fast path", () => {
       token: "tok",
     });
     assert.ok(Buffer.from(seen.body, "hex").includes(Buffer.from("ok:tok")));
+    assert.deepEqual(seen.names.sort(), [
+      ":status",
+      "content-type",
+      "grpc-status",
+      "x-answered-by",
+      "x-trailer",
+    ]);
   });
 
   it("runs the interceptors on both paths", async () => {
