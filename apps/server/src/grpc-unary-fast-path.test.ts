@@ -270,6 +270,33 @@ describe("gRPC unary fast path", () => {
   });
 });
 
+describe("gRPC unary fast path: a failure before the handler runs", () => {
+  it("answers Internal and keeps serving", async (t) => {
+    const fastPath = createGrpcUnaryFastPath({
+      contextValues: () => {
+        throw new Error("no context for you");
+      },
+    });
+    fastPath.wrapRoutes(testRoutes([]))({
+      handlers: [],
+      service: () => undefined,
+      rpc: () => undefined,
+    } as unknown as ConnectRouter);
+    const server = http2.createServer((req, res) => {
+      assert.equal(fastPath.handle(req, res), true);
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    t.after(() => new Promise<void>((r) => server.close(() => r())));
+    const a = server.address();
+    const url = `http://127.0.0.1:${typeof a === "object" && a !== null ? a.port : 0}`;
+    for (let i = 0; i < 2; i++) {
+      const seen = await call(url, "/v3lockpb.Lock/Lock", envelope(lockRequest("ok")));
+      assert.equal(seen.grpcStatus, String(Code.Internal));
+      assert.equal(decodeURIComponent(seen.grpcMessage ?? ""), "internal error");
+    }
+  });
+});
+
 describe("gRPC unary fast path: which calls it takes", () => {
   const fastPath = createGrpcUnaryFastPath();
   const registered: string[] = [];

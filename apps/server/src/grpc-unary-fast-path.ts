@@ -161,8 +161,26 @@ export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions = {}):
     const encoding = req.headers["grpc-encoding"];
     if (encoding !== undefined && encoding !== "identity") return false;
     if (options.shutdownSignal?.aborted === true) return false;
-    serve(entry, req, res);
+    try {
+      serve(entry, req, res);
+    } catch (error) {
+      // Nothing may escape into the HTTP/2 server's "request" event: it
+      // would be an uncaught exception. Answer as Connect answers a throw.
+      failEarly(res, error);
+    }
     return true;
+  }
+
+  function failEarly(res: http2.Http2ServerResponse, error: unknown): void {
+    if (res.headersSent || res.writableEnded || res.stream.destroyed) return;
+    const trailer = new Headers({ "grpc-status": grpcStatusOk });
+    setTrailerStatus(
+      trailer,
+      new ConnectError("internal error", Code.Internal, undefined, undefined, error),
+    );
+    res.writeHead(200, { "content-type": "application/grpc+proto" });
+    res.addTrailers(toNodeHeaders(trailer));
+    res.end();
   }
 
   function serve(entry: UnaryEntry, req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) {
