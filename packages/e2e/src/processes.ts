@@ -1,12 +1,16 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
-const mainTs = join(repoRoot, "apps", "server", "src", "main.ts");
+/**
+ * The server as `npm start` runs it: apps/server's bundle (its `build`
+ * script; this package's `test` script runs it first).
+ */
+const serverBundle = join(repoRoot, "apps", "server", "dist", "conclave.mjs");
 
 /** Data dirs this process created; removed when it exits (restart tests reuse them until then). */
 const createdDirs = new Set<string>();
@@ -128,6 +132,9 @@ export interface StartOptions {
 
 /** Starts the real `conclave` CLI (apps/server) as a child process on a free port. */
 export async function startConclave(options: StartOptions = {}): Promise<RunningServer> {
+  if (!existsSync(serverBundle)) {
+    throw new Error(`${serverBundle} is missing: run \`npm run build -w @conclave/server-app\``);
+  }
   const port = options.port ?? (await freePort());
   let dataDir = options.dataDir;
   if (dataDir === undefined) {
@@ -138,9 +145,8 @@ export async function startConclave(options: StartOptions = {}): Promise<Running
   const proc = spawn(
     process.execPath,
     [
-      "--import",
-      "tsx",
-      mainTs,
+      "--enable-source-maps",
+      serverBundle,
       "--data-dir",
       dataDir,
       "--listen-client-urls",
