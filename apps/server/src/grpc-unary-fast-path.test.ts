@@ -188,6 +188,38 @@ describe("gRPC unary fast path", () => {
       grpcMessage: "protocol error: received extra input message for unary method",
     },
     {
+      name: "a message and a cut-off second one",
+      body: Buffer.concat([
+        envelope(lockRequest("ok")),
+        envelope(lockRequest("ok")).subarray(0, 7),
+      ]),
+      grpcStatus: String(Code.InvalidArgument),
+      grpcMessage: "protocol error: incomplete envelope",
+    },
+    {
+      name: "a message and a malformed second one",
+      body: Buffer.concat([envelope(lockRequest("ok")), envelope(Buffer.from([0x0a, 0x7f]))]),
+      grpcStatus: String(Code.Internal),
+    },
+    {
+      name: "a malformed message and an oversize second one: sizes first",
+      body: Buffer.concat([envelope(Buffer.from([0x0a, 0x7f])), envelope(Buffer.alloc(100))]),
+      grpcStatus: String(Code.ResourceExhausted),
+      grpcMessage: "grpc: received message larger than max (100 vs. 64)",
+    },
+    {
+      name: "a message and an oversize second one",
+      body: Buffer.concat([envelope(lockRequest("ok")), envelope(Buffer.alloc(100))]),
+      grpcStatus: String(Code.ResourceExhausted),
+      grpcMessage: "grpc: received message larger than max (100 vs. 64)",
+    },
+    {
+      name: "a compressed flag without grpc-encoding",
+      body: envelope(lockRequest("ok"), 1),
+      grpcStatus: String(Code.Internal),
+      grpcMessage: "received compressed envelope, but do not know how to decompress",
+    },
+    {
       name: "malformed protobuf",
       body: envelope(Buffer.from([0x0a, 0x7f, 0x01])),
       grpcStatus: String(Code.Internal),
@@ -248,6 +280,41 @@ describe("gRPC unary fast path", () => {
       "x-answered-by",
       "x-trailer",
     ]);
+  });
+
+  it("reads a body that arrives a few bytes at a time", async () => {
+    const body = envelope(lockRequest("ok"));
+    const seen = await new Promise<string>((resolve, reject) => {
+      const session = http2.connect(urls.fast);
+      session.on("error", reject);
+      const stream = session.request({
+        ":method": "POST",
+        ":path": "/v3lockpb.Lock/Lock",
+        "content-type": "application/grpc",
+        te: "trailers",
+      });
+      let status = "";
+      stream.on("trailers", (h) => {
+        status = String(h["grpc-status"]);
+      });
+      stream.on("data", () => {});
+      stream.on("close", () => {
+        session.close();
+        resolve(status);
+      });
+      let at = 0;
+      const next = () => {
+        if (at >= body.length) {
+          stream.end();
+          return;
+        }
+        stream.write(body.subarray(at, at + 3));
+        at += 3;
+        setTimeout(next, 2);
+      };
+      next();
+    });
+    assert.equal(seen, "0");
   });
 
   it("runs the interceptors on both paths", async () => {

@@ -66,6 +66,9 @@ const tooLarge = (size: number, max: number) =>
     Code.ResourceExhausted,
   );
 
+const incompleteEnvelope = () =>
+  new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
+
 /**
  * The reason `ctx.signal` aborts with once a call has been answered. One
  * shared object: an `abort()` without a reason makes a DOMException with a
@@ -231,69 +234,97 @@ export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions = {}):
       return;
     }
 
-    // Read the one enveloped message: 5 bytes (flags, length) then the body.
+    // Read the one enveloped message (5 bytes: flags and length, then the
+    // message), failing as Connect's pipeline fails on a body that arrives at
+    // once, and holding at most two envelopes: sizes are checked as headers
+    // arrive, the first message is parsed once a second header is seen (or at
+    // the end), and a complete second envelope is an error.
     const chunks: Buffer[] = [];
     let received = 0;
-    let declared = -1;
+    let first = -1; // length the first envelope declares
+    let second = -1; // length a second envelope declares
+    let firstInput: ReturnType<typeof fromBinary> | undefined;
+    const bytes = () => {
+      if (chunks.length > 1) chunks.splice(0, chunks.length, Buffer.concat(chunks));
+      return chunks[0] ?? Buffer.alloc(0);
+    };
+    const fail = (error: unknown) => {
+      req.removeListener("data", onData);
+      req.removeListener("end", onEnd);
+      answer(undefined, error);
+    };
     const onData = (chunk: Buffer) => {
       chunks.push(chunk);
       received += chunk.length;
-      if (declared < 0 && received >= 5) {
-        const head = chunks.length === 1 ? chunk : Buffer.concat(chunks);
-        declared = head.readUInt32BE(1);
-        if (declared > readMaxBytes) {
-          req.removeListener("data", onData);
-          req.removeListener("end", onEnd);
-          answer(undefined, tooLarge(declared, readMaxBytes));
+      try {
+        if (first < 0 && received >= 5) {
+          first = bytes().readUInt32BE(1);
+          if (first > readMaxBytes) throw tooLarge(first, readMaxBytes);
         }
+        if (first >= 0 && second < 0 && received >= 10 + first) {
+          const all = bytes();
+          second = all.readUInt32BE(6 + first);
+          if (second > readMaxBytes) throw tooLarge(second, readMaxBytes);
+          firstInput = parseEnvelope(all, 0, first);
+        }
+        if (second >= 0 && received >= 10 + first + second) {
+          parseEnvelope(bytes(), 5 + first, second);
+          throw new ConnectError(
+            "protocol error: received extra input message for unary method",
+            Code.Unimplemented,
+          );
+        }
+      } catch (error) {
+        fail(error);
       }
     };
     const onEnd = () => {
-      const all = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-      void run(all);
-    };
-    req.on("data", onData);
-    req.on("end", onEnd);
-
-    async function run(all: Buffer): Promise<void> {
       try {
+        const all = bytes();
         if (all.length === 0) {
           throw new ConnectError(
             "protocol error: missing input message for unary method",
             Code.Unimplemented,
           );
         }
-        if (all.length < 5 || all.length < 5 + all.readUInt32BE(1)) {
-          throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
-        }
-        const size = all.readUInt32BE(1);
-        if (all.length > 5 + size) {
-          throw new ConnectError(
-            "protocol error: received extra input message for unary method",
-            Code.Unimplemented,
-          );
-        }
-        if (((all[0] as number) & 0b01) !== 0) {
-          throw new ConnectError(
-            "received compressed envelope, but do not know how to decompress",
-            Code.Internal,
-          );
-        }
-        let input: ReturnType<typeof fromBinary>;
-        try {
-          input = fromBinary(entry.spec.method.input, all.subarray(5, 5 + size));
-        } catch (e) {
-          throw new ConnectError(
-            `parse binary: ${e instanceof Error ? e.message : String(e)}`,
-            Code.Internal,
-          );
-        }
+        if (all.length < 5 || all.length < 5 + first) throw incompleteEnvelope();
+        const input = firstInput ?? parseEnvelope(all, 0, first);
+        // A second envelope that is complete was refused in onData.
+        if (all.length > 5 + first) throw incompleteEnvelope();
+        void run(input);
+      } catch (error) {
+        answer(undefined, error);
+      }
+    };
+    req.on("data", onData);
+    req.on("end", onEnd);
+
+    /** The message of the envelope at `at` declaring `size` bytes, as Connect reads it. */
+    function parseEnvelope(all: Buffer, at: number, size: number) {
+      if (((all[at] as number) & 0b01) !== 0) {
+        throw new ConnectError(
+          "received compressed envelope, but do not know how to decompress",
+          Code.Internal,
+        );
+      }
+      try {
+        return fromBinary(entry.spec.method.input, all.subarray(at + 5, at + 5 + size));
+      } catch (e) {
+        throw new ConnectError(
+          `parse binary: ${e instanceof Error ? e.message : String(e)}`,
+          Code.Internal,
+        );
+      }
+    }
+
+    async function run(input: ReturnType<typeof fromBinary>): Promise<void> {
+      try {
         const output = await invokeUnary(context, entry.spec.impl, input, interceptors);
-        const bytes = toBinary(entry.spec.method.output, output);
-        const body = Buffer.allocUnsafe(5 + bytes.length);
+        const out = toBinary(entry.spec.method.output, output);
+        const body = Buffer.allocUnsafe(5 + out.length);
         body[0] = 0;
-        body.writeUInt32BE(bytes.length, 1);
-        body.set(bytes, 5);
+        body.writeUInt32BE(out.length, 1);
+        body.set(out, 5);
         answer(body, undefined);
       } catch (error) {
         answer(undefined, error);
