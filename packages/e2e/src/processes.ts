@@ -18,19 +18,55 @@ process.once("exit", () => {
   for (const d of createdDirs) rmSync(d, { recursive: true, force: true });
 });
 
-/** A free TCP port on 127.0.0.1 (bind to 0, read it, release it). */
+/** Ports freePort() handed out in this process: never handed out twice. */
+const handedOut = new Set<number>();
+
+/**
+ * A free TCP port on 127.0.0.1 (bind to 0, read it, release it). Another
+ * process (or an outgoing connection, which draws from the same range) can
+ * still take it before the server binds it: the start functions retry then.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.unref();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const addr = s.address();
-      const port = typeof addr === "object" && addr !== null ? addr.port : 0;
-      s.close(() => resolve(port));
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const s = createServer();
+      s.unref();
+      s.on("error", reject);
+      s.listen(0, "127.0.0.1", () => {
+        const addr = s.address();
+        const port = typeof addr === "object" && addr !== null ? addr.port : 0;
+        s.close(() => resolve(port));
+      });
     });
-  });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
+
+/** Starts a server on fresh free ports, again (up to 3 times) if a port was taken meanwhile. */
+async function withFreshPorts(start: () => Promise<RunningServer>): Promise<RunningServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      const taken = /EADDRINUSE|address already in use/.test(String(err));
+      if (!taken || attempt === 3) throw err;
+    }
+  }
+}
+
+/**
+ * Servers started here and not yet exited. They do not keep this process
+ * alive (see track()) and are killed when it exits: a server a test lost
+ * track of (one of two started together when the other failed to start)
+ * can neither hold up the test run nor outlive it.
+ */
+const live = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const proc of live) proc.kill("SIGKILL");
+});
 
 /** Resolves once something accepts TCP connections on the port, or rejects after timeoutMs. */
 async function waitForPort(port: number, timeoutMs: number, proc: ChildProcess, log: () => string) {
@@ -69,6 +105,11 @@ export interface RunningServer {
 }
 
 function track(proc: ChildProcess) {
+  live.add(proc);
+  proc.once("exit", () => live.delete(proc));
+  // Only waiting for its exit (stop/kill) holds the event loop for it.
+  proc.unref();
+  for (const pipe of [proc.stdout, proc.stderr]) (pipe as { unref?: () => void } | null)?.unref?.();
   let out = "";
   proc.stdout?.on("data", (d: Buffer) => {
     out += d.toString();
@@ -94,8 +135,17 @@ async function running(
   afterExit: () => void = () => {},
 ): Promise<RunningServer> {
   const t = track(proc);
-  await waitForPort(port, 20_000, proc, t.output);
+  try {
+    await waitForPort(port, 20_000, proc, t.output);
+  } catch (err) {
+    proc.ref();
+    if (proc.exitCode === null) proc.kill("SIGKILL");
+    await t.exited;
+    afterExit();
+    throw err;
+  }
   const end = async (signal: NodeJS.Signals) => {
+    proc.ref();
     if (proc.exitCode === null) proc.kill(signal);
     const code = await t.exited;
     afterExit();
@@ -135,7 +185,12 @@ export async function startConclave(options: StartOptions = {}): Promise<Running
   if (!existsSync(serverBundle)) {
     throw new Error(`${serverBundle} is missing: run \`npm run build -w @conclave/server-app\``);
   }
-  const port = options.port ?? (await freePort());
+  // A given port is the test's (a restart on the same port): no retry on another.
+  if (options.port !== undefined) return spawnConclave(options, options.port);
+  return withFreshPorts(async () => spawnConclave(options, await freePort()));
+}
+
+async function spawnConclave(options: StartOptions, port: number): Promise<RunningServer> {
   let dataDir = options.dataDir;
   if (dataDir === undefined) {
     dataDir = mkdtempSync(join(tmpdir(), "conclave-e2e-"));
@@ -179,8 +234,15 @@ export async function startEtcd(
   options: Pick<StartOptions, "scheme" | "args"> = {},
 ): Promise<RunningServer> {
   const bin = requireTool("etcd");
-  const port = await freePort();
-  const peerPort = await freePort();
+  return withFreshPorts(async () => spawnEtcd(bin, options, await freePort(), await freePort()));
+}
+
+async function spawnEtcd(
+  bin: string,
+  options: Pick<StartOptions, "scheme" | "args">,
+  port: number,
+  peerPort: number,
+): Promise<RunningServer> {
   const dataDir = mkdtempSync(join(tmpdir(), "etcd-ref-"));
   const url = `${options.scheme ?? "http"}://127.0.0.1:${port}`;
   const peer = `http://127.0.0.1:${peerPort}`;
