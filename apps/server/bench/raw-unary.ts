@@ -18,6 +18,7 @@ import {
   toBinary,
 } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { encodeEnvelope } from "@connectrpc/connect/protocol";
 
 /** One HTTP/2 connection speaking gRPC (h2c). */
 export interface RawGrpcConnection {
@@ -38,11 +39,7 @@ function callUnary<M extends DescMethodUnary>(
   method: M,
   input: MessageInitShape<M["input"]>,
 ): Promise<{ output: MessageShape<M["output"]>; at: number }> {
-  const body = toBinary(method.input, create(method.input, input));
-  const frame = Buffer.allocUnsafe(5 + body.length);
-  frame[0] = 0;
-  frame.writeUInt32BE(body.length, 1);
-  frame.set(body, 5);
+  const frame = encodeEnvelope(0, toBinary(method.input, create(method.input, input)));
   return new Promise((resolve, reject) => {
     const stream = session.request({
       ":method": "POST",

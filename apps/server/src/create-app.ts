@@ -150,7 +150,7 @@ export function createApp(options: CreateAppOptions): ConclaveApp {
       ? undefined
       : createGrpcUnaryFastPath({
           shutdownSignal: shutdown.signal,
-          contextValues: (req) => peerContextValues(req),
+          contextValues: peerContextValues,
           ...(options.readMaxBytes !== undefined && { readMaxBytes: options.readMaxBytes }),
           ...(options.interceptors !== undefined && { interceptors: options.interceptors }),
         });

@@ -12,6 +12,7 @@ import {
   type Interceptor,
   type MethodImplSpec,
 } from "@connectrpc/connect";
+import { encodeEnvelope } from "@connectrpc/connect/protocol";
 import { grpcStatusOk, parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { createUnaryCall, invokeUnary } from "./unary-call.js";
 
@@ -120,6 +121,32 @@ function toNodeHeaders(h: Headers): Record<string, string> {
   return out;
 }
 
+/**
+ * Writes a unary gRPC answer as Connect does: headers, the message if any,
+ * then trailers carrying `error`'s status (a non-Connect error as Internal).
+ */
+function writeAnswer(
+  res: http2.Http2ServerResponse,
+  header: Headers,
+  trailer: Headers,
+  body: Uint8Array | undefined,
+  error: unknown,
+): void {
+  if (error !== undefined) {
+    setTrailerStatus(
+      trailer,
+      error instanceof ConnectError
+        ? error
+        : new ConnectError("internal error", Code.Internal, undefined, undefined, error),
+    );
+  }
+  if (res.headersSent || res.writableEnded || res.stream.destroyed) return;
+  res.writeHead(200, toNodeHeaders(header));
+  if (body !== undefined) res.write(body);
+  res.addTrailers(toNodeHeaders(trailer));
+  res.end();
+}
+
 export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions = {}): GrpcUnaryFastPath {
   const interceptors = options.interceptors ?? [];
   const readMaxBytes = options.readMaxBytes ?? 0xffffffff;
@@ -175,15 +202,13 @@ export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions = {}):
   }
 
   function failEarly(res: http2.Http2ServerResponse, error: unknown): void {
-    if (res.headersSent || res.writableEnded || res.stream.destroyed) return;
-    const trailer = new Headers({ "grpc-status": grpcStatusOk });
-    setTrailerStatus(
-      trailer,
+    writeAnswer(
+      res,
+      new Headers({ "content-type": "application/grpc+proto" }),
+      new Headers({ "grpc-status": grpcStatusOk }),
+      undefined,
       new ConnectError("internal error", Code.Internal, undefined, undefined, error),
     );
-    res.writeHead(200, { "content-type": "application/grpc+proto" });
-    res.addTrailers(toNodeHeaders(trailer));
-    res.end();
   }
 
   function serve(entry: UnaryEntry, req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) {
@@ -213,20 +238,8 @@ export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions = {}):
       if (answered) return;
       answered = true;
       req.removeListener("close", onClose);
-      if (error !== undefined) {
-        setTrailerStatus(
-          context.responseTrailer,
-          error instanceof ConnectError
-            ? error
-            : new ConnectError("internal error", Code.Internal, undefined, undefined, error),
-        );
-      }
       context.abort(callFinished);
-      if (res.writableEnded || req.stream.destroyed) return;
-      res.writeHead(200, toNodeHeaders(context.responseHeader));
-      if (body !== undefined) res.write(body);
-      res.addTrailers(toNodeHeaders(context.responseTrailer));
-      res.end();
+      writeAnswer(res, context.responseHeader, context.responseTrailer, body, error);
     };
 
     if (timeout.error !== undefined) {
@@ -320,12 +333,7 @@ export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions = {}):
     async function run(input: ReturnType<typeof fromBinary>): Promise<void> {
       try {
         const output = await invokeUnary(context, entry.spec.impl, input, interceptors);
-        const out = toBinary(entry.spec.method.output, output);
-        const body = Buffer.allocUnsafe(5 + out.length);
-        body[0] = 0;
-        body.writeUInt32BE(out.length, 1);
-        body.set(out, 5);
-        answer(body, undefined);
+        answer(encodeEnvelope(0, toBinary(entry.spec.method.output, output)), undefined);
       } catch (error) {
         answer(undefined, error);
       }
