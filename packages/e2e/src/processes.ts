@@ -14,9 +14,6 @@ const serverBundle = join(repoRoot, "apps", "server", "dist", "conclave.mjs");
 
 /** Data dirs this process created; removed when it exits (restart tests reuse them until then). */
 const createdDirs = new Set<string>();
-process.once("exit", () => {
-  for (const d of createdDirs) rmSync(d, { recursive: true, force: true });
-});
 
 /** Ports freePort() handed out in this process: never handed out twice. */
 const handedOut = new Set<number>();
@@ -64,8 +61,11 @@ async function withFreshPorts(start: () => Promise<RunningServer>): Promise<Runn
  * can neither hold up the test run nor outlive it.
  */
 const live = new Set<ChildProcess>();
+
+// At exit: kill what still runs, then remove the data dirs.
 process.once("exit", () => {
   for (const proc of live) proc.kill("SIGKILL");
+  for (const d of createdDirs) rmSync(d, { recursive: true, force: true });
 });
 
 /** Resolves once something accepts TCP connections on the port, or rejects after timeoutMs. */
