@@ -5,6 +5,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Lock, LockRequestSchema, Watch } from "@conclave/proto";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import { encodeEnvelope } from "@connectrpc/connect/protocol";
 import { pino } from "pino";
 import { type ConclaveApp, createApp } from "./create-app.js";
 import { createGrpcUnaryFastPath } from "./grpc-unary-fast-path.js";
@@ -12,13 +13,7 @@ import { createGrpcUnaryFastPath } from "./grpc-unary-fast-path.js";
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-function envelope(body: Uint8Array, flags = 0): Buffer {
-  const b = Buffer.alloc(5 + body.length);
-  b[0] = flags;
-  b.writeUInt32BE(body.length, 1);
-  b.set(body, 5);
-  return b;
-}
+const envelope = (body: Uint8Array, flags = 0) => Buffer.from(encodeEnvelope(flags, body));
 
 const lockRequest = (name: string) =>
   toBinary(LockRequestSchema, create(LockRequestSchema, { name: enc.encode(name), lease: 7n }));
