@@ -23,6 +23,7 @@ export {
 } from "./lease/lessor.js";
 export {
   type CommittedWrite,
+  type HistorySpan,
   type KvStore,
   type KvStoreOptions,
   type LeaseHooks,

@@ -53,6 +53,39 @@ describe("kv store on lmdb", () => {
     await backend.close();
   });
 
+  it("history(): changes in revision order, deletes as watchers see them, cut at whole revisions", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "conclave-store-"));
+    dirs.push(dir);
+    const { backend, store, kv } = await open(dir);
+    await kv.put(putReq("a", "1", { lease: 0n })); // 2
+    await kv.txn({
+      compare: [],
+      success: [
+        { request: { case: "requestPut", value: putReq("b", "22") } },
+        { request: { case: "requestPut", value: putReq("c", "333") } },
+      ],
+      failure: [],
+    }); // 3: two changes
+    await kv.deleteRange({ key: b("a"), rangeEnd: new Uint8Array(0), prevKv: false }); // 4
+    const show = (from: number, to: number, maxBytes?: number) => {
+      const h = store.history(from, to, maxBytes);
+      return [h.to, h.changes.map((c) => `${c.type}:${s(c.kv.key)}@${c.kv.modRevision}`)];
+    };
+    assert.deepEqual(show(2, 4), [4, ["put:a@2", "put:b@3", "put:c@3", "delete:a@4"]]);
+    const del = store.history(4, 4).changes[0];
+    assert.deepEqual(
+      [del?.kv.createRevision, del?.kv.version, del?.kv.lease, del?.kv.value.length],
+      [0n, 0n, 0n, 0],
+    );
+    // One byte is reached by the first record: the read ends with its revision.
+    assert.deepEqual(show(2, 4, 1), [2, ["put:a@2"]]);
+    // Revision 3 is never split, whatever the budget.
+    assert.deepEqual(show(3, 4, 1), [3, ["put:b@3", "put:c@3"]]);
+    assert.deepEqual(show(3, 3), [3, ["put:b@3", "put:c@3"]]);
+    await store.close();
+    await backend.close();
+  });
+
   it("acknowledges concurrent writes in one group and reads only durable data", async () => {
     const dir = mkdtempSync(join(tmpdir(), "conclave-store-"));
     dirs.push(dir);

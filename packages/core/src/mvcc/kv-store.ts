@@ -100,6 +100,13 @@ export interface CommittedWrite {
   changes: readonly Change[];
 }
 
+/** What {@link KvStore.history} read: every change of main revisions `from`..`to`. */
+export interface HistorySpan {
+  /** The last main revision covered. */
+  to: number;
+  changes: Change[];
+}
+
 export interface WriteResult<T> {
   result: T;
   /** The revision after the write (unchanged when nothing changed). */
@@ -140,6 +147,15 @@ export interface KvStore {
    * errCompacted like a range at that revision.
    */
   hashByRev(rev: number): { hash: number; rev: number; compactRev: number };
+  /**
+   * The changes of main revisions `from`..`to` (both durable and not
+   * compacted; the caller checks), in revision order, as watchers see them:
+   * a delete carries only its key and mod revision. Reads stop at the end of
+   * the first revision that brings the decoded bytes to `maxBytes`, so one
+   * call holds at most that much plus one revision in memory; `to` in the
+   * answer says how far it got (the whole span when nothing was cut).
+   */
+  history(from: number, to: number, maxBytes?: number): HistorySpan;
   /** Subscribes to durable writes, delivered in revision order. Returns unsubscribe. */
   onCommitted(listener: (write: CommittedWrite) => void): () => void;
   /** The backend, for subsystems that keep buckets of their own. */
@@ -534,6 +550,38 @@ export function openKvStore(options: KvStoreOptions): KvStore {
         hash = crc32(value, hash);
       }
       return { hash, rev: at, compactRev: compactMain };
+    },
+    history(from, to, maxBytes = Number.POSITIVE_INFINITY) {
+      const changes: Change[] = [];
+      let bytes = 0;
+      let lastMain = from - 1;
+      for (const { key, value } of backend.range(
+        Buckets.key,
+        revisionToBytes(from, 0),
+        revisionToBytes(to + 1, 0),
+      )) {
+        const main = bytesToRevision(key).main;
+        // Cut only between revisions: a revision's events travel together.
+        if (bytes >= maxBytes && main !== lastMain) return { to: lastMain, changes };
+        lastMain = main;
+        bytes += value.length;
+        const rec = decodeRecord(value);
+        changes.push(
+          rec.tombstone
+            ? {
+                type: "delete",
+                kv: {
+                  ...rec.kv,
+                  modRevision: BigInt(main),
+                  createRevision: 0n,
+                  version: 0n,
+                  lease: 0n,
+                },
+              }
+            : { type: "put", kv: rec.kv },
+        );
+      }
+      return { to, changes };
     },
     onCommitted(listener) {
       listeners.add(listener);

@@ -110,6 +110,26 @@ describe("watch hub", () => {
     assert.deepEqual(revs, [2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
   });
 
+  it("catch-up batches stop near maxBatchBytes, at whole revisions, and lose nothing", async () => {
+    const store = openKvStore({ backend: createMemoryBackend() });
+    const kv = createKvApplier({ store });
+    const hub = createWatchHub({ store, syncIntervalMs: 5, maxBatchBytes: 3000 });
+    const big = "v".repeat(1000);
+    for (let i = 0; i < 20; i++) await kv.put(putReq(`k${i % 3}`, big)); // 2..21
+    const c = collector();
+    hub.watch({ key: b("k"), end: b("l"), startRev: 2, ...opts }, c.sink);
+    for (let i = 0; i < 20 && c.events().length < 20; i++) await tick();
+    const revs = c.batches.flatMap((x) => x.events.map((e) => Number(e.kv.modRevision)));
+    assert.deepEqual(
+      revs,
+      Array.from({ length: 20 }, (_, i) => i + 2),
+    );
+    // 1000-byte values, 3000 bytes a read: each batch holds three or four revisions, not all 20.
+    assert.ok(c.batches.length >= 5, `${c.batches.length} batches`);
+    for (const batch of c.batches) assert.ok(batch.events.length <= 4, `${batch.events.length}`);
+    hub.close();
+  });
+
   it("filters and future starts", async () => {
     const { kv, hub } = setup();
     const c = collector();

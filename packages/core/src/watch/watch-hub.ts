@@ -1,8 +1,5 @@
-import { Buckets } from "../backend/backend.js";
 import { bytesToKeyString } from "../mvcc/key-string.js";
 import type { CommittedWrite, KvStore, RangeEnd } from "../mvcc/kv-store.js";
-import { decodeRecord } from "../mvcc/record-codec.js";
-import { bytesToRevision, revisionToBytes } from "../mvcc/revision.js";
 import type { KeyValue } from "../types.js";
 
 export interface WatchEvent {
@@ -71,6 +68,12 @@ export interface WatchHubOptions {
   syncIntervalMs?: number;
   /** Most revisions one catch-up batch covers. Default 1000 (etcd's watchBatchMaxRevs). */
   maxBatchRevs?: number;
+  /**
+   * Stored bytes one catch-up read decodes before it stops at the end of a
+   * revision. Without it a batch of 1000 revisions of 1.5 MiB values would
+   * sit in memory at once. Default 1 MiB.
+   */
+  maxBatchBytes?: number;
 }
 
 interface WatcherState extends Watcher {
@@ -91,6 +94,7 @@ interface WatcherState extends Watcher {
 export function createWatchHub(options: WatchHubOptions): WatchHub {
   const { store } = options;
   const maxBatchRevs = options.maxBatchRevs ?? 1000;
+  const maxBatchBytes = options.maxBatchBytes ?? 1024 * 1024;
   /** Synced watchers of single keys, by key. */
   const byKey = new Map<string, Set<WatcherState>>();
   /** Synced watchers of ranges. */
@@ -192,44 +196,34 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
     k: string;
     event: WatchEvent;
   }
+  interface HistoryRead {
+    to: number;
+    entries: HistoryEntry[];
+  }
   /**
-   * History reads of the current sync pass, by revision span. Watchers that
-   * fell behind together (a slow stream's watchers) ask for the same span:
-   * read and decode it once for all of them.
+   * History reads of the current sync pass, by start and requested end.
+   * Watchers that fell behind together (a slow stream's watchers) ask for
+   * the same span: read and decode it once for all of them. Holds at most
+   * `maxCachedReads` reads, so a pass over watchers at many positions does
+   * not keep them all.
    */
-  let passCache: Map<string, HistoryEntry[]> | undefined;
+  let passCache: Map<string, HistoryRead> | undefined;
+  const maxCachedReads = 8;
 
-  /** Every change with main revision in [from, last], decoded, in order. */
-  function history(from: number, last: number): HistoryEntry[] {
+  /** Changes from main revision `from` up to `last` (or less: a read is cut at maxBatchBytes). */
+  function history(from: number, last: number): HistoryRead {
     const span = `${from}:${last}`;
     const cached = passCache?.get(span);
     if (cached !== undefined) return cached;
-    const out: HistoryEntry[] = [];
-    const range = store.backend.range(
-      Buckets.key,
-      revisionToBytes(from, 0),
-      revisionToBytes(last + 1, 0),
-    );
-    for (const { key, value } of range) {
-      const rec = decodeRecord(value);
-      const main = bytesToRevision(key).main;
-      out.push({
-        k: bytesToKeyString(rec.kv.key),
-        event: rec.tombstone
-          ? {
-              type: "delete",
-              kv: {
-                ...rec.kv,
-                modRevision: BigInt(main),
-                createRevision: 0n,
-                version: 0n,
-                lease: 0n,
-              },
-            }
-          : { type: "put", kv: rec.kv },
-      });
+    const read = store.history(from, last, maxBatchBytes);
+    const out: HistoryRead = {
+      to: read.to,
+      entries: read.changes.map((c) => ({ k: bytesToKeyString(c.kv.key), event: c })),
+    };
+    if (passCache !== undefined) {
+      if (passCache.size >= maxCachedReads) passCache.clear();
+      passCache.set(span, out);
     }
-    passCache?.set(span, out);
     return out;
   }
 
@@ -248,12 +242,12 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
         addSynced(w);
         return;
       }
-      const last = Math.min(durable, w.next + maxBatchRevs - 1);
+      const read = history(w.next, Math.min(durable, w.next + maxBatchRevs - 1));
       const raw: WatchEvent[] = [];
-      for (const h of history(w.next, last)) if (inRange(w, h.k)) raw.push(h.event);
-      w.next = last + 1;
+      for (const h of read.entries) if (inRange(w, h.k)) raw.push(h.event);
+      w.next = read.to + 1;
       const events = shape(w, raw);
-      if (events.length > 0) w.sink.send(w, { rev: last, events });
+      if (events.length > 0) w.sink.send(w, { rev: read.to, events });
     }
   }
 
