@@ -1,22 +1,33 @@
 /**
  * An unbounded FIFO that one producer side pushes into and one consumer
  * iterates with `for await`. Bounding is the producer's job: it reads
- * `length` (the watch stream turns a long queue into "this watcher fell
- * behind" rather than growing it).
+ * `length` and `bytes` (the watch streams turn a long queue into "this
+ * watcher fell behind" rather than growing it).
  */
 export interface AsyncQueue<T> extends AsyncIterable<T> {
-  push(item: T): void;
+  /** Queues `item`; `bytes` is what the producer counts it as (default 0). */
+  push(item: T, bytes?: number): void;
   /** Ends iteration after the queued items. */
   close(): void;
   /** Ends iteration with an error after the queued items. */
   fail(err: unknown): void;
+  /**
+   * Drops every queued item and ends iteration: for a consumer that went
+   * away. A consumer paused at its `yield` may never resume, so what it
+   * would have read must not stay reachable through the queue.
+   */
+  discard(): void;
   readonly length: number;
+  /** The sum of the `bytes` of the queued items. */
+  readonly bytes: number;
   readonly closed: boolean;
 }
 
 export function createAsyncQueue<T>(): AsyncQueue<T> {
-  const items: T[] = [];
+  let items: T[] = [];
+  let sizes: number[] = [];
   let head = 0;
+  let bytes = 0;
   let done = false;
   let error: unknown;
   let wake: (() => void) | undefined;
@@ -26,9 +37,11 @@ export function createAsyncQueue<T>(): AsyncQueue<T> {
     w?.();
   };
   return {
-    push(item) {
+    push(item, size = 0) {
       if (done) return;
       items.push(item);
+      sizes.push(size);
+      bytes += size;
       notify();
     },
     close() {
@@ -41,8 +54,19 @@ export function createAsyncQueue<T>(): AsyncQueue<T> {
       done = true;
       notify();
     },
+    discard() {
+      items = [];
+      sizes = [];
+      head = 0;
+      bytes = 0;
+      done = true;
+      notify();
+    },
     get length() {
       return items.length - head;
+    },
+    get bytes() {
+      return bytes;
     },
     get closed() {
       return done;
@@ -51,10 +75,12 @@ export function createAsyncQueue<T>(): AsyncQueue<T> {
       for (;;) {
         if (head < items.length) {
           const item = items[head] as T;
+          bytes -= sizes[head] ?? 0;
           items[head] = undefined as T;
           head++;
           if (head > 1024 && head * 2 > items.length) {
             items.splice(0, head);
+            sizes.splice(0, head);
             head = 0;
           }
           yield item;

@@ -12,6 +12,12 @@ import {
 } from "@conclave/core";
 import { createAsyncQueue } from "./async-queue.js";
 import type { ServerContext } from "./server-context.js";
+import {
+  backlogDrained,
+  backlogHasRoom,
+  defaultWatchBacklog,
+  eventBytes,
+} from "./watch-backlog.js";
 
 /** One watch delivery: events of the revisions up to `rev`, or compaction. */
 export interface LocalWatchResponse {
@@ -51,14 +57,18 @@ export function createLocalClient(ctx: ServerContext): LocalClient {
       const queue = createAsyncQueue<LocalWatchResponse>();
       const sink: WatchSink = {
         send(_w, batch) {
-          queue.push({ rev: batch.rev, events: batch.events });
-          return true; // in-process consumers read promptly; never fall behind
+          let bytes = 0;
+          for (const e of batch.events) bytes += eventBytes(e, false);
+          queue.push({ rev: batch.rev, events: batch.events }, bytes);
+          // A consumer that relays to a client (Election Observe) can be as
+          // slow as that client: bounded like a watch stream.
+          return backlogHasRoom(defaultWatchBacklog, queue);
         },
         compacted(_w, compactRev) {
           queue.push({ rev: 0, events: [], compactRevision: compactRev });
           queue.close();
         },
-        ready: () => true,
+        ready: () => backlogDrained(defaultWatchBacklog, queue),
       };
       const watcher = ctx.hub.watch(
         {
@@ -71,9 +81,10 @@ export function createLocalClient(ctx: ServerContext): LocalClient {
         },
         sink,
       );
+      // The consumer is done with it: let go of the watcher and what is queued.
       const stop = () => {
         watcher.cancel();
-        queue.close();
+        queue.discard();
       };
       if (signal.aborted) stop();
       else signal.addEventListener("abort", stop, { once: true });

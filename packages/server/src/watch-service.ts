@@ -14,13 +14,21 @@ import { type AsyncQueue, createAsyncQueue } from "./async-queue.js";
 import { cancelReasonOf, checkRead } from "./auth-guard.js";
 import { fillHeader } from "./header.js";
 import type { ServerContext } from "./server-context.js";
+import {
+  backlogDrained,
+  backlogHasRoom,
+  defaultWatchBacklog,
+  eventBytes,
+  type WatchBacklogLimits,
+} from "./watch-backlog.js";
 
 export interface WatchServiceOptions {
   /**
-   * Responses a stream may have queued before its watchers stop receiving live
-   * events and switch to catching up from history. Default 1024.
+   * What a stream may have queued before its watchers stop receiving live
+   * events and switch to catching up from history. Default
+   * {@link defaultWatchBacklog} (1024 responses, 4 MiB of events).
    */
-  maxQueuedResponses?: number;
+  backlog?: Partial<WatchBacklogLimits>;
   /** Interval of progress notifications for watchers that asked for them. Default 10 min, as etcd. */
   progressIntervalMs?: number;
 }
@@ -52,7 +60,7 @@ export function createWatchService(
   ctx: ServerContext,
   options: WatchServiceOptions = {},
 ): Partial<ServiceImpl<typeof Watch>> {
-  const maxQueued = options.maxQueuedResponses ?? 1024;
+  const backlog: WatchBacklogLimits = { ...defaultWatchBacklog, ...options.backlog };
   const progressIntervalMs = options.progressIntervalMs ?? 10 * 60 * 1000;
   const fragmentBytes = ctx.maxRequestBytes + grpcOverheadBytes;
 
@@ -73,9 +81,11 @@ export function createWatchService(
           prevKv: withPrev ? e.prevKv : undefined,
         }) as Event;
 
-      const push = (sw: StreamWatcher, resp: WatchResponse) => {
-        if (!sw.fragment || resp.events.length < 2) return out.push(resp);
-        if (toBinary(WatchResponseSchema, resp).length < fragmentBytes) return out.push(resp);
+      const push = (sw: StreamWatcher, resp: WatchResponse, bytes: number) => {
+        if (!sw.fragment || resp.events.length < 2) return out.push(resp, bytes);
+        if (toBinary(WatchResponseSchema, resp).length < fragmentBytes) {
+          return out.push(resp, bytes);
+        }
         // etcd's sendFragments: fill each fragment until it reaches the limit.
         let i = 0;
         while (i < resp.events.length) {
@@ -92,7 +102,7 @@ export function createWatchService(
             i++;
           }
           if (i === resp.events.length) part.fragment = false;
-          out.push(part);
+          out.push(part, (bytes * part.events.length) / resp.events.length);
         }
       };
 
@@ -101,6 +111,8 @@ export function createWatchService(
           const sw = byWatcher.get(w);
           if (sw === undefined) return true;
           sw.active = true;
+          let bytes = 0;
+          for (const e of batch.events) bytes += eventBytes(e, sw.prevKv);
           push(
             sw,
             create(WatchResponseSchema, {
@@ -108,8 +120,9 @@ export function createWatchService(
               watchId: sw.id,
               events: batch.events.map((e) => toEvent(e, sw.prevKv)),
             }),
+            bytes,
           );
-          return out.length < maxQueued;
+          return backlogHasRoom(backlog, out);
         },
         compacted(w, compactRev) {
           const sw = byWatcher.get(w);
@@ -126,7 +139,7 @@ export function createWatchService(
             }),
           );
         },
-        ready: () => out.length < maxQueued / 2,
+        ready: () => backlogDrained(backlog, out),
       };
 
       const allSynced = () => [...byId.values()].every((sw) => sw.watcher.synced());
@@ -140,6 +153,7 @@ export function createWatchService(
       };
 
       const createWatcher = (creq: WatchCreateRequest) => {
+        if (released) return;
         // etcd's normalisation: empty key is "\0"; range_end "\0" means "to the end".
         const key = creq.key.length === 0 ? new Uint8Array([0]) : creq.key;
         const re = creq.rangeEnd;
@@ -213,6 +227,7 @@ export function createWatchService(
       // so its revision never runs ahead of events still to be sent. The
       // check runs only while such a request waits.
       const deferProgress = () => {
+        if (released) return;
         progressPending = true;
         progressCheck ??= setInterval(() => {
           if (progressPending && allSynced()) sendProgress();
@@ -220,8 +235,26 @@ export function createWatchService(
         progressCheck.unref();
       };
 
-      const onAbort = () => out.close();
-      hctx.signal.addEventListener("abort", onAbort);
+      /**
+       * Cancels the stream's watchers and drops what is queued, at once: a
+       * generator paused at `yield` for a client that went away (reset,
+       * closed connection, kill -9) may never be resumed, so its `finally`
+       * cannot be where the watchers and their buffers are let go.
+       */
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        hctx.signal.removeEventListener("abort", release);
+        clearInterval(progressTimer);
+        clearInterval(progressCheck);
+        for (const sw of byId.values()) sw.watcher.cancel();
+        byId.clear();
+        byWatcher.clear();
+        out.discard();
+      };
+      hctx.signal.addEventListener("abort", release);
+      if (hctx.signal.aborted) release();
       const reader = (async () => {
         for await (const req of requests) {
           const u = req.requestUnion;
@@ -257,12 +290,7 @@ export function createWatchService(
       try {
         for await (const resp of out) yield resp;
       } finally {
-        hctx.signal.removeEventListener("abort", onAbort);
-        clearInterval(progressTimer);
-        clearInterval(progressCheck);
-        for (const sw of byId.values()) sw.watcher.cancel();
-        byId.clear();
-        byWatcher.clear();
+        release();
       }
     },
   };

@@ -40,7 +40,7 @@ before(async () => {
   const slow = createRouterTransport((router) => {
     router.service(
       conclaveWatch.WatchService,
-      createWatchStreamService(ctx, { maxQueuedResponses: 4 }),
+      createWatchStreamService(ctx, { backlog: { maxResponses: 4 } }),
     );
   });
   watch = createClient(conclaveWatch.WatchService, t);

@@ -12,6 +12,13 @@ import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { type AsyncQueue, createAsyncQueue } from "./async-queue.js";
 import { checkRead } from "./auth-guard.js";
 import type { ServerContext } from "./server-context.js";
+import {
+  backlogDrained,
+  backlogHasRoom,
+  defaultWatchBacklog,
+  eventBytes,
+  type WatchBacklogLimits,
+} from "./watch-backlog.js";
 
 type WatchRequest = conclaveWatch.WatchRequest;
 type WatchResponse = conclaveWatch.WatchResponse;
@@ -19,11 +26,12 @@ const { WatchResponseSchema } = conclaveWatch;
 
 export interface WatchStreamServiceOptions {
   /**
-   * Messages one stream may have queued before its watcher stops receiving
-   * live events and catches up from history once the client has read half
-   * of them. Bounds memory per slow client. Default 1024.
+   * What one stream may have queued before its watcher stops receiving live
+   * events and catches up from history once the client has read half of it.
+   * Bounds memory per slow client. Default {@link defaultWatchBacklog}
+   * (1024 messages, 4 MiB of events).
    */
-  maxQueuedResponses?: number;
+  backlog?: Partial<WatchBacklogLimits>;
   /**
    * The shortest `progress_interval_ms` honoured; smaller requests are raised
    * to it so a client cannot make the server spin. Default 100.
@@ -43,8 +51,6 @@ export interface WatchStreamServiceOptions {
  * without a cut one message could be far larger than any client reads.
  */
 const softMessageBytes = 1024 * 1024;
-/** Rough per-event overhead of the encoding beyond key and value bytes. */
-const eventOverheadBytes = 48;
 
 const invalid = (message: string) => new ConnectError(message, Code.InvalidArgument);
 
@@ -83,7 +89,7 @@ function toEvent(e: WatchEvent, withPrev: boolean): Event {
  * Every message says how far the stream got (`revision`), which is what lets
  * a client resume from `revision + 1` after a disconnect without losing or
  * repeating events. Like the bidi Watch, a slow reader never makes the
- * server buffer without bound: past `maxQueuedResponses` queued messages the
+ * server buffer without bound: past its backlog limits the
  * watcher stops taking live events and later catches up from history.
  *
  * Compaction is reported the etcd way, as data rather than as an error: one
@@ -95,7 +101,7 @@ export function createWatchStreamService(
   ctx: ServerContext,
   options: WatchStreamServiceOptions = {},
 ): ServiceImpl<typeof conclaveWatch.WatchService> {
-  const maxQueued = options.maxQueuedResponses ?? 1024;
+  const backlog: WatchBacklogLimits = { ...defaultWatchBacklog, ...options.backlog };
   const minProgressMs = options.minProgressIntervalMs ?? 100;
   const endCheckMs = options.endCheckIntervalMs ?? 25;
 
@@ -118,12 +124,15 @@ export function createWatchStreamService(
       const out: AsyncQueue<WatchResponse> = createAsyncQueue();
       let done = false;
       let lastEmit = Date.now();
-      const emit = (init: {
-        revision: number;
-        created?: boolean;
-        events?: Event[];
-        compactRevision?: number;
-      }) => {
+      const emit = (
+        init: {
+          revision: number;
+          created?: boolean;
+          events?: Event[];
+          compactRevision?: number;
+        },
+        bytes = 0,
+      ) => {
         lastEmit = Date.now();
         out.push(
           create(WatchResponseSchema, {
@@ -132,6 +141,7 @@ export function createWatchStreamService(
             events: init.events ?? [],
             compactRevision: BigInt(init.compactRevision ?? 0),
           }),
+          bytes,
         );
       };
 
@@ -142,14 +152,10 @@ export function createWatchStreamService(
         let partRev = 0;
         for (const e of events) {
           const rev = Number(e.kv.modRevision);
-          const size =
-            e.kv.key.length +
-            e.kv.value.length +
-            (e.prevKv === undefined ? 0 : e.prevKv.key.length + e.prevKv.value.length) +
-            eventOverheadBytes;
+          const size = eventBytes(e, req.prevKv);
           if (part.length > 0 && rev !== partRev && bytes + size > softMessageBytes) {
             // Everything up to partRev is out once this part is.
-            emit({ revision: partRev, events: part });
+            emit({ revision: partRev, events: part }, bytes);
             part = [];
             bytes = 0;
           }
@@ -157,7 +163,7 @@ export function createWatchStreamService(
           bytes += size;
           partRev = rev;
         }
-        if (part.length > 0) emit({ revision: upTo, events: part });
+        if (part.length > 0) emit({ revision: upTo, events: part }, bytes);
       };
 
       // Set right after the hub returns it; the sink only runs later.
@@ -202,14 +208,14 @@ export function createWatchStreamService(
             finish();
             return true;
           }
-          return out.length < maxQueued;
+          return backlogHasRoom(backlog, out);
         },
         compacted(_w, compactRev) {
           if (done) return;
           emit({ revision: (watcher?.nextRev() ?? 1) - 1, compactRevision: compactRev });
           finish();
         },
-        ready: () => out.length < maxQueued / 2,
+        ready: () => backlogDrained(backlog, out),
       };
 
       const createdRev = startRev === 0 ? ctx.store.durableRev() : startRev - 1;
@@ -247,10 +253,14 @@ export function createWatchStreamService(
         timers.push(t);
       }
 
-      onAbort = finish;
+      // The client went away: nothing queued can reach it any more.
+      onAbort = () => {
+        finish();
+        out.discard();
+      };
       hctx.signal.addEventListener("abort", onAbort);
       // Last, so that finishing now also releases everything registered above.
-      if (hctx.signal.aborted) finish();
+      if (hctx.signal.aborted) onAbort();
       if (endRev !== Number.POSITIVE_INFINITY) checkEnd();
       try {
         for await (const resp of out) yield resp;

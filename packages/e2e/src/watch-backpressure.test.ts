@@ -1,0 +1,192 @@
+/**
+ * A watcher whose client stops reading must not make the server buffer what
+ * it cannot send, and a client that goes away must take its watchers and
+ * their buffers with it — on every watch door, each driven by a real client
+ * that is stopped (SIGSTOP) and then killed (SIGKILL): etcdctl over gRPC,
+ * curl on the gateway's `/v3/watch`, curl speaking Connect to conclave.v1
+ * Watch.
+ *
+ * The bound is generous and the workload large, so the test tells "bounded"
+ * from "grows with the writes" and not one allocator's mood from another's:
+ * 500 MB of 512 KiB values, compared with the same writes with no watcher
+ * on the same server just before. (Rounds with no watcher at all differ by
+ * up to ~60 MB of resident memory from one to the next here: malloc keeps
+ * some of what the commits' buffers used. A watcher that buffered what it
+ * could not send would add ~500 MB.)
+ */
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { after, before, describe, it } from "node:test";
+import { KV } from "@conclave/proto";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { bytes } from "./clients.js";
+import { type RunningServer, requireTool, startConclave } from "./processes.js";
+
+const valueBytes = 512 * 1024;
+/** 1000 × 512 KiB = 500 MB per round. */
+const putsPerRound = 1000;
+const allowedGrowthKb = 128 * 1024;
+
+let server: RunningServer;
+let kv: ReturnType<typeof createClient<typeof KV>>;
+
+function rssAnonKb(): number {
+  const status = readFileSync(`/proc/${server.proc.pid}/status`, "utf8");
+  const m = /^RssAnon:\s+(\d+) kB/m.exec(status);
+  assert.ok(m, "RssAnon in /proc/<pid>/status");
+  return Number(m[1]);
+}
+
+async function watcherTotal(): Promise<number> {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const m = /^etcd_debugging_mvcc_watcher_total (\d+)/m.exec(text);
+  assert.ok(m, "etcd_debugging_mvcc_watcher_total in /metrics");
+  return Number(m[1]);
+}
+
+async function waitFor(what: string, ok: () => Promise<boolean>, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await ok())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Writes a round of big values under `prefix`, 8 at a time; returns the peak RssAnon seen. */
+async function writeRound(prefix: string): Promise<number> {
+  const value = randomBytes(valueBytes);
+  let peak = rssAnonKb();
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, rssAnonKb());
+  }, 50);
+  try {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (next < putsPerRound) {
+          const i = next++;
+          await kv.put({ key: bytes(`${prefix}${i % 50}`), value });
+        }
+      }),
+    );
+  } finally {
+    clearInterval(sampler);
+  }
+  // History is not what this test is about: give the file its pages back.
+  const { header } = await kv.range({ key: bytes(prefix) });
+  await kv.compact({ revision: header?.revision ?? 0n, physical: true });
+  return Math.max(peak, rssAnonKb());
+}
+
+const b64 = (s: string) => Buffer.from(s).toString("base64");
+const prefixEndOf = (s: string) =>
+  s.slice(0, -1) + String.fromCharCode(s.charCodeAt(s.length - 1) + 1);
+
+/** A Connect streaming request body: one enveloped JSON message (flags 0, big-endian length). */
+function connectEnvelope(message: unknown): Buffer {
+  const json = Buffer.from(JSON.stringify(message));
+  const head = Buffer.alloc(5);
+  head.writeUInt32BE(json.length, 1);
+  return Buffer.concat([head, json]);
+}
+
+/** The real clients, each watching `prefix` and writing what it gets to nowhere. */
+const doors: { name: string; start: (prefix: string) => ChildProcess }[] = [
+  {
+    name: "etcdctl over gRPC",
+    start: (prefix) =>
+      spawn(
+        requireTool("etcdctl"),
+        [`--endpoints=${server.endpoint}`, "watch", "--prefix", prefix],
+        {
+          stdio: ["ignore", "ignore", "ignore"],
+        },
+      ),
+  },
+  {
+    name: "curl on the gateway's /v3/watch",
+    start: (prefix) =>
+      spawn(
+        requireTool("curl"),
+        [
+          "-sN",
+          "-o",
+          "/dev/null",
+          `${server.url}/v3/watch`,
+          "-d",
+          JSON.stringify({
+            create_request: { key: b64(prefix), range_end: b64(prefixEndOf(prefix)) },
+          }),
+        ],
+        { stdio: ["ignore", "ignore", "ignore"] },
+      ),
+  },
+  {
+    name: "curl on conclave.v1 Watch (Connect)",
+    start: (prefix) => {
+      const proc = spawn(
+        requireTool("curl"),
+        [
+          "-sN",
+          "--http1.1",
+          "-o",
+          "/dev/null",
+          "-H",
+          "Content-Type: application/connect+json",
+          "--data-binary",
+          "@-",
+          `${server.url}/conclave.v1.WatchService/Watch`,
+        ],
+        { stdio: ["pipe", "ignore", "ignore"] },
+      );
+      proc.stdin?.end(connectEnvelope({ key: b64(prefix), prefix: true }));
+      return proc;
+    },
+  },
+];
+
+before(async () => {
+  server = await startConclave();
+  kv = createClient(KV, createGrpcTransport({ baseUrl: server.url }));
+  await writeRound("warm/"); // the heap grows to what the writes need
+});
+
+after(async () => {
+  await server?.stop();
+});
+
+describe("watch back-pressure: a client that stops reading", () => {
+  for (const door of doors) {
+    it(`${door.name}: memory stays bounded while it is stopped and is let go when it dies`, async () => {
+      const prefix = `wnr-${door.name.split(" ")[0]}-${door.name.length}/`;
+      const noWatcherPeakKb = await writeRound("plain/");
+      const baseline = await watcherTotal();
+      const client = door.start(prefix);
+      const exited = new Promise((resolve) => client.once("exit", resolve));
+      try {
+        await waitFor("the watcher to start", async () => (await watcherTotal()) === baseline + 1);
+        client.kill("SIGSTOP");
+        const peak = await writeRound(prefix);
+        assert.ok(
+          peak <= noWatcherPeakKb + allowedGrowthKb,
+          `peak RssAnon ${peak} kB with a stopped ${door.name} watcher; the same writes with none peaked at ${noWatcherPeakKb} kB`,
+        );
+      } finally {
+        client.kill("SIGKILL");
+        await exited;
+      }
+      await waitFor(
+        "the dead client's watcher to go",
+        async () => (await watcherTotal()) === baseline,
+      );
+      const afterKill = rssAnonKb();
+      assert.ok(
+        afterKill <= noWatcherPeakKb + allowedGrowthKb,
+        `RssAnon ${afterKill} kB after the client died (no-watcher peak ${noWatcherPeakKb} kB)`,
+      );
+    });
+  }
+});
