@@ -8,6 +8,10 @@ import {
   createLmdbBackend,
   createMemoryBackend,
   createWatchHub,
+  defaultListenClientUrl,
+  defaultMaxRequestBytes,
+  defaultMaxTxnOps,
+  defaultMemberName,
   type KvApplier,
   type KvStore,
   type Lessor,
@@ -32,9 +36,9 @@ export interface ServerContext {
   clusterId: bigint;
   /** URLs clients are told to use (`--advertise-client-urls`). */
   clientUrls: string[];
-  /** `--max-txn-ops`, default 128. */
+  /** `--max-txn-ops`, default 128 (`defaultMaxTxnOps`). */
   maxTxnOps: number;
-  /** `--max-request-bytes`, default 1.5 MiB. */
+  /** `--max-request-bytes`, default 1.5 MiB (`defaultMaxRequestBytes`). */
   maxRequestBytes: number;
   /** Term reported in headers; a single member that never lost leadership stays in term 1. */
   raftTerm: bigint;
@@ -103,11 +107,11 @@ export async function openServerContext(options: ServerContextOptions): Promise<
       store,
       ...(options.authTokenTtl !== undefined && { tokenTtlSeconds: options.authTokenTtl }),
     }),
-    name: options.name ?? "default",
+    name: options.name ?? defaultMemberName,
     ...ids,
-    clientUrls: options.clientUrls ?? ["http://127.0.0.1:2379"],
-    maxTxnOps: options.maxTxnOps ?? 128,
-    maxRequestBytes: options.maxRequestBytes ?? 1.5 * 1024 * 1024,
+    clientUrls: options.clientUrls ?? [defaultListenClientUrl],
+    maxTxnOps: options.maxTxnOps ?? defaultMaxTxnOps,
+    maxRequestBytes: options.maxRequestBytes ?? defaultMaxRequestBytes,
     raftTerm: 1n,
   };
 }
