@@ -25,7 +25,6 @@ export interface ServerContext {
   kv: KvApplier;
   lessor: Lessor;
   hub: WatchHub;
-  backend: Backend;
   /** Users, roles, permissions and tokens (etcd's auth store). */
   auth: AuthStore;
   /** This member's name (`--name`). */
@@ -99,7 +98,6 @@ export async function openServerContext(options: ServerContextOptions): Promise<
   return {
     lifetime: lifetime.signal,
     store,
-    backend,
     lessor,
     hub,
     kv: createKvApplier({ store, leases: lessor }),
@@ -124,5 +122,6 @@ export async function closeServerContext(ctx: ServerContext): Promise<void> {
   ctx.auth.close();
   await ctx.lessor.close();
   await ctx.store.close();
-  await ctx.backend.close();
+  // The store does not close its backend (see KvStore.close).
+  await ctx.store.backend.close();
 }
