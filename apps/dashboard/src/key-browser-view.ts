@@ -1,8 +1,8 @@
 import type { ConclaveClient } from "@conclave/client";
 import type { KeyValue } from "@conclave/proto";
+import { internalPrefix } from "@conclave/wire";
 import { ConnectError } from "@connectrpc/connect";
 import { fill, h, throttled } from "./dom.js";
-import { internalPrefix } from "./election-keys.js";
 import { displayBytes, leaseHex } from "./format.js";
 import { isDelete, readKeyHistory } from "./key-history.js";
 import type { LiveState } from "./live-state.js";

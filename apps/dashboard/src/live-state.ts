@@ -7,8 +7,8 @@
 
 import type { ConclaveClient } from "@conclave/client";
 import { type Event, Event_EventType, type KeyValue, type Term } from "@conclave/proto";
+import { parseElectionKey } from "@conclave/wire";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { parseElectionKey } from "./election-keys.js";
 import { utf8OrUndefined } from "./format.js";
 import { lockNameOf } from "./lock-groups.js";
 

@@ -8,7 +8,7 @@
 // shown as an election, otherwise as a lock. It is a heuristic — any
 // ordinary key that happens to have that shape shows up too.
 
-import { internalPrefix } from "./election-keys.js";
+import { internalPrefix } from "@conclave/wire";
 import { leaseHex, utf8OrUndefined } from "./format.js";
 
 /** The parts of an mvccpb.KeyValue the grouping needs. */

@@ -7,11 +7,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync, rmSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { parseArgs } from "node:util";
-import {
-  type RunningServer,
-  startConclave,
-  startEtcd,
-} from "../../../packages/e2e/src/processes.js";
+import { type RunningServer, startConclave, startEtcd } from "@conclave/testkit";
 import {
   type CoordOptions,
   type RunResult,

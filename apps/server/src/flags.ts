@@ -1,4 +1,12 @@
 import { isIP } from "node:net";
+import {
+  defaultAuthTokenTtlSeconds,
+  defaultListenClientUrl,
+  defaultMaxRequestBytes,
+  defaultMaxTxnOps,
+  defaultMemberName,
+  grpcOverheadBytes,
+} from "@conclave/core";
 
 /** The log levels `--log-level` accepts, a subset of etcd's. */
 export const logLevels = ["debug", "info", "warn", "error"] as const;
@@ -100,7 +108,7 @@ interface FlagSpec {
 const flagSpecs = {
   name: {
     valueName: "name",
-    description: 'Human-readable name for this member. (default "default")',
+    description: `Human-readable name for this member. (default "${defaultMemberName}")`,
   },
   "data-dir": {
     valueName: "path",
@@ -108,8 +116,7 @@ const flagSpecs = {
   },
   "listen-client-urls": {
     valueName: "urls",
-    description:
-      'Comma-separated URLs to listen on for client traffic (gRPC, gRPC-Web, Connect and HTTP on each). (default "http://127.0.0.1:2379")',
+    description: `Comma-separated URLs to listen on for client traffic (gRPC, gRPC-Web, Connect and HTTP on each). (default "${defaultListenClientUrl}")`,
   },
   "advertise-client-urls": {
     valueName: "urls",
@@ -117,11 +124,11 @@ const flagSpecs = {
   },
   "max-txn-ops": {
     valueName: "n",
-    description: "Maximum number of operations permitted in a transaction. (default 128)",
+    description: `Maximum number of operations permitted in a transaction. (default ${defaultMaxTxnOps})`,
   },
   "max-request-bytes": {
     valueName: "n",
-    description: "Maximum client request size in bytes the server will accept. (default 1572864)",
+    description: `Maximum client request size in bytes the server will accept. (default ${defaultMaxRequestBytes})`,
   },
   "log-level": {
     valueName: "level",
@@ -152,7 +159,7 @@ const flagSpecs = {
   },
   "auth-token-ttl": {
     valueName: "seconds",
-    description: "Seconds a simple auth token stays valid without use. (default 300)",
+    description: `Seconds a simple auth token stays valid without use. (default ${defaultAuthTokenTtlSeconds})`,
   },
   "auto-tls": {
     boolean: true,
@@ -171,8 +178,6 @@ const flagSpecs = {
 
 type FlagName = keyof typeof flagSpecs;
 
-const defaultListenClientUrl = "http://127.0.0.1:2379";
-
 /** Requests above this size are allowed, but etcd warns about them too. */
 const largeRequestBytes = 10 * 1024 * 1024;
 
@@ -180,7 +185,7 @@ const largeRequestBytes = 10 * 1024 * 1024;
  * Connect's read limit is a 32-bit number, and the server adds 512 KiB of
  * overhead to `--max-request-bytes` for it.
  */
-const maxRequestBytesLimit = 2 ** 32 - 1 - 512 * 1024;
+const maxRequestBytesLimit = 2 ** 32 - 1 - grpcOverheadBytes;
 
 /** The text printed for `--help`. */
 export function usage(): string {
@@ -289,7 +294,7 @@ export function parseFlags(
 
   const get = (name: FlagName) => values.get(name);
   const nameFlag = get("name");
-  const name = nameFlag?.value ?? "default";
+  const name = nameFlag?.value ?? defaultMemberName;
   if (name === "") throw new FlagError("--name must not be empty");
 
   const dataDirFlag = get("data-dir");
@@ -353,11 +358,11 @@ export function parseFlags(
   const maxTxnOpsFlag = get("max-txn-ops");
   const maxTxnOps = maxTxnOpsFlag
     ? parseInteger(maxTxnOpsFlag.value, maxTxnOpsFlag.source, 1, 2 ** 31 - 1)
-    : 128;
+    : defaultMaxTxnOps;
   const maxRequestBytesFlag = get("max-request-bytes");
   const maxRequestBytes = maxRequestBytesFlag
     ? parseInteger(maxRequestBytesFlag.value, maxRequestBytesFlag.source, 1, maxRequestBytesLimit)
-    : 1_572_864;
+    : defaultMaxRequestBytes;
   if (maxRequestBytes > largeRequestBytes) {
     warnings.push(
       `--max-request-bytes=${maxRequestBytes} exceeds 10 MiB: large requests may delay other requests`,
@@ -382,7 +387,7 @@ export function parseFlags(
   const authTokenTtlFlag = get("auth-token-ttl");
   const authTokenTtl = authTokenTtlFlag
     ? parseInteger(authTokenTtlFlag.value, authTokenTtlFlag.source, 1, 2 ** 31 - 1)
-    : 300;
+    : defaultAuthTokenTtlSeconds;
 
   return {
     name,
@@ -408,17 +413,17 @@ export function parseFlags(
 
 function defaults(): ConclaveConfig {
   return {
-    name: "default",
-    dataDir: "default.conclave",
+    name: defaultMemberName,
+    dataDir: `${defaultMemberName}.conclave`,
     listenClientUrls: [defaultListenClientUrl],
     advertiseClientUrls: [defaultListenClientUrl],
     clientCertAuth: false,
     autoTls: false,
-    maxTxnOps: 128,
-    maxRequestBytes: 1_572_864,
+    maxTxnOps: defaultMaxTxnOps,
+    maxRequestBytes: defaultMaxRequestBytes,
     logLevel: "info",
     authToken: "simple",
-    authTokenTtl: 300,
+    authTokenTtl: defaultAuthTokenTtlSeconds,
     help: false,
     version: false,
     warnings: [],

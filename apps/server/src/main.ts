@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { grpcOverheadBytes } from "@conclave/core";
 import {
   closeServerContext,
   createMetrics,
@@ -19,9 +20,6 @@ import { ensureSelfSignedCertFiles } from "./tls-self-signed.js";
 
 /** Conclave's own version (printed by --version and logged at start). */
 export const conclaveVersion = "0.1.0";
-
-/** Bytes Connect reads beyond --max-request-bytes before it refuses a message (etcd's gRPC allowance). */
-const grpcOverheadBytes = 512 * 1024;
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof parseFlags>;

@@ -1,6 +1,8 @@
 // Public API of @conclave/client: a Conclave (etcd v3) client for Node and
 // browsers over any Connect transport. No Node-only imports.
 
+// Shared with the server and dashboard (see @conclave/wire); part of this client's API.
+export { defaultSessionTtl, prefixEnd } from "@conclave/wire";
 export { type AuthSession, createAuthSession } from "./auth-session.js";
 export { type Backoff, type BackoffOptions, createBackoff } from "./backoff.js";
 export {
@@ -37,8 +39,7 @@ export {
   type LeaseOptions,
   leaseIdOf,
 } from "./lease.js";
-export { acquireLock, defaultSessionTtl, type LockHandle, type LockOptions } from "./lock.js";
-export { prefixEnd } from "./prefix-end.js";
+export { acquireLock, type LockHandle, type LockOptions } from "./lock.js";
 export type { DeleteOptions, KeySpan, RangeOptions } from "./range-request.js";
 export {
   createReconnectingStream,

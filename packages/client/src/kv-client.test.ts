@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { type ConclaveClient, createConclaveClient } from "./conclave-client.js";
-import { prefixEnd } from "./prefix-end.js";
 import { type InProcessServer, startInProcessServer } from "./test/in-process-server.js";
 import { toBytes, toText } from "./to-bytes.js";
 
@@ -126,12 +125,5 @@ describe("KV helpers", () => {
     await client.put("h", "2");
     await client.compact(revision);
     await assert.rejects(client.get("h", { revision: revision - 1n }), /compacted/);
-  });
-
-  it("prefixEnd follows etcd", () => {
-    assert.deepEqual(prefixEnd(toBytes("a/")), toBytes("a0"));
-    assert.deepEqual(prefixEnd(new Uint8Array([0x61, 0xff])), toBytes("b"));
-    assert.deepEqual(prefixEnd(new Uint8Array([0xff])), new Uint8Array([0]));
-    assert.deepEqual(prefixEnd(new Uint8Array()), new Uint8Array([0]));
   });
 });

@@ -1,9 +1,7 @@
+import { defaultSessionTtl } from "@conclave/wire";
 import type { ConclaveServices } from "./conclave-services.js";
 import { grantLease, type Lease, type LeaseInput, type LeaseOptions, leaseIdOf } from "./lease.js";
 import { type BytesInput, toBytes } from "./to-bytes.js";
-
-/** etcd's default session TTL, in seconds: what a lock or campaign without a lease gets. */
-export const defaultSessionTtl = 60;
 
 /**
  * The lease a lock or campaign hangs on: the caller's `lease`, or a new one

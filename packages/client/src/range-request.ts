@@ -5,7 +5,7 @@ import {
   RangeRequest_SortTarget,
   type RangeRequestSchema,
 } from "@conclave/proto";
-import { prefixEnd } from "./prefix-end.js";
+import { prefixEnd } from "@conclave/wire";
 import { type BytesInput, toBytes } from "./to-bytes.js";
 
 /**

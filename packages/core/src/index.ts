@@ -1,16 +1,26 @@
 // Public API of @conclave/core.
 
+// etcd's range-end rule, written once in @conclave/wire (the server's KV and
+// both watch services normalise with it).
+export { toRangeEnd, toWatchRange, type WatchRange } from "@conclave/wire";
 export * from "./auth/index.js";
 export type { Backend, BackendEntry, BackendOp } from "./backend/backend.js";
 export { Buckets, bucketNames } from "./backend/backend.js";
 export { createLmdbBackend, type LmdbBackendOptions } from "./backend/lmdb-backend.js";
 export { createMemoryBackend } from "./backend/memory-backend.js";
+export {
+  defaultAuthTokenTtlSeconds,
+  defaultListenClientUrl,
+  defaultMaxRequestBytes,
+  defaultMaxTxnOps,
+  defaultMemberName,
+} from "./defaults.js";
 export * from "./errors.js";
+export { grpcOverheadBytes } from "./grpc-overhead-bytes.js";
 export {
   createKvApplier,
   type KvApplier,
   type KvApplierOptions,
-  toRangeEnd,
 } from "./kv/kv-applier.js";
 export type { LeaseLookup } from "./lease/lease-lookup.js";
 export { noLeases } from "./lease/lease-lookup.js";

@@ -49,14 +49,5 @@ export function compare(key: Uint8Array, over: Partial<Compare>): Compare {
   return { result: 0, target: 0, key, targetUnion: { case: undefined }, rangeEnd: none, ...over };
 }
 
-/** The range end that makes `key` a prefix (etcd's GetPrefixRangeEnd); "\0" when none exists. */
-export function prefixEnd(key: Uint8Array): Uint8Array {
-  const end = key.slice();
-  for (let i = end.length - 1; i >= 0; i--) {
-    if ((end[i] as number) < 0xff) {
-      end[i] = (end[i] as number) + 1;
-      return end.slice(0, i + 1);
-    }
-  }
-  return new Uint8Array([0]);
-}
+/** etcd's GetPrefixRangeEnd, shared with the client and dashboard. */
+export { prefixEnd } from "@conclave/wire";

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
-import { type RunningServer, requireTool, startConclave } from "./processes.js";
+import { type RunningServer, requireTool, startConclave } from "@conclave/testkit";
 import { createTestCerts, type TestCerts } from "./test-certs.js";
 
 const certs: TestCerts = createTestCerts(["root", "alice", "ghost"]);

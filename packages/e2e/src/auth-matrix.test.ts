@@ -7,11 +7,11 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createAuthSession, createConclaveClient } from "@conclave/client";
 import { Auth, KV, Permission_Type } from "@conclave/proto";
+import { type RunningServer, startConclave } from "@conclave/testkit";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { bytes } from "./clients.js";
-import { type RunningServer, startConclave } from "./processes.js";
 
 type Op =
   | { kind: "put"; key: string }

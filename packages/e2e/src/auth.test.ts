@@ -7,9 +7,10 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { Auth, KV } from "@conclave/proto";
+import { type RunningServer, requireTool, startConclave, startEtcd } from "@conclave/testkit";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { etcdctl, type RunningServer, requireTool, startConclave, startEtcd } from "./processes.js";
+import { etcdctl } from "./etcdctl.js";
 
 interface Step {
   args: string[];

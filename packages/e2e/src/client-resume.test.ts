@@ -12,10 +12,10 @@ import {
   toText,
   type WatchUpdate,
 } from "@conclave/client";
+import { freePort, type RunningServer, startConclave } from "@conclave/testkit";
 import type { Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { createConnectTransport } from "@connectrpc/connect-web";
-import { freePort, type RunningServer, startConclave } from "./processes.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -7,11 +7,11 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createConclaveClient, toText } from "@conclave/client";
 import { conclaveWatch, EventReason } from "@conclave/proto";
+import { type RunningServer, startConclave } from "@conclave/testkit";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import { bytes, etcdClients, text } from "./clients.js";
-import { type RunningServer, startConclave } from "./processes.js";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { prefixEnd as prefixEndOfBytes } from "@conclave/client";
 import { Cluster, KV, Lease, Maintenance } from "@conclave/proto";
 import { type Client, Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import {
@@ -67,15 +68,7 @@ export function text(b: Uint8Array): string {
 
 /** The range end that selects every key starting with `prefix` (etcd's GetPrefixRangeEnd). */
 export function prefixEnd(prefix: string): Uint8Array {
-  const end = bytes(prefix).slice();
-  for (let i = end.length - 1; i >= 0; i--) {
-    const b = end[i] ?? 0;
-    if (b < 0xff) {
-      end[i] = b + 1;
-      return end.slice(0, i + 1);
-    }
-  }
-  return new Uint8Array([0]);
+  return prefixEndOfBytes(bytes(prefix));
 }
 
 /**

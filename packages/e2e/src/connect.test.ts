@@ -20,6 +20,7 @@ import {
   RequestOpSchema,
   type TxnRequestSchema,
 } from "@conclave/proto";
+import { type RunningServer, startConclave } from "@conclave/testkit";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
   bytes,
@@ -32,7 +33,6 @@ import {
   text,
   transportFor,
 } from "./clients.js";
-import { type RunningServer, startConclave } from "./processes.js";
 
 type RangeInit = MessageInitShape<typeof RangeRequestSchema>;
 type TxnInit = MessageInitShape<typeof TxnRequestSchema>;

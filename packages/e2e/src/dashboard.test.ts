@@ -11,10 +11,11 @@ import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { type ConclaveClient, createConclaveClient } from "@conclave/client";
+import { type RunningServer, requireTool, startConclave } from "@conclave/testkit";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { Page } from "playwright-core";
 import { type LaunchedBrowser, launchChromium } from "./dashboard-browser.js";
-import { etcdctl, type RunningServer, requireTool, startConclave } from "./processes.js";
+import { etcdctl } from "./etcdctl.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, "..", "..", "..");

@@ -18,6 +18,7 @@ import { rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { type RunningServer, startConclave, startEtcd } from "@conclave/testkit";
 import {
   formatMismatch,
   historyOps,
@@ -27,7 +28,6 @@ import {
   runSeed,
   type Servers,
 } from "./differential-run.js";
-import { type RunningServer, startConclave, startEtcd } from "./processes.js";
 
 const steps = Number(process.env.DIFF_STEPS ?? 100);
 const bigWeight = Number(process.env.DIFF_BIG ?? 1);

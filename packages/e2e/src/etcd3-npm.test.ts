@@ -4,6 +4,7 @@
 // leases, so it exercises those paths the way its users do.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { type RunningServer, startConclave } from "@conclave/testkit";
 import {
   Etcd3,
   EtcdAuthenticationFailedError,
@@ -12,7 +13,6 @@ import {
   EtcdRoleNotFoundError,
   EtcdUserExistsError,
 } from "etcd3";
-import { type RunningServer, startConclave } from "./processes.js";
 import { createTestCerts } from "./test-certs.js";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -1,7 +1,7 @@
 // etcdctl as a long-running child process (watch, lock, elect), for tests
 // that read its output while it runs or write to its stdin (watch -i).
 import { type ChildProcess, spawn } from "node:child_process";
-import { requireTool } from "./processes.js";
+import { requireTool } from "@conclave/testkit";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
-import { etcdctl, type RunningServer, requireTool, startConclave } from "./processes.js";
+import { type RunningServer, requireTool, startConclave } from "@conclave/testkit";
+import { etcdctl } from "./etcdctl.js";
 
 /** Integers as decimal strings: etcdctl prints uint64 IDs that a double cannot hold. */
 type Int = string;

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { connect as http2Connect } from "node:http2";
 import { after, before, describe, test } from "node:test";
-import { type RunningServer, startConclave, startEtcd } from "./processes.js";
+import { type RunningServer, startConclave, startEtcd } from "@conclave/testkit";
 
 let conclave: RunningServer;
 let etcd: RunningServer;

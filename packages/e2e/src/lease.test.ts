@@ -16,10 +16,11 @@ import {
   type WatchRequestSchema,
   type WatchResponse,
 } from "@conclave/proto";
+import { type RunningServer, startConclave, startEtcd } from "@conclave/testkit";
 import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { bytes, expectConnectError, prefixEnd, pushQueue, text } from "./clients.js";
-import { etcdctl, type RunningServer, startConclave, startEtcd } from "./processes.js";
+import { etcdctl } from "./etcdctl.js";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Election, EventReason, LeaderElectionService, Lease, Lock } from "@conclave/proto";
+import { type RunningServer, startConclave, startEtcd } from "@conclave/testkit";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
-import { type RunningServer, startConclave, startEtcd } from "./processes.js";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

@@ -4,7 +4,8 @@ import { readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { etcdctl, type RunningServer, startConclave } from "./processes.js";
+import { type RunningServer, startConclave } from "@conclave/testkit";
+import { etcdctl } from "./etcdctl.js";
 
 let server: RunningServer;
 before(async () => {

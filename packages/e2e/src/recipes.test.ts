@@ -7,8 +7,9 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { type RunningServer, startConclave, startEtcd } from "@conclave/testkit";
+import { etcdctl } from "./etcdctl.js";
 import { killAllEtcdctl, spawnEtcdctl } from "./etcdctl-process.js";
-import { etcdctl, type RunningServer, startConclave, startEtcd } from "./processes.js";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

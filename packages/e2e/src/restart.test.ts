@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { after, describe, test } from "node:test";
 import type { KeyValue } from "@conclave/proto";
+import { type RunningServer, startConclave } from "@conclave/testkit";
 import { Code } from "@connectrpc/connect";
 import {
   bytes,
@@ -15,7 +16,6 @@ import {
   text,
   transportFor,
 } from "./clients.js";
-import { type RunningServer, startConclave } from "./processes.js";
 
 /** A comparable view of a key-value pair. */
 const view = (kv: KeyValue) => ({

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
+import { type RunningServer, startConclave } from "@conclave/testkit";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
   bytes,
@@ -14,7 +15,6 @@ import {
   text,
   transportFor,
 } from "./clients.js";
-import { type RunningServer, startConclave } from "./processes.js";
 
 /** Sends SIGTERM and resolves with the exit code and how long the exit took. */
 async function timedStop(server: RunningServer) {

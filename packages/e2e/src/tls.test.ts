@@ -9,17 +9,17 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { KV } from "@conclave/proto";
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
-import { bytes, text } from "./clients.js";
-import { spawnEtcdctl } from "./etcdctl-process.js";
 import {
   freePort,
   type RunningServer,
   requireTool,
   startConclave,
   startEtcd,
-} from "./processes.js";
+} from "@conclave/testkit";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { bytes, text } from "./clients.js";
+import { spawnEtcdctl } from "./etcdctl-process.js";
 import { createTestCerts, type TestCerts } from "./test-certs.js";
 
 const certs: TestCerts = createTestCerts();

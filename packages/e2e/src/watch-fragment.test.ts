@@ -8,9 +8,9 @@ import {
   type WatchRequest,
   type WatchResponse,
 } from "@conclave/proto";
+import { type RunningServer, startConclave } from "@conclave/testkit";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { type RunningServer, startConclave } from "./processes.js";
 
 // etcd fragments a watch response at --max-request-bytes + 512 KiB. With a
 // 64 KiB limit, deleting 800 keys of 1 KiB in one DeleteRange, watched with

@@ -15,11 +15,12 @@ import {
   type WatchRequestSchema,
   type WatchResponse,
 } from "@conclave/proto";
+import { type RunningServer, startConclave, startEtcd } from "@conclave/testkit";
 import { type Client, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { bytes, prefixEnd, pushQueue, text } from "./clients.js";
+import { etcdctl } from "./etcdctl.js";
 import { type EtcdctlProcess, killAllEtcdctl, spawnEtcdctl } from "./etcdctl-process.js";
-import { etcdctl, type RunningServer, startConclave, startEtcd } from "./processes.js";
 
 type WatchRequestInit = MessageInitShape<typeof WatchRequestSchema>;
 type WatchCreateInit = MessageInitShape<typeof WatchCreateRequestSchema>;

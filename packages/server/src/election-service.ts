@@ -1,4 +1,5 @@
 import type { Election, LeaderKey } from "@conclave/proto";
+import { defaultSessionTtl } from "@conclave/wire";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { checkRecipeJoin, checkRecipeKey, checkRecipeRead } from "./auth-guard.js";
 import {
@@ -14,7 +15,6 @@ import {
 import { errorStatus } from "./errors.js";
 import { fillHeader } from "./header.js";
 import type { LocalClient } from "./local-client.js";
-import { defaultSessionTtl } from "./lock-service.js";
 import type { ServerContext } from "./server-context.js";
 
 const resume = (l: LeaderKey): LeaderState => ({

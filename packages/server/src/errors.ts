@@ -50,7 +50,6 @@ export const errLeaseProvided = new ApiError("etcdserver: lease is provided");
 export const errTooManyOps = new ApiError("etcdserver: too many operations in txn request");
 export const errDuplicateKey = new ApiError("etcdserver: duplicate key given in txn request");
 export const errRequestTooLarge = new ApiError("etcdserver: request is too large");
-export const errMemberNotFound = new ApiError("etcdserver: member not found");
 
 /**
  * THE error table: every domain or validation sentinel → the gRPC code and
@@ -76,7 +75,6 @@ const table = new Map<Error, { code: Code; message: string }>([
   ],
   [errLeaseTTLTooLarge, { code: Code.OutOfRange, message: "etcdserver: too large lease TTL" }],
   [errLeaseNotFound, { code: Code.NotFound, message: "etcdserver: requested lease not found" }],
-  [errMemberNotFound, { code: Code.NotFound, message: errMemberNotFound.message }],
   [errLeaseExists, { code: Code.FailedPrecondition, message: "etcdserver: lease already exists" }],
   // Auth (etcd's rpctypes ErrGRPC… for the auth store's errors).
   [errUserEmpty, { code: Code.InvalidArgument, message: "etcdserver: user name is empty" }],

@@ -11,14 +11,10 @@ export { errorInterceptor } from "./error-interceptor.js";
 export * from "./errors.js";
 export { fillHeader } from "./header.js";
 export { createKvService } from "./kv-service.js";
-export {
-  createLeaderElectionService,
-  electionKeys,
-  leaderElectionPrefix,
-} from "./leader-election/leader-election-service.js";
+export { createLeaderElectionService } from "./leader-election/leader-election-service.js";
 export { createLeaseService } from "./lease-service.js";
 export { createLocalClient, type LocalClient } from "./local-client.js";
-export { createLockService, defaultSessionTtl } from "./lock-service.js";
+export { createLockService } from "./lock-service.js";
 export { createMaintenanceService, etcdApiVersion } from "./maintenance-service.js";
 export { createMetrics, type Metrics } from "./metrics.js";
 export { peerCommonNameKey } from "./peer-identity.js";

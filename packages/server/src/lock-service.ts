@@ -1,4 +1,5 @@
 import type { Lock } from "@conclave/proto";
+import { defaultSessionTtl } from "@conclave/wire";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { checkRecipeJoin, checkRecipeKey } from "./auth-guard.js";
 import { asPlain, lockMutex, RecipeError } from "./concurrency.js";
@@ -6,9 +7,6 @@ import { errorStatus } from "./errors.js";
 import { fillHeader } from "./header.js";
 import type { LocalClient } from "./local-client.js";
 import type { ServerContext } from "./server-context.js";
-
-/** etcd's default session TTL: a Lock or Campaign without a lease gets one this long, never renewed. */
-export const defaultSessionTtl = 60;
 
 /**
  * v3lockpb.Lock: etcd's Mutex recipe run server-side. The lock key is

@@ -43,8 +43,8 @@ export function createMaintenanceService(
       return {
         header: fillHeader(ctx),
         version: etcdApiVersion,
-        dbSize: BigInt(ctx.backend.sizeBytes()),
-        dbSizeInUse: BigInt(ctx.backend.sizeInUseBytes()),
+        dbSize: BigInt(ctx.store.backend.sizeBytes()),
+        dbSizeInUse: BigInt(ctx.store.backend.sizeInUseBytes()),
         leader: ctx.memberId,
         raftIndex: rev,
         raftAppliedIndex: rev,
@@ -67,7 +67,7 @@ export function createMaintenanceService(
       let hash = 0;
       for (const bucket of bucketNames) {
         hash = crc32(bucket, hash);
-        for (const { key, value } of ctx.backend.range(bucket)) {
+        for (const { key, value } of ctx.store.backend.range(bucket)) {
           hash = crc32(key, hash);
           hash = crc32(value, hash);
         }
@@ -86,7 +86,7 @@ export function createMaintenanceService(
     async *snapshot(_req, hctx) {
       const file = join(tmpdir(), `conclave-snapshot-${process.pid}-${Date.now()}.db`);
       try {
-        await ctx.backend.snapshotTo(file);
+        await ctx.store.backend.snapshotTo(file);
         const fh = await open(file, "r");
         try {
           const total = (await fh.stat()).size;

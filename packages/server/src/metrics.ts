@@ -61,17 +61,17 @@ export function createMetrics(ctx: ServerContext): Metrics {
   gauge(
     "etcd_mvcc_db_total_size_in_bytes",
     "Total size of the underlying database physically allocated in bytes.",
-    () => ctx.backend.sizeBytes(),
+    () => ctx.store.backend.sizeBytes(),
   );
   gauge(
     "etcd_debugging_mvcc_db_total_size_in_bytes",
     "Total size of the underlying database in bytes.",
-    () => ctx.backend.sizeBytes(),
+    () => ctx.store.backend.sizeBytes(),
   );
   gauge(
     "etcd_mvcc_db_total_size_in_use_in_bytes",
     "Total size of the underlying database logically in use in bytes.",
-    () => ctx.backend.sizeInUseBytes(),
+    () => ctx.store.backend.sizeInUseBytes(),
   );
   gauge("etcd_debugging_mvcc_keys_total", "Total number of keys.", () => ctx.store.keyCount());
   gauge("etcd_debugging_mvcc_current_revision", "The current revision of store.", () =>

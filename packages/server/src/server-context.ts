@@ -8,6 +8,10 @@ import {
   createLmdbBackend,
   createMemoryBackend,
   createWatchHub,
+  defaultListenClientUrl,
+  defaultMaxRequestBytes,
+  defaultMaxTxnOps,
+  defaultMemberName,
   type KvApplier,
   type KvStore,
   type Lessor,
@@ -21,7 +25,6 @@ export interface ServerContext {
   kv: KvApplier;
   lessor: Lessor;
   hub: WatchHub;
-  backend: Backend;
   /** Users, roles, permissions and tokens (etcd's auth store). */
   auth: AuthStore;
   /** This member's name (`--name`). */
@@ -32,9 +35,9 @@ export interface ServerContext {
   clusterId: bigint;
   /** URLs clients are told to use (`--advertise-client-urls`). */
   clientUrls: string[];
-  /** `--max-txn-ops`, default 128. */
+  /** `--max-txn-ops`, default 128 (`defaultMaxTxnOps`). */
   maxTxnOps: number;
-  /** `--max-request-bytes`, default 1.5 MiB. */
+  /** `--max-request-bytes`, default 1.5 MiB (`defaultMaxRequestBytes`). */
   maxRequestBytes: number;
   /** Term reported in headers; a single member that never lost leadership stays in term 1. */
   raftTerm: bigint;
@@ -95,7 +98,6 @@ export async function openServerContext(options: ServerContextOptions): Promise<
   return {
     lifetime: lifetime.signal,
     store,
-    backend,
     lessor,
     hub,
     kv: createKvApplier({ store, leases: lessor }),
@@ -103,11 +105,11 @@ export async function openServerContext(options: ServerContextOptions): Promise<
       store,
       ...(options.authTokenTtl !== undefined && { tokenTtlSeconds: options.authTokenTtl }),
     }),
-    name: options.name ?? "default",
+    name: options.name ?? defaultMemberName,
     ...ids,
-    clientUrls: options.clientUrls ?? ["http://127.0.0.1:2379"],
-    maxTxnOps: options.maxTxnOps ?? 128,
-    maxRequestBytes: options.maxRequestBytes ?? 1.5 * 1024 * 1024,
+    clientUrls: options.clientUrls ?? [defaultListenClientUrl],
+    maxTxnOps: options.maxTxnOps ?? defaultMaxTxnOps,
+    maxRequestBytes: options.maxRequestBytes ?? defaultMaxRequestBytes,
     raftTerm: 1n,
   };
 }
@@ -120,5 +122,6 @@ export async function closeServerContext(ctx: ServerContext): Promise<void> {
   ctx.auth.close();
   await ctx.lessor.close();
   await ctx.store.close();
-  await ctx.backend.close();
+  // The store does not close its backend (see KvStore.close).
+  await ctx.store.backend.close();
 }

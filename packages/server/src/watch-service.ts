@@ -1,5 +1,6 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import type { WatchBatch, Watcher, WatchSink } from "@conclave/core";
+import { grpcOverheadBytes, toWatchRange } from "@conclave/core";
 import {
   type Event,
   Event_EventType,
@@ -32,9 +33,6 @@ export interface WatchServiceOptions {
   /** Interval of progress notifications for watchers that asked for them. Default 10 min, as etcd. */
   progressIntervalMs?: number;
 }
-
-/** etcd's grpcOverheadBytes: fragments are cut at max-request-bytes plus this. */
-const grpcOverheadBytes = 512 * 1024;
 
 const errEmptyRange = "mvcc: watcher range is empty";
 const errDuplicateId = "mvcc: duplicate watch ID provided on the WatchStream";
@@ -155,9 +153,8 @@ export function createWatchService(
       const createWatcher = (creq: WatchCreateRequest) => {
         if (released) return;
         // etcd's normalisation: empty key is "\0"; range_end "\0" means "to the end".
-        const key = creq.key.length === 0 ? new Uint8Array([0]) : creq.key;
         const re = creq.rangeEnd;
-        const end = re.length === 0 ? undefined : re.length === 1 && re[0] === 0 ? "infinity" : re;
+        const { key, end } = toWatchRange(creq.key, re);
         const rev = ctx.store.durableRev();
         const refuse = (reason: string) =>
           out.push(

@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import {
   prefixEnd,
   type RangeEnd,
+  toWatchRange,
   type WatchBatch,
   type WatchEvent,
   type Watcher,
@@ -59,17 +60,12 @@ function watchRange(req: WatchRequest): { key: Uint8Array; end: RangeEnd } {
   if (req.prefix && req.rangeEnd.length > 0) {
     throw invalid("conclave: prefix and range_end cannot both be set");
   }
-  if (req.prefix) {
-    if (req.key.length === 0) return { key: new Uint8Array([0]), end: "infinity" };
-    const end = prefixEnd(req.key);
-    return { key: req.key, end: end.length === 1 && end[0] === 0 ? "infinity" : end };
+  if (req.prefix) return toWatchRange(req.key, prefixEnd(req.key));
+  const { key, end } = toWatchRange(req.key, req.rangeEnd);
+  if (end instanceof Uint8Array && Buffer.compare(key, end) >= 0) {
+    throw invalid("conclave: watch range is empty");
   }
-  const key = req.key.length === 0 ? new Uint8Array([0]) : req.key;
-  const re = req.rangeEnd;
-  if (re.length === 0) return { key, end: undefined };
-  if (re.length === 1 && re[0] === 0) return { key, end: "infinity" };
-  if (Buffer.compare(key, re) >= 0) throw invalid("conclave: watch range is empty");
-  return { key, end: re };
+  return { key, end };
 }
 
 function toEvent(e: WatchEvent, withPrev: boolean): Event {

@@ -1,4 +1,5 @@
 import { type BackendOp, Buckets } from "../backend/backend.js";
+import { defaultAuthTokenTtlSeconds } from "../defaults.js";
 import {
   errAuthFailed,
   errAuthNotEnabled,
@@ -183,7 +184,7 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
   const { store } = options;
   const backend = store.backend;
   const tokens = createSimpleTokens({
-    ttlMs: (options.tokenTtlSeconds ?? 300) * 1000,
+    ttlMs: (options.tokenTtlSeconds ?? defaultAuthTokenTtlSeconds) * 1000,
     ...(options.now && { now: options.now }),
   });
 

@@ -91,7 +91,6 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
     },
     sizeInUseBytes() {
       const stat = root.getStats() as {
-        treeBranchPageCount?: number;
         pageSize?: number;
         lastPageNumber?: number;
       };

@@ -1,7 +1,8 @@
+import { toRangeEnd } from "@conclave/wire";
 import { errCompacted, errFutureRev, errKeyNotFound, errLeaseNotFound } from "../errors.js";
 import type { LeaseLookup } from "../lease/lease-lookup.js";
 import { noLeases } from "../lease/lease-lookup.js";
-import type { KvStore, RangeEnd, ReadView, WriteTxn } from "../mvcc/kv-store.js";
+import type { KvStore, ReadView, WriteTxn } from "../mvcc/kv-store.js";
 import {
   type CompactionRequest,
   type CompactionResponse,
@@ -44,13 +45,6 @@ export interface KvApplierOptions {
   store: KvStore;
   /** Which leases exist; defaults to none. */
   leases?: LeaseLookup;
-}
-
-/** etcd's mkGteRange: "\0" means "to the end", empty means "only key". */
-export function toRangeEnd(rangeEnd: Uint8Array): RangeEnd {
-  if (rangeEnd.length === 0) return undefined;
-  if (rangeEnd.length === 1 && rangeEnd[0] === 0) return "infinity";
-  return rangeEnd;
 }
 
 const none = new Uint8Array(0);

@@ -1,4 +1,5 @@
 import { crc32 } from "node:zlib";
+import type { RangeEnd } from "@conclave/wire";
 import { type Backend, type BackendOp, Buckets } from "../backend/backend.js";
 import { errCompacted, errFutureRev, errStoreClosed } from "../errors.js";
 import type { Change, KeyValue } from "../types.js";
@@ -7,14 +8,8 @@ import { bytesToKeyString } from "./key-string.js";
 import { decodeRecord, encodeRecord, type StoredRecord } from "./record-codec.js";
 import { bytesToRevision, type Revision, revisionToBytes } from "./revision.js";
 
-/** How a range is bounded, after etcd's `mkGteRange`. */
-export type RangeEnd =
-  /** Only `key` itself. */
-  | undefined
-  /** Every key ≥ `key` (range_end "\0"). */
-  | "infinity"
-  /** Keys in `[key, end)`. */
-  | Uint8Array;
+/** How a range is bounded (etcd's `mkGteRange`); defined with the range-end rule in @conclave/wire. */
+export type { RangeEnd } from "@conclave/wire";
 
 export interface RangeOptions {
   /** Stop after this many keys (0 = no limit). `count` still counts all. */

@@ -32,8 +32,3 @@ export function bytesToRevision(b: Uint8Array): Revision {
     sub: v.getUint32(8) * two32 + v.getUint32(12),
   };
 }
-
-/** Orders revisions ascending. */
-export function compareRevision(a: Revision, b: Revision): number {
-  return a.main - b.main || a.sub - b.sub;
-}

@@ -12,6 +12,7 @@ import {
   txnRequest,
 } from "@conclave/core";
 import { EventReason, type LeaderElectionService, type Term } from "@conclave/proto";
+import { electionKeys, leaderElectionPrefix, parseElectionKey } from "@conclave/wire";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { checkPrefix } from "../auth-guard.js";
 import type { LocalClient } from "../local-client.js";
@@ -25,22 +26,8 @@ import {
 } from "./election-line.js";
 import { ElectionInputError, errElectionNotFound } from "./errors.js";
 
-/** Reserved prefix of LeaderElection state; ordinary keys, visible to Range and Watch. */
-export const leaderElectionPrefix = "__conclave/le/";
-
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-/** Key layout of one election (names and ids are URI-encoded so "/" cannot collide). */
-export function electionKeys(election: string) {
-  const base = `${leaderElectionPrefix}${encodeURIComponent(election)}/`;
-  return {
-    state: `${base}state`,
-    leader: `${base}leader`,
-    candidatesPrefix: `${base}candidates/`,
-    candidate: (id: string) => `${base}candidates/${encodeURIComponent(id)}`,
-  };
-}
 
 const reasonToProto: Record<LineReason, EventReason> = {
   entered: EventReason.ENTERED,
@@ -203,12 +190,6 @@ export function createLeaderElectionService(
 
   // Candidates whose lease expired or was revoked: their candidate key is
   // deleted by the lessor; take them out of the line.
-  const parseCandidateKey = (key: string) => {
-    const m = /^__conclave\/le\/([^/]*)\/candidates\/([^/]*)$/.exec(key);
-    return m === null
-      ? undefined
-      : { election: decodeURIComponent(m[1] ?? ""), id: decodeURIComponent(m[2] ?? "") };
-  };
   async function expire(election: string, id: string) {
     const still = await c.range(enc.encode(electionKeys(election).candidate(id)));
     if (still.kvs.length > 0) return; // re-entered since
@@ -223,9 +204,9 @@ export function createLeaderElectionService(
     const all = await c.range(pfx, { rangeEnd: prefixEnd(pfx) });
     for (const kv of all.kvs) {
       const key = dec.decode(kv.key);
-      const m = /^__conclave\/le\/([^/]*)\/state$/.exec(key);
-      if (m === null) continue;
-      const election = decodeURIComponent(m[1] ?? "");
+      const parsed = parseElectionKey(key);
+      if (parsed?.part !== "state") continue;
+      const { election } = parsed;
       const state = JSON.parse(dec.decode(kv.value)) as LineState;
       for (const cand of state.candidates) {
         if (cand.lease !== "0") await expire(election, cand.id);
@@ -238,8 +219,8 @@ export function createLeaderElectionService(
     )) {
       for (const e of wr.events) {
         if (e.type !== "delete") continue;
-        const parsed = parseCandidateKey(dec.decode(e.kv.key));
-        if (parsed !== undefined) void expire(parsed.election, parsed.id);
+        const parsed = parseElectionKey(dec.decode(e.kv.key));
+        if (parsed?.candidateId !== undefined) void expire(parsed.election, parsed.candidateId);
       }
     }
   }
@@ -247,7 +228,7 @@ export function createLeaderElectionService(
 
   /** The caller needs READ, and WRITE for changes, on the election's keys. */
   const authorized = (hctx: HandlerContext, election: string, write: boolean) => {
-    checkPrefix(ctx, hctx, `${leaderElectionPrefix}${encodeURIComponent(election)}/`, write);
+    checkPrefix(ctx, hctx, electionKeys(election).prefix, write);
     return election;
   };
 

@@ -2,7 +2,7 @@
  * The end of the range of keys that start with `prefix` (etcd's
  * `GetPrefixRangeEnd`): the prefix with its last byte below 0xff incremented
  * and what follows dropped. An empty prefix, or one of only 0xff bytes, has
- * no end: "\0", which etcd reads as "to the last key".
+ * no end: "\0", which etcd reads as "to the last key". Never changes `prefix`.
  */
 export function prefixEnd(prefix: Uint8Array): Uint8Array {
   for (let i = prefix.length - 1; i >= 0; i--) {
