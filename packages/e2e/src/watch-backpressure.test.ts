@@ -20,10 +20,10 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { KV } from "@conclave/proto";
+import { type RunningServer, requireTool, startConclave } from "@conclave/testkit";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { bytes } from "./clients.js";
-import { type RunningServer, requireTool, startConclave } from "./processes.js";
 
 const valueBytes = 512 * 1024;
 /** 1000 × 512 KiB = 500 MB per round. */
