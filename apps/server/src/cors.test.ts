@@ -26,12 +26,13 @@ const preflight = (origin: string) => ({
   headers: {
     origin,
     "access-control-request-method": "POST",
-    "access-control-request-headers": "content-type,connect-protocol-version,x-grpc-web",
+    "access-control-request-headers":
+      "content-type,connect-protocol-version,x-grpc-web,authorization,token",
   },
 });
 
 describe("CORS", () => {
-  it("answers preflights for any origin by default, with Connect's methods and headers", async () => {
+  it("answers preflights for any origin by default, with Connect's methods and headers and the auth headers", async () => {
     const server = await appWith();
     try {
       const res = await server.app.inject(preflight("https://dash.example.com"));
@@ -39,8 +40,18 @@ describe("CORS", () => {
       assert.equal(res.headers["access-control-allow-origin"], "*");
       assert.match(String(res.headers["access-control-allow-methods"]), /POST/);
       const allowed = String(res.headers["access-control-allow-headers"]).toLowerCase();
-      for (const h of ["content-type", "connect-protocol-version", "x-grpc-web", "grpc-timeout"]) {
-        assert.ok(allowed.includes(h), `${h} allowed`);
+      const names = allowed.split(",").map((h) => h.trim());
+      for (const h of [
+        "content-type",
+        "connect-protocol-version",
+        "x-grpc-web",
+        "grpc-timeout",
+        // The token headers (auth-guard.ts): without them a browser page on
+        // another origin can only call anonymously.
+        "authorization",
+        "token",
+      ]) {
+        assert.ok(names.includes(h), `${h} allowed`);
       }
       const get = await server.app.inject({
         url: "/health",

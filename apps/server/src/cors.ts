@@ -2,6 +2,15 @@ import { cors as connectCors } from "@connectrpc/connect";
 import fastifyCors from "@fastify/cors";
 import type { FastifyInstance } from "fastify";
 
+/**
+ * The headers a request carries its auth token in (see auth-guard.ts):
+ * `Authorization` (etcd's gateway, Connect and browser clients) and `token`
+ * (clientv3's metadata). Connect's list has neither, and a browser sends no
+ * header the preflight did not allow: without them a page on another origin
+ * could call the API only anonymously.
+ */
+const authHeaders = ["Authorization", "Token"] as const;
+
 export interface CorsOptions {
   /**
    * Origins (`https://host[:port]`) whose pages may call the API, or `["*"]`
@@ -21,7 +30,7 @@ export interface CorsOptions {
 /**
  * Lets browser pages on other origins call every route on the port: Connect,
  * gRPC-Web, the /v3 JSON gateway and the operational GETs. Methods and
- * headers are Connect's lists for its protocols; gRPC-Web needs Grpc-Status
+ * headers are Connect's lists for its protocols plus the auth headers; gRPC-Web needs Grpc-Status
  * and Grpc-Message exposed, or a browser client cannot read the status of a
  * call whose trailers arrive as headers.
  *
@@ -35,7 +44,7 @@ export function registerCors(app: FastifyInstance, options: CorsOptions = {}): v
   app.register(fastifyCors, {
     origin: any ? "*" : [...origins],
     methods: [...connectCors.allowedMethods],
-    allowedHeaders: [...connectCors.allowedHeaders],
+    allowedHeaders: [...connectCors.allowedHeaders, ...authHeaders],
     exposedHeaders: [...connectCors.exposedHeaders],
     maxAge: options.maxAgeSeconds ?? 7200,
     // A bare OPTIONS (no Origin / Access-Control-Request-Method) is not a

@@ -44,6 +44,13 @@ export interface CreateAppOptions {
    * Default: Connect's (2^32-1).
    */
   readMaxBytes?: number;
+  /**
+   * How deeply request and response messages may nest (protobuf-es
+   * `recursionLimit` for binary and JSON). Default protobuf-es's 100, which
+   * refuses a txn nested 50 levels deep; the server passes
+   * `maxMessageDepth`, so every txn etcd would run decodes.
+   */
+  recursionLimit?: number;
   /** Connect interceptors, applied to every RPC. Default none. */
   interceptors?: Interceptor[];
   /**
@@ -152,6 +159,7 @@ export function createApp(options: CreateAppOptions): ConclaveApp {
           shutdownSignal: shutdown.signal,
           contextValues: peerContextValues,
           ...(options.readMaxBytes !== undefined && { readMaxBytes: options.readMaxBytes }),
+          ...(options.recursionLimit !== undefined && { recursionLimit: options.recursionLimit }),
           ...(options.interceptors !== undefined && { interceptors: options.interceptors }),
         });
 
@@ -210,6 +218,10 @@ export function createApp(options: CreateAppOptions): ConclaveApp {
     // The verified client certificate's CN, for auth (never from a header).
     contextValues: (req) => peerContextValues(req.raw),
     ...(options.readMaxBytes !== undefined && { readMaxBytes: options.readMaxBytes }),
+    ...(options.recursionLimit !== undefined && {
+      binaryOptions: { recursionLimit: options.recursionLimit },
+      jsonOptions: { recursionLimit: options.recursionLimit },
+    }),
     ...(options.interceptors !== undefined && { interceptors: options.interceptors }),
   });
 

@@ -21,6 +21,8 @@ export interface GrpcUnaryFastPathOptions {
   interceptors?: Interceptor[];
   /** The largest request message, in bytes, as Connect's `readMaxBytes`. Default 2^32-1. */
   readMaxBytes?: number;
+  /** How deeply a request message may nest, as Connect's `binaryOptions.recursionLimit`. */
+  recursionLimit?: number;
   /** Aborts every call's `ctx.signal` at shutdown, like Connect's `shutdownSignal`. */
   shutdownSignal?: AbortSignal;
   /** Context values of a request (the client certificate's CN), as given to Connect. */
@@ -150,6 +152,8 @@ function writeAnswer(
 export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions = {}): GrpcUnaryFastPath {
   const interceptors = options.interceptors ?? [];
   const readMaxBytes = options.readMaxBytes ?? 0xffffffff;
+  const readOptions =
+    options.recursionLimit === undefined ? undefined : { recursionLimit: options.recursionLimit };
   const methods = new Map<string, UnaryEntry>();
 
   function record(service: DescService, impl: object): void {
@@ -321,7 +325,11 @@ export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions = {}):
         );
       }
       try {
-        return fromBinary(entry.spec.method.input, all.subarray(at + 5, at + 5 + size));
+        return fromBinary(
+          entry.spec.method.input,
+          all.subarray(at + 5, at + 5 + size),
+          readOptions,
+        );
       } catch (e) {
         throw new ConnectError(
           `parse binary: ${e instanceof Error ? e.message : String(e)}`,

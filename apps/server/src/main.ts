@@ -6,6 +6,7 @@ import {
   createRoutes,
   errorInterceptor,
   etcdApiVersion,
+  maxMessageDepth,
   openServerContext,
 } from "@conclave/server";
 import { pino } from "pino";
@@ -103,10 +104,15 @@ async function main(): Promise<void> {
     // Metrics outermost, so they count the codes the error table produced.
     interceptors: [metrics.interceptor, errorInterceptor],
     readMaxBytes: config.maxRequestBytes + grpcOverheadBytes,
+    // Every txn etcd would run decodes (protobuf-es's default stops at 49 levels).
+    recursionLimit: maxMessageDepth,
     ...(tls !== undefined && { tls }),
   });
   // etcd's JSON gateway (/v3/...) on the same port, calling the same services.
-  registerGateway(server.app, routes, { readMaxBytes: config.maxRequestBytes + grpcOverheadBytes });
+  registerGateway(server.app, routes, {
+    readMaxBytes: config.maxRequestBytes + grpcOverheadBytes,
+    recursionLimit: maxMessageDepth,
+  });
   registerOperationalRoutes(server.app, { ctx, metrics, version: conclaveVersion });
   // The dashboard (apps/dashboard/dist) at "/"; 503 with how to build it when it was not built.
   registerDashboardRoutes(server.app);

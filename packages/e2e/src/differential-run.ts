@@ -31,9 +31,20 @@ import { b, Generator, type GenState, type Op, Rng } from "./differential-gen.js
 
 export type KvClient = Client<typeof KV>;
 
+/**
+ * A KV client over gRPC (h2c). `kvTransportOptions` lets it decode the
+ * responses of deeply nested txns (protobuf-es stops at 100 nested messages,
+ * i.e. a 49-level txn response, by default).
+ */
 export function kvClient(baseUrl: string): KvClient {
-  return createClient(KV, createGrpcTransport({ baseUrl }));
+  return createClient(KV, createGrpcTransport({ baseUrl, ...kvTransportOptions }));
 }
+
+/** Client read options that decode any txn response etcd or Conclave sends. */
+export const kvTransportOptions = {
+  binaryOptions: { recursionLimit: 10_000 },
+  jsonOptions: { recursionLimit: 10_000 },
+} as const;
 
 /** What one server answered: a normalized response as proto JSON, or a gRPC status. */
 export type Outcome =

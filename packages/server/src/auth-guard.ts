@@ -75,9 +75,30 @@ export function checkAdmin(ctx: ServerContext, hctx: HandlerContext): void {
   ctx.auth.checkAdmin(callerOf(ctx, hctx));
 }
 
-/** Only validates the token, as etcd does for requests with no permission check (Compact, LeaseGrant). */
+/**
+ * Only validates the token, for methods that need no permission (Compact,
+ * LeaseGrant, keep-alives, LeaseLeases, Status, Alarm GET/DEACTIVATE,
+ * MemberList, …): a bogus token is refused there too rather than treated as
+ * anonymous, so a client learns at once that its token is wrong.
+ */
 export function checkToken(ctx: ServerContext, hctx: HandlerContext): void {
   callerOf(ctx, hctx);
+}
+
+/**
+ * The keys among `keys` the caller may READ — all of them while auth is off
+ * or for root. LeaseTimeToLive lists a lease's keys to anyone who may call
+ * it, so it shows only the names the caller could read anyway (etcd 3.4
+ * shows every name, even to anonymous callers).
+ */
+export function readableKeys(
+  ctx: ServerContext,
+  hctx: HandlerContext,
+  keys: readonly Uint8Array[],
+): Uint8Array[] {
+  const info = callerOf(ctx, hctx);
+  if (!ctx.auth.isEnabled()) return [...keys];
+  return keys.filter((k) => ctx.auth.isPermitted(info, k, empty, "read"));
 }
 
 /**
@@ -249,8 +270,9 @@ type AnyMethod = (req: any, hctx: HandlerContext) => any;
 
 /**
  * Wraps Maintenance's admin-only methods (etcd 3.4: Defragment, Hash,
- * HashKV, Snapshot) with {@link maintenanceCheck}; Status, Alarm and
- * MoveLeader stay open to every user, as in etcd.
+ * HashKV, Snapshot) with {@link maintenanceCheck}; Status, Alarm GET and
+ * DEACTIVATE and MoveLeader stay open to every user, as in etcd, and check
+ * only the token (maintenance-service.ts; ACTIVATE needs root there).
  */
 export function guardMaintenance<T extends object>(ctx: ServerContext, impl: T): T {
   const methods = impl as Record<string, AnyMethod | undefined>;

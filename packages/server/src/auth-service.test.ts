@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import {
+  AlarmRequest_AlarmAction,
+  AlarmType,
   Auth,
   Election,
   KV,
@@ -257,6 +259,79 @@ describe("etcdserverpb.Auth", () => {
       "etcdserver: permission denied",
     );
     await c.lease.leaseRevoke({ ID }, as(rootToken));
+  });
+
+  it("LeaseTimeToLive lists only the attached keys the caller may READ; root sees all", async () => {
+    const { ID } = await c.lease.leaseGrant({ TTL: 60n }, as(rootToken));
+    for (const k of ["foo/a", "ro", "secret/x", "zz"]) {
+      await c.kv.put({ key: b(k), value: b("v"), lease: ID }, as(rootToken));
+    }
+    const cases: Array<{
+      who: string;
+      opts: { headers?: Record<string, string> };
+      keys: string[];
+    }> = [
+      { who: "root", opts: as(rootToken), keys: ["foo/a", "ro", "secret/x", "zz"] },
+      { who: "alice (READ on foo/ and ro)", opts: as(aliceToken), keys: ["foo/a", "ro"] },
+      {
+        who: "a certificate CN (alice)",
+        opts: { headers: { "x-test-cn": "alice" } },
+        keys: ["foo/a", "ro"],
+      },
+      { who: "anonymous", opts: {}, keys: [] },
+    ];
+    for (const { who, opts, keys } of cases) {
+      const res = await c.lease.leaseTimeToLive({ ID, keys: true }, opts);
+      assert.deepEqual(
+        res.keys.map((k) => new TextDecoder().decode(k)).sort(),
+        keys,
+        `keys shown to ${who}`,
+      );
+      assert.equal(res.grantedTTL, 60n, `${who} still sees the lease itself`);
+    }
+    await expectError(
+      c.lease.leaseTimeToLive({ ID, keys: true }, as("bogusbogusbogusx.1")),
+      Code.Unauthenticated,
+      "etcdserver: invalid auth token",
+    );
+    await c.lease.leaseRevoke({ ID }, as(rootToken));
+  });
+
+  it("Alarm: ACTIVATE needs the root role; GET and DEACTIVATE stay open, as in etcd 3.4", async () => {
+    const alarm = { memberID: ctx.memberId, alarm: AlarmType.NOSPACE };
+    const { GET, ACTIVATE, DEACTIVATE } = AlarmRequest_AlarmAction;
+    const cases: Array<{
+      who: string;
+      opts: { headers?: Record<string, string> };
+      action: AlarmRequest_AlarmAction;
+      error?: [Code, string];
+    }> = [
+      { who: "root", opts: as(rootToken), action: ACTIVATE },
+      {
+        who: "alice",
+        opts: as(aliceToken),
+        action: ACTIVATE,
+        error: [Code.PermissionDenied, "etcdserver: permission denied"],
+      },
+      {
+        who: "anonymous",
+        opts: {},
+        action: ACTIVATE,
+        error: [Code.InvalidArgument, "etcdserver: user name is empty"],
+      },
+      { who: "alice", opts: as(aliceToken), action: GET },
+      { who: "anonymous", opts: {}, action: GET },
+      { who: "alice", opts: as(aliceToken), action: DEACTIVATE },
+      { who: "anonymous", opts: {}, action: DEACTIVATE },
+    ];
+    for (const { who, opts, action, error } of cases) {
+      const call = c.maintenance.alarm({ action, ...alarm }, opts);
+      if (error === undefined) {
+        assert.deepEqual((await call).alarms, [], `${who} ${AlarmRequest_AlarmAction[action]}`);
+      } else {
+        await expectError(call, error[0], error[1]);
+      }
+    }
   });
 
   it("Lock/Election answer denials as plain errors (Unknown), Maintenance as auth's own text", async () => {

@@ -1,5 +1,6 @@
 import type { Cluster } from "@conclave/proto";
 import type { ServiceImpl } from "@connectrpc/connect";
+import { checkToken } from "./auth-guard.js";
 import { clusterHeader } from "./header.js";
 import type { ServerContext } from "./server-context.js";
 
@@ -9,7 +10,8 @@ import type { ServerContext } from "./server-context.js";
  */
 export function createClusterService(ctx: ServerContext): Partial<ServiceImpl<typeof Cluster>> {
   return {
-    async memberList() {
+    async memberList(_req, hctx) {
+      checkToken(ctx, hctx); // open to every user, but not to a bogus token
       return {
         header: clusterHeader(ctx),
         members: [

@@ -1,5 +1,6 @@
 import type { LeaseService } from "@conclave/proto";
 import type { ServiceImpl } from "@connectrpc/connect";
+import { checkToken } from "./auth-guard.js";
 import type { ServerContext } from "./server-context.js";
 
 /**
@@ -10,7 +11,8 @@ import type { ServerContext } from "./server-context.js";
  */
 export function createConclaveLeaseService(ctx: ServerContext): ServiceImpl<typeof LeaseService> {
   return {
-    async keepAliveOnce(req) {
+    async keepAliveOnce(req, hctx) {
+      checkToken(ctx, hctx); // as LeaseKeepAlive: no permission, but a valid token if any
       let ttl = 0;
       try {
         ttl = ctx.lessor.renew(req.id);

@@ -25,7 +25,7 @@ export {
   type ServerContext,
   type ServerContextOptions,
 } from "./server-context.js";
-export { validateTxn } from "./validation.js";
+export { maxMessageDepth, maxTxnNesting, validateTxn } from "./validation.js";
 export { createWatchService, type WatchServiceOptions } from "./watch-service.js";
 export {
   createWatchStreamService,

@@ -1,13 +1,15 @@
 import type { Lease } from "@conclave/proto";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { checkLeaseRevoke, checkToken } from "./auth-guard.js";
+import { checkLeaseRevoke, checkToken, readableKeys } from "./auth-guard.js";
 import { fillHeader } from "./header.js";
 import type { ServerContext } from "./server-context.js";
 
 /**
  * etcdserverpb.Lease over the core lessor, with etcd's quirks kept: an
  * unknown lease gives TTL 0 on keep-alive and TTL -1 on TimeToLive rather
- * than an error; TTLs below the minimum are raised, not refused.
+ * than an error; TTLs below the minimum are raised, not refused. Every
+ * method refuses a bogus token; TimeToLive lists only the attached keys the
+ * caller may read.
  */
 export function createLeaseService(ctx: ServerContext): Partial<ServiceImpl<typeof Lease>> {
   const { lessor } = ctx;
@@ -23,6 +25,8 @@ export function createLeaseService(ctx: ServerContext): Partial<ServiceImpl<type
       return { header: fillHeader(ctx, BigInt(rev)) };
     },
     async *leaseKeepAlive(requests, hctx) {
+      // Once per stream: the token clientv3 sends is the stream's metadata.
+      checkToken(ctx, hctx);
       for await (const req of requests) {
         if (hctx.signal.aborted) return;
         let ttl = 0;
@@ -34,7 +38,8 @@ export function createLeaseService(ctx: ServerContext): Partial<ServiceImpl<type
         yield { header: fillHeader(ctx), ID: req.ID, TTL: BigInt(ttl) };
       }
     },
-    async leaseTimeToLive(req) {
+    async leaseTimeToLive(req, hctx) {
+      checkToken(ctx, hctx);
       const info = lessor.timeToLive(req.ID);
       if (info === undefined) return { header: fillHeader(ctx), ID: req.ID, TTL: -1n };
       return {
@@ -42,10 +47,11 @@ export function createLeaseService(ctx: ServerContext): Partial<ServiceImpl<type
         ID: req.ID,
         TTL: BigInt(info.remaining),
         grantedTTL: BigInt(info.ttl),
-        keys: req.keys ? info.keys : [],
+        keys: req.keys ? readableKeys(ctx, hctx, info.keys) : [],
       };
     },
-    async leaseLeases() {
+    async leaseLeases(_req, hctx) {
+      checkToken(ctx, hctx);
       return { header: fillHeader(ctx), leases: lessor.leases().map((ID: bigint) => ({ ID })) };
     },
   };

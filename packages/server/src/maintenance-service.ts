@@ -4,8 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { bucketNames } from "@conclave/core";
-import type { Maintenance } from "@conclave/proto";
+import { AlarmRequest_AlarmAction, type Maintenance } from "@conclave/proto";
 import type { ServiceImpl } from "@connectrpc/connect";
+import { checkAdmin, checkToken } from "./auth-guard.js";
 import { fillHeader } from "./header.js";
 import type { ServerContext } from "./server-context.js";
 
@@ -24,7 +25,12 @@ const snapshotChunk = 32 * 1024;
  * every applied write is one entry.
  *
  * - Alarm: Conclave raises no alarms (no space quota yet), so GET lists none
- *   and ACTIVATE/DEACTIVATE change nothing.
+ *   and ACTIVATE/DEACTIVATE change nothing. ACTIVATE needs the root role
+ *   while auth is on: raising NOSPACE stops every write, which etcd 3.4
+ *   lets any caller do. GET and DEACTIVATE stay open to every user, as in
+ *   etcd 3.4 (`etcdctl alarm disarm` works for a user without roles).
+ * - Status and Alarm need no permission, but a token, when sent, must be
+ *   valid.
  * - Defragment: LMDB reuses freed pages in place and needs no offline
  *   defragmentation; the call succeeds at once (etcd blocks for seconds).
  * - Hash / HashKV: CRC-32 over the backend / over history up to a revision.
@@ -38,7 +44,8 @@ export function createMaintenanceService(
   ctx: ServerContext,
 ): Partial<ServiceImpl<typeof Maintenance>> {
   return {
-    async status() {
+    async status(_req, hctx) {
+      checkToken(ctx, hctx);
       const rev = BigInt(ctx.store.currentRev());
       return {
         header: fillHeader(ctx),
@@ -53,7 +60,9 @@ export function createMaintenanceService(
         isLearner: false,
       };
     },
-    async alarm() {
+    async alarm(req, hctx) {
+      if (req.action === AlarmRequest_AlarmAction.ACTIVATE) checkAdmin(ctx, hctx);
+      else checkToken(ctx, hctx);
       // No alarm is ever active; GET, ACTIVATE and DEACTIVATE all report none.
       // etcd 3.4 answers an empty list without a header.
       return { alarms: [] };

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { errKeyNotFound, type RequestOp, type TxnRequest } from "@conclave/core";
 import { errDuplicateKey, errEmptyKey, errTooManyOps } from "./errors.js";
-import { validateTxn } from "./validation.js";
+import { maxTxnNesting, validateTxn } from "./validation.js";
 
 const enc = new TextEncoder();
 const none = new Uint8Array(0);
@@ -37,6 +37,13 @@ const t = (success: RequestOp[], failure: RequestOp[] = []): TxnRequest => ({
   success,
   failure,
 });
+
+/** A txn `levels` deep: each level holds only the next; the innermost holds `inner`. */
+const nested = (levels: number, inner: RequestOp[] = []): TxnRequest => {
+  let cur = t(inner);
+  for (let i = 1; i < levels; i++) cur = t([{ request: { case: "requestTxn", value: cur } }]);
+  return cur;
+};
 
 describe("validateTxn (etcd's checkTxnRequest + checkIntervals)", () => {
   const cases: Array<{ name: string; req: TxnRequest; err?: Error; max?: number }> = [
@@ -85,6 +92,45 @@ describe("validateTxn (etcd's checkTxnRequest + checkIntervals)", () => {
       req: t([txn([put("a"), put("b")])]),
       err: errTooManyOps,
       max: 2,
+    },
+    // Nesting: each level holding a txn spends one op of the budget. etcd
+    // 3.4.23 (max-txn-ops 128) runs 128 levels ending in a put and 129
+    // ending in an empty txn, and refuses one more with "too many operations".
+    { name: "128 levels ending in a put", req: nested(128, [put("k")]) },
+    { name: "129 levels ending in a put", req: nested(129, [put("k")]), err: errTooManyOps },
+    { name: "129 levels ending in an empty txn", req: nested(129) },
+    { name: "130 levels ending in an empty txn", req: nested(130), err: errTooManyOps },
+    {
+      name: "a bad op before a too-deep txn is reported first (etcd's order)",
+      req: t([put(""), { request: { case: "requestTxn", value: nested(200) } }]),
+      err: errEmptyKey,
+    },
+    {
+      name: "a too-deep txn before a bad op is reported first",
+      req: t([{ request: { case: "requestTxn", value: nested(200) } }, put("")]),
+      err: errTooManyOps,
+    },
+    {
+      name: "failure ops are checked after success ops",
+      req: t([{ request: { case: "requestTxn", value: nested(200) } }], [put("")]),
+      err: errTooManyOps,
+    },
+    {
+      name: `${maxTxnNesting} levels with a huge --max-txn-ops`,
+      req: nested(maxTxnNesting, [put("k")]),
+      max: 1_000_000,
+    },
+    {
+      name: `${maxTxnNesting + 1} levels are refused whatever --max-txn-ops says`,
+      req: nested(maxTxnNesting + 1),
+      err: errTooManyOps,
+      max: 1_000_000,
+    },
+    {
+      name: "a million levels: refused, no stack overflow",
+      req: nested(1_000_000),
+      err: errTooManyOps,
+      max: 2 ** 31 - 1,
     },
   ];
   for (const c of cases) {

@@ -30,37 +30,70 @@ export function checkDeleteRequest(r: DeleteRangeRequest): void {
   if (r.key.length === 0) throw errEmptyKey;
 }
 
-function checkRequestOp(op: RequestOp, maxTxnOps: number): void {
-  const r = op.request;
-  switch (r.case) {
-    case "requestRange":
-      checkRangeRequest(r.value);
-      return;
-    case "requestPut":
-      checkPutRequest(r.value);
-      return;
-    case "requestDeleteRange":
-      checkDeleteRequest(r.value);
-      return;
-    case "requestTxn":
-      checkTxnRequest(r.value, maxTxnOps);
-      return;
-    default:
-      // An empty RequestOp: etcd answers "key not found" (InvalidArgument).
-      throw errKeyNotFound;
-  }
-}
+/**
+ * The deepest txn nesting Conclave evaluates. etcd's only bound is the op
+ * budget below: each level holding a nested txn spends at least one op, so
+ * with max-txn-ops 128 a txn nests at most 129 levels (128 when the
+ * innermost holds an op) — checked against etcd 3.4.23. This cap only
+ * matters with `--max-txn-ops` above 511, and keeps every recursive step
+ * (decoding, the auth check, the applier, encoding the response) far from
+ * the JS stack limit whatever the flag says. Beyond it: errTooManyOps.
+ */
+export const maxTxnNesting = 512;
+
+/**
+ * The message nesting the decoders must allow (protobuf-es `recursionLimit`,
+ * default 100, i.e. 49 txn levels): a TxnRequest and a RequestOp per txn
+ * level, then the innermost op's request; a TxnResponse adds a KeyValue
+ * under its RangeResponse. Anything deeper is no txn Conclave would run.
+ */
+export const maxMessageDepth = 2 * maxTxnNesting + 3;
+
+/** One step of {@link checkTxnRequest}'s walk: a txn, or an op of one. */
+type Pending =
+  | { txn: TxnRequest; budget: number; depth: number }
+  | { op: RequestOp; budget: number; depth: number };
 
 /**
  * etcd's checkTxnRequest: the largest of compare/success/failure counts must
- * not exceed maxTxnOps; nested txns get what remains of the budget.
+ * not exceed maxTxnOps; nested txns get what remains of the budget. Walks
+ * the tree depth-first in etcd's order (compares, then success ops, then
+ * failure ops, each nested txn before the next op), so the first error is
+ * etcd's, with an explicit stack: no request shape can exhaust the JS stack.
  */
 export function checkTxnRequest(r: TxnRequest, maxTxnOps: number): void {
-  const opc = Math.max(r.compare.length, r.success.length, r.failure.length);
-  if (opc > maxTxnOps) throw errTooManyOps;
-  for (const c of r.compare) if (c.key.length === 0) throw errEmptyKey;
-  for (const op of r.success) checkRequestOp(op, maxTxnOps - opc);
-  for (const op of r.failure) checkRequestOp(op, maxTxnOps - opc);
+  const stack: Pending[] = [{ txn: r, budget: maxTxnOps, depth: 1 }];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    if ("txn" in item) {
+      const { txn: t, budget, depth } = item;
+      const opc = Math.max(t.compare.length, t.success.length, t.failure.length);
+      if (opc > budget || depth > maxTxnNesting) throw errTooManyOps;
+      for (const c of t.compare) if (c.key.length === 0) throw errEmptyKey;
+      const ops = [...t.success, ...t.failure];
+      for (let i = ops.length - 1; i >= 0; i--) {
+        stack.push({ op: ops[i] as RequestOp, budget: budget - opc, depth });
+      }
+      continue;
+    }
+    const r = item.op.request;
+    switch (r.case) {
+      case "requestRange":
+        checkRangeRequest(r.value);
+        break;
+      case "requestPut":
+        checkPutRequest(r.value);
+        break;
+      case "requestDeleteRange":
+        checkDeleteRequest(r.value);
+        break;
+      case "requestTxn":
+        stack.push({ txn: r.value, budget: item.budget, depth: item.depth + 1 });
+        break;
+      default:
+        // An empty RequestOp: etcd answers "key not found" (InvalidArgument).
+        throw errKeyNotFound;
+    }
+  }
 }
 
 /** A half-open interval of keys as binary strings; `end` null is a single point. */

@@ -46,6 +46,13 @@ export interface GatewayOptions {
    */
   readMaxBytes?: number;
   /**
+   * How deeply request and response messages may nest (protobuf-es
+   * `recursionLimit` for binary and JSON). Default protobuf-es's 100, which
+   * refuses a txn nested 50 levels deep; the server passes
+   * `maxMessageDepth`, so every txn etcd would run decodes.
+   */
+  recursionLimit?: number;
+  /**
    * The longest JSON text of one request message, in characters. Fastify's
    * `bodyLimit` does not apply: the gateway reads bodies itself, streaming.
    * Default: enough for a `readMaxBytes` message in base64, else 64 MiB.
@@ -78,6 +85,9 @@ export function registerGateway(
   const transport = createInProcessTransport(routes, {
     interceptors: options.interceptors ?? [errorInterceptor],
     ...(options.readMaxBytes !== undefined && { readMaxBytes: options.readMaxBytes }),
+    ...(options.recursionLimit !== undefined && {
+      binaryOptions: { recursionLimit: options.recursionLimit },
+    }),
   });
   const maxValueChars =
     options.maxMessageChars ??
@@ -106,7 +116,11 @@ export function registerGateway(
         const url = prefix + route.path;
         known.add(url);
         scope.post(url, (request, reply) =>
-          serve(transport, route.method, request, reply, { maxValueChars, closing }),
+          serve(transport, route.method, request, reply, {
+            maxValueChars,
+            closing,
+            recursionLimit: options.recursionLimit,
+          }),
         );
       }
       // grpc-gateway's answers for what it does not route.
@@ -245,9 +259,9 @@ async function serve(
   method: DescMethod,
   request: FastifyRequest,
   reply: FastifyReply,
-  options: { maxValueChars: number; closing: AbortSignal },
+  options: { maxValueChars: number; closing: AbortSignal; recursionLimit: number | undefined },
 ): Promise<void> {
-  const { maxValueChars, closing } = options;
+  const { maxValueChars, closing, recursionLimit } = options;
   const unary = method.methodKind === "unary";
   let scope: CallScope;
   try {
@@ -258,6 +272,7 @@ async function serve(
   }
   const reader = createRequestReader(request.raw as AsyncIterable<Uint8Array>, method.input, {
     maxValueChars,
+    ...(recursionLimit !== undefined && { recursionLimit }),
   });
   try {
     if (unary) {

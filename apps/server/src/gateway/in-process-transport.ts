@@ -54,5 +54,9 @@ export function createInProcessTransport(
     compressMinBytes: Number.MAX_SAFE_INTEGER,
     readMaxBytes: Number.MAX_SAFE_INTEGER,
     writeMaxBytes: Number.MAX_SAFE_INTEGER,
+    // Responses nest as deeply as the requests the router accepts.
+    ...(routerOptions.binaryOptions !== undefined && {
+      binaryOptions: routerOptions.binaryOptions,
+    }),
   });
 }

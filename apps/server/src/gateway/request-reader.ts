@@ -22,6 +22,8 @@ export interface RequestReader<Desc extends DescMessage> {
 export interface RequestReaderOptions {
   /** Characters one JSON value may have before the reader gives up. */
   maxValueChars: number;
+  /** How deeply a message may nest (protobuf-es `recursionLimit`). Default 100. */
+  recursionLimit?: number;
 }
 
 export function createRequestReader<Desc extends DescMessage>(
@@ -76,7 +78,10 @@ export function createRequestReader<Desc extends DescMessage>(
         throw invalid(err instanceof Error ? err.message : String(err));
       }
       try {
-        return fromJson(schema, json, { ignoreUnknownFields: true });
+        return fromJson(schema, json, {
+          ignoreUnknownFields: true,
+          ...(options.recursionLimit !== undefined && { recursionLimit: options.recursionLimit }),
+        });
       } catch (err) {
         throw invalid(err instanceof Error ? err.message : String(err));
       }

@@ -102,6 +102,16 @@ export interface AuthStore {
     rangeEnd: Uint8Array,
     access: Access,
   ): void;
+  /**
+   * Whether {@link checkPermission} would pass, for filtering what a caller
+   * is shown (LeaseTimeToLive's key names) instead of refusing the request.
+   */
+  isPermitted(
+    info: AuthInfo | undefined,
+    key: Uint8Array,
+    rangeEnd: Uint8Array,
+    access: Access,
+  ): boolean;
   /** etcd's IsAdminPermitted: root role needed when auth is on (errUserEmpty, errUserNotFound, errPermissionDenied). */
   checkAdmin(info: AuthInfo | undefined): void;
   /** Stops the token expiry timer. */
@@ -227,6 +237,25 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
     roles.set(r.name, r);
     return { bucket: Buckets.authRoles, key: enc.encode(r.name), value: encodeRole(r) };
   };
+  /** Why a caller may not access a range (etcd's isOpPermitted), or undefined when it may. */
+  function denial(
+    info: AuthInfo | undefined,
+    key: Uint8Array,
+    rangeEnd: Uint8Array,
+    access: Access,
+  ): Error | undefined {
+    if (!enabled) return undefined;
+    if (info === undefined || info.username === "") return errUserEmpty;
+    if (info.revision < revision) return errAuthOldRevision;
+    const u = users.get(info.username);
+    if (u === undefined) return errPermissionDenied;
+    if (hasRootRole(u)) return undefined;
+    const m = merged(u);
+    return covers(access === "read" ? m.read : m.write, toInterval(key, rangeEnd))
+      ? undefined
+      : errPermissionDenied;
+  }
+
   const requireUser = (name: string): UserRecord => {
     const u = users.get(name);
     if (u === undefined) throw errUserNotFound;
@@ -394,16 +423,12 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
     hasRole: (user, role) => users.get(user)?.roles.includes(role) ?? false,
 
     checkPermission(info, key, rangeEnd, access) {
-      if (!enabled) return;
-      if (info === undefined || info.username === "") throw errUserEmpty;
-      if (info.revision < revision) throw errAuthOldRevision;
-      const u = users.get(info.username);
-      if (u === undefined) throw errPermissionDenied;
-      if (hasRootRole(u)) return;
-      const m = merged(u);
-      if (!covers(access === "read" ? m.read : m.write, toInterval(key, rangeEnd))) {
-        throw errPermissionDenied;
-      }
+      const err = denial(info, key, rangeEnd, access);
+      if (err !== undefined) throw err;
+    },
+
+    isPermitted(info, key, rangeEnd, access) {
+      return denial(info, key, rangeEnd, access) === undefined;
     },
 
     checkAdmin(info) {
