@@ -18,10 +18,11 @@ import {
   Watch,
   type WatchRequest,
 } from "@conclave/proto";
+import { type RunningServer, startConclave, startEtcd } from "@conclave/testkit";
 import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { bytes, expectConnectError, text } from "./clients.js";
-import { etcdctl, type RunningServer, startConclave, startEtcd } from "./processes.js";
+import { etcdctl } from "./etcdctl.js";
 
 const bogus = "bogusbogusbogusb.1";
 const invalidToken = "etcdserver: invalid auth token";

@@ -13,6 +13,7 @@ import { connect } from "node:http2";
 import { after, before, describe, test } from "node:test";
 import { create, toJson } from "@bufbuild/protobuf";
 import { KV, type RequestOp, type TxnRequest, TxnRequestSchema } from "@conclave/proto";
+import { type RunningServer, startConclave, startEtcd } from "@conclave/testkit";
 import { createClient } from "@connectrpc/connect";
 import {
   createConnectTransport,
@@ -28,7 +29,6 @@ import {
   sameOutcome,
   send,
 } from "./differential-run.js";
-import { type RunningServer, startConclave, startEtcd } from "./processes.js";
 
 /** A txn `levels` deep: each level holds only the next; the innermost a put of `key`, or nothing. */
 function nested(levels: number, key: string | undefined): TxnRequest {
