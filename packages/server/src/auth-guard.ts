@@ -19,7 +19,7 @@ import type { ServerContext } from "./server-context.js";
  * else the `Authorization` header (etcd's gateway; Connect and browser
  * clients). `Bearer <token>` is accepted as well, the usual browser form.
  */
-function tokenOf(headers: Headers): string | undefined {
+export function tokenOf(headers: Headers): string | undefined {
   const token = headers.get("token");
   if (token !== null && token !== "") return token;
   const authorization = headers.get("authorization");

@@ -1,7 +1,7 @@
 import type { Election, LeaderKey } from "@conclave/proto";
-import { defaultSessionTtl } from "@conclave/wire";
+import { defaultSessionTtl, prefixEnd } from "@conclave/wire";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { checkRecipeJoin, checkRecipeKey, checkRecipeRead } from "./auth-guard.js";
+import { checkRecipeJoin, checkRecipeKey, checkRecipeRead, recipeCheck } from "./auth-guard.js";
 import {
   asPlain,
   campaign,
@@ -16,6 +16,7 @@ import { errorStatus } from "./errors.js";
 import { fillHeader } from "./header.js";
 import type { LocalClient } from "./local-client.js";
 import type { ServerContext } from "./server-context.js";
+import { revocableStream } from "./stream-access.js";
 
 const resume = (l: LeaderKey): LeaderState => ({
   name: l.name,
@@ -61,8 +62,16 @@ export function createElectionService(
     },
     async *observe(req, hctx) {
       checkRecipeRead(ctx, hctx, req.name);
-      for await (const { kv, header } of observe(c, req.name, hctx.signal)) {
-        yield { header: fillHeader(ctx, header.revision), kv };
+      // READ on `name/`, as checked above, for as long as the stream lasts.
+      const pfx = new Uint8Array([...req.name, 0x2f]);
+      const stream = revocableStream(ctx, hctx, pfx, prefixEnd(pfx));
+      try {
+        for await (const { kv, header } of observe(c, req.name, stream.signal)) {
+          yield { header: fillHeader(ctx, header.revision), kv };
+        }
+        recipeCheck(() => stream.throwIfRevoked());
+      } finally {
+        stream.close();
       }
     },
     async resign(req, hctx) {

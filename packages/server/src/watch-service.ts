@@ -15,6 +15,7 @@ import { type AsyncQueue, createAsyncQueue } from "./async-queue.js";
 import { cancelReasonOf, checkRead } from "./auth-guard.js";
 import { fillHeader } from "./header.js";
 import type { ServerContext } from "./server-context.js";
+import { type StreamAccess, streamAccess } from "./stream-access.js";
 import {
   backlogDrained,
   backlogHasRoom,
@@ -45,6 +46,9 @@ interface StreamWatcher {
   progressNotify: boolean;
   /** Whether events were sent since the last progress tick. */
   active: boolean;
+  /** What READ was checked on at create, re-checked on every auth change. */
+  key: Uint8Array;
+  rangeEnd: Uint8Array;
 }
 
 /**
@@ -172,6 +176,7 @@ export function createWatchService(
         // READ on the whole range, checked at each create (etcd: denied → created+canceled).
         try {
           checkRead(ctx, hctx, key, re);
+          access ??= streamAccess(ctx, hctx);
         } catch (err) {
           return refuse(cancelReasonOf(err));
         }
@@ -200,11 +205,39 @@ export function createWatchService(
           fragment: creq.fragment,
           progressNotify: creq.progressNotify,
           active: false,
+          key,
+          rangeEnd: re,
         };
         byId.set(id, sw);
         byWatcher.set(watcher, sw);
         out.push(create(WatchResponseSchema, { header: header(rev), watchId: id, created: true }));
       };
+
+      /**
+       * Who the stream's watchers read as; set by the first create that
+       * passed its check. On every auth change each watcher is checked again
+       * and one its caller may no longer read is canceled as a refused
+       * create would be, before anything written after the change is sent.
+       */
+      let access: StreamAccess | undefined;
+      const unsubscribeAuth = ctx.auth.onChange((change) => {
+        if (access === undefined) return;
+        for (const sw of [...byId.values()]) {
+          const denied = access.recheck(change, sw.key, sw.rangeEnd);
+          if (denied === undefined) continue;
+          sw.watcher.cancel();
+          byId.delete(sw.id);
+          byWatcher.delete(sw.watcher);
+          out.push(
+            create(WatchResponseSchema, {
+              header: header(ctx.store.durableRev()),
+              watchId: sw.id,
+              canceled: true,
+              cancelReason: cancelReasonOf(denied),
+            }),
+          );
+        }
+      });
 
       const progressTimer = setInterval(() => {
         for (const sw of byId.values()) {
@@ -243,6 +276,7 @@ export function createWatchService(
         if (released) return;
         released = true;
         hctx.signal.removeEventListener("abort", release);
+        unsubscribeAuth();
         clearInterval(progressTimer);
         clearInterval(progressCheck);
         for (const sw of byId.values()) sw.watcher.cancel();

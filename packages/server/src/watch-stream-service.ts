@@ -13,6 +13,7 @@ import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { type AsyncQueue, createAsyncQueue } from "./async-queue.js";
 import { checkRead } from "./auth-guard.js";
 import type { ServerContext } from "./server-context.js";
+import { streamAccess } from "./stream-access.js";
 import {
   backlogDrained,
   backlogHasRoom,
@@ -104,12 +105,10 @@ export function createWatchStreamService(
   return {
     async *watch(req, hctx) {
       const { key, end } = watchRange(req);
-      checkRead(
-        ctx,
-        hctx,
-        key,
-        end === undefined ? new Uint8Array(0) : end === "infinity" ? new Uint8Array([0]) : end,
-      );
+      const readEnd =
+        end === undefined ? new Uint8Array(0) : end === "infinity" ? new Uint8Array([0]) : end;
+      checkRead(ctx, hctx, key, readEnd);
+      const access = streamAccess(ctx, hctx);
       const startRev = Number(req.startRevision);
       const endRev = req.endRevision === 0n ? Number.POSITIVE_INFINITY : Number(req.endRevision);
       if (startRev < 0 || endRev < 0) throw invalid("conclave: revisions cannot be negative");
@@ -172,6 +171,7 @@ export function createWatchStreamService(
       // in-process caller (createRouterTransport) alive while it waits.
       const timers: ReturnType<typeof setInterval>[] = [];
       let unsubscribe = () => {};
+      let unsubscribeAuth = () => {};
       let onAbort = () => {};
       /**
        * Ends the stream after what is queued and releases everything at once:
@@ -183,6 +183,7 @@ export function createWatchStreamService(
         done = true;
         watcher?.cancel();
         unsubscribe();
+        unsubscribeAuth();
         for (const t of timers) clearInterval(t);
         hctx.signal.removeEventListener("abort", onAbort);
         out.close();
@@ -249,6 +250,14 @@ export function createWatchStreamService(
         timers.push(t);
       }
 
+      // Access revoked: the stream ends with the error a new request would
+      // get, before anything written after the change is queued.
+      unsubscribeAuth = ctx.auth.onChange((change) => {
+        const denied = access.recheck(change, key, readEnd);
+        if (denied === undefined || done) return;
+        out.fail(denied);
+        finish();
+      });
       // The client went away: nothing queued can reach it any more.
       onAbort = () => {
         finish();

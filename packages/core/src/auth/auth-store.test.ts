@@ -266,6 +266,33 @@ describe("auth store", () => {
     auth.close();
   });
 
+  it("onChange: every change is told synchronously, once in force; voided tokens name their user", async () => {
+    const { auth } = setup();
+    const seen: string[] = [];
+    const off = auth.onChange((c) => {
+      seen.push(`${auth.revision()}:${c.tokensVoidedFor ?? "-"}`);
+    });
+    // [what, change, told as, told in the same turn (no password hashing first)]
+    const steps: Array<[string, () => Promise<void>, string, boolean]> = [
+      ["user add", () => auth.userAdd("alice", "pw"), "2:-", false],
+      ["role add", () => auth.roleAdd("app"), "3:-", true],
+      ["grant", () => auth.userGrantRole("alice", "app"), "4:-", true],
+      ["revoke", () => auth.userRevokeRole("alice", "app"), "5:-", true],
+      ["password", () => auth.userChangePassword("alice", "pw2"), "6:alice", false],
+      ["delete", () => auth.userDelete("alice"), "7:alice", true],
+    ];
+    for (const [name, step, want, sameTurn] of steps) {
+      const done = step();
+      // Told as the change takes effect, before it is durable.
+      if (sameTurn) assert.equal(seen.at(-1), want, name);
+      await done;
+      assert.equal(seen.at(-1), want, name);
+    }
+    off();
+    await auth.roleAdd("other");
+    assert.equal(seen.length, steps.length, "no calls after unsubscribe");
+  });
+
   it("state survives reopening the backend; passwords are stored hashed", async () => {
     const backend = createMemoryBackend();
     const first = setup(backend);

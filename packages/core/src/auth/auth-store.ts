@@ -114,8 +114,25 @@ export interface AuthStore {
   ): boolean;
   /** etcd's IsAdminPermitted: root role needed when auth is on (errUserEmpty, errUserNotFound, errPermissionDenied). */
   checkAdmin(info: AuthInfo | undefined): void;
+  /**
+   * Subscribes to changes of the auth state (enable, disable, users, roles,
+   * permissions, passwords). Listeners run synchronously once the new state
+   * is in force — before the change is durable, and before any later write
+   * — so whatever they stop receives nothing the new state would refuse.
+   * Returns unsubscribe.
+   */
+  onChange(listener: (change: AuthChange) => void): () => void;
   /** Stops the token expiry timer. */
   close(): void;
+}
+
+/** What an auth change voids beyond permissions, for those holding on to a caller. */
+export interface AuthChange {
+  /**
+   * The user whose tokens this change voided (password changed, user
+   * deleted): streams opened with one of them lose their right to go on.
+   */
+  tokensVoidedFor?: string;
 }
 
 export interface AuthStoreOptions {
@@ -217,8 +234,12 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
       : 1;
   let permCache = new Map<string, MergedPermissions>();
 
-  /** Stages `ops`, bumps the revision if asked, and resolves once durable. */
-  function commit(ops: BackendOp[], bump: boolean): Promise<void> {
+  const listeners = new Set<(change: AuthChange) => void>();
+  /**
+   * Stages `ops` (the in-memory state already changed), bumps the revision
+   * if asked, tells the listeners, and resolves once durable.
+   */
+  function commit(ops: BackendOp[], bump: boolean, change: AuthChange = {}): Promise<void> {
     if (bump) {
       revision++;
       ops.push({ bucket: Buckets.auth, key: revisionKey, value: revisionBytes(revision) });
@@ -227,6 +248,7 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
     const w = store.write((txn) => {
       for (const op of ops) txn.stage(op);
     });
+    for (const listener of listeners) listener(change);
     return w.durable;
   }
   const putUser = (u: UserRecord): BackendOp => {
@@ -334,7 +356,9 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
       requireUser(name);
       users.delete(name);
       tokens.invalidateUser(name);
-      await commit([{ bucket: Buckets.authUsers, key: enc.encode(name), value: undefined }], true);
+      await commit([{ bucket: Buckets.authUsers, key: enc.encode(name), value: undefined }], true, {
+        tokensVoidedFor: name,
+      });
     },
 
     async userChangePassword(name, password) {
@@ -343,7 +367,7 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
       // Keeps roles and options (a no_password user stays one, as in etcd).
       const u = requireUser(name);
       tokens.invalidateUser(name);
-      await commit([putUser({ ...u, password: hash })], true);
+      await commit([putUser({ ...u, password: hash })], true, { tokensVoidedFor: name });
     },
 
     async userGrantRole(user, role) {
@@ -439,6 +463,10 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
       if (!hasRootRole(u)) throw errPermissionDenied;
     },
 
+    onChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
     close: () => tokens.close(),
   };
 }

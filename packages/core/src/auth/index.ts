@@ -1,5 +1,6 @@
 export {
   type Access,
+  type AuthChange,
   type AuthInfo,
   type AuthStore,
   type AuthStoreOptions,

@@ -17,6 +17,7 @@ import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { checkPrefix } from "../auth-guard.js";
 import type { LocalClient } from "../local-client.js";
 import type { ServerContext } from "../server-context.js";
+import { revocableStream } from "../stream-access.js";
 import {
   applyLineOp,
   emptyLine,
@@ -266,66 +267,79 @@ export function createLeaderElectionService(
     async *events(req, hctx) {
       const election = authorized(hctx, need(req.election, "election"), false);
       const k = electionKeys(election);
-      const stateKey = enc.encode(k.state);
-      let leaderRev = 0;
-      /** Next revision to watch from; undefined: open with the current state. */
-      let from: number | undefined;
-      let compactRevision = 0;
-      if (req.startRevision > 0n) {
-        const start = Number(req.startRevision);
-        try {
-          // The leader key's revision as of just before the replay, so replayed
-          // terms carry the leader revision they had then.
-          if (start > 1) {
-            const before = await c.range(enc.encode(k.leader), { revision: BigInt(start - 1) });
-            leaderRev = Number(before.kvs[0]?.modRevision ?? 0n);
-          }
-          from = start;
-        } catch (err) {
-          if (err !== errCompacted) throw err;
-          compactRevision = ctx.store.compactRev();
-        }
-      }
-      for (;;) {
-        if (from === undefined) {
-          const snap = await read(election);
-          leaderRev = snap.leaderRev;
-          yield {
-            reason: EventReason.CURRENT,
-            candidateId: snap.state?.candidates[0]?.id ?? "",
-            term: toTerm(election, snap.state, snap.stateRev, leaderRev),
-            compactRevision: BigInt(compactRevision),
-          };
-          from = snap.rev + 1;
-        }
-        let compacted: number | undefined;
-        for await (const wr of c.watch(stateKey, { rev: from }, hctx.signal)) {
-          if (wr.compactRevision !== undefined) {
-            compacted = wr.compactRevision;
-            break;
-          }
-          for (const e of wr.events) {
-            if (e.type !== "put") continue;
-            const state = JSON.parse(dec.decode(e.kv.value)) as LineState;
-            const rev = Number(e.kv.modRevision);
-            if (state.last.elected) leaderRev = rev;
-            const term = toTerm(election, state, rev, leaderRev);
-            yield {
-              reason: reasonToProto[state.last.reason],
-              candidateId: state.last.candidate,
-              term,
-            };
-            if (state.last.elected) {
-              yield { reason: EventReason.ELECTED, candidateId: term.leader, term };
-            }
-          }
-        }
-        if (compacted === undefined) return; // the call ended
-        // History needed by the replay was compacted meanwhile: resync.
-        compactRevision = compacted;
-        from = undefined;
+      // READ on the election's keys, as checked above, for as long as the stream lasts.
+      const pfx = enc.encode(k.prefix);
+      const stream = revocableStream(ctx, hctx, pfx, prefixEnd(pfx));
+      try {
+        yield* electionEvents(election, req.startRevision, stream.signal);
+        stream.throwIfRevoked();
+      } finally {
+        stream.close();
       }
     },
   };
   return service;
+
+  async function* electionEvents(election: string, startRevision: bigint, signal: AbortSignal) {
+    const k = electionKeys(election);
+    const stateKey = enc.encode(k.state);
+    let leaderRev = 0;
+    /** Next revision to watch from; undefined: open with the current state. */
+    let from: number | undefined;
+    let compactRevision = 0;
+    if (startRevision > 0n) {
+      const start = Number(startRevision);
+      try {
+        // The leader key's revision as of just before the replay, so replayed
+        // terms carry the leader revision they had then.
+        if (start > 1) {
+          const before = await c.range(enc.encode(k.leader), { revision: BigInt(start - 1) });
+          leaderRev = Number(before.kvs[0]?.modRevision ?? 0n);
+        }
+        from = start;
+      } catch (err) {
+        if (err !== errCompacted) throw err;
+        compactRevision = ctx.store.compactRev();
+      }
+    }
+    for (;;) {
+      if (from === undefined) {
+        const snap = await read(election);
+        leaderRev = snap.leaderRev;
+        yield {
+          reason: EventReason.CURRENT,
+          candidateId: snap.state?.candidates[0]?.id ?? "",
+          term: toTerm(election, snap.state, snap.stateRev, leaderRev),
+          compactRevision: BigInt(compactRevision),
+        };
+        from = snap.rev + 1;
+      }
+      let compacted: number | undefined;
+      for await (const wr of c.watch(stateKey, { rev: from }, signal)) {
+        if (wr.compactRevision !== undefined) {
+          compacted = wr.compactRevision;
+          break;
+        }
+        for (const e of wr.events) {
+          if (e.type !== "put") continue;
+          const state = JSON.parse(dec.decode(e.kv.value)) as LineState;
+          const rev = Number(e.kv.modRevision);
+          if (state.last.elected) leaderRev = rev;
+          const term = toTerm(election, state, rev, leaderRev);
+          yield {
+            reason: reasonToProto[state.last.reason],
+            candidateId: state.last.candidate,
+            term,
+          };
+          if (state.last.elected) {
+            yield { reason: EventReason.ELECTED, candidateId: term.leader, term };
+          }
+        }
+      }
+      if (compacted === undefined) return; // the call ended
+      // History needed by the replay was compacted meanwhile: resync.
+      compactRevision = compacted;
+      from = undefined;
+    }
+  }
 }
