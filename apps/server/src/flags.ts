@@ -1,5 +1,6 @@
 import { isIP } from "node:net";
 import {
+  type AutoCompactionMode,
   defaultAuthTokenTtlSeconds,
   defaultListenClientUrl,
   defaultMaxRequestBytes,
@@ -7,6 +8,10 @@ import {
   defaultMemberName,
   grpcOverheadBytes,
 } from "@conclave/core";
+import { closestName } from "./closest-name.js";
+import { readConfigFile } from "./config-file.js";
+import { etcdFlagsWithoutEffect } from "./etcd-flags-without-effect.js";
+import { parseGoDuration } from "./go-duration.js";
 
 /** The log levels `--log-level` accepts, a subset of etcd's. */
 export const logLevels = ["debug", "info", "warn", "error"] as const;
@@ -80,6 +85,13 @@ export interface ConclaveConfig {
   authToken: "simple";
   /** `--auth-token-ttl`: seconds a simple token stays valid without use. Default 300, as etcd. */
   authTokenTtl: number;
+  /**
+   * `--auto-compaction-mode` and `--auto-compaction-retention`: what history
+   * to keep, as etcd 3.4 — `periodic` keeps `retention` ms, `revision` the
+   * last `retention` revisions. Absent (the default, retention 0): history
+   * is kept until a client compacts.
+   */
+  autoCompaction?: { mode: AutoCompactionMode; retention: number; text: string };
   /** `--help` was given: print `usage()` and exit; other values are left at their defaults. */
   help: boolean;
   /** `--version` was given: print the version and exit; other values are left at their defaults. */
@@ -167,6 +179,26 @@ const flagSpecs = {
     description:
       "Client TLS using a generated self-signed certificate (in <data-dir>/fixtures/client) when --cert-file is not given. (default false)",
   },
+  "auto-compaction-mode": {
+    valueName: "mode",
+    description:
+      'How --auto-compaction-retention is read: "periodic" (a duration such as 1h or 30m, or a bare number of hours) or "revision" (a number of revisions). (default "periodic")',
+  },
+  "auto-compaction-retention": {
+    valueName: "retention",
+    description:
+      "How much history auto-compaction keeps, in the mode's unit; 0 turns it off. (default 0)",
+  },
+  "config-file": {
+    valueName: "path",
+    description:
+      "etcd's YAML configuration file (the flags' names as keys). Flags and ETCD_* variables override what it sets.",
+  },
+  debug: {
+    boolean: true,
+    env: true,
+    description: "Log at debug level, as --log-level debug. (default false)",
+  },
   cors: {
     valueName: "origins",
     description:
@@ -204,8 +236,11 @@ export function usage(): string {
     "",
     "Every flag but --help and --version can also be set with an environment variable",
     'named after it, as in etcd: ETCD_ + the flag name upper-cased with "-" turned into',
-    '"_" (ETCD_NAME, ETCD_LISTEN_CLIENT_URLS, ETCD_CLIENT_CERT_AUTH=true, ...). Flags win',
-    "over the environment.",
+    '"_" (ETCD_NAME, ETCD_LISTEN_CLIENT_URLS, ETCD_CLIENT_CERT_AUTH=true, ...), or in',
+    "--config-file. Flags win over the environment, which wins over the file.",
+    "",
+    "etcd's other flags (peers, Raft, WAL, v2, proxy, logger, ...) are accepted and have",
+    "no effect: each one given is named in a warning that says why.",
     "",
   );
   return lines.join("\n");
@@ -232,6 +267,8 @@ export function parseFlags(
   env: Readonly<Record<string, string | undefined>> = {},
 ): ConclaveConfig {
   const values = new Map<FlagName, { value: string; source: string }>();
+  /** etcd flags given that have no effect here, by name: where they came from. */
+  const ignored = new Map<string, string>();
   let help = false;
   let version = false;
 
@@ -248,9 +285,21 @@ export function parseFlags(
     const rawName = match[1] ?? "";
     const inlineValue = match[2];
     const name = rawName === "h" ? "help" : rawName;
-    if (!isFlagName(name)) {
-      throw new FlagError(`unknown flag: --${rawName} (see --help)`);
+    const withoutEffect = etcdFlagsWithoutEffect[name];
+    if (withoutEffect !== undefined) {
+      if (withoutEffect.boolean) {
+        if (inlineValue !== undefined) parseBoolean(`--${name}`, inlineValue);
+      } else if (inlineValue === undefined) {
+        const next = argv[i + 1];
+        if (next === undefined || next.startsWith("-")) {
+          throw new FlagError(`flag needs an argument: --${name}`);
+        }
+        i++;
+      }
+      ignored.set(name, `--${name}`);
+      continue;
     }
+    if (!isFlagName(name)) throw unknownFlag(rawName);
     const spec: FlagSpec = flagSpecs[name];
     if (spec.boolean) {
       const on = inlineValue === undefined ? true : parseBoolean(`--${name}`, inlineValue);
@@ -276,11 +325,15 @@ export function parseFlags(
   for (const [name, spec] of Object.entries(flagSpecs) as [FlagName, FlagSpec][]) {
     if (!spec.boolean || spec.env) envNames.set(flagToEnv(name), name);
   }
+  for (const name of Object.keys(etcdFlagsWithoutEffect))
+    envNames.set(flagToEnv(name), name as FlagName);
   for (const [key, value] of Object.entries(env)) {
     if (!key.startsWith("ETCD_") || value === undefined || value === "") continue;
     const name = envNames.get(key);
     if (name === undefined) {
       warnings.push(`unrecognized environment variable ${key}, ignored`);
+    } else if (Object.hasOwn(etcdFlagsWithoutEffect, name)) {
+      if (!ignored.has(name)) ignored.set(name, key);
     } else if (values.has(name)) {
       warnings.push(`environment variable ${key} is shadowed by the flag --${name}`);
     } else {
@@ -290,6 +343,32 @@ export function parseFlags(
 
   if (help || version) {
     return { ...defaults(), help, version, warnings };
+  }
+
+  // The config file fills in what neither the flags nor the environment set.
+  const configFile = values.get("config-file");
+  if (configFile !== undefined && configFile.value !== "") {
+    for (const { name, value } of readConfigFile(configFile.value)) {
+      const source = `${name} in ${configFile.value}`;
+      if (Object.hasOwn(etcdFlagsWithoutEffect, name)) {
+        if (!ignored.has(name)) ignored.set(name, source);
+      } else if (
+        isFlagName(name) &&
+        name !== "config-file" &&
+        name !== "help" &&
+        name !== "version"
+      ) {
+        if (!values.has(name)) values.set(name, { value, source });
+      } else {
+        const near = closestName(name, knownNames());
+        warnings.push(
+          `unknown setting ${name} in ${configFile.value}, ignored${near === undefined ? "" : ` (did you mean ${near}?)`}`,
+        );
+      }
+    }
+  }
+  for (const [name, source] of ignored) {
+    warnings.push(`${source} has no effect: ${etcdFlagsWithoutEffect[name]?.why}`);
   }
 
   const get = (name: FlagName) => values.get(name);
@@ -369,8 +448,19 @@ export function parseFlags(
     );
   }
 
+  const debugFlag = get("debug");
+  const debug = debugFlag ? parseBoolean(debugFlag.source, debugFlag.value) : false;
   const logLevelFlag = get("log-level");
-  const logLevel = logLevelFlag ? parseLogLevel(logLevelFlag.value, logLevelFlag.source) : "info";
+  const logLevel = logLevelFlag
+    ? parseLogLevel(logLevelFlag.value, logLevelFlag.source)
+    : debug
+      ? "debug"
+      : "info";
+
+  const autoCompaction = parseAutoCompaction(
+    get("auto-compaction-mode"),
+    get("auto-compaction-retention"),
+  );
 
   const corsFlag = get("cors");
   const cors = corsFlag ? parseOrigins(corsFlag.value, corsFlag.source) : undefined;
@@ -405,6 +495,7 @@ export function parseFlags(
     ...(cors !== undefined && { cors }),
     authToken: "simple",
     authTokenTtl,
+    ...(autoCompaction !== undefined && { autoCompaction }),
     help: false,
     version: false,
     warnings,
@@ -432,6 +523,56 @@ function defaults(): ConclaveConfig {
 
 function isFlagName(name: string): name is FlagName {
   return Object.hasOwn(flagSpecs, name);
+}
+
+/** Every flag name Conclave accepts, for suggestions. */
+function knownNames(): string[] {
+  return [...Object.keys(flagSpecs), ...Object.keys(etcdFlagsWithoutEffect)];
+}
+
+function unknownFlag(rawName: string): FlagError {
+  const near = closestName(rawName, knownNames());
+  return new FlagError(
+    near === undefined
+      ? `unknown flag: --${rawName} (see --help)`
+      : `unknown flag: --${rawName} (did you mean --${near}?)`,
+  );
+}
+
+type FlagValue = { value: string; source: string } | undefined;
+
+/**
+ * etcd 3.4's auto-compaction settings. Periodic retention is a Go duration
+ * ("1h", "30m", "1h30m") or a bare number of hours; revision retention a
+ * number of revisions. Retention 0 (the default) turns it off.
+ */
+function parseAutoCompaction(
+  modeFlag: FlagValue,
+  retentionFlag: FlagValue,
+): ConclaveConfig["autoCompaction"] {
+  const mode = modeFlag?.value ?? "periodic";
+  if (mode !== "periodic" && mode !== "revision") {
+    throw new FlagError(
+      `invalid value "${mode}" for ${modeFlag?.source}: must be "periodic" or "revision"`,
+    );
+  }
+  if (retentionFlag === undefined) return undefined;
+  const text = retentionFlag.value;
+  let retention: number;
+  if (mode === "revision") {
+    retention = parseInteger(text, retentionFlag.source, 0, Number.MAX_SAFE_INTEGER);
+  } else if (/^\d+$/.test(text)) {
+    retention = Number(text) * 60 * 60 * 1000;
+  } else {
+    const ms = parseGoDuration(text);
+    if (ms === undefined || ms < 0) {
+      throw new FlagError(
+        `invalid value "${text}" for ${retentionFlag.source}: expected a duration such as 1h or 30m, or a number of hours`,
+      );
+    }
+    retention = ms;
+  }
+  return retention === 0 ? undefined : { mode, retention, text };
 }
 
 /** @param source The flag (`--help`) or environment variable the value came from. */

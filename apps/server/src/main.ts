@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { grpcOverheadBytes } from "@conclave/core";
+import { createAutoCompactor, grpcOverheadBytes } from "@conclave/core";
 import {
   closeServerContext,
   createMetrics,
@@ -10,6 +10,7 @@ import {
   openServerContext,
 } from "@conclave/server";
 import { pino } from "pino";
+import { ConfigFileError } from "./config-file.js";
 import { registerCors } from "./cors.js";
 import { createApp } from "./create-app.js";
 import { registerDashboardRoutes } from "./dashboard-routes.js";
@@ -29,6 +30,10 @@ async function main(): Promise<void> {
   } catch (err) {
     if (err instanceof FlagError) {
       process.stderr.write(`conclave: ${err.message}\n\n${usage()}\n`);
+      process.exit(2);
+    }
+    if (err instanceof ConfigFileError) {
+      process.stderr.write(`conclave: ${err.message}\n`);
       process.exit(2);
     }
     throw err;
@@ -96,6 +101,26 @@ async function main(): Promise<void> {
     "storage opened",
   );
 
+  // etcd's auto-compaction: each compaction logged, as etcd does.
+  const retention = config.autoCompaction?.text;
+  const compactor =
+    config.autoCompaction &&
+    createAutoCompactor({
+      ...config.autoCompaction,
+      currentRev: () => ctx.store.currentRev(),
+      compact: async (rev) => {
+        await ctx.kv.compact({ revision: BigInt(rev), physical: false });
+      },
+      onCompact: (e) => {
+        const fields = { revision: e.rev, mode: config.autoCompaction?.mode, retention };
+        if (e.phase === "start") logger.info(fields, "starting auto-compaction");
+        else if (e.phase === "done") logger.info(fields, "finished auto-compaction");
+        else
+          logger.warn({ ...fields, err: "err" in e ? e.err : undefined }, "auto-compaction failed");
+      },
+    });
+  compactor?.start();
+
   const routes = createRoutes(ctx);
   const metrics = createMetrics(ctx);
   const server = createApp({
@@ -120,6 +145,7 @@ async function main(): Promise<void> {
   registerCors(server.app, { ...(config.cors && { allowedOrigins: config.cors }) });
   // Storage closes after the listeners drained: nothing acknowledged is lost.
   server.app.addHook("onClose", async () => {
+    compactor?.close();
     await closeServerContext(ctx);
     logger.info("storage closed");
   });

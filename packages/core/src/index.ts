@@ -9,6 +9,12 @@ export { Buckets, bucketNames } from "./backend/backend.js";
 export { createLmdbBackend, type LmdbBackendOptions } from "./backend/lmdb-backend.js";
 export { createMemoryBackend } from "./backend/memory-backend.js";
 export {
+  type AutoCompactionMode,
+  type AutoCompactor,
+  type AutoCompactorOptions,
+  createAutoCompactor,
+} from "./compactor/auto-compactor.js";
+export {
   defaultAuthTokenTtlSeconds,
   defaultListenClientUrl,
   defaultMaxRequestBytes,
