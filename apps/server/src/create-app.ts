@@ -5,10 +5,9 @@ import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { AddressInfo, Server as NetServer } from "node:net";
 import type { TlsOptions } from "node:tls";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
-import { fastifyConnectPlugin } from "@connectrpc/connect-fastify";
 import { type FastifyInstance, fastify, LogController } from "fastify";
 import { type LevelWithSilent, type Logger, pino } from "pino";
-import { useGrpcGoErrorWording } from "./grpc-message-compat.js";
+import { connectEdgePlugin } from "./connect-edge-plugin.js";
 import { createGrpcUnaryFastPath } from "./grpc-unary-fast-path.js";
 import {
   createOnePortServer,
@@ -175,7 +174,6 @@ export function createApp(options: CreateAppOptions): ConclaveApp {
     serverFactory(handler) {
       const fastifyHandler = handler as unknown as OnePortRequestHandler;
       const wrapped = ((req: http.IncomingMessage, res: http.ServerResponse) => {
-        useGrpcGoErrorWording(res);
         if (
           fastPath !== undefined &&
           "stream" in req &&
@@ -203,7 +201,7 @@ export function createApp(options: CreateAppOptions): ConclaveApp {
   }
   const port: OnePortServer = onePort;
 
-  app.register(fastifyConnectPlugin, {
+  app.register(connectEdgePlugin, {
     routes: fastPath === undefined ? options.routes : fastPath.wrapRoutes(options.routes),
     grpc: true,
     grpcWeb: true,

@@ -14,6 +14,8 @@ import {
 } from "@connectrpc/connect";
 import { encodeEnvelope } from "@connectrpc/connect/protocol";
 import { grpcStatusOk, parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { useGrpcGoMessageEncoding } from "./encode-grpc-message.js";
+import { messageTooLarge } from "./limit-grpc-request-size.js";
 import { createUnaryCall, invokeUnary } from "./unary-call.js";
 
 export interface GrpcUnaryFastPathOptions {
@@ -61,13 +63,6 @@ interface UnaryEntry {
   service: DescService;
   spec: MethodImplSpec & { kind: "unary"; method: DescMethodUnary };
 }
-
-/** Connect's wording; grpc-message-compat.ts rewrites it to grpc-go's on the way out. */
-const tooLarge = (size: number, max: number) =>
-  new ConnectError(
-    `message size ${size} is larger than configured readMaxBytes ${max}`,
-    Code.ResourceExhausted,
-  );
 
 const incompleteEnvelope = () =>
   new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
@@ -125,7 +120,8 @@ function toNodeHeaders(h: Headers): Record<string, string> {
 
 /**
  * Writes a unary gRPC answer as Connect does: headers, the message if any,
- * then trailers carrying `error`'s status (a non-Connect error as Internal).
+ * then trailers carrying `error`'s status (a non-Connect error as Internal),
+ * its message encoded as at Connect's edge (connect-edge-plugin.ts).
  */
 function writeAnswer(
   res: http2.Http2ServerResponse,
@@ -141,6 +137,7 @@ function writeAnswer(
         ? error
         : new ConnectError("internal error", Code.Internal, undefined, undefined, error),
     );
+    useGrpcGoMessageEncoding(trailer);
   }
   if (res.headersSent || res.writableEnded || res.stream.destroyed) return;
   res.writeHead(200, toNodeHeaders(header));
@@ -276,12 +273,12 @@ export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions = {}):
       try {
         if (first < 0 && received >= 5) {
           first = bytes().readUInt32BE(1);
-          if (first > readMaxBytes) throw tooLarge(first, readMaxBytes);
+          if (first > readMaxBytes) throw messageTooLarge(first, readMaxBytes);
         }
         if (first >= 0 && second < 0 && received >= 10 + first) {
           const all = bytes();
           second = all.readUInt32BE(6 + first);
-          if (second > readMaxBytes) throw tooLarge(second, readMaxBytes);
+          if (second > readMaxBytes) throw messageTooLarge(second, readMaxBytes);
           firstInput = parseEnvelope(all, 0, first);
         }
         if (second >= 0 && received >= 10 + first + second) {

@@ -1,6 +1,5 @@
 import {
   type AuthInfo,
-  CoreError,
   type DeleteRangeRequest,
   errInvalidAuthToken,
   type PutRequest,
@@ -8,9 +7,8 @@ import {
   type RequestOp,
   type TxnRequest,
 } from "@conclave/core";
-import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
-import { leaseKey, RecipeError } from "./concurrency.js";
-import { errorStatus, toConnectError } from "./errors.js";
+import type { HandlerContext } from "@connectrpc/connect";
+import { leaseKey } from "./concurrency.js";
 import { peerCommonNameKey } from "./peer-identity.js";
 import type { ServerContext } from "./server-context.js";
 
@@ -179,29 +177,6 @@ export function checkLeaseRevoke(ctx: ServerContext, hctx: HandlerContext, id: b
   }
 }
 
-/**
- * What etcd's watch puts in `cancel_reason` when a create is refused: the
- * gRPC status of the check's error in Go's text form.
- */
-export function cancelReasonOf(err: unknown): string {
-  const c = toConnectError(err);
-  return `rpc error: code = ${Code[c.code]} desc = ${c.rawMessage}`;
-}
-
-/**
- * Runs a check for the Lock and Election services, whose errors etcd
- * reports as plain errors (code Unknown) with the KV error's text, because
- * its recipes call the KV API through a client.
- */
-export function recipeCheck(check: () => void): void {
-  try {
-    check();
-  } catch (err) {
-    const status = err instanceof Error ? errorStatus(err) : undefined;
-    throw status === undefined ? err : new RecipeError(status.message);
-  }
-}
-
 /** `name/` and the end of its prefix range: where a lock's or election's keys live. */
 function recipeRange(name: Uint8Array): [Uint8Array, Uint8Array] {
   const pfx = new Uint8Array(name.length + 1);
@@ -223,19 +198,15 @@ export function checkRecipeJoin(
   name: Uint8Array,
   lease: bigint | undefined,
 ): void {
-  recipeCheck(() => {
-    const [pfx, end] = recipeRange(name);
-    checkRead(ctx, hctx, pfx, end);
-    if (lease !== undefined) checkWrite(ctx, hctx, leaseKey(name, lease));
-  });
+  const [pfx, end] = recipeRange(name);
+  checkRead(ctx, hctx, pfx, end);
+  if (lease !== undefined) checkWrite(ctx, hctx, leaseKey(name, lease));
 }
 
 /** Leader and Observe read the keys under `name/`. */
 export function checkRecipeRead(ctx: ServerContext, hctx: HandlerContext, name: Uint8Array): void {
-  recipeCheck(() => {
-    const [pfx, end] = recipeRange(name);
-    checkRead(ctx, hctx, pfx, end);
-  });
+  const [pfx, end] = recipeRange(name);
+  checkRead(ctx, hctx, pfx, end);
 }
 
 /** Unlock deletes the key (WRITE); Proclaim and Resign compare it too (READ). */
@@ -245,24 +216,8 @@ export function checkRecipeKey(
   key: Uint8Array,
   compares: boolean,
 ): void {
-  recipeCheck(() => {
-    if (compares) checkRead(ctx, hctx, key);
-    checkWrite(ctx, hctx, key);
-  });
-}
-
-/**
- * For Maintenance's admin-only methods: etcd's authMaintenanceServer returns
- * the auth store's error as is, so clients see code Unknown and the auth
- * package's text (`auth: permission denied`).
- */
-export function maintenanceCheck(ctx: ServerContext, hctx: HandlerContext): void {
-  try {
-    checkAdmin(ctx, hctx);
-  } catch (err) {
-    if (err instanceof CoreError) throw new ConnectError(err.message, Code.Unknown);
-    throw err;
-  }
+  if (compares) checkRead(ctx, hctx, key);
+  checkWrite(ctx, hctx, key);
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: wraps methods of any signature
@@ -270,7 +225,9 @@ type AnyMethod = (req: any, hctx: HandlerContext) => any;
 
 /**
  * Wraps Maintenance's admin-only methods (etcd 3.4: Defragment, Hash,
- * HashKV, Snapshot) with {@link maintenanceCheck}; Status, Alarm GET and
+ * HashKV, Snapshot) with {@link checkAdmin}; their refusals are worded as
+ * etcd's authMaintenanceServer words them by the error table's `"plainAuth"`
+ * flavour for these methods (errors.ts). Status, Alarm GET and
  * DEACTIVATE and MoveLeader stay open to every user, as in etcd, and check
  * only the token (maintenance-service.ts; ACTIVATE needs root there).
  */
@@ -281,7 +238,7 @@ export function guardMaintenance<T extends object>(ctx: ServerContext, impl: T):
     const m = methods[name];
     if (m !== undefined) {
       out[name] = (req, hctx) => {
-        maintenanceCheck(ctx, hctx);
+        checkAdmin(ctx, hctx);
         return m.call(impl, req, hctx);
       };
     }
@@ -289,7 +246,7 @@ export function guardMaintenance<T extends object>(ctx: ServerContext, impl: T):
   const snapshot = methods.snapshot;
   if (snapshot !== undefined) {
     out.snapshot = async function* (req, hctx) {
-      maintenanceCheck(ctx, hctx);
+      checkAdmin(ctx, hctx);
       yield* snapshot.call(impl, req, hctx);
     };
   }

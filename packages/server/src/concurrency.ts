@@ -20,23 +20,17 @@ import type { LocalClient } from "./local-client.js";
  * v3lock and v3election servers run them.
  */
 
+/**
+ * An error of the recipes themselves (`election: not leader`): etcd's Lock
+ * and Election servers return them as plain errors, so the error table
+ * reports them as code Unknown with their text.
+ */
 export class RecipeError extends Error {
   override name = "RecipeError";
 }
 export const errElectionNotLeader = new RecipeError("election: not leader");
 export const errElectionNoLeader = new RecipeError("election: no leader");
 export const errMissingLeaderKey = new RecipeError('"leader" field must be provided');
-/**
- * etcd's Lock and Election servers call the KV API through a client, so an
- * error the KV API raised reaches their callers as a plain error: code
- * Unknown, with the KV error's text. `asPlain` turns our sentinels into that.
- */
-export function asPlain(err: unknown, messageOf: (e: Error) => string | undefined): unknown {
-  if (err instanceof RecipeError || !(err instanceof Error)) return err;
-  const message = messageOf(err);
-  return message === undefined ? err : new RecipeError(message);
-}
-
 /** The watch ended (cancel or shutdown) before the awaited delete came. */
 export const errLostWatcher = new RecipeError("lost watcher waiting for delete");
 

@@ -3,7 +3,6 @@ import { defaultSessionTtl, prefixEnd } from "@conclave/wire";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { checkRecipeJoin, checkRecipeKey, checkRecipeRead, recipeCheck } from "./auth-guard.js";
 import {
-  asPlain,
   campaign,
   currentLeader,
   errMissingLeaderKey,
@@ -12,7 +11,6 @@ import {
   proclaim,
   resign,
 } from "./concurrency.js";
-import { errorStatus } from "./errors.js";
 import { fillHeader } from "./header.js";
 import type { LocalClient } from "./local-client.js";
 import type { ServerContext } from "./server-context.js";
@@ -27,27 +25,23 @@ const resume = (l: LeaderKey): LeaderState => ({
 
 /**
  * v3electionpb.Election: etcd's Election recipe run server-side. Errors are
- * plain errors (gRPC Unknown) with etcd's exact strings, which clients match.
+ * plain errors (gRPC Unknown) with etcd's exact strings, which clients match:
+ * the error table's `"plain"` flavour for this service (errors.ts).
  */
 export function createElectionService(
   ctx: ServerContext,
   c: LocalClient,
 ): Partial<ServiceImpl<typeof Election>> {
-  const plain = (err: unknown) => asPlain(err, (e) => errorStatus(e)?.message);
   return {
     async campaign(req, hctx) {
-      try {
-        checkRecipeJoin(ctx, hctx, req.name, undefined);
-        const lease = req.lease !== 0n ? req.lease : await c.grant(defaultSessionTtl);
-        checkRecipeJoin(ctx, hctx, req.name, lease);
-        const { leader, header } = await campaign(c, req.name, lease, req.value, hctx.signal);
-        return {
-          header: fillHeader(ctx, header.revision),
-          leader: { name: req.name, key: leader.key, rev: leader.rev, lease },
-        };
-      } catch (err) {
-        throw plain(err);
-      }
+      checkRecipeJoin(ctx, hctx, req.name, undefined);
+      const lease = req.lease !== 0n ? req.lease : await c.grant(defaultSessionTtl);
+      checkRecipeJoin(ctx, hctx, req.name, lease);
+      const { leader, header } = await campaign(c, req.name, lease, req.value, hctx.signal);
+      return {
+        header: fillHeader(ctx, header.revision),
+        leader: { name: req.name, key: leader.key, rev: leader.rev, lease },
+      };
     },
     async proclaim(req, hctx) {
       if (req.leader === undefined) throw errMissingLeaderKey;

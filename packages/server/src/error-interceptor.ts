@@ -1,17 +1,23 @@
 import type { Interceptor } from "@connectrpc/connect";
-import { toConnectError } from "./errors.js";
+import { errorFlavourOf, toConnectError } from "./errors.js";
 
 /**
- * Maps whatever a handler throws through the one error table, so services
- * throw domain sentinels and never build gRPC statuses themselves. Covers
- * unary responses and errors raised while a response stream is produced.
+ * Maps whatever a handler throws through the one error table, in the
+ * flavour the table declares for the method (errors.ts, `errorFlavourOf`),
+ * so services throw domain sentinels and never build gRPC statuses
+ * themselves. Covers unary responses and errors raised while a response
+ * stream is produced. Every entry path runs it: Connect's protocols, the
+ * direct unary gRPC path and the JSON gateway.
  */
 export const errorInterceptor: Interceptor = (next) => async (req) => {
+  // The flavour is looked up only on failure: the success path stays as cheap as before.
+  const map = (err: unknown) =>
+    toConnectError(err, errorFlavourOf(req.service.typeName, req.method.name));
   let res: Awaited<ReturnType<typeof next>>;
   try {
     res = await next(req);
   } catch (err) {
-    throw toConnectError(err);
+    throw map(err);
   }
   if (!res.stream) return res;
   const inner = res.message;
@@ -19,7 +25,7 @@ export const errorInterceptor: Interceptor = (next) => async (req) => {
     try {
       yield* inner;
     } catch (err) {
-      throw toConnectError(err);
+      throw map(err);
     }
   }
   return { ...res, message: mapped() };

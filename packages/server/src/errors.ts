@@ -24,13 +24,7 @@ import {
   errUserNotFound,
 } from "@conclave/core";
 import { Code, ConnectError } from "@connectrpc/connect";
-import {
-  errElectionNoLeader,
-  errElectionNotLeader,
-  errLostWatcher,
-  errMissingLeaderKey,
-  RecipeError,
-} from "./concurrency.js";
+import { RecipeError } from "./concurrency.js";
 import { LineError } from "./leader-election/election-line.js";
 import { ElectionInputError, ElectionNotFoundError } from "./leader-election/errors.js";
 
@@ -130,15 +124,58 @@ const table = new Map<Error, { code: Code; message: string }>([
   ],
   [errPermissionDenied, { code: Code.PermissionDenied, message: "etcdserver: permission denied" }],
   [errInvalidAuthToken, { code: Code.Unauthenticated, message: "etcdserver: invalid auth token" }],
-  // etcd's Lock/Election servers return these as plain errors: code Unknown.
-  [errElectionNotLeader, { code: Code.Unknown, message: errElectionNotLeader.message }],
-  [errElectionNoLeader, { code: Code.Unknown, message: errElectionNoLeader.message }],
-  [errMissingLeaderKey, { code: Code.Unknown, message: errMissingLeaderKey.message }],
-  [errLostWatcher, { code: Code.Unknown, message: errLostWatcher.message }],
 ]);
 
-/** Error classes whose messages carry names (conclave.v1 API), by class. */
+/**
+ * The auth store's sentinels. etcd's authMaintenanceServer returns them as
+ * plain errors, with the auth package's own text (see {@link ErrorFlavour}).
+ */
+const authErrors = new Set<Error>([
+  errUserEmpty,
+  errRoleEmpty,
+  errAuthFailed,
+  errInvalidAuthMgmt,
+  errAuthOldRevision,
+  errPermissionNotGiven,
+  errRootUserNotExist,
+  errRootRoleNotExist,
+  errUserAlreadyExist,
+  errUserNotFound,
+  errRoleAlreadyExist,
+  errRoleNotFound,
+  errRoleNotGranted,
+  errPermissionNotGranted,
+  errAuthNotEnabled,
+  errPermissionDenied,
+  errInvalidAuthToken,
+]);
+
+/**
+ * A request of the conclave.v1 API that cannot be served as asked (its
+ * message says why, in Conclave's words): InvalidArgument.
+ */
+export class ValidationError extends Error {
+  override name = "ValidationError";
+}
+
+/**
+ * A request message over the size limit, worded as grpc-go (and so etcd)
+ * words it: clients and their tests match "received message larger than
+ * max". Raised by the transports, which check sizes before any decoding.
+ */
+export class MessageTooLargeError extends Error {
+  override name = "MessageTooLargeError";
+  constructor(size: number, max: number) {
+    super(`grpc: received message larger than max (${size} vs. ${max})`);
+  }
+}
+
+/** Error classes whose messages carry names or sizes, by class. */
 const classTable: Array<[new (...args: never[]) => Error, (e: Error) => Code]> = [
+  // etcd's Lock/Election servers return these as plain errors: code Unknown.
+  [RecipeError, () => Code.Unknown],
+  [ValidationError, () => Code.InvalidArgument],
+  [MessageTooLargeError, () => Code.ResourceExhausted],
   [ElectionInputError, () => Code.InvalidArgument],
   [ElectionNotFoundError, () => Code.NotFound],
   [
@@ -147,21 +184,83 @@ const classTable: Array<[new (...args: never[]) => Error, (e: Error) => Code]> =
   ],
 ];
 
-/** Maps any thrown value to the ConnectError a client must see. */
-export function toConnectError(err: unknown): ConnectError {
-  if (err instanceof RecipeError) return new ConnectError(err.message, Code.Unknown);
+/**
+ * How one service or method words the errors of the table, where etcd
+ * words them differently from its KV API:
+ *
+ * - `"status"` (the default): the table's code and text.
+ * - `"plain"`: etcd's Lock and Election servers run client-side recipes
+ *   that call the KV API through a client, so whatever the KV API refused
+ *   reaches their callers as a plain Go error — code Unknown with the table's
+ *   text (`etcdserver: permission denied`). jetcd matches these strings.
+ * - `"plainAuth"`: etcd's authMaintenanceServer returns the auth store's
+ *   error as is for its admin-only methods: code Unknown with the auth
+ *   package's text (`auth: permission denied`, `auth: invalid auth token`).
+ *   Every other error keeps the table's status.
+ */
+export type ErrorFlavour = "status" | "plain" | "plainAuth";
+
+/**
+ * The services and methods whose errors are not worded as `"status"`, by
+ * `typeName` or `typeName/Method`. The Maintenance methods are the
+ * admin-only ones that `guardMaintenance` (auth-guard.ts) checks.
+ */
+const flavours = new Map<string, ErrorFlavour>([
+  ["v3lockpb.Lock", "plain"],
+  ["v3electionpb.Election", "plain"],
+  ["etcdserverpb.Maintenance/Defragment", "plainAuth"],
+  ["etcdserverpb.Maintenance/Hash", "plainAuth"],
+  ["etcdserverpb.Maintenance/HashKV", "plainAuth"],
+  ["etcdserverpb.Maintenance/Snapshot", "plainAuth"],
+]);
+
+/** The flavour of a method's errors: its own entry, else its service's, else `"status"`. */
+export function errorFlavourOf(service: string, method: string): ErrorFlavour {
+  return flavours.get(`${service}/${method}`) ?? flavours.get(service) ?? "status";
+}
+
+/**
+ * The status of a domain or validation error in the given flavour, or
+ * undefined for what the table does not know (an internal error).
+ */
+export function statusOf(
+  err: Error,
+  flavour: ErrorFlavour = "status",
+): { code: Code; message: string } | undefined {
+  const known = table.get(err);
+  if (known !== undefined) {
+    if (flavour === "plain") return { code: Code.Unknown, message: known.message };
+    if (flavour === "plainAuth" && authErrors.has(err)) {
+      return { code: Code.Unknown, message: err.message };
+    }
+    return known;
+  }
+  for (const [cls, code] of classTable) {
+    if (err instanceof cls) return { code: code(err), message: err.message };
+  }
+  return undefined;
+}
+
+/**
+ * Maps any thrown value to the ConnectError a client must see: a
+ * ConnectError (a transport's or the deadline's) as it is, the table's
+ * errors in `flavour`, anything else as Unknown without details.
+ */
+export function toConnectError(err: unknown, flavour: ErrorFlavour = "status"): ConnectError {
   if (err instanceof ConnectError) return err;
   if (err instanceof Error) {
-    const known = table.get(err);
-    if (known !== undefined) return new ConnectError(known.message, known.code);
-    for (const [cls, code] of classTable) {
-      if (err instanceof cls) return new ConnectError(err.message, code(err));
-    }
+    const status = statusOf(err, flavour);
+    if (status !== undefined) return new ConnectError(status.message, status.code);
   }
   return new ConnectError("etcdserver: internal error", Code.Unknown, undefined, undefined, err);
 }
 
-/** The code and message a sentinel maps to (for tests and the JSON gateway). */
-export function errorStatus(err: Error): { code: Code; message: string } | undefined {
-  return table.get(err);
+/**
+ * What etcd's watch puts in `cancel_reason` when it refuses a create: the
+ * gRPC status of the error in Go's text form,
+ * `rpc error: code = PermissionDenied desc = etcdserver: permission denied`.
+ */
+export function cancelReasonOf(err: unknown): string {
+  const c = toConnectError(err);
+  return `rpc error: code = ${Code[c.code]} desc = ${c.rawMessage}`;
 }

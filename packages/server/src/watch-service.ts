@@ -12,7 +12,8 @@ import {
 } from "@conclave/proto";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { type AsyncQueue, createAsyncQueue } from "./async-queue.js";
-import { cancelReasonOf, checkRead } from "./auth-guard.js";
+import { checkRead } from "./auth-guard.js";
+import { cancelReasonOf } from "./errors.js";
 import { fillHeader } from "./header.js";
 import type { ServerContext } from "./server-context.js";
 import { type StreamAccess, streamAccess } from "./stream-access.js";

@@ -9,9 +9,10 @@ import {
   type WatchSink,
 } from "@conclave/core";
 import { conclaveWatch, type Event, Event_EventType } from "@conclave/proto";
-import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import type { ServiceImpl } from "@connectrpc/connect";
 import { type AsyncQueue, createAsyncQueue } from "./async-queue.js";
 import { checkRead } from "./auth-guard.js";
+import { ValidationError } from "./errors.js";
 import type { ServerContext } from "./server-context.js";
 import { streamAccess } from "./stream-access.js";
 import {
@@ -54,7 +55,8 @@ export interface WatchStreamServiceOptions {
  */
 const softMessageBytes = 1024 * 1024;
 
-const invalid = (message: string) => new ConnectError(message, Code.InvalidArgument);
+/** A request the stream cannot serve as asked: InvalidArgument, by the error table. */
+const invalid = (message: string) => new ValidationError(message);
 
 /** etcd's range normalisation plus `prefix`: empty key is "\0", range_end "\0" is "to the end". */
 function watchRange(req: WatchRequest): { key: Uint8Array; end: RangeEnd } {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { encodeGrpcMessage } from "./grpc-message-compat.js";
+import { encodeGrpcMessage } from "./encode-grpc-message.js";
 
 describe("encodeGrpcMessage", () => {
   const cases: Array<[string, string, string]> = [
