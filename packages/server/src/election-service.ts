@@ -1,7 +1,7 @@
 import type { Election, LeaderKey } from "@conclave/proto";
 import { defaultSessionTtl, prefixEnd } from "@conclave/wire";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { checkRecipeJoin, checkRecipeKey, checkRecipeRead, recipeCheck } from "./auth-guard.js";
+import { checkRecipeJoin, checkRecipeKey, checkRecipeRead } from "./auth-guard.js";
 import {
   campaign,
   currentLeader,
@@ -63,7 +63,7 @@ export function createElectionService(
         for await (const { kv, header } of observe(c, req.name, stream.signal)) {
           yield { header: fillHeader(ctx, header.revision), kv };
         }
-        recipeCheck(() => stream.throwIfRevoked());
+        stream.throwIfRevoked();
       } finally {
         stream.close();
       }
