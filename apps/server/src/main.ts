@@ -2,6 +2,8 @@ import { join } from "node:path";
 import { grpcOverheadBytes } from "@conclave/core";
 import {
   closeServerContext,
+  createLeaderElectionExpiry,
+  createLocalClient,
   createMetrics,
   createRoutes,
   errorInterceptor,
@@ -97,6 +99,9 @@ async function main(): Promise<void> {
   );
 
   const routes = createRoutes(ctx);
+  // Background duties start here, not in the factories, and stop before storage closes.
+  const electionExpiry = createLeaderElectionExpiry(ctx, createLocalClient(ctx));
+  electionExpiry.start();
   const metrics = createMetrics(ctx);
   const server = createApp({
     logger,
@@ -120,6 +125,7 @@ async function main(): Promise<void> {
   registerCors(server.app, { ...(config.cors && { allowedOrigins: config.cors }) });
   // Storage closes after the listeners drained: nothing acknowledged is lost.
   server.app.addHook("onClose", async () => {
+    await electionExpiry.close();
     await closeServerContext(ctx);
     logger.info("storage closed");
   });
