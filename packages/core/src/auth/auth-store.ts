@@ -114,7 +114,12 @@ export interface AuthStore {
   ): boolean;
   /** etcd's IsAdminPermitted: root role needed when auth is on (errUserEmpty, errUserNotFound, errPermissionDenied). */
   checkAdmin(info: AuthInfo | undefined): void;
-  /** Stops the token expiry timer. */
+  /**
+   * Starts the background sweep of expired tokens (see
+   * `SimpleTokens.start`); nothing runs before. Idempotent.
+   */
+  start(): void;
+  /** Stops the token sweep. */
   close(): void;
 }
 
@@ -439,6 +444,7 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
       if (!hasRootRole(u)) throw errPermissionDenied;
     },
 
+    start: () => tokens.start(),
     close: () => tokens.close(),
   };
 }
