@@ -2,6 +2,8 @@ import { join } from "node:path";
 import { createAutoCompactor, grpcOverheadBytes } from "@conclave/core";
 import {
   closeServerContext,
+  createLeaderElectionExpiry,
+  createLocalClient,
   createMetrics,
   createRoutes,
   errorInterceptor,
@@ -122,6 +124,9 @@ async function main(): Promise<void> {
   compactor?.start();
 
   const routes = createRoutes(ctx);
+  // Background duties start here, not in the factories, and stop before storage closes.
+  const electionExpiry = createLeaderElectionExpiry(ctx, createLocalClient(ctx));
+  electionExpiry.start();
   const metrics = createMetrics(ctx);
   const server = createApp({
     logger,
@@ -146,6 +151,7 @@ async function main(): Promise<void> {
   // Storage closes after the listeners drained: nothing acknowledged is lost.
   server.app.addHook("onClose", async () => {
     compactor?.close();
+    await electionExpiry.close();
     await closeServerContext(ctx);
     logger.info("storage closed");
   });

@@ -1,17 +1,12 @@
-import * as http from "node:http";
-import * as http2 from "node:http2";
+import type * as http from "node:http";
+import type * as http2 from "node:http2";
 import * as net from "node:net";
-import * as tls from "node:tls";
-
-/**
- * The HTTP/2 client connection preface (RFC 9113, section 3.4). A client that
- * speaks HTTP/2 with prior knowledge (grpc-go, etcdctl) sends it before
- * anything else; no HTTP/1.1 request can start with it.
- */
-const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
-
-/** The first byte of a TLS record carrying a handshake message (a ClientHello). */
-const tlsHandshakeRecord = 0x16;
+import type * as tls from "node:tls";
+import { createConnectionTracker } from "./connection-tracker.js";
+import { createHttp1Connections } from "./http1-connections.js";
+import { createHttp2Sessions } from "./http2-sessions.js";
+import { sniffProtocol } from "./protocol-sniffing.js";
+import { createTlsAcceptor } from "./tls-acceptor.js";
 
 /**
  * What a listener accepts: plaintext HTTP ("http"), TLS ("https"), or both on
@@ -152,9 +147,16 @@ export interface OnePortServer {
  * one request handler.
  *
  * Each accepted socket is read until its first bytes either differ from the
- * HTTP/2 client preface (HTTP/1.1) or contain all of it (HTTP/2). The bytes
- * are then pushed back onto the socket, which is handed to the matching
- * server with a synthetic `connection` event.
+ * HTTP/2 client preface (HTTP/1.1) or contain all of it (HTTP/2)
+ * ({@link sniffProtocol}). The bytes are then pushed back onto the socket,
+ * which is handed to the matching server ({@link createHttp1Connections},
+ * {@link createHttp2Sessions}, or {@link createTlsAcceptor} first) with a
+ * synthetic `connection` event. {@link createConnectionTracker} keeps every
+ * socket for the graceful close.
+ *
+ * Starts no work of its own: the listeners accept only once the caller calls
+ * `listen()`. (The HTTP/1.1 server's connection-checking interval, which Node
+ * starts on "listening", runs from here until `close()`.)
  */
 export function createOnePortServer(
   handler: OnePortRequestHandler,
@@ -164,192 +166,31 @@ export function createOnePortServer(
   const defaultGraceMs = options.closeGraceMs ?? 5_000;
   const reportError = options.onConnectionError ?? (() => {});
 
-  const http1 = http.createServer();
-  http1.keepAliveTimeout = options.keepAliveTimeoutMs ?? 72_000;
-  // Node only starts tracking HTTP/1.1 connections (needed for
-  // closeIdleConnections(), headersTimeout and requestTimeout) when the
-  // server emits "listening". This server never listens on its own.
-  http1.emit("listening");
-
-  const tlsServer = options.tls === undefined ? undefined : createTlsServer(options.tls);
-
-  const h2 = http2.createServer({
-    maxSessionMemory: options.http2MaxSessionMemoryMb ?? 32,
-    settings: { maxConcurrentStreams: 2 ** 32 - 1, ...options.http2Settings },
+  const tracker = createConnectionTracker(reportError);
+  const isClosing = () => tracker.closing;
+  const http1 = createHttp1Connections(handler, options.keepAliveTimeoutMs ?? 72_000, isClosing);
+  const h2 = createHttp2Sessions(handler, {
+    maxSessionMemoryMb: options.http2MaxSessionMemoryMb ?? 32,
+    settings: options.http2Settings,
+    isClosing,
+    reportError,
   });
-
-  /** Every accepted socket, until it closes. */
-  const sockets = new Set<net.Socket>();
-  /** Sockets that have not chosen a protocol yet. */
-  const pending = new Set<net.Socket>();
-  const http1Sockets = new Set<net.Socket>();
-  /** HTTP/1.1 responses not yet closed. */
-  const http1Responses = new Set<http.ServerResponse>();
-  const sessions = new Set<http2.ServerHttp2Session>();
+  const tlsServer =
+    options.tls === undefined
+      ? undefined
+      : createTlsAcceptor(options.tls, {
+          handshakeTimeoutMs: firstBytesTimeoutMs,
+          isClosing,
+          onChosen: (raw) => tracker.pending.delete(raw),
+          toHttp2: (socket) => h2.accept(socket),
+          toHttp1: (socket) => http1.accept(socket),
+          reportError,
+        });
   const listeners: net.Server[] = [];
   const schemes = new Map<net.Server, ListenerScheme>();
-
-  let closing = false;
   let closePromise: Promise<void> | undefined;
-  let onDrained: (() => void) | undefined;
 
-  http1.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
-    if (closing) {
-      // Let this be the connection's last request.
-      res.shouldKeepAlive = false;
-    }
-    http1Responses.add(res);
-    res.once("close", () => {
-      http1Responses.delete(res);
-      if (closing) {
-        // The connection became idle during shutdown: close it now rather
-        // than when the keep-alive timeout fires. Node resets the socket's
-        // current response after "finish"; wait a tick for that.
-        setImmediate(() => http1.closeIdleConnections());
-      }
-    });
-    // A response sent before its request body was read (a message refused as
-    // too large) must close the connection: the unread body would otherwise
-    // be parsed as the next request and the connection would hang.
-    const writeHead = res.writeHead;
-    res.writeHead = function (this: http.ServerResponse, ...args: unknown[]) {
-      if (!req.complete) this.shouldKeepAlive = false;
-      return (writeHead as (...a: unknown[]) => http.ServerResponse).apply(this, args);
-    } as typeof res.writeHead;
-    handler(req, res);
-  });
-  h2.on("request", (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
-    // A response sent before the request body was read (a message refused as
-    // too large) leaves the peer blocked sending a body nobody reads: once the
-    // trailers had time to go out, end the stream with RST_STREAM(NO_ERROR)
-    // (RFC 9113 §8.1) so it neither lingers nor holds up a graceful shutdown.
-    res.once("finish", () => {
-      if (req.stream.destroyed || req.stream.state.remoteClose !== 0) return;
-      setTimeout(() => {
-        const st = req.stream;
-        if (!st.destroyed && st.state.remoteClose === 0) st.close(http2.constants.NGHTTP2_NO_ERROR);
-      }, 100).unref();
-    });
-    handler(req, res);
-  });
-  /** Streams of each session, to tell whether a closing session still has work. */
-  const sessionStreams = new Map<http2.ServerHttp2Session, Set<http2.ServerHttp2Stream>>();
-  /** Destroys a closing session once none of its streams is still live. */
-  const destroyIfIdle = (session: http2.ServerHttp2Session) => {
-    const streams = sessionStreams.get(session);
-    for (const st of streams ?? []) {
-      if (st.destroyed) continue;
-      // Our side is done (response sent) and only the peer's refused body is
-      // left: reset it rather than wait.
-      if (st.state.localClose === 1) st.close(http2.constants.NGHTTP2_NO_ERROR);
-      else return;
-    }
-    // Give GOAWAY and the last trailers a turn to be written.
-    setImmediate(() => session.destroy());
-  };
-  const closeSession = (session: http2.ServerHttp2Session) => {
-    session.close();
-    // close() also waits for streams we already destroyed but whose peer is
-    // still sending a body we refused (e.g. over readMaxBytes); nothing of
-    // ours is left on those, so do not wait for the peer.
-    destroyIfIdle(session);
-  };
-  h2.on("session", (session: http2.ServerHttp2Session) => {
-    sessions.add(session);
-    const streams = new Set<http2.ServerHttp2Stream>();
-    sessionStreams.set(session, streams);
-    session.on("stream", (stream: http2.ServerHttp2Stream) => {
-      streams.add(stream);
-      stream.once("close", () => {
-        streams.delete(stream);
-        if (closing) destroyIfIdle(session);
-      });
-    });
-    session.once("close", () => {
-      sessions.delete(session);
-      sessionStreams.delete(session);
-    });
-    if (closing) closeSession(session);
-  });
-  // Errors on sessions are re-emitted here; without a listener they are
-  // dropped, with one they are only reported.
-  h2.on("sessionError", (error: Error) => reportError(error));
-
-  function track(socket: net.Socket): void {
-    sockets.add(socket);
-    // Stays attached after the hand-off, so that no socket error can become
-    // an uncaught exception, whatever the protocol servers do.
-    socket.on("error", reportError);
-    socket.once("close", () => {
-      sockets.delete(socket);
-      pending.delete(socket);
-      http1Sockets.delete(socket);
-      if (closing && sockets.size === 0) onDrained?.();
-    });
-  }
-
-  function onConnection(socket: net.Socket, scheme: ListenerScheme): void {
-    track(socket);
-    if (closing) {
-      socket.destroy();
-      return;
-    }
-    pending.add(socket);
-    if (scheme === "https") startTls(socket);
-    else detectProtocol(socket, scheme === "http+https");
-  }
-
-  function toHttp1(socket: net.Socket): void {
-    http1Sockets.add(socket);
-    http1.emit("connection", socket);
-    // The HTTP/1.1 server adds a "data" listener, which does not restart
-    // a stream paused explicitly.
-    socket.resume();
-  }
-
-  /**
-   * Reads a plaintext connection until its first bytes tell its protocol:
-   * the HTTP/2 preface (h2c), a TLS handshake record (when `acceptTls`), or
-   * anything else (HTTP/1.1).
-   */
-  function detectProtocol(socket: net.Socket, acceptTls: boolean): void {
-    let head: Buffer = Buffer.alloc(0);
-    const onTimeout = () => socket.destroy();
-    const onData = (chunk: Buffer) => {
-      head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
-      const isTls = acceptTls && head[0] === tlsHandshakeRecord;
-      const n = Math.min(head.length, http2Preface.length);
-      const isHttp2 = !isTls && head.compare(http2Preface, 0, n, 0, n) === 0;
-      if (isHttp2 && head.length < http2Preface.length) {
-        return; // Still a prefix of the preface: wait for more.
-      }
-      socket.removeListener("data", onData);
-      socket.removeListener("timeout", onTimeout);
-      socket.setTimeout(0);
-      socket.pause();
-      socket.unshift(head);
-      if (isTls) {
-        // The TLS socket reads the unshifted bytes first.
-        startTls(socket);
-        return;
-      }
-      pending.delete(socket);
-      if (isHttp2) {
-        // The session reads the unshifted bytes itself and then consumes the
-        // socket's handle directly; resuming the stream here would steal
-        // frames from it.
-        h2.emit("connection", socket);
-      } else {
-        toHttp1(socket);
-      }
-    };
-    if (firstBytesTimeoutMs > 0) {
-      socket.setTimeout(firstBytesTimeoutMs, onTimeout);
-    }
-    socket.on("data", onData);
-  }
-
-  /** Hands a connection to the TLS server, which emits "secureConnection" after the handshake. */
+  /** Hands a connection to the TLS server, which routes it after the handshake. */
   function startTls(socket: net.Socket): void {
     if (tlsServer === undefined) {
       // createListener() refuses TLS schemes without TLS options.
@@ -359,32 +200,25 @@ export function createOnePortServer(
     tlsServer.emit("connection", socket);
   }
 
-  tlsServer?.on("secureConnection", (socket: tls.TLSSocket) => {
-    // The plaintext socket under it stays tracked in `sockets` (it closes
-    // with the TLS socket); from here on the TLS socket is the connection.
-    const raw = (socket as unknown as { _parent?: unknown })._parent;
-    if (raw instanceof net.Socket) pending.delete(raw);
-    socket.on("error", reportError);
-    if (closing) {
+  function onConnection(socket: net.Socket, scheme: ListenerScheme): void {
+    tracker.track(socket);
+    if (tracker.closing) {
       socket.destroy();
       return;
     }
-    socket.once("close", () => http1Sockets.delete(socket));
-    if (socket.alpnProtocol === "h2") {
-      h2.emit("connection", socket);
-    } else {
-      // "http/1.1", or a client that offered no ALPN: like Go's server
-      // (and etcd), HTTP/1.1.
-      toHttp1(socket);
+    tracker.pending.add(socket);
+    if (scheme === "https") {
+      startTls(socket);
+      return;
     }
-  });
-  // Failed handshakes: plaintext on a TLS port, unknown ALPN protocols,
-  // timeouts. With a listener, Node leaves the socket open (a timed-out
-  // handshake would linger): close it.
-  tlsServer?.on("tlsClientError", (error: Error, socket: tls.TLSSocket) => {
-    reportError(error);
-    socket.destroy();
-  });
+    sniffProtocol(socket, scheme === "http+https", firstBytesTimeoutMs, (protocol) => {
+      // The TLS socket reads the unshifted bytes first.
+      if (protocol === "tls") return startTls(socket);
+      tracker.pending.delete(socket);
+      if (protocol === "h2c") h2.accept(socket);
+      else http1.accept(socket);
+    });
+  }
 
   function createListener(scheme: ListenerScheme = "http"): net.Server {
     const listener = net.createServer({
@@ -410,35 +244,16 @@ export function createOnePortServer(
     schemes.set(listener, scheme);
   }
 
-  function createTlsServer(tlsOptions: tls.TlsOptions): tls.Server {
-    return tls.createServer({
-      ...tlsOptions,
-      ALPNProtocols: ["h2", "http/1.1"],
-      // Node's default is 120 s; 0 would mean that default too.
-      handshakeTimeout: firstBytesTimeoutMs > 0 ? firstBytesTimeoutMs : 2 ** 31 - 1,
-    });
-  }
-
-  const server = createListener();
-
+  /** The graceful close, as {@link OnePortServer.close} describes it. */
   async function closeAll(graceMs: number): Promise<void> {
-    closing = true;
-    const drained = new Promise<void>((resolve) => {
-      onDrained = resolve;
-      if (sockets.size === 0) resolve();
-    });
+    const drained = tracker.startClosing();
     const listenersClosed = Promise.all(
       listeners.map((l) => new Promise<void>((resolve) => l.close(() => resolve()))),
     );
 
-    for (const socket of pending) socket.destroy();
-    http1.closeIdleConnections();
-    for (const res of http1Responses) {
-      // Answers "Connection: close" if the headers are not out yet, so the
-      // client does not reuse a connection about to close.
-      if (!res.headersSent) res.shouldKeepAlive = false;
-    }
-    for (const session of sessions) closeSession(session);
+    for (const socket of tracker.pending) socket.destroy();
+    http1.drain();
+    h2.drain();
 
     let timer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<"timeout">((resolve) => {
@@ -447,33 +262,34 @@ export function createOnePortServer(
     const result = await Promise.race([drained, graceOver]);
     clearTimeout(timer);
     if (result === "timeout") {
-      for (const session of sessions) session.destroy();
-      for (const socket of sockets) socket.destroy();
+      h2.destroyAll();
+      for (const socket of tracker.sockets) socket.destroy();
       await drained;
     }
 
     // Clears the connection-checking interval started by "listening".
-    http1.close();
-    h2.close();
+    http1.server.close();
+    h2.server.close();
     await listenersClosed;
   }
 
+  const server = createListener();
   return {
     server,
     get listeners() {
       return listeners;
     },
-    http1,
-    http2: h2,
+    http1: http1.server,
+    http2: h2.server,
     tls: tlsServer,
     get closing() {
-      return closing;
+      return tracker.closing;
     },
     createListener,
     schemeOf: (listener) => schemes.get(listener) ?? "http",
     setScheme,
     connections() {
-      return { pending: pending.size, http1: http1Sockets.size, http2: sessions.size };
+      return { pending: tracker.pending.size, http1: http1.count, http2: h2.count };
     },
     close(graceMs = defaultGraceMs) {
       closePromise ??= closeAll(graceMs);

@@ -40,11 +40,13 @@ export {
 export {
   type CommittedWrite,
   type HistorySpan,
+  type KeyMeta,
   type KvStore,
   type KvStoreOptions,
   type LeaseHooks,
   openKvStore,
   type RangeEnd,
+  type RangeMetaResult,
   type RangeOptions,
   type RangeResult,
   type ReadView,

@@ -11,6 +11,15 @@ export { errorInterceptor } from "./error-interceptor.js";
 export * from "./errors.js";
 export { fillHeader } from "./header.js";
 export { createKvService } from "./kv-service.js";
+export {
+  createElectionStore,
+  type ElectionSnapshot,
+  type ElectionStore,
+} from "./leader-election/election-store.js";
+export {
+  createLeaderElectionExpiry,
+  type LeaderElectionExpiry,
+} from "./leader-election/leader-election-expiry.js";
 export { createLeaderElectionService } from "./leader-election/leader-election-service.js";
 export { createLeaseService } from "./lease-service.js";
 export { createLocalClient, type LocalClient } from "./local-client.js";

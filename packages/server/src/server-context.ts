@@ -78,7 +78,15 @@ async function loadIds(backend: Backend): Promise<{ memberId: bigint; clusterId:
   return { memberId, clusterId };
 }
 
-/** Opens storage and builds the shared context. Close it with {@link closeServerContext}. */
+/**
+ * Opens storage and builds the shared context: the composition root of the
+ * core. The core's parts start nothing when constructed; this starts their
+ * background duties — the lessor's expiry check, the token sweep (and the
+ * watch hub's catch-up timer, which its factory starts) — and
+ * {@link closeServerContext} stops them before the store closes. Duties of
+ * the services (the LeaderElection expiry) are started by whoever serves
+ * them (apps/server's main), after this, and closed before it.
+ */
 export async function openServerContext(options: ServerContextOptions): Promise<ServerContext> {
   const backend =
     options.dataDir === ":memory:"
@@ -95,16 +103,18 @@ export async function openServerContext(options: ServerContextOptions): Promise<
   const ids = await loadIds(backend);
   const lifetime = new AbortController();
   lifetimes.set(store, lifetime);
+  const auth = createAuthStore({
+    store,
+    ...(options.authTokenTtl !== undefined && { tokenTtlSeconds: options.authTokenTtl }),
+  });
+  auth.start();
   return {
     lifetime: lifetime.signal,
     store,
     lessor,
     hub,
     kv: createKvApplier({ store, leases: lessor }),
-    auth: createAuthStore({
-      store,
-      ...(options.authTokenTtl !== undefined && { tokenTtlSeconds: options.authTokenTtl }),
-    }),
+    auth,
     name: options.name ?? defaultMemberName,
     ...ids,
     clientUrls: options.clientUrls ?? [defaultListenClientUrl],

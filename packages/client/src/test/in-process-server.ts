@@ -3,6 +3,8 @@
 // "network" the test can break and restore.
 import {
   closeServerContext,
+  createLeaderElectionExpiry,
+  createLocalClient,
   createRoutes,
   errorInterceptor,
   openServerContext,
@@ -35,6 +37,8 @@ const lost = () => new ConnectError("connection lost (test)", Code.Unavailable);
 
 export async function startInProcessServer(): Promise<InProcessServer> {
   const ctx = await openServerContext({ dataDir: ":memory:" });
+  const electionExpiry = createLeaderElectionExpiry(ctx, createLocalClient(ctx));
+  electionExpiry.start();
   const breakers = new Set<(e: unknown) => void>();
   let down = false;
   const opened = { streams: 0, unary: 0 };
@@ -95,6 +99,7 @@ export async function startInProcessServer(): Promise<InProcessServer> {
     async close() {
       clearInterval(keepAlive);
       disconnect();
+      await electionExpiry.close();
       await closeServerContext(ctx);
     },
   };

@@ -122,7 +122,12 @@ export interface AuthStore {
    * Returns unsubscribe.
    */
   onChange(listener: (change: AuthChange) => void): () => void;
-  /** Stops the token expiry timer. */
+  /**
+   * Starts the background sweep of expired tokens (see
+   * `SimpleTokens.start`); nothing runs before. Idempotent.
+   */
+  start(): void;
+  /** Stops the token sweep. */
   close(): void;
 }
 
@@ -467,6 +472,7 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    start: () => tokens.start(),
     close: () => tokens.close(),
   };
 }

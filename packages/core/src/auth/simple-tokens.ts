@@ -16,7 +16,13 @@ export interface SimpleTokens {
   invalidateUser(username: string): void;
   /** Drops every token. */
   clear(): void;
-  /** Stops the expiry timer. */
+  /**
+   * Starts sweeping expired tokens (every min(TTL, 1 s)). Without it tokens
+   * still expire on lookup; the sweep only frees the memory of tokens nobody
+   * uses again. Calling it again is a no-op.
+   */
+  start(): void;
+  /** Stops the sweep. */
   close(): void;
 }
 
@@ -38,9 +44,13 @@ export function createSimpleTokens(options: SimpleTokenOptions = {}): SimpleToke
     const t = now();
     for (const [token, entry] of tokens) if (entry.expiresAt <= t) tokens.delete(token);
   };
-  const timer = setInterval(sweep, Math.min(ttlMs, 1000));
-  timer.unref();
+  let timer: ReturnType<typeof setInterval> | undefined;
   return {
+    start() {
+      if (timer !== undefined) return;
+      timer = setInterval(sweep, Math.min(ttlMs, 1000));
+      timer.unref();
+    },
     assign(username) {
       let token: string;
       do {

@@ -10,17 +10,23 @@ import {
 } from "@conclave/proto";
 import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
 import { errorInterceptor } from "../error-interceptor.js";
+import { createLocalClient } from "../local-client.js";
 import { createRoutes } from "../routes.js";
 import { closeServerContext, openServerContext, type ServerContext } from "../server-context.js";
+import { createLeaderElectionExpiry, type LeaderElectionExpiry } from "./leader-election-expiry.js";
 
 const enc = new TextEncoder();
 let ctx: ServerContext;
+let expiry: LeaderElectionExpiry;
 let le: ReturnType<typeof createClient<typeof LeaderElectionService>>;
 let lease: ReturnType<typeof createClient<typeof Lease>>;
 let kv: ReturnType<typeof createClient<typeof KV>>;
 
 before(async () => {
   ctx = await openServerContext({ dataDir: ":memory:" });
+  // Lease expiry takes candidates out of their line only while this duty runs.
+  expiry = createLeaderElectionExpiry(ctx, createLocalClient(ctx));
+  expiry.start();
   const t = createRouterTransport(createRoutes(ctx), {
     router: { interceptors: [errorInterceptor] },
   });
@@ -28,7 +34,10 @@ before(async () => {
   lease = createClient(Lease, t);
   kv = createClient(KV, t);
 });
-after(() => closeServerContext(ctx));
+after(async () => {
+  await expiry.close();
+  await closeServerContext(ctx);
+});
 
 const isCode = (code: Code) => (e: unknown) => e instanceof ConnectError && e.code === code;
 

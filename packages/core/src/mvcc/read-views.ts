@@ -1,0 +1,120 @@
+import type { RangeEnd } from "@conclave/wire";
+import { errCompacted, errFutureRev } from "../errors.js";
+import type { KeyValue } from "../types.js";
+import type { IndexedRevision, KeyEntry } from "./key-index.js";
+import { bytesToKeyString } from "./key-string.js";
+import type { KeyMeta, RangeMetaResult, RangeOptions, RangeResult, ReadView } from "./kv-store.js";
+import { loadRecord, type StoreState } from "./store-state.js";
+
+/**
+ * The store's reads (etcd's kvstore_txn.go `rangeKeys`): the index says which
+ * revision of each key is visible, the record comes from the pending writes or
+ * the backend. `curRev` is the revision of the view or write txn reading.
+ */
+export interface ReadViews {
+  range(key: Uint8Array, end: RangeEnd, curRev: number, ro: RangeOptions | undefined): RangeResult;
+  rangeMeta(
+    key: Uint8Array,
+    end: RangeEnd,
+    curRev: number,
+    ro: { rev?: number } | undefined,
+  ): RangeMetaResult;
+  /** A read view at `atRev`. */
+  view(atRev: number): ReadView;
+}
+
+/** Each result gets a copy of its own, so callers cannot change a pending record. */
+function copyKv(kv: KeyValue): KeyValue {
+  return { ...kv };
+}
+
+export function createReadViews(state: StoreState): ReadViews {
+  const { index } = state;
+  const load = (r: IndexedRevision) => loadRecord(state, r);
+
+  /** The revision a read asks for (≤ 0: the view's), checked as etcd's mvcc checks it. */
+  function readRev(requested: number, curRev: number): number {
+    if (requested > curRev) throw errFutureRev;
+    const rev = requested <= 0 ? curRev : requested;
+    if (rev < state.compactMain) throw errCompacted;
+    return rev;
+  }
+
+  function range(
+    key: Uint8Array,
+    end: RangeEnd,
+    curRev: number,
+    ro: RangeOptions | undefined,
+  ): RangeResult {
+    const rev = readRev(ro?.rev ?? 0, curRev);
+    const limit = ro?.limit ?? 0;
+    const countOnly = ro?.countOnly ?? false;
+    const start = bytesToKeyString(key);
+    const kvs: KeyValue[] = [];
+    let count = 0;
+    if (end === undefined) {
+      const r = index.get(start, rev);
+      if (r !== undefined) {
+        count = 1;
+        if (!countOnly) kvs.push(copyKv(load(r).kv));
+      }
+      return { kvs, count, rev: curRev };
+    }
+    const endKey = end === "infinity" ? null : bytesToKeyString(end);
+    index.range(start, endKey, rev, (_k, _e, r) => {
+      count++;
+      if (!countOnly && (limit <= 0 || kvs.length < limit)) kvs.push(copyKv(load(r).kv));
+      return true;
+    });
+    return { kvs, count, rev: curRev };
+  }
+
+  function rangeMeta(
+    key: Uint8Array,
+    end: RangeEnd,
+    curRev: number,
+    ro: { rev?: number } | undefined,
+  ): RangeMetaResult {
+    const rev = readRev(ro?.rev ?? 0, curRev);
+    const metas: KeyMeta[] = [];
+    const visit = (e: KeyEntry, r: IndexedRevision) => {
+      if (e.revs[e.revs.length - 1] === r) {
+        // The latest revision: the index's creation revision and version are its own.
+        metas.push({
+          key: e.key,
+          modRevision: BigInt(r.main),
+          createRevision: BigInt(e.created),
+          version: BigInt(e.version),
+          load: () => copyKv(load(r).kv),
+        });
+      } else {
+        const kv = copyKv(load(r).kv);
+        metas.push({ ...kv, load: () => kv });
+      }
+    };
+    const start = bytesToKeyString(key);
+    if (end === undefined) {
+      const e = index.entry(start);
+      const r = e === undefined ? undefined : index.get(start, rev);
+      if (e !== undefined && r !== undefined) visit(e, r);
+    } else {
+      const endKey = end === "infinity" ? null : bytesToKeyString(end);
+      index.range(start, endKey, rev, (_k, e, r) => {
+        visit(e, r);
+        return true;
+      });
+    }
+    return { metas, rev: curRev };
+  }
+
+  return {
+    range,
+    rangeMeta,
+    view: (atRev) => ({
+      rev: () => atRev,
+      firstRev: () => state.compactMain,
+      range: (key, end, ro) => range(key, end, atRev, ro),
+      rangeMeta: (key, end, ro) => rangeMeta(key, end, atRev, ro),
+    }),
+  };
+}

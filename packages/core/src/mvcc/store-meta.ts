@@ -1,0 +1,24 @@
+/**
+ * Keys of the store's own entries in the backend's `meta` bucket, and their
+ * encoding (a big-endian signed 64-bit integer).
+ */
+export const metaKeys = {
+  /** The current main revision, written with every write that makes one. */
+  currentRev: new TextEncoder().encode("currentRev"),
+  /** The compaction revision, written before compaction drops anything. */
+  scheduledCompactRev: new TextEncoder().encode("scheduledCompactRev"),
+  /** Written with compaction's last deletions; differs from the scheduled one after a stop mid-way. */
+  finishedCompactRev: new TextEncoder().encode("finishedCompactRev"),
+} as const;
+
+export function encodeMetaNumber(n: number): Uint8Array {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigInt64(0, BigInt(n));
+  return b;
+}
+
+/** The number stored under a meta key; undefined when absent or malformed. */
+export function decodeMetaNumber(b: Uint8Array | undefined): number | undefined {
+  if (b === undefined || b.length !== 8) return undefined;
+  return Number(new DataView(b.buffer, b.byteOffset, 8).getBigInt64(0));
+}

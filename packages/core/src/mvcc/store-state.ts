@@ -1,0 +1,48 @@
+import { type Backend, Buckets } from "../backend/backend.js";
+import { errStoreClosed } from "../errors.js";
+import type { IndexedRevision, KeyIndex } from "./key-index.js";
+import type { LeaseHooks } from "./kv-store.js";
+import { decodeRecord, type StoredRecord } from "./record-codec.js";
+import { revisionToBytes } from "./revision.js";
+
+/**
+ * What the parts of one KV store share (etcd's `store` struct, whose methods
+ * are spread over kvstore.go, kvstore_txn.go and kvstore_compaction.go):
+ * the backend, the in-memory index, and the revisions. Only the store's own
+ * modules touch it; everyone else sees {@link KvStore}.
+ */
+export interface StoreState {
+  readonly backend: Backend;
+  readonly index: KeyIndex;
+  readonly leases: LeaseHooks | undefined;
+  /** Records written but maybe not yet readable from the backend, by {@link pendingKey}. */
+  readonly pending: Map<string, StoredRecord>;
+  /** Latest applied main revision. */
+  current: number;
+  /** Latest main revision known to be durable; reads are served here. */
+  durable: number;
+  /** Compaction revision, -1 before the first compaction (as in etcd). */
+  compactMain: number;
+  /** The first commit or apply failure: once set, the store takes no more writes. */
+  failure: unknown;
+  closed: boolean;
+}
+
+export const pendingKey = (main: number, sub: number) => `${main}:${sub}`;
+
+/** The record of an indexed revision: pending if not yet committed, else from the backend. */
+export function loadRecord(state: StoreState, r: IndexedRevision): StoredRecord {
+  const p = state.pending.get(pendingKey(r.main, r.sub));
+  if (p !== undefined) return p;
+  const raw = state.backend.get(Buckets.key, revisionToBytes(r.main, r.sub));
+  if (raw === undefined) {
+    throw new Error(`mvcc: revision ${r.main}.${r.sub} is indexed but not stored`);
+  }
+  return decodeRecord(raw);
+}
+
+/** Throws the failure that stopped the store, or errStoreClosed after close. */
+export function checkOpen(state: StoreState): void {
+  if (state.failure !== undefined) throw state.failure;
+  if (state.closed) throw errStoreClosed;
+}

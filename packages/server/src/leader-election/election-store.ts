@@ -1,0 +1,188 @@
+import {
+  CompareResult,
+  CompareTarget,
+  compare,
+  deleteRangeRequest,
+  type KeyValue,
+  putRequest,
+  type RequestOp,
+  rangeRequest,
+  txnRequest,
+} from "@conclave/core";
+import type { Term } from "@conclave/proto";
+import { electionKeys } from "@conclave/wire";
+import type { LocalClient } from "../local-client.js";
+import type { ServerContext } from "../server-context.js";
+import { applyLineOp, emptyLine, type LineOp, type LineState } from "./election-line.js";
+import { errElectionNotFound } from "./errors.js";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** One read of an election's state and leader keys. */
+export interface ElectionSnapshot {
+  state: LineState | undefined;
+  /** mod_revision of the state key (0: no election yet). */
+  stateRev: number;
+  /** mod_revision of the leader key (0: never had a leader). */
+  leaderRev: number;
+  /** Header revision of the read. */
+  rev: number;
+}
+
+/**
+ * The elections as stored in the KV space: reads a line, applies a line
+ * operation with compare-and-swap, and shapes the answer as a `Term`. Both the
+ * LeaderElection service and its expiry duty change lines only through here.
+ */
+export interface ElectionStore {
+  /** Reads the state and leader keys of `election` in one txn. */
+  read(election: string): Promise<ElectionSnapshot>;
+  /**
+   * Applies `op` with compare-and-swap on the state key's mod revision,
+   * retrying when the line changed under it; errElectionNotFound for an
+   * election that does not exist (except for "enter").
+   */
+  mutate(election: string, op: LineOp): Promise<Term>;
+  /** The term of `state` (undefined: empty line) at `revision`. */
+  toTerm(election: string, state: LineState | undefined, revision: number, leaderRev: number): Term;
+}
+
+/**
+ * Each election is one JSON state key (the line and term), one leader key that
+ * changes only when the leader does (the fencing key), and one key per
+ * candidate carrying the candidate's lease — so lease expiry deletes it.
+ * Changes are serialized per election within one store; the CAS keeps two
+ * stores over the same keys (e.g. the service and the expiry duty) correct.
+ */
+export function createElectionStore(ctx: ServerContext, c: LocalClient): ElectionStore {
+  /** Serializes changes per election; the CAS in `mutate` guards anyway. */
+  const locks = new Map<string, Promise<unknown>>();
+  const serial = <T>(election: string, fn: () => Promise<T>): Promise<T> => {
+    const prev = locks.get(election) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    locks.set(election, tail);
+    tail.then(() => {
+      if (locks.get(election) === tail) locks.delete(election);
+    });
+    return next;
+  };
+
+  async function read(election: string): Promise<ElectionSnapshot> {
+    const k = electionKeys(election);
+    const resp = await c.txn(
+      txnRequest({
+        success: [
+          { request: { case: "requestRange", value: rangeRequest(enc.encode(k.state)) } },
+          { request: { case: "requestRange", value: rangeRequest(enc.encode(k.leader)) } },
+        ],
+      }),
+    );
+    const kvOf = (i: number): KeyValue | undefined => {
+      const r = resp.responses[i]?.response;
+      return r?.case === "responseRange" ? r.value.kvs[0] : undefined;
+    };
+    const stateKv = kvOf(0);
+    const leaderKv = kvOf(1);
+    return {
+      state:
+        stateKv === undefined ? undefined : (JSON.parse(dec.decode(stateKv.value)) as LineState),
+      stateRev: Number(stateKv?.modRevision ?? 0n),
+      leaderRev: Number(leaderKv?.modRevision ?? 0n),
+      rev: Number(resp.header.revision ?? 0n),
+    };
+  }
+
+  function toTerm(
+    election: string,
+    state: LineState | undefined,
+    revision: number,
+    leaderRev: number,
+  ): Term {
+    const s = state ?? emptyLine;
+    const leader = s.candidates[0];
+    const lease = leader === undefined ? 0n : BigInt(leader.lease);
+    const info = lease === 0n ? undefined : ctx.lessor.timeToLive(lease);
+    return {
+      election,
+      term: BigInt(s.term),
+      leader: leader?.id ?? "",
+      candidates: s.candidates.map((x) => x.id),
+      revision: BigInt(revision),
+      leaderRevision: BigInt(leaderRev),
+      leaderKey: electionKeys(election).leader,
+      leaderLease: lease,
+      leaderLeaseTtl: info === undefined ? -1n : BigInt(info.remaining),
+    } as Term;
+  }
+
+  /** The txn ops writing `next`, the leader key when elected, and the candidate key `op` touches. */
+  function writeOps(election: string, op: LineOp, next: LineState): RequestOp[] {
+    const k = electionKeys(election);
+    const ops: RequestOp[] = [
+      {
+        request: {
+          case: "requestPut",
+          value: putRequest(enc.encode(k.state), enc.encode(JSON.stringify(next))),
+        },
+      },
+    ];
+    if (next.last.elected) {
+      const leader = next.candidates[0]?.id ?? "";
+      ops.push({
+        request: {
+          case: "requestPut",
+          value: putRequest(enc.encode(k.leader), enc.encode(`${next.term}:${leader}`)),
+        },
+      });
+    }
+    if (op.op === "enter") {
+      ops.push({
+        request: {
+          case: "requestPut",
+          value: putRequest(enc.encode(k.candidate(op.candidate.id)), new Uint8Array(0), {
+            lease: BigInt(op.candidate.lease),
+          }),
+        },
+      });
+    } else if (op.op === "withdraw" || op.op === "evict" || op.op === "lease_expired") {
+      ops.push({
+        request: {
+          case: "requestDeleteRange",
+          value: deleteRangeRequest(enc.encode(k.candidate(op.id))),
+        },
+      });
+    }
+    return ops;
+  }
+
+  function mutate(election: string, op: LineOp): Promise<Term> {
+    return serial(election, async () => {
+      const stateKey = enc.encode(electionKeys(election).state);
+      for (;;) {
+        const snap = await read(election);
+        if (snap.state === undefined && op.op !== "enter") throw errElectionNotFound(election);
+        const next = applyLineOp(snap.state ?? emptyLine, op);
+        if (next === undefined) return toTerm(election, snap.state, snap.stateRev, snap.leaderRev);
+        const resp = await c.txn(
+          txnRequest({
+            compare: [
+              compare(stateKey, {
+                target: CompareTarget.MOD,
+                result: CompareResult.EQUAL,
+                targetUnion: { case: "modRevision", value: BigInt(snap.stateRev) },
+              }),
+            ],
+            success: writeOps(election, op, next),
+          }),
+        );
+        if (!resp.succeeded) continue; // changed under us: read again
+        const rev = Number(resp.header.revision ?? 0n);
+        return toTerm(election, next, rev, next.last.elected ? rev : snap.leaderRev);
+      }
+    });
+  }
+
+  return { read, mutate, toTerm };
+}
