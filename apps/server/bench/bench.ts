@@ -107,11 +107,13 @@ keepalive with node (K leases, one stream per connection, one keep-alive in flig
   --duration S        timed seconds (default 10; with --compare: 5)
   --keepalives N      also stop after N timed keep-alives, 0 for no limit (default 0)
 
-lock (C contenders, own lease and connection each, loop Lock -> Unlock on one name):
+lock (C contenders, own lease and connection each, loop Lock -> Unlock on one name; with go
+clientv3's concurrency.Mutex, a KV + Watch recipe, not the v3lock service; election with go:
+concurrency.Election, C candidates loop Campaign -> Resign, same two flags, at most 50 warm-up):
   --contenders N      (default 8)
   --acquisitions N    timed Lock calls in total (default 400)
 
-election (v3election failover of leader A to the waiting candidate B):
+election with node (v3election failover of leader A to the waiting candidate B):
   --failovers N       failovers by LeaseRevoke of A's lease (default 20)
   --election-ttl S    TTL of A's lease in the revoke failovers (default 5)
   --expiries N        failovers by expiry of A's TTL-2 lease, ~3 s each (default 5)
