@@ -1,7 +1,9 @@
 // `npm run bench`: a load generator for any etcd v3 endpoint (KV, Watch,
 // Lease, v3lock, v3election), and a `--compare` mode that runs the same
-// workloads against a fresh Conclave and a fresh etcd side by side. See
-// usage() and BENCHMARKS.md.
+// workloads against a fresh Conclave and a fresh etcd side by side. The
+// workloads run by default through a Go program on etcd's clientv3 (./go,
+// via go-client.ts), so the client is never the limit; `--client node` keeps
+// the connect-node client (load.ts, coord.ts). See usage() and BENCHMARKS.md.
 
 import { execFileSync } from "node:child_process";
 import { readFileSync, rmSync } from "node:fs";
@@ -16,11 +18,44 @@ import {
   runLock,
   runWatch,
 } from "./coord.js";
+import { ensureGoBench, type GoProgram, runGoBench } from "./go-client.js";
 import { workloads as kvWorkloads, type LoadOptions, percentile, runLoad } from "./load.js";
 
-const allWorkloads = [...kvWorkloads, "watch", "keepalive", "lock", "election"] as const;
+const nodeWorkloads = [...kvWorkloads, "watch", "keepalive", "lock", "election"] as const;
+/** Only the Go client has these (clientv3 calls without a Node twin). */
+const goOnlyWorkloads = ["put-c1", "txn-put", "keepalive-once", "watch-create"] as const;
+const allWorkloads = [...nodeWorkloads, ...goOnlyWorkloads] as const;
 type Workload = (typeof allWorkloads)[number];
-const compareDefault: Workload[] = ["put", "range", "watch", "keepalive", "lock", "election"];
+/** The Go program behind each workload (mixed has none: it stays on Node). */
+const goProgramOf: Partial<Record<Workload, GoProgram>> = {
+  put: "put",
+  "put-c1": "put",
+  range: "range",
+  "txn-put": "txn-put",
+  watch: "watch",
+  "watch-create": "watch-create",
+  keepalive: "keepalive-stream",
+  "keepalive-once": "keepalive-once",
+  lock: "lock",
+  election: "election",
+};
+const clients = ["go", "node"] as const;
+type Client = (typeof clients)[number];
+const compareDefault: Record<Client, Workload[]> = {
+  node: ["put", "range", "watch", "keepalive", "lock", "election"],
+  go: [
+    "put-c1",
+    "put",
+    "range",
+    "txn-put",
+    "keepalive-once",
+    "keepalive",
+    "watch",
+    "watch-create",
+    "lock",
+    "election",
+  ],
+};
 
 function usage(): string {
   return `Usage:
@@ -28,10 +63,16 @@ function usage(): string {
   npm run bench -- --compare [options]            fresh Conclave vs fresh etcd, same client
 
 General:
+  --client go|node    go (default): the Go generator on etcd's clientv3 (apps/server/bench/go,
+                      built on first use; installs golang-go golang-etcd-server-dev with apt if
+                      missing) for every workload it covers, Node for mixed; node: the
+                      connect-node client for all (no ${goOnlyWorkloads.join(", ")})
   --endpoint URL      etcd v3 gRPC endpoint, h2c (default http://127.0.0.1:2379; loopback only)
   --workloads LIST    comma-separated, any of: ${allWorkloads.join(", ")}
-                      (alias --workload; default put; with --compare: ${compareDefault.join(",")})
-  --clients N         gRPC connections the load is spread over (default 4)
+                      (alias --workload; default put; with --compare and go:
+                      ${compareDefault.go.join(",")};
+                      with node: ${compareDefault.node.join(",")})
+  --clients N         gRPC connections the load is spread over (default go 10, node 4)
   --timeout-ms N      per-request deadline, 0 for none (default 30000)
   --warmup N          untimed operations before each timed run (default 500; KV, keepalive, lock)
   --rounds N          --compare only: rounds per workload; odd rounds run etcd first,
@@ -39,12 +80,15 @@ General:
   --help              print this
 
 KV (put: Put; range: single-key Range, keys written first; mixed: 50/50):
-  --concurrency N     requests in flight (default 64)
-  --total N           timed operations per run (default 20000; with --compare: 5000)
+  --concurrency N     requests in flight (default go 100, node 64)
+  --total N           timed operations per run (default 20000; with --compare: 5000);
+                      with go also keep-alives (keepalive, keepalive-once) and watch-create
+  --total-c1 N        go: timed Puts of put-c1, one request on one connection (default 2000)
   --value-size N      bytes per value (default 256)
   --keys N            key space, keys picked uniformly at random (default 1000)
 
-watch (fan-out: W watchers on S streams, P paced puts from another connection):
+watch (fan-out: W watchers on S streams, P paced puts from another connection; with go one
+stream per connection, S connections, and one watched key: --watch-keys is node-only):
   --watchers N        watchers (default 1000)
   --streams N         Watch streams the watchers are spread over (default 10)
   --events N          timed puts, each must reach every watcher once (default 200)
@@ -52,16 +96,24 @@ watch (fan-out: W watchers on S streams, P paced puts from another connection):
   --watch-keys N      0: all watchers watch one prefix; N: watcher i watches key i mod N
                       and put j writes key j mod N (default 0)
 
-keepalive (K leases, one LeaseKeepAlive stream per connection, one keep-alive in flight per lease):
+Go-only: txn-put (Txn: compare mod revision, put; one key per client), keepalive-once
+(clientv3 KeepAliveOnce: a LeaseKeepAlive stream per call), watch-create (a new Watch stream,
+created, cancel), each with --concurrency clients on --clients connections.
+
+keepalive with go: --concurrency leases, one long-lived LeaseKeepAlive stream each (spread over
+--clients connections), ping-pong, --total keep-alives.
+keepalive with node (K leases, one stream per connection, one keep-alive in flight per lease):
   --leases N          leases (default 100)
   --duration S        timed seconds (default 10; with --compare: 5)
   --keepalives N      also stop after N timed keep-alives, 0 for no limit (default 0)
 
-lock (C contenders, own lease and connection each, loop Lock -> Unlock on one name):
+lock (C contenders, own lease and connection each, loop Lock -> Unlock on one name; with go
+clientv3's concurrency.Mutex, a KV + Watch recipe, not the v3lock service; election with go:
+concurrency.Election, C candidates loop Campaign -> Resign, same two flags, at most 50 warm-up):
   --contenders N      (default 8)
   --acquisitions N    timed Lock calls in total (default 400)
 
-election (v3election failover of leader A to the waiting candidate B):
+election with node (v3election failover of leader A to the waiting candidate B):
   --failovers N       failovers by LeaseRevoke of A's lease (default 20)
   --election-ttl S    TTL of A's lease in the revoke failovers (default 5)
   --expiries N        failovers by expiry of A's TTL-2 lease, ~3 s each (default 5)
@@ -86,6 +138,9 @@ function int(name: string, raw: string | undefined, fallback: number, min: numbe
 
 interface Config {
   compare: boolean;
+  client: Client;
+  /** Timed Puts of put-c1. */
+  totalC1: number;
   endpoint: string;
   workloads: Workload[];
   rounds: number;
@@ -96,6 +151,7 @@ interface Config {
 const intFlags = [
   "concurrency",
   "total",
+  "total-c1",
   "value-size",
   "keys",
   "clients",
@@ -128,6 +184,7 @@ function parseConfig(argv: string[]): Config | "help" {
       workload: { type: "string" },
       workloads: { type: "string" },
       compare: { type: "boolean" },
+      client: { type: "string" },
       help: { type: "boolean", short: "h" },
       ...Object.fromEntries(intFlags.map((f) => [f, { type: "string" as const }])),
     },
@@ -152,8 +209,13 @@ function parseConfig(argv: string[]): Config | "help" {
   if (values.workload !== undefined && values.workloads !== undefined) {
     throw new UsageError("give --workloads or --workload, not both");
   }
+  const client = (values.client ?? "go") as Client;
+  if (!clients.includes(client)) {
+    throw new UsageError(`--client takes go or node, got ${JSON.stringify(values.client)}`);
+  }
   const listRaw = values.workloads ?? values.workload;
-  const list = listRaw === undefined ? (compare ? compareDefault : ["put"]) : listRaw.split(",");
+  const list =
+    listRaw === undefined ? (compare ? compareDefault[client] : ["put"]) : listRaw.split(",");
   const wl: Workload[] = [];
   for (const raw of list) {
     const w = raw.trim();
@@ -162,30 +224,36 @@ function parseConfig(argv: string[]): Config | "help" {
         `--workloads takes ${allWorkloads.join(", ")}; got ${JSON.stringify(w)}`,
       );
     }
+    if (client === "node" && (goOnlyWorkloads as readonly string[]).includes(w)) {
+      throw new UsageError(`${w} needs the Go client (--client go)`);
+    }
     if (!wl.includes(w as Workload)) wl.push(w as Workload);
   }
   const n = (name: (typeof intFlags)[number], fallback: number, min: number) =>
     int(name, v[name], fallback, min);
-  const clients = n("clients", 4, 1);
+  const go = client === "go";
+  const conns = n("clients", go ? 10 : 4, 1);
   const timeoutMs = n("timeout-ms", 30_000, 0);
   return {
     compare,
+    client,
+    totalC1: n("total-c1", 2000, 1),
     endpoint: url.origin,
     workloads: wl,
     rounds: n("rounds", 2, 1),
     load: {
-      concurrency: n("concurrency", 64, 1),
+      concurrency: n("concurrency", go ? 100 : 64, 1),
       total: n("total", compare ? 5_000 : 20_000, 1),
       valueSize: n("value-size", 256, 0),
       keys: n("keys", 1000, 1),
-      clients,
+      clients: conns,
       warmup: n("warmup", 500, 0),
       timeoutMs,
       keyPrefix: "bench/",
     },
     coord: {
       timeoutMs,
-      clients,
+      clients: conns,
       watch: {
         watchers: n("watchers", 1000, 1),
         streams: n("streams", 10, 1),
@@ -212,8 +280,54 @@ function parseConfig(argv: string[]): Config | "help" {
   };
 }
 
+/** gobench flags for one workload, from the same options the Node client takes. */
+function goFlags(cfg: Config, workload: Workload): Record<string, string | number> {
+  const { load, coord } = cfg;
+  const common = {
+    timeout: `${load.timeoutMs > 0 ? load.timeoutMs : 3_600_000}ms`,
+    warmup: load.warmup,
+    "value-size": load.valueSize,
+  };
+  switch (workload) {
+    case "put-c1":
+      return { ...common, clients: 1, conns: 1, total: cfg.totalC1, keys: load.keys };
+    case "watch":
+      return {
+        ...common,
+        watchers: coord.watch.watchers,
+        conns: coord.watch.streams,
+        events: coord.watch.events,
+        "put-interval": `${coord.watch.intervalMs}ms`,
+      };
+    case "lock":
+    case "election":
+      return {
+        ...common,
+        contenders: coord.lock.contenders,
+        acquisitions: coord.lock.acquisitions,
+      };
+    default:
+      return {
+        ...common,
+        clients: load.concurrency,
+        conns: Math.min(load.clients, load.concurrency),
+        total: load.total,
+        keys: load.keys,
+      };
+  }
+}
+
+/** The gobench binary, built once per process (only when the Go client is used). */
+let goBin: string | undefined;
+
 /** Runs one workload once against one endpoint. */
 async function runWorkload(cfg: Config, workload: Workload, endpoint: string): Promise<RunResult> {
+  const program = cfg.client === "go" ? goProgramOf[workload] : undefined;
+  if (program !== undefined) {
+    goBin ??= ensureGoBench();
+    const r = await runGoBench(goBin, program, endpoint, goFlags(cfg, workload));
+    return { ...r, workload };
+  }
   const coord: CoordOptions = { ...cfg.coord, endpoint };
   switch (workload) {
     case "watch":
@@ -226,7 +340,9 @@ async function runWorkload(cfg: Config, workload: Workload, endpoint: string): P
       return runLock(coord, cfg.load.warmup);
     case "election":
       return runElection(coord);
-    default: {
+    case "put":
+    case "range":
+    case "mixed": {
       const r = await runLoad({ ...cfg.load, endpoint, workload });
       const what = { put: "Put", range: "Range", mixed: "Put/Range" }[workload];
       return {
@@ -247,6 +363,8 @@ async function runWorkload(cfg: Config, workload: Workload, endpoint: string): P
         notes: [],
       };
     }
+    default:
+      throw new Error(`${workload} needs the Go client (--client go)`);
   }
 }
 
@@ -424,6 +542,10 @@ async function runCompare(cfg: Config): Promise<number> {
   let failed = false;
   const started = performance.now();
   try {
+    // Build before any server starts, so its CPU counters see only the load.
+    if (cfg.client === "go" && cfg.workloads.some((w) => goProgramOf[w] !== undefined)) {
+      goBin ??= ensureGoBench();
+    }
     servers.push({ name: "etcd", running: await startEtcd() });
     servers.push({ name: "conclave", running: await startConclave() });
     const [etcd, conclave] = servers as [Server, Server];
@@ -435,7 +557,8 @@ async function runCompare(cfg: Config): Promise<number> {
     process.stdout.write(
       `compare: ${toolVersion("etcd")} at ${etcd.running.url} vs Conclave at ${conclave.running.url}\n` +
         `${cpus().length} CPUs, ${Math.round(totalmem() / 1024 ** 3)} GiB; workloads ${cfg.workloads.join(",")}, ` +
-        `${cfg.rounds} rounds per server; load average ${loadBefore}\n\n`,
+        `${cfg.rounds} rounds per server; client ${cfg.client === "go" ? "Go clientv3 (Node for mixed)" : "Node"}; ` +
+        `load average ${loadBefore}\n\n`,
     );
 
     const results = new Map<string, Merged>();
@@ -479,7 +602,7 @@ async function runCompare(cfg: Config): Promise<number> {
           const head = r.measures[0];
           const l = head?.latenciesMs ?? new Float64Array();
           process.stdout.write(
-            `  round ${round + 1} ${workload.padEnd(9)} ${s.name.padEnd(8)} ${rate(head?.rate ?? Number.NaN, head?.unit).padStart(12)}/s  ` +
+            `  round ${round + 1} ${workload.padEnd(14)} ${s.name.padEnd(8)} ${rate(head?.rate ?? Number.NaN, head?.unit).padStart(12)}/s  ` +
               `p50 ${ms(percentile(l, 50))}  p99 ${ms(percentile(l, 99))}  ` +
               `max ${ms(percentile(l, 100))} ms  errors ${r.errors}  (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`,
           );
