@@ -14,6 +14,7 @@ const defaults: ConclaveConfig = {
   logLevel: "info",
   authToken: "simple",
   authTokenTtl: 300,
+  quotaBackendBytes: 0,
   help: false,
   version: false,
   warnings: [],
@@ -179,6 +180,19 @@ const validCases: ValidCase[] = [
     want: {},
   },
   { name: "--debug logs at debug level", argv: ["--debug"], want: { logLevel: "debug" } },
+  {
+    name: "a backend quota; negative turns it off",
+    argv: ["--quota-backend-bytes", "-1"],
+    want: { quotaBackendBytes: -1 },
+  },
+  {
+    name: "a quota above 8 GiB warns",
+    env: { ETCD_QUOTA_BACKEND_BYTES: String(9 * 1024 ** 3) },
+    want: {
+      quotaBackendBytes: 9 * 1024 ** 3,
+      warnings: ["--quota-backend-bytes=9663676416 exceeds 8 GiB, the most etcd suggests"],
+    },
+  },
   {
     name: "--log-level wins over --debug",
     argv: ["--debug", "--log-level", "warn"],

@@ -7,6 +7,7 @@ import {
   defaultMaxTxnOps,
   defaultMemberName,
   grpcOverheadBytes,
+  maxSuggestedQuotaBackendBytes,
 } from "@conclave/core";
 import { closestName } from "./closest-name.js";
 import { readConfigFile } from "./config-file.js";
@@ -92,6 +93,12 @@ export interface ConclaveConfig {
    * is kept until a client compacts.
    */
   autoCompaction?: { mode: AutoCompactionMode; retention: number; text: string };
+  /**
+   * `--quota-backend-bytes`: past this size of the data file writes raise
+   * the NOSPACE alarm and are refused. 0 (the default) means etcd's 2 GiB;
+   * a negative value turns the quota off, as in etcd.
+   */
+  quotaBackendBytes: number;
   /** `--help` was given: print `usage()` and exit; other values are left at their defaults. */
   help: boolean;
   /** `--version` was given: print the version and exit; other values are left at their defaults. */
@@ -188,6 +195,11 @@ const flagSpecs = {
     valueName: "retention",
     description:
       "How much history auto-compaction keeps, in the mode's unit; 0 turns it off. (default 0)",
+  },
+  "quota-backend-bytes": {
+    valueName: "bytes",
+    description:
+      "Raise the NOSPACE alarm and refuse writes when the data file would pass this size; 0 is 2 GiB, negative turns it off. (default 0)",
   },
   "config-file": {
     valueName: "path",
@@ -291,7 +303,7 @@ export function parseFlags(
         if (inlineValue !== undefined) parseBoolean(`--${name}`, inlineValue);
       } else if (inlineValue === undefined) {
         const next = argv[i + 1];
-        if (next === undefined || next.startsWith("-")) {
+        if (next === undefined || (next.startsWith("-") && !/^-\d/.test(next))) {
           throw new FlagError(`flag needs an argument: --${name}`);
         }
         i++;
@@ -311,7 +323,7 @@ export function parseFlags(
     let value = inlineValue;
     if (value === undefined) {
       const next = argv[i + 1];
-      if (next === undefined || next.startsWith("-")) {
+      if (next === undefined || (next.startsWith("-") && !/^-\d/.test(next))) {
         throw new FlagError(`flag needs an argument: --${name}`);
       }
       value = next;
@@ -457,6 +469,22 @@ export function parseFlags(
       ? "debug"
       : "info";
 
+  const quotaFlag = get("quota-backend-bytes");
+  let quotaBackendBytes = 0;
+  if (quotaFlag !== undefined) {
+    if (!/^-?\d+$/.test(quotaFlag.value)) {
+      throw new FlagError(
+        `invalid value "${quotaFlag.value}" for ${quotaFlag.source}: not a whole number`,
+      );
+    }
+    quotaBackendBytes = Number(quotaFlag.value);
+    if (quotaBackendBytes > maxSuggestedQuotaBackendBytes) {
+      warnings.push(
+        `--quota-backend-bytes=${quotaBackendBytes} exceeds 8 GiB, the most etcd suggests`,
+      );
+    }
+  }
+
   const autoCompaction = parseAutoCompaction(
     get("auto-compaction-mode"),
     get("auto-compaction-retention"),
@@ -496,6 +524,7 @@ export function parseFlags(
     authToken: "simple",
     authTokenTtl,
     ...(autoCompaction !== undefined && { autoCompaction }),
+    quotaBackendBytes,
     help: false,
     version: false,
     warnings,
@@ -515,6 +544,7 @@ function defaults(): ConclaveConfig {
     logLevel: "info",
     authToken: "simple",
     authTokenTtl: defaultAuthTokenTtlSeconds,
+    quotaBackendBytes: 0,
     help: false,
     version: false,
     warnings: [],

@@ -5,6 +5,7 @@ import {
   createLeaderElectionExpiry,
   createLocalClient,
   createMetrics,
+  createQuotaInterceptor,
   createRoutes,
   errorInterceptor,
   etcdApiVersion,
@@ -93,6 +94,7 @@ async function main(): Promise<void> {
     maxTxnOps: config.maxTxnOps,
     maxRequestBytes: config.maxRequestBytes,
     authTokenTtl: config.authTokenTtl,
+    quotaBackendBytes: config.quotaBackendBytes,
   });
   logger.info(
     {
@@ -132,7 +134,8 @@ async function main(): Promise<void> {
     logger,
     routes,
     // Metrics outermost, so they count the codes the error table produced.
-    interceptors: [metrics.interceptor, errorInterceptor],
+    // The quota runs inside the error table's layer, so its refusal is etcd's.
+    interceptors: [metrics.interceptor, errorInterceptor, createQuotaInterceptor(ctx)],
     readMaxBytes: config.maxRequestBytes + grpcOverheadBytes,
     // Every txn etcd would run decodes (protobuf-es's default stops at 49 levels).
     recursionLimit: maxMessageDepth,

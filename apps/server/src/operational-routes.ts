@@ -11,7 +11,7 @@ export interface OperationalRoutesOptions {
 /**
  * etcd's operational HTTP endpoints, on the same port as the API:
  * - `GET /health` → `{"health":"true"}` (503 and `"false"` when the store
- *   cannot serve a read), as etcd 3.4 answers it;
+ *   cannot serve a read or an alarm is raised), as etcd 3.4 answers it;
  * - `GET /version` → `{"etcdserver":…,"etcdcluster":…}` plus `"conclave"`;
  * - `GET /metrics` → Prometheus text format.
  */
@@ -24,9 +24,16 @@ export function registerOperationalRoutes(
     try {
       ctx.store.read();
       await ctx.store.barrier();
+      // As etcd: a raised alarm (NOSPACE) makes the member unhealthy.
+      if (ctx.alarms.list().length > 0) throw new Error("alarm raised");
       return reply.type("application/json").send('{"health":"true"}');
     } catch {
-      return reply.code(503).type("application/json").send('{"health":"false"}');
+      // etcd answers this one with Go's http.Error: plain text, a newline.
+      return reply
+        .code(503)
+        .type("text/plain; charset=utf-8")
+        .header("x-content-type-options", "nosniff")
+        .send('{"health":"false"}\n');
     }
   });
   app.get("/version", async (_req, reply) =>

@@ -24,6 +24,8 @@ export const errLeaseNotFound = new CoreError("lease not found");
 export const errLeaseExists = new CoreError("lease already exists");
 /** LeaseGrant with a TTL above the maximum. */
 export const errLeaseTTLTooLarge = new CoreError("too large lease TTL");
+/** A write while the backend is over its quota, or while the NOSPACE alarm is raised. */
+export const errNoSpace = new CoreError("mvcc: database space exceeded");
 /** The store was closed; nothing more is accepted. */
 export const errStoreClosed = new CoreError("mvcc: closed");
 

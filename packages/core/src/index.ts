@@ -3,6 +3,7 @@
 // etcd's range-end rule, written once in @conclave/wire (the server's KV and
 // both watch services normalise with it).
 export { toRangeEnd, toWatchRange, type WatchRange } from "@conclave/wire";
+export * from "./alarm/index.js";
 export * from "./auth/index.js";
 export type { Backend, BackendEntry, BackendOp } from "./backend/backend.js";
 export { Buckets, bucketNames } from "./backend/backend.js";

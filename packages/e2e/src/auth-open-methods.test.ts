@@ -204,8 +204,17 @@ describe("Alarm", () => {
       Code.InvalidArgument,
       "etcdserver: user name is empty",
     );
-    await grpc().maintenance.alarm(
+    const raised = await grpc().maintenance.alarm(
       { action: AlarmRequest_AlarmAction.ACTIVATE, ...nospace },
+      as(rootToken),
+    );
+    assert.deepEqual(
+      raised.alarms.map((a) => [a.memberID, a.alarm]),
+      [[0n, AlarmType.NOSPACE]],
+    );
+    // Raised for real (writes are refused meanwhile): disarm it again.
+    await grpc().maintenance.alarm(
+      { action: AlarmRequest_AlarmAction.DEACTIVATE, ...nospace },
       as(rootToken),
     );
   });

@@ -300,13 +300,17 @@ describe("etcdserverpb.Auth", () => {
   it("Alarm: ACTIVATE needs the root role; GET and DEACTIVATE stay open, as in etcd 3.4", async () => {
     const alarm = { memberID: ctx.memberId, alarm: AlarmType.NOSPACE };
     const { GET, ACTIVATE, DEACTIVATE } = AlarmRequest_AlarmAction;
+    const raised = [{ memberID: ctx.memberId, alarm: AlarmType.NOSPACE }];
+    // [who, how, action, the alarms answered | the refusal]: root raises the
+    // alarm, everyone may list it, anyone may disarm it (then none is left).
     const cases: Array<{
       who: string;
       opts: { headers?: Record<string, string> };
       action: AlarmRequest_AlarmAction;
       error?: [Code, string];
+      alarms?: typeof raised;
     }> = [
-      { who: "root", opts: as(rootToken), action: ACTIVATE },
+      { who: "root", opts: as(rootToken), action: ACTIVATE, alarms: raised },
       {
         who: "alice",
         opts: as(aliceToken),
@@ -319,15 +323,17 @@ describe("etcdserverpb.Auth", () => {
         action: ACTIVATE,
         error: [Code.InvalidArgument, "etcdserver: user name is empty"],
       },
-      { who: "alice", opts: as(aliceToken), action: GET },
-      { who: "anonymous", opts: {}, action: GET },
-      { who: "alice", opts: as(aliceToken), action: DEACTIVATE },
-      { who: "anonymous", opts: {}, action: DEACTIVATE },
+      { who: "alice", opts: as(aliceToken), action: GET, alarms: raised },
+      { who: "anonymous", opts: {}, action: GET, alarms: raised },
+      { who: "alice", opts: as(aliceToken), action: DEACTIVATE, alarms: raised },
+      { who: "anonymous", opts: {}, action: DEACTIVATE, alarms: [] },
+      { who: "anonymous", opts: {}, action: GET, alarms: [] },
     ];
-    for (const { who, opts, action, error } of cases) {
+    for (const { who, opts, action, error, alarms } of cases) {
       const call = c.maintenance.alarm({ action, ...alarm }, opts);
       if (error === undefined) {
-        assert.deepEqual((await call).alarms, [], `${who} ${AlarmRequest_AlarmAction[action]}`);
+        const got = (await call).alarms.map((a) => ({ memberID: a.memberID, alarm: a.alarm }));
+        assert.deepEqual(got, alarms, `${who} ${AlarmRequest_AlarmAction[action]}`);
       } else {
         await expectError(call, error[0], error[1]);
       }

@@ -10,6 +10,7 @@ import {
   errLeaseExists,
   errLeaseNotFound,
   errLeaseTTLTooLarge,
+  errNoSpace,
   errPermissionDenied,
   errPermissionNotGiven,
   errPermissionNotGranted,
@@ -70,6 +71,10 @@ const table = new Map<Error, { code: Code; message: string }>([
   [errLeaseTTLTooLarge, { code: Code.OutOfRange, message: "etcdserver: too large lease TTL" }],
   [errLeaseNotFound, { code: Code.NotFound, message: "etcdserver: requested lease not found" }],
   [errLeaseExists, { code: Code.FailedPrecondition, message: "etcdserver: lease already exists" }],
+  [
+    errNoSpace,
+    { code: Code.ResourceExhausted, message: "etcdserver: mvcc: database space exceeded" },
+  ],
   // Auth (etcd's rpctypes ErrGRPC… for the auth store's errors).
   [errUserEmpty, { code: Code.InvalidArgument, message: "etcdserver: user name is empty" }],
   [errRoleEmpty, { code: Code.InvalidArgument, message: "etcdserver: role name is empty" }],

@@ -27,6 +27,7 @@ export { createLockService } from "./lock-service.js";
 export { createMaintenanceService, etcdApiVersion } from "./maintenance-service.js";
 export { createMetrics, type Metrics } from "./metrics.js";
 export { peerCommonNameKey } from "./peer-identity.js";
+export { createQuotaInterceptor } from "./quota-interceptor.js";
 export { createRoutes } from "./routes.js";
 export {
   closeServerContext,

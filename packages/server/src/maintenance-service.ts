@@ -3,7 +3,7 @@ import { open, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
-import { bucketNames } from "@conclave/core";
+import { AlarmType, bucketNames } from "@conclave/core";
 import { AlarmRequest_AlarmAction, type Maintenance } from "@conclave/proto";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { checkAdmin, checkToken } from "./auth-guard.js";
@@ -40,6 +40,11 @@ const snapshotChunk = 32 * 1024;
  *   remaining_bytes, then a last message holding the SHA-256 of the data, as
  *   `etcdctl snapshot save` expects.
  */
+/** etcd's AlarmType names, as Go prints them. */
+function alarmName(type: number): string {
+  return type === AlarmType.noSpace ? "NOSPACE" : type === AlarmType.corrupt ? "CORRUPT" : "NONE";
+}
+
 export function createMaintenanceService(
   ctx: ServerContext,
 ): Partial<ServiceImpl<typeof Maintenance>> {
@@ -56,19 +61,35 @@ export function createMaintenanceService(
         raftIndex: rev,
         raftAppliedIndex: rev,
         raftTerm: ctx.raftTerm,
-        errors: [],
+        // etcd lists raised alarms here in Go's compact text form.
+        errors: ctx.alarms.list().map((a) => `memberID:${a.memberId} alarm:${alarmName(a.type)} `),
         isLearner: false,
       };
     },
     async alarm(req, hctx) {
       if (req.action === AlarmRequest_AlarmAction.ACTIVATE) checkAdmin(ctx, hctx);
       else checkToken(ctx, hctx);
-      // No alarm is ever active; GET, ACTIVATE and DEACTIVATE all report none.
-      // etcd 3.4 answers an empty list without a header.
-      return { alarms: [] };
+      // etcd 3.4 answers without a header. GET with type NONE lists all;
+      // ACTIVATE and DEACTIVATE answer the alarm they changed (none: not raised).
+      const toProto = (a: { memberId: bigint; type: number }) => ({
+        memberID: a.memberId,
+        alarm: a.type,
+      });
+      switch (req.action) {
+        case AlarmRequest_AlarmAction.ACTIVATE:
+          if (req.alarm === AlarmType.none) return { alarms: [] };
+          return { alarms: [toProto(await ctx.alarms.activate(req.memberID, req.alarm))] };
+        case AlarmRequest_AlarmAction.DEACTIVATE: {
+          const a = await ctx.alarms.deactivate(req.memberID, req.alarm);
+          return { alarms: a === undefined ? [] : [toProto(a)] };
+        }
+        default:
+          return { alarms: ctx.alarms.list(req.alarm).map(toProto) };
+      }
     },
     async defragment() {
       await ctx.store.barrier();
+      await ctx.store.backend.defragment();
       return { header: fillHeader(ctx) };
     },
     async hash() {

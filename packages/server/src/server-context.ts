@@ -1,8 +1,12 @@
 import { randomBytes } from "node:crypto";
 import {
+  type AlarmStore,
   type AuthStore,
   type Backend,
+  type BackendQuota,
+  createAlarmStore,
   createAuthStore,
+  createBackendQuota,
   createKvApplier,
   createLessor,
   createLmdbBackend,
@@ -27,6 +31,10 @@ export interface ServerContext {
   hub: WatchHub;
   /** Users, roles, permissions and tokens (etcd's auth store). */
   auth: AuthStore;
+  /** Raised alarms (NOSPACE), persisted (etcd's alarm store). */
+  alarms: AlarmStore;
+  /** `--quota-backend-bytes`: whether a write still fits. */
+  quota: BackendQuota;
   /** This member's name (`--name`). */
   name: string;
   /** 64-bit member ID, stable across restarts (kept in the data dir). */
@@ -56,6 +64,8 @@ export interface ServerContextOptions {
   onLeaseExpired?: (id: bigint, keys: number) => void;
   /** `--auth-token-ttl`: seconds an unused simple token stays valid. Default 300. */
   authTokenTtl?: number;
+  /** `--quota-backend-bytes`: 0 (default) is etcd's 2 GiB, negative turns the quota off. */
+  quotaBackendBytes?: number;
 }
 
 const idsKey = new TextEncoder().encode("memberIds");
@@ -108,7 +118,17 @@ export async function openServerContext(options: ServerContextOptions): Promise<
     ...(options.authTokenTtl !== undefined && { tokenTtlSeconds: options.authTokenTtl }),
   });
   auth.start();
+  // Alarm changes go through the store's write path, ordered with KV writes.
+  const alarms = createAlarmStore({
+    backend,
+    commit: (ops) =>
+      store.write((txn) => {
+        for (const op of ops) txn.stage(op);
+      }).durable,
+  });
   return {
+    alarms,
+    quota: createBackendQuota(backend, options.quotaBackendBytes ?? 0),
     lifetime: lifetime.signal,
     store,
     lessor,

@@ -76,3 +76,45 @@ describe("lmdb backend durability", () => {
     await again.close();
   });
 });
+
+describe("lmdb backend defragment", () => {
+  it("gives space back, keeps every commit (also those issued during it), and reopens the new file", async () => {
+    const dir = tempDir();
+    const be = createLmdbBackend({ dir });
+    const big = new Uint8Array(64 * 1024).fill(7);
+    for (let i = 0; i < 200; i++) {
+      await be.commit([{ bucket: "key", key: b(`k${i}`), value: big }]);
+    }
+    await be.commit(
+      Array.from({ length: 190 }, (_, i) => ({ bucket: "key", key: b(`k${i}`), value: undefined })),
+    );
+    const before = be.sizeBytes();
+    const defrag = be.defragment();
+    // Issued while the copy runs: applied after it, to the new file, in order.
+    const during = [
+      be.commit([{ bucket: "key", key: b("during"), value: b("1") }]),
+      be.commit([{ bucket: "key", key: b("during"), value: b("2") }]),
+    ];
+    assert.equal(be.get("key", b("k195"))?.length, big.length, "reads go on meanwhile");
+    await defrag;
+    await Promise.all(during);
+    const after = be.sizeBytes();
+    assert.ok(after < before / 4, `${before} → ${after} bytes`);
+    assert.equal(s(be.get("key", b("during")) ?? b("")), "2");
+    assert.equal([...be.range("key")].length, 11);
+    await be.defragment(); // again: conclave-1 → conclave-2
+    await be.commit([{ bucket: "key", key: b("after"), value: b("x") }]);
+    await be.close();
+    const again = createLmdbBackend({ dir });
+    assert.equal(s(again.get("key", b("during")) ?? b("")), "2");
+    assert.equal(s(again.get("key", b("after")) ?? b("")), "x");
+    assert.equal([...again.range("key")].length, 12);
+    await again.close();
+    const { readdirSync } = await import("node:fs");
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.endsWith(".mdb")),
+      ["conclave-2.mdb"],
+      "the replaced files are gone",
+    );
+  });
+});

@@ -35,6 +35,12 @@ export interface Backend {
    * etcdctl's `snapshot save` expects of a database image.
    */
   snapshotTo(path: string): Promise<void>;
+  /**
+   * Gives the space of deleted data back to the medium (etcd's defrag).
+   * Reads go on meanwhile; commits issued meanwhile wait and then apply in
+   * order. A crash at any point loses no committed write.
+   */
+  defragment(): Promise<void>;
   /** Waits for in-flight commits and releases the medium. */
   close(): Promise<void>;
 }
@@ -65,6 +71,8 @@ export const Buckets = {
   authUsers: "authUsers",
   /** Role name → encoded role (etcd's `authRoles`). */
   authRoles: "authRoles",
+  /** Member ID (8 bytes) + alarm type → empty (etcd's `alarm`). */
+  alarm: "alarm",
 } as const;
 
 export const bucketNames: readonly string[] = Object.values(Buckets);

@@ -1,4 +1,14 @@
-import { mkdirSync, statSync } from "node:fs";
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { type Database, open, type RootDatabase } from "lmdb";
 import type { Backend, BackendEntry, BackendOp } from "./backend.js";
@@ -28,19 +38,24 @@ export interface LmdbBackendOptions {
  * here, and the main thread never blocks on the disk.
  */
 export function createLmdbBackend(options: LmdbBackendOptions): Backend {
-  mkdirSync(options.dir, { recursive: true });
-  const path = join(options.dir, "conclave.mdb");
-  const root: RootDatabase = open({
-    path,
-    mapSize: options.mapSize ?? 8 * 1024 ** 3,
-    maxDbs: 16,
-    overlappingSync: false,
-    noSync: false,
-    encoding: "binary",
-    keyEncoding: "binary",
-    cache: false,
-  });
-  const dbs = new Map<string, Database<Buffer, Buffer>>();
+  const dir = options.dir;
+  mkdirSync(dir, { recursive: true });
+  const pointer = join(dir, currentFileName);
+  /** The data file in use: named by the pointer file once a defrag replaced the first one. */
+  let file = readCurrentFile(pointer);
+  const openRoot = (name: string): RootDatabase =>
+    open({
+      path: join(dir, name),
+      mapSize: options.mapSize ?? 8 * 1024 ** 3,
+      maxDbs: 16,
+      overlappingSync: false,
+      noSync: false,
+      encoding: "binary",
+      keyEncoding: "binary",
+      cache: false,
+    });
+  let root = openRoot(file);
+  let dbs = new Map<string, Database<Buffer, Buffer>>();
   const db = (name: string) => {
     let d = dbs.get(name);
     if (d === undefined) {
@@ -52,6 +67,17 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
   for (const name of bucketNames) db(name);
   const asBuffer = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
   let lastCommit: Promise<unknown> = Promise.resolve();
+  /** While a defrag copies, commits wait here (reads go on). */
+  let held: Promise<void> | undefined;
+
+  const writeOps = (ops: readonly BackendOp[]) =>
+    root.transaction(() => {
+      for (const op of ops) {
+        const d = db(op.bucket);
+        if (op.value === undefined) d.removeSync(asBuffer(op.key));
+        else d.putSync(asBuffer(op.key), asBuffer(op.value));
+      }
+    });
 
   return {
     kind: "lmdb",
@@ -71,20 +97,15 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
       if (ops.length === 0) return lastCommit.then(() => undefined);
       // The callback runs inside the batched write transaction lmdb-js opens
       // for this event turn; the promise resolves once it is committed and,
-      // with overlappingSync off, synced to disk.
-      const done = root.transaction(() => {
-        for (const op of ops) {
-          const d = db(op.bucket);
-          if (op.value === undefined) d.removeSync(asBuffer(op.key));
-          else d.putSync(asBuffer(op.key), asBuffer(op.value));
-        }
-      });
+      // with overlappingSync off, synced to disk. During a defrag the commit
+      // waits for the new file, in order behind the others.
+      const done = held === undefined ? writeOps(ops) : held.then(() => writeOps(ops));
       lastCommit = done;
       return done.then(() => undefined);
     },
     sizeBytes() {
       try {
-        return statSync(path).size;
+        return statSync(join(dir, file)).size;
       } catch {
         return 0;
       }
@@ -97,14 +118,91 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
       const pages = stat.lastPageNumber ?? 0;
       return pages * (stat.pageSize ?? 4096);
     },
-    async snapshotTo(file) {
+    async snapshotTo(target) {
       await lastCommit.catch(() => undefined);
       // A compacting copy: LMDB writes only live pages, in one read transaction.
-      await root.backup(file, true);
+      await root.backup(target, true);
+    },
+    async defragment() {
+      if (held !== undefined) return held;
+      let release = () => {};
+      held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const old = root;
+      const oldFile = file;
+      const next = nextFileName(oldFile);
+      try {
+        await lastCommit.catch(() => undefined);
+        rmSync(join(dir, next), { force: true });
+        rmSync(join(dir, `${next}-lock`), { force: true });
+        // Only live pages are copied; reads go on from the old file meanwhile.
+        await old.backup(join(dir, next), true);
+        fsyncFile(join(dir, next));
+        const fresh = openRoot(next);
+        // The switch is durable before any write reaches the new file: a crash
+        // from here on reopens the copy, which holds every acknowledged write.
+        writeCurrentFile(pointer, next);
+        root = fresh;
+        dbs = new Map();
+        for (const name of bucketNames) db(name);
+        file = next;
+      } finally {
+        const done = held;
+        held = undefined;
+        release();
+        await done;
+      }
+      if (file !== oldFile) {
+        await old.close();
+        rmSync(join(dir, oldFile), { force: true });
+        rmSync(join(dir, `${oldFile}-lock`), { force: true });
+      }
     },
     async close() {
       await lastCommit.catch(() => undefined);
       await root.close();
     },
   };
+}
+
+/**
+ * Names the data file in use. Absent until the first defrag, so a data dir
+ * from before defrag existed opens as it was (`conclave.mdb`).
+ */
+const currentFileName = "CURRENT";
+const firstFileName = "conclave.mdb";
+
+function readCurrentFile(pointer: string): string {
+  try {
+    const name = readFileSync(pointer, "utf8").trim();
+    if (/^conclave(-\d+)?\.mdb$/.test(name)) return name;
+  } catch {
+    // no pointer: the first file
+  }
+  return firstFileName;
+}
+
+/** conclave.mdb → conclave-1.mdb → conclave-2.mdb … */
+function nextFileName(name: string): string {
+  const n = /^conclave-(\d+)\.mdb$/.exec(name);
+  return `conclave-${n === null ? 1 : Number(n[1]) + 1}.mdb`;
+}
+
+/** Replaces the pointer atomically and durably (write, fsync, rename, fsync the directory). */
+function writeCurrentFile(pointer: string, name: string): void {
+  const tmp = `${pointer}.tmp`;
+  writeFileSync(tmp, `${name}\n`);
+  fsyncFile(tmp);
+  renameSync(tmp, pointer);
+  fsyncFile(join(pointer, ".."));
+}
+
+function fsyncFile(path: string): void {
+  const fd = openSync(path, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }

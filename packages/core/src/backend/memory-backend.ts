@@ -53,6 +53,8 @@ export function createMemoryBackend(): Backend {
     },
     sizeBytes: () => bytes,
     sizeInUseBytes: () => bytes,
+    // Nothing to give back: deleted entries are already gone from the maps.
+    defragment: async () => {},
     async snapshotTo(file) {
       // Length-prefixed (bucket, key, value) records, zero-padded to 512 bytes.
       const parts: Buffer[] = [];

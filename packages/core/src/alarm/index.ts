@@ -1,0 +1,13 @@
+export {
+  type Alarm,
+  type AlarmStore,
+  type AlarmStoreOptions,
+  AlarmType,
+  createAlarmStore,
+} from "./alarm-store.js";
+export {
+  type BackendQuota,
+  createBackendQuota,
+  defaultQuotaBackendBytes,
+  maxSuggestedQuotaBackendBytes,
+} from "./backend-quota.js";

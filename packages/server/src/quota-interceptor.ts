@@ -1,0 +1,76 @@
+import { AlarmType, errNoSpace } from "@conclave/core";
+import type { Interceptor } from "@connectrpc/connect";
+import type { ServerContext } from "./server-context.js";
+
+/** etcd's leaseOverhead in its cost of a LeaseGrant. */
+const leaseGrantCost = 64;
+
+interface PutLike {
+  key: Uint8Array;
+  value: Uint8Array;
+}
+interface TxnLike {
+  success: { request: { case?: string; value?: unknown } }[];
+  failure: { request: { case?: string; value?: unknown } }[];
+}
+
+/** The bytes a txn's puts would add, nested txns included (etcd's costTxn). */
+function txnPutBytes(txn: TxnLike): { bytes: number; puts: boolean } {
+  let bytes = 0;
+  let puts = false;
+  const stack: TxnLike[] = [txn];
+  for (let t = stack.pop(); t !== undefined; t = stack.pop()) {
+    for (const op of [...t.success, ...t.failure]) {
+      if (op.request.case === "requestPut") {
+        const p = op.request.value as PutLike;
+        bytes += p.key.length + p.value.length;
+        puts = true;
+      } else if (op.request.case === "requestTxn") {
+        stack.push(op.request.value as TxnLike);
+      }
+    }
+  }
+  return { bytes, puts };
+}
+
+/**
+ * etcd's backend quota and NOSPACE alarm (quotaKVServer, quotaLeaseServer,
+ * applierV3Capped), for the write RPCs: Put, Txn and LeaseGrant.
+ *
+ * - While the NOSPACE alarm is raised, Put, a Txn with puts and LeaseGrant
+ *   are refused with `etcdserver: mvcc: database space exceeded`; reads,
+ *   deletes, compaction and Alarm keep working, so an operator can make room
+ *   (compact, defrag) and disarm.
+ * - Otherwise a write that would take the backend past the quota raises
+ *   the alarm (durably: it survives restarts) and is refused.
+ *
+ * Writes the Lock and Election recipes make in-process are not counted
+ * (etcd's go through its client and are).
+ */
+export function createQuotaInterceptor(ctx: ServerContext): Interceptor {
+  return (next) => async (req) => {
+    if (req.stream) return next(req);
+    let cost: number | undefined;
+    let capped = false;
+    const path = `${req.service.typeName}/${req.method.name}`;
+    if (path === "etcdserverpb.KV/Put") {
+      const p = req.message as unknown as PutLike;
+      cost = p.key.length + p.value.length;
+      capped = true;
+    } else if (path === "etcdserverpb.KV/Txn") {
+      const t = txnPutBytes(req.message as unknown as TxnLike);
+      cost = t.bytes;
+      capped = t.puts;
+    } else if (path === "etcdserverpb.Lease/LeaseGrant") {
+      cost = leaseGrantCost;
+      capped = true;
+    }
+    if (cost === undefined) return next(req);
+    if (capped && ctx.alarms.has(AlarmType.noSpace)) throw errNoSpace;
+    if (!ctx.quota.available(cost)) {
+      await ctx.alarms.activate(ctx.memberId, AlarmType.noSpace);
+      throw errNoSpace;
+    }
+    return next(req);
+  };
+}
