@@ -66,21 +66,6 @@ export function checkWrite(
   ctx.auth.checkPermission(callerOf(ctx, hctx), key, rangeEnd, "write");
 }
 
-/** The root role (etcd's IsAdminPermitted). */
-export function checkAdmin(ctx: ServerContext, hctx: HandlerContext): void {
-  ctx.auth.checkAdmin(callerOf(ctx, hctx));
-}
-
-/**
- * Only validates the token, for methods that need no permission (the
- * `"token"` entries of the policy table, auth-policy.ts): a bogus token is
- * refused there too rather than treated as anonymous, so a client learns at
- * once that its token is wrong.
- */
-export function checkToken(ctx: ServerContext, hctx: HandlerContext): void {
-  callerOf(ctx, hctx);
-}
-
 /**
  * The keys among `keys` the caller may READ — all of them while auth is off
  * or for root. LeaseTimeToLive lists a lease's keys to anyone who may call
