@@ -1,11 +1,9 @@
 import {
   type AuthInfo,
-  type DeleteRangeRequest,
+  createRequestAuthorizer,
   errInvalidAuthToken,
-  type PutRequest,
   prefixEnd,
-  type RequestOp,
-  type TxnRequest,
+  type RequestAuthorizer,
 } from "@conclave/core";
 import type { HandlerContext } from "@connectrpc/connect";
 import { leaseKey } from "./concurrency.js";
@@ -68,21 +66,6 @@ export function checkWrite(
   ctx.auth.checkPermission(callerOf(ctx, hctx), key, rangeEnd, "write");
 }
 
-/** The root role (etcd's IsAdminPermitted). */
-export function checkAdmin(ctx: ServerContext, hctx: HandlerContext): void {
-  ctx.auth.checkAdmin(callerOf(ctx, hctx));
-}
-
-/**
- * Only validates the token, for methods that need no permission (Compact,
- * LeaseGrant, keep-alives, LeaseLeases, Status, Alarm GET/DEACTIVATE,
- * MemberList, …): a bogus token is refused there too rather than treated as
- * anonymous, so a client learns at once that its token is wrong.
- */
-export function checkToken(ctx: ServerContext, hctx: HandlerContext): void {
-  callerOf(ctx, hctx);
-}
-
 /**
  * The keys among `keys` the caller may READ — all of them while auth is off
  * or for root. LeaseTimeToLive lists a lease's keys to anyone who may call
@@ -100,81 +83,21 @@ export function readableKeys(
 }
 
 /**
- * Put: WRITE on the key, READ too when the previous value is asked for, and
- * WRITE on every key already attached to the lease the put attaches (etcd's
- * checkLeasePuts: a lease revoke deletes them all, so sharing a lease
- * needs the right to delete its keys).
+ * The caller's key-permission checks for the applier and the lessor to run
+ * inside the write that applies the request (core's
+ * `createRequestAuthorizer`, etcd's authApplierV3). The caller is resolved
+ * here, at the call — after the request's validation, so a bogus token on an
+ * invalid request gets the validation error first, as in etcd — with the
+ * auth revision of that moment; the checks refuse it if the auth state moved
+ * on before the write (`errAuthOldRevision`).
  */
-function checkPutWith(ctx: ServerContext, info: AuthInfo | undefined, req: PutRequest): void {
-  ctx.auth.checkPermission(info, req.key, empty, "write");
-  if (req.prevKv) ctx.auth.checkPermission(info, req.key, empty, "read");
-  if (req.lease !== 0n && ctx.auth.isEnabled()) {
-    for (const k of ctx.lessor.timeToLive(req.lease)?.keys ?? []) {
-      ctx.auth.checkPermission(info, k, empty, "write");
-    }
-  }
-}
-
-function checkDeleteWith(
-  ctx: ServerContext,
-  info: AuthInfo | undefined,
-  req: DeleteRangeRequest,
-): void {
-  ctx.auth.checkPermission(info, req.key, req.rangeEnd, "write");
-  if (req.prevKv) ctx.auth.checkPermission(info, req.key, req.rangeEnd, "read");
-}
-
-export function checkPut(ctx: ServerContext, hctx: HandlerContext, req: PutRequest): void {
-  checkPutWith(ctx, callerOf(ctx, hctx), req);
-}
-
-export function checkDelete(
-  ctx: ServerContext,
-  hctx: HandlerContext,
-  req: DeleteRangeRequest,
-): void {
-  checkDeleteWith(ctx, callerOf(ctx, hctx), req);
-}
-
-/**
- * Txn: READ for every compare and range, the put and delete rules for every
- * write — in both branches and nested txns, whichever would run (etcd's
- * checkTxnAuth), so a txn cannot probe keys through the branch it takes.
- */
-export function checkTxn(ctx: ServerContext, hctx: HandlerContext, req: TxnRequest): void {
-  const info = callerOf(ctx, hctx);
-  if (!ctx.auth.isEnabled()) return;
-  const visit = (t: TxnRequest) => {
-    for (const c of t.compare) ctx.auth.checkPermission(info, c.key, c.rangeEnd, "read");
-    const ops: RequestOp[] = [...t.success, ...t.failure];
-    for (const op of ops) {
-      const r = op.request;
-      switch (r.case) {
-        case "requestRange":
-          ctx.auth.checkPermission(info, r.value.key, r.value.rangeEnd, "read");
-          break;
-        case "requestPut":
-          checkPutWith(ctx, info, r.value);
-          break;
-        case "requestDeleteRange":
-          checkDeleteWith(ctx, info, r.value);
-          break;
-        case "requestTxn":
-          visit(r.value);
-          break;
-      }
-    }
-  };
-  visit(req);
-}
-
-/** LeaseRevoke deletes the lease's keys: WRITE on each (etcd's authApplierV3.LeaseRevoke). */
-export function checkLeaseRevoke(ctx: ServerContext, hctx: HandlerContext, id: bigint): void {
-  const info = callerOf(ctx, hctx);
-  if (!ctx.auth.isEnabled()) return;
-  for (const k of ctx.lessor.timeToLive(id)?.keys ?? []) {
-    ctx.auth.checkPermission(info, k, empty, "write");
-  }
+export function authorizerOf(ctx: ServerContext, hctx: HandlerContext): RequestAuthorizer {
+  const { lessor } = ctx;
+  return createRequestAuthorizer(
+    ctx.auth,
+    callerOf(ctx, hctx),
+    (id) => lessor.timeToLive(id)?.keys ?? [],
+  );
 }
 
 /** `name/` and the end of its prefix range: where a lock's or election's keys live. */
@@ -218,39 +141,6 @@ export function checkRecipeKey(
 ): void {
   if (compares) checkRead(ctx, hctx, key);
   checkWrite(ctx, hctx, key);
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: wraps methods of any signature
-type AnyMethod = (req: any, hctx: HandlerContext) => any;
-
-/**
- * Wraps Maintenance's admin-only methods (etcd 3.4: Defragment, Hash,
- * HashKV, Snapshot) with {@link checkAdmin}; their refusals are worded as
- * etcd's authMaintenanceServer words them by the error table's `"plainAuth"`
- * flavour for these methods (errors.ts). Status, Alarm GET and
- * DEACTIVATE and MoveLeader stay open to every user, as in etcd, and check
- * only the token (maintenance-service.ts; ACTIVATE needs root there).
- */
-export function guardMaintenance<T extends object>(ctx: ServerContext, impl: T): T {
-  const methods = impl as Record<string, AnyMethod | undefined>;
-  const out: Record<string, AnyMethod | undefined> = { ...methods };
-  for (const name of ["defragment", "hash", "hashKV"]) {
-    const m = methods[name];
-    if (m !== undefined) {
-      out[name] = (req, hctx) => {
-        checkAdmin(ctx, hctx);
-        return m.call(impl, req, hctx);
-      };
-    }
-  }
-  const snapshot = methods.snapshot;
-  if (snapshot !== undefined) {
-    out.snapshot = async function* (req, hctx) {
-      checkAdmin(ctx, hctx);
-      yield* snapshot.call(impl, req, hctx);
-    };
-  }
-  return out as T;
 }
 
 /** READ — and WRITE when `write` — on every key under `prefix` (conclave.v1 LeaderElection). */

@@ -208,7 +208,7 @@ export type ErrorFlavour = "status" | "plain" | "plainAuth";
 /**
  * The services and methods whose errors are not worded as `"status"`, by
  * `typeName` or `typeName/Method`. The Maintenance methods are the
- * admin-only ones that `guardMaintenance` (auth-guard.ts) checks.
+ * admin-only ones of the auth policy (auth-policy.ts).
  */
 const flavours = new Map<string, ErrorFlavour>([
   ["v3lockpb.Lock", "plain"],

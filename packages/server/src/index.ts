@@ -1,7 +1,8 @@
 // Public API of @conclave/server.
 
 export { type AsyncQueue, createAsyncQueue } from "./async-queue.js";
-export { callerOf } from "./auth-guard.js";
+export { authorizerOf, callerOf } from "./auth-guard.js";
+export { type AuthNeed, authPolicy, type MethodNeed } from "./auth-policy.js";
 export { createAuthService } from "./auth-service.js";
 
 export { createClusterService } from "./cluster-service.js";
@@ -41,3 +42,4 @@ export {
   createWatchStreamService,
   type WatchStreamServiceOptions,
 } from "./watch-stream-service.js";
+export { withAuthPolicy } from "./with-auth-policy.js";

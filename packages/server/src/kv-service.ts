@@ -6,7 +6,7 @@ import {
   TxnRequestSchema,
 } from "@conclave/proto";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { checkDelete, checkPut, checkRead, checkToken, checkTxn } from "./auth-guard.js";
+import { authorizerOf } from "./auth-guard.js";
 import { errRequestTooLarge } from "./errors.js";
 import { fillHeader } from "./header.js";
 import { estimateSlack, estimateTxnBytes } from "./request-size.js";
@@ -29,15 +29,18 @@ const raftEnvelopeBytes = 17;
 /**
  * etcdserverpb.KV over the core applier. Each method follows etcd's v3rpc
  * adapter shape: validate → size check (writes) → apply → fill the header.
- * Errors are thrown as sentinels; the router's error interceptor maps them.
+ * The caller's key permissions are checked by the applier itself, inside
+ * the write or read view that serves the request (`authorizerOf`, the
+ * `"keys"` entries of auth-policy.ts); Compact needs only a valid token,
+ * which the auth layer checks. Errors are thrown as sentinels; the router's
+ * error interceptor maps them.
  */
 export function createKvService(ctx: ServerContext): Partial<ServiceImpl<typeof KV>> {
   const max = ctx.maxRequestBytes;
   return {
     async range(req, hctx) {
       checkRangeRequest(req);
-      checkRead(ctx, hctx, req.key, req.rangeEnd);
-      const resp = await ctx.kv.range(req);
+      const resp = await ctx.kv.range(req, authorizerOf(ctx, hctx));
       return { ...resp, header: fillHeader(ctx, resp.header.revision) };
     },
     async put(req, hctx) {
@@ -46,10 +49,7 @@ export function createKvService(ctx: ServerContext): Partial<ServiceImpl<typeof 
         if (toBinary(PutRequestSchema, req).length + raftEnvelopeBytes > max)
           throw errRequestTooLarge;
       }
-      // Checked right before the apply, with no await between: the auth
-      // state the check saw is the one the write happens under.
-      checkPut(ctx, hctx, req);
-      const resp = await ctx.kv.put(req);
+      const resp = await ctx.kv.put(req, authorizerOf(ctx, hctx));
       return { ...resp, header: fillHeader(ctx, resp.header.revision) };
     },
     async deleteRange(req, hctx) {
@@ -59,8 +59,7 @@ export function createKvService(ctx: ServerContext): Partial<ServiceImpl<typeof 
           throw errRequestTooLarge;
         }
       }
-      checkDelete(ctx, hctx, req);
-      const resp = await ctx.kv.deleteRange(req);
+      const resp = await ctx.kv.deleteRange(req, authorizerOf(ctx, hctx));
       return { ...resp, header: fillHeader(ctx, resp.header.revision) };
     },
     async txn(req, hctx) {
@@ -73,12 +72,10 @@ export function createKvService(ctx: ServerContext): Partial<ServiceImpl<typeof 
         if (toBinary(TxnRequestSchema, req).length + raftEnvelopeBytes > max)
           throw errRequestTooLarge;
       }
-      checkTxn(ctx, hctx, req);
-      const resp = await ctx.kv.txn(req);
+      const resp = await ctx.kv.txn(req, authorizerOf(ctx, hctx));
       return { ...resp, header: fillHeader(ctx, resp.header.revision) };
     },
-    async compact(req, hctx) {
-      checkToken(ctx, hctx); // etcd lets any user compact
+    async compact(req) {
       const resp = await ctx.kv.compact(req);
       return { header: fillHeader(ctx, resp.header.revision) };
     },

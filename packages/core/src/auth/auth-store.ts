@@ -50,9 +50,10 @@ export type Access = "read" | "write";
  *
  * Every change to users, roles or permissions, and disabling auth, bumps the
  * auth revision by one, as etcd's commitRevision does (enabling does not).
- * Changes are applied in memory synchronously — so a permission check that
- * runs right before a KV write, with no await in between, always sees the
- * latest state — and their promises resolve once they are durable.
+ * Changes are applied in memory synchronously — so a permission check run
+ * inside a KV write (`createRequestAuthorizer`, called by the applier from
+ * within `store.write`) always sees the latest state — and their promises
+ * resolve once they are durable.
  */
 export interface AuthStore {
   isEnabled(): boolean;

@@ -17,4 +17,9 @@ export {
   PermissionType,
   toInterval,
 } from "./permission-ranges.js";
+export {
+  createRequestAuthorizer,
+  type LeaseKeysOf,
+  type RequestAuthorizer,
+} from "./request-authorizer.js";
 export { createSimpleTokens, type SimpleTokens } from "./simple-tokens.js";

@@ -24,6 +24,7 @@ import {
   type TxnResponse,
 } from "../types.js";
 import { compareBytes } from "./compare-bytes.js";
+import type { KvAuthorizer } from "./kv-authorizer.js";
 import { type SortFields, sortKeyValues } from "./sort-key-values.js";
 
 /**
@@ -32,12 +33,19 @@ import { type SortFields, sortKeyValues } from "./sort-key-values.js";
  * API's validation (see the server's validation for empty keys, op limits and
  * the duplicate-key rule). Responses carry only `header.revision`; the edge
  * adds cluster and member IDs.
+ *
+ * `auth`, when given, is the caller's permission check: it runs first inside
+ * the read view or write transaction the request is served in, before any
+ * other check and before the first change, so a refused request writes
+ * nothing and no auth change can slip between check and apply (etcd's
+ * authApplierV3). Without it the request is applied as a trusted internal
+ * one (the lessor, recipes whose service checked their keys, tests).
  */
 export interface KvApplier {
-  range(r: RangeRequest): Promise<RangeResponse>;
-  put(r: PutRequest): Promise<PutResponse>;
-  deleteRange(r: DeleteRangeRequest): Promise<DeleteRangeResponse>;
-  txn(r: TxnRequest): Promise<TxnResponse>;
+  range(r: RangeRequest, auth?: KvAuthorizer): Promise<RangeResponse>;
+  put(r: PutRequest, auth?: KvAuthorizer): Promise<PutResponse>;
+  deleteRange(r: DeleteRangeRequest, auth?: KvAuthorizer): Promise<DeleteRangeResponse>;
+  txn(r: TxnRequest, auth?: KvAuthorizer): Promise<TxnResponse>;
   compact(r: CompactionRequest): Promise<CompactionResponse>;
 }
 
@@ -310,23 +318,38 @@ export function createKvApplier(options: KvApplierOptions): KvApplier {
   const { store } = options;
   const leases = options.leases ?? noLeases;
   return {
-    async range(r) {
-      return applyRange(store.read(), r);
+    async range(r, auth) {
+      const view = store.read();
+      auth?.range(r);
+      return applyRange(view, r);
     },
-    async put(p) {
-      if (p.lease !== 0n && !leases.exists(p.lease)) throw errLeaseNotFound;
-      const w = store.write((txn) => applyPut(txn, p));
+    async put(p, auth) {
+      const w = store.write((txn) => {
+        auth?.put(p);
+        if (p.lease !== 0n && !leases.exists(p.lease)) throw errLeaseNotFound;
+        return applyPut(txn, p);
+      });
       await w.durable;
       return w.result;
     },
-    async deleteRange(d) {
-      const w = store.write((txn) => applyDeleteRange(txn, d));
+    async deleteRange(d, auth) {
+      const w = store.write((txn) => {
+        auth?.deleteRange(d);
+        return applyDeleteRange(txn, d);
+      });
       await w.durable;
       return w.result;
     },
-    async txn(rt) {
-      if (isReadOnly(rt)) return executeTxn(store.read(), undefined, rt, leases);
-      const w = store.write((txn) => executeTxn(txn, txn, rt, leases));
+    async txn(rt, auth) {
+      if (isReadOnly(rt)) {
+        const view = store.read();
+        auth?.txn(rt);
+        return executeTxn(view, undefined, rt, leases);
+      }
+      const w = store.write((txn) => {
+        auth?.txn(rt);
+        return executeTxn(txn, txn, rt, leases);
+      });
       await w.durable;
       return w.result;
     },

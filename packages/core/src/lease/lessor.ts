@@ -26,8 +26,14 @@ export interface LeaseInfo {
 export interface Lessor extends LeaseLookup, LeaseHooks {
   /** Grants a lease; `id` 0 picks a random positive int63. Durable when resolved. */
   grant(id: bigint, ttl: number): Promise<{ id: bigint; ttl: number }>;
-  /** Deletes the lease and its keys in one write; resolves with the revision after it. */
-  revoke(id: bigint): Promise<number>;
+  /**
+   * Deletes the lease and its keys in one write; resolves with the revision
+   * after it. `authorize`, when given, is the caller's check on the keys the
+   * revoke deletes: it runs inside that write, before its first change, so a
+   * refusal leaves the lease and its keys as they were (etcd's
+   * authApplierV3.LeaseRevoke).
+   */
+  revoke(id: bigint, authorize?: (keys: readonly Uint8Array[]) => void): Promise<number>;
   /** Restarts the lease's clock; returns its granted TTL, or throws errLeaseNotFound. */
   renew(id: bigint): number;
   /** What etcd's TimeToLive reports, or undefined for an unknown lease. */
@@ -163,13 +169,17 @@ export function createLessor(options: LessorOptions): Lessor {
     await w.durable;
   }
 
-  async function revoke(id: bigint): Promise<number> {
+  async function revoke(
+    id: bigint,
+    authorize?: (keys: readonly Uint8Array[]) => void,
+  ): Promise<number> {
     const s = requireStore();
     const l = leases.get(id);
     if (l === undefined || l.revoking) throw errLeaseNotFound;
-    l.revoking = true;
     const keys = [...l.keys.values()].sort(compareBytes);
     const w = s.write((txn) => {
+      authorize?.(keys);
+      l.revoking = true;
       for (const k of keys) txn.deleteRange(k, undefined);
       txn.stage({ bucket: Buckets.lease, key: idToBytes(id), value: undefined });
     });

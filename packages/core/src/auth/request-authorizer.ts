@@ -1,0 +1,90 @@
+import type { KvAuthorizer } from "../kv/kv-authorizer.js";
+import type { DeleteRangeRequest, PutRequest, RequestOp, TxnRequest } from "../types.js";
+import type { AuthInfo, AuthStore } from "./auth-store.js";
+
+/**
+ * One caller's key-permission checks, computed from the request the way
+ * etcd's authApplierV3 computes them, for the applier and the lessor to run
+ * inside the transaction that applies the request. The caller is resolved
+ * once, by the server layer, with the auth revision of that moment; every
+ * check goes through {@link AuthStore.checkPermission}, which refuses a
+ * caller resolved at an older auth revision (`errAuthOldRevision`, as etcd's
+ * apply does), so a permission change that lands between resolving the
+ * caller and applying the request can never let the request through under
+ * the permissions it had before.
+ */
+export interface RequestAuthorizer extends KvAuthorizer {
+  /** LeaseRevoke deletes the lease's keys: WRITE on each (etcd's authApplierV3.LeaseRevoke). */
+  leaseRevoke(keys: readonly Uint8Array[]): void;
+}
+
+/** The keys attached to a lease, none for an unknown one. */
+export type LeaseKeysOf = (lease: bigint) => readonly Uint8Array[];
+
+const empty = new Uint8Array(0);
+
+/**
+ * The checks for `caller` (undefined: nobody, refused while auth is on):
+ *
+ * - Range: READ on its key or range (etcd's IsRangePermitted).
+ * - Put: WRITE on the key, READ too when the previous value is asked for,
+ *   and WRITE on every key already attached to the lease the put attaches
+ *   (etcd's checkLeasePuts: a lease revoke deletes them all, so sharing a
+ *   lease needs the right to delete its keys).
+ * - DeleteRange: WRITE on the range, READ too with `prev_kv`.
+ * - Txn: READ for every compare and range, the put and delete rules for
+ *   every write — in both branches and nested txns, whichever would run
+ *   (etcd's checkTxnAuth), so a txn cannot probe keys through the branch it
+ *   takes.
+ * - LeaseRevoke: WRITE on every key of the lease.
+ */
+export function createRequestAuthorizer(
+  auth: AuthStore,
+  caller: AuthInfo | undefined,
+  leaseKeysOf: LeaseKeysOf,
+): RequestAuthorizer {
+  const put = (r: PutRequest) => {
+    auth.checkPermission(caller, r.key, empty, "write");
+    if (r.prevKv) auth.checkPermission(caller, r.key, empty, "read");
+    if (r.lease !== 0n && auth.isEnabled()) {
+      for (const k of leaseKeysOf(r.lease)) auth.checkPermission(caller, k, empty, "write");
+    }
+  };
+  const deleteRange = (r: DeleteRangeRequest) => {
+    auth.checkPermission(caller, r.key, r.rangeEnd, "write");
+    if (r.prevKv) auth.checkPermission(caller, r.key, r.rangeEnd, "read");
+  };
+  const visitTxn = (t: TxnRequest): void => {
+    for (const c of t.compare) auth.checkPermission(caller, c.key, c.rangeEnd, "read");
+    const ops: RequestOp[] = [...t.success, ...t.failure];
+    for (const op of ops) {
+      const r = op.request;
+      switch (r.case) {
+        case "requestRange":
+          auth.checkPermission(caller, r.value.key, r.value.rangeEnd, "read");
+          break;
+        case "requestPut":
+          put(r.value);
+          break;
+        case "requestDeleteRange":
+          deleteRange(r.value);
+          break;
+        case "requestTxn":
+          visitTxn(r.value);
+          break;
+      }
+    }
+  };
+  return {
+    range: (r) => auth.checkPermission(caller, r.key, r.rangeEnd, "read"),
+    put,
+    deleteRange,
+    txn(r) {
+      if (auth.isEnabled()) visitTxn(r);
+    },
+    leaseRevoke(keys) {
+      if (!auth.isEnabled()) return;
+      for (const k of keys) auth.checkPermission(caller, k, empty, "write");
+    },
+  };
+}

@@ -1,0 +1,21 @@
+import type { DeleteRangeRequest, PutRequest, RangeRequest, TxnRequest } from "../types.js";
+
+/**
+ * The permission check of one caller, run by the applier from inside the
+ * read view or write transaction that serves the request — etcd's
+ * authApplierV3, which wraps its applier so every request passes the check
+ * in apply. Because the check runs in the transaction, nothing can come
+ * between it and the apply: the auth state (and auth revision) that allowed
+ * a write is the one the write happens under. Each method returns, or
+ * throws the refusal (a sentinel of the server's error table); a throw
+ * aborts the transaction before its first change.
+ *
+ * Declared here, on the consumer side, so the applier does not depend on the
+ * auth store; `createRequestAuthorizer` (auth/) supplies it.
+ */
+export interface KvAuthorizer {
+  range(r: RangeRequest): void;
+  put(r: PutRequest): void;
+  deleteRange(r: DeleteRangeRequest): void;
+  txn(r: TxnRequest): void;
+}

@@ -1,0 +1,72 @@
+import type { DescService } from "@bufbuild/protobuf";
+import type { HandlerContext } from "@connectrpc/connect";
+import { callerOf } from "./auth-guard.js";
+import { type AuthNeed, authPolicy } from "./auth-policy.js";
+import type { ServerContext } from "./server-context.js";
+
+// biome-ignore lint/suspicious/noExplicitAny: wraps methods of any signature
+type AnyMethod = (req: any, hctx: HandlerContext) => any;
+
+/** Checks a need that the layer answers before the handler runs. */
+function checkNeed(ctx: ServerContext, hctx: HandlerContext, need: AuthNeed): void {
+  if (typeof need === "object") {
+    const caller = callerOf(ctx, hctx);
+    try {
+      ctx.auth.checkAdmin(caller);
+    } catch (err) {
+      const who = caller?.username ?? "";
+      const own =
+        need.adminUnlessOwn === "user" ? need.name === who : ctx.auth.hasRole(who, need.name);
+      if (!own) throw err;
+    }
+    return;
+  }
+  const caller = callerOf(ctx, hctx); // "token": a present token must be valid
+  if (need === "admin") ctx.auth.checkAdmin(caller);
+}
+
+/**
+ * The auth layer of one service: wraps each method its policy entry
+ * (auth-policy.ts) gives a `"token"`, `"admin"` or `adminUnlessOwn` need
+ * with that check, run before the handler — for streams, before the first
+ * message — so handlers hold no admin or token checks of their own.
+ * `"keys"` methods are left as they are: their check runs inside the apply.
+ * Refusals are thrown as the auth store's sentinels; the error interceptor
+ * words them in the method's flavour (errors.ts).
+ *
+ * Throws at registration for a service without a policy or a method whose
+ * entry says `"unimplemented"` but has an implementation, so the table and
+ * the services cannot drift apart.
+ */
+export function withAuthPolicy<T extends object>(
+  ctx: ServerContext,
+  service: DescService,
+  impl: T,
+): T {
+  const needs = authPolicy.get(service.typeName);
+  if (needs === undefined) throw new Error(`no auth policy for ${service.typeName}`);
+  const methods = impl as Record<string, AnyMethod | undefined>;
+  const out: Record<string, AnyMethod | undefined> = { ...methods };
+  for (const method of service.methods) {
+    const m = methods[method.localName];
+    const entry = needs[method.localName];
+    const path = `${service.typeName}/${method.name}`;
+    if (entry === undefined) throw new Error(`no auth policy for ${path}`);
+    if (m === undefined) continue;
+    if (entry === "unimplemented") throw new Error(`${path} is implemented; its policy says not`);
+    if (entry === "keys" || entry === "serviceKeys") continue;
+    const check = (req: unknown, hctx: HandlerContext) =>
+      checkNeed(ctx, hctx, typeof entry === "function" ? entry(req as never) : entry);
+    out[method.localName] =
+      method.methodKind === "unary" || method.methodKind === "client_streaming"
+        ? async (req, hctx) => {
+            check(req, hctx);
+            return m.call(impl, req, hctx);
+          }
+        : async function* (req, hctx) {
+            check(req, hctx);
+            yield* m.call(impl, req, hctx);
+          };
+  }
+  return out as T;
+}
