@@ -19,7 +19,7 @@ import {
   universalRequestFromNodeRequest,
   universalResponseToNodeResponse,
 } from "@connectrpc/connect-node";
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance } from "fastify";
 import type { CallPipeline } from "./call-pipeline.js";
 import { useGrpcGoMessageEncoding } from "./encode-grpc-message.js";
 import { limitGrpcRequestSize } from "./limit-grpc-request-size.js";
