@@ -46,8 +46,9 @@ export interface UnaryMethod {
 export interface CallPipeline {
   /**
    * Registers the services on a router. The first router it runs on (the
-   * Connect edge's) also fills {@link unaryMethod}'s table: a new RPC needs
-   * only its service and `routes.ts`.
+   * gateway's in-process one or the Connect edge's, whichever is built
+   * first) also fills {@link unaryMethod}'s table: a new RPC needs only its
+   * service and `routes.ts`.
    */
   readonly routes: (router: ConnectRouter) => void;
   readonly layers: readonly Interceptor[];
