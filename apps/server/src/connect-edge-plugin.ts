@@ -1,12 +1,17 @@
+import type * as http from "node:http";
+import type * as http2 from "node:http2";
+import { type CallProtocol, callContextValues, createCallContext } from "@conclave/server";
 import {
   Code,
   ConnectError,
-  type ConnectRouter,
   type ConnectRouterOptions,
-  type ContextValues,
   createConnectRouter,
 } from "@connectrpc/connect";
-import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
+import type {
+  UniversalHandler,
+  UniversalServerRequest,
+  UniversalServerResponse,
+} from "@connectrpc/connect/protocol";
 import * as protoConnect from "@connectrpc/connect/protocol-connect";
 import * as protoGrpc from "@connectrpc/connect/protocol-grpc";
 import * as protoGrpcWeb from "@connectrpc/connect/protocol-grpc-web";
@@ -14,15 +19,30 @@ import {
   universalRequestFromNodeRequest,
   universalResponseToNodeResponse,
 } from "@connectrpc/connect-node";
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance } from "fastify";
+import type { CallPipeline } from "./call-pipeline.js";
 import { useGrpcGoMessageEncoding } from "./encode-grpc-message.js";
 import { limitGrpcRequestSize } from "./limit-grpc-request-size.js";
 
-export interface ConnectEdgePluginOptions extends ConnectRouterOptions {
-  /** Registers the services on Connect's router. */
-  routes: (router: ConnectRouter) => void;
-  /** Context values of a request (the client certificate's CN), handed to the handlers. */
-  contextValues?: (req: FastifyRequest) => ContextValues;
+export interface ConnectEdgePluginOptions
+  extends Omit<
+    ConnectRouterOptions,
+    | "interceptors"
+    | "readMaxBytes"
+    | "binaryOptions"
+    | "jsonOptions"
+    | "shutdownSignal"
+    | "contextValues"
+  > {
+  /**
+   * The services, layers, limits and shutdown signal, shared with the other
+   * entry paths. Connect's router gets the layers as interceptors and the
+   * limits as `readMaxBytes` and `recursionLimit`; the shutdown signal reaches
+   * handlers through each call's context.
+   */
+  pipeline: CallPipeline;
+  /** The verified client certificate's CN of a request's connection (tls-peer-identity.ts). */
+  peerCommonName: (req: http.IncomingMessage | http2.Http2ServerRequest) => string | undefined;
 }
 
 /**
@@ -45,10 +65,18 @@ export function connectEdgePlugin(
   opts: ConnectEdgePluginOptions,
   done: (err?: Error) => void,
 ): void {
-  const router = createConnectRouter(opts);
-  opts.routes(router);
-  // Connect's default (2^32-1) when not given, as its handlers do.
-  const readMaxBytes = opts.readMaxBytes ?? 0xffffffff;
+  const { pipeline, peerCommonName, ...routerOptions } = opts;
+  const { limits } = pipeline;
+  const router = createConnectRouter({
+    ...routerOptions,
+    interceptors: [...pipeline.layers],
+    readMaxBytes: limits.readMaxBytes,
+    ...(limits.recursionLimit !== undefined && {
+      binaryOptions: { recursionLimit: limits.recursionLimit },
+      jsonOptions: { recursionLimit: limits.recursionLimit },
+    }),
+  });
+  pipeline.routes(router);
   // Connect reads the bodies itself: every content type it knows is left unparsed.
   instance.addContentTypeParser(
     [
@@ -71,14 +99,14 @@ export function connectEdgePlugin(
   for (const handler of router.handlers) {
     instance.all(handler.requestPath, {}, async (req, reply) => {
       try {
-        const uReq = universalRequestFromNodeRequest(
-          req.raw,
-          reply.raw,
-          undefined,
-          opts.contextValues?.(req),
-        );
-        if (protoGrpc.contentTypeRegExp.test(req.headers["content-type"] ?? "")) {
-          uReq.body = limitGrpcRequestSize(uReq.body as AsyncIterable<Uint8Array>, readMaxBytes);
+        const uReq = universalRequestFromNodeRequest(req.raw, reply.raw, undefined, undefined);
+        const protocol = protocolOf(req.headers["content-type"] ?? "");
+        withCallContext(uReq, handler, protocol, pipeline, peerCommonName(req.raw));
+        if (protocol === "grpc") {
+          uReq.body = limitGrpcRequestSize(
+            uReq.body as AsyncIterable<Uint8Array>,
+            limits.readMaxBytes,
+          );
         }
         const uRes = await handler(uReq);
         // Headers hooks set on the reply (CORS) reach the raw response only on
@@ -97,6 +125,57 @@ export function connectEdgePlugin(
     });
   }
   done();
+}
+
+function protocolOf(contentType: string): CallProtocol {
+  if (protoGrpc.contentTypeRegExp.test(contentType)) return "grpc";
+  if (protoGrpcWeb.contentTypeRegExp.test(contentType)) return "grpc-web";
+  return "connect";
+}
+
+/**
+ * The call context of a Connect call, from the universal request: the
+ * deadline its protocol's timeout header asks for, the request's own abort
+ * signal (the client went away) and the pipeline's shutdown signal, the
+ * token in its headers and the connection's verified CN. Connect sees it as
+ * the request's signal and context values, so the handler's `ctx.signal`
+ * and `ctx.values` derive from it, as on the other entry paths.
+ *
+ * Connect still applies the timeout header itself (it words a bad one);
+ * both deadlines abort with the same DeadlineExceeded reason at the same time.
+ */
+function withCallContext(
+  uReq: UniversalServerRequest,
+  handler: UniversalHandler,
+  protocol: CallProtocol,
+  pipeline: CallPipeline,
+  peerCommonName: string | undefined,
+): void {
+  const timeout =
+    protocol === "connect"
+      ? protoConnect.parseTimeout(
+          uReq.header.get(protoConnect.headerTimeout),
+          Number.MAX_SAFE_INTEGER,
+        )
+      : protoGrpc.parseTimeout(uReq.header.get(protoGrpc.headerTimeout), Number.MAX_SAFE_INTEGER);
+  const call = createCallContext({
+    protocol,
+    service: handler.service.typeName,
+    method: handler.method.name,
+    requestHeader: uReq.header,
+    peerCommonName,
+    deadline: timeout.timeoutMs === undefined ? undefined : Date.now() + timeout.timeoutMs,
+    shutdownSignal: pipeline.shutdownSignal,
+    limits: pipeline.limits,
+  });
+  const requestSignal = uReq.signal;
+  if (requestSignal.aborted) call.abort(requestSignal.reason);
+  else
+    requestSignal.addEventListener("abort", () => call.abort(requestSignal.reason), {
+      once: true,
+    });
+  uReq.signal = call.signal;
+  uReq.contextValues = callContextValues(call);
 }
 
 /**

@@ -1,12 +1,12 @@
 import { lookup } from "node:dns/promises";
-import { setMaxListeners } from "node:events";
 import type * as http from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { AddressInfo, Server as NetServer } from "node:net";
 import type { TlsOptions } from "node:tls";
-import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { type FastifyInstance, fastify, LogController } from "fastify";
 import { type LevelWithSilent, type Logger, pino } from "pino";
+import { type CallPipeline, createCallPipeline } from "./call-pipeline.js";
 import { connectEdgePlugin } from "./connect-edge-plugin.js";
 import { createGrpcUnaryFastPath } from "./grpc-unary-fast-path.js";
 import {
@@ -16,7 +16,7 @@ import {
   type OnePortServer,
   type OnePortServerOptions,
 } from "./one-port-server.js";
-import { peerContextValues } from "./tls-peer-identity.js";
+import { verifiedPeerCommonName } from "./tls-peer-identity.js";
 
 export interface CreateAppOptions {
   /** Registers the Connect services, e.g. `(router) => router.service(KV, kvImpl)`. */
@@ -50,7 +50,12 @@ export interface CreateAppOptions {
    * `maxMessageDepth`, so every txn etcd would run decodes.
    */
   recursionLimit?: number;
-  /** Connect interceptors, applied to every RPC. Default none. */
+  /**
+   * The one chain of layers between the transports and the services, as
+   * Connect interceptors, outermost first: every call of every entry path
+   * (Connect, gRPC-Web, Connect JSON, the direct gRPC path, the JSON gateway)
+   * passes it. The server passes metrics, then the error table. Default none.
+   */
   interceptors?: Interceptor[];
   /**
    * The grace period of `close()` when none is given: how long in-flight
@@ -96,6 +101,11 @@ export interface CreateAppOptions {
 export interface ConclaveApp {
   /** The Fastify instance: add plain HTTP routes and hooks before `listen()`. */
   readonly app: FastifyInstance;
+  /**
+   * The services, layers, limits and shutdown signals every entry path
+   * shares: more entry paths (the JSON gateway) are built on it.
+   */
+  readonly pipeline: CallPipeline;
   /** The shared HTTP/1.1 and HTTP/2 servers and their listeners. */
   readonly onePort: OnePortServer;
   /**
@@ -143,24 +153,17 @@ export function createApp(options: CreateAppOptions): ConclaveApp {
   const closeGraceMs = options.closeGraceMs ?? 5_000;
   const logger = options.logger ?? pino({ level: options.logLevel ?? "info" });
 
-  const shutdown = new AbortController();
-  // Every in-flight RPC listens on this one signal; many at once is normal.
-  setMaxListeners(0, shutdown.signal);
-  const abortRpcs = () => {
-    if (!shutdown.signal.aborted) {
-      shutdown.abort(new ConnectError("server is shutting down", Code.Unavailable));
-    }
-  };
+  const pipeline = createCallPipeline({
+    routes: options.routes,
+    ...(options.interceptors !== undefined && { layers: options.interceptors }),
+    ...(options.readMaxBytes !== undefined && { readMaxBytes: options.readMaxBytes }),
+    ...(options.recursionLimit !== undefined && { recursionLimit: options.recursionLimit }),
+  });
+  const abortRpcs = () => pipeline.abortCalls();
   const fastPath =
     (options.unaryFastPath ?? !options.logRequests) === false
       ? undefined
-      : createGrpcUnaryFastPath({
-          shutdownSignal: shutdown.signal,
-          contextValues: peerContextValues,
-          ...(options.readMaxBytes !== undefined && { readMaxBytes: options.readMaxBytes }),
-          ...(options.recursionLimit !== undefined && { recursionLimit: options.recursionLimit }),
-          ...(options.interceptors !== undefined && { interceptors: options.interceptors }),
-        });
+      : createGrpcUnaryFastPath({ pipeline, peerCommonName: verifiedPeerCommonName });
 
   let onePort: OnePortServer | undefined;
   // Cast to the default logger type, so that plugins written against plain
@@ -202,25 +205,18 @@ export function createApp(options: CreateAppOptions): ConclaveApp {
   const port: OnePortServer = onePort;
 
   app.register(connectEdgePlugin, {
-    routes: fastPath === undefined ? options.routes : fastPath.wrapRoutes(options.routes),
+    // The services, layers, limits and our own shutdown signal rather than
+    // the plugin's shutdownTimeoutMs: its timer starts at Fastify's preClose
+    // and cannot follow the grace period given to close().
+    pipeline,
     grpc: true,
     grpcWeb: true,
     connect: true,
-    // Our own signal rather than the plugin's shutdownTimeoutMs: its timer
-    // starts at Fastify's preClose and cannot follow the grace period given
-    // to close().
-    shutdownSignal: shutdown.signal,
     // No response compression: etcd sends none, and gzipping every watch
     // batch over 1 KiB cost more CPU than it saved on loopback and LANs.
     acceptCompression: [],
     // The verified client certificate's CN, for auth (never from a header).
-    contextValues: (req) => peerContextValues(req.raw),
-    ...(options.readMaxBytes !== undefined && { readMaxBytes: options.readMaxBytes }),
-    ...(options.recursionLimit !== undefined && {
-      binaryOptions: { recursionLimit: options.recursionLimit },
-      jsonOptions: { recursionLimit: options.recursionLimit },
-    }),
-    ...(options.interceptors !== undefined && { interceptors: options.interceptors }),
+    peerCommonName: verifiedPeerCommonName,
   });
 
   let requestedGraceMs: number | undefined;
@@ -228,6 +224,7 @@ export function createApp(options: CreateAppOptions): ConclaveApp {
   // "Connection: close") and before its onClose hooks, which release what
   // the handlers use: drain here.
   app.addHook("preClose", async () => {
+    pipeline.beginClose();
     const graceMs = requestedGraceMs ?? closeGraceMs;
     const abortAfterMs = Math.min(options.shutdownTimeoutMs ?? graceMs / 2, graceMs);
     const timer = setTimeout(abortRpcs, abortAfterMs);
@@ -343,7 +340,7 @@ export function createApp(options: CreateAppOptions): ConclaveApp {
     return closePromise;
   }
 
-  return { app, onePort: port, listen, addresses, close };
+  return { app, pipeline, onePort: port, listen, addresses, close };
 }
 
 function listenOn(listener: NetServer, host: string, port: number): Promise<void> {

@@ -7,6 +7,7 @@ import { Lock, LockRequestSchema, Watch } from "@conclave/proto";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { encodeEnvelope } from "@connectrpc/connect/protocol";
 import { pino } from "pino";
+import { createCallPipeline } from "./call-pipeline.js";
 import { type ConclaveApp, createApp } from "./create-app.js";
 import { createGrpcUnaryFastPath } from "./grpc-unary-fast-path.js";
 
@@ -334,12 +335,14 @@ describe("gRPC unary fast path", () => {
 
 describe("gRPC unary fast path: a failure before the handler runs", () => {
   it("answers Internal and keeps serving", async (t) => {
+    const pipeline = createCallPipeline({ routes: testRoutes([]) });
     const fastPath = createGrpcUnaryFastPath({
-      contextValues: () => {
+      pipeline,
+      peerCommonName: () => {
         throw new Error("no context for you");
       },
     });
-    fastPath.wrapRoutes(testRoutes([]))({
+    pipeline.routes({
       handlers: [],
       service: () => undefined,
       rpc: () => undefined,
@@ -360,7 +363,13 @@ describe("gRPC unary fast path: a failure before the handler runs", () => {
 });
 
 describe("gRPC unary fast path: which calls it takes", () => {
-  const fastPath = createGrpcUnaryFastPath();
+  const pipeline = createCallPipeline({
+    routes: (r) => {
+      r.service(Lock, {});
+      r.service(Watch, {});
+    },
+  });
+  const fastPath = createGrpcUnaryFastPath({ pipeline, peerCommonName: () => undefined });
   const registered: string[] = [];
   const router = {
     handlers: [],
@@ -372,10 +381,7 @@ describe("gRPC unary fast path: which calls it takes", () => {
       return router;
     },
   } as unknown as ConnectRouter;
-  fastPath.wrapRoutes((r) => {
-    r.service(Lock, {});
-    r.service(Watch, {});
-  })(router);
+  pipeline.routes(router);
 
   let server: http2.Http2Server;
   let url = "";

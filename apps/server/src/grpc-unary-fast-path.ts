@@ -1,34 +1,23 @@
 import type * as http2 from "node:http2";
 import { constants as h2 } from "node:http2";
-import type { DescMethodUnary, DescService } from "@bufbuild/protobuf";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import {
-  Code,
-  ConnectError,
-  type ConnectRouter,
-  type ContextValues,
-  createContextValues,
-  createServiceImplSpec,
-  type Interceptor,
-  type MethodImplSpec,
-} from "@connectrpc/connect";
+import { callContextValues, createCallContext } from "@conclave/server";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { encodeEnvelope } from "@connectrpc/connect/protocol";
 import { grpcStatusOk, parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import type { CallPipeline, UnaryMethod } from "./call-pipeline.js";
 import { useGrpcGoMessageEncoding } from "./encode-grpc-message.js";
 import { messageTooLarge } from "./limit-grpc-request-size.js";
 import { createUnaryCall, invokeUnary } from "./unary-call.js";
 
 export interface GrpcUnaryFastPathOptions {
-  /** The interceptors Connect applies to every RPC; the fast path applies the same. */
-  interceptors?: Interceptor[];
-  /** The largest request message, in bytes, as Connect's `readMaxBytes`. Default 2^32-1. */
-  readMaxBytes?: number;
-  /** How deeply a request message may nest, as Connect's `binaryOptions.recursionLimit`. */
-  recursionLimit?: number;
-  /** Aborts every call's `ctx.signal` at shutdown, like Connect's `shutdownSignal`. */
-  shutdownSignal?: AbortSignal;
-  /** Context values of a request (the client certificate's CN), as given to Connect. */
-  contextValues?: (req: http2.Http2ServerRequest) => ContextValues;
+  /**
+   * What Connect serves with too: the registered methods, the layers, the
+   * limits and the shutdown signal.
+   */
+  pipeline: CallPipeline;
+  /** The verified client certificate's CN of a request's connection (tls-peer-identity.ts). */
+  peerCommonName: (req: http2.Http2ServerRequest) => string | undefined;
 }
 
 /**
@@ -50,18 +39,11 @@ export interface GrpcUnaryFastPathOptions {
  * requests, HTTP/1.1) to Connect.
  */
 export interface GrpcUnaryFastPath {
-  /** Wraps a routes function so that the unary methods it registers are recorded. */
-  wrapRoutes(routes: (router: ConnectRouter) => void): (router: ConnectRouter) => void;
   /**
    * Serves `req` if it is a call this path takes and returns true; returns
    * false (having touched nothing) to leave it to Connect.
    */
   handle(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): boolean;
-}
-
-interface UnaryEntry {
-  service: DescService;
-  spec: MethodImplSpec & { kind: "unary"; method: DescMethodUnary };
 }
 
 const incompleteEnvelope = () =>
@@ -146,52 +128,23 @@ function writeAnswer(
   res.end();
 }
 
-export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions = {}): GrpcUnaryFastPath {
-  const interceptors = options.interceptors ?? [];
-  const readMaxBytes = options.readMaxBytes ?? 0xffffffff;
+export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions): GrpcUnaryFastPath {
+  const { pipeline, peerCommonName } = options;
+  const interceptors = pipeline.layers;
+  const { limits } = pipeline;
+  const readMaxBytes = limits.readMaxBytes;
   const readOptions =
-    options.recursionLimit === undefined ? undefined : { recursionLimit: options.recursionLimit };
-  const methods = new Map<string, UnaryEntry>();
-
-  function record(service: DescService, impl: object): void {
-    const spec = createServiceImplSpec(service, impl as never);
-    for (const m of Object.values(spec.methods)) {
-      if (m.kind !== "unary") continue;
-      methods.set(`/${service.typeName}/${m.method.name}`, {
-        service,
-        spec: m as UnaryEntry["spec"],
-      });
-    }
-  }
-
-  function wrapRoutes(routes: (router: ConnectRouter) => void) {
-    return (router: ConnectRouter) => {
-      const recording: ConnectRouter = {
-        get handlers() {
-          return router.handlers;
-        },
-        service(service, impl, opts) {
-          // Per-service options (interceptors, limits) stay Connect's alone.
-          if (opts === undefined) record(service, impl);
-          return router.service(service, impl, opts);
-        },
-        rpc(method, impl, opts) {
-          return router.rpc(method as never, impl as never, opts);
-        },
-      } as ConnectRouter;
-      routes(recording);
-    };
-  }
+    limits.recursionLimit === undefined ? undefined : { recursionLimit: limits.recursionLimit };
 
   function handle(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): boolean {
     if (req.method !== "POST") return false;
-    const entry = methods.get(req.url);
+    const entry = pipeline.unaryMethod(req.url);
     if (entry === undefined) return false;
     const type = req.headers["content-type"];
     if (type !== "application/grpc" && type !== "application/grpc+proto") return false;
     const encoding = req.headers["grpc-encoding"];
     if (encoding !== undefined && encoding !== "identity") return false;
-    if (options.shutdownSignal?.aborted === true) return false;
+    if (pipeline.shutdownSignal.aborted) return false;
     try {
       serve(entry, req, res);
     } catch (error) {
@@ -212,20 +165,35 @@ export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions = {}):
     );
   }
 
-  function serve(entry: UnaryEntry, req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) {
+  function serve(
+    entry: UnaryMethod,
+    req: http2.Http2ServerRequest,
+    res: http2.Http2ServerResponse,
+  ) {
     const timeout = parseTimeout(
       (req.headers["grpc-timeout"] as string | undefined) ?? null,
       Number.MAX_SAFE_INTEGER,
     );
+    // The call context of the direct path: from the HTTP/2 request and its session's TLS.
+    const requestHeader = requestHeaders(req);
+    const call = createCallContext({
+      protocol: "grpc",
+      service: entry.service.typeName,
+      method: entry.spec.method.name,
+      requestHeader,
+      peerCommonName: peerCommonName(req),
+      deadline: timeout.timeoutMs === undefined ? undefined : Date.now() + timeout.timeoutMs,
+      shutdownSignal: pipeline.shutdownSignal,
+      limits,
+    });
     const context = createUnaryCall({
+      call,
       service: entry.service,
       method: entry.spec.method,
       protocolName: "grpc",
-      requestHeader: requestHeaders(req),
+      requestHeader,
       url: `${req.scheme}://${req.authority}${req.url}`,
-      deadline: timeout.timeoutMs === undefined ? undefined : Date.now() + timeout.timeoutMs,
-      shutdownSignal: options.shutdownSignal,
-      values: options.contextValues?.(req) ?? createContextValues(),
+      values: callContextValues(call),
       responseHeader: new Headers({ "content-type": "application/grpc+proto" }),
       responseTrailer: new Headers({ "grpc-status": grpcStatusOk }),
     });
@@ -345,5 +313,5 @@ export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions = {}):
     }
   }
 
-  return { wrapRoutes, handle };
+  return { handle };
 }

@@ -133,19 +133,17 @@ async function main(): Promise<void> {
   const server = createApp({
     logger,
     routes,
-    // Metrics outermost, so they count the codes the error table produced.
-    // The quota runs inside the error table's layer, so its refusal is etcd's.
+    // The one chain of layers of every entry path (gRPC, gRPC-Web, Connect,
+    // the JSON gateway). Metrics outermost, so they count the codes the error
+    // table produced; the quota inside the error table, so its refusal is etcd's.
     interceptors: [metrics.interceptor, errorInterceptor, createQuotaInterceptor(ctx)],
     readMaxBytes: config.maxRequestBytes + grpcOverheadBytes,
     // Every txn etcd would run decodes (protobuf-es's default stops at 49 levels).
     recursionLimit: maxMessageDepth,
     ...(tls !== undefined && { tls }),
   });
-  // etcd's JSON gateway (/v3/...) on the same port, calling the same services.
-  registerGateway(server.app, routes, {
-    readMaxBytes: config.maxRequestBytes + grpcOverheadBytes,
-    recursionLimit: maxMessageDepth,
-  });
+  // etcd's JSON gateway (/v3/...) on the same port: the same services, layers and limits.
+  registerGateway(server);
   registerOperationalRoutes(server.app, { ctx, metrics, version: conclaveVersion });
   // The dashboard (apps/dashboard/dist) at "/"; 503 with how to build it when it was not built.
   registerDashboardRoutes(server.app);

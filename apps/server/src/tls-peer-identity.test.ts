@@ -57,7 +57,7 @@ describe("peer identity from client certificates", () => {
         rejectUnauthorized: true,
       },
     });
-    registerGateway(server.app, routes);
+    registerGateway(server);
     const [secure, plain] = await server.listen(["https://127.0.0.1:0", "http://127.0.0.1:0"]);
     assert.ok(secure && plain);
     t.after(() => server.close(0));

@@ -3,21 +3,32 @@ import { getEventListeners } from "node:events";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Lock } from "@conclave/proto";
-import { Code, ConnectError, createContextValues, type Interceptor } from "@connectrpc/connect";
+import { callContextValues, createCallContext } from "@conclave/server";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { createUnaryCall, invokeUnary } from "./unary-call.js";
 
 function newCall(shutdown: AbortSignal, deadline?: number) {
+  const requestHeader = new Headers({ token: "t" });
+  const call = createCallContext({
+    protocol: "grpc",
+    service: Lock.typeName,
+    method: Lock.method.unlock.name,
+    requestHeader,
+    peerCommonName: undefined,
+    deadline,
+    shutdownSignal: shutdown,
+    limits: { readMaxBytes: 0xffffffff, recursionLimit: undefined },
+  });
   return createUnaryCall({
+    call,
     service: Lock,
     method: Lock.method.unlock,
     protocolName: "grpc",
     url: "http://127.0.0.1/v3lockpb.Lock/Unlock",
-    requestHeader: new Headers({ token: "t" }),
+    requestHeader,
     responseHeader: new Headers(),
     responseTrailer: new Headers(),
-    values: createContextValues(),
-    deadline,
-    shutdownSignal: shutdown,
+    values: callContextValues(call),
   });
 }
 

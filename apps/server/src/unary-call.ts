@@ -4,17 +4,18 @@ import {
   type DescService,
   type MessageShape,
 } from "@bufbuild/protobuf";
-import {
-  Code,
-  ConnectError,
-  type ContextValues,
-  type HandlerContext,
-  type Interceptor,
-  type UnaryRequest,
-  type UnaryResponse,
+import type { CallContext } from "@conclave/server";
+import type {
+  ContextValues,
+  HandlerContext,
+  Interceptor,
+  UnaryRequest,
+  UnaryResponse,
 } from "@connectrpc/connect";
 
 export interface UnaryCallInit {
+  /** The call, as the transport built it: deadline, cancellation, credentials, limits. */
+  call: CallContext;
   service: DescService;
   method: DescMethodUnary;
   protocolName: string;
@@ -22,18 +23,15 @@ export interface UnaryCallInit {
   requestHeader: Headers;
   responseHeader: Headers;
   responseTrailer: Headers;
+  /** The call's context values (`callContextValues(call)`). */
   values: ContextValues;
-  /** The call's deadline (`Date.now()` scale); undefined for none. */
-  deadline: number | undefined;
-  /** Aborts the call's signal with its reason, e.g. at server shutdown. */
-  shutdownSignal: AbortSignal | undefined;
 }
 
 /**
- * What a unary handler is given: Connect's HandlerContext, with one
- * difference that no handler can observe — the AbortSignal, and the deadline
- * timer and shutdown listener behind it, are made only when a handler or an
- * interceptor reads `signal`.
+ * What a unary handler is given: Connect's HandlerContext, whose `signal`
+ * and `timeoutMs` are the call context's — so the AbortSignal, and the
+ * deadline timer and shutdown listener behind it, are made only when a
+ * handler or an interceptor reads `signal`.
  *
  * Why: most unary calls (Range, Put, Unlock, LeaseGrant…) never look at it,
  * and Connect's createHandlerContext builds three AbortControllers, a timer
@@ -46,36 +44,7 @@ export interface UnaryCall extends HandlerContext {
 }
 
 export function createUnaryCall(init: UnaryCallInit): UnaryCall {
-  let controller: AbortController | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  let done = false;
-  let doneReason: unknown;
-  const { deadline, shutdownSignal } = init;
-
-  const onShutdown = () => controller?.abort(shutdownSignal?.reason);
-  const timedOut = () => {
-    controller?.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded));
-  };
-
-  function signal(): AbortSignal {
-    if (controller !== undefined) return controller.signal;
-    const c = new AbortController();
-    controller = c;
-    if (done) {
-      c.abort(doneReason);
-    } else if (shutdownSignal?.aborted === true) {
-      c.abort(shutdownSignal.reason);
-    } else {
-      shutdownSignal?.addEventListener("abort", onShutdown, { once: true });
-      if (deadline !== undefined) {
-        const left = deadline - Date.now();
-        if (left <= 0) timedOut();
-        else timer = setTimeout(timedOut, left);
-      }
-    }
-    return c.signal;
-  }
-
+  const { call } = init;
   return {
     service: init.service,
     method: init.method,
@@ -87,19 +56,10 @@ export function createUnaryCall(init: UnaryCallInit): UnaryCall {
     responseTrailer: init.responseTrailer,
     values: init.values,
     get signal() {
-      return signal();
+      return call.signal;
     },
-    timeoutMs: () => (deadline === undefined ? undefined : deadline - Date.now()),
-    abort(reason) {
-      if (done) return;
-      done = true;
-      doneReason = reason;
-      clearTimeout(timer);
-      if (controller !== undefined) {
-        shutdownSignal?.removeEventListener("abort", onShutdown);
-        controller.abort(reason);
-      }
-    },
+    timeoutMs: call.timeoutMs,
+    abort: call.abort,
   };
 }
 

@@ -4,6 +4,18 @@ export { type AsyncQueue, createAsyncQueue } from "./async-queue.js";
 export { authorizerOf, callerOf } from "./auth-guard.js";
 export { type AuthNeed, authPolicy, type MethodNeed } from "./auth-policy.js";
 export { createAuthService } from "./auth-service.js";
+export {
+  type CallContext,
+  type CallContextInit,
+  type CallerCredentials,
+  type CallLimits,
+  type CallProtocol,
+  callContextKey,
+  callContextOf,
+  callContextValues,
+  createCallContext,
+  defaultReadMaxBytes,
+} from "./call-context.js";
 
 export { createClusterService } from "./cluster-service.js";
 export { createConclaveLeaseService } from "./conclave-lease-service.js";

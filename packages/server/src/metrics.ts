@@ -1,5 +1,6 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { callContextKey } from "./call-context.js";
 import type { ServerContext } from "./server-context.js";
 
 /**
@@ -10,7 +11,11 @@ import type { ServerContext } from "./server-context.js";
  */
 export interface Metrics {
   registry: Registry;
-  /** Counts and times every RPC; put it before the error interceptor so it sees final codes. */
+  /**
+   * Counts and times every RPC, and records its final code as the call
+   * context's `outcome`; put it before the error interceptor so it sees
+   * final codes.
+   */
   interceptor: Interceptor;
 }
 
@@ -140,6 +145,9 @@ export function createMetrics(ctx: ServerContext): Metrics {
     started.inc(l);
     const t0 = performance.now();
     const done = (code: string) => {
+      // The transport's call context learns the outcome (for its logs).
+      const call = req.contextValues.get(callContextKey);
+      if (call !== undefined) call.outcome = code;
       handled.inc({ ...l, grpc_code: code });
       seconds.observe(l, (performance.now() - t0) / 1000);
     };

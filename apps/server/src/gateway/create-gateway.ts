@@ -8,17 +8,16 @@ import {
   type MessageShape,
   toJson,
 } from "@bufbuild/protobuf";
-import { errorInterceptor } from "@conclave/server";
 import {
-  Code,
-  ConnectError,
-  type ConnectRouter,
-  type ContextValues,
-  type Interceptor,
-  type Transport,
-} from "@connectrpc/connect";
+  type CallContext,
+  callContextValues,
+  createCallContext,
+  defaultReadMaxBytes,
+} from "@conclave/server";
+import { Code, ConnectError, type ContextValues, type Transport } from "@connectrpc/connect";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { peerContextValues } from "../tls-peer-identity.js";
+import type { CallPipeline } from "../call-pipeline.js";
+import { verifiedPeerCommonName } from "../tls-peer-identity.js";
 import {
   errorBody,
   type GatewayError,
@@ -30,32 +29,13 @@ import { gatewayPrefixes, gatewayRoutes } from "./gateway-routes.js";
 import { stringifyGoJson } from "./go-json.js";
 import { createInProcessTransport } from "./in-process-transport.js";
 import { createRequestReader, type RequestReader } from "./request-reader.js";
-import { serverClosingSignal } from "./server-closing-signal.js";
 
 export interface GatewayOptions {
   /**
-   * Interceptors of the in-process calls. Default `[errorInterceptor]`, the
-   * one the gRPC API runs, so both APIs report the same codes and messages.
-   */
-  interceptors?: Interceptor[];
-  /**
-   * The largest request message the services accept, in bytes, as on the
-   * gRPC API (`--max-request-bytes` plus etcd's 512 KiB allowance): larger
-   * ones fail with ResourceExhausted (HTTP 429), as etcd's gateway reports
-   * gRPC's "received message larger than max". Default: no limit.
-   */
-  readMaxBytes?: number;
-  /**
-   * How deeply request and response messages may nest (protobuf-es
-   * `recursionLimit` for binary and JSON). Default protobuf-es's 100, which
-   * refuses a txn nested 50 levels deep; the server passes
-   * `maxMessageDepth`, so every txn etcd would run decodes.
-   */
-  recursionLimit?: number;
-  /**
    * The longest JSON text of one request message, in characters. Fastify's
    * `bodyLimit` does not apply: the gateway reads bodies itself, streaming.
-   * Default: enough for a `readMaxBytes` message in base64, else 64 MiB.
+   * Default: enough for a message of the pipeline's `readMaxBytes` in
+   * base64, or 64 MiB when that is Connect's default (no limit).
    */
   maxMessageChars?: number;
 }
@@ -66,11 +46,13 @@ export interface GatewayOptions {
  * and HTTP/2 alike.
  *
  * Each request calls the real services in-process through a router transport
- * over the same `routes`, so the gateway cannot drift from the gRPC API:
- * validation, errors and headers are the services' own, and so is the
- * verified client certificate's CN (`peerCommonNameKey`). Pass the very
- * `routes` function given to `createApp` (it holds state shared by its
- * services).
+ * over the app's call pipeline, so the gateway cannot drift from the gRPC
+ * API: the same services, the same layers (metrics, the error table), the
+ * same limits (a message over `readMaxBytes` is ResourceExhausted, HTTP 429,
+ * as etcd's gateway reports gRPC's "received message larger than max"), and
+ * a call context built like the other entry paths' (the token from
+ * `Authorization` or `Grpc-Metadata-Token`, the verified client
+ * certificate's CN as `peerCommonNameKey`).
  *
  * The routes live in an encapsulated plugin that reads every body as JSON
  * whatever its content type, because curl's `-d` sends
@@ -78,27 +60,24 @@ export interface GatewayOptions {
  * Connect routes keep their own parsers.
  */
 export function registerGateway(
-  app: FastifyInstance,
-  routes: (router: ConnectRouter) => void,
+  server: { readonly app: FastifyInstance; readonly pipeline: CallPipeline },
   options: GatewayOptions = {},
 ): void {
-  const transport = createInProcessTransport(routes, {
-    interceptors: options.interceptors ?? [errorInterceptor],
-    ...(options.readMaxBytes !== undefined && { readMaxBytes: options.readMaxBytes }),
-    ...(options.recursionLimit !== undefined && {
-      binaryOptions: { recursionLimit: options.recursionLimit },
+  const { app, pipeline } = server;
+  const { limits } = pipeline;
+  const transport = createInProcessTransport(pipeline.routes, {
+    interceptors: [...pipeline.layers],
+    readMaxBytes: limits.readMaxBytes,
+    ...(limits.recursionLimit !== undefined && {
+      binaryOptions: { recursionLimit: limits.recursionLimit },
     }),
   });
   const maxValueChars =
     options.maxMessageChars ??
-    (options.readMaxBytes !== undefined
-      ? Math.ceil(options.readMaxBytes / 3) * 4 + 64 * 1024
+    (limits.readMaxBytes !== defaultReadMaxBytes
+      ? Math.ceil(limits.readMaxBytes / 3) * 4 + 64 * 1024
       : 64 * 1024 * 1024);
   const known = new Set<string>();
-  // Streams (a watch never ends by itself) end with an Unavailable error as
-  // soon as the app starts closing, instead of holding the close until its
-  // grace period is over and their connections are cut.
-  const closing = serverClosingSignal(app.server);
 
   app.register(async (scope) => {
     // etcd reads any body as JSON whatever its Content-Type (even "text" or a
@@ -116,11 +95,7 @@ export function registerGateway(
         const url = prefix + route.path;
         known.add(url);
         scope.post(url, (request, reply) =>
-          serve(transport, route.method, request, reply, {
-            maxValueChars,
-            closing,
-            recursionLimit: options.recursionLimit,
-          }),
+          serve(transport, route.method, request, reply, { maxValueChars, pipeline }),
         );
       }
       // grpc-gateway's answers for what it does not route.
@@ -153,10 +128,11 @@ const grpcMetadataHeader = { "grpc-metadata-content-type": "application/grpc" };
 
 /** The in-process call's lifetime: the client's connection and the `Grpc-Timeout` deadline. */
 interface CallScope {
-  readonly signal: AbortSignal;
+  /** The call context, as every entry path builds one. */
+  readonly call: CallContext;
   /** Request headers to forward: `Authorization` and `Grpc-Metadata-*`. */
   readonly header: Headers;
-  /** The connection's identity for the services: the verified client certificate's CN. */
+  /** The call's context values: the call and the verified client certificate's CN. */
   readonly contextValues: ContextValues;
   /** True when the client went away: nothing more is written. */
   clientGone(): boolean;
@@ -166,57 +142,65 @@ interface CallScope {
   finish(): void;
 }
 
+/** The reason a gateway call's signal aborts with at its deadline, in Go's words. */
+const deadlineExceeded = () => new ConnectError("context deadline exceeded", Code.DeadlineExceeded);
+
+/** Why a finished call's signal aborts: nothing reads it. */
+const callFinished = new ConnectError("the call has finished", Code.Canceled);
+
 /**
- * @param closing For streams: aborts the call with Unavailable when the
- *   server starts closing.
+ * The gateway's call context: deadline from `Grpc-Timeout`, cancellation
+ * when the client disconnects and at shutdown — for unary calls when gRPC
+ * calls are aborted too, for streams (a watch never ends by itself) as soon
+ * as the app starts closing, instead of holding the close until its grace
+ * period is over and their connections are cut.
  */
 function openCallScope(
   request: FastifyRequest,
   reply: FastifyReply,
-  closing: AbortSignal | undefined,
+  method: DescMethod,
+  pipeline: CallPipeline,
 ): CallScope {
   // First, as it may throw (InvalidArgument): nothing is registered yet.
   const timeoutMs = parseGrpcTimeout(request.headers["grpc-timeout"]);
-  const controller = new AbortController();
+  const header = forwardedHeaders(request.headers);
+  const call = createCallContext({
+    protocol: "gateway",
+    service: method.parent.typeName,
+    method: method.name,
+    requestHeader: header,
+    peerCommonName: verifiedPeerCommonName(request.raw),
+    deadline: timeoutMs === undefined ? undefined : Date.now() + timeoutMs,
+    deadlineError: deadlineExceeded(),
+    shutdownSignal:
+      method.methodKind === "unary" ? pipeline.shutdownSignal : pipeline.closingSignal,
+    limits: pipeline.limits,
+  });
+  // Go's context is already expired for a deadline under a millisecond.
+  if (timeoutMs !== undefined && timeoutMs < 1) call.abort(deadlineExceeded());
   let gone = false;
   let finished = false;
-  let aborted: GatewayError | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  const abortWith = (e: GatewayError) => {
-    if (finished || controller.signal.aborted) return;
-    aborted = e;
-    controller.abort(new ConnectError(e.message, e.code));
-  };
 
   const onClientGone = () => {
     if (finished) return;
     gone = true;
-    controller.abort(new ConnectError("client disconnected", Code.Canceled));
+    call.abort(new ConnectError("client disconnected", Code.Canceled));
   };
   reply.raw.once("close", onClientGone);
 
-  const onClosing = () => abortWith({ code: Code.Unavailable, message: "server is shutting down" });
-  if (closing?.aborted === true) onClosing();
-  else closing?.addEventListener("abort", onClosing);
-
-  if (timeoutMs !== undefined) {
-    const expire = () =>
-      abortWith({ code: Code.DeadlineExceeded, message: "context deadline exceeded" });
-    // Go's context is already expired for a deadline under a millisecond.
-    if (timeoutMs < 1) expire();
-    else timer = setTimeout(expire, timeoutMs);
-  }
-
   return {
-    signal: controller.signal,
-    header: forwardedHeaders(request.headers),
-    contextValues: peerContextValues(request.raw),
+    call,
+    header,
+    contextValues: callContextValues(call),
     clientGone: () => gone,
-    abortError: () => aborted,
+    abortError() {
+      const { signal } = call;
+      return !gone && signal.aborted ? toGatewayError(signal.reason) : undefined;
+    },
     finish() {
+      if (finished) return;
       finished = true;
-      clearTimeout(timer);
-      closing?.removeEventListener("abort", onClosing);
+      call.abort(callFinished);
     },
   };
 }
@@ -259,13 +243,14 @@ async function serve(
   method: DescMethod,
   request: FastifyRequest,
   reply: FastifyReply,
-  options: { maxValueChars: number; closing: AbortSignal; recursionLimit: number | undefined },
+  options: { maxValueChars: number; pipeline: CallPipeline },
 ): Promise<void> {
-  const { maxValueChars, closing, recursionLimit } = options;
+  const { maxValueChars, pipeline } = options;
+  const { recursionLimit } = pipeline.limits;
   const unary = method.methodKind === "unary";
   let scope: CallScope;
   try {
-    scope = openCallScope(request, reply, unary ? undefined : closing);
+    scope = openCallScope(request, reply, method, pipeline);
   } catch (err) {
     sendError(reply, toGatewayError(err));
     return;
@@ -298,7 +283,7 @@ async function serveUnary(
     const input = (await reader.next()) ?? create(method.input);
     const res = await transport.unary(
       method,
-      scope.signal,
+      scope.call.signal,
       undefined,
       scope.header,
       input,
@@ -395,7 +380,7 @@ async function serveStream(
   try {
     const call = await transport.stream(
       method,
-      scope.signal,
+      scope.call.signal,
       undefined,
       scope.header,
       requests(),

@@ -1,0 +1,185 @@
+import {
+  Code,
+  ConnectError,
+  type ContextValues,
+  createContextKey,
+  createContextValues,
+  type HandlerContext,
+} from "@connectrpc/connect";
+import { tokenOf } from "./auth-guard.js";
+import { peerCommonNameKey } from "./peer-identity.js";
+
+/** The entry path a call came in by. */
+export type CallProtocol = "grpc" | "grpc-web" | "connect" | "gateway";
+
+/**
+ * Who the caller says it is, as the transport received it. Not verified
+ * here: the auth layer resolves it (auth-guard.ts, `callerOf`) from the
+ * same two places every transport fills in — the request headers (`token`,
+ * else `Authorization`) and the context value `peerCommonNameKey`.
+ */
+export interface CallerCredentials {
+  /** The token of the request headers (`token`, else `Authorization`), if any. */
+  readonly token: string | undefined;
+  /**
+   * The CN of the client certificate the TLS handshake verified; never from
+   * a header, so a client cannot claim it. Undefined on plaintext.
+   */
+  readonly peerCommonName: string | undefined;
+}
+
+/** What a call may send: the same numbers on every entry path. */
+export interface CallLimits {
+  /** The largest request message, in bytes. Default (Connect's) 2^32-1. */
+  readonly readMaxBytes: number;
+  /** How deeply a message may nest (protobuf-es `recursionLimit`); undefined for its default 100. */
+  readonly recursionLimit: number | undefined;
+}
+
+/**
+ * One call, as every entry path sees it: built once per call by its
+ * transport (the Connect edge, the direct unary gRPC path, the JSON
+ * gateway), carried to the layers and the services as the context value
+ * {@link callContextKey}.
+ *
+ * Why one type: the three paths used to each rebuild the deadline, the
+ * shutdown signal, the caller's identity and the limits, and drifted apart.
+ */
+export interface CallContext {
+  readonly protocol: CallProtocol;
+  /** The RPC, as `grpc_service` / `grpc_method` label it. */
+  readonly service: string;
+  readonly method: string;
+  /** The deadline (`Date.now()` scale), or undefined for none. */
+  readonly deadline: number | undefined;
+  /**
+   * Aborts when the client leaves (the transport calls {@link abort}), at
+   * server shutdown (the shutdown signal's reason), or at the deadline.
+   *
+   * Made only when first read, with the timer and listener behind it: most
+   * unary calls (Range, Put, Unlock…) never read it, and building and
+   * aborting signals per call was about a tenth of a small call's CPU.
+   */
+  readonly signal: AbortSignal;
+  /** Milliseconds left before the deadline (negative once past), undefined for none. */
+  timeoutMs(): number | undefined;
+  /** Ends the call's signal with `reason` (now, or whenever it is first read). Idempotent. */
+  abort(reason: unknown): void;
+  readonly credentials: CallerCredentials;
+  readonly limits: CallLimits;
+  /** When the transport took the call (`performance.now()` scale). */
+  readonly startedAt: number;
+  /** The final code's name ("OK", "NotFound", …), set by the metrics layer; undefined until then. */
+  outcome: string | undefined;
+}
+
+export interface CallContextInit {
+  protocol: CallProtocol;
+  service: string;
+  method: string;
+  /** The request headers, where the token is read from (lazily). */
+  requestHeader: Headers;
+  /** The verified client certificate's CN; undefined for none. */
+  peerCommonName: string | undefined;
+  /** The deadline (`Date.now()` scale); undefined for none. */
+  deadline: number | undefined;
+  /**
+   * The reason the signal aborts with at the deadline. Default Connect's
+   * DeadlineExceeded "the operation timed out".
+   */
+  deadlineError?: unknown;
+  /** Aborts the call's signal with its reason, e.g. at server shutdown. */
+  shutdownSignal: AbortSignal | undefined;
+  limits: CallLimits;
+}
+
+/** Connect's default `readMaxBytes`, and ours. */
+export const defaultReadMaxBytes = 0xffffffff;
+
+/** Where the layers and services find the call's {@link CallContext}. */
+export const callContextKey = createContextKey<CallContext | undefined>(undefined, {
+  description: "conclave call context",
+});
+
+/** The call context of a handler's call, if a transport of ours made one. */
+export function callContextOf(hctx: Pick<HandlerContext, "values">): CallContext | undefined {
+  return hctx.values.get(callContextKey);
+}
+
+export function createCallContext(init: CallContextInit): CallContext {
+  let controller: AbortController | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let done = false;
+  let doneReason: unknown;
+  let token: string | undefined | null = null; // null: not read yet
+  const { deadline, shutdownSignal, requestHeader, peerCommonName } = init;
+
+  const onShutdown = () => controller?.abort(shutdownSignal?.reason);
+  const timedOut = () => {
+    controller?.abort(
+      init.deadlineError ?? new ConnectError("the operation timed out", Code.DeadlineExceeded),
+    );
+  };
+
+  function signal(): AbortSignal {
+    if (controller !== undefined) return controller.signal;
+    const c = new AbortController();
+    controller = c;
+    if (done) {
+      c.abort(doneReason);
+    } else if (shutdownSignal?.aborted === true) {
+      c.abort(shutdownSignal.reason);
+    } else {
+      shutdownSignal?.addEventListener("abort", onShutdown, { once: true });
+      if (deadline !== undefined) {
+        const left = deadline - Date.now();
+        if (left <= 0) timedOut();
+        else timer = setTimeout(timedOut, left);
+      }
+    }
+    return c.signal;
+  }
+
+  return {
+    protocol: init.protocol,
+    service: init.service,
+    method: init.method,
+    deadline,
+    get signal() {
+      return signal();
+    },
+    timeoutMs: () => (deadline === undefined ? undefined : deadline - Date.now()),
+    abort(reason) {
+      if (done) return;
+      done = true;
+      doneReason = reason;
+      clearTimeout(timer);
+      if (controller !== undefined) {
+        shutdownSignal?.removeEventListener("abort", onShutdown);
+        controller.abort(reason);
+      }
+    },
+    credentials: {
+      get token() {
+        if (token === null) token = tokenOf(requestHeader);
+        return token;
+      },
+      peerCommonName,
+    },
+    limits: init.limits,
+    startedAt: performance.now(),
+    outcome: undefined,
+  };
+}
+
+/**
+ * The Connect context values of a call: the call itself and, for the auth
+ * layer, the verified CN as `peerCommonNameKey` (the token travels in the
+ * request headers, which every transport hands on).
+ */
+export function callContextValues(call: CallContext): ContextValues {
+  const values = createContextValues().set(callContextKey, call);
+  const cn = call.credentials.peerCommonName;
+  if (cn !== undefined) values.set(peerCommonNameKey, cn);
+  return values;
+}
