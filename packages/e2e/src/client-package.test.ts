@@ -189,7 +189,7 @@ describe("@conclave/client from npm pack", { timeout: 120_000 }, () => {
         `http://127.0.0.1:${address.port}/?endpoint=${encodeURIComponent(server.url)}`,
       );
       const handle = await page.waitForFunction(
-        () => (window as { scenarioResult?: unknown }).scenarioResult,
+        () => (globalThis as { scenarioResult?: unknown }).scenarioResult,
         undefined,
         { timeout: 30_000 },
       );
