@@ -6,6 +6,10 @@ import { defineConfig } from "vite";
 // (with ?endpoint= pointing at a CORS-enabled Conclave).
 export default defineConfig({
   base: "./",
+  // @conclave/client, /proto and /wire resolve to their sources through
+  // tsconfig.base.json's `paths` (their package exports point at dist/,
+  // which only `npm run build` or `npm pack` makes).
+  resolve: { tsconfigPaths: true },
   build: {
     outDir: "dist",
     emptyOutDir: true,

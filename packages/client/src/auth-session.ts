@@ -45,6 +45,18 @@ function isInvalidToken(err: unknown): boolean {
   return e.code === Code.Unauthenticated && e.rawMessage === invalidToken;
 }
 
+/**
+ * A login that travels with a transport: its interceptor sends the token on
+ * every call and logs in again when the server refuses it as expired.
+ *
+ * @example
+ * ```ts
+ * const session = createAuthSession();
+ * const transport = createConnectTransport({ baseUrl, interceptors: [session.interceptor] });
+ * await session.login(transport, "alice", "secret");
+ * const client = createConclaveClient(transport);
+ * ```
+ */
 export function createAuthSession(): AuthSession {
   let token: string | undefined;
   let credentials: { transport: Transport; name: string; password: string } | undefined;

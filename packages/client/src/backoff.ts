@@ -26,6 +26,16 @@ export interface Backoff {
   readonly attempts: number;
 }
 
+/**
+ * Exponential backoff with jitter: each delay a random point in the upper
+ * half of its step. Defaults: 200 ms doubling to 15 s.
+ *
+ * @example
+ * ```ts
+ * const backoff = createBackoff({ initialMs: 100, maxMs: 5_000 });
+ * await sleep(backoff.next()); // 50–100 ms, then 100–200 ms, …
+ * ```
+ */
 export function createBackoff(
   options: BackoffOptions = {},
   random: () => number = Math.random,

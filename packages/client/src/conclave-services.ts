@@ -41,6 +41,15 @@ export interface ConclaveServices {
   leaderElection: Client<typeof LeaderElectionService>;
 }
 
+/**
+ * The typed Connect client of every service over `transport`.
+ *
+ * @example
+ * ```ts
+ * const services = createConclaveServices(createConnectTransport({ baseUrl }));
+ * const status = await services.maintenance.status({});
+ * ```
+ */
 export function createConclaveServices(transport: Transport): ConclaveServices {
   return {
     kv: createClient(KV, transport),

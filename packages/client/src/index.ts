@@ -1,10 +1,30 @@
+/// <reference lib="esnext.disposable" preserve="true" />
 // Public API of @conclave/client: a Conclave (etcd v3) client for Node and
-// browsers over any Connect transport. No Node-only imports.
+// browsers over any Connect transport. No Node-only imports. The lib
+// reference above gives programs that use these types `AsyncDisposable` and
+// `Symbol.asyncDispose` (`await using` on leases, locks, leadership).
 
+// The protobuf messages and enums results are made of, so code using the
+// client does not need @conclave/proto: `e.type === EventType.DELETE`.
+export {
+  AlarmType,
+  Compare_CompareResult as CompareResult,
+  Compare_CompareTarget as CompareTarget,
+  type Event,
+  Event_EventType as EventType,
+  EventReason,
+  type KeyValue,
+  type LeaderKey,
+  Permission_Type as PermissionType,
+  RangeRequest_SortOrder as SortOrder,
+  RangeRequest_SortTarget as SortTarget,
+  type Term,
+} from "@conclave/proto";
 // Shared with the server and dashboard (see @conclave/wire); part of this client's API.
 export { defaultSessionTtl, prefixEnd } from "@conclave/wire";
 export { type AuthSession, createAuthSession } from "./auth-session.js";
 export { type Backoff, type BackoffOptions, createBackoff } from "./backoff.js";
+export { ClientClosedError } from "./client-closed-error.js";
 export {
   type ConclaveClient,
   type ConclaveClientOptions,
@@ -29,6 +49,7 @@ export {
   createLeaderElection,
   type LeaderElection,
   type LeaderElectionEvent,
+  type LeaderElectionEventKind,
 } from "./leader-election.js";
 export {
   grantLease,
@@ -51,6 +72,7 @@ export { type BytesInput, toBytes, toText } from "./to-bytes.js";
 export type { Compare, CompareOp, PutOptions, TxnOp, TxnSpec } from "./txn-request.js";
 export {
   createWatchStream,
+  type WatchEvent,
   type WatchOptions,
   type WatchStream,
   type WatchUpdate,

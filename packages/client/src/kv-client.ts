@@ -48,22 +48,77 @@ export interface TxnResult {
  * are etcd's messages (keys and values as bytes — `toText` decodes them).
  */
 export interface KvClient {
-  /** One key, or undefined when it does not exist. */
+  /**
+   * One key, or undefined when it does not exist.
+   *
+   * @example
+   * ```ts
+   * const mode = toText((await client.get("config/mode"))?.value);
+   * ```
+   */
   get(
     key: BytesInput,
     options?: Pick<RangeOptions, "revision" | "serializable">,
   ): Promise<KeyValue | undefined>;
-  /** A key or range (`prefix`, `rangeEnd`, `fromKey`) with etcd's read options. */
+  /**
+   * A key or range (`prefix`, `rangeEnd`, `fromKey`) with etcd's read options.
+   *
+   * @example
+   * ```ts
+   * const { kvs, count } = await client.range("config/", { prefix: true, limit: 10 });
+   * ```
+   */
   range(key: BytesInput, options?: RangeOptions): Promise<RangeResult>;
+  /**
+   * Writes a key; `lease` attaches it to a lease, `prevKv` returns the old value.
+   *
+   * @example
+   * ```ts
+   * const { revision } = await client.put("config/mode", "fast", { lease });
+   * ```
+   */
   put(key: BytesInput, value: BytesInput, options?: PutOptions): Promise<PutResult>;
-  /** Deletes a key or range. */
+  /**
+   * Deletes a key or range.
+   *
+   * @example
+   * ```ts
+   * const { deleted } = await client.delete("config/", { prefix: true });
+   * ```
+   */
   delete(key: BytesInput, options?: DeleteOptions): Promise<DeleteResult>;
-  /** An atomic compare-and-swap transaction. */
+  /**
+   * An atomic compare-and-swap transaction.
+   *
+   * @example
+   * ```ts
+   * const { succeeded } = await client.txn({
+   *   compare: [{ key: "config/mode", target: "value", op: "=", value: "fast" }],
+   *   success: [{ put: { key: "config/mode", value: "safe" } }],
+   * });
+   * ```
+   */
   txn(spec: TxnSpec): Promise<TxnResult>;
-  /** Drops history before `revision` (reads and watches below it fail or resync). */
+  /**
+   * Drops history before `revision` (reads and watches below it fail or resync).
+   *
+   * @example
+   * ```ts
+   * await client.compact((await client.put("k", "v")).revision);
+   * ```
+   */
   compact(revision: bigint | number, options?: { physical?: boolean }): Promise<void>;
 }
 
+/**
+ * The key-value half of {@link ConclaveClient}, over typed services.
+ *
+ * @example
+ * ```ts
+ * const kv = createKvClient(createConclaveServices(transport));
+ * await kv.put("greeting", "hello");
+ * ```
+ */
 export function createKvClient(services: ConclaveServices): KvClient {
   const kv = services.kv;
   const range = async (key: BytesInput, options?: RangeOptions): Promise<RangeResult> => {

@@ -8,9 +8,40 @@ import {
   type StreamOptions,
 } from "./reconnecting-stream.js";
 
+/**
+ * {@link EventReason} as a string, for `switch` statements and logs:
+ * `"current"` is the state when the stream (re)connected.
+ */
+export type LeaderElectionEventKind =
+  | "unspecified"
+  | "current"
+  | "entered"
+  | "withdrew"
+  | "elected"
+  | "lease-expired"
+  | "anointed"
+  | "promoted"
+  | "evicted"
+  | "demoted";
+
+const eventKinds: Record<EventReason, LeaderElectionEventKind> = {
+  [EventReason.UNSPECIFIED]: "unspecified",
+  [EventReason.CURRENT]: "current",
+  [EventReason.ENTERED]: "entered",
+  [EventReason.WITHDREW]: "withdrew",
+  [EventReason.ELECTED]: "elected",
+  [EventReason.LEASE_EXPIRED]: "lease-expired",
+  [EventReason.ANOINTED]: "anointed",
+  [EventReason.PROMOTED]: "promoted",
+  [EventReason.EVICTED]: "evicted",
+  [EventReason.DEMOTED]: "demoted",
+};
+
 /** One change of a conclave.v1 leader election. */
 export interface LeaderElectionEvent {
-  /** What happened; `CURRENT` for the state when the stream (re)connected. */
+  /** What happened, as a string (`reason` is the same as the protobuf enum). */
+  kind: LeaderElectionEventKind;
+  /** What happened; `EventReason.CURRENT` for the state when the stream (re)connected. */
   reason: EventReason;
   /** The candidate the change concerns (the new leader for `ELECTED`). */
   candidateId: string;
@@ -28,25 +59,84 @@ export interface LeaderElectionEvent {
 /** conclave.v1's Atomix-style leader election for one election name. */
 export interface LeaderElection {
   readonly election: string;
-  /** Joins the end of the line, tied to a lease (candidacy ends with it). Default lease: none. */
+  /**
+   * Joins the end of the line, tied to a lease (candidacy ends with it). Default lease: none.
+   *
+   * @example
+   * ```ts
+   * const lease = await client.grantLease(10);
+   * const term = await client.leaderElection("jobs").enter("node-a", { lease });
+   * console.log(term.leader === "node-a" ? "leading" : `in line: ${term.candidates}`);
+   * ```
+   */
   enter(candidateId: string, options?: { lease?: LeaseInput }): Promise<Term>;
-  /** Leaves the line; if the candidate led, the next one leads. */
+  /**
+   * Leaves the line; if the candidate led, the next one leads.
+   *
+   * @example
+   * ```ts
+   * await client.leaderElection("jobs").withdraw("node-a");
+   * ```
+   */
   withdraw(candidateId: string): Promise<Term>;
-  /** Makes a candidate the leader now. */
+  /**
+   * Makes a candidate the leader now.
+   *
+   * @example
+   * ```ts
+   * const term = await client.leaderElection("jobs").anoint("node-b"); // term.leader === "node-b"
+   * ```
+   */
   anoint(candidateId: string): Promise<Term>;
-  /** Moves a candidate one place toward the front. */
+  /**
+   * Moves a candidate one place toward the front.
+   *
+   * @example
+   * ```ts
+   * await client.leaderElection("jobs").promote("node-c");
+   * ```
+   */
   promote(candidateId: string): Promise<Term>;
-  /** Moves a candidate one place back. */
+  /**
+   * Moves a candidate one place back.
+   *
+   * @example
+   * ```ts
+   * await client.leaderElection("jobs").demote("node-a");
+   * ```
+   */
   demote(candidateId: string): Promise<Term>;
-  /** Removes a candidate (an operator's action). */
+  /**
+   * Removes a candidate (an operator's action).
+   *
+   * @example
+   * ```ts
+   * await client.leaderElection("jobs").evict("node-stuck");
+   * ```
+   */
   evict(candidateId: string): Promise<Term>;
-  /** The current term, or undefined for an election nobody entered. */
+  /**
+   * The current term, or undefined for an election nobody entered.
+   *
+   * @example
+   * ```ts
+   * const term = await client.leaderElection("jobs").term();
+   * console.log(term?.leader ?? "nobody leads", term?.term);
+   * ```
+   */
   term(): Promise<Term | undefined>;
   /**
    * The current state first, then one event per change, reconnecting on its
    * own, resuming from the last revision seen: no change is lost or
    * repeated; see {@link LeaderElectionEvent.resync} for when history was
    * compacted meanwhile.
+   *
+   * @example
+   * ```ts
+   * for await (const e of client.leaderElection("jobs").events()) {
+   *   if (e.kind === "elected") console.log("new leader", e.candidateId);
+   * }
+   * ```
    */
   events(options?: StreamOptions): ReconnectingStream<LeaderElectionEvent>;
 }
@@ -56,6 +146,16 @@ const termOf = (r: { term?: Term | undefined }): Term => {
   return r.term;
 };
 
+/**
+ * conclave.v1's leader election `election` over `services`.
+ * `ConclaveClient.leaderElection` is this with the client's `close()`.
+ *
+ * @example
+ * ```ts
+ * const le = createLeaderElection(services, "jobs");
+ * await le.enter("node-a");
+ * ```
+ */
 export function createLeaderElection(services: ConclaveServices, election: string): LeaderElection {
   const le = services.leaderElection;
   const op =
@@ -104,6 +204,7 @@ export function createLeaderElection(services: ConclaveServices, election: strin
           }
           skip = 0;
           yield {
+            kind: eventKinds[r.reason] ?? "unspecified",
             reason: r.reason,
             candidateId: r.candidateId,
             term,

@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { withAsyncDispose } from "./async-dispose.js";
 import { type BackoffOptions, createBackoff } from "./backoff.js";
 import type { ConclaveServices } from "./conclave-services.js";
 import { sleep } from "./sleep.js";
@@ -49,8 +50,18 @@ export interface LeaseOptions {
   backoff?: BackoffOptions;
 }
 
-/** A granted lease, kept alive until it is revoked, closed or lost. */
-export interface Lease {
+/**
+ * A granted lease, kept alive until it is revoked, closed or lost.
+ * `await using` revokes it at the end of the block (`[Symbol.asyncDispose]`
+ * is `revoke()`).
+ *
+ * @example
+ * ```ts
+ * await using lease = await client.grantLease(10);
+ * await client.put("workers/a", "up", { lease }); // deleted when the block ends
+ * ```
+ */
+export interface Lease extends AsyncDisposable {
   readonly id: bigint;
   /** The TTL the server granted, in seconds (updated by each renewal). */
   readonly ttl: number;
@@ -73,6 +84,14 @@ export interface Lease {
 /** A lease or its ID, wherever an API takes one. */
 export type LeaseInput = Lease | bigint;
 
+/**
+ * The ID of a lease or lease ID; 0n (no lease) for `undefined`.
+ *
+ * @example
+ * ```ts
+ * leaseIdOf(await client.grantLease(10)); // e.g. 7587883390452127747n
+ * ```
+ */
 export function leaseIdOf(lease: LeaseInput | undefined): bigint {
   return lease === undefined ? 0n : typeof lease === "bigint" ? lease : lease.id;
 }
@@ -89,7 +108,14 @@ const minRenewIntervalMs = 250;
  * is reported lost.
  *
  * In Node the renewal timer keeps the process alive: `revoke()` or `close()`
- * the lease when done.
+ * the lease when done (or hold it with `await using`).
+ *
+ * @example
+ * ```ts
+ * const lease = await grantLease(services, 10, { onLost: (e) => console.warn(e.message) });
+ * await services.kv.put({ key: toBytes("workers/a"), value: toBytes("up"), lease: lease.id });
+ * await lease.revoke();
+ * ```
  */
 export async function grantLease(
   services: ConclaveServices,
@@ -159,30 +185,33 @@ export async function grantLease(
     }
   }
 
-  const lease: Lease = {
-    id,
-    get ttl() {
-      return ttl;
+  const lease: Lease = withAsyncDispose(
+    {
+      id,
+      get ttl() {
+        return ttl;
+      },
+      signal: stop.signal,
+      keepAliveOnce: renew,
+      async timeToLive() {
+        const r = await services.lease.leaseTimeToLive({ ID: id, keys: true });
+        return { ttl: Number(r.TTL), grantedTtl: Number(r.grantedTTL), keys: r.keys };
+      },
+      async revoke() {
+        end("revoked");
+        try {
+          await services.lease.leaseRevoke({ ID: id });
+        } catch (err) {
+          // Already gone (expired, or revoked elsewhere): that is what was asked.
+          if (!(err instanceof ConnectError && err.code === Code.NotFound)) throw err;
+        }
+      },
+      close() {
+        end("closed");
+      },
     },
-    signal: stop.signal,
-    keepAliveOnce: renew,
-    async timeToLive() {
-      const r = await services.lease.leaseTimeToLive({ ID: id, keys: true });
-      return { ttl: Number(r.TTL), grantedTtl: Number(r.grantedTTL), keys: r.keys };
-    },
-    async revoke() {
-      end("revoked");
-      try {
-        await services.lease.leaseRevoke({ ID: id });
-      } catch (err) {
-        // Already gone (expired, or revoked elsewhere): that is what was asked.
-        if (!(err instanceof ConnectError && err.code === Code.NotFound)) throw err;
-      }
-    },
-    close() {
-      end("closed");
-    },
-  };
+    () => lease.revoke(),
+  );
   if (options.keepAlive ?? true) void keepAliveLoop();
   return lease;
 }

@@ -45,7 +45,14 @@ const permanentCodes: ReadonlySet<Code> = new Set([
   Code.Unauthenticated,
 ]);
 
-/** Whether a failed stream should be reopened. */
+/**
+ * Whether a failed stream should be reopened.
+ *
+ * @example
+ * ```ts
+ * isRetryable(new ConnectError("down", Code.Unavailable)); // true
+ * ```
+ */
 export function isRetryable(error: ConnectError): boolean {
   return !permanentCodes.has(error.code);
 }
@@ -64,6 +71,12 @@ export function isRetryable(error: ConnectError): boolean {
  * any reason: a consumer that stops early (`break`) also releases the HTTP
  * request, which returning the response iterator alone does not do on every
  * transport.
+ *
+ * @example
+ * ```ts
+ * const stream = createReconnectingStream((signal) => services.election.observe({ name }, { signal }));
+ * for await (const r of stream) console.log(r.kv);
+ * ```
  */
 export function createReconnectingStream<T>(
   connect: (signal: AbortSignal, connected: () => void) => AsyncIterable<T>,

@@ -1,4 +1,4 @@
-import type { Event, KeyValue } from "@conclave/proto";
+import { type Event, Event_EventType, type KeyValue } from "@conclave/proto";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { ConclaveServices } from "./conclave-services.js";
 import { type KeySpan, toKeyRange } from "./range-request.js";
@@ -38,6 +38,17 @@ export interface WatchOptions extends StreamOptions, Omit<KeySpan, "fromKey"> {
   progressIntervalMs?: number;
 }
 
+/**
+ * etcd's `mvccpb.Event` with its type as a string as well: `kind` is
+ * `"put"` or `"delete"`; `type` is the protobuf enum (`EventType.PUT` is 0,
+ * `EventType.DELETE` is 1), kept for code written against it.
+ */
+export type WatchEvent = Event & { readonly kind: "put" | "delete" };
+
+/** Adds `kind` to a protobuf event (its encoding ignores the extra field). */
+const withKind = (e: Event): WatchEvent =>
+  Object.assign(e, { kind: e.type === Event_EventType.DELETE ? "delete" : "put" } as const);
+
 /** What a watch yields: changes, or a fresh copy of the state after history was lost. */
 export type WatchUpdate =
   | {
@@ -45,7 +56,7 @@ export type WatchUpdate =
       /** Every change up to this revision has now been delivered. */
       revision: bigint;
       /** In revision order; the events of one revision (one txn) always come together. */
-      events: Event[];
+      events: WatchEvent[];
     }
   | {
       /**
@@ -76,6 +87,14 @@ export interface WatchStream extends ReconnectingStream<WatchUpdate> {
  * confirmed — so across reconnects and server restarts every change is
  * delivered exactly once, in order. If that revision was compacted
  * meanwhile, the stream reads the current state and yields a `resync`.
+ * `ConclaveClient.watch` is this with the client's `close()` and backoff.
+ *
+ * @example
+ * ```ts
+ * for await (const update of createWatchStream(services, "config/", { prefix: true })) {
+ *   if (update.type === "events") for (const e of update.events) console.log(e.kind, toText(e.kv?.key));
+ * }
+ * ```
  */
 export function createWatchStream(
   services: ConclaveServices,
@@ -124,10 +143,11 @@ export function createWatchStream(
         }
         // Never repeat what an earlier connection delivered.
         const from = position;
-        const events =
+        const events = (
           from === undefined
             ? msg.events
-            : msg.events.filter((e) => (e.kv?.modRevision ?? 0n) > from);
+            : msg.events.filter((e) => (e.kv?.modRevision ?? 0n) > from)
+        ).map(withKind);
         if (position === undefined || msg.revision > position) position = msg.revision;
         if (events.length > 0) {
           yield { type: "events", revision: msg.revision, events } satisfies WatchUpdate;

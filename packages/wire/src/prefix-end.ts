@@ -3,6 +3,11 @@
  * `GetPrefixRangeEnd`): the prefix with its last byte below 0xff incremented
  * and what follows dropped. An empty prefix, or one of only 0xff bytes, has
  * no end: "\0", which etcd reads as "to the last key". Never changes `prefix`.
+ *
+ * @example
+ * ```ts
+ * prefixEnd(new TextEncoder().encode("config/")); // the bytes of "config0"
+ * ```
  */
 export function prefixEnd(prefix: Uint8Array): Uint8Array {
   for (let i = prefix.length - 1; i >= 0; i--) {
