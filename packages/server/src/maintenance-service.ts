@@ -2,8 +2,7 @@ import { createHash } from "node:crypto";
 import { open, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { crc32 } from "node:zlib";
-import { AlarmType, bucketNames } from "@conclave/core";
+import { AlarmType, hashBuckets } from "@conclave/core";
 import { AlarmRequest_AlarmAction, type Maintenance } from "@conclave/proto";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { fillHeader } from "./header.js";
@@ -91,15 +90,7 @@ export function createMaintenanceService(
     },
     async hash() {
       await ctx.store.barrier();
-      let hash = 0;
-      for (const bucket of bucketNames) {
-        hash = crc32(bucket, hash);
-        for (const { key, value } of ctx.store.backend.range(bucket)) {
-          hash = crc32(key, hash);
-          hash = crc32(value, hash);
-        }
-      }
-      return { header: fillHeader(ctx), hash };
+      return { header: fillHeader(ctx), hash: hashBuckets(ctx.store.backend) };
     },
     async hashKV(req) {
       const { hash, rev, compactRev } = ctx.store.hashByRev(Number(req.revision));

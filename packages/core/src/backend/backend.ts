@@ -1,6 +1,17 @@
 /**
- * The storage port of the core: a small, ordered, bucketed key-value store with
- * durable batched commits — the shape of etcd's bbolt backend.
+ * The local storage port of the core: a small, ordered, bucketed key-value
+ * store on this machine with durable batched commits — the shape of etcd's
+ * bbolt backend.
+ *
+ * Reads are synchronous on purpose: the MVCC store reads records in the
+ * middle of serving a request (ranges, prev_kv, compares) and while it
+ * restores its index, and etcd's mvcc reads bbolt the same way. So this is
+ * not a network storage port, and a store that lives elsewhere (PostgreSQL)
+ * does not implement it: a replica over PostgreSQL keeps one of these as its
+ * local copy and follows the shared log into it (docs/design.md, "The
+ * storage port"). The record format is the MVCC store's: other layers read
+ * history, hashes and snapshots through the store (`history`, `hashByRev`),
+ * not through buckets.
  *
  * The MVCC layer above stores revisions in the `key` bucket and its own state
  * in `meta`; the lessor and later subsystems add buckets of their own. Keys in a
