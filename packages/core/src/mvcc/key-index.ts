@@ -1,4 +1,4 @@
-import { BTree } from "./btree.js";
+import { BTree, bulkLoadBTree } from "./btree.js";
 import type { Revision } from "./revision.js";
 
 /**
@@ -154,11 +154,7 @@ export function createKeyIndex(): KeyIndex {
       e[1] = 0;
     },
     load(keys, revisions) {
-      // sorted-btree has no bulk builder; ascending inserts always land in the
-      // rightmost leaf, so this is one short descent per key, no rebalancing.
-      const t = new BTree<string, KeyRevisions>();
-      for (const k of keys) t.set(k, revisions(k));
-      tree = t;
+      tree = bulkLoadBTree(keys, revisions);
     },
     compact(atRev) {
       const dropped: Revision[] = [];
