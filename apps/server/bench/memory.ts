@@ -85,6 +85,15 @@ function rssMiB(pid: number): number {
   return m === null ? Number.NaN : Number(m[1]) / 1024;
 }
 
+/**
+ * CPU seconds (user + system, all threads) the process has used: on a shared,
+ * overloaded machine a restart's wall time mostly measures the neighbours.
+ */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 interface Conn {
   kv: Client<typeof KV>;
   lease: Client<typeof Lease>;
@@ -179,6 +188,7 @@ async function main() {
     p = launch(dataDir, port, peerPort);
     await waitReady(url);
     out.restartKill9Seconds = (performance.now() - t1) / 1000;
+    out.restartKill9CpuSeconds = cpuSeconds(p.proc.pid ?? 0);
     out.restartedRssMiB = await settle(p.proc.pid ?? 0);
 
     p.proc.kill("SIGTERM");
@@ -187,6 +197,7 @@ async function main() {
     p = launch(dataDir, port, peerPort);
     await waitReady(url);
     out.restartGracefulSeconds = (performance.now() - t1) / 1000;
+    out.restartGracefulCpuSeconds = cpuSeconds(p.proc.pid ?? 0);
     const base = await settle(p.proc.pid ?? 0);
     out.restartedGracefulRssMiB = base;
 
