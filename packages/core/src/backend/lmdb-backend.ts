@@ -89,8 +89,15 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
       const opts: { start?: Buffer; end?: Buffer } = {};
       if (start !== undefined) opts.start = asBuffer(start);
       if (end !== undefined) opts.end = asBuffer(end);
+      // lmdb-js hands out fresh copies of binary keys and values already
+      // (slices of its shared read buffer); plain views over them save a
+      // second copy per entry, which a full scan (the index rebuild) feels.
       for (const { key, value } of db(bucket).getRange(opts)) {
-        yield { key: new Uint8Array(key as Buffer), value: new Uint8Array(value) };
+        const k = key as Buffer;
+        yield {
+          key: new Uint8Array(k.buffer, k.byteOffset, k.byteLength),
+          value: new Uint8Array(value.buffer, value.byteOffset, value.byteLength),
+        };
       }
     },
     commit(ops: readonly BackendOp[]) {

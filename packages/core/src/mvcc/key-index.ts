@@ -1,23 +1,37 @@
-import { BTree } from "./btree.js";
+import { BTree, bulkLoadBTree } from "./btree.js";
 import type { Revision } from "./revision.js";
 
-/** One revision of a key as the index remembers it. */
-export interface IndexedRevision extends Revision {
-  tombstone: boolean;
+/**
+ * A revision of a key as a read sees it: the record to load, and whether it is
+ * the key's latest revision, in which case the index also knows its creation
+ * revision and version (etcd's lock and election recipes sort by them on every
+ * call, so they are answered without reading the record).
+ */
+export interface VisibleRevision extends Revision {
+  /** True when no later revision (nor tombstone) of the key exists. */
+  latest: boolean;
+  /** Creation revision of the key's current generation; meaningful only when `latest`. */
+  created: number;
+  /** Version of the key in its current generation; meaningful only when `latest`. */
+  version: number;
 }
 
 /**
- * Everything the index knows of one key: its revisions in ascending order and,
- * for its current generation, the creation revision and version (both 0 when
- * the key is deleted). This is etcd's keyIndex with its generations flattened:
- * a tombstone ends a generation.
+ * What the index keeps per key: one flat array of numbers, no object per
+ * revision (an object per revision cost ~10× the numbers it held, and the
+ * index dominated the heap):
+ *
+ *   [created, version, main₀, sub₀·2+tombstone₀, main₁, sub₁·2+tombstone₁, …]
+ *
+ * Revisions ascend. `created` and `version` describe the current generation
+ * (both 0 after a tombstone). This is etcd's keyIndex with its generations
+ * flattened: a tombstone ends a generation. The key itself is the tree's key
+ * (a binary string, see key-string.ts), so no byte copy is kept beside it.
+ * Small integers stay unboxed in a packed array: 8 bytes per number.
  */
-export interface KeyEntry {
-  key: Uint8Array;
-  revs: IndexedRevision[];
-  created: number;
-  version: number;
-}
+export type KeyRevisions = number[];
+
+const head = 2;
 
 /**
  * The in-memory index: key → revisions, ordered by key (a B+tree keyed by
@@ -27,10 +41,10 @@ export interface KeyEntry {
 export interface KeyIndex {
   /** Number of keys with at least one revision (live or not yet compacted). */
   readonly size: number;
-  /** The entry of a key, if the index has one. */
-  entry(k: string): KeyEntry | undefined;
+  /** The latest revision of a live key; undefined when absent or deleted. */
+  latest(k: string): VisibleRevision | undefined;
   /** The revision of `k` visible at `atRev`, or undefined when absent then. */
-  get(k: string, atRev: number): IndexedRevision | undefined;
+  get(k: string, atRev: number): VisibleRevision | undefined;
   /**
    * Calls `fn` for each key in `[start, end)` that is live at `atRev`, in key
    * order, until it returns false. `end` null means no upper bound.
@@ -39,21 +53,17 @@ export interface KeyIndex {
     start: string,
     end: string | null,
     atRev: number,
-    fn: (k: string, e: KeyEntry, rev: IndexedRevision) => boolean | undefined,
+    fn: (k: string, rev: VisibleRevision) => boolean | undefined,
   ): void;
   /** Records a put; returns the creation revision and version the new value gets. */
-  put(k: string, key: Uint8Array, rev: Revision): { created: number; version: number };
+  put(k: string, rev: Revision): { created: number; version: number };
   /** Records a delete of a live key. */
-  tombstone(k: string, key: Uint8Array, rev: Revision): void;
-  /** Rebuild path: records a stored put with its stored creation revision and version. */
-  restore(
-    k: string,
-    key: Uint8Array,
-    rev: Revision,
-    created: number,
-    version: number,
-    tombstone: boolean,
-  ): void;
+  tombstone(k: string, rev: Revision): void;
+  /**
+   * Rebuild path: replaces the whole index with `keys` (ascending, no
+   * duplicates) and their revisions, in one bulk load (see restore-index.ts).
+   */
+  load(keys: readonly string[], revisions: (k: string) => KeyRevisions): void;
   /**
    * Drops what compaction at `atRev` makes unreachable: for each key, every
    * revision below the last one ≤ atRev, and that one too if it is a tombstone.
@@ -62,99 +72,107 @@ export interface KeyIndex {
   compact(atRev: number): Revision[];
 }
 
-/** Finds the revision visible at `atRev`: the last one with main ≤ atRev, unless a tombstone. */
-function visibleAt(revs: IndexedRevision[], atRev: number): IndexedRevision | undefined {
-  let hi = revs.length - 1;
-  const last = revs[hi];
-  if (last === undefined) return undefined;
-  if (last.main <= atRev) return last.tombstone ? undefined : last;
+/** Appends revision (main, sub) to `e`, packed as {@link KeyRevisions} says. */
+export function pushRevision(e: KeyRevisions, main: number, sub: number, tombstone: boolean): void {
+  e.push(main, sub * 2 + (tombstone ? 1 : 0));
+}
+
+/** Index in `e` of the last revision with main ≤ atRev, or -1. */
+function lastAtOrBefore(e: KeyRevisions, atRev: number): number {
+  const last = e.length - 2;
+  if (last < head) return -1;
+  if ((e[last] as number) <= atRev) return last;
   let lo = 0;
-  // Binary search for the last index with main <= atRev.
+  let hi = (last - head) / 2;
   let found = -1;
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1;
-    const r = revs[mid] as IndexedRevision;
-    if (r.main <= atRev) {
+    if ((e[head + mid * 2] as number) <= atRev) {
       found = mid;
       lo = mid + 1;
     } else {
       hi = mid - 1;
     }
   }
-  if (found < 0) return undefined;
-  const r = revs[found] as IndexedRevision;
-  return r.tombstone ? undefined : r;
+  return found < 0 ? -1 : head + found * 2;
+}
+
+/** The revision at index `i` of `e`, unless a tombstone. */
+function visible(e: KeyRevisions, i: number): VisibleRevision | undefined {
+  if (i < 0) return undefined;
+  const packed = e[i + 1] as number;
+  if (packed % 2 === 1) return undefined;
+  const latest = i === e.length - 2;
+  return {
+    main: e[i] as number,
+    sub: packed / 2,
+    latest,
+    created: latest ? (e[0] as number) : 0,
+    version: latest ? (e[1] as number) : 0,
+  };
 }
 
 export function createKeyIndex(): KeyIndex {
-  const tree = new BTree<string, KeyEntry>();
+  let tree = new BTree<string, KeyRevisions>();
   return {
     get size() {
       return tree.size;
     },
-    entry: (k) => tree.get(k),
+    latest(k) {
+      const e = tree.get(k);
+      return e === undefined ? undefined : visible(e, e.length - 2);
+    },
     get(k, atRev) {
       const e = tree.get(k);
-      return e === undefined ? undefined : visibleAt(e.revs, atRev);
+      return e === undefined ? undefined : visible(e, lastAtOrBefore(e, atRev));
     },
     range(start, end, atRev, fn) {
       if (end !== null && start >= end) return;
       for (const [k, e] of tree.entries(start)) {
         if (end !== null && k >= end) return;
-        const rev = visibleAt(e.revs, atRev);
-        if (rev !== undefined && fn(k, e, rev) === false) return;
+        const rev = visible(e, lastAtOrBefore(e, atRev));
+        if (rev !== undefined && fn(k, rev) === false) return;
       }
     },
-    put(k, key, rev) {
+    put(k, rev) {
       let e = tree.get(k);
       if (e === undefined) {
-        e = { key, revs: [], created: 0, version: 0 };
+        e = [rev.main, 1, rev.main, rev.sub * 2];
         tree.set(k, e);
+        return { created: rev.main, version: 1 };
       }
-      if (e.version === 0) e.created = rev.main;
-      e.version++;
-      e.revs.push({ main: rev.main, sub: rev.sub, tombstone: false });
-      return { created: e.created, version: e.version };
+      if (e[1] === 0) e[0] = rev.main;
+      e[1] = (e[1] as number) + 1;
+      pushRevision(e, rev.main, rev.sub, false);
+      return { created: e[0] as number, version: e[1] as number };
     },
-    tombstone(k, _key, rev) {
+    tombstone(k, rev) {
       const e = tree.get(k);
       if (e === undefined) throw new Error("tombstone of a key the index does not have");
-      e.revs.push({ main: rev.main, sub: rev.sub, tombstone: true });
-      e.created = 0;
-      e.version = 0;
+      pushRevision(e, rev.main, rev.sub, true);
+      e[0] = 0;
+      e[1] = 0;
     },
-    restore(k, key, rev, created, version, tombstone) {
-      let e = tree.get(k);
-      if (e === undefined) {
-        e = { key, revs: [], created: 0, version: 0 };
-        tree.set(k, e);
-      }
-      e.revs.push({ main: rev.main, sub: rev.sub, tombstone });
-      e.created = tombstone ? 0 : created;
-      e.version = tombstone ? 0 : version;
+    load(keys, revisions) {
+      tree = bulkLoadBTree(keys, revisions);
     },
     compact(atRev) {
       const dropped: Revision[] = [];
-      const emptied: string[] = [];
-      for (const [k, e] of tree.entries()) {
-        const revs = e.revs;
-        // Index of the last revision with main <= atRev.
-        let keep = -1;
-        for (let i = 0; i < revs.length; i++) {
-          if ((revs[i] as IndexedRevision).main <= atRev) keep = i;
-          else break;
+      tree.editAll((_k, e) => {
+        const keep = lastAtOrBefore(e, atRev);
+        if (keep < 0) return;
+        const from = (e[keep + 1] as number) % 2 === 1 ? keep + 2 : keep;
+        if (from === head) return;
+        for (let i = head; i < from; i += 2) {
+          dropped.push({ main: e[i] as number, sub: Math.floor((e[i + 1] as number) / 2) });
         }
-        if (keep < 0) continue;
-        const from = (revs[keep] as IndexedRevision).tombstone ? keep + 1 : keep;
-        if (from === 0) continue;
-        for (let i = 0; i < from; i++) {
-          const r = revs[i] as IndexedRevision;
-          dropped.push({ main: r.main, sub: r.sub });
-        }
-        e.revs = revs.slice(from);
-        if (e.revs.length === 0) emptied.push(k);
-      }
-      for (const k of emptied) tree.delete(k);
+        if (from === e.length) return { delete: true };
+        // A fresh array of the exact size (slice), so the old one's growth slack goes too.
+        const next = e.slice(from - head);
+        next[0] = e[0] as number;
+        next[1] = e[1] as number;
+        return { value: next };
+      });
       return dropped;
     },
   };

@@ -1,8 +1,8 @@
 import type { RangeEnd } from "@conclave/wire";
 import { errCompacted, errFutureRev } from "../errors.js";
 import type { KeyValue } from "../types.js";
-import type { IndexedRevision, KeyEntry } from "./key-index.js";
-import { bytesToKeyString } from "./key-string.js";
+import type { VisibleRevision } from "./key-index.js";
+import { bytesToKeyString, keyStringToBytes } from "./key-string.js";
 import type { KeyMeta, RangeMetaResult, RangeOptions, RangeResult, ReadView } from "./kv-store.js";
 import { loadRecord, type StoreState } from "./store-state.js";
 
@@ -30,7 +30,7 @@ function copyKv(kv: KeyValue): KeyValue {
 
 export function createReadViews(state: StoreState): ReadViews {
   const { index } = state;
-  const load = (r: IndexedRevision) => loadRecord(state, r);
+  const load = (r: VisibleRevision) => loadRecord(state, r);
 
   /** The revision a read asks for (≤ 0: the view's), checked as etcd's mvcc checks it. */
   function readRev(requested: number, curRev: number): number {
@@ -61,7 +61,7 @@ export function createReadViews(state: StoreState): ReadViews {
       return { kvs, count, rev: curRev };
     }
     const endKey = end === "infinity" ? null : bytesToKeyString(end);
-    index.range(start, endKey, rev, (_k, _e, r) => {
+    index.range(start, endKey, rev, (_k, r) => {
       count++;
       if (!countOnly && (limit <= 0 || kvs.length < limit)) kvs.push(copyKv(load(r).kv));
       return true;
@@ -77,14 +77,14 @@ export function createReadViews(state: StoreState): ReadViews {
   ): RangeMetaResult {
     const rev = readRev(ro?.rev ?? 0, curRev);
     const metas: KeyMeta[] = [];
-    const visit = (e: KeyEntry, r: IndexedRevision) => {
-      if (e.revs[e.revs.length - 1] === r) {
+    const visit = (k: string, r: VisibleRevision) => {
+      if (r.latest) {
         // The latest revision: the index's creation revision and version are its own.
         metas.push({
-          key: e.key,
+          key: keyStringToBytes(k),
           modRevision: BigInt(r.main),
-          createRevision: BigInt(e.created),
-          version: BigInt(e.version),
+          createRevision: BigInt(r.created),
+          version: BigInt(r.version),
           load: () => copyKv(load(r).kv),
         });
       } else {
@@ -94,13 +94,12 @@ export function createReadViews(state: StoreState): ReadViews {
     };
     const start = bytesToKeyString(key);
     if (end === undefined) {
-      const e = index.entry(start);
-      const r = e === undefined ? undefined : index.get(start, rev);
-      if (e !== undefined && r !== undefined) visit(e, r);
+      const r = index.get(start, rev);
+      if (r !== undefined) visit(start, r);
     } else {
       const endKey = end === "infinity" ? null : bytesToKeyString(end);
-      index.range(start, endKey, rev, (_k, e, r) => {
-        visit(e, r);
+      index.range(start, endKey, rev, (k, r) => {
+        visit(k, r);
         return true;
       });
     }

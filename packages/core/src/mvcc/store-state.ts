@@ -1,9 +1,9 @@
 import { type Backend, Buckets } from "../backend/backend.js";
 import { errStoreClosed } from "../errors.js";
-import type { IndexedRevision, KeyIndex } from "./key-index.js";
+import type { KeyIndex } from "./key-index.js";
 import type { LeaseHooks } from "./kv-store.js";
 import { decodeRecord, type StoredRecord } from "./record-codec.js";
-import { revisionToBytes } from "./revision.js";
+import { type Revision, revisionToBytes } from "./revision.js";
 
 /**
  * What the parts of one KV store share (etcd's `store` struct, whose methods
@@ -31,7 +31,7 @@ export interface StoreState {
 export const pendingKey = (main: number, sub: number) => `${main}:${sub}`;
 
 /** The record of an indexed revision: pending if not yet committed, else from the backend. */
-export function loadRecord(state: StoreState, r: IndexedRevision): StoredRecord {
+export function loadRecord(state: StoreState, r: Revision): StoredRecord {
   const p = state.pending.get(pendingKey(r.main, r.sub));
   if (p !== undefined) return p;
   const raw = state.backend.get(Buckets.key, revisionToBytes(r.main, r.sub));

@@ -1,8 +1,8 @@
 import { type BackendOp, Buckets } from "../backend/backend.js";
 import type { Change, KeyValue } from "../types.js";
 import type { CommitPipeline } from "./commit-pipeline.js";
-import type { IndexedRevision } from "./key-index.js";
-import { bytesToKeyString } from "./key-string.js";
+import type { VisibleRevision } from "./key-index.js";
+import { bytesToKeyString, keyStringToBytes } from "./key-string.js";
 import type { WriteResult, WriteTxn } from "./kv-store.js";
 import type { ReadViews } from "./read-views.js";
 import { encodeRecord, type StoredRecord } from "./record-codec.js";
@@ -52,13 +52,9 @@ export function runWriteTxn<T>(
       const main = beginRev + 1;
       const sub = changes.length;
       const k = bytesToKeyString(key);
-      const before = index.entry(k);
-      let oldLease = 0n;
-      if (before !== undefined && before.version > 0) {
-        const last = before.revs[before.revs.length - 1] as IndexedRevision;
-        oldLease = loadRecord(state, last).kv.lease;
-      }
-      const { created, version } = index.put(k, key, { main, sub });
+      const before = index.latest(k);
+      const oldLease = before === undefined ? 0n : loadRecord(state, before).kv.lease;
+      const { created, version } = index.put(k, { main, sub });
       const kv: KeyValue = {
         key,
         value,
@@ -73,15 +69,15 @@ export function runWriteTxn<T>(
     },
     deleteRange(key, end) {
       const rrev = txnRev();
-      const targets: Array<{ k: string; key: Uint8Array; rev: IndexedRevision }> = [];
+      const targets: Array<{ k: string; key: Uint8Array; rev: VisibleRevision }> = [];
       const start = bytesToKeyString(key);
       if (end === undefined) {
         const r = index.get(start, rrev);
         if (r !== undefined) targets.push({ k: start, key, rev: r });
       } else {
         const endKey = end === "infinity" ? null : bytesToKeyString(end);
-        index.range(start, endKey, rrev, (k, e, r) => {
-          targets.push({ k, key: e.key, rev: r });
+        index.range(start, endKey, rrev, (k, r) => {
+          targets.push({ k, key: keyStringToBytes(k), rev: r });
           return true;
         });
       }
@@ -90,7 +86,7 @@ export function runWriteTxn<T>(
       for (const t of targets) {
         const sub = changes.length;
         const oldLease = loadRecord(state, t.rev).kv.lease;
-        index.tombstone(t.k, t.key, { main, sub });
+        index.tombstone(t.k, { main, sub });
         const kv: KeyValue = {
           key: t.key,
           value: empty,
