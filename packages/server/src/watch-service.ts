@@ -221,22 +221,25 @@ export function createWatchService(
        * create would be, before anything written after the change is sent.
        */
       let access: StreamAccess | undefined;
+      /** Stops one watcher and answers canceled (with a reason when the server ended it). */
+      const cancelWatcher = (sw: StreamWatcher, cancelReason: string) => {
+        sw.watcher.cancel();
+        byId.delete(sw.id);
+        byWatcher.delete(sw.watcher);
+        out.push(
+          create(WatchResponseSchema, {
+            header: header(ctx.store.durableRev()),
+            watchId: sw.id,
+            canceled: true,
+            cancelReason,
+          }),
+        );
+      };
       const unsubscribeAuth = ctx.auth.onChange((change) => {
         if (access === undefined) return;
         for (const sw of [...byId.values()]) {
           const denied = access.recheck(change, sw.key, sw.rangeEnd);
-          if (denied === undefined) continue;
-          sw.watcher.cancel();
-          byId.delete(sw.id);
-          byWatcher.delete(sw.watcher);
-          out.push(
-            create(WatchResponseSchema, {
-              header: header(ctx.store.durableRev()),
-              watchId: sw.id,
-              canceled: true,
-              cancelReason: cancelReasonOf(denied),
-            }),
-          );
+          if (denied !== undefined) cancelWatcher(sw, cancelReasonOf(denied));
         }
       });
 
@@ -297,16 +300,7 @@ export function createWatchService(
             case "cancelRequest": {
               const sw = byId.get(u.value.watchId);
               if (sw === undefined) break; // unknown id: no reply, as etcd
-              sw.watcher.cancel();
-              byId.delete(sw.id);
-              byWatcher.delete(sw.watcher);
-              out.push(
-                create(WatchResponseSchema, {
-                  header: header(ctx.store.durableRev()),
-                  watchId: sw.id,
-                  canceled: true,
-                }),
-              );
+              cancelWatcher(sw, "");
               break;
             }
             case "progressRequest":
