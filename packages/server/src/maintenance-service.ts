@@ -22,16 +22,16 @@ const snapshotChunk = 32 * 1024;
  * as its own leader; the MVCC revision stands in for the raft index, since
  * every applied write is one entry.
  *
- * - Alarm: Conclave raises no alarms (no space quota yet), so GET lists none
- *   and ACTIVATE/DEACTIVATE change nothing. ACTIVATE needs the root role
+ * - Alarm: the alarm store's (NOSPACE is raised by the quota layer,
+ *   quota-interceptor.ts, and persisted). ACTIVATE needs the root role
  *   while auth is on: raising NOSPACE stops every write, which etcd 3.4
  *   lets any caller do. GET and DEACTIVATE stay open to every user, as in
  *   etcd 3.4 (`etcdctl alarm disarm` works for a user without roles).
  * - Who may call what is the auth policy's (auth-policy.ts), applied around
  *   these methods by the auth layer: Status and Alarm need no permission,
  *   but a token, when sent, must be valid; the rest need the root role.
- * - Defragment: LMDB reuses freed pages in place and needs no offline
- *   defragmentation; the call succeeds at once (etcd blocks for seconds).
+ * - Defragment: the backend rewrites its file with only live pages (reads go
+ *   on, writes wait), so the data file shrinks as etcd's does.
  * - Hash / HashKV: CRC-32 over the backend / over history up to a revision.
  *   The values are Conclave's own (etcd hashes bbolt pages), stable across
  *   restarts and equal for equal histories.
