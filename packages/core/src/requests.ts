@@ -51,3 +51,18 @@ export function compare(key: Uint8Array, over: Partial<Compare>): Compare {
 
 /** etcd's GetPrefixRangeEnd, shared with the client and dashboard. */
 export { prefixEnd } from "@conclave/wire";
+
+/**
+ * A txn and every txn nested in its branches (both of them, whichever would
+ * run), with an explicit stack: the walk the auth check and the quota cost
+ * share, so no request shape can exhaust the JS stack.
+ */
+export function* nestedTxns(txn: TxnRequest): Generator<TxnRequest> {
+  const stack: TxnRequest[] = [txn];
+  for (let t = stack.pop(); t !== undefined; t = stack.pop()) {
+    yield t;
+    for (const op of [...t.success, ...t.failure]) {
+      if (op.request.case === "requestTxn") stack.push(op.request.value);
+    }
+  }
+}

@@ -16,7 +16,7 @@ import {
   backlogDrained,
   backlogHasRoom,
   defaultWatchBacklog,
-  eventBytes,
+  eventsBytes,
 } from "./watch-backlog.js";
 
 /** One watch delivery: events of the revisions up to `rev`, or compaction. */
@@ -57,9 +57,7 @@ export function createLocalClient(ctx: ServerContext): LocalClient {
       const queue = createAsyncQueue<LocalWatchResponse>();
       const sink: WatchSink = {
         send(_w, batch) {
-          let bytes = 0;
-          for (const e of batch.events) bytes += eventBytes(e, false);
-          queue.push({ rev: batch.rev, events: batch.events }, bytes);
+          queue.push({ rev: batch.rev, events: batch.events }, eventsBytes(batch.events, false));
           // A consumer that relays to a client (Election Observe) can be as
           // slow as that client: bounded like a watch stream.
           return backlogHasRoom(defaultWatchBacklog, queue);

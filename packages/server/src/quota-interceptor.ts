@@ -1,4 +1,4 @@
-import { AlarmType, errNoSpace } from "@conclave/core";
+import { AlarmType, errNoSpace, nestedTxns, type TxnRequest } from "@conclave/core";
 import type { Interceptor } from "@connectrpc/connect";
 import type { ServerContext } from "./server-context.js";
 
@@ -9,25 +9,16 @@ interface PutLike {
   key: Uint8Array;
   value: Uint8Array;
 }
-interface TxnLike {
-  success: { request: { case?: string; value?: unknown } }[];
-  failure: { request: { case?: string; value?: unknown } }[];
-}
 
 /** The bytes a txn's puts would add, nested txns included (etcd's costTxn). */
-function txnPutBytes(txn: TxnLike): { bytes: number; puts: boolean } {
+function txnPutBytes(txn: TxnRequest): { bytes: number; puts: boolean } {
   let bytes = 0;
   let puts = false;
-  const stack: TxnLike[] = [txn];
-  for (let t = stack.pop(); t !== undefined; t = stack.pop()) {
+  for (const t of nestedTxns(txn)) {
     for (const op of [...t.success, ...t.failure]) {
-      if (op.request.case === "requestPut") {
-        const p = op.request.value as PutLike;
-        bytes += p.key.length + p.value.length;
-        puts = true;
-      } else if (op.request.case === "requestTxn") {
-        stack.push(op.request.value as TxnLike);
-      }
+      if (op.request.case !== "requestPut") continue;
+      bytes += op.request.value.key.length + op.request.value.value.length;
+      puts = true;
     }
   }
   return { bytes, puts };
@@ -58,7 +49,7 @@ export function createQuotaInterceptor(ctx: ServerContext): Interceptor {
       cost = p.key.length + p.value.length;
       capped = true;
     } else if (path === "etcdserverpb.KV/Txn") {
-      const t = txnPutBytes(req.message as unknown as TxnLike);
+      const t = txnPutBytes(req.message as unknown as TxnRequest);
       cost = t.bytes;
       capped = t.puts;
     } else if (path === "etcdserverpb.Lease/LeaseGrant") {

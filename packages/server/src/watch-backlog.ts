@@ -44,3 +44,10 @@ export function backlogDrained(
 ): boolean {
   return queue.length < limits.maxResponses / 2 && queue.bytes < limits.maxBytes / 2;
 }
+
+/** What a batch of events weighs in a queue (the sum of {@link eventBytes}). */
+export function eventsBytes(events: readonly WatchEvent[], withPrev: boolean): number {
+  let bytes = 0;
+  for (const e of events) bytes += eventBytes(e, withPrev);
+  return bytes;
+}

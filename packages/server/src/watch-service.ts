@@ -21,7 +21,7 @@ import {
   backlogDrained,
   backlogHasRoom,
   defaultWatchBacklog,
-  eventBytes,
+  eventsBytes,
   type WatchBacklogLimits,
 } from "./watch-backlog.js";
 
@@ -114,8 +114,7 @@ export function createWatchService(
           const sw = byWatcher.get(w);
           if (sw === undefined) return true;
           sw.active = true;
-          let bytes = 0;
-          for (const e of batch.events) bytes += eventBytes(e, sw.prevKv);
+          const bytes = eventsBytes(batch.events, sw.prevKv);
           push(
             sw,
             create(WatchResponseSchema, {

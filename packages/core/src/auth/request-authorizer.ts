@@ -1,5 +1,6 @@
 import type { KvAuthorizer } from "../kv/kv-authorizer.js";
-import type { DeleteRangeRequest, PutRequest, RequestOp, TxnRequest } from "../types.js";
+import { nestedTxns } from "../requests.js";
+import type { DeleteRangeRequest, PutRequest, TxnRequest } from "../types.js";
 import type { AuthInfo, AuthStore } from "./auth-store.js";
 
 /**
@@ -54,24 +55,18 @@ export function createRequestAuthorizer(
     auth.checkPermission(caller, r.key, r.rangeEnd, "write");
     if (r.prevKv) auth.checkPermission(caller, r.key, r.rangeEnd, "read");
   };
-  const visitTxn = (t: TxnRequest): void => {
-    for (const c of t.compare) auth.checkPermission(caller, c.key, c.rangeEnd, "read");
-    const ops: RequestOp[] = [...t.success, ...t.failure];
-    for (const op of ops) {
-      const r = op.request;
-      switch (r.case) {
-        case "requestRange":
+  const visitTxn = (txn: TxnRequest): void => {
+    for (const t of nestedTxns(txn)) {
+      for (const c of t.compare) auth.checkPermission(caller, c.key, c.rangeEnd, "read");
+      for (const op of [...t.success, ...t.failure]) {
+        const r = op.request;
+        if (r.case === "requestRange") {
           auth.checkPermission(caller, r.value.key, r.value.rangeEnd, "read");
-          break;
-        case "requestPut":
+        } else if (r.case === "requestPut") {
           put(r.value);
-          break;
-        case "requestDeleteRange":
+        } else if (r.case === "requestDeleteRange") {
           deleteRange(r.value);
-          break;
-        case "requestTxn":
-          visitTxn(r.value);
-          break;
+        }
       }
     }
   };
