@@ -3,7 +3,11 @@ import { open, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AlarmType, hashBuckets } from "@conclave/core";
-import { AlarmRequest_AlarmAction, type Maintenance } from "@conclave/proto";
+import {
+  AlarmRequest_AlarmAction,
+  type Maintenance,
+  AlarmType as ProtoAlarmType,
+} from "@conclave/proto";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { fillHeader } from "./header.js";
 import type { ServerContext } from "./server-context.js";
@@ -39,11 +43,6 @@ const snapshotChunk = 32 * 1024;
  *   remaining_bytes, then a last message holding the SHA-256 of the data, as
  *   `etcdctl snapshot save` expects.
  */
-/** etcd's AlarmType names, as Go prints them. */
-function alarmName(type: number): string {
-  return type === AlarmType.noSpace ? "NOSPACE" : type === AlarmType.corrupt ? "CORRUPT" : "NONE";
-}
-
 export function createMaintenanceService(
   ctx: ServerContext,
 ): Partial<ServiceImpl<typeof Maintenance>> {
@@ -60,7 +59,9 @@ export function createMaintenanceService(
         raftAppliedIndex: rev,
         raftTerm: ctx.raftTerm,
         // etcd lists raised alarms here in Go's compact text form.
-        errors: ctx.alarms.list().map((a) => `memberID:${a.memberId} alarm:${alarmName(a.type)} `),
+        errors: ctx.alarms
+          .list()
+          .map((a) => `memberID:${a.memberId} alarm:${ProtoAlarmType[a.type] ?? a.type} `),
         isLearner: false,
       };
     },
