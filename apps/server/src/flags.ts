@@ -29,6 +29,12 @@ export interface ConclaveConfig {
   /** `--data-dir`: where data is stored. Default `${name}.conclave`, relative to the working directory. */
   dataDir: string;
   /**
+   * `--storage` (`ETCD_STORAGE`): a `postgres://` URL makes this process one
+   * of N replicas over that database (docs/replicas.md); unset, the embedded
+   * store in `dataDir`.
+   */
+  storage?: string;
+  /**
    * `--listen-client-urls`: where to accept client traffic, as normalized
    * `http://host:port` or `https://host:port` origins. Default
    * `["http://127.0.0.1:2379"]`.
@@ -132,6 +138,11 @@ const flagSpecs = {
   "data-dir": {
     valueName: "path",
     description: 'Path to the data directory. (default "<name>.conclave")',
+  },
+  storage: {
+    valueName: "url",
+    description:
+      'Where the data lives: the embedded store in --data-dir (default), or "postgres://user@host:port/db" to run as one of N stateless replicas that share that PostgreSQL database.',
   },
   "listen-client-urls": {
     valueName: "urls",
@@ -392,6 +403,14 @@ export function parseFlags(
   const dataDir = dataDirFlag?.value ?? `${name}.conclave`;
   if (dataDir === "") throw new FlagError("--data-dir must not be empty");
 
+  const storageFlag = get("storage");
+  const storage = storageFlag?.value;
+  if (storage !== undefined && !/^postgres(ql)?:\/\/./.test(storage)) {
+    throw new FlagError(
+      `invalid value "${storage}" for ${storageFlag?.source}: must be a postgres:// URL`,
+    );
+  }
+
   const listenFlag = get("listen-client-urls");
   const listenClientUrls = listenFlag
     ? parseUrls(listenFlag.value, listenFlag.source, "listen")
@@ -510,6 +529,7 @@ export function parseFlags(
   return {
     name,
     dataDir,
+    ...(storage !== undefined && { storage }),
     listenClientUrls,
     advertiseClientUrls,
     ...(certFile !== undefined && { certFile }),

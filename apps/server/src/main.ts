@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { createAutoCompactor, grpcOverheadBytes } from "@conclave/core";
+import { createPostgresStorage } from "@conclave/postgres";
 import {
   closeServerContext,
   createLeaderElectionExpiry,
@@ -10,6 +11,7 @@ import {
   errorInterceptor,
   etcdApiVersion,
   maxMessageDepth,
+  openReplicaContext,
   openServerContext,
 } from "@conclave/server";
 import { pino } from "pino";
@@ -87,18 +89,42 @@ async function main(): Promise<void> {
     throw err;
   }
 
-  const ctx = await openServerContext({
-    dataDir: config.dataDir,
+  const contextOptions = {
     name: config.name,
     clientUrls: config.advertiseClientUrls,
     maxTxnOps: config.maxTxnOps,
     maxRequestBytes: config.maxRequestBytes,
     authTokenTtl: config.authTokenTtl,
     quotaBackendBytes: config.quotaBackendBytes,
-  });
+  };
+  const ctx =
+    config.storage === undefined
+      ? await openServerContext({ dataDir: config.dataDir, ...contextOptions })
+      : await openReplicaContext({
+          ...contextOptions,
+          storage: createPostgresStorage({
+            url: config.storage,
+            applicationName: `conclave ${config.name}`,
+          }),
+          onDiverged: ({ applied, head }) => {
+            // Entries this replica applied are gone from PostgreSQL (an
+            // asynchronous failover): never serve that history. A restarted
+            // replica rebuilds from what the database has.
+            logger.fatal(
+              { applied: applied.toString(), head: head.toString() },
+              "the shared log is behind this replica; exiting to resync",
+            );
+            process.exit(70);
+          },
+        }).catch((err: unknown) => {
+          process.stderr.write(
+            `conclave: cannot open storage ${redactUrl(config.storage ?? "")}: ${err instanceof Error ? err.message : String(err)}\n`,
+          );
+          process.exit(1);
+        });
   logger.info(
     {
-      dataDir: config.dataDir,
+      storage: config.storage === undefined ? config.dataDir : redactUrl(config.storage),
       revision: ctx.store.currentRev(),
       memberId: ctx.memberId.toString(16),
     },
@@ -113,6 +139,8 @@ async function main(): Promise<void> {
       ...config.autoCompaction,
       currentRev: () => ctx.store.currentRev(),
       compact: async (rev) => {
+        // Replicas: one compaction for the cluster, by the duties' holder.
+        if (ctx.cluster !== undefined && !ctx.cluster.isLeader()) return;
         await ctx.kv.compact({ revision: BigInt(rev), physical: false });
       },
       onCompact: (e) => {
@@ -201,3 +229,8 @@ main().catch((err: unknown) => {
   );
   process.exit(1);
 });
+
+/** A URL without its password, for logs. */
+function redactUrl(url: string): string {
+  return url.replace(/(\/\/[^:/@]*:)[^@]*@/, "$1***@");
+}

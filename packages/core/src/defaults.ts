@@ -20,3 +20,10 @@ export const defaultMaxRequestBytes = 1.5 * 1024 * 1024;
 
 /** `--auth-token-ttl`: seconds a simple auth token stays valid without use. Default 300. */
 export const defaultAuthTokenTtlSeconds = 300;
+
+/**
+ * The lease grace after a restart or a takeover of the cluster duties, in ms:
+ * a lease gets min(TTL, this) when less is left. Default 10 000 (Conclave's
+ * rule; etcd resets every TTL in full).
+ */
+export const defaultLeaseGraceMs = 10_000;

@@ -26,6 +26,14 @@ export const errLeaseExists = new CoreError("lease already exists");
 export const errLeaseTTLTooLarge = new CoreError("too large lease TTL");
 /** A write while the backend is over its quota, or while the NOSPACE alarm is raised. */
 export const errNoSpace = new CoreError("mvcc: database space exceeded");
+/**
+ * A replica cannot reach the storage it shares with the others, so it cannot
+ * order a write or confirm a linearizable read (etcd's ErrNoLeader: a member
+ * cut off from its cluster). Clients retry elsewhere.
+ */
+export const errNoLeader = new CoreError("etcdserver: no leader");
+/** A write whose commit could not be confirmed either way (etcd's ErrTimeout). */
+export const errTimeout = new CoreError("etcdserver: request timed out");
 /** The store was closed; nothing more is accepted. */
 export const errStoreClosed = new CoreError("mvcc: closed");
 

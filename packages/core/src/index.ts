@@ -18,6 +18,7 @@ export {
 } from "./compactor/auto-compactor.js";
 export {
   defaultAuthTokenTtlSeconds,
+  defaultLeaseGraceMs,
   defaultListenClientUrl,
   defaultMaxRequestBytes,
   defaultMaxTxnOps,
@@ -36,6 +37,7 @@ export { noLeases } from "./lease/lease-lookup.js";
 export {
   createLessor,
   type LeaseInfo,
+  type LeaseRevokeAuthorizer,
   type Lessor,
   type LessorOptions,
   maxLeaseTtl,
@@ -56,6 +58,15 @@ export {
   type WriteResult,
   type WriteTxn,
 } from "./mvcc/kv-store.js";
+export type {
+  ClusterMembership,
+  LeaseDeadlines,
+  LogAppend,
+  LogRecord,
+  ReplicaMember,
+  ReplicationStorage,
+  SharedLog,
+} from "./replication/replication-storage.js";
 export * from "./requests.js";
 export * from "./types.js";
 export {

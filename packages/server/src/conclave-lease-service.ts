@@ -1,3 +1,4 @@
+import { errLeaseNotFound } from "@conclave/core";
 import type { LeaseService } from "@conclave/proto";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { ServerContext } from "./server-context.js";
@@ -13,8 +14,10 @@ export function createConclaveLeaseService(ctx: ServerContext): ServiceImpl<type
     async keepAliveOnce(req) {
       let ttl = 0;
       try {
-        ttl = ctx.lessor.renew(req.id);
-      } catch {
+        ttl = await ctx.lessor.renew(req.id);
+      } catch (err) {
+        // Shared storage out of reach (a replica) is an error, not a lost lease.
+        if (err !== errLeaseNotFound) throw err;
         ttl = 0; // unknown or expired lease: TTL 0, as etcd's keep-alive
       }
       return { id: req.id, ttl: BigInt(ttl), revision: BigInt(ctx.store.read().rev()) };

@@ -41,6 +41,10 @@ export { createMaintenanceService, etcdApiVersion } from "./maintenance-service.
 export { createMetrics, type Metrics } from "./metrics.js";
 export { peerCommonNameKey } from "./peer-identity.js";
 export { createQuotaInterceptor } from "./quota-interceptor.js";
+export {
+  openReplicaContext,
+  type ReplicaContextOptions,
+} from "./replication/open-replica-context.js";
 export { createRoutes } from "./routes.js";
 export {
   closeServerContext,

@@ -1,3 +1,4 @@
+import { errLeaseNotFound } from "@conclave/core";
 import type { Lease } from "@conclave/proto";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { authorizerOf, readableKeys } from "./auth-guard.js";
@@ -20,7 +21,7 @@ export function createLeaseService(ctx: ServerContext): Partial<ServiceImpl<type
       return { header: fillHeader(ctx), ID: id, TTL: BigInt(ttl), error: "" };
     },
     async leaseRevoke(req, hctx) {
-      const rev = await lessor.revoke(req.ID, authorizerOf(ctx, hctx).leaseRevoke);
+      const rev = await lessor.revoke(req.ID, authorizerOf(ctx, hctx));
       return { header: fillHeader(ctx, BigInt(rev)) };
     },
     async *leaseKeepAlive(requests, hctx) {
@@ -28,15 +29,17 @@ export function createLeaseService(ctx: ServerContext): Partial<ServiceImpl<type
         if (hctx.signal.aborted) return;
         let ttl = 0;
         try {
-          ttl = lessor.renew(req.ID);
-        } catch {
+          ttl = await lessor.renew(req.ID);
+        } catch (err) {
+          // Shared storage out of reach (a replica) is an error, not a lost lease.
+          if (err !== errLeaseNotFound) throw err;
           ttl = 0; // unknown or expired lease: TTL 0, no error (as etcd)
         }
         yield { header: fillHeader(ctx), ID: req.ID, TTL: BigInt(ttl) };
       }
     },
     async leaseTimeToLive(req, hctx) {
-      const info = lessor.timeToLive(req.ID);
+      const info = await lessor.checkTimeToLive(req.ID);
       if (info === undefined) return { header: fillHeader(ctx), ID: req.ID, TTL: -1n };
       return {
         header: fillHeader(ctx),

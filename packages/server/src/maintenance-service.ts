@@ -54,7 +54,8 @@ export function createMaintenanceService(
         version: etcdApiVersion,
         dbSize: BigInt(ctx.store.backend.sizeBytes()),
         dbSizeInUse: BigInt(ctx.store.backend.sizeInUseBytes()),
-        leader: ctx.memberId,
+        // A replica names the one running the cluster duties (0: none known now).
+        leader: ctx.cluster?.leader() ?? ctx.memberId,
         raftIndex: rev,
         raftAppliedIndex: rev,
         raftTerm: ctx.raftTerm,

@@ -20,6 +20,7 @@ import {
   type KvStore,
   type Lessor,
   openKvStore,
+  type ReplicaMember,
   type WatchHub,
 } from "@conclave/core";
 
@@ -51,6 +52,18 @@ export interface ServerContext {
   raftTerm: bigint;
   /** Aborted when the context closes: background loops of services stop on it. */
   lifetime: AbortSignal;
+  /**
+   * The other members, when there are any: a replica over PostgreSQL sees
+   * every live replica and the one running the cluster duties (its "leader").
+   * Undefined for the embedded mode's single member, which leads itself.
+   */
+  cluster?: {
+    members(): ReplicaMember[];
+    /** The member ID running the cluster duties, 0 when none is known. */
+    leader(): bigint;
+    /** Whether this member runs them. */
+    isLeader(): boolean;
+  };
 }
 
 export interface ServerContextOptions {
@@ -102,17 +115,32 @@ export async function openServerContext(options: ServerContextOptions): Promise<
     options.dataDir === ":memory:"
       ? createMemoryBackend()
       : createLmdbBackend({ dir: options.dataDir });
+  return assembleServerContext(backend, await loadIds(backend), options);
+}
+
+/**
+ * Builds the context over an open backend (the embedded mode's, or a
+ * replica's local copy) with the given IDs; see {@link openServerContext}.
+ * `expireLocally: false` leaves lease expiry to someone else (a replica's
+ * duties, through the shared log).
+ */
+export function assembleServerContext(
+  backend: Backend,
+  ids: { memberId: bigint; clusterId: bigint },
+  options: Omit<ServerContextOptions, "dataDir">,
+  lessorOptions: { expireLocally?: boolean } = {},
+): ServerContext {
   // The lessor loads first so keys restored by the store re-attach to their leases.
   const lessor = createLessor({
     backend,
+    ...lessorOptions,
     ...(options.onLeaseExpired && { onExpired: options.onLeaseExpired }),
   });
   const store = openKvStore({ backend, leases: lessor });
   lessor.start(store);
   const hub = createWatchHub({ store });
-  const ids = await loadIds(backend);
   const lifetime = new AbortController();
-  lifetimes.set(store, lifetime);
+  lifetimes.set(store, { lifetime, closers: [] });
   const auth = createAuthStore({
     store,
     ...(options.authTokenTtl !== undefined && { tokenTtlSeconds: options.authTokenTtl }),
@@ -144,10 +172,20 @@ export async function openServerContext(options: ServerContextOptions): Promise<
   };
 }
 
-const lifetimes = new WeakMap<KvStore, AbortController>();
+/** Runs `close` when the context closes, before its store (a replica's machinery). */
+export function onServerContextClose(ctx: ServerContext, close: () => Promise<void>): void {
+  lifetimes.get(ctx.store)?.closers.push(close);
+}
+
+const lifetimes = new WeakMap<
+  KvStore,
+  { lifetime: AbortController; closers: Array<() => Promise<void>> }
+>();
 
 export async function closeServerContext(ctx: ServerContext): Promise<void> {
-  lifetimes.get(ctx.store)?.abort();
+  const life = lifetimes.get(ctx.store);
+  life?.lifetime.abort();
+  for (const close of life?.closers.splice(0).reverse() ?? []) await close();
   ctx.hub.close();
   ctx.auth.close();
   await ctx.lessor.close();

@@ -70,9 +70,35 @@ export interface AuthStore {
   /** The caller named by a verified client certificate's common name. */
   authInfoFromName(name: string): AuthInfo;
 
-  userAdd(name: string, password: string, options?: { noPassword?: boolean }): Promise<void>;
+  /**
+   * Checks a password without issuing a token — the first half of
+   * `authenticate`, for a replica that proposes the token to the shared log.
+   * Resolves with the auth revision the password was checked at.
+   */
+  checkPassword(name: string, password: string): Promise<number>;
+  /**
+   * The second half: makes `token` valid for `name`, unless the auth state
+   * changed since `checkedRevision` (errAuthOldRevision, as etcd's apply of
+   * Authenticate) or auth is off (errAuthNotEnabled).
+   */
+  assignToken(name: string, token: string, checkedRevision: number): void;
+  /** A new random token (see SimpleTokens.generate). */
+  newToken(): string;
+  /** The hash userAdd stores for `password` (a replica proposes it, hashed once). */
+  hashPassword(password: string): Promise<string>;
+
+  /** `passwordHash`, when given, is stored as it is instead of hashing `password`. */
+  userAdd(
+    name: string,
+    password: string,
+    options?: { noPassword?: boolean; passwordHash?: string },
+  ): Promise<void>;
   userDelete(name: string): Promise<void>;
-  userChangePassword(name: string, password: string): Promise<void>;
+  userChangePassword(
+    name: string,
+    password: string,
+    options?: { passwordHash?: string },
+  ): Promise<void>;
   userGrantRole(user: string, role: string): Promise<void>;
   userRevokeRole(user: string, role: string): Promise<void>;
   /** The user's roles, sorted (errUserNotFound). */
@@ -342,6 +368,28 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
       }
     },
 
+    async checkPassword(name, password) {
+      for (;;) {
+        if (!enabled) throw errAuthNotEnabled;
+        const u = users.get(name);
+        if (u === undefined || u.noPassword || u.password === "") throw errAuthFailed;
+        const checkedAt = revision;
+        const ok = await verifyPassword(password, u.password);
+        if (!enabled) throw errAuthNotEnabled;
+        if (!ok) throw errAuthFailed;
+        if (checkedAt === revision) return checkedAt;
+      }
+    },
+
+    assignToken(name, token, checkedRevision) {
+      if (!enabled) throw errAuthNotEnabled;
+      if (checkedRevision !== revision) throw errAuthOldRevision;
+      if (!users.has(name)) throw errAuthFailed;
+      tokens.register(token, name);
+    },
+    newToken: () => tokens.generate(),
+    hashPassword: (password) => hashPassword(password, options.scrypt),
+
     authInfoFromToken(token) {
       const username = tokens.lookup(token);
       return username === undefined ? undefined : { username, revision };
@@ -352,7 +400,9 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
       if (name.length === 0) throw errUserEmpty;
       if (users.has(name)) throw errUserAlreadyExist;
       const noPassword = addOptions.noPassword === true;
-      const hash = noPassword ? "" : await hashPassword(password, options.scrypt);
+      const hash = noPassword
+        ? ""
+        : (addOptions.passwordHash ?? (await hashPassword(password, options.scrypt)));
       if (users.has(name)) throw errUserAlreadyExist;
       await commit([putUser({ name, password: hash, roles: [], noPassword })], true);
     },
@@ -367,9 +417,9 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
       });
     },
 
-    async userChangePassword(name, password) {
+    async userChangePassword(name, password, changeOptions = {}) {
       requireUser(name);
-      const hash = await hashPassword(password, options.scrypt);
+      const hash = changeOptions.passwordHash ?? (await hashPassword(password, options.scrypt));
       // Keeps roles and options (a no_password user stays one, as in etcd).
       const u = requireUser(name);
       tokens.invalidateUser(name);

@@ -151,12 +151,12 @@ describe("LeaseRevoke's check", () => {
     await t.kv.put({ ...putReq("z", "v"), lease: id }); // alice may not write "z"
     await t.kv.put({ ...putReq("k1", "v"), lease: id });
     const rev = t.store.currentRev();
-    await assert.rejects(t.lessor.revoke(id, t.as("alice").leaseRevoke), is(errPermissionDenied));
+    await assert.rejects(t.lessor.revoke(id, t.as("alice")), is(errPermissionDenied));
     assert.equal(t.store.currentRev(), rev);
     assert.equal(t.lessor.timeToLive(id)?.keys.length, 2);
     assert.ok(t.lessor.exists(id));
     // root may: the lease goes with both keys, in one revision.
-    assert.equal(await t.lessor.revoke(id, t.as("root").leaseRevoke), rev + 1);
+    assert.equal(await t.lessor.revoke(id, t.as("root")), rev + 1);
     assert.equal(t.lessor.timeToLive(id), undefined);
     await t.close();
   });

@@ -71,6 +71,7 @@ export function createRequestAuthorizer(
     }
   };
   return {
+    caller,
     range: (r) => auth.checkPermission(caller, r.key, r.rangeEnd, "read"),
     put,
     deleteRange,

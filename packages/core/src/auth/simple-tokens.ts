@@ -10,6 +10,13 @@ import { randomInt } from "node:crypto";
 export interface SimpleTokens {
   /** A new token for `username`: 16 random letters, ".", a sequence number. */
   assign(username: string): string;
+  /**
+   * Registers a token made elsewhere (by `generate` on the replica that
+   * checked the password) for `username`, so it is valid here too.
+   */
+  register(token: string, username: string): void;
+  /** A new random token, not yet registered: 16 random letters, ".", 16 more. */
+  generate(): string;
   /** The user of a live token (restarting its TTL), or undefined. */
   lookup(token: string): string | undefined;
   /** Drops every token of `username`. */
@@ -50,6 +57,16 @@ export function createSimpleTokens(options: SimpleTokenOptions = {}): SimpleToke
       if (timer !== undefined) return;
       timer = setInterval(sweep, Math.min(ttlMs, 1000));
       timer.unref();
+    },
+    register(token, username) {
+      tokens.set(token, { username, expiresAt: now() + ttlMs });
+    },
+    generate() {
+      let random = "";
+      for (let i = 0; i < 16; i++) random += letters[randomInt(letters.length)];
+      let tail = "";
+      for (let i = 0; i < 16; i++) tail += letters[randomInt(letters.length)];
+      return `${random}.${tail}`;
     },
     assign(username) {
       let token: string;

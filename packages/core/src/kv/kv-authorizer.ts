@@ -14,6 +14,13 @@ import type { DeleteRangeRequest, PutRequest, RangeRequest, TxnRequest } from ".
  * auth store; `createRequestAuthorizer` (auth/) supplies it.
  */
 export interface KvAuthorizer {
+  /**
+   * Who the checks are for (undefined: nobody). An applier that does not
+   * apply the request here — a replica proposing it to the shared log —
+   * carries this along so every replica re-creates the same check in its own
+   * apply.
+   */
+  readonly caller?: { username: string; revision: number } | undefined;
   range(r: RangeRequest): void;
   put(r: PutRequest): void;
   deleteRange(r: DeleteRangeRequest): void;

@@ -77,7 +77,7 @@ describe("lessor", () => {
     assert.equal(lessor.timeToLive(id)?.remaining, 5);
     t += 2500;
     assert.equal(lessor.timeToLive(id)?.remaining, 2);
-    assert.equal(lessor.renew(id), 5);
+    assert.equal(await lessor.renew(id), 5);
     t += 4900;
     await new Promise((r) => setTimeout(r, 40));
     assert.ok(lessor.exists(id));
@@ -85,10 +85,7 @@ describe("lessor", () => {
     await new Promise((r) => setTimeout(r, 40));
     assert.equal(lessor.exists(id), false);
     assert.equal((await kv.range(rangeReq("k"))).kvs.length, 0);
-    assert.throws(
-      () => lessor.renew(id),
-      (e) => e === errLeaseNotFound,
-    );
+    await assert.rejects(lessor.renew(id), (e) => e === errLeaseNotFound);
     await lessor.close();
   });
 

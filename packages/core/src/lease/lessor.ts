@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { type Backend, Buckets } from "../backend/backend.js";
+import { defaultLeaseGraceMs } from "../defaults.js";
 import { errLeaseExists, errLeaseNotFound, errLeaseTTLTooLarge } from "../errors.js";
 import { compareBytes } from "../kv/compare-bytes.js";
 import type { KvStore, LeaseHooks } from "../mvcc/kv-store.js";
@@ -28,16 +29,30 @@ export interface Lessor extends LeaseLookup, LeaseHooks {
   grant(id: bigint, ttl: number): Promise<{ id: bigint; ttl: number }>;
   /**
    * Deletes the lease and its keys in one write; resolves with the revision
-   * after it. `authorize`, when given, is the caller's check on the keys the
+   * after it. `auth`, when given, is the caller's check on the keys the
    * revoke deletes: it runs inside that write, before its first change, so a
    * refusal leaves the lease and its keys as they were (etcd's
    * authApplierV3.LeaseRevoke).
    */
-  revoke(id: bigint, authorize?: (keys: readonly Uint8Array[]) => void): Promise<number>;
-  /** Restarts the lease's clock; returns its granted TTL, or throws errLeaseNotFound. */
-  renew(id: bigint): number;
-  /** What etcd's TimeToLive reports, or undefined for an unknown lease. */
+  revoke(id: bigint, auth?: LeaseRevokeAuthorizer): Promise<number>;
+  /**
+   * Restarts the lease's clock; resolves with its granted TTL, or rejects
+   * with errLeaseNotFound. Asynchronous because the clock may live elsewhere
+   * (a replica's leases run on PostgreSQL's clock).
+   */
+  renew(id: bigint): Promise<number>;
+  /**
+   * What this lessor knows of a lease, or undefined for an unknown one: its
+   * keys always, and `remaining` exactly when it runs the lease's clock
+   * itself; with an outside clock (`expireLocally: false`) `remaining` is an
+   * estimate from the renewals seen here. For what a client asks, use
+   * {@link Lessor.checkTimeToLive}.
+   */
   timeToLive(id: bigint): LeaseInfo | undefined;
+  /** etcd's LeaseTimeToLive: exact, from wherever the lease's clock lives. */
+  checkTimeToLive(id: bigint): Promise<LeaseInfo | undefined>;
+  /** The smallest TTL a grant gets (shorter ones are raised to it), in seconds. */
+  readonly minTtl: number;
   /** Every lease ID, ascending. */
   leases(): bigint[];
   /** Counters since start (etcd_debugging_lease_* metrics). */
@@ -48,7 +63,22 @@ export interface Lessor extends LeaseLookup, LeaseHooks {
   close(): Promise<void>;
 }
 
+/** The caller's check on the keys a LeaseRevoke deletes (the server's RequestAuthorizer has it). */
+export interface LeaseRevokeAuthorizer {
+  leaseRevoke(keys: readonly Uint8Array[]): void;
+  /** Who it checks for; see KvAuthorizer.caller. */
+  readonly caller?: { username: string; revision: number } | undefined;
+}
+
 export interface LessorOptions {
+  /**
+   * Whether this lessor expires leases by its own clock (default true).
+   * False for a replica over PostgreSQL: deadlines live in PostgreSQL, on its
+   * clock, and expiry arrives as an ordinary log entry (`revoke`), so the
+   * lessor keeps no timer and persists no deadline; `renew` and the
+   * `remaining` of `timeToLive` are then the replica's to answer.
+   */
+  expireLocally?: boolean;
   backend: Backend;
   /**
    * Smallest TTL, in seconds; shorter grants are raised to it. Default 2, as
@@ -116,7 +146,8 @@ export function createLessor(options: LessorOptions): Lessor {
   const { backend } = options;
   const minTtl = options.minTtl ?? 2;
   const checkIntervalMs = options.checkIntervalMs ?? 50;
-  const graceMs = options.restartGraceMs ?? 10_000;
+  const graceMs = options.restartGraceMs ?? defaultLeaseGraceMs;
+  const expireLocally = options.expireLocally ?? true;
   const persistIntervalMs = options.persistIntervalMs ?? 1000;
   const now = options.now ?? Date.now;
   const leases = new Map<bigint, LeaseState>();
@@ -140,7 +171,7 @@ export function createLessor(options: LessorOptions): Lessor {
       revoking: false,
     };
     const grace = Math.min(l.ttl * 1000, graceMs);
-    if (!l.graced && l.deadline < startedAt + grace) {
+    if (expireLocally && !l.graced && l.deadline < startedAt + grace) {
       l.deadline = startedAt + grace;
       l.graced = true;
       restartOps.push({ bucket: Buckets.lease, key, value: encodeLease(l) });
@@ -169,16 +200,13 @@ export function createLessor(options: LessorOptions): Lessor {
     await w.durable;
   }
 
-  async function revoke(
-    id: bigint,
-    authorize?: (keys: readonly Uint8Array[]) => void,
-  ): Promise<number> {
+  async function revoke(id: bigint, auth?: LeaseRevokeAuthorizer): Promise<number> {
     const s = requireStore();
     const l = leases.get(id);
     if (l === undefined || l.revoking) throw errLeaseNotFound;
     const keys = [...l.keys.values()].sort(compareBytes);
     const w = s.write((txn) => {
-      authorize?.(keys);
+      auth?.leaseRevoke(keys);
       l.revoking = true;
       for (const k of keys) txn.deleteRange(k, undefined);
       txn.stage({ bucket: Buckets.lease, key: idToBytes(id), value: undefined });
@@ -208,6 +236,13 @@ export function createLessor(options: LessorOptions): Lessor {
     if (dirty.size > 0 && t - lastPersist >= persistIntervalMs) {
       persistDirty().catch(() => undefined);
     }
+  }
+
+  function timeToLive(id: bigint): LeaseInfo | undefined {
+    const l = leases.get(id);
+    if (l === undefined || l.revoking) return undefined;
+    const remaining = Math.max(0, Math.floor((l.deadline - now()) / 1000));
+    return { id, ttl: l.ttl, remaining, keys: [...l.keys.values()].sort(compareBytes) };
   }
 
   return {
@@ -250,7 +285,8 @@ export function createLessor(options: LessorOptions): Lessor {
       return { id, ttl };
     },
     revoke,
-    renew(id) {
+    minTtl,
+    async renew(id) {
       const l = leases.get(id);
       if (l === undefined || l.revoking) throw errLeaseNotFound;
       l.deadline = now() + l.ttl * 1000;
@@ -259,12 +295,8 @@ export function createLessor(options: LessorOptions): Lessor {
       counts.renewed++;
       return l.ttl;
     },
-    timeToLive(id) {
-      const l = leases.get(id);
-      if (l === undefined || l.revoking) return undefined;
-      const remaining = Math.max(0, Math.floor((l.deadline - now()) / 1000));
-      return { id, ttl: l.ttl, remaining, keys: [...l.keys.values()].sort(compareBytes) };
-    },
+    timeToLive,
+    checkTimeToLive: async (id) => timeToLive(id),
     stats: () => ({ ...counts }),
     leases: () => [...leases.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)),
     start(s) {
@@ -275,6 +307,7 @@ export function createLessor(options: LessorOptions): Lessor {
           for (const op of ops) txn.stage(op);
         });
       }
+      if (!expireLocally) return;
       timer = setInterval(expire, checkIntervalMs);
       timer.unref();
     },

@@ -1,0 +1,124 @@
+import type { LogAppend, LogRecord, SharedLog } from "@conclave/core";
+import type { Sql } from "postgres";
+
+/** The NOTIFY channel appends signal on, inside their transaction (delivered at commit, in commit order). */
+export const logChannel = "conclave_log";
+
+export interface PostgresSharedLogOptions {
+  /** The fallback poll for notifications lost with a dropped listening connection, in ms. Default 250. */
+  pollMs?: number;
+}
+
+export interface PostgresSharedLog extends SharedLog {
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * The shared log over PostgreSQL. Positions come from one counter row that
+ * every append updates — and so locks — in the same statement that inserts
+ * its entries, so the lock is held from taking the positions to the commit:
+ * positions are gap-free (a rolled-back append rolls its counter back too)
+ * and become visible in order (the next append waits for this commit). A
+ * sequence could give neither. One append is one statement, so one round
+ * trip plus the commit; the replica batches what queued meanwhile into it.
+ */
+export function createPostgresSharedLog(
+  sql: Sql,
+  options: PostgresSharedLogOptions = {},
+): PostgresSharedLog {
+  const pollMs = options.pollMs ?? 250;
+  const listeners = new Set<() => void>();
+  let poll: NodeJS.Timeout | undefined;
+  let unlisten: (() => Promise<void>) | undefined;
+  const fire = () => {
+    for (const l of listeners) l();
+  };
+
+  /** Takes positions, inserts the entries (and grants' deadlines) and notifies, in one statement. */
+  async function appendIn(tx: Sql, entries: readonly LogAppend[]): Promise<bigint> {
+    const n = entries.length;
+    const data = entries.map((e) => Buffer.from(e.data.buffer, e.data.byteOffset, e.data.length));
+    const grants = entries.flatMap((e) => (e.grant === undefined ? [] : [e.grant]));
+    const rows = await tx<{ last: bigint }[]>`
+      WITH c AS (
+        UPDATE conclave_cluster SET seq = seq + ${n} WHERE id = 1 RETURNING seq
+      ), g AS (
+        INSERT INTO conclave_lease (id, ttl_ms, expires_at)
+        SELECT gid, gttl, clock_timestamp() + gttl * interval '1 millisecond'
+        FROM unnest(${tx.array(grants.map((g) => g.id.toString()))}::bigint[],
+                    ${tx.array(grants.map((g) => String(g.ttlMs)))}::bigint[]) AS t(gid, gttl)
+        ON CONFLICT (id) DO NOTHING
+      ), ins AS (
+        INSERT INTO conclave_log (seq, entry)
+        SELECT c.seq - ${n} + t.o, t.e
+        FROM c, unnest(${tx.array(data, 17)}::bytea[]) WITH ORDINALITY AS t(e, o)
+        RETURNING seq
+      )
+      SELECT max(seq) AS last, pg_notify(${logChannel}, max(seq)::text) FROM ins`;
+    const last = rows[0]?.last;
+    if (last === undefined || last === null)
+      throw new Error("conclave: append returned no position");
+    return BigInt(last);
+  }
+
+  return {
+    append(entries) {
+      if (entries.length === 0) return Promise.reject(new Error("conclave: empty append"));
+      return appendIn(sql, entries);
+    },
+
+    async expire(ids, entryFor) {
+      if (ids.length === 0) return [];
+      return sql.begin(async (tx) => {
+        const rows = await tx<{ id: bigint }[]>`
+          DELETE FROM conclave_lease
+          WHERE id = ANY(${tx.array(ids.map(String))}::bigint[]) AND expires_at <= clock_timestamp()
+          RETURNING id`;
+        const expired = rows.map((r) => BigInt(r.id)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+        if (expired.length === 0) return [];
+        await appendIn(
+          tx as unknown as Sql,
+          expired.map((id) => ({ data: entryFor(id) })),
+        );
+        return expired;
+      });
+    },
+
+    async read(after, limit) {
+      const rows = await sql<{ seq: bigint; entry: Buffer }[]>`
+        SELECT seq, entry FROM conclave_log WHERE seq > ${after.toString()}::bigint
+        ORDER BY seq LIMIT ${limit}`;
+      return rows.map(
+        (r): LogRecord => ({
+          seq: BigInt(r.seq),
+          data: new Uint8Array(r.entry.buffer, r.entry.byteOffset, r.entry.length),
+        }),
+      );
+    },
+
+    async head() {
+      const rows = await sql<{ seq: bigint }[]>`SELECT seq FROM conclave_cluster WHERE id = 1`;
+      return BigInt(rows[0]?.seq ?? 0);
+    },
+
+    onAppended(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+
+    async start() {
+      // Re-subscribing after a reconnect calls onlisten again: read the tail then,
+      // since what was notified meanwhile is lost.
+      const sub = await sql.listen(logChannel, fire, fire);
+      unlisten = sub.unlisten;
+      poll = setInterval(fire, pollMs);
+      poll.unref();
+    },
+
+    async close() {
+      if (poll !== undefined) clearInterval(poll);
+      await unlisten?.().catch(() => undefined);
+    },
+  };
+}

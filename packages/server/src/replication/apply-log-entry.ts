@@ -1,0 +1,99 @@
+import { createRequestAuthorizer, type RequestAuthorizer } from "@conclave/core";
+import type { conclaveLog } from "@conclave/proto";
+import type { ServerContext } from "../server-context.js";
+
+/** AlarmRequest.AlarmAction values (etcdserverpb). */
+const alarmActivate = 1;
+const alarmDeactivate = 2;
+
+/**
+ * The replica's state machine: applies one log entry to the local copy
+ * (`local`: the context over the replica's own backend, with its own
+ * applier, lessor, auth and alarm stores) and returns what the proposer
+ * answers its client — etcd's applierV3 over an InternalRaftRequest. Every
+ * replica applies every entry in the same order and so reaches the same
+ * state; errors (a failed compare is not one, a permission refusal is) are
+ * part of that determinism, thrown to the proposer and ignored elsewhere.
+ *
+ * The caller's permissions are checked here, in the apply, against the
+ * auth state at this point of the log (etcd's authApplierV3), with the
+ * caller and auth revision the proposer resolved.
+ */
+export async function applyLogEntry(
+  local: ServerContext,
+  entry: conclaveLog.LogEntry,
+): Promise<unknown> {
+  const auth = authorizerFor(local, entry.caller);
+  const r = entry.request;
+  switch (r.case) {
+    case "put":
+      return local.kv.put(r.value, auth);
+    case "deleteRange":
+      return local.kv.deleteRange(r.value, auth);
+    case "txn":
+      return local.kv.txn(r.value, auth);
+    case "compaction":
+      return local.kv.compact(r.value);
+    case "leaseGrant":
+      return local.lessor.grant(r.value.ID, Number(r.value.TTL));
+    case "leaseRevoke":
+      return local.lessor.revoke(r.value.ID, auth);
+    case "leaseExpire": {
+      const keys = local.lessor.timeToLive(r.value.id)?.keys.length ?? 0;
+      const rev = await local.lessor.revoke(r.value.id);
+      return { rev, keys };
+    }
+    case "authEnable":
+      return local.auth.enable();
+    case "authDisable":
+      return local.auth.disable();
+    case "authenticate":
+      local.auth.assignToken(r.value.name, r.value.token, Number(r.value.checkedRevision));
+      return r.value.token;
+    case "userAdd":
+      return local.auth.userAdd(r.value.name, "", {
+        noPassword: r.value.noPassword,
+        passwordHash: r.value.passwordHash,
+      });
+    case "userDelete":
+      return local.auth.userDelete(r.value.name);
+    case "userChangePassword":
+      return local.auth.userChangePassword(r.value.name, "", {
+        passwordHash: r.value.passwordHash,
+      });
+    case "userGrantRole":
+      return local.auth.userGrantRole(r.value.user, r.value.role);
+    case "userRevokeRole":
+      return local.auth.userRevokeRole(r.value.name, r.value.role);
+    case "roleAdd":
+      return local.auth.roleAdd(r.value.name);
+    case "roleDelete":
+      return local.auth.roleDelete(r.value.role);
+    case "roleGrantPermission":
+      return local.auth.roleGrantPermission(r.value.name, r.value.perm);
+    case "roleRevokePermission":
+      return local.auth.roleRevokePermission(r.value.role, r.value.key, r.value.rangeEnd);
+    case "alarm":
+      if (r.value.action === alarmActivate) {
+        return local.alarms.activate(r.value.memberID, r.value.alarm);
+      }
+      if (r.value.action === alarmDeactivate) {
+        return local.alarms.deactivate(r.value.memberID, r.value.alarm);
+      }
+      return undefined;
+    case undefined:
+      return undefined;
+  }
+}
+
+function authorizerFor(
+  local: ServerContext,
+  caller: conclaveLog.Caller | undefined,
+): RequestAuthorizer | undefined {
+  if (caller === undefined) return undefined;
+  return createRequestAuthorizer(
+    local.auth,
+    { username: caller.username, revision: Number(caller.authRevision) },
+    (id) => local.lessor.timeToLive(id)?.keys ?? [],
+  );
+}

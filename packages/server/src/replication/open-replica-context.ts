@@ -1,0 +1,96 @@
+import { randomBytes } from "node:crypto";
+import { createMemoryBackend, defaultLeaseGraceMs, type ReplicationStorage } from "@conclave/core";
+import {
+  assembleServerContext,
+  onServerContextClose,
+  type ServerContext,
+  type ServerContextOptions,
+} from "../server-context.js";
+import { applyLogEntry } from "./apply-log-entry.js";
+import { createReplicaDuties } from "./replica-duties.js";
+import { createReplicaLog } from "./replica-log.js";
+import { createReplicatedAlarms } from "./replicated-alarms.js";
+import { createReplicatedAuth } from "./replicated-auth.js";
+import { createReplicatedKv } from "./replicated-kv.js";
+import { createReplicatedLessor } from "./replicated-lessor.js";
+
+export interface ReplicaContextOptions extends Omit<ServerContextOptions, "dataDir"> {
+  /** The storage shared with the other replicas (`createPostgresStorage`). */
+  storage: ReplicationStorage;
+  /** Peer URLs shown in `member list` (replicas have no peer traffic; default none). */
+  peerUrls?: string[];
+  /** Lease grace on taking over the duties, in ms. Default `defaultLeaseGraceMs`. */
+  leaseGraceMs?: number;
+  /**
+   * Called when the shared log turns out to be behind this replica (an
+   * asynchronous failover lost entries it applied): it must not serve that
+   * history. The CLI exits so a fresh replica rebuilds from the log.
+   */
+  onDiverged?: (detail: { applied: bigint; head: bigint }) => void;
+}
+
+/**
+ * Opens a replica: one of N stateless Conclave processes that share one
+ * PostgreSQL database and serve the same etcd API as one logical etcd.
+ *
+ * The replica's state is a local copy, in memory, built by applying the
+ * shared log from its start (`applyLogEntry` over a context of its own), and
+ * kept current by following the log. The context it returns has the same
+ * shape as the embedded mode's: the store, watch hub and reads are the local
+ * copy's; the KV applier, lessor, auth and alarm stores propose their
+ * changes to the log and answer with their apply (`replicated-*.ts`). So
+ * every service, the Lock and Election recipes and the LeaderElection API
+ * work unchanged, and watchers on any replica see every write, in order,
+ * once, as the log reaches it.
+ */
+export async function openReplicaContext(options: ReplicaContextOptions): Promise<ServerContext> {
+  const { storage } = options;
+  await storage.start();
+  const memberId = randomBytes(8).readBigUInt64BE(0) | 1n;
+  const local = assembleServerContext(
+    createMemoryBackend(),
+    { memberId, clusterId: storage.cluster.clusterId() },
+    options,
+    { expireLocally: false },
+  );
+  const log = createReplicaLog({
+    storage,
+    memberId,
+    apply: (entry) => applyLogEntry(local, entry),
+  });
+  if (options.onDiverged) log.onDiverged(options.onDiverged);
+  await log.start();
+  const duties = createReplicaDuties({
+    storage,
+    memberId,
+    graceMs: options.leaseGraceMs ?? defaultLeaseGraceMs,
+    ...(options.onLeaseExpired && {
+      onExpired: (id: bigint) => options.onLeaseExpired?.(id, 0),
+    }),
+  });
+  const ctx: ServerContext = {
+    ...local,
+    kv: createReplicatedKv(local.kv, log),
+    lessor: createReplicatedLessor(local.lessor, log, storage.leases),
+    auth: createReplicatedAuth(local.auth, log),
+    alarms: createReplicatedAlarms(local.alarms, log),
+    cluster: {
+      members: () => storage.cluster.members(),
+      leader: () => storage.cluster.dutyHolder(),
+      isLeader: () => storage.cluster.holdsDuties(),
+    },
+  };
+  await storage.cluster.join({
+    id: memberId,
+    name: ctx.name,
+    clientUrls: ctx.clientUrls,
+    peerUrls: options.peerUrls ?? [],
+  });
+  duties.start();
+  onServerContextClose(ctx, async () => {
+    await duties.close();
+    await log.close();
+    await storage.close();
+  });
+  return ctx;
+}

@@ -1,0 +1,307 @@
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { errNoLeader, errTimeout, type LogAppend, type ReplicationStorage } from "@conclave/core";
+import { conclaveLog } from "@conclave/proto";
+
+type LogEntry = conclaveLog.LogEntry;
+
+/** Applies one entry to the local copy; resolves with the answer for its proposer. */
+export type ApplyEntry = (entry: LogEntry) => Promise<unknown>;
+
+export interface ReplicaLogOptions {
+  storage: ReplicationStorage;
+  /** This replica's member ID: it marks the entries it proposes. */
+  memberId: bigint;
+  apply: ApplyEntry;
+  /** Entries read per round trip while catching up. Default 512. */
+  readBatch?: number;
+  /** How long an append whose outcome is unknown is checked for, in ms. Default 5000. */
+  confirmMs?: number;
+}
+
+/**
+ * The replica side of the shared log, as an etcd member runs its raft log:
+ *
+ * - **Follow.** Reads the log from the last applied position and applies
+ *   every entry to the local copy in order, whoever proposed it — on each
+ *   notification and at the fallback poll. A position that is not the next
+ *   one stops the replica (the log has no holes, so a hole means the shared
+ *   storage lost entries this replica applied: see `onDiverged`).
+ * - **Propose.** Appends an entry and answers with what its apply on this
+ *   replica returned (or threw): nothing is evaluated before the commit, so
+ *   there is nothing to roll back when a commit fails. Proposals that queue
+ *   while an append is in flight go into the next one (group commit).
+ * - **ReadIndex.** A linearizable read first learns the log's head and waits
+ *   until this replica applied it; concurrent reads share one round trip.
+ *
+ * When an append fails, its outcome is unknown: the replica reconnects,
+ * reads up to the head and answers each proposal by whether its entry is
+ * there (applied: its answer; absent: "no leader", safe to retry). If the
+ * shared storage stays unreachable, "request timed out" (it may have
+ * happened), as etcd answers a proposal it cannot confirm.
+ */
+export interface ReplicaLog {
+  /** Catches up with the whole log, then follows it. */
+  start(): Promise<void>;
+  /** Proposes `entry` (its proposer and request ID are filled in here). */
+  propose(entry: LogEntry, grant?: LogAppend["grant"]): Promise<unknown>;
+  /** Resolves once this replica applied everything committed before the call (ReadIndex). */
+  readIndex(): Promise<void>;
+  /** The position of the last entry applied here. */
+  applied(): bigint;
+  /** Stops following; pending proposals fail with "no leader". */
+  close(): Promise<void>;
+  /** Told when the shared log is behind this replica (entries it applied are gone). */
+  onDiverged(listener: (detail: { applied: bigint; head: bigint }) => void): () => void;
+}
+
+interface Pending {
+  ok: (value: unknown) => void;
+  fail: (err: unknown) => void;
+}
+
+export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
+  const { storage, memberId, apply } = options;
+  const readBatch = options.readBatch ?? 512;
+  const confirmMs = options.confirmMs ?? 5000;
+  const proposals = new Map<bigint, Pending>();
+  const diverged = new Set<(d: { applied: bigint; head: bigint }) => void>();
+  let applied = 0n;
+  let nextRequest = 0n;
+  let closed = false;
+  let stopFollowing: (() => void) | undefined;
+
+  // --- Follow -------------------------------------------------------------
+  let following: Promise<void> | undefined;
+  let followAgain = false;
+  let appliedWaiters: Array<{ seq: bigint; ok: () => void }> = [];
+
+  function wakeApplied(): void {
+    if (appliedWaiters.length === 0) return;
+    const still: typeof appliedWaiters = [];
+    for (const w of appliedWaiters) {
+      if (w.seq <= applied) w.ok();
+      else still.push(w);
+    }
+    appliedWaiters = still;
+  }
+
+  function waitApplied(seq: bigint): Promise<void> {
+    if (seq <= applied) return Promise.resolve();
+    return new Promise((ok) => appliedWaiters.push({ seq, ok }));
+  }
+
+  /** waitApplied, failing with "no leader" if following cannot get there within `confirmMs`. */
+  function waitAppliedFor(seq: bigint): Promise<void> {
+    if (seq <= applied) return Promise.resolve();
+    return new Promise((ok, fail) => {
+      const timer = setTimeout(() => fail(errNoLeader), confirmMs);
+      waitApplied(seq).then(() => {
+        clearTimeout(timer);
+        ok();
+      });
+    });
+  }
+
+  /** The head, checked against what this replica applied: a head behind it means entries were lost. */
+  async function checkedHead(): Promise<bigint> {
+    const head = await storage.log.head();
+    if (head < applied) {
+      for (const l of diverged) l({ applied, head });
+      throw errNoLeader;
+    }
+    return head;
+  }
+
+  async function applyOne(seq: bigint, data: Uint8Array): Promise<void> {
+    const entry = fromBinary(conclaveLog.LogEntrySchema, data);
+    const mine = entry.proposer === memberId ? proposals.get(entry.requestId) : undefined;
+    if (mine !== undefined) proposals.delete(entry.requestId);
+    let result: unknown;
+    let error: unknown;
+    let failed = false;
+    try {
+      result = await apply(entry);
+    } catch (err) {
+      failed = true;
+      error = err;
+    }
+    applied = seq;
+    if (mine !== undefined) {
+      if (failed) mine.fail(error);
+      else mine.ok(result);
+    }
+  }
+
+  async function catchUp(): Promise<void> {
+    for (;;) {
+      if (closed) return;
+      const records = await storage.log.read(applied, readBatch);
+      if (records.length === 0) return;
+      for (const r of records) {
+        if (r.seq !== applied + 1n) {
+          const head = await storage.log.head();
+          for (const l of diverged) l({ applied, head });
+          throw new Error(`conclave: the shared log skips from ${applied} to ${r.seq}`);
+        }
+        await applyOne(r.seq, r.data);
+      }
+      wakeApplied();
+    }
+  }
+
+  /** Runs one catch-up at a time; a call during one makes it go round again. */
+  function follow(): Promise<void> {
+    if (following !== undefined) {
+      followAgain = true;
+      return following;
+    }
+    following = (async () => {
+      try {
+        do {
+          followAgain = false;
+          await catchUp();
+        } while (followAgain && !closed);
+      } finally {
+        following = undefined;
+      }
+    })();
+    return following;
+  }
+
+  const followQuietly = () => {
+    follow().catch(() => undefined); // the next notification or poll tries again
+  };
+
+  // --- Propose (group commit) --------------------------------------------
+  let queue: Array<{ id: bigint; append: LogAppend }> = [];
+  let appending = false;
+
+  async function confirm(ids: readonly bigint[]): Promise<void> {
+    const deadline = Date.now() + confirmMs;
+    for (;;) {
+      try {
+        const head = await checkedHead();
+        await follow();
+        await waitAppliedFor(head);
+        // Still pending: not in the log up to a head read after the failure.
+        for (const id of ids) {
+          const p = proposals.get(id);
+          if (p !== undefined) {
+            proposals.delete(id);
+            p.fail(errNoLeader);
+          }
+        }
+        return;
+      } catch {
+        if (closed || Date.now() >= deadline) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    for (const id of ids) {
+      const p = proposals.get(id);
+      if (p !== undefined) {
+        proposals.delete(id);
+        p.fail(errTimeout);
+      }
+    }
+  }
+
+  async function flush(): Promise<void> {
+    appending = true;
+    while (queue.length > 0 && !closed) {
+      const batch = queue;
+      queue = [];
+      try {
+        const last = await storage.log.append(batch.map((b) => b.append));
+        if (last - BigInt(batch.length) < applied) {
+          // Our entries took positions this replica already applied: the
+          // shared log lost entries (an asynchronous failover).
+          for (const l of diverged) l({ applied, head: last });
+          for (const b of batch) {
+            proposals.get(b.id)?.fail(errNoLeader);
+            proposals.delete(b.id);
+          }
+          continue;
+        }
+        await follow().catch(() => undefined);
+        // A catch-up that failed leaves these to the next round of following.
+        if (applied < last) followQuietly();
+      } catch {
+        await confirm(batch.map((b) => b.id));
+      }
+    }
+    appending = false;
+  }
+
+  // --- ReadIndex (batched) ------------------------------------------------
+  let readers: Array<Pending> = [];
+  let reading = false;
+
+  async function readRound(): Promise<void> {
+    reading = true;
+    while (readers.length > 0) {
+      const batch = readers;
+      readers = [];
+      try {
+        const head = await checkedHead();
+        if (head > applied) followQuietly();
+        await waitAppliedFor(head);
+        for (const r of batch) r.ok(undefined);
+      } catch {
+        for (const r of batch) r.fail(errNoLeader);
+      }
+    }
+    reading = false;
+  }
+
+  return {
+    async start() {
+      await follow();
+      stopFollowing = storage.log.onAppended(followQuietly);
+    },
+
+    propose(entry, grant) {
+      if (closed) return Promise.reject(errNoLeader);
+      const id = ++nextRequest;
+      entry.proposer = memberId;
+      entry.requestId = id;
+      const data = toBinary(conclaveLog.LogEntrySchema, entry);
+      return new Promise((ok, fail) => {
+        proposals.set(id, { ok, fail });
+        queue.push({ id, append: grant === undefined ? { data } : { data, grant } });
+        if (!appending) {
+          appending = true;
+          setImmediate(() => void flush());
+        }
+      });
+    },
+
+    readIndex() {
+      if (closed) return Promise.reject(errNoLeader);
+      return new Promise((ok, fail) => {
+        readers.push({ ok: () => ok(), fail });
+        if (!reading) {
+          reading = true;
+          setImmediate(() => void readRound());
+        }
+      });
+    },
+
+    applied: () => applied,
+
+    async close() {
+      closed = true;
+      stopFollowing?.();
+      await following?.catch(() => undefined);
+      for (const p of proposals.values()) p.fail(errNoLeader);
+      proposals.clear();
+      for (const r of readers) r.fail(errNoLeader);
+      readers = [];
+    },
+
+    onDiverged(listener) {
+      diverged.add(listener);
+      return () => diverged.delete(listener);
+    },
+  };
+}
