@@ -15,3 +15,4 @@ export {
   type StartPostgresOptions,
   startPostgres,
 } from "./start-postgres.js";
+export { type PostgresStandby, type StandbyOptions, startStandby } from "./start-standby.js";
