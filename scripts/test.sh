@@ -2,8 +2,8 @@
 # Runs every check and test of the repository. Installs the system tools the
 # wire tests drive (etcdctl from Debian's etcd-client; etcd itself from
 # etcd-server, the reference the differential tests compare against; openssl
-# and curl for TLS) when they are missing. A suite that cannot find its tool
-# fails; nothing is skipped.
+# and curl for TLS; PostgreSQL for the PostgreSQL storage tests) when they are
+# missing. A suite that cannot find its tool fails; nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +15,10 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 # The dashboard's browser tests drive Debian's Chromium (never a downloaded browser).
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# testkit's startPostgres runs Debian's PostgreSQL, whose initdb is not on PATH
+# but in /usr/lib/postgresql/<version>/bin. The package may start a system
+# cluster on :5432; harmless: the tests start their own clusters on free ports.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 if ((${#need[@]})); then
   echo "installing: ${need[*]}"
   SUDO=""
