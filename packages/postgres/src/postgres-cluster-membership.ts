@@ -110,8 +110,8 @@ export function createPostgresClusterMembership(
     if (me === undefined || closed) return;
     await sql`
       INSERT INTO conclave_member (id, name, client_urls, peer_urls, heartbeat_at)
-      VALUES (${me.id.toString()}::bigint, ${me.name}, ${sql.array(me.clientUrls)},
-              ${sql.array(me.peerUrls)}, clock_timestamp())
+      VALUES (${me.id.toString()}::bigint, ${me.name}, ${me.clientUrls},
+              ${me.peerUrls}, clock_timestamp())
       ON CONFLICT (id) DO UPDATE SET heartbeat_at = clock_timestamp(),
         name = EXCLUDED.name, client_urls = EXCLUDED.client_urls, peer_urls = EXCLUDED.peer_urls`;
     await checkDuties();

@@ -25,7 +25,7 @@ export function createPostgresLeaseDeadlines(sql: Sql): LeaseDeadlines {
         const rows = await sql<{ id: bigint; ttl_ms: bigint }[]>`
           UPDATE conclave_lease
           SET expires_at = clock_timestamp() + ttl_ms * interval '1 millisecond', graced = false
-          WHERE id = ANY(${sql.array(ids.map(String))}::bigint[])
+          WHERE id = ANY(${ids.map(String)}::bigint[])
           RETURNING id, ttl_ms`;
         const ttls = new Map(rows.map((r) => [BigInt(r.id), Number(r.ttl_ms) / 1000]));
         for (const [id, waiters] of batch) for (const w of waiters) w.ok(ttls.get(id));

@@ -46,13 +46,13 @@ export function createPostgresSharedLog(
       ), g AS (
         INSERT INTO conclave_lease (id, ttl_ms, expires_at)
         SELECT gid, gttl, clock_timestamp() + gttl * interval '1 millisecond'
-        FROM unnest(${tx.array(grants.map((g) => g.id.toString()))}::bigint[],
-                    ${tx.array(grants.map((g) => String(g.ttlMs)))}::bigint[]) AS t(gid, gttl)
+        FROM unnest(${grants.map((g) => g.id.toString())}::bigint[],
+                    ${grants.map((g) => String(g.ttlMs))}::bigint[]) AS t(gid, gttl)
         ON CONFLICT (id) DO NOTHING
       ), ins AS (
         INSERT INTO conclave_log (seq, entry)
         SELECT c.seq - ${n} + t.o, t.e
-        FROM c, unnest(${tx.array(data, 17)}::bytea[]) WITH ORDINALITY AS t(e, o)
+        FROM c, unnest(${data}::bytea[]) WITH ORDINALITY AS t(e, o)
         RETURNING seq
       )
       SELECT max(seq) AS last, pg_notify(${logChannel}, max(seq)::text) FROM ins`;
@@ -73,7 +73,7 @@ export function createPostgresSharedLog(
       return sql.begin(async (tx) => {
         const rows = await tx<{ id: bigint }[]>`
           DELETE FROM conclave_lease
-          WHERE id = ANY(${tx.array(ids.map(String))}::bigint[]) AND expires_at <= clock_timestamp()
+          WHERE id = ANY(${ids.map(String)}::bigint[]) AND expires_at <= clock_timestamp()
           RETURNING id`;
         const expired = rows.map((r) => BigInt(r.id)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
         if (expired.length === 0) return [];

@@ -1,0 +1,84 @@
+// Helpers of the replica-mode wire tests: N real `conclave --storage
+// postgres://…` processes over one real PostgreSQL (testkit's startPostgres).
+
+import { Cluster, KV, Lease, Maintenance, Watch } from "@conclave/proto";
+import { type PostgresCluster, type RunningServer, startConclave } from "@conclave/testkit";
+import { type Client, createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+
+export interface ReplicaClients {
+  kv: Client<typeof KV>;
+  watch: Client<typeof Watch>;
+  lease: Client<typeof Lease>;
+  cluster: Client<typeof Cluster>;
+  maintenance: Client<typeof Maintenance>;
+}
+
+/** gRPC (h2c) clients of one replica, as clientv3 would talk to it. */
+export function replicaClients(server: RunningServer): ReplicaClients {
+  const transport = createGrpcTransport({ baseUrl: server.url });
+  return {
+    kv: createClient(KV, transport),
+    watch: createClient(Watch, transport),
+    lease: createClient(Lease, transport),
+    cluster: createClient(Cluster, transport),
+    maintenance: createClient(Maintenance, transport),
+  };
+}
+
+/** Starts `n` replicas over `databaseUrl` (one at a time: the first creates the schema). */
+export async function startReplicas(
+  n: number,
+  databaseUrl: string,
+  args: string[] = [],
+): Promise<RunningServer[]> {
+  const out: RunningServer[] = [];
+  for (let i = 0; i < n; i++) out.push(await startReplica(databaseUrl, i, args));
+  return out;
+}
+
+export function startReplica(
+  databaseUrl: string,
+  i: number,
+  args: string[] = [],
+): Promise<RunningServer> {
+  return startConclave({ args: ["--name", `replica-${i}`, "--storage", databaseUrl, ...args] });
+}
+
+/** A KV client that sends each call to the next replica in turn. */
+export function roundRobin(clients: ReadonlyArray<Client<typeof KV>>): Client<typeof KV> {
+  let next = 0;
+  return new Proxy({} as Client<typeof KV>, {
+    get(_, method: string) {
+      const c = clients[next++ % clients.length] as unknown as Record<string, unknown>;
+      const fn = c[method] as (...a: unknown[]) => unknown;
+      return (...a: unknown[]) => fn.apply(c, a);
+    },
+  });
+}
+
+/** The member ID a replica reports as its leader (the holder of the cluster duties). */
+export async function leaderOf(c: ReplicaClients): Promise<bigint> {
+  return (await c.maintenance.status({})).leader;
+}
+
+/** The replica's own member ID. */
+export async function memberIdOf(c: ReplicaClients): Promise<bigint> {
+  return (await c.maintenance.status({})).header?.memberId ?? 0n;
+}
+
+/** Resolves when `check` returns true, polling every 100 ms, or rejects after `ms`. */
+export async function eventually(
+  what: string,
+  check: () => Promise<boolean>,
+  ms: number,
+): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await check().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export type { PostgresCluster };
