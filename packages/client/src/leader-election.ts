@@ -22,7 +22,9 @@ export type LeaderElectionEventKind =
   | "anointed"
   | "promoted"
   | "evicted"
-  | "demoted";
+  | "demoted"
+  | "created"
+  | "closed";
 
 const eventKinds: Record<EventReason, LeaderElectionEventKind> = {
   [EventReason.UNSPECIFIED]: "unspecified",
@@ -35,6 +37,8 @@ const eventKinds: Record<EventReason, LeaderElectionEventKind> = {
   [EventReason.PROMOTED]: "promoted",
   [EventReason.EVICTED]: "evicted",
   [EventReason.DEMOTED]: "demoted",
+  [EventReason.CREATED]: "created",
+  [EventReason.CLOSED]: "closed",
 };
 
 /** One change of a conclave.v1 leader election. */
