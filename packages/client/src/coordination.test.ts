@@ -134,4 +134,21 @@ describe("conclave leader election", () => {
     await le.withdraw("c");
     await lease.revoke();
   });
+
+  it("a reconnect right after CURRENT does not repeat the change it summed up", async () => {
+    const le = client.leaderElection("le-current");
+    await other.leaderElection("le-current").enter("x"); // entered + elected, one revision
+    const events = le.events();
+    const it = events[Symbol.asyncIterator]();
+    const [cur] = await take(it, 1);
+    assert.deepEqual([cur?.reason, cur?.term.leader], [EventReason.CURRENT, "x"]);
+    server.setDown(true);
+    await other.leaderElection("le-current").enter("y");
+    server.setDown(false);
+    const [next] = await take(it, 1);
+    assert.deepEqual([next?.reason, next?.candidateId], [EventReason.ENTERED, "y"]);
+    events.close();
+    await le.withdraw("x");
+    await le.withdraw("y");
+  });
 });

@@ -189,12 +189,18 @@ export function createLeaderElection(services: ConclaveServices, election: strin
       let lastRevision = -1n;
       /** Events delivered at lastRevision (a change and its ELECTED share one). */
       let deliveredAtLast = 0;
+      /**
+       * The last event was CURRENT: a state, not a change, covering every
+       * change up to its revision — a replay from there would repeat the
+       * change at that revision (and its ELECTED), so resume after it.
+       */
+      let lastWasState = false;
       async function* connect(signal: AbortSignal) {
         // Resume at the last revision seen, not after it, so an ELECTED that
         // the cut-off stream had not sent yet is not lost; skip what was seen.
         const resuming = lastRevision >= 0n;
-        let skip = resuming ? deliveredAtLast : 0;
-        const startRevision = resuming ? lastRevision : 0n;
+        let skip = resuming && !lastWasState ? deliveredAtLast : 0;
+        const startRevision = !resuming ? 0n : lastWasState ? lastRevision + 1n : lastRevision;
         for await (const r of le.events({ election, startRevision }, { signal })) {
           const term = termOf(r);
           if (term.revision === lastRevision && skip > 0) {
@@ -206,6 +212,7 @@ export function createLeaderElection(services: ConclaveServices, election: strin
             lastRevision = term.revision;
             deliveredAtLast = 1;
           }
+          lastWasState = r.reason === EventReason.CURRENT;
           skip = 0;
           yield {
             kind: eventKinds[r.reason] ?? "unspecified",
