@@ -64,6 +64,32 @@ export interface LeaderElectionEvent {
 export interface LeaderElection {
   readonly election: string;
   /**
+   * Declares the election, so it is listed ({@link listLeaderElections})
+   * before anyone enters and while its line is empty. Idempotent. Entering
+   * does not need it.
+   *
+   * @example
+   * ```ts
+   * const term = await client.leaderElection("jobs").create(); // term.created === true
+   * ```
+   */
+  create(): Promise<Term>;
+  /**
+   * Ends the election for everyone (the `Close` RPC): every candidate leaves
+   * the line, the leader's term ends (event `"closed"`), every `events()`
+   * stream of the election ends after that event, and it is no longer
+   * listed. Entering again later elects with the next term number. Named
+   * `closeElection` rather than `close`, because it releases nothing local:
+   * it is an operator's action on shared state. Closing an election that is
+   * not listed changes nothing; one that never existed is NotFound.
+   *
+   * @example
+   * ```ts
+   * await client.leaderElection("jobs").closeElection();
+   * ```
+   */
+  closeElection(): Promise<Term>;
+  /**
    * Joins the end of the line, tied to a lease (candidacy ends with it). Default lease: none.
    *
    * @example
@@ -133,7 +159,7 @@ export interface LeaderElection {
    * The current state first, then one event per change, reconnecting on its
    * own, resuming from the last revision seen: no change is lost or
    * repeated; see {@link LeaderElectionEvent.resync} for when history was
-   * compacted meanwhile.
+   * compacted meanwhile. Ends (without an error) after a `"closed"` event.
    *
    * @example
    * ```ts
@@ -149,6 +175,33 @@ const termOf = (r: { term?: Term | undefined }): Term => {
   if (r.term === undefined) throw new ConnectError("conclave: answer without term", Code.Internal);
   return r.term;
 };
+
+/** What {@link listLeaderElections} returns. */
+export interface LeaderElectionList {
+  /** The current term of each listed election, sorted by name. */
+  elections: Term[];
+  /**
+   * The revision the list was read at: a watch of `__conclave/le/` from
+   * `revision + 1` misses no later change.
+   */
+  revision: bigint;
+}
+
+/**
+ * The listed conclave.v1 elections — those created and not closed since, and
+ * those anyone is in — with their current terms; only those whose keys the
+ * caller may read. `ConclaveClient.listLeaderElections` is this.
+ *
+ * @example
+ * ```ts
+ * const { elections } = await listLeaderElections(services);
+ * for (const t of elections) console.log(t.election, t.leader || "(no leader)", t.term);
+ * ```
+ */
+export async function listLeaderElections(services: ConclaveServices): Promise<LeaderElectionList> {
+  const r = await services.leaderElection.list({});
+  return { elections: r.elections, revision: r.revision };
+}
 
 /**
  * conclave.v1's leader election `election` over `services`.
@@ -168,6 +221,12 @@ export function createLeaderElection(services: ConclaveServices, election: strin
       termOf(await call({ election, candidateId }));
   return {
     election,
+    async create() {
+      return termOf(await le.create({ election }));
+    },
+    async closeElection() {
+      return termOf(await le.close({ election }));
+    },
     async enter(candidateId, options = {}) {
       return termOf(await le.enter({ election, candidateId, lease: leaseIdOf(options.lease) }));
     },
@@ -221,6 +280,8 @@ export function createLeaderElection(services: ConclaveServices, election: strin
             term,
             resync: resuming && r.reason === EventReason.CURRENT,
           } satisfies LeaderElectionEvent;
+          // The election ended; the server ends its stream too.
+          if (r.reason === EventReason.CLOSED) return;
         }
         throw new ConnectError("events stream ended", Code.Unavailable);
       }
