@@ -5,7 +5,12 @@ import { type ClientScope, createClientScope } from "./client-scope.js";
 import { type ConclaveServices, createConclaveServices } from "./conclave-services.js";
 import { type CampaignOptions, createElection, type Election } from "./election.js";
 import { createKvClient, type KvClient } from "./kv-client.js";
-import { createLeaderElection, type LeaderElection } from "./leader-election.js";
+import {
+  createLeaderElection,
+  type LeaderElection,
+  type LeaderElectionList,
+  listLeaderElections,
+} from "./leader-election.js";
 import { grantLease, type Lease, type LeaseInput, type LeaseOptions } from "./lease.js";
 import type { LinkedAbortController } from "./linked-abort-controller.js";
 import { acquireLock, type LockHandle, type LockOptions } from "./lock.js";
@@ -110,6 +115,16 @@ export interface ConclaveClient extends KvClient {
    * ```
    */
   leaderElection(election: string): LeaderElection;
+  /**
+   * The listed conclave.v1 elections with their current terms (see
+   * {@link listLeaderElections}).
+   *
+   * @example
+   * ```ts
+   * const { elections } = await client.listLeaderElections();
+   * ```
+   */
+  listLeaderElections(): Promise<LeaderElectionList>;
   /**
    * Ends every stream and stops every lease renewal this client started;
    * calls still waiting (`lock`, `campaign`) and any call made afterwards
@@ -267,6 +282,9 @@ export function createConclaveClient(
           return releasing(le.events(linked(o, link)), link);
         },
       };
+    },
+    listLeaderElections() {
+      return listLeaderElections(services);
     },
     close() {
       scope.close();

@@ -134,4 +134,80 @@ describe("conclave leader election", () => {
     await le.withdraw("c");
     await lease.revoke();
   });
+
+  it("a reconnect right after CURRENT does not repeat the change it summed up", async () => {
+    const le = client.leaderElection("le-current");
+    await other.leaderElection("le-current").enter("x"); // entered + elected, one revision
+    const events = le.events();
+    const it = events[Symbol.asyncIterator]();
+    const [cur] = await take(it, 1);
+    assert.deepEqual([cur?.reason, cur?.term.leader], [EventReason.CURRENT, "x"]);
+    server.setDown(true);
+    await other.leaderElection("le-current").enter("y");
+    server.setDown(false);
+    const [next] = await take(it, 1);
+    assert.deepEqual([next?.reason, next?.candidateId], [EventReason.ENTERED, "y"]);
+    events.close();
+    await le.withdraw("x");
+    await le.withdraw("y");
+  });
+  it("create, list and closeElection; events end after the close, also when it happened while disconnected", async () => {
+    const names = async () =>
+      (await client.listLeaderElections()).elections
+        .map((t) => t.election)
+        .filter((n) => n.startsWith("le-life"));
+    const le = client.leaderElection("le-life");
+    const created = await le.create();
+    assert.deepEqual([created.created, created.term, created.leader], [true, 0n, ""]);
+    assert.deepEqual((await le.create()).revision, created.revision, "idempotent");
+    await other.leaderElection("le-life-2").enter("x");
+    assert.deepEqual(await names(), ["le-life", "le-life-2"]);
+    const list = await client.listLeaderElections();
+    assert.ok(list.revision >= created.revision);
+
+    // Live: the stream ends by itself after "closed".
+    await le.enter("a");
+    const events = le.events();
+    const it = events[Symbol.asyncIterator]();
+    const [cur] = await take(it, 1);
+    assert.equal(cur?.kind, "current");
+    const closed = await other.leaderElection("le-life").closeElection();
+    assert.deepEqual([closed.candidates, closed.leader, closed.created], [[], "", false]);
+    const [end] = await take(it, 1);
+    assert.deepEqual([end?.kind, end?.candidateId, end?.term.term], ["closed", "a", 1n]);
+    assert.deepEqual(await it.next(), { done: true, value: undefined });
+    assert.deepEqual(await names(), ["le-life-2"]);
+
+    // Closed while this client was cut off: the reconnect replays it, then ends.
+    const le2 = client.leaderElection("le-life-2");
+    const events2 = le2.events();
+    const it2 = events2[Symbol.asyncIterator]();
+    await take(it2, 1);
+    server.setDown(true);
+    await other.leaderElection("le-life-2").enter("y");
+    await other.leaderElection("le-life-2").closeElection();
+    server.setDown(false);
+    const replayed = await take(it2, 2);
+    assert.deepEqual(
+      replayed.map((e) => [e.kind, e.candidateId]),
+      [
+        ["entered", "y"],
+        ["closed", "x"],
+      ],
+    );
+    assert.deepEqual(await it2.next(), { done: true, value: undefined });
+    const opened = server.opened.streams;
+    await tick(100);
+    assert.equal(server.opened.streams, opened, "no reconnect after the close");
+    assert.deepEqual(await names(), []);
+
+    // Entering again: a new term, listed again.
+    const back = await le.enter("b");
+    assert.deepEqual([back.leader, back.term], ["b", 2n]);
+    assert.deepEqual(await names(), ["le-life"]);
+    await le.closeElection();
+    await assert.rejects(client.leaderElection("le-never").closeElection(), (e) => {
+      return e instanceof ConnectError && e.code === Code.NotFound;
+    });
+  });
 });

@@ -50,6 +50,8 @@ export {
   type LeaderElection,
   type LeaderElectionEvent,
   type LeaderElectionEventKind,
+  type LeaderElectionList,
+  listLeaderElections,
 } from "./leader-election.js";
 export {
   grantLease,

@@ -22,7 +22,9 @@ export type LeaderElectionEventKind =
   | "anointed"
   | "promoted"
   | "evicted"
-  | "demoted";
+  | "demoted"
+  | "created"
+  | "closed";
 
 const eventKinds: Record<EventReason, LeaderElectionEventKind> = {
   [EventReason.UNSPECIFIED]: "unspecified",
@@ -35,6 +37,8 @@ const eventKinds: Record<EventReason, LeaderElectionEventKind> = {
   [EventReason.PROMOTED]: "promoted",
   [EventReason.EVICTED]: "evicted",
   [EventReason.DEMOTED]: "demoted",
+  [EventReason.CREATED]: "created",
+  [EventReason.CLOSED]: "closed",
 };
 
 /** One change of a conclave.v1 leader election. */
@@ -59,6 +63,32 @@ export interface LeaderElectionEvent {
 /** conclave.v1's Atomix-style leader election for one election name. */
 export interface LeaderElection {
   readonly election: string;
+  /**
+   * Declares the election, so it is listed ({@link listLeaderElections})
+   * before anyone enters and while its line is empty. Idempotent. Entering
+   * does not need it.
+   *
+   * @example
+   * ```ts
+   * const term = await client.leaderElection("jobs").create(); // term.created === true
+   * ```
+   */
+  create(): Promise<Term>;
+  /**
+   * Ends the election for everyone (the `Close` RPC): every candidate leaves
+   * the line, the leader's term ends (event `"closed"`), every `events()`
+   * stream of the election ends after that event, and it is no longer
+   * listed. Entering again later elects with the next term number. Named
+   * `closeElection` rather than `close`, because it releases nothing local:
+   * it is an operator's action on shared state. Closing an election that is
+   * not listed changes nothing; one that never existed is NotFound.
+   *
+   * @example
+   * ```ts
+   * await client.leaderElection("jobs").closeElection();
+   * ```
+   */
+  closeElection(): Promise<Term>;
   /**
    * Joins the end of the line, tied to a lease (candidacy ends with it). Default lease: none.
    *
@@ -129,7 +159,7 @@ export interface LeaderElection {
    * The current state first, then one event per change, reconnecting on its
    * own, resuming from the last revision seen: no change is lost or
    * repeated; see {@link LeaderElectionEvent.resync} for when history was
-   * compacted meanwhile.
+   * compacted meanwhile. Ends (without an error) after a `"closed"` event.
    *
    * @example
    * ```ts
@@ -145,6 +175,33 @@ const termOf = (r: { term?: Term | undefined }): Term => {
   if (r.term === undefined) throw new ConnectError("conclave: answer without term", Code.Internal);
   return r.term;
 };
+
+/** What {@link listLeaderElections} returns. */
+export interface LeaderElectionList {
+  /** The current term of each listed election, sorted by name. */
+  elections: Term[];
+  /**
+   * The revision the list was read at: a watch of `__conclave/le/` from
+   * `revision + 1` misses no later change.
+   */
+  revision: bigint;
+}
+
+/**
+ * The listed conclave.v1 elections — those created and not closed since, and
+ * those anyone is in — with their current terms; only those whose keys the
+ * caller may read. `ConclaveClient.listLeaderElections` is this.
+ *
+ * @example
+ * ```ts
+ * const { elections } = await listLeaderElections(services);
+ * for (const t of elections) console.log(t.election, t.leader || "(no leader)", t.term);
+ * ```
+ */
+export async function listLeaderElections(services: ConclaveServices): Promise<LeaderElectionList> {
+  const r = await services.leaderElection.list({});
+  return { elections: r.elections, revision: r.revision };
+}
 
 /**
  * conclave.v1's leader election `election` over `services`.
@@ -164,6 +221,12 @@ export function createLeaderElection(services: ConclaveServices, election: strin
       termOf(await call({ election, candidateId }));
   return {
     election,
+    async create() {
+      return termOf(await le.create({ election }));
+    },
+    async closeElection() {
+      return termOf(await le.close({ election }));
+    },
     async enter(candidateId, options = {}) {
       return termOf(await le.enter({ election, candidateId, lease: leaseIdOf(options.lease) }));
     },
@@ -185,12 +248,18 @@ export function createLeaderElection(services: ConclaveServices, election: strin
       let lastRevision = -1n;
       /** Events delivered at lastRevision (a change and its ELECTED share one). */
       let deliveredAtLast = 0;
+      /**
+       * The last event was CURRENT: a state, not a change, covering every
+       * change up to its revision — a replay from there would repeat the
+       * change at that revision (and its ELECTED), so resume after it.
+       */
+      let lastWasState = false;
       async function* connect(signal: AbortSignal) {
         // Resume at the last revision seen, not after it, so an ELECTED that
         // the cut-off stream had not sent yet is not lost; skip what was seen.
         const resuming = lastRevision >= 0n;
-        let skip = resuming ? deliveredAtLast : 0;
-        const startRevision = resuming ? lastRevision : 0n;
+        let skip = resuming && !lastWasState ? deliveredAtLast : 0;
+        const startRevision = !resuming ? 0n : lastWasState ? lastRevision + 1n : lastRevision;
         for await (const r of le.events({ election, startRevision }, { signal })) {
           const term = termOf(r);
           if (term.revision === lastRevision && skip > 0) {
@@ -202,6 +271,7 @@ export function createLeaderElection(services: ConclaveServices, election: strin
             lastRevision = term.revision;
             deliveredAtLast = 1;
           }
+          lastWasState = r.reason === EventReason.CURRENT;
           skip = 0;
           yield {
             kind: eventKinds[r.reason] ?? "unspecified",
@@ -210,6 +280,8 @@ export function createLeaderElection(services: ConclaveServices, election: strin
             term,
             resync: resuming && r.reason === EventReason.CURRENT,
           } satisfies LeaderElectionEvent;
+          // The election ended; the server ends its stream too.
+          if (r.reason === EventReason.CLOSED) return;
         }
         throw new ConnectError("events stream ended", Code.Unavailable);
       }

@@ -131,6 +131,10 @@ export const authPolicy: ReadonlyMap<string, Readonly<Record<string, MethodNeed<
       resign: "serviceKeys",
     }),
     needs(LeaderElectionService, {
+      create: "serviceKeys",
+      close: "serviceKeys",
+      // Lists only the elections whose keys the caller may READ.
+      list: "serviceKeys",
       enter: "serviceKeys",
       withdraw: "serviceKeys",
       evict: "serviceKeys",

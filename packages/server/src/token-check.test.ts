@@ -59,6 +59,8 @@ const requests: Record<string, Record<string, unknown>> = {
   "conclave.v1.WatchService/Watch": { key: b("k") },
 };
 for (const m of [
+  "Create",
+  "Close",
   "Enter",
   "Withdraw",
   "Evict",

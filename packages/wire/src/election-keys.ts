@@ -1,6 +1,7 @@
 // Where conclave.v1 LeaderElection keeps its state: ordinary keys, visible to
 // Range and Watch, under "__conclave/le/<URI-encoded election>/":
-//   state                         the line and term (JSON, the server's own)
+//   state                         the line, the term and whether Create declared it
+//                                 (JSON, the server's own; List reads these)
 //   leader                        changes only when the leader does (the fencing key)
 //   candidates/<URI-encoded id>   one per candidate, on the candidate's lease
 // Names and IDs are URI-encoded so a "/" in them cannot collide with the

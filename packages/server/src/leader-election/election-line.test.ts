@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { applyLineOp, emptyLine, LineError, type LineOp, type LineState } from "./election-line.js";
+import {
+  applyLineOp,
+  emptyLine,
+  isListed,
+  LineError,
+  type LineOp,
+  type LineState,
+  parseLineState,
+} from "./election-line.js";
 
 const c = (id: string, lease = "0") => ({ id, lease });
 const run = (ops: LineOp[]) => ops.reduce<LineState>((s, op) => applyLineOp(s, op) ?? s, emptyLine);
@@ -121,5 +129,141 @@ describe("election line (Atomix semantics)", () => {
       () => applyLineOp(s, { op: "enter", candidate: c("b", "7") }),
       (e) => e instanceof LineError && e.kind === "candidate_exists",
     );
+  });
+
+  it("create and close: no-ops return undefined", () => {
+    const created = run([{ op: "create" }]);
+    assert.equal(applyLineOp(created, { op: "create" }), undefined);
+    assert.equal(applyLineOp(emptyLine, { op: "close" }), undefined);
+    const left = run([...abc.slice(0, 1), { op: "withdraw", id: "a" }]);
+    assert.equal(applyLineOp(left, { op: "close" }), undefined, "nothing listed to close");
+  });
+});
+
+describe("create, close and listing", () => {
+  const a: LineOp = { op: "enter", candidate: c("a") };
+  const b: LineOp = { op: "enter", candidate: c("b") };
+  const cases: Array<{
+    name: string;
+    ops: LineOp[];
+    line: string;
+    term: number;
+    created: boolean;
+    listed: boolean;
+    last: [string, string];
+  }> = [
+    {
+      name: "never created, nobody in: not listed",
+      ops: [],
+      line: "",
+      term: 0,
+      created: false,
+      listed: false,
+      last: ["entered", ""],
+    },
+    {
+      name: "created: listed before anyone enters",
+      ops: [{ op: "create" }],
+      line: "",
+      term: 0,
+      created: true,
+      listed: true,
+      last: ["created", ""],
+    },
+    {
+      name: "entered without create: listed while anyone is in",
+      ops: [a],
+      line: "a",
+      term: 1,
+      created: false,
+      listed: true,
+      last: ["entered", "a"],
+    },
+    {
+      name: "everyone left an election never created: not listed",
+      ops: [a, { op: "withdraw", id: "a" }],
+      line: "",
+      term: 1,
+      created: false,
+      listed: false,
+      last: ["withdrew", "a"],
+    },
+    {
+      name: "everyone left a created election: still listed",
+      ops: [{ op: "create" }, a, { op: "withdraw", id: "a" }],
+      line: "",
+      term: 1,
+      created: true,
+      listed: true,
+      last: ["withdrew", "a"],
+    },
+    {
+      name: "create after entering keeps line and term",
+      ops: [a, b, { op: "create" }],
+      line: "a,b",
+      term: 1,
+      created: true,
+      listed: true,
+      last: ["created", ""],
+    },
+    {
+      name: "close empties the line, ends the leader's term, unlists",
+      ops: [{ op: "create" }, a, b, { op: "close" }],
+      line: "",
+      term: 1,
+      created: false,
+      listed: false,
+      last: ["closed", "a"],
+    },
+    {
+      name: "close of an election nobody leads names no one",
+      ops: [{ op: "create" }, { op: "close" }],
+      line: "",
+      term: 0,
+      created: false,
+      listed: false,
+      last: ["closed", ""],
+    },
+    {
+      name: "entering after close elects with the next term",
+      ops: [a, { op: "close" }, b],
+      line: "b",
+      term: 2,
+      created: false,
+      listed: true,
+      last: ["entered", "b"],
+    },
+    {
+      name: "created again after close",
+      ops: [a, { op: "close" }, { op: "create" }],
+      line: "",
+      term: 1,
+      created: true,
+      listed: true,
+      last: ["created", ""],
+    },
+  ];
+  for (const t of cases) {
+    it(t.name, () => {
+      const s = run(t.ops);
+      assert.deepEqual(
+        [ids(s), s.term, s.created, isListed(s), [s.last.reason, s.last.candidate]],
+        [t.line, t.term, t.created, t.listed, t.last],
+      );
+      if (s.last.reason === "created" || s.last.reason === "closed") {
+        assert.equal(s.last.elected, false, "create and close elect nobody");
+      }
+    });
+  }
+
+  it("reads states stored before create existed as never created", () => {
+    const old = {
+      term: 3,
+      candidates: [c("a")],
+      last: { reason: "entered", candidate: "a", elected: false },
+    };
+    const s = parseLineState(new TextEncoder().encode(JSON.stringify(old)));
+    assert.deepEqual(s, { ...old, created: false });
+    assert.deepEqual(parseLineState(new TextEncoder().encode(JSON.stringify(s))), s);
   });
 });

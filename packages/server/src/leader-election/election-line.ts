@@ -12,7 +12,9 @@ export type LineReason =
   | "anointed"
   | "promoted"
   | "demoted"
-  | "evicted";
+  | "evicted"
+  | "created"
+  | "closed";
 
 export interface LineCandidate {
   id: string;
@@ -26,8 +28,30 @@ export interface LineState {
   term: number;
   /** Candidates in line order; the first leads. */
   candidates: LineCandidate[];
+  /**
+   * Declared with Create and not closed since. States written before Create
+   * existed lack it: {@link parseLineState} reads them as false.
+   */
+  created: boolean;
   /** The change that produced this state. */
   last: { reason: LineReason; candidate: string; elected: boolean };
+}
+
+const dec = new TextDecoder();
+
+/** A state key's value (JSON); tolerates states written before `created` existed. */
+export function parseLineState(value: Uint8Array): LineState {
+  const s = JSON.parse(dec.decode(value)) as Omit<LineState, "created"> & { created?: boolean };
+  return { ...s, created: s.created === true };
+}
+
+/**
+ * Whether List shows the election: declared and not closed, or anyone in
+ * line. An election everyone left keeps its state key (so its term number is
+ * never reused) but is no longer listed.
+ */
+export function isListed(state: LineState): boolean {
+  return state.created || state.candidates.length > 0;
 }
 
 export class LineError extends Error {
@@ -42,11 +66,14 @@ export class LineError extends Error {
 
 export type LineOp =
   | { op: "enter"; candidate: LineCandidate }
-  | { op: "withdraw" | "evict" | "lease_expired" | "anoint" | "promote" | "demote"; id: string };
+  | { op: "withdraw" | "evict" | "lease_expired" | "anoint" | "promote" | "demote"; id: string }
+  | { op: "create" }
+  | { op: "close" };
 
 export const emptyLine: LineState = {
   term: 0,
   candidates: [],
+  created: false,
   last: { reason: "entered", candidate: "", elected: false },
 };
 
@@ -58,14 +85,39 @@ const reasonOf: Record<LineOp["op"], LineReason> = {
   anoint: "anointed",
   promote: "promoted",
   demote: "demoted",
+  create: "created",
+  close: "closed",
 };
 
 /**
  * Applies one operation. Returns undefined when nothing changes (entering
- * again with the same lease, promoting the leader, demoting the last one),
- * so callers write nothing and emit no event.
+ * again with the same lease, promoting the leader, demoting the last one,
+ * creating a created election, closing one that is not listed), so callers
+ * write nothing and emit no event.
+ *
+ * Create only sets `created`. Close empties the line and clears `created`;
+ * its subject is the leader whose term it ends. Neither elects anyone, and
+ * both keep the term number, so the next leader gets a new one.
  */
 export function applyLineOp(state: LineState, op: LineOp): LineState | undefined {
+  if (op.op === "create") {
+    if (state.created) return undefined;
+    return {
+      term: state.term,
+      candidates: state.candidates,
+      created: true,
+      last: { reason: "created", candidate: "", elected: false },
+    };
+  }
+  if (op.op === "close") {
+    if (!isListed(state)) return undefined;
+    return {
+      term: state.term,
+      candidates: [],
+      created: false,
+      last: { reason: "closed", candidate: state.candidates[0]?.id ?? "", elected: false },
+    };
+  }
   const line = state.candidates.slice();
   const leaderBefore = line[0]?.id;
   let subject: string;
@@ -114,6 +166,7 @@ export function applyLineOp(state: LineState, op: LineOp): LineState | undefined
   return {
     term: elected ? state.term + 1 : state.term,
     candidates: line,
+    created: state.created,
     last: { reason: reasonOf[op.op], candidate: subject, elected },
   };
 }

@@ -10,10 +10,16 @@ import {
   txnRequest,
 } from "@conclave/core";
 import type { Term } from "@conclave/proto";
-import { electionKeys } from "@conclave/wire";
+import { electionKeys, leaderElectionPrefix, parseElectionKey, prefixEnd } from "@conclave/wire";
 import type { LocalClient } from "../local-client.js";
 import type { ServerContext } from "../server-context.js";
-import { applyLineOp, emptyLine, type LineOp, type LineState } from "./election-line.js";
+import {
+  applyLineOp,
+  emptyLine,
+  type LineOp,
+  type LineState,
+  parseLineState,
+} from "./election-line.js";
 import { errElectionNotFound } from "./errors.js";
 
 const enc = new TextEncoder();
@@ -30,6 +36,16 @@ export interface ElectionSnapshot {
   rev: number;
 }
 
+/** One election of {@link ElectionStore.readAll}. */
+export interface StoredElection {
+  election: string;
+  state: LineState;
+  /** mod_revision of the state key. */
+  stateRev: number;
+  /** mod_revision of the leader key (0: never had a leader). */
+  leaderRev: number;
+}
+
 /**
  * The elections as stored in the KV space: reads a line, applies a line
  * operation with compare-and-swap, and shapes the answer as a `Term`. Both the
@@ -39,9 +55,15 @@ export interface ElectionStore {
   /** Reads the state and leader keys of `election` in one txn. */
   read(election: string): Promise<ElectionSnapshot>;
   /**
+   * Every election that has a state key, listed or not, in key order, read
+   * at one revision (`rev`). One range over the LeaderElection prefix, so it
+   * also reads the (empty) candidate keys.
+   */
+  readAll(): Promise<{ elections: StoredElection[]; rev: number }>;
+  /**
    * Applies `op` with compare-and-swap on the state key's mod revision,
    * retrying when the line changed under it; errElectionNotFound for an
-   * election that does not exist (except for "enter").
+   * election that does not exist (except for "enter" and "create").
    */
   mutate(election: string, op: LineOp): Promise<Term>;
   /** The term of `state` (undefined: empty line) at `revision`. */
@@ -86,8 +108,7 @@ export function createElectionStore(ctx: ServerContext, c: LocalClient): Electio
     const stateKv = kvOf(0);
     const leaderKv = kvOf(1);
     return {
-      state:
-        stateKv === undefined ? undefined : (JSON.parse(dec.decode(stateKv.value)) as LineState),
+      state: stateKv === undefined ? undefined : parseLineState(stateKv.value),
       stateRev: Number(stateKv?.modRevision ?? 0n),
       leaderRev: Number(leaderKv?.modRevision ?? 0n),
       rev: Number(resp.header.revision ?? 0n),
@@ -114,7 +135,31 @@ export function createElectionStore(ctx: ServerContext, c: LocalClient): Electio
       leaderKey: electionKeys(election).leader,
       leaderLease: lease,
       leaderLeaseTtl: info === undefined ? -1n : BigInt(info.remaining),
+      created: s.created,
     } as Term;
+  }
+
+  async function readAll(): Promise<{ elections: StoredElection[]; rev: number }> {
+    const pfx = enc.encode(leaderElectionPrefix);
+    const resp = await c.range(pfx, { rangeEnd: prefixEnd(pfx) });
+    const byName = new Map<string, StoredElection>();
+    const leaderRevs = new Map<string, number>();
+    for (const kv of resp.kvs) {
+      const parsed = parseElectionKey(dec.decode(kv.key));
+      if (parsed?.part === "state") {
+        byName.set(parsed.election, {
+          election: parsed.election,
+          state: parseLineState(kv.value),
+          stateRev: Number(kv.modRevision),
+          leaderRev: 0,
+        });
+      } else if (parsed?.part === "leader") {
+        leaderRevs.set(parsed.election, Number(kv.modRevision));
+      }
+    }
+    const elections = [...byName.values()];
+    for (const e of elections) e.leaderRev = leaderRevs.get(e.election) ?? 0;
+    return { elections, rev: Number(resp.header.revision ?? 0n) };
   }
 
   /** The txn ops writing `next`, the leader key when elected, and the candidate key `op` touches. */
@@ -153,6 +198,16 @@ export function createElectionStore(ctx: ServerContext, c: LocalClient): Electio
           value: deleteRangeRequest(enc.encode(k.candidate(op.id))),
         },
       });
+    } else if (op.op === "close") {
+      // Every candidate leaves in the same revision. The expiry duty sees
+      // these deletions too and finds the candidates already out of line.
+      const candidates = enc.encode(k.candidatesPrefix);
+      ops.push({
+        request: {
+          case: "requestDeleteRange",
+          value: deleteRangeRequest(candidates, { rangeEnd: prefixEnd(candidates) }),
+        },
+      });
     }
     return ops;
   }
@@ -162,7 +217,9 @@ export function createElectionStore(ctx: ServerContext, c: LocalClient): Electio
       const stateKey = enc.encode(electionKeys(election).state);
       for (;;) {
         const snap = await read(election);
-        if (snap.state === undefined && op.op !== "enter") throw errElectionNotFound(election);
+        if (snap.state === undefined && op.op !== "enter" && op.op !== "create") {
+          throw errElectionNotFound(election);
+        }
         const next = applyLineOp(snap.state ?? emptyLine, op);
         if (next === undefined) return toTerm(election, snap.state, snap.stateRev, snap.leaderRev);
         const resp = await c.txn(
@@ -184,5 +241,5 @@ export function createElectionStore(ctx: ServerContext, c: LocalClient): Electio
     });
   }
 
-  return { read, mutate, toTerm };
+  return { read, readAll, mutate, toTerm };
 }

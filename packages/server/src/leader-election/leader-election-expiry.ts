@@ -2,7 +2,7 @@ import { prefixEnd } from "@conclave/core";
 import { electionKeys, leaderElectionPrefix, parseElectionKey } from "@conclave/wire";
 import type { LocalClient } from "../local-client.js";
 import type { ServerContext } from "../server-context.js";
-import type { LineState } from "./election-line.js";
+import { parseLineState } from "./election-line.js";
 import { createElectionStore, type ElectionStore } from "./election-store.js";
 
 const enc = new TextEncoder();
@@ -67,7 +67,7 @@ export function createLeaderElectionExpiry(
       const parsed = parseElectionKey(dec.decode(kv.key));
       if (parsed?.part !== "state") continue;
       const { election } = parsed;
-      const state = JSON.parse(dec.decode(kv.value)) as LineState;
+      const state = parseLineState(kv.value);
       for (const cand of state.candidates) {
         if (cand.lease !== "0") await track(election, cand.id);
       }

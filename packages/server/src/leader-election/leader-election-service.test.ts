@@ -199,4 +199,152 @@ describe("conclave.v1.LeaderElectionService", () => {
     const r = await kv.range({ key: enc.encode("resource") });
     assert.equal(new TextDecoder().decode(r.kvs[0]?.value), "from b");
   });
+
+  describe("Create, Close and List", () => {
+    /** Names listed now, with leader and term, among `names`. */
+    const listed = async (...names: string[]) =>
+      (await le.list({})).elections
+        .filter((t) => names.includes(t.election))
+        .map((t) => [t.election, t.leader, t.term, t.candidates, t.created]);
+
+    it("Create is idempotent and lists the election before anyone enters", async () => {
+      const first = (await le.create({ election: "decl" })).term;
+      assert.deepEqual(
+        [first?.election, first?.term, first?.leader, first?.candidates, first?.created],
+        ["decl", 0n, "", [], true],
+      );
+      const again = (await le.create({ election: "decl" })).term;
+      assert.equal(again?.revision, first?.revision, "a second create writes nothing");
+      assert.deepEqual(await listed("decl"), [["decl", "", 0n, [], true]]);
+      assert.deepEqual((await le.getTerm({ election: "decl" })).term?.created, true);
+    });
+
+    it("lists elections with their current term, sorted by name, at one revision", async () => {
+      await le.create({ election: "l-b" });
+      await le.enter({ election: "l-b", candidateId: "x" });
+      await le.enter({ election: "l-a", candidateId: "y" });
+      await le.enter({ election: "l-a", candidateId: "z" });
+      const all = await le.list({});
+      const names = all.elections.map((t) => t.election);
+      assert.deepEqual(names, [...names].sort());
+      assert.deepEqual(await listed("l-a", "l-b"), [
+        ["l-a", "y", 1n, ["y", "z"], false],
+        ["l-b", "x", 1n, ["x"], true],
+      ]);
+      const la = all.elections.find((t) => t.election === "l-a");
+      const got = (await le.getTerm({ election: "l-a" })).term;
+      assert.deepEqual(la, got, "the same Term as GetTerm");
+      assert.ok(all.revision >= (la?.revision ?? 0n));
+    });
+
+    it("elections nobody is in and never created are not listed", async () => {
+      await le.enter({ election: "gone", candidateId: "a" });
+      assert.deepEqual(await listed("gone"), [["gone", "a", 1n, ["a"], false]]);
+      await le.withdraw({ election: "gone", candidateId: "a" });
+      assert.deepEqual(await listed("gone"), []);
+      // Its term is kept: GetTerm still answers, and the next leader gets term 2.
+      assert.equal((await le.getTerm({ election: "gone" })).term?.term, 1n);
+      // A created election stays listed when its line empties.
+      await le.create({ election: "kept" });
+      await le.enter({ election: "kept", candidateId: "a" });
+      await le.withdraw({ election: "kept", candidateId: "a" });
+      assert.deepEqual(await listed("kept"), [["kept", "", 1n, [], true]]);
+    });
+
+    it("Close: every candidate leaves, CLOSED ends the term and the event streams; the term number is kept", async () => {
+      const e = "closing";
+      const l1 = (await lease.leaseGrant({ TTL: 30n })).ID;
+      await le.create({ election: e });
+      const a = (await le.enter({ election: e, candidateId: "a", lease: l1 })).term;
+      await le.enter({ election: e, candidateId: "b" });
+      const seen: Array<[EventReason, string, bigint, string[]]> = [];
+      // Ends by itself (no abort, no error) once the election is closed.
+      const reading = (async () => {
+        for await (const ev of le.events({ election: e })) {
+          seen.push([ev.reason, ev.candidateId, ev.term?.term ?? -1n, ev.term?.candidates ?? []]);
+        }
+      })();
+      while (seen.length === 0) await new Promise((r) => setTimeout(r, 5));
+      const closed = (await le.close({ election: e })).term;
+      await reading;
+      assert.deepEqual(seen, [
+        [EventReason.CURRENT, "a", 1n, ["a", "b"]],
+        [EventReason.CLOSED, "a", 1n, []],
+      ]);
+      assert.deepEqual(
+        [closed?.leader, closed?.term, closed?.candidates, closed?.created, closed?.leaderLease],
+        ["", 1n, [], false, 0n],
+      );
+      // The candidates' keys are gone, in the close's revision; the lease is untouched.
+      const pfx = enc.encode(`__conclave/le/${e}/candidates/`);
+      const keys = await kv.range({
+        key: pfx,
+        rangeEnd: enc.encode(`__conclave/le/${e}/candidates0`),
+      });
+      assert.deepEqual(keys.kvs, []);
+      assert.ok(((await lease.leaseTimeToLive({ ID: l1 })).TTL ?? -1n) > 0n);
+      assert.deepEqual(await listed(e), []);
+      // Closing again changes nothing; a replay that reaches CLOSED ends there too.
+      assert.equal((await le.close({ election: e })).term?.revision, closed?.revision);
+      const replayed: EventReason[] = [];
+      for await (const ev of le.events({ election: e, startRevision: a?.revision ?? 0n })) {
+        replayed.push(ev.reason);
+      }
+      assert.deepEqual(replayed, [
+        EventReason.ENTERED,
+        EventReason.ELECTED,
+        EventReason.ENTERED,
+        EventReason.CLOSED,
+      ]);
+      // Entering again, with the same lease, elects with the next term.
+      const back = (await le.enter({ election: e, candidateId: "a", lease: l1 })).term;
+      assert.deepEqual([back?.leader, back?.term, back?.created], ["a", 2n, false]);
+      // A leader elected after the close has a new leader revision: writes
+      // fenced with the closed term fail.
+      assert.notEqual(back?.leaderRevision, a?.leaderRevision);
+      await le.close({ election: e });
+    });
+
+    it("Close names no one when nobody led, and refuses elections that never existed", async () => {
+      await le.create({ election: "empty-close" });
+      const abort = new AbortController();
+      const reasons: Array<[EventReason, string]> = [];
+      const reading = (async () => {
+        for await (const ev of le.events({ election: "empty-close" }, { signal: abort.signal })) {
+          reasons.push([ev.reason, ev.candidateId]);
+        }
+      })();
+      while (reasons.length === 0) await new Promise((r) => setTimeout(r, 5));
+      await le.close({ election: "empty-close" });
+      await reading;
+      assert.deepEqual(reasons, [
+        [EventReason.CURRENT, ""],
+        [EventReason.CLOSED, ""],
+      ]);
+      await assert.rejects(le.close({ election: "never-was" }), isCode(Code.NotFound));
+      await assert.rejects(le.create({ election: "" }), isCode(Code.InvalidArgument));
+      await assert.rejects(le.close({ election: "" }), isCode(Code.InvalidArgument));
+    });
+
+    it("CREATED is an event; creating an entered election keeps its line", async () => {
+      const e = "late-create";
+      await le.enter({ election: e, candidateId: "a" });
+      const abort = new AbortController();
+      const seen: Array<[EventReason, boolean]> = [];
+      const reading = (async () => {
+        for await (const ev of le.events({ election: e }, { signal: abort.signal })) {
+          seen.push([ev.reason, ev.term?.created ?? false]);
+          if (seen.length === 2) break;
+        }
+      })();
+      while (seen.length === 0) await new Promise((r) => setTimeout(r, 5));
+      const t = (await le.create({ election: e })).term;
+      await reading;
+      assert.deepEqual(seen, [
+        [EventReason.CURRENT, false],
+        [EventReason.CREATED, true],
+      ]);
+      assert.deepEqual([t?.leader, t?.term, t?.candidates], ["a", 1n, ["a"]]);
+    });
+  });
 });

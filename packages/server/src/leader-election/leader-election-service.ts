@@ -1,17 +1,16 @@
-import { errCompacted } from "@conclave/core";
+import { errCompacted, errUserEmpty } from "@conclave/core";
 import { EventReason, type LeaderElectionService } from "@conclave/proto";
 import { electionKeys, prefixEnd } from "@conclave/wire";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import { checkPrefix } from "../auth-guard.js";
+import { callerOf, checkPrefix } from "../auth-guard.js";
 import type { LocalClient } from "../local-client.js";
 import type { ServerContext } from "../server-context.js";
 import { revocableStream } from "../stream-access.js";
-import type { LineReason, LineState } from "./election-line.js";
+import { isListed, type LineReason, parseLineState } from "./election-line.js";
 import { createElectionStore, type ElectionStore } from "./election-store.js";
 import { ElectionInputError, errElectionNotFound } from "./errors.js";
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 
 const reasonToProto: Record<LineReason, EventReason> = {
   entered: EventReason.ENTERED,
@@ -21,6 +20,8 @@ const reasonToProto: Record<LineReason, EventReason> = {
   promoted: EventReason.PROMOTED,
   demoted: EventReason.DEMOTED,
   evicted: EventReason.EVICTED,
+  created: EventReason.CREATED,
+  closed: EventReason.CLOSED,
 };
 
 function need(value: string, what: string): string {
@@ -42,13 +43,29 @@ export function createLeaderElectionService(
   c: LocalClient,
   elections: ElectionStore = createElectionStore(ctx, c),
 ): Partial<ServiceImpl<typeof LeaderElectionService>> {
-  const { read, mutate, toTerm } = elections;
+  const { read, readAll, mutate, toTerm } = elections;
 
   /** The caller needs READ, and WRITE for changes, on the election's keys. */
   const authorized = (hctx: HandlerContext, election: string, write: boolean) => {
     checkPrefix(ctx, hctx, electionKeys(election).prefix, write);
     return election;
   };
+
+  /**
+   * Whether the caller may READ the keys of `election` (what GetTerm needs):
+   * List shows only those, as LeaseTimeToLive shows only the key names the
+   * caller could read. A token must be valid; with auth on, a caller must be
+   * named (etcd's "user name is empty"), rather than get an empty list.
+   */
+  function readableBy(hctx: HandlerContext): (election: string) => boolean {
+    const info = callerOf(ctx, hctx);
+    if (!ctx.auth.isEnabled()) return () => true;
+    if (info === undefined || info.username === "") throw errUserEmpty;
+    return (election) => {
+      const pfx = enc.encode(electionKeys(election).prefix);
+      return ctx.auth.isPermitted(info, pfx, prefixEnd(pfx), "read");
+    };
+  }
 
   const candidateOp =
     (op: "withdraw" | "evict" | "anoint" | "promote" | "demote") =>
@@ -60,6 +77,25 @@ export function createLeaderElectionService(
     });
 
   const service: Partial<ServiceImpl<typeof LeaderElectionService>> = {
+    async create(req, hctx) {
+      const election = authorized(hctx, need(req.election, "election"), true);
+      return { term: await mutate(election, { op: "create" }) };
+    },
+    async close(req, hctx) {
+      const election = authorized(hctx, need(req.election, "election"), true);
+      return { term: await mutate(election, { op: "close" }) };
+    },
+    async list(_req, hctx) {
+      const readable = readableBy(hctx);
+      const { elections: all, rev } = await readAll();
+      const listed = all
+        .filter((e) => isListed(e.state) && readable(e.election))
+        .sort((a, b) => (a.election < b.election ? -1 : a.election > b.election ? 1 : 0));
+      return {
+        elections: listed.map((e) => toTerm(e.election, e.state, e.stateRev, e.leaderRev)),
+        revision: BigInt(rev),
+      };
+    },
     async enter(req, hctx) {
       const election = authorized(hctx, need(req.election, "election"), true);
       const id = need(req.candidateId, "candidate_id");
@@ -139,7 +175,7 @@ export function createLeaderElectionService(
         }
         for (const e of wr.events) {
           if (e.type !== "put") continue;
-          const state = JSON.parse(dec.decode(e.kv.value)) as LineState;
+          const state = parseLineState(e.kv.value);
           const rev = Number(e.kv.modRevision);
           if (state.last.elected) leaderRev = rev;
           const term = toTerm(election, state, rev, leaderRev);
@@ -151,6 +187,8 @@ export function createLeaderElectionService(
           if (state.last.elected) {
             yield { reason: EventReason.ELECTED, candidateId: term.leader, term };
           }
+          // The election ended: so does the stream, with an OK status.
+          if (state.last.reason === "closed") return;
         }
       }
       if (compacted === undefined) return; // the call ended

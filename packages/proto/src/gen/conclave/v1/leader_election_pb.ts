@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file conclave/v1/leader_election.proto.
  */
 export const file_conclave_v1_leader_election: GenFile = /*@__PURE__*/
-  fileDesc("CiFjb25jbGF2ZS92MS9sZWFkZXJfZWxlY3Rpb24ucHJvdG8SC2NvbmNsYXZlLnYxIrkBCgRUZXJtEhAKCGVsZWN0aW9uGAEgASgJEgwKBHRlcm0YAiABKAQSDgoGbGVhZGVyGAMgASgJEhIKCmNhbmRpZGF0ZXMYBCADKAkSEAoIcmV2aXNpb24YBSABKAMSFwoPbGVhZGVyX3JldmlzaW9uGAYgASgDEhIKCmxlYWRlcl9rZXkYByABKAkSFAoMbGVhZGVyX2xlYXNlGAggASgDEhgKEGxlYWRlcl9sZWFzZV90dGwYCSABKAMiRQoMRW50ZXJSZXF1ZXN0EhAKCGVsZWN0aW9uGAEgASgJEhQKDGNhbmRpZGF0ZV9pZBgCIAEoCRINCgVsZWFzZRgDIAEoAyIwCg1FbnRlclJlc3BvbnNlEh8KBHRlcm0YASABKAsyES5jb25jbGF2ZS52MS5UZXJtIjkKD1dpdGhkcmF3UmVxdWVzdBIQCghlbGVjdGlvbhgBIAEoCRIUCgxjYW5kaWRhdGVfaWQYAiABKAkiMwoQV2l0aGRyYXdSZXNwb25zZRIfCgR0ZXJtGAEgASgLMhEuY29uY2xhdmUudjEuVGVybSI3Cg1Bbm9pbnRSZXF1ZXN0EhAKCGVsZWN0aW9uGAEgASgJEhQKDGNhbmRpZGF0ZV9pZBgCIAEoCSIxCg5Bbm9pbnRSZXNwb25zZRIfCgR0ZXJtGAEgASgLMhEuY29uY2xhdmUudjEuVGVybSI4Cg5Qcm9tb3RlUmVxdWVzdBIQCghlbGVjdGlvbhgBIAEoCRIUCgxjYW5kaWRhdGVfaWQYAiABKAkiMgoPUHJvbW90ZVJlc3BvbnNlEh8KBHRlcm0YASABKAsyES5jb25jbGF2ZS52MS5UZXJtIjcKDURlbW90ZVJlcXVlc3QSEAoIZWxlY3Rpb24YASABKAkSFAoMY2FuZGlkYXRlX2lkGAIgASgJIjEKDkRlbW90ZVJlc3BvbnNlEh8KBHRlcm0YASABKAsyES5jb25jbGF2ZS52MS5UZXJtIjYKDEV2aWN0UmVxdWVzdBIQCghlbGVjdGlvbhgBIAEoCRIUCgxjYW5kaWRhdGVfaWQYAiABKAkiMAoNRXZpY3RSZXNwb25zZRIfCgR0ZXJtGAEgASgLMhEuY29uY2xhdmUudjEuVGVybSIiCg5HZXRUZXJtUmVxdWVzdBIQCghlbGVjdGlvbhgBIAEoCSIyCg9HZXRUZXJtUmVzcG9uc2USHwoEdGVybRgBIAEoCzIRLmNvbmNsYXZlLnYxLlRlcm0iOQoNRXZlbnRzUmVxdWVzdBIQCghlbGVjdGlvbhgBIAEoCRIWCg5zdGFydF9yZXZpc2lvbhgCIAEoAyKLAQoORXZlbnRzUmVzcG9uc2USKAoGcmVhc29uGAEgASgOMhguY29uY2xhdmUudjEuRXZlbnRSZWFzb24SFAoMY2FuZGlkYXRlX2lkGAIgASgJEh8KBHRlcm0YAyABKAsyES5jb25jbGF2ZS52MS5UZXJtEhgKEGNvbXBhY3RfcmV2aXNpb24YBCABKAMqngIKC0V2ZW50UmVhc29uEhwKGEVWRU5UX1JFQVNPTl9VTlNQRUNJRklFRBAAEhgKFEVWRU5UX1JFQVNPTl9DVVJSRU5UEAESGAoURVZFTlRfUkVBU09OX0VOVEVSRUQQAhIZChVFVkVOVF9SRUFTT05fV0lUSERSRVcQAxIYChRFVkVOVF9SRUFTT05fRUxFQ1RFRBAEEh4KGkVWRU5UX1JFQVNPTl9MRUFTRV9FWFBJUkVEEAUSGQoVRVZFTlRfUkVBU09OX0FOT0lOVEVEEAYSGQoVRVZFTlRfUkVBU09OX1BST01PVEVEEAcSGAoURVZFTlRfUkVBU09OX0VWSUNURUQQCBIYChRFVkVOVF9SRUFTT05fREVNT1RFRBAJMrcEChVMZWFkZXJFbGVjdGlvblNlcnZpY2USPgoFRW50ZXISGS5jb25jbGF2ZS52MS5FbnRlclJlcXVlc3QaGi5jb25jbGF2ZS52MS5FbnRlclJlc3BvbnNlEkcKCFdpdGhkcmF3EhwuY29uY2xhdmUudjEuV2l0aGRyYXdSZXF1ZXN0Gh0uY29uY2xhdmUudjEuV2l0aGRyYXdSZXNwb25zZRJBCgZBbm9pbnQSGi5jb25jbGF2ZS52MS5Bbm9pbnRSZXF1ZXN0GhsuY29uY2xhdmUudjEuQW5vaW50UmVzcG9uc2USRAoHUHJvbW90ZRIbLmNvbmNsYXZlLnYxLlByb21vdGVSZXF1ZXN0GhwuY29uY2xhdmUudjEuUHJvbW90ZVJlc3BvbnNlEkEKBkRlbW90ZRIaLmNvbmNsYXZlLnYxLkRlbW90ZVJlcXVlc3QaGy5jb25jbGF2ZS52MS5EZW1vdGVSZXNwb25zZRI+CgVFdmljdBIZLmNvbmNsYXZlLnYxLkV2aWN0UmVxdWVzdBoaLmNvbmNsYXZlLnYxLkV2aWN0UmVzcG9uc2USRAoHR2V0VGVybRIbLmNvbmNsYXZlLnYxLkdldFRlcm1SZXF1ZXN0GhwuY29uY2xhdmUudjEuR2V0VGVybVJlc3BvbnNlEkMKBkV2ZW50cxIaLmNvbmNsYXZlLnYxLkV2ZW50c1JlcXVlc3QaGy5jb25jbGF2ZS52MS5FdmVudHNSZXNwb25zZTABYgZwcm90bzM");
+  fileDesc("CiFjb25jbGF2ZS92MS9sZWFkZXJfZWxlY3Rpb24ucHJvdG8SC2NvbmNsYXZlLnYxIsoBCgRUZXJtEhAKCGVsZWN0aW9uGAEgASgJEgwKBHRlcm0YAiABKAQSDgoGbGVhZGVyGAMgASgJEhIKCmNhbmRpZGF0ZXMYBCADKAkSEAoIcmV2aXNpb24YBSABKAMSFwoPbGVhZGVyX3JldmlzaW9uGAYgASgDEhIKCmxlYWRlcl9rZXkYByABKAkSFAoMbGVhZGVyX2xlYXNlGAggASgDEhgKEGxlYWRlcl9sZWFzZV90dGwYCSABKAMSDwoHY3JlYXRlZBgKIAEoCCIhCg1DcmVhdGVSZXF1ZXN0EhAKCGVsZWN0aW9uGAEgASgJIjEKDkNyZWF0ZVJlc3BvbnNlEh8KBHRlcm0YASABKAsyES5jb25jbGF2ZS52MS5UZXJtIiAKDENsb3NlUmVxdWVzdBIQCghlbGVjdGlvbhgBIAEoCSIwCg1DbG9zZVJlc3BvbnNlEh8KBHRlcm0YASABKAsyES5jb25jbGF2ZS52MS5UZXJtIg0KC0xpc3RSZXF1ZXN0IkYKDExpc3RSZXNwb25zZRIkCgllbGVjdGlvbnMYASADKAsyES5jb25jbGF2ZS52MS5UZXJtEhAKCHJldmlzaW9uGAIgASgDIkUKDEVudGVyUmVxdWVzdBIQCghlbGVjdGlvbhgBIAEoCRIUCgxjYW5kaWRhdGVfaWQYAiABKAkSDQoFbGVhc2UYAyABKAMiMAoNRW50ZXJSZXNwb25zZRIfCgR0ZXJtGAEgASgLMhEuY29uY2xhdmUudjEuVGVybSI5Cg9XaXRoZHJhd1JlcXVlc3QSEAoIZWxlY3Rpb24YASABKAkSFAoMY2FuZGlkYXRlX2lkGAIgASgJIjMKEFdpdGhkcmF3UmVzcG9uc2USHwoEdGVybRgBIAEoCzIRLmNvbmNsYXZlLnYxLlRlcm0iNwoNQW5vaW50UmVxdWVzdBIQCghlbGVjdGlvbhgBIAEoCRIUCgxjYW5kaWRhdGVfaWQYAiABKAkiMQoOQW5vaW50UmVzcG9uc2USHwoEdGVybRgBIAEoCzIRLmNvbmNsYXZlLnYxLlRlcm0iOAoOUHJvbW90ZVJlcXVlc3QSEAoIZWxlY3Rpb24YASABKAkSFAoMY2FuZGlkYXRlX2lkGAIgASgJIjIKD1Byb21vdGVSZXNwb25zZRIfCgR0ZXJtGAEgASgLMhEuY29uY2xhdmUudjEuVGVybSI3Cg1EZW1vdGVSZXF1ZXN0EhAKCGVsZWN0aW9uGAEgASgJEhQKDGNhbmRpZGF0ZV9pZBgCIAEoCSIxCg5EZW1vdGVSZXNwb25zZRIfCgR0ZXJtGAEgASgLMhEuY29uY2xhdmUudjEuVGVybSI2CgxFdmljdFJlcXVlc3QSEAoIZWxlY3Rpb24YASABKAkSFAoMY2FuZGlkYXRlX2lkGAIgASgJIjAKDUV2aWN0UmVzcG9uc2USHwoEdGVybRgBIAEoCzIRLmNvbmNsYXZlLnYxLlRlcm0iIgoOR2V0VGVybVJlcXVlc3QSEAoIZWxlY3Rpb24YASABKAkiMgoPR2V0VGVybVJlc3BvbnNlEh8KBHRlcm0YASABKAsyES5jb25jbGF2ZS52MS5UZXJtIjkKDUV2ZW50c1JlcXVlc3QSEAoIZWxlY3Rpb24YASABKAkSFgoOc3RhcnRfcmV2aXNpb24YAiABKAMiiwEKDkV2ZW50c1Jlc3BvbnNlEigKBnJlYXNvbhgBIAEoDjIYLmNvbmNsYXZlLnYxLkV2ZW50UmVhc29uEhQKDGNhbmRpZGF0ZV9pZBgCIAEoCRIfCgR0ZXJtGAMgASgLMhEuY29uY2xhdmUudjEuVGVybRIYChBjb21wYWN0X3JldmlzaW9uGAQgASgDKtECCgtFdmVudFJlYXNvbhIcChhFVkVOVF9SRUFTT05fVU5TUEVDSUZJRUQQABIYChRFVkVOVF9SRUFTT05fQ1VSUkVOVBABEhgKFEVWRU5UX1JFQVNPTl9FTlRFUkVEEAISGQoVRVZFTlRfUkVBU09OX1dJVEhEUkVXEAMSGAoURVZFTlRfUkVBU09OX0VMRUNURUQQBBIeChpFVkVOVF9SRUFTT05fTEVBU0VfRVhQSVJFRBAFEhkKFUVWRU5UX1JFQVNPTl9BTk9JTlRFRBAGEhkKFUVWRU5UX1JFQVNPTl9QUk9NT1RFRBAHEhgKFEVWRU5UX1JFQVNPTl9FVklDVEVEEAgSGAoURVZFTlRfUkVBU09OX0RFTU9URUQQCRIYChRFVkVOVF9SRUFTT05fQ1JFQVRFRBAKEhcKE0VWRU5UX1JFQVNPTl9DTE9TRUQQCzL3BQoVTGVhZGVyRWxlY3Rpb25TZXJ2aWNlEkEKBkNyZWF0ZRIaLmNvbmNsYXZlLnYxLkNyZWF0ZVJlcXVlc3QaGy5jb25jbGF2ZS52MS5DcmVhdGVSZXNwb25zZRI+CgVDbG9zZRIZLmNvbmNsYXZlLnYxLkNsb3NlUmVxdWVzdBoaLmNvbmNsYXZlLnYxLkNsb3NlUmVzcG9uc2USOwoETGlzdBIYLmNvbmNsYXZlLnYxLkxpc3RSZXF1ZXN0GhkuY29uY2xhdmUudjEuTGlzdFJlc3BvbnNlEj4KBUVudGVyEhkuY29uY2xhdmUudjEuRW50ZXJSZXF1ZXN0GhouY29uY2xhdmUudjEuRW50ZXJSZXNwb25zZRJHCghXaXRoZHJhdxIcLmNvbmNsYXZlLnYxLldpdGhkcmF3UmVxdWVzdBodLmNvbmNsYXZlLnYxLldpdGhkcmF3UmVzcG9uc2USQQoGQW5vaW50EhouY29uY2xhdmUudjEuQW5vaW50UmVxdWVzdBobLmNvbmNsYXZlLnYxLkFub2ludFJlc3BvbnNlEkQKB1Byb21vdGUSGy5jb25jbGF2ZS52MS5Qcm9tb3RlUmVxdWVzdBocLmNvbmNsYXZlLnYxLlByb21vdGVSZXNwb25zZRJBCgZEZW1vdGUSGi5jb25jbGF2ZS52MS5EZW1vdGVSZXF1ZXN0GhsuY29uY2xhdmUudjEuRGVtb3RlUmVzcG9uc2USPgoFRXZpY3QSGS5jb25jbGF2ZS52MS5FdmljdFJlcXVlc3QaGi5jb25jbGF2ZS52MS5FdmljdFJlc3BvbnNlEkQKB0dldFRlcm0SGy5jb25jbGF2ZS52MS5HZXRUZXJtUmVxdWVzdBocLmNvbmNsYXZlLnYxLkdldFRlcm1SZXNwb25zZRJDCgZFdmVudHMSGi5jb25jbGF2ZS52MS5FdmVudHNSZXF1ZXN0GhsuY29uY2xhdmUudjEuRXZlbnRzUmVzcG9uc2UwAWIGcHJvdG8z");
 
 /**
  * Term is the state of an election after a change.
@@ -86,6 +86,13 @@ export type Term = Message<"conclave.v1.Term"> & {
    * @generated from field: int64 leader_lease_ttl = 9;
    */
   leaderLeaseTtl: bigint;
+
+  /**
+   * Declared with Create and not closed since: listed even while nobody is in line.
+   *
+   * @generated from field: bool created = 10;
+   */
+  created: boolean;
 };
 
 /**
@@ -94,6 +101,116 @@ export type Term = Message<"conclave.v1.Term"> & {
  */
 export const TermSchema: GenMessage<Term> = /*@__PURE__*/
   messageDesc(file_conclave_v1_leader_election, 0);
+
+/**
+ * @generated from message conclave.v1.CreateRequest
+ */
+export type CreateRequest = Message<"conclave.v1.CreateRequest"> & {
+  /**
+   * @generated from field: string election = 1;
+   */
+  election: string;
+};
+
+/**
+ * Describes the message conclave.v1.CreateRequest.
+ * Use `create(CreateRequestSchema)` to create a new message.
+ */
+export const CreateRequestSchema: GenMessage<CreateRequest> = /*@__PURE__*/
+  messageDesc(file_conclave_v1_leader_election, 1);
+
+/**
+ * @generated from message conclave.v1.CreateResponse
+ */
+export type CreateResponse = Message<"conclave.v1.CreateResponse"> & {
+  /**
+   * @generated from field: conclave.v1.Term term = 1;
+   */
+  term?: Term | undefined;
+};
+
+/**
+ * Describes the message conclave.v1.CreateResponse.
+ * Use `create(CreateResponseSchema)` to create a new message.
+ */
+export const CreateResponseSchema: GenMessage<CreateResponse> = /*@__PURE__*/
+  messageDesc(file_conclave_v1_leader_election, 2);
+
+/**
+ * @generated from message conclave.v1.CloseRequest
+ */
+export type CloseRequest = Message<"conclave.v1.CloseRequest"> & {
+  /**
+   * @generated from field: string election = 1;
+   */
+  election: string;
+};
+
+/**
+ * Describes the message conclave.v1.CloseRequest.
+ * Use `create(CloseRequestSchema)` to create a new message.
+ */
+export const CloseRequestSchema: GenMessage<CloseRequest> = /*@__PURE__*/
+  messageDesc(file_conclave_v1_leader_election, 3);
+
+/**
+ * @generated from message conclave.v1.CloseResponse
+ */
+export type CloseResponse = Message<"conclave.v1.CloseResponse"> & {
+  /**
+   * The election's state after the close: empty line, no leader.
+   *
+   * @generated from field: conclave.v1.Term term = 1;
+   */
+  term?: Term | undefined;
+};
+
+/**
+ * Describes the message conclave.v1.CloseResponse.
+ * Use `create(CloseResponseSchema)` to create a new message.
+ */
+export const CloseResponseSchema: GenMessage<CloseResponse> = /*@__PURE__*/
+  messageDesc(file_conclave_v1_leader_election, 4);
+
+/**
+ * @generated from message conclave.v1.ListRequest
+ */
+export type ListRequest = Message<"conclave.v1.ListRequest"> & {
+};
+
+/**
+ * Describes the message conclave.v1.ListRequest.
+ * Use `create(ListRequestSchema)` to create a new message.
+ */
+export const ListRequestSchema: GenMessage<ListRequest> = /*@__PURE__*/
+  messageDesc(file_conclave_v1_leader_election, 5);
+
+/**
+ * @generated from message conclave.v1.ListResponse
+ */
+export type ListResponse = Message<"conclave.v1.ListResponse"> & {
+  /**
+   * One term per listed election, sorted by election name.
+   *
+   * @generated from field: repeated conclave.v1.Term elections = 1;
+   */
+  elections: Term[];
+
+  /**
+   * The MVCC revision the list was read at: watching the keys under
+   * "__conclave/le/" from revision + 1 misses no later change.
+   *
+   * @generated from field: int64 revision = 2;
+   */
+  revision: bigint;
+};
+
+/**
+ * Describes the message conclave.v1.ListResponse.
+ * Use `create(ListResponseSchema)` to create a new message.
+ */
+export const ListResponseSchema: GenMessage<ListResponse> = /*@__PURE__*/
+  messageDesc(file_conclave_v1_leader_election, 6);
 
 /**
  * @generated from message conclave.v1.EnterRequest
@@ -122,7 +239,7 @@ export type EnterRequest = Message<"conclave.v1.EnterRequest"> & {
  * Use `create(EnterRequestSchema)` to create a new message.
  */
 export const EnterRequestSchema: GenMessage<EnterRequest> = /*@__PURE__*/
-  messageDesc(file_conclave_v1_leader_election, 1);
+  messageDesc(file_conclave_v1_leader_election, 7);
 
 /**
  * @generated from message conclave.v1.EnterResponse
@@ -139,7 +256,7 @@ export type EnterResponse = Message<"conclave.v1.EnterResponse"> & {
  * Use `create(EnterResponseSchema)` to create a new message.
  */
 export const EnterResponseSchema: GenMessage<EnterResponse> = /*@__PURE__*/
-  messageDesc(file_conclave_v1_leader_election, 2);
+  messageDesc(file_conclave_v1_leader_election, 8);
 
 /**
  * @generated from message conclave.v1.WithdrawRequest
@@ -161,7 +278,7 @@ export type WithdrawRequest = Message<"conclave.v1.WithdrawRequest"> & {
  * Use `create(WithdrawRequestSchema)` to create a new message.
  */
 export const WithdrawRequestSchema: GenMessage<WithdrawRequest> = /*@__PURE__*/
-  messageDesc(file_conclave_v1_leader_election, 3);
+  messageDesc(file_conclave_v1_leader_election, 9);
 
 /**
  * @generated from message conclave.v1.WithdrawResponse
@@ -178,7 +295,7 @@ export type WithdrawResponse = Message<"conclave.v1.WithdrawResponse"> & {
  * Use `create(WithdrawResponseSchema)` to create a new message.
  */
 export const WithdrawResponseSchema: GenMessage<WithdrawResponse> = /*@__PURE__*/
-  messageDesc(file_conclave_v1_leader_election, 4);
+  messageDesc(file_conclave_v1_leader_election, 10);
 
 /**
  * @generated from message conclave.v1.AnointRequest
@@ -200,7 +317,7 @@ export type AnointRequest = Message<"conclave.v1.AnointRequest"> & {
  * Use `create(AnointRequestSchema)` to create a new message.
  */
 export const AnointRequestSchema: GenMessage<AnointRequest> = /*@__PURE__*/
-  messageDesc(file_conclave_v1_leader_election, 5);
+  messageDesc(file_conclave_v1_leader_election, 11);
 
 /**
  * @generated from message conclave.v1.AnointResponse
@@ -217,7 +334,7 @@ export type AnointResponse = Message<"conclave.v1.AnointResponse"> & {
  * Use `create(AnointResponseSchema)` to create a new message.
  */
 export const AnointResponseSchema: GenMessage<AnointResponse> = /*@__PURE__*/
-  messageDesc(file_conclave_v1_leader_election, 6);
+  messageDesc(file_conclave_v1_leader_election, 12);
 
 /**
  * @generated from message conclave.v1.PromoteRequest
@@ -239,7 +356,7 @@ export type PromoteRequest = Message<"conclave.v1.PromoteRequest"> & {
  * Use `create(PromoteRequestSchema)` to create a new message.
  */
 export const PromoteRequestSchema: GenMessage<PromoteRequest> = /*@__PURE__*/
-  messageDesc(file_conclave_v1_leader_election, 7);
+  messageDesc(file_conclave_v1_leader_election, 13);
 
 /**
  * @generated from message conclave.v1.PromoteResponse
@@ -256,7 +373,7 @@ export type PromoteResponse = Message<"conclave.v1.PromoteResponse"> & {
  * Use `create(PromoteResponseSchema)` to create a new message.
  */
 export const PromoteResponseSchema: GenMessage<PromoteResponse> = /*@__PURE__*/
-  messageDesc(file_conclave_v1_leader_election, 8);
+  messageDesc(file_conclave_v1_leader_election, 14);
 
 /**
  * @generated from message conclave.v1.DemoteRequest
@@ -278,7 +395,7 @@ export type DemoteRequest = Message<"conclave.v1.DemoteRequest"> & {
  * Use `create(DemoteRequestSchema)` to create a new message.
  */
 export const DemoteRequestSchema: GenMessage<DemoteRequest> = /*@__PURE__*/
-  messageDesc(file_conclave_v1_leader_election, 9);
+  messageDesc(file_conclave_v1_leader_election, 15);
 
 /**
  * @generated from message conclave.v1.DemoteResponse
@@ -295,7 +412,7 @@ export type DemoteResponse = Message<"conclave.v1.DemoteResponse"> & {
  * Use `create(DemoteResponseSchema)` to create a new message.
  */
 export const DemoteResponseSchema: GenMessage<DemoteResponse> = /*@__PURE__*/
-  messageDesc(file_conclave_v1_leader_election, 10);
+  messageDesc(file_conclave_v1_leader_election, 16);
 
 /**
  * @generated from message conclave.v1.EvictRequest
@@ -317,7 +434,7 @@ export type EvictRequest = Message<"conclave.v1.EvictRequest"> & {
  * Use `create(EvictRequestSchema)` to create a new message.
  */
 export const EvictRequestSchema: GenMessage<EvictRequest> = /*@__PURE__*/
-  messageDesc(file_conclave_v1_leader_election, 11);
+  messageDesc(file_conclave_v1_leader_election, 17);
 
 /**
  * @generated from message conclave.v1.EvictResponse
@@ -334,7 +451,7 @@ export type EvictResponse = Message<"conclave.v1.EvictResponse"> & {
  * Use `create(EvictResponseSchema)` to create a new message.
  */
 export const EvictResponseSchema: GenMessage<EvictResponse> = /*@__PURE__*/
-  messageDesc(file_conclave_v1_leader_election, 12);
+  messageDesc(file_conclave_v1_leader_election, 18);
 
 /**
  * @generated from message conclave.v1.GetTermRequest
@@ -351,7 +468,7 @@ export type GetTermRequest = Message<"conclave.v1.GetTermRequest"> & {
  * Use `create(GetTermRequestSchema)` to create a new message.
  */
 export const GetTermRequestSchema: GenMessage<GetTermRequest> = /*@__PURE__*/
-  messageDesc(file_conclave_v1_leader_election, 13);
+  messageDesc(file_conclave_v1_leader_election, 19);
 
 /**
  * @generated from message conclave.v1.GetTermResponse
@@ -368,7 +485,7 @@ export type GetTermResponse = Message<"conclave.v1.GetTermResponse"> & {
  * Use `create(GetTermResponseSchema)` to create a new message.
  */
 export const GetTermResponseSchema: GenMessage<GetTermResponse> = /*@__PURE__*/
-  messageDesc(file_conclave_v1_leader_election, 14);
+  messageDesc(file_conclave_v1_leader_election, 20);
 
 /**
  * @generated from message conclave.v1.EventsRequest
@@ -385,7 +502,8 @@ export type EventsRequest = Message<"conclave.v1.EventsRequest"> & {
    * start_revision is replayed from history, then changes follow live — a
    * client that saw term.revision R resumes with R (skipping what it saw) or
    * R + 1 and misses nothing. If start_revision was compacted away, the
-   * stream opens with CURRENT and compact_revision set instead.
+   * stream opens with CURRENT and compact_revision set instead. A replay
+   * that reaches a CLOSED event ends there, as a live stream does.
    *
    * @generated from field: int64 start_revision = 2;
    */
@@ -397,7 +515,7 @@ export type EventsRequest = Message<"conclave.v1.EventsRequest"> & {
  * Use `create(EventsRequestSchema)` to create a new message.
  */
 export const EventsRequestSchema: GenMessage<EventsRequest> = /*@__PURE__*/
-  messageDesc(file_conclave_v1_leader_election, 15);
+  messageDesc(file_conclave_v1_leader_election, 21);
 
 /**
  * @generated from message conclave.v1.EventsResponse
@@ -434,7 +552,7 @@ export type EventsResponse = Message<"conclave.v1.EventsResponse"> & {
  * Use `create(EventsResponseSchema)` to create a new message.
  */
 export const EventsResponseSchema: GenMessage<EventsResponse> = /*@__PURE__*/
-  messageDesc(file_conclave_v1_leader_election, 16);
+  messageDesc(file_conclave_v1_leader_election, 22);
 
 /**
  * EventReason says what caused an event.
@@ -495,6 +613,22 @@ export enum EventReason {
    * @generated from enum value: EVENT_REASON_DEMOTED = 9;
    */
   DEMOTED = 9,
+
+  /**
+   * Create declared the election (not sent for a create that changed nothing).
+   *
+   * @generated from enum value: EVENT_REASON_CREATED = 10;
+   */
+  CREATED = 10,
+
+  /**
+   * Close ended the election: the line is empty and the leader's term over
+   * (candidate_id: the leader whose term ended, empty if nobody led). The
+   * last event of every Events stream open on the election.
+   *
+   * @generated from enum value: EVENT_REASON_CLOSED = 11;
+   */
+  CLOSED = 11,
 }
 
 /**
@@ -516,12 +650,54 @@ export const EventReasonSchema: GenEnum<EventReason> = /*@__PURE__*/
  * State lives in ordinary MVCC keys under the reserved prefix "__conclave/le/",
  * so it survives restarts and is visible to Range and Watch.
  *
+ * An election exists once it was created (Create) or entered (Enter). It is
+ * listed (List) while it is created or anyone is in its line; Close ends it.
+ *
  * Every RPC is unary or server-streaming, so browsers (Connect, gRPC-Web over
  * HTTP/1.1) and curl can use all of it.
  *
  * @generated from service conclave.v1.LeaderElectionService
  */
 export const LeaderElectionService: GenService<{
+  /**
+   * Create declares an election, so it is listed before anyone enters.
+   * Idempotent: creating a created election changes nothing. Entering does
+   * not need it: Enter creates an election implicitly, listed while anyone is
+   * in its line.
+   *
+   * @generated from rpc conclave.v1.LeaderElectionService.Create
+   */
+  create: {
+    methodKind: "unary";
+    input: typeof CreateRequestSchema;
+    output: typeof CreateResponseSchema;
+  },
+  /**
+   * Close ends an election: every candidate leaves the line at once, the
+   * leader's term ends (event CLOSED), open Events streams end (OK status)
+   * after that event, and the election is no longer listed. The term number
+   * is kept: entering again elects with the next term. Closing an election
+   * that is not listed changes nothing; NotFound for one that never existed.
+   *
+   * @generated from rpc conclave.v1.LeaderElectionService.Close
+   */
+  close: {
+    methodKind: "unary";
+    input: typeof CloseRequestSchema;
+    output: typeof CloseResponseSchema;
+  },
+  /**
+   * List returns the listed elections with their current terms: those
+   * created and not closed since, and those anyone is in. Only elections
+   * whose keys the caller may read are returned.
+   *
+   * @generated from rpc conclave.v1.LeaderElectionService.List
+   */
+  list: {
+    methodKind: "unary";
+    input: typeof ListRequestSchema;
+    output: typeof ListResponseSchema;
+  },
   /**
    * Enter puts a candidate at the end of the line. The first candidate of an
    * empty line becomes leader. Entering again with the same lease is a no-op.
@@ -595,7 +771,8 @@ export const LeaderElectionService: GenService<{
     output: typeof GetTermResponseSchema;
   },
   /**
-   * Events streams the current term first, then one event per change.
+   * Events streams the current term first, then one event per change, until
+   * the election is closed: the stream ends (OK) after the CLOSED event.
    *
    * @generated from rpc conclave.v1.LeaderElectionService.Events
    */
