@@ -67,7 +67,9 @@ for (const seed of [1, 2]) {
     });
     after(() => stopAll([etcd, ...replicas]));
 
-    test("every answer and every revision's keyspace equal etcd's", { timeout: 120_000 }, async () => {
+    test("every answer and every revision's keyspace equal etcd's", {
+      timeout: 120_000,
+    }, async () => {
       const steps = 100;
       const run = await runSeed(servers, seed, steps);
       if (run.mismatch) throw new Error(formatMismatch(seed, run.mismatch, steps));
@@ -168,7 +170,9 @@ describe("one cluster of 3 replicas", () => {
     }
   });
 
-  test("etcdctl lock and elect with contenders on different replicas", { timeout: 60_000 }, async () => {
+  test("etcdctl lock and elect with contenders on different replicas", {
+    timeout: 60_000,
+  }, async () => {
     const bin = requireTool("etcdctl");
     const e = replicas.map((r) => r.endpoint);
     const events: string[] = [];
@@ -182,7 +186,11 @@ describe("one cluster of 3 replicas", () => {
       return p;
     };
     const exited = (p: ChildProcess) => new Promise<number | null>((r) => p.once("exit", r));
-    const holder = run(e[0]!, ["lock", "rl", "--", "sh", "-c", "echo held; sleep 3; echo done"], "a");
+    const holder = run(
+      e[0]!,
+      ["lock", "rl", "--", "sh", "-c", "echo held; sleep 3; echo done"],
+      "a",
+    );
     await eventually("a holds the lock", async () => events.includes("a:held"), 10_000);
     const contender = run(e[2]!, ["lock", "rl", "--", "echo", "got"], "b");
     await sleep(1500);
@@ -263,7 +271,8 @@ describe("gap-free log under forced rollbacks (3 replicas × 32 clients, pg_term
     );
     assert.ok(killed > 0, "some appends were terminated mid-batch");
     assert.ok(acked.size > 100, "writes went through meanwhile");
-    for (const code of failures.keys()) assert.equal(code, "Unavailable", "failures are Unavailable");
+    for (const code of failures.keys())
+      assert.equal(code, "Unavailable", "failures are Unavailable");
 
     const [count, max, min, counter] = (
       await pg.psql(
@@ -405,7 +414,10 @@ describe("leases and watches across a dying replica", () => {
       15_000,
     );
     await sleep(ttl * 1000n > 5000n ? Number(ttl) * 1000 : 5000);
-    const kept = await replicaClients(replicas[third]!).kv.range({ key: bytes("l/"), rangeEnd: bytes("l0") });
+    const kept = await replicaClients(replicas[third]!).kv.range({
+      key: bytes("l/"),
+      rangeEnd: bytes("l0"),
+    });
     assert.equal(kept.kvs.length, 2, "renewed through another replica: the keys stay");
 
     renewing = false;
@@ -415,13 +427,20 @@ describe("leases and watches across a dying replica", () => {
     // Never early: the deadline is at least TTL after the last renewal.
     const early = Number(ttl) * 1000 - (Date.now() - stoppedAt) - 500;
     if (early > 0) await sleep(early);
-    const still = await replicaClients(replicas[third]!).kv.range({ key: bytes("l/"), rangeEnd: bytes("l0") });
+    const still = await replicaClients(replicas[third]!).kv.range({
+      key: bytes("l/"),
+      rangeEnd: bytes("l0"),
+    });
     assert.equal(still.kvs.length, 2, "not expired before its TTL");
     await eventually(
       "the keys go within TTL plus the takeover time",
       async () =>
-        (await replicaClients(replicas[third]!).kv.range({ key: bytes("l/"), rangeEnd: bytes("l0") }))
-          .kvs.length === 0,
+        (
+          await replicaClients(replicas[third]!).kv.range({
+            key: bytes("l/"),
+            rangeEnd: bytes("l0"),
+          })
+        ).kvs.length === 0,
       Number(ttl) * 1000 + 3000,
     );
     t.diagnostic(`expired ${Date.now() - stoppedAt} ms after the last renewal (TTL ${ttl} s)`);
@@ -509,7 +528,9 @@ describe("PostgreSQL restarts under load", () => {
     await sleep(500);
     running = false;
     await Promise.all(writers);
-    t.diagnostic(`${acked.size} acknowledged; failures ${JSON.stringify(Object.fromEntries(failures))}`);
+    t.diagnostic(
+      `${acked.size} acknowledged; failures ${JSON.stringify(Object.fromEntries(failures))}`,
+    );
     for (const code of failures.keys()) assert.equal(code, "Unavailable");
     for (const x of c) {
       const all = await x.kv.range({ key: bytes("pr/"), rangeEnd: bytes("pr0") });

@@ -2,6 +2,10 @@ import type { ClusterMembership, ReplicaMember } from "@conclave/core";
 import type { ReservedSql, Sql } from "postgres";
 import { lockKeys } from "./schema.js";
 
+/** Member IDs are uint64 (etcd's); PostgreSQL's bigint is signed: stored as the same 64 bits. */
+const toPg = (id: bigint) => BigInt.asIntN(64, id).toString();
+const fromPg = (v: bigint | string | number) => BigInt.asUintN(64, BigInt(v));
+
 export interface PostgresClusterMembershipOptions {
   /** Heartbeat and duties check period, in ms. Default 500. */
   heartbeatMs?: number;
@@ -96,7 +100,7 @@ export function createPostgresClusterMembership(
       }
       session = s;
       sessionPid = rows[0].pid;
-      await sql`UPDATE conclave_duty SET holder = ${self.id.toString()}::bigint WHERE id = 1`;
+      await sql`UPDATE conclave_duty SET holder = ${toPg(self.id)}::bigint WHERE id = 1`;
       holder = self.id;
       setHeld(true);
     } catch (err) {
@@ -110,7 +114,7 @@ export function createPostgresClusterMembership(
     if (me === undefined || closed) return;
     await sql`
       INSERT INTO conclave_member (id, name, client_urls, peer_urls, heartbeat_at)
-      VALUES (${me.id.toString()}::bigint, ${me.name}, ${me.clientUrls},
+      VALUES (${toPg(me.id)}::bigint, ${me.name}, ${me.clientUrls},
               ${me.peerUrls}, clock_timestamp())
       ON CONFLICT (id) DO UPDATE SET heartbeat_at = clock_timestamp(),
         name = EXCLUDED.name, client_urls = EXCLUDED.client_urls, peer_urls = EXCLUDED.peer_urls`;
@@ -125,13 +129,13 @@ export function createPostgresClusterMembership(
       WHERE heartbeat_at > clock_timestamp() - ${liveMs} * interval '1 millisecond'
       ORDER BY id`;
     members = rows.map((r) => ({
-      id: BigInt(r.id),
+      id: fromPg(r.id),
       name: r.name,
       clientUrls: r.client_urls,
       peerUrls: r.peer_urls,
     }));
     const duty = await sql<{ holder: bigint }[]>`SELECT holder FROM conclave_duty WHERE id = 1`;
-    holder = held ? me.id : BigInt(duty[0]?.holder ?? 0);
+    holder = held ? me.id : fromPg(duty[0]?.holder ?? 0);
   }
 
   const tick = () => {
@@ -173,13 +177,13 @@ export function createPostgresClusterMembership(
       await beating;
       const me = self;
       if (held && me !== undefined) {
-        await sql`UPDATE conclave_duty SET holder = 0 WHERE id = 1 AND holder = ${me.id.toString()}::bigint`.catch(
+        await sql`UPDATE conclave_duty SET holder = 0 WHERE id = 1 AND holder = ${toPg(me.id)}::bigint`.catch(
           () => undefined,
         );
       }
       await dropSession();
       if (me !== undefined) {
-        await sql`DELETE FROM conclave_member WHERE id = ${me.id.toString()}::bigint`.catch(
+        await sql`DELETE FROM conclave_member WHERE id = ${toPg(me.id)}::bigint`.catch(
           () => undefined,
         );
       }

@@ -11,7 +11,10 @@ const entry = (n: number) => new Uint8Array([n & 0xff, (n >> 8) & 0xff]);
 describe("PostgreSQL storage", () => {
   let pg: PostgresCluster;
   const opened: ReplicationStorage[] = [];
-  const open = async (url: string, options: { heartbeatMs?: number; dutiesTimeoutMs?: number } = {}) => {
+  const open = async (
+    url: string,
+    options: { heartbeatMs?: number; dutiesTimeoutMs?: number } = {},
+  ) => {
     const s = createPostgresStorage({ url, ...options });
     await s.start();
     opened.push(s);
@@ -29,7 +32,10 @@ describe("PostgreSQL storage", () => {
     const url = await pg.createDatabase();
     const all = await Promise.all([0, 1, 2].map(() => open(url)));
     const db = new URL(url).pathname.slice(1);
-    assert.equal(await pg.psql("SELECT string_agg(version::text, ',') FROM conclave_schema", db), String(schemaVersion));
+    assert.equal(
+      await pg.psql("SELECT string_agg(version::text, ',') FROM conclave_schema", db),
+      String(schemaVersion),
+    );
     const ids = new Set(all.map((s) => s.cluster.clusterId()));
     assert.equal(ids.size, 1);
     assert.notEqual([...ids][0], 0n);
@@ -38,7 +44,10 @@ describe("PostgreSQL storage", () => {
   it("refuses a schema newer than it knows", async () => {
     const url = await pg.createDatabase();
     await open(url);
-    await pg.psql("INSERT INTO conclave_schema (version) VALUES (999)", new URL(url).pathname.slice(1));
+    await pg.psql(
+      "INSERT INTO conclave_schema (version) VALUES (999)",
+      new URL(url).pathname.slice(1),
+    );
     const s = createPostgresStorage({ url });
     await assert.rejects(s.start(), /schema version 999, newer than this build's/);
     await s.close();
@@ -95,7 +104,9 @@ describe("PostgreSQL storage", () => {
     stop = true;
     const killed = await killer;
     await reader;
-    const [count, max] = (await pg.psql("SELECT count(*), max(seq) FROM conclave_log", db)).split("|");
+    const [count, max] = (await pg.psql("SELECT count(*), max(seq) FROM conclave_log", db)).split(
+      "|",
+    );
     assert.equal(count, max, "no hole");
     assert.equal(new Set(positions.map(String)).size, positions.length, "no position given twice");
     assert.ok(BigInt(max!) >= BigInt(positions.length), "every acknowledged entry is in the log");
@@ -124,7 +135,11 @@ describe("PostgreSQL storage", () => {
     assert.equal(await s.leases.renew(9n), undefined, "unknown lease");
     assert.deepEqual(await s.log.expire([7n, 8n], () => entry(9)), [], "not due yet");
     await sleep(350);
-    assert.equal(await s.leases.renew(7n), 0.3, "renewed in time... late but before expiry: still there");
+    assert.equal(
+      await s.leases.renew(7n),
+      0.3,
+      "renewed in time... late but before expiry: still there",
+    );
     assert.deepEqual(await s.leases.due(10), [8n]);
     const head = await s.log.head();
     assert.deepEqual(await s.log.expire([7n, 8n], () => entry(9)), [8n]);

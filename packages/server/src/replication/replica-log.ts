@@ -59,6 +59,29 @@ interface Pending {
   fail: (err: unknown) => void;
 }
 
+/**
+ * Rejects if `p` takes longer than `ms`: a connection can die without a
+ * reset (a partition), and a proposal must not wait on it for ever.
+ */
+function timed<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise((ok, fail) => {
+    const timer = setTimeout(
+      () => fail(new Error(`no answer from the shared storage in ${ms} ms`)),
+      ms,
+    );
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        ok(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        fail(e);
+      },
+    );
+  });
+}
+
 export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
   const { storage, memberId, apply } = options;
   const readBatch = options.readBatch ?? 512;
@@ -104,7 +127,7 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
 
   /** The head, checked against what this replica applied: a head behind it means entries were lost. */
   async function checkedHead(): Promise<bigint> {
-    const head = await storage.log.head();
+    const head = await timed(storage.log.head(), confirmMs);
     if (head < applied) {
       for (const l of diverged) l({ applied, head });
       throw errNoLeader;
@@ -135,7 +158,7 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
   async function catchUp(): Promise<void> {
     for (;;) {
       if (closed) return;
-      const records = await storage.log.read(applied, readBatch);
+      const records = await timed(storage.log.read(applied, readBatch), confirmMs);
       if (records.length === 0) return;
       for (const r of records) {
         if (r.seq !== applied + 1n) {
@@ -212,7 +235,7 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
       const batch = queue;
       queue = [];
       try {
-        const last = await storage.log.append(batch.map((b) => b.append));
+        const last = await timed(storage.log.append(batch.map((b) => b.append)), 2 * confirmMs);
         if (last - BigInt(batch.length) < applied) {
           // Our entries took positions this replica already applied: the
           // shared log lost entries (an asynchronous failover).
