@@ -235,13 +235,22 @@ describe("gap-free log under forced rollbacks (3 replicas × 32 clients, pg_term
     const killer = (async () => {
       let killed = 0;
       while (running) {
+        // Appends are short: hold the log's lock for a moment so some are
+        // surely in flight (queued on the lock, their batch taken), then
+        // terminate those backends: their transactions roll back.
+        const blocker = pg.psql(
+          "BEGIN; SELECT seq FROM conclave_cluster FOR UPDATE; SELECT pg_sleep(0.2); COMMIT;",
+          dbName,
+        );
+        await sleep(100);
         const out = await pg.psql(
           `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
            WHERE datname = '${dbName}' AND state = 'active' AND pid <> pg_backend_pid()
              AND query LIKE '%conclave_log%'`,
         );
-        killed += Number(out);
-        await sleep(120);
+        killed += Number(out.trim().split("\n").pop());
+        await blocker.catch(() => undefined);
+        await sleep(100);
       }
       return killed;
     })();

@@ -50,7 +50,11 @@ export interface ReplicaLog {
   applied(): bigint;
   /** Stops following; pending proposals fail with "no leader". */
   close(): Promise<void>;
-  /** Told when the shared log is behind this replica (entries it applied are gone). */
+  /**
+   * Told when the shared log is behind this replica (entries it applied are
+   * gone). From then on it serves nothing: every proposal and read fails with
+   * "no leader", so no client sees history that no longer exists.
+   */
   onDiverged(listener: (detail: { applied: bigint; head: bigint }) => void): () => void;
 }
 
@@ -91,12 +95,19 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
   let applied = 0n;
   let nextRequest = 0n;
   let closed = false;
+  /** Set once the shared log lost entries applied here: nothing is served from then on. */
+  let lost: { applied: bigint; head: bigint } | undefined;
   let stopFollowing: (() => void) | undefined;
 
   // --- Follow -------------------------------------------------------------
   let following: Promise<void> | undefined;
   let followAgain = false;
   let appliedWaiters: Array<{ seq: bigint; ok: () => void }> = [];
+
+  function divergedAt(head: bigint): void {
+    if (lost === undefined) lost = { applied, head };
+    for (const l of diverged) l({ applied, head });
+  }
 
   function wakeApplied(): void {
     if (appliedWaiters.length === 0) return;
@@ -129,7 +140,7 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
   async function checkedHead(): Promise<bigint> {
     const head = await timed(storage.log.head(), confirmMs);
     if (head < applied) {
-      for (const l of diverged) l({ applied, head });
+      divergedAt(head);
       throw errNoLeader;
     }
     return head;
@@ -157,13 +168,12 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
 
   async function catchUp(): Promise<void> {
     for (;;) {
-      if (closed) return;
+      if (closed || lost !== undefined) return;
       const records = await timed(storage.log.read(applied, readBatch), confirmMs);
       if (records.length === 0) return;
       for (const r of records) {
         if (r.seq !== applied + 1n) {
-          const head = await storage.log.head();
-          for (const l of diverged) l({ applied, head });
+          divergedAt(await storage.log.head());
           throw new Error(`conclave: the shared log skips from ${applied} to ${r.seq}`);
         }
         await applyOne(r.seq, r.data);
@@ -236,10 +246,14 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
       queue = [];
       try {
         const last = await timed(storage.log.append(batch.map((b) => b.append)), 2 * confirmMs);
-        if (last - BigInt(batch.length) < applied) {
-          // Our entries took positions this replica already applied: the
-          // shared log lost entries (an asynchronous failover).
-          for (const l of diverged) l({ applied, head: last });
+        // The batch took positions last-len+1..last. Following may already
+        // have applied them (the commit's notification can beat the reply):
+        // then they were settled there. One still pending at a position this
+        // replica applied means that position held another entry before: the
+        // shared log lost entries (an asynchronous failover).
+        const first = last - BigInt(batch.length) + 1n;
+        if (batch.some((b, i) => proposals.has(b.id) && first + BigInt(i) <= applied)) {
+          divergedAt(last);
           for (const b of batch) {
             proposals.get(b.id)?.fail(errNoLeader);
             proposals.delete(b.id);
@@ -269,6 +283,7 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
         const head = await checkedHead();
         if (head > applied) followQuietly();
         await waitAppliedFor(head);
+        if (lost !== undefined) throw errNoLeader;
         for (const r of batch) r.ok(undefined);
       } catch {
         for (const r of batch) r.fail(errNoLeader);
@@ -284,7 +299,7 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
     },
 
     propose(entry, grant) {
-      if (closed) return Promise.reject(errNoLeader);
+      if (closed || lost !== undefined) return Promise.reject(errNoLeader);
       const id = ++nextRequest;
       entry.proposer = memberId;
       entry.requestId = id;
@@ -300,7 +315,7 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
     },
 
     readIndex() {
-      if (closed) return Promise.reject(errNoLeader);
+      if (closed || lost !== undefined) return Promise.reject(errNoLeader);
       return new Promise((ok, fail) => {
         readers.push({ ok: () => ok(), fail });
         if (!reading) {

@@ -1,0 +1,143 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { create, fromBinary } from "@bufbuild/protobuf";
+import {
+  errNoLeader,
+  type LogAppend,
+  type ReplicationStorage,
+  type SharedLog,
+} from "@conclave/core";
+import { conclaveLog, PutRequestSchema } from "@conclave/proto";
+import { createReplicaLog } from "./replica-log.js";
+
+type Outcome = "committed" | "lost before commit" | "committed, reply lost";
+
+/**
+ * A shared log in memory, shaped like PostgreSQL's behaviour that matters
+ * here: the commit notifies every follower *before* the appender gets its
+ * reply (NOTIFY is delivered at commit, the reply travels afterwards), and a
+ * connection can die before or after the commit. The replica log's own
+ * logic is under test; the real PostgreSQL log is tested in
+ * @conclave/postgres and by the replica wire tests.
+ */
+function memoryShared() {
+  const entries: Uint8Array[] = [];
+  const listeners = new Set<() => void>();
+  const outcomes: Outcome[] = [];
+  const log: SharedLog = {
+    async append(list: readonly LogAppend[]) {
+      const outcome = outcomes.shift() ?? "committed";
+      if (outcome === "lost before commit") throw new Error("connection reset");
+      for (const a of list) entries.push(a.data);
+      const last = BigInt(entries.length);
+      for (const l of listeners) l();
+      await new Promise((r) => setTimeout(r, 5));
+      if (outcome === "committed, reply lost") throw new Error("connection reset");
+      return last;
+    },
+    async expire() {
+      return [];
+    },
+    async read(after, limit) {
+      return entries
+        .slice(Number(after), Number(after) + limit)
+        .map((data, i) => ({ seq: after + BigInt(i) + 1n, data }));
+    },
+    async head() {
+      return BigInt(entries.length);
+    },
+    onAppended(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+  const storage = { log } as unknown as ReplicationStorage;
+  return { storage, entries, outcomes };
+}
+
+const put = (key: string) =>
+  create(conclaveLog.LogEntrySchema, {
+    request: {
+      case: "put",
+      value: create(PutRequestSchema, { key: new TextEncoder().encode(key) }),
+    },
+  });
+
+const keyOf = (e: conclaveLog.LogEntry) =>
+  e.request.case === "put" ? new TextDecoder().decode(e.request.value.key) : "?";
+
+/** A replica whose apply answers with the key it applied, recording the order. */
+async function replica(storage: ReplicationStorage, memberId: bigint) {
+  const applied: string[] = [];
+  const diverged: Array<{ applied: bigint; head: bigint }> = [];
+  const log = createReplicaLog({
+    storage,
+    memberId,
+    confirmMs: 300,
+    apply: async (entry) => {
+      applied.push(keyOf(entry));
+      return keyOf(entry);
+    },
+  });
+  log.onDiverged((d) => diverged.push(d));
+  await log.start();
+  return { log, applied, diverged };
+}
+
+describe("replica log", () => {
+  it("answers each proposal with its own apply, also when the commit's notification beats the reply", async () => {
+    const { storage } = memoryShared();
+    const a = await replica(storage, 1n);
+    const b = await replica(storage, 2n);
+    const answers = await Promise.all([
+      a.log.propose(put("a1")),
+      b.log.propose(put("b1")),
+      a.log.propose(put("a2")),
+      b.log.propose(put("b2")),
+    ]);
+    assert.deepEqual(answers, ["a1", "b1", "a2", "b2"]);
+    await a.log.readIndex();
+    await b.log.readIndex();
+    assert.deepEqual(a.applied, b.applied, "one order on every replica");
+    assert.equal(a.applied.length, 4);
+    assert.deepEqual([...a.diverged, ...b.diverged], [], "no false divergence");
+    await Promise.all([a.log.close(), b.log.close()]);
+  });
+
+  const unknown: Array<{ outcome: Outcome; answer: string | "no leader" }> = [
+    { outcome: "committed, reply lost", answer: "x" },
+    { outcome: "lost before commit", answer: "no leader" },
+  ];
+  for (const { outcome, answer } of unknown) {
+    it(`an append whose reply is lost is confirmed from the log (${outcome})`, async () => {
+      const shared = memoryShared();
+      const a = await replica(shared.storage, 1n);
+      shared.outcomes.push(outcome);
+      const got = await a.log.propose(put("x")).then(
+        (v) => v,
+        (e: unknown) => (e === errNoLeader ? "no leader" : e),
+      );
+      assert.equal(got, answer);
+      assert.equal(a.applied.length, answer === "x" ? 1 : 0, "applied once or not at all");
+      await a.log.close();
+    });
+  }
+
+  it("a shared log that lost entries this replica applied is reported, and proposals fail", async () => {
+    const shared = memoryShared();
+    const a = await replica(shared.storage, 1n);
+    await a.log.propose(put("k1"));
+    await a.log.propose(put("k2"));
+    // An asynchronous failover: the new primary never had k2.
+    shared.entries.length = 1;
+    await assert.rejects(a.log.propose(put("k3")), (e) => e === errNoLeader);
+    assert.equal(a.diverged.length, 1);
+    assert.equal(a.diverged[0]?.applied, 2n);
+    await assert.rejects(a.log.readIndex(), (e) => e === errNoLeader, "no read of lost history");
+    await assert.rejects(a.log.propose(put("k4")), (e) => e === errNoLeader);
+    const entry = shared.entries[1];
+    assert.ok(entry !== undefined);
+    assert.equal(keyOf(fromBinary(conclaveLog.LogEntrySchema, entry)), "k3");
+    await a.log.close();
+  });
+});
