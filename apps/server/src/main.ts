@@ -25,6 +25,9 @@ import { registerOperationalRoutes } from "./operational-routes.js";
 import { loadClientTlsOptions, TlsConfigError } from "./tls-options.js";
 import { ensureSelfSignedCertFiles } from "./tls-self-signed.js";
 
+/** How long a diverged replica lets its watch cancels flush before it exits. */
+const divergedExitDelayMs = 500;
+
 /** Conclave's own version (printed by --version and logged at start). */
 export const conclaveVersion = "0.1.0";
 
@@ -110,11 +113,13 @@ async function main(): Promise<void> {
             // Entries this replica applied are gone from PostgreSQL (an
             // asynchronous failover): never serve that history. A restarted
             // replica rebuilds from what the database has.
+            // Requests are refused and watches were cancelled as compacted:
+            // give those cancels a moment to reach the clients, then exit.
             logger.fatal(
               { applied: applied.toString(), head: head.toString() },
               "the shared log is behind this replica; exiting to resync",
             );
-            process.exit(70);
+            setTimeout(() => process.exit(70), divergedExitDelayMs);
           },
         }).catch((err: unknown) => {
           process.stderr.write(

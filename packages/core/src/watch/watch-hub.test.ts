@@ -83,6 +83,29 @@ describe("watch hub", () => {
     assert.equal(s(c.batches[0]?.events[0]?.prevKv?.value ?? b("")), "1");
   });
 
+  it("compactAll ends every watcher, synced, unsynced and later ones, as compacted", async () => {
+    const { kv, hub } = setup();
+    await kv.put(putReq("a", "1"));
+    const single = collector();
+    const range = collector();
+    const behind = collector();
+    hub.watch({ key: b("a"), end: undefined, startRev: 0, ...opts }, single.sink);
+    hub.watch({ key: b("a"), end: "infinity", startRev: 0, ...opts }, range.sink);
+    hub.watch({ key: b("a"), end: "infinity", startRev: 1, ...opts }, behind.sink);
+    hub.compactAll(7);
+    for (const c of [single, range, behind]) assert.equal(c.compactedAt(), 7);
+    assert.equal(hub.watcherCount(), 0);
+    await kv.put(putReq("a", "2"));
+    await tick();
+    for (const c of [single, range, behind]) assert.deepEqual(c.events(), [], "no event after");
+    const later = collector();
+    hub.watch({ key: b("a"), end: undefined, startRev: 0, ...opts }, later.sink);
+    await tick();
+    assert.equal(later.compactedAt(), 7);
+    assert.deepEqual(later.events(), []);
+    assert.equal(hub.watcherCount(), 0);
+  });
+
   it("reports compaction for a start below the compact revision", async () => {
     const { kv, hub } = setup();
     for (let i = 0; i < 4; i++) await kv.put(putReq("k", `${i}`)); // 2..5

@@ -58,6 +58,14 @@ export interface WatchHub {
   watch(options: WatchOptions, sink: WatchSink): Watcher;
   /** Watchers alive (etcd_debugging_mvcc_watcher_total). */
   watcherCount(): number;
+  /**
+   * Ends every watcher as compacted at `compactRev`, and every watcher
+   * started afterwards as soon as it is created: the history they follow is
+   * no longer the store's to serve (a replica whose shared log lost entries it
+   * had applied). Clients get etcd's compaction cancel and re-read, as they
+   * do after a compaction, instead of events that no longer exist.
+   */
+  compactAll(compactRev: number): void;
   /** Stops the catch-up loop and drops every watcher. */
   close(): void;
 }
@@ -101,6 +109,8 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
   const ranges = new Set<WatcherState>();
   const unsynced = new Set<WatcherState>();
   let count = 0;
+  /** Set by compactAll: every watcher ends compacted at this revision. */
+  let endedAt: number | undefined;
 
   const inRange = (w: WatcherState, k: string) =>
     w.endKey === undefined
@@ -285,7 +295,16 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
         cancel: () => remove(w),
       };
       count++;
-      if (w.next > durable) addSynced(w);
+      if (endedAt !== undefined) {
+        const rev = endedAt;
+        unsynced.add(w);
+        // After the caller sent its "created" response, as a compaction would.
+        setImmediate(() => {
+          if (!w.alive) return;
+          remove(w);
+          w.sink.compacted(w, rev);
+        });
+      } else if (w.next > durable) addSynced(w);
       else {
         unsynced.add(w);
         // Catch up soon, but after the caller sent its "created" response.
@@ -296,6 +315,15 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
       return w;
     },
     watcherCount: () => count,
+    compactAll(compactRev) {
+      endedAt = compactRev;
+      const all = [...unsynced, ...ranges];
+      for (const set of byKey.values()) all.push(...set);
+      for (const w of all) {
+        remove(w);
+        w.sink.compacted(w, compactRev);
+      }
+    },
     close() {
       clearInterval(timer);
       unsubscribe();

@@ -23,8 +23,10 @@ export interface ReplicaContextOptions extends Omit<ServerContextOptions, "dataD
   leaseGraceMs?: number;
   /**
    * Called when the shared log turns out to be behind this replica (an
-   * asynchronous failover lost entries it applied): it must not serve that
-   * history. The CLI exits so a fresh replica rebuilds from the log.
+   * asynchronous failover lost entries it applied), after the replica stopped
+   * serving and cancelled its watches as compacted. The CLI exits (status
+   * 70) so that its supervisor starts a fresh replica, which rebuilds its copy
+   * from what the database has.
    */
   onDiverged?: (detail: { applied: bigint; head: bigint }) => void;
 }
@@ -58,7 +60,13 @@ export async function openReplicaContext(options: ReplicaContextOptions): Promis
     memberId,
     apply: (entry) => applyLogEntry(local, entry),
   });
-  if (options.onDiverged) log.onDiverged(options.onDiverged);
+  // Lost history is never served: the log refuses every request from then
+  // on, and every watcher ends with etcd's compaction cancel (clients re-read,
+  // as after a compaction) before the caller is told.
+  log.onDiverged((d) => {
+    local.hub.compactAll(local.store.currentRev() + 1);
+    options.onDiverged?.(d);
+  });
   await log.start();
   const duties = createReplicaDuties({
     storage,

@@ -52,7 +52,7 @@ function memoryShared() {
     },
   };
   const storage = { log } as unknown as ReplicationStorage;
-  return { storage, entries, outcomes };
+  return { storage, entries, outcomes, listeners };
 }
 
 const put = (key: string) =>
@@ -139,5 +139,26 @@ describe("replica log", () => {
     assert.ok(entry !== undefined);
     assert.equal(keyOf(fromBinary(conclaveLog.LogEntrySchema, entry)), "k3");
     await a.log.close();
+  });
+
+  it("a lost tail is noticed by a replica that only follows, also after others appended past it", async () => {
+    const shared = memoryShared();
+    const a = await replica(shared.storage, 1n);
+    const b = await replica(shared.storage, 2n);
+    for (const k of ["k1", "k2", "k3"]) await a.log.propose(put(k));
+    await b.log.readIndex();
+    assert.equal(b.log.applied(), 3n);
+    // The new primary has k1 only; a fresh replica then appends three entries,
+    // so the log's head (4) is past b's position (3) again.
+    shared.entries.length = 1;
+    const c = await replica(shared.storage, 3n);
+    for (const k of ["x2", "x3", "x4"]) await c.log.propose(put(k));
+    assert.deepEqual(c.diverged, []);
+    // b proposes nothing and reads nothing: following alone must notice.
+    for (const l of [...shared.listeners]) l();
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(b.diverged.length, 1, "b noticed its position 3 holds another entry now");
+    assert.deepEqual(b.applied, ["k1", "k2", "k3"], "and applied nothing of the new history");
+    await Promise.all([a.log.close(), b.log.close(), c.log.close()]);
   });
 });

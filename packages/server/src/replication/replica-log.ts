@@ -23,9 +23,10 @@ export interface ReplicaLogOptions {
  *
  * - **Follow.** Reads the log from the last applied position and applies
  *   every entry to the local copy in order, whoever proposed it — on each
- *   notification and at the fallback poll. A position that is not the next
- *   one stops the replica (the log has no holes, so a hole means the shared
- *   storage lost entries this replica applied: see `onDiverged`).
+ *   notification and at the fallback poll. The log has no holes and never
+ *   changes, so a position that is not the next one, or a last-applied entry
+ *   that is gone or different, means the shared storage lost entries this
+ *   replica applied: it stops serving (see `onDiverged`).
  * - **Propose.** Appends an entry and answers with what its apply on this
  *   replica returned (or threw): nothing is evaluated before the commit, so
  *   there is nothing to roll back when a commit fails. Proposals that queue
@@ -56,6 +57,12 @@ export interface ReplicaLog {
    * "no leader", so no client sees history that no longer exists.
    */
   onDiverged(listener: (detail: { applied: bigint; head: bigint }) => void): () => void;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 interface Pending {
@@ -93,6 +100,8 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
   const proposals = new Map<bigint, Pending>();
   const diverged = new Set<(d: { applied: bigint; head: bigint }) => void>();
   let applied = 0n;
+  /** The entry at `applied`, as read: the next read checks it is still there. */
+  let lastData: Uint8Array = new Uint8Array(0);
   let nextRequest = 0n;
   let closed = false;
   /** Set once the shared log lost entries applied here: nothing is served from then on. */
@@ -104,8 +113,10 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
   let followAgain = false;
   let appliedWaiters: Array<{ seq: bigint; ok: () => void }> = [];
 
+  /** Marks the divergence once; listeners are told once. */
   function divergedAt(head: bigint): void {
-    if (lost === undefined) lost = { applied, head };
+    if (lost !== undefined) return;
+    lost = { applied, head };
     for (const l of diverged) l({ applied, head });
   }
 
@@ -160,18 +171,39 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
       error = err;
     }
     applied = seq;
+    lastData = data;
     if (mine !== undefined) {
       if (failed) mine.fail(error);
       else mine.ok(result);
     }
   }
 
+  /**
+   * Each read starts one entry early, at the last one applied, and checks it
+   * is still the entry applied there: a shared log that lost entries (an
+   * asynchronous failover) shows up as that entry missing or different, even
+   * when other replicas have appended past this replica's position since.
+   */
   async function catchUp(): Promise<void> {
     for (;;) {
       if (closed || lost !== undefined) return;
-      const records = await timed(storage.log.read(applied, readBatch), confirmMs);
-      if (records.length === 0) return;
-      for (const r of records) {
+      const from = applied > 0n ? applied - 1n : 0n;
+      const records = await timed(storage.log.read(from, readBatch + 1), confirmMs);
+      let next = 0;
+      if (applied > 0n) {
+        const overlap = records[0];
+        if (
+          overlap === undefined ||
+          overlap.seq !== applied ||
+          !sameBytes(overlap.data, lastData)
+        ) {
+          divergedAt(await storage.log.head());
+          return;
+        }
+        next = 1;
+      }
+      if (records.length === next) return;
+      for (const r of records.slice(next)) {
         if (r.seq !== applied + 1n) {
           divergedAt(await storage.log.head());
           throw new Error(`conclave: the shared log skips from ${applied} to ${r.seq}`);
