@@ -30,8 +30,10 @@ import {
   eventually,
   leaderOf,
   memberIdOf,
+  nth,
   type ReplicaClients,
   replicaClients,
+  revisionOf,
   roundRobin,
   startReplica,
   startReplicas,
@@ -101,7 +103,7 @@ describe("one cluster of 3 replicas", () => {
   test("member list shows every replica; endpoint status names one leader everywhere", async () => {
     const ids = await Promise.all(c.map(memberIdOf));
     assert.equal(new Set(ids).size, 3);
-    const list = await c[0]!.cluster.memberList({});
+    const list = await nth(c, 0).cluster.memberList({});
     assert.deepEqual(
       list.members.map((m) => m.ID).sort(),
       [...ids].sort(),
@@ -115,30 +117,30 @@ describe("one cluster of 3 replicas", () => {
       "all replicas agree on one leader among them",
       async () => {
         const leaders = await Promise.all(c.map(leaderOf));
-        return new Set(leaders).size === 1 && ids.includes(leaders[0]!);
+        return new Set(leaders).size === 1 && ids.includes(nth(leaders, 0));
       },
       10_000,
     );
     // etcdctl sees the same.
-    const out = etcdctl(replicas[1]!.endpoint, ["member", "list"]);
+    const out = etcdctl(nth(replicas, 1).endpoint, ["member", "list"]);
     assert.equal(out.code, 0, out.stderr);
     assert.equal(out.stdout.trim().split("\n").length, 3);
   });
 
   test("a write acknowledged by one replica is read at once on the others (linearizable)", async () => {
     for (let i = 0; i < 60; i++) {
-      const w = c[i % 3]!;
-      const r = c[(i + 1) % 3]!;
+      const w = nth(c, i % 3);
+      const r = nth(c, (i + 1) % 3);
       const put = await w.kv.put({ key: bytes(`ryw/${i}`), value: bytes(String(i)) });
       const got = await r.kv.range({ key: bytes(`ryw/${i}`) });
       assert.equal(got.kvs.length, 1, `ryw/${i} on the next replica`);
-      assert.equal(got.kvs[0]!.modRevision, put.header!.revision);
-      assert.ok(got.header!.revision >= put.header!.revision);
+      assert.equal(nth(got.kvs, 0).modRevision, revisionOf(put));
+      assert.ok(revisionOf(got) >= revisionOf(put));
     }
   });
 
   test("a token issued by one replica works on the others; compaction reaches every replica", async () => {
-    const e = (i: number) => replicas[i]!.endpoint;
+    const e = (i: number) => nth(replicas, i).endpoint;
     for (const args of [
       ["user", "add", "root:rootpw"],
       ["user", "grant-role", "root", "root"],
@@ -156,12 +158,12 @@ describe("one cluster of 3 replicas", () => {
     const dis = etcdctl(e(2), ["--user", "root:rootpw", "auth", "disable"]);
     assert.equal(dis.code, 0, dis.stderr);
 
-    const before = await c[0]!.kv.put({ key: bytes("cmp"), value: bytes("1") });
-    await c[0]!.kv.put({ key: bytes("cmp"), value: bytes("2") });
-    await c[1]!.kv.compact({ revision: before.header!.revision + 1n });
+    const before = await nth(c, 0).kv.put({ key: bytes("cmp"), value: bytes("1") });
+    await nth(c, 0).kv.put({ key: bytes("cmp"), value: bytes("2") });
+    await nth(c, 1).kv.compact({ revision: revisionOf(before) + 1n });
     for (const cl of c) {
       await assert.rejects(
-        cl.kv.range({ key: bytes("cmp"), revision: before.header!.revision }),
+        cl.kv.range({ key: bytes("cmp"), revision: revisionOf(before) }),
         (err: unknown) =>
           err instanceof ConnectError &&
           err.code === Code.OutOfRange &&
@@ -187,12 +189,12 @@ describe("one cluster of 3 replicas", () => {
     };
     const exited = (p: ChildProcess) => new Promise<number | null>((r) => p.once("exit", r));
     const holder = run(
-      e[0]!,
+      nth(e, 0),
       ["lock", "rl", "--", "sh", "-c", "echo held; sleep 3; echo done"],
       "a",
     );
     await eventually("a holds the lock", async () => events.includes("a:held"), 10_000);
-    const contender = run(e[2]!, ["lock", "rl", "--", "echo", "got"], "b");
+    const contender = run(nth(e, 2), ["lock", "rl", "--", "echo", "got"], "b");
     await sleep(1500);
     assert.ok(!events.includes("b:got"), "b waits while a holds the lock");
     await exited(holder);
@@ -202,9 +204,9 @@ describe("one cluster of 3 replicas", () => {
       ["a:held", "a:done", "b:got"],
     );
 
-    const leader = run(e[1]!, ["elect", "el", "first"], "l1");
+    const leader = run(nth(e, 1), ["elect", "el", "first"], "l1");
     await eventually("first elected", async () => events.some((x) => x.startsWith("l1:")), 10_000);
-    const second = run(e[2]!, ["elect", "el", "second"], "l2");
+    const second = run(nth(e, 2), ["elect", "el", "second"], "l2");
     await sleep(1000);
     assert.ok(!events.some((x) => x.startsWith("l2:")), "second waits");
     leader.kill("SIGINT"); // resigns
@@ -255,12 +257,12 @@ describe("gap-free log under forced rollbacks (3 replicas × 32 clients, pg_term
       return killed;
     })();
     const clients = Array.from({ length: 32 }, async (_, i) => {
-      const kv = c[i % 3]!.kv;
+      const kv = nth(c, i % 3).kv;
       for (let j = 0; running; j++) {
         const key = `gap/${i}/${j}`;
         try {
           const r = await kv.put({ key: bytes(key), value: bytes("v") });
-          acked.set(key, r.header!.revision);
+          acked.set(key, revisionOf(r));
         } catch (err) {
           const code = codeOf(err);
           failures.set(code, (failures.get(code) ?? 0) + 1);
@@ -296,9 +298,9 @@ describe("gap-free log under forced rollbacks (3 replicas × 32 clients, pg_term
     // Every replica has the same state; each acknowledged put is there once, at its revision.
     const all = create(RangeRequestSchema, { key: bytes("gap/"), rangeEnd: bytes("gap0") });
     const views = await Promise.all(c.map((x) => x.kv.range(all)));
-    const revs = views.map((v) => v.header!.revision);
+    const revs = views.map((v) => revisionOf(v));
     assert.equal(new Set(revs).size, 1, `replicas at one revision: ${revs}`);
-    const view = views[0]!;
+    const view = nth(views, 0);
     for (const v of views) assert.equal(v.kvs.length, view.kvs.length);
     const byKey = new Map(view.kvs.map((kv) => [text(kv.key), kv]));
     for (const [key, rev] of acked) {
@@ -309,7 +311,7 @@ describe("gap-free log under forced rollbacks (3 replicas × 32 clients, pg_term
     for (const kv of view.kvs) assert.equal(kv.version, 1n, `${text(kv.key)} written once`);
     for (const key of absentExpected) assert.ok(!byKey.has(key), `${key} (no leader) absent`);
     // One revision per put and nothing else: revisions 2..N are exactly the keys.
-    assert.equal(BigInt(view.kvs.length), view.header!.revision - 1n);
+    assert.equal(BigInt(view.kvs.length), revisionOf(view) - 1n);
     assert.equal(new Set([...acked.values()].map(String)).size, acked.size);
   });
 });
@@ -326,7 +328,7 @@ describe("leases and watches across a dying replica", () => {
   /** The index of the replica running the duties. */
   async function holderIndex(): Promise<number> {
     const live = replicas.flatMap((r, i) => (r ? [{ c: replicaClients(r), i }] : []));
-    const leader = await leaderOf(live[0]!.c);
+    const leader = await leaderOf(nth(live, 0).c);
     for (const { c, i } of live) if ((await memberIdOf(c)) === leader) return i;
     throw new Error("no live replica holds the duties");
   }
@@ -334,12 +336,11 @@ describe("leases and watches across a dying replica", () => {
   test("a watcher on every replica sees every put once, in order, also after its replica dies", {
     timeout: 60_000,
   }, async () => {
-    const start = (await replicaClients(replicas[0]!).kv.range({ key: bytes("x") })).header!
-      .revision;
+    const start = revisionOf(await replicaClients(nth(replicas, 0)).kv.range({ key: bytes("x") }));
     const n = 300;
     const seen: Array<Array<{ key: string; rev: bigint }>> = [[], [], []];
     const watchOn = async (who: number, on: number, from: bigint): Promise<void> => {
-      const c = replicaClients(replicas[on]!);
+      const c = replicaClients(nth(replicas, on));
       const requests = (async function* () {
         yield {
           requestUnion: {
@@ -352,21 +353,21 @@ describe("leases and watches across a dying replica", () => {
       try {
         for await (const res of c.watch.watch(requests) as AsyncIterable<WatchResponse>) {
           for (const ev of res.events) {
-            seen[who]!.push({ key: text(ev.kv!.key), rev: ev.kv!.modRevision });
+            if (ev.kv) nth(seen, who).push({ key: text(ev.kv.key), rev: ev.kv.modRevision });
           }
-          if (seen[who]!.length >= n) return;
+          if (nth(seen, who).length >= n) return;
         }
       } catch {
         // The replica died: resume on the next one, after the last revision seen.
-        const last = seen[who]!.at(-1)?.rev ?? from - 1n;
+        const last = nth(seen, who).at(-1)?.rev ?? from - 1n;
         return watchOn(who, (on + 1) % 3, last + 1n);
       }
     };
     const watchers = [0, 1, 2].map((i) => watchOn(i, i, start + 1n));
     await sleep(500);
-    const writer = replicaClients(replicas[0]!).kv;
+    const writer = replicaClients(nth(replicas, 0)).kv;
     for (let i = 0; i < n; i++) {
-      if (i === 100) await replicas[2]!.kill();
+      if (i === 100) await nth(replicas, 2).kill();
       await writer.put({ key: bytes(`w/${String(i).padStart(3, "0")}`), value: bytes("v") });
     }
     await Promise.race([
@@ -382,7 +383,7 @@ describe("leases and watches across a dying replica", () => {
         expected,
         `watcher ${i}: every put exactly once, in order`,
       );
-      for (let j = 1; j < s.length; j++) assert.equal(s[j]!.rev, s[j - 1]!.rev + 1n);
+      for (let j = 1; j < s.length; j++) assert.equal(nth(s, j).rev, nth(s, j - 1).rev + 1n);
     }
     replicas[2] = await startReplica(db, 2);
   });
@@ -393,7 +394,7 @@ describe("leases and watches across a dying replica", () => {
     const holder = await holderIndex();
     const other = (holder + 1) % 3;
     const third = (holder + 2) % 3;
-    const oc = replicaClients(replicas[other]!);
+    const oc = replicaClients(nth(replicas, other));
     const ttl = 4n;
     const { ID } = await oc.lease.leaseGrant({ TTL: ttl });
     await oc.kv.put({ key: bytes("l/a"), value: bytes("1"), lease: ID });
@@ -402,7 +403,7 @@ describe("leases and watches across a dying replica", () => {
     let lastRenewal = Date.now();
     const keepAlive = (async () => {
       while (renewing) {
-        await replicaClients(replicas[other]!).lease.leaseKeepAlive(
+        await replicaClients(nth(replicas, other)).lease.leaseKeepAlive(
           (async function* () {
             yield { ID };
           })(),
@@ -411,19 +412,19 @@ describe("leases and watches across a dying replica", () => {
         await sleep(1000);
       }
     })();
-    const killedId = await memberIdOf(replicaClients(replicas[holder]!));
-    await replicas[holder]!.kill();
+    const killedId = await memberIdOf(replicaClients(nth(replicas, holder)));
+    await nth(replicas, holder).kill();
     replicas[holder] = undefined;
     await eventually(
       "another replica takes the duties",
       async () => {
-        const l = await leaderOf(replicaClients(replicas[third]!));
+        const l = await leaderOf(replicaClients(nth(replicas, third)));
         return l !== 0n && l !== killedId;
       },
       15_000,
     );
     await sleep(ttl * 1000n > 5000n ? Number(ttl) * 1000 : 5000);
-    const kept = await replicaClients(replicas[third]!).kv.range({
+    const kept = await replicaClients(nth(replicas, third)).kv.range({
       key: bytes("l/"),
       rangeEnd: bytes("l0"),
     });
@@ -432,11 +433,11 @@ describe("leases and watches across a dying replica", () => {
     renewing = false;
     await keepAlive;
     const stoppedAt = lastRenewal;
-    const revBefore = kept.header!.revision;
+    const revBefore = revisionOf(kept);
     // Never early: the deadline is at least TTL after the last renewal.
     const early = Number(ttl) * 1000 - (Date.now() - stoppedAt) - 500;
     if (early > 0) await sleep(early);
-    const still = await replicaClients(replicas[third]!).kv.range({
+    const still = await replicaClients(nth(replicas, third)).kv.range({
       key: bytes("l/"),
       rangeEnd: bytes("l0"),
     });
@@ -445,7 +446,7 @@ describe("leases and watches across a dying replica", () => {
       "the keys go within TTL plus the takeover time",
       async () =>
         (
-          await replicaClients(replicas[third]!).kv.range({
+          await replicaClients(nth(replicas, third)).kv.range({
             key: bytes("l/"),
             rangeEnd: bytes("l0"),
           })
@@ -453,8 +454,8 @@ describe("leases and watches across a dying replica", () => {
       Number(ttl) * 1000 + 3000,
     );
     t.diagnostic(`expired ${Date.now() - stoppedAt} ms after the last renewal (TTL ${ttl} s)`);
-    const after = await replicaClients(replicas[other]!).kv.range({ key: bytes("l/") });
-    assert.equal(after.header!.revision, revBefore + 1n, "one revision for the lease's keys");
+    const after = await replicaClients(nth(replicas, other)).kv.range({ key: bytes("l/") });
+    assert.equal(revisionOf(after), revBefore + 1n, "one revision for the lease's keys");
     const ttlNow = await oc.lease.leaseTimeToLive({ ID });
     assert.equal(ttlNow.TTL, -1n, "the lease is gone");
     replicas[holder] = await startReplica(db, holder);
@@ -464,8 +465,8 @@ describe("leases and watches across a dying replica", () => {
     timeout: 60_000,
   }, async () => {
     const holder = await holderIndex();
-    const other = replicaClients(replicas[(holder + 1) % 3]!);
-    const frozen = replicas[holder]!;
+    const other = replicaClients(nth(replicas, (holder + 1) % 3));
+    const frozen = nth(replicas, holder);
     const frozenId = await memberIdOf(replicaClients(frozen));
     frozen.proc.kill("SIGSTOP");
     try {
@@ -507,8 +508,8 @@ describe("PostgreSQL restarts under load", () => {
       for (let j = 0; running; j++) {
         const key = `pr/${i}/${j}`;
         try {
-          const r = await c[i % 2]!.kv.put({ key: bytes(key), value: bytes("v") });
-          acked.set(key, r.header!.revision);
+          const r = await nth(c, i % 2).kv.put({ key: bytes(key), value: bytes("v") });
+          acked.set(key, revisionOf(r));
         } catch (err) {
           const code = codeOf(err);
           failures.set(code, (failures.get(code) ?? 0) + 1);
@@ -521,15 +522,15 @@ describe("PostgreSQL restarts under load", () => {
     await sleep(2000);
     // Down: linearizable reads and writes answer Unavailable, never a wrong answer.
     await assert.rejects(
-      c[0]!.kv.range({ key: bytes("pr/") }),
+      nth(c, 0).kv.range({ key: bytes("pr/") }),
       (e: unknown) => e instanceof ConnectError && e.code === Code.Unavailable,
     );
     await pg.start();
     await eventually(
       "writes go through again on both replicas",
       async () => {
-        await c[0]!.kv.put({ key: bytes("after"), value: bytes("1") });
-        await c[1]!.kv.put({ key: bytes("after"), value: bytes("2") });
+        await nth(c, 0).kv.put({ key: bytes("after"), value: bytes("1") });
+        await nth(c, 1).kv.put({ key: bytes("after"), value: bytes("2") });
         return true;
       },
       30_000,

@@ -67,6 +67,19 @@ export async function memberIdOf(c: ReplicaClients): Promise<bigint> {
   return (await c.maintenance.status({})).header?.memberId ?? 0n;
 }
 
+/** `list[i]`, which the test knows is there (fails loudly if not). */
+export function nth<T>(list: ReadonlyArray<T | undefined>, i: number): T {
+  const v = list[i];
+  if (v === undefined) throw new Error(`no element ${i} of ${list.length}`);
+  return v;
+}
+
+/** The revision in a response's header (fails loudly without a header). */
+export function revisionOf(res: { header?: { revision: bigint } | undefined }): bigint {
+  if (res.header === undefined) throw new Error("a response without a header");
+  return res.header.revision;
+}
+
 /** Resolves when `check` returns true, polling every 100 ms, or rejects after `ms`. */
 export async function eventually(
   what: string,

@@ -79,7 +79,7 @@ describe("PostgreSQL storage", () => {
     let outOfOrder = 0;
     const reader = (async () => {
       while (!stop) {
-        const recs = await writers[0]!.log.read(seen, 1000).catch(() => []);
+        const recs = (await writers[0]?.log.read(seen, 1000).catch(() => [])) ?? [];
         for (const r of recs) {
           if (r.seq !== seen + 1n) outOfOrder++;
           seen = r.seq;
@@ -89,7 +89,8 @@ describe("PostgreSQL storage", () => {
     })();
     await Promise.all(
       Array.from({ length: 24 }, async (_, i) => {
-        const s = writers[i % 3]!;
+        const s = writers[i % 3];
+        assert.ok(s);
         for (let j = 0; j < 40; j++) {
           const batch = Array.from({ length: 1 + (j % 3) }, (_, k) => ({ data: entry(j * 3 + k) }));
           try {
@@ -109,7 +110,10 @@ describe("PostgreSQL storage", () => {
     );
     assert.equal(count, max, "no hole");
     assert.equal(new Set(positions.map(String)).size, positions.length, "no position given twice");
-    assert.ok(BigInt(max!) >= BigInt(positions.length), "every acknowledged entry is in the log");
+    assert.ok(
+      BigInt(max ?? 0) >= BigInt(positions.length),
+      "every acknowledged entry is in the log",
+    );
     assert.equal(outOfOrder, 0, "a follower never saw a later position first");
     assert.ok(positions.length > 500);
     assert.ok(killed > 0 || failed === 0, `killed ${killed}, failed ${failed}`);
@@ -119,10 +123,10 @@ describe("PostgreSQL storage", () => {
     const url = await pg.createDatabase();
     const [a, b] = await Promise.all([open(url), open(url)]);
     let heard = 0;
-    b!.log.onAppended(() => heard++);
+    b?.log.onAppended(() => heard++);
     const before = heard;
     const t0 = Date.now();
-    await a!.log.append([{ data: entry(1) }]);
+    await a?.log.append([{ data: entry(1) }]);
     while (heard === before && Date.now() - t0 < 200) await sleep(2);
     assert.ok(heard > before, "heard within 200 ms (before the 250 ms poll)");
   });
@@ -167,12 +171,13 @@ describe("PostgreSQL storage", () => {
     const db = new URL(url).pathname.slice(1);
     const opts = { heartbeatMs: 100, dutiesTimeoutMs: 500 };
     const [a, b] = await Promise.all([open(url, opts), open(url, opts)]);
-    await a!.cluster.join({ id: 1n, name: "a", clientUrls: ["http://a"], peerUrls: [] });
-    await b!.cluster.join({ id: 2n, name: "b", clientUrls: ["http://b"], peerUrls: [] });
+    await a?.cluster.join({ id: 1n, name: "a", clientUrls: ["http://a"], peerUrls: [] });
+    await b?.cluster.join({ id: 2n, name: "b", clientUrls: ["http://b"], peerUrls: [] });
     await sleep(300);
-    assert.equal([a, b].filter((s) => s!.cluster.holdsDuties()).length, 1);
-    const holder = a!.cluster.holdsDuties() ? a! : b!;
-    const other = holder === a ? b! : a!;
+    assert.equal([a, b].filter((s) => s?.cluster.holdsDuties()).length, 1);
+    assert.ok(a && b);
+    const holder = a.cluster.holdsDuties() ? a : b;
+    const other = holder === a ? b : a;
     assert.deepEqual(
       other.cluster.members().map((m) => m.name),
       ["a", "b"],
@@ -189,6 +194,6 @@ describe("PostgreSQL storage", () => {
       await sleep(50);
     }
     await sleep(300);
-    assert.equal([a, b].filter((s) => s!.cluster.holdsDuties()).length, 1, "exactly one holds");
+    assert.equal([a, b].filter((s) => s?.cluster.holdsDuties()).length, 1, "exactly one holds");
   });
 });
