@@ -1,3 +1,5 @@
+import { create } from "@bufbuild/protobuf";
+import { RangeRequestSchema } from "@conclave/proto";
 import { etcdApiVersion, type Metrics, type ServerContext } from "@conclave/server";
 import type { FastifyInstance } from "fastify";
 
@@ -11,10 +13,17 @@ export interface OperationalRoutesOptions {
 /**
  * etcd's operational HTTP endpoints, on the same port as the API:
  * - `GET /health` → `{"health":"true"}` (503 and `"false"` when the store
- *   cannot serve a read or an alarm is raised), as etcd 3.4 answers it;
+ *   cannot serve a linearizable read or an alarm is raised), as etcd 3.4
+ *   answers it after a quorum read: a replica that cannot reach PostgreSQL
+ *   is unhealthy, so a load balancer takes it out;
  * - `GET /version` → `{"etcdserver":…,"etcdcluster":…}` plus `"conclave"`;
  * - `GET /metrics` → Prometheus text format.
  */
+const healthRead = create(RangeRequestSchema, {
+  key: new TextEncoder().encode("health"),
+  countOnly: true,
+});
+
 export function registerOperationalRoutes(
   app: FastifyInstance,
   options: OperationalRoutesOptions,
@@ -22,7 +31,8 @@ export function registerOperationalRoutes(
   const { ctx, metrics } = options;
   app.get("/health", async (_req, reply) => {
     try {
-      ctx.store.read();
+      // etcd's QGET: a linearizable read (a replica waits for the shared log's head).
+      await ctx.kv.range(healthRead);
       await ctx.store.barrier();
       // As etcd: a raised alarm (NOSPACE) makes the member unhealthy.
       if (ctx.alarms.list().length > 0) throw new Error("alarm raised");

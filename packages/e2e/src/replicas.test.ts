@@ -525,6 +525,16 @@ describe("PostgreSQL restarts under load", () => {
       nth(c, 0).kv.range({ key: bytes("pr/") }),
       (e: unknown) => e instanceof ConnectError && e.code === Code.Unavailable,
     );
+    // etcd's /health is a quorum read: a load balancer takes the replica out.
+    const health = async () => (await fetch(`${nth(replicas, 1).url}/health`)).status;
+    assert.equal(await health(), 503, "unhealthy while PostgreSQL is down");
+    // Serializable reads are the local copy's, as from a member without quorum.
+    const local = await nth(c, 1).kv.range({
+      key: bytes("pr/"),
+      rangeEnd: bytes("pr0"),
+      serializable: true,
+    });
+    assert.ok(local.kvs.length > 0);
     await pg.start();
     await eventually(
       "writes go through again on both replicas",
@@ -535,6 +545,7 @@ describe("PostgreSQL restarts under load", () => {
       },
       30_000,
     );
+    assert.equal(await health(), 200, "healthy again");
     await sleep(500);
     running = false;
     await Promise.all(writers);
