@@ -14,7 +14,7 @@ import { type ConclaveClient, createConclaveClient } from "@conclave/client";
 import { type RunningServer, requireTool, startConclave } from "@conclave/testkit";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { Page } from "playwright-core";
-import { type LaunchedBrowser, launchChromium } from "./dashboard-browser.js";
+import { type LaunchedBrowser, launchChromium, read, waitForPage } from "./dashboard-browser.js";
 import { etcdctl } from "./etcdctl.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -22,75 +22,6 @@ const repoRoot = join(here, "..", "..", "..");
 const screenshotPath = join(here, "..", "artifacts", "dashboard.png");
 /** The longest a change may take to appear on the page. */
 const liveMs = 1_000;
-
-/** What the page shows, read in the page from the data-testid attributes the views set. */
-interface Shown {
-  status: string;
-  /** The error banner's text; empty while it is hidden. */
-  error: string;
-  elections: Record<
-    string,
-    { kind: string; leader: string; term: string; ttl: string; candidates: string[] }
-  >;
-  locks: Record<string, { holder: string; waiters: string[] }>;
-  leases: string[];
-  kvs: Record<string, { value: string; create: string; mod: string; version: string }>;
-  kbStatus: string;
-  feed: Array<{ type: string; key: string; value: string; revision: string }>;
-  history: string[];
-}
-
-// A string, not a function: tsx's transform would add helpers a page cannot see.
-const readPage = `(() => {
-  const text = (root, id) => root.querySelector('[data-testid="' + id + '"]')?.textContent ?? "";
-  const all = (root, id) => [...root.querySelectorAll('[data-testid="' + id + '"]')];
-  const banner = document.querySelector('[data-testid="error"]');
-  const shown = { status: document.querySelector('[data-testid="status"]')?.dataset.state ?? "",
-    error: banner === null || banner.hidden ? "" : banner.textContent,
-    elections: {}, locks: {}, leases: [], kvs: {}, feed: [], history: [],
-    kbStatus: text(document, "kb-status") };
-  for (const el of all(document, "election")) shown.elections[el.dataset.election] = {
-    kind: el.dataset.kind, leader: text(el, "election-leader"), term: text(el, "election-term"),
-    ttl: text(el, "election-lease-ttl"),
-    candidates: all(el, "election-candidate").map((c) => c.textContent) };
-  for (const el of all(document, "lock")) shown.locks[el.dataset.lock] = {
-    holder: text(el, "lock-holder"), waiters: all(el, "lock-waiter").map((w) => w.textContent) };
-  for (const el of all(document, "lease")) shown.leases.push(el.dataset.lease);
-  for (const el of all(document, "kv")) shown.kvs[el.dataset.key] = {
-    value: text(el, "kv-value"), create: text(el, "kv-create"), mod: text(el, "kv-mod"),
-    version: text(el, "kv-version") };
-  for (const el of all(document, "event").slice(0, 10)) shown.feed.push({ type: el.dataset.type,
-    key: el.dataset.key, value: text(el, "event-value"), revision: el.dataset.revision });
-  for (const el of all(document, "history-entry")) shown.history.push(el.dataset.revision);
-  return shown;
-})()`;
-
-const read = (page: Page) => page.evaluate(readPage) as Promise<Shown>;
-
-/**
- * Polls the page until `ok` holds; returns how long that took (ms since
- * `since`, a performance.now() value). Fails with what the page last showed.
- */
-async function waitForPage(
-  page: Page,
-  what: string,
-  ok: (shown: Shown) => boolean,
-  options: { timeoutMs: number; since?: number },
-): Promise<number> {
-  const since = options.since ?? performance.now();
-  let last: Shown | undefined;
-  for (;;) {
-    last = await read(page);
-    const elapsed = performance.now() - since;
-    if (ok(last)) return elapsed;
-    if (elapsed > options.timeoutMs) {
-      assert.fail(
-        `${what}: not shown within ${options.timeoutMs} ms; the page shows ${JSON.stringify(last, null, 1)}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 /** Measured latencies, printed at the end. */
 const timings: string[] = [];
