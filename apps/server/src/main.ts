@@ -8,6 +8,7 @@ import {
   createMetrics,
   createQuotaInterceptor,
   createRoutes,
+  createWhileLeading,
   errorInterceptor,
   etcdApiVersion,
   maxMessageDepth,
@@ -160,7 +161,10 @@ async function main(): Promise<void> {
 
   const routes = createRoutes(ctx);
   // Background duties start here, not in the factories, and stop before storage closes.
-  const electionExpiry = createLeaderElectionExpiry(ctx, createLocalClient(ctx));
+  // Cluster-wide: on the replica running the duties only (always when embedded).
+  const electionExpiry = createWhileLeading(ctx, () =>
+    createLeaderElectionExpiry(ctx, createLocalClient(ctx)),
+  );
   electionExpiry.start();
   const metrics = createMetrics(ctx);
   const server = createApp({

@@ -58,4 +58,5 @@ export {
   createWatchStreamService,
   type WatchStreamServiceOptions,
 } from "./watch-stream-service.js";
+export { createWhileLeading, type Duty } from "./while-leading.js";
 export { withAuthPolicy } from "./with-auth-policy.js";

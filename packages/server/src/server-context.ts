@@ -63,6 +63,8 @@ export interface ServerContext {
     leader(): bigint;
     /** Whether this member runs them. */
     isLeader(): boolean;
+    /** Told when this member gains or loses them. Returns unsubscribe. */
+    onDuties(listener: (held: boolean) => void): () => void;
   };
 }
 

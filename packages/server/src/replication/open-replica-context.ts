@@ -86,6 +86,7 @@ export async function openReplicaContext(options: ReplicaContextOptions): Promis
       members: () => storage.cluster.members(),
       leader: () => storage.cluster.dutyHolder(),
       isLeader: () => storage.cluster.holdsDuties(),
+      onDuties: (listener) => storage.cluster.onDuties(listener),
     },
   };
   await storage.cluster.join({
