@@ -3,11 +3,12 @@
 // workloads against a fresh Conclave and a fresh etcd side by side. The
 // workloads run by default through a Go program on etcd's clientv3 (./go,
 // via go-client.ts), so the client is never the limit; `--client node` keeps
-// the connect-node client (load.ts, coord.ts). See usage() and BENCHMARKS.md.
+// the connect-node client (load.ts, coord.ts). `--replicas 1,3` runs them
+// against etcd, embedded Conclave and Conclave replicas over PostgreSQL
+// (replica-compare.ts). See usage() and BENCHMARKS.md.
 
-import { execFileSync } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
-import { cpus, loadavg, totalmem } from "node:os";
+import { rmSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
 import { type RunningServer, startConclave, startEtcd } from "@conclave/testkit";
 import {
@@ -20,10 +21,32 @@ import {
 } from "./coord.js";
 import { ensureGoBench, type GoProgram, runGoBench } from "./go-client.js";
 import { workloads as kvWorkloads, type LoadOptions, percentile, runLoad } from "./load.js";
+import { loadAverage, toolVersion } from "./machine-info.js";
+import {
+  addRun,
+  clientPerOpUs,
+  cpuPerOpUs,
+  emptyMerged,
+  type Merged,
+  measureStats,
+} from "./merged-runs.js";
+import { procCpuMs } from "./proc-cpu.js";
+import {
+  type ReplicaComparePlan,
+  replicaCompareDefault,
+  runReplicaCompare,
+} from "./replica-compare.js";
+import { errorSummary, meanOf, ms, rate, table } from "./report-format.js";
 
 const nodeWorkloads = [...kvWorkloads, "watch", "keepalive", "lock", "election"] as const;
 /** Only the Go client has these (clientv3 calls without a Node twin). */
-const goOnlyWorkloads = ["put-c1", "txn-put", "keepalive-once", "watch-create"] as const;
+const goOnlyWorkloads = [
+  "put-c1",
+  "txn-put",
+  "keepalive-once",
+  "watch-create",
+  "watch-cross",
+] as const;
 const allWorkloads = [...nodeWorkloads, ...goOnlyWorkloads] as const;
 type Workload = (typeof allWorkloads)[number];
 /** The Go program behind each workload (mixed has none: it stays on Node). */
@@ -34,6 +57,7 @@ const goProgramOf: Partial<Record<Workload, GoProgram>> = {
   "txn-put": "txn-put",
   watch: "watch",
   "watch-create": "watch-create",
+  "watch-cross": "watch-cross",
   keepalive: "keepalive-stream",
   "keepalive-once": "keepalive-once",
   lock: "lock",
@@ -61,22 +85,27 @@ function usage(): string {
   return `Usage:
   npm run bench -- [--endpoint URL] [options]     load one etcd v3 endpoint
   npm run bench -- --compare [options]            fresh Conclave vs fresh etcd, same client
+  npm run bench -- --replicas 1,3 [options]       fresh etcd, embedded Conclave and Conclave
+                                                  replicas over a fresh PostgreSQL, same client
 
 General:
   --client go|node    go (default): the Go generator on etcd's clientv3 (apps/server/bench/go,
                       built on first use; installs golang-go golang-etcd-server-dev with apt if
                       missing) for every workload it covers, Node for mixed; node: the
                       connect-node client for all (no ${goOnlyWorkloads.join(", ")})
-  --endpoint URL      etcd v3 gRPC endpoint, h2c (default http://127.0.0.1:2379; loopback only)
+  --endpoint URLS     etcd v3 gRPC endpoint, h2c (default http://127.0.0.1:2379; loopback only);
+                      go: a comma-separated list (replicas of one cluster) spreads the
+                      connections round-robin over them, watch puts go to the first
   --workloads LIST    comma-separated, any of: ${allWorkloads.join(", ")}
                       (alias --workload; default put; with --compare and go:
                       ${compareDefault.go.join(",")};
-                      with node: ${compareDefault.node.join(",")})
+                      with node: ${compareDefault.node.join(",")};
+                      with --replicas: ${replicaCompareDefault.join(",")})
   --clients N         gRPC connections the load is spread over (default go 10, node 4)
   --timeout-ms N      per-request deadline, 0 for none (default 30000)
   --warmup N          untimed operations before each timed run (default 500; KV, keepalive, lock)
-  --rounds N          --compare only: rounds per workload; odd rounds run etcd first,
-                      even rounds Conclave first (default 2)
+  --rounds N          --compare, --replicas: rounds per workload; odd rounds run the servers
+                      in order (etcd first), even rounds in reverse (default 2)
   --help              print this
 
 KV (put: Put; range: single-key Range, keys written first; mixed: 50/50):
@@ -95,6 +124,19 @@ stream per connection, S connections, and one watched key: --watch-keys is node-
   --put-interval-ms N pause between put sends (default 5)
   --watch-keys N      0: all watchers watch one prefix; N: watcher i watches key i mod N
                       and put j writes key j mod N (default 0)
+
+Replicas over PostgreSQL (go only; see BENCHMARKS.md, "Replicas over PostgreSQL"):
+  --replicas LIST     e.g. 1,3: besides a fresh etcd and a fresh embedded Conclave, one
+                      PostgreSQL (testkit's startPostgres) and per entry N replicas
+                      (conclave --storage) on a fresh database of it
+  --pg-settings LIST  postgresql.conf overrides, k=v,k=v (default none: fsync on,
+                      synchronous_commit on, PostgreSQL's defaults otherwise; printed)
+
+watch-cross (go only: put -> watcher across replicas; a paced open-loop writer on the first
+endpoint, watchers on the others, on the first when there is only one):
+  --cross-rate N      puts per second (default 1000)
+  --cross-puts N      timed puts, after min(--warmup, N) untimed ones (default 5000)
+  --cross-watchers N  watchers, one connection each (default 10)
 
 Go-only: txn-put (Txn: compare mod revision, put; one key per client), keepalive-once
 (clientv3 KeepAliveOnce: a LeaseKeepAlive stream per call), watch-create (a new Watch stream,
@@ -138,9 +180,15 @@ function int(name: string, raw: string | undefined, fallback: number, min: numbe
 
 interface Config {
   compare: boolean;
+  /** --replicas: replica counts to run over PostgreSQL; undefined without the flag. */
+  replicas: number[] | undefined;
+  /** --pg-settings. */
+  postgresSettings: Record<string, string>;
   client: Client;
   /** Timed Puts of put-c1. */
   totalC1: number;
+  cross: { rate: number; puts: number; watchers: number };
+  /** One origin, or several joined by commas (go only). */
   endpoint: string;
   workloads: Workload[];
   rounds: number;
@@ -172,6 +220,9 @@ const intFlags = [
   "election-ttl",
   "expiries",
   "settle-ms",
+  "cross-rate",
+  "cross-puts",
+  "cross-watchers",
 ] as const;
 
 function parseConfig(argv: string[]): Config | "help" {
@@ -184,6 +235,8 @@ function parseConfig(argv: string[]): Config | "help" {
       workload: { type: "string" },
       workloads: { type: "string" },
       compare: { type: "boolean" },
+      replicas: { type: "string" },
+      "pg-settings": { type: "string" },
       client: { type: "string" },
       help: { type: "boolean", short: "h" },
       ...Object.fromEntries(intFlags.map((f) => [f, { type: "string" as const }])),
@@ -192,20 +245,19 @@ function parseConfig(argv: string[]): Config | "help" {
   if (values.help) return "help";
   const v = values as Record<string, string | undefined>;
   const compare = values.compare ?? false;
-  if (compare && values.endpoint !== undefined) {
-    throw new UsageError("--compare starts its own servers; --endpoint does not apply");
+  const replicas = values.replicas === undefined ? undefined : replicaCounts(values.replicas);
+  if (compare && replicas !== undefined) {
+    throw new UsageError("give --compare or --replicas, not both");
   }
-  const endpoint = values.endpoint ?? "http://127.0.0.1:2379";
-  let url: URL;
-  try {
-    url = new URL(endpoint);
-  } catch {
-    throw new UsageError(`--endpoint ${JSON.stringify(endpoint)} is not a URL`);
+  if ((compare || replicas !== undefined) && values.endpoint !== undefined) {
+    throw new UsageError(
+      "--compare and --replicas start their own servers; --endpoint does not apply",
+    );
   }
-  if (url.protocol !== "http:") throw new UsageError("--endpoint must be http:// (h2c)");
-  if (!["127.0.0.1", "localhost", "[::1]"].includes(url.hostname)) {
-    throw new UsageError("--endpoint must be a loopback address (127.0.0.1, localhost, [::1])");
+  if (replicas === undefined && values["pg-settings"] !== undefined) {
+    throw new UsageError("--pg-settings needs --replicas");
   }
+  const endpoints = (values.endpoint ?? "http://127.0.0.1:2379").split(",").map(loopbackOrigin);
   if (values.workload !== undefined && values.workloads !== undefined) {
     throw new UsageError("give --workloads or --workload, not both");
   }
@@ -213,9 +265,21 @@ function parseConfig(argv: string[]): Config | "help" {
   if (!clients.includes(client)) {
     throw new UsageError(`--client takes go or node, got ${JSON.stringify(values.client)}`);
   }
+  if (client === "node" && replicas !== undefined) {
+    throw new UsageError("--replicas needs the Go client (--client go)");
+  }
+  if (client === "node" && endpoints.length > 1) {
+    throw new UsageError("several --endpoint URLs need the Go client (--client go)");
+  }
   const listRaw = values.workloads ?? values.workload;
   const list =
-    listRaw === undefined ? (compare ? compareDefault[client] : ["put"]) : listRaw.split(",");
+    listRaw === undefined
+      ? replicas !== undefined
+        ? replicaCompareDefault
+        : compare
+          ? compareDefault[client]
+          : ["put"]
+      : listRaw.split(",");
   const wl: Workload[] = [];
   for (const raw of list) {
     const w = raw.trim();
@@ -227,6 +291,9 @@ function parseConfig(argv: string[]): Config | "help" {
     if (client === "node" && (goOnlyWorkloads as readonly string[]).includes(w)) {
       throw new UsageError(`${w} needs the Go client (--client go)`);
     }
+    if (replicas !== undefined && goProgramOf[w as Workload] === undefined) {
+      throw new UsageError(`${w} has no Go program; --replicas runs only Go workloads`);
+    }
     if (!wl.includes(w as Workload)) wl.push(w as Workload);
   }
   const n = (name: (typeof intFlags)[number], fallback: number, min: number) =>
@@ -236,14 +303,21 @@ function parseConfig(argv: string[]): Config | "help" {
   const timeoutMs = n("timeout-ms", 30_000, 0);
   return {
     compare,
+    replicas,
+    postgresSettings: settingsList(values["pg-settings"]),
     client,
     totalC1: n("total-c1", 2000, 1),
-    endpoint: url.origin,
+    cross: {
+      rate: n("cross-rate", 1000, 1),
+      puts: n("cross-puts", 5000, 1),
+      watchers: n("cross-watchers", 10, 1),
+    },
+    endpoint: endpoints.join(","),
     workloads: wl,
     rounds: n("rounds", 2, 1),
     load: {
       concurrency: n("concurrency", go ? 100 : 64, 1),
-      total: n("total", compare ? 5_000 : 20_000, 1),
+      total: n("total", compare || replicas !== undefined ? 5_000 : 20_000, 1),
       valueSize: n("value-size", 256, 0),
       keys: n("keys", 1000, 1),
       clients: conns,
@@ -263,7 +337,7 @@ function parseConfig(argv: string[]): Config | "help" {
       },
       keepalive: {
         leases: n("leases", 100, 1),
-        durationS: n("duration", compare ? 5 : 10, 1),
+        durationS: n("duration", compare || replicas !== undefined ? 5 : 10, 1),
         total: n("keepalives", 0, 0),
       },
       lock: {
@@ -278,6 +352,43 @@ function parseConfig(argv: string[]): Config | "help" {
       },
     },
   };
+}
+
+/** The origin of a loopback h2c URL (the only kind the bench drives). */
+function loopbackOrigin(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    throw new UsageError(`--endpoint ${JSON.stringify(raw)} is not a URL`);
+  }
+  if (url.protocol !== "http:") throw new UsageError("--endpoint must be http:// (h2c)");
+  if (!["127.0.0.1", "localhost", "[::1]"].includes(url.hostname)) {
+    throw new UsageError("--endpoint must be a loopback address (127.0.0.1, localhost, [::1])");
+  }
+  return url.origin;
+}
+
+/** --replicas: distinct replica counts >= 1, in the order given. */
+function replicaCounts(raw: string): number[] {
+  const out: number[] = [];
+  for (const part of raw.split(",")) {
+    const n = int("replicas", part.trim(), 0, 1);
+    if (!out.includes(n)) out.push(n);
+  }
+  return out;
+}
+
+/** --pg-settings k=v,k=v (testkit checks the names). */
+function settingsList(raw: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (raw === undefined) return out;
+  for (const part of raw.split(",")) {
+    const eq = part.indexOf("=");
+    if (eq <= 0) throw new UsageError(`--pg-settings takes k=v,k=v; got ${JSON.stringify(part)}`);
+    out[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
+  }
+  return out;
 }
 
 /** gobench flags for one workload, from the same options the Node client takes. */
@@ -298,6 +409,14 @@ function goFlags(cfg: Config, workload: Workload): Record<string, string | numbe
         conns: coord.watch.streams,
         events: coord.watch.events,
         "put-interval": `${coord.watch.intervalMs}ms`,
+      };
+    case "watch-cross":
+      return {
+        ...common,
+        watchers: cfg.cross.watchers,
+        conns: cfg.cross.watchers,
+        events: cfg.cross.puts,
+        rate: cfg.cross.rate,
       };
     case "lock":
     case "election":
@@ -328,6 +447,8 @@ async function runWorkload(cfg: Config, workload: Workload, endpoint: string): P
     const r = await runGoBench(goBin, program, endpoint, goFlags(cfg, workload));
     return { ...r, workload };
   }
+  if (endpoint.includes(","))
+    throw new Error(`${workload} on several endpoints needs the Go client`);
   const coord: CoordOptions = { ...cfg.coord, endpoint };
   switch (workload) {
     case "watch":
@@ -366,31 +487,6 @@ async function runWorkload(cfg: Config, workload: Workload, endpoint: string): P
     default:
       throw new Error(`${workload} needs the Go client (--client go)`);
   }
-}
-
-// ---- formatting -------------------------------------------------------------
-
-function meanOf(xs: Float64Array): number {
-  let sum = 0;
-  for (const x of xs) sum += x;
-  return xs.length === 0 ? Number.NaN : sum / xs.length;
-}
-
-const ms = (x: number) => (Number.isNaN(x) ? "-" : Math.abs(x) < 10 ? x.toFixed(2) : x.toFixed(1));
-const rate = (x: number, unit = "") =>
-  Number.isNaN(x) ? "-" : `${Math.round(x).toString()}${unit ? ` ${unit}` : ""}`;
-
-/** A Markdown table; the first `textCols` columns are left-aligned, the rest right-aligned. */
-function table(header: string[], rows: string[][], textCols = 1): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) =>
-    `| ${cells.map((c, i) => (i < textCols ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(" | ")} |`;
-  const sep = `|${widths.map((w, i) => (i < textCols ? "-".repeat(w + 2) : `${"-".repeat(w + 1)}:`)).join("|")}|`;
-  return [line(header), sep, ...rows.map(line)].join("\n");
-}
-
-function errorSummary(kinds: Map<string, number>): string {
-  return [...kinds].map(([k, n]) => `${n}x ${k}`).join("; ");
 }
 
 // ---- single endpoint ---------------------------------------------------------
@@ -449,75 +545,9 @@ async function runSingle(cfg: Config): Promise<number> {
 
 // ---- compare -----------------------------------------------------------------
 
-/** User+system CPU of a process so far, in ms (Linux /proc; NaN elsewhere). */
-function procCpuMs(pid: number | undefined): number {
-  if (pid === undefined) return Number.NaN;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // After "pid (comm) ", field 3 (state) is index 0, so utime (14) is 11 and stime (15) is 12.
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
-  } catch {
-    return Number.NaN;
-  }
-}
-
 interface Server {
   name: "etcd" | "conclave";
   running: RunningServer;
-}
-
-interface Merged {
-  params: string;
-  /** Per measure index: rates of each round, latencies of each round. */
-  rates: number[][];
-  latencies: Float64Array[][];
-  names: string[];
-  units: string[];
-  ops: number;
-  errors: number;
-  errorKinds: Map<string, number>;
-  serverCpuMs: number;
-  clientCpuMs: number;
-}
-
-function emptyMerged(): Merged {
-  return {
-    params: "",
-    rates: [],
-    latencies: [],
-    names: [],
-    units: [],
-    ops: 0,
-    errors: 0,
-    errorKinds: new Map(),
-    serverCpuMs: 0,
-    clientCpuMs: 0,
-  };
-}
-
-function sortedConcat(parts: Float64Array[]): Float64Array {
-  const out = new Float64Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out.sort();
-}
-
-function mean(xs: number[]): number {
-  const ok = xs.filter((x) => !Number.isNaN(x));
-  return ok.length === 0 ? Number.NaN : ok.reduce((a, b) => a + b, 0) / ok.length;
-}
-
-function toolVersion(cmd: string): string {
-  try {
-    return execFileSync(cmd, ["--version"]).toString().split("\n")[0]?.trim() ?? "?";
-  } catch {
-    return "?";
-  }
 }
 
 async function runCompare(cfg: Config): Promise<number> {
@@ -549,10 +579,7 @@ async function runCompare(cfg: Config): Promise<number> {
     servers.push({ name: "etcd", running: await startEtcd() });
     servers.push({ name: "conclave", running: await startConclave() });
     const [etcd, conclave] = servers as [Server, Server];
-    const load = () =>
-      loadavg()
-        .map((x) => x.toFixed(2))
-        .join(" ");
+    const load = loadAverage;
     const loadBefore = load();
     process.stdout.write(
       `compare: ${toolVersion("etcd")} at ${etcd.running.url} vs Conclave at ${conclave.running.url}\n` +
@@ -587,18 +614,7 @@ async function runCompare(cfg: Config): Promise<number> {
           const key = `${workload}/${s.name}`;
           const m = results.get(key) ?? emptyMerged();
           results.set(key, m);
-          m.params = r.params;
-          r.measures.forEach((x, i) => {
-            m.names[i] = x.name;
-            m.units[i] = x.unit;
-            m.rates[i] = [...(m.rates[i] ?? []), x.rate];
-            m.latencies[i] = [...(m.latencies[i] ?? []), x.latenciesMs];
-          });
-          m.ops += r.ops;
-          m.errors += r.errors;
-          for (const [k, n] of r.errorKinds) m.errorKinds.set(k, (m.errorKinds.get(k) ?? 0) + n);
-          m.serverCpuMs += serverCpu;
-          m.clientCpuMs += r.clientCpuMs;
+          addRun(m, r, serverCpu);
           const head = r.measures[0];
           const l = head?.latenciesMs ?? new Float64Array();
           process.stdout.write(
@@ -618,8 +634,6 @@ async function runCompare(cfg: Config): Promise<number> {
     for (const workload of cfg.workloads) {
       const e = results.get(`${workload}/etcd`) ?? emptyMerged();
       const c = results.get(`${workload}/conclave`) ?? emptyMerged();
-      const cpuPerOp = (m: Merged) => (m.serverCpuMs * 1000) / Math.max(1, m.ops);
-      const clientPerOp = (m: Merged) => (m.clientCpuMs * 1000) / Math.max(1, m.ops);
       for (const [name, m] of [
         ["etcd", e],
         ["conclave", c],
@@ -630,19 +644,8 @@ async function runCompare(cfg: Config): Promise<number> {
         }
       }
       e.names.forEach((measure, i) => {
-        const stats = (m: Merged) => {
-          const l = sortedConcat(m.latencies[i] ?? []);
-          return {
-            rate: mean(m.rates[i] ?? []),
-            mean: meanOf(l),
-            p50: percentile(l, 50),
-            p90: percentile(l, 90),
-            p99: percentile(l, 99),
-            max: percentile(l, 100),
-          };
-        };
-        const se = stats(e);
-        const sc = stats(c);
+        const se = measureStats(e, i);
+        const sc = measureStats(c, i);
         const first = i === 0;
         for (const [name, m, s] of [
           ["etcd", e, se],
@@ -659,8 +662,8 @@ async function runCompare(cfg: Config): Promise<number> {
             ms(s.p99),
             ms(s.max),
             first ? String(m.errors) : "",
-            first ? rate(cpuPerOp(m)) : "",
-            first ? rate(clientPerOp(m)) : "",
+            first ? rate(cpuPerOpUs(m)) : "",
+            first ? rate(clientPerOpUs(m)) : "",
           ]);
         }
         rows.push([
@@ -674,7 +677,7 @@ async function runCompare(cfg: Config): Promise<number> {
           ratio(sc.p99, se.p99),
           ratio(sc.max, se.max),
           "",
-          first ? ratio(cpuPerOp(c), cpuPerOp(e)) : "",
+          first ? ratio(cpuPerOpUs(c), cpuPerOpUs(e)) : "",
           "",
         ]);
       });
@@ -713,6 +716,20 @@ async function runCompare(cfg: Config): Promise<number> {
   return failed ? 1 : 0;
 }
 
+/** What replica-compare.ts needs of the configuration, and how to run a workload. */
+function replicaPlan(cfg: Config, replicas: number[]): ReplicaComparePlan {
+  return {
+    workloads: cfg.workloads,
+    rounds: cfg.rounds,
+    replicas,
+    postgresSettings: cfg.postgresSettings,
+    prepare() {
+      goBin ??= ensureGoBench();
+    },
+    run: (workload, endpoints) => runWorkload(cfg, workload as Workload, endpoints),
+  };
+}
+
 async function main(): Promise<void> {
   let cfg: Config | "help";
   try {
@@ -726,7 +743,12 @@ async function main(): Promise<void> {
     process.stdout.write(`${usage()}\n`);
     return;
   }
-  process.exitCode = cfg.compare ? await runCompare(cfg) : await runSingle(cfg);
+  process.exitCode =
+    cfg.replicas !== undefined
+      ? await runReplicaCompare(replicaPlan(cfg, cfg.replicas))
+      : cfg.compare
+        ? await runCompare(cfg)
+        : await runSingle(cfg);
 }
 
 main().catch((err: unknown) => {

@@ -36,6 +36,7 @@ export const goPrograms = [
   "keepalive-stream",
   "watch",
   "watch-create",
+  "watch-cross",
   "lock",
   "election",
 ] as const;

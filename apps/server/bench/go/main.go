@@ -4,8 +4,10 @@
 // client: one Go process drives 100 clients on a fraction of a core, where the
 // Node generator needs a whole core for ~2000 calls/s. It runs one workload
 // against one endpoint and prints a human summary plus one JSON line that
-// `npm run bench -- --compare` parses. Built in GOPATH mode (no modules, no
-// network) by bench/go-client.ts.
+// `npm run bench -- --compare` parses. -endpoint takes a comma-separated
+// list (the replicas of one cluster): connection i dials endpoint i mod N, so
+// the load spreads over them like clients spread over replicas. Built in
+// GOPATH mode (no modules, no network) by bench/go-client.ts.
 package main
 
 import (
@@ -24,6 +26,7 @@ import (
 
 type options struct {
 	endpoint     string
+	endpoints    []string // -endpoint split at commas; [0] is "A", where watch puts go
 	workload     string
 	clients      int
 	conns        int
@@ -37,6 +40,7 @@ type options struct {
 	putInterval  time.Duration
 	contenders   int
 	acquisitions int
+	rate         float64
 	samples      bool
 }
 
@@ -48,6 +52,7 @@ var workloads = map[string]func(o options) (Result, error){
 	"keepalive-stream": runKeepAliveStream,
 	"watch":            runWatch,
 	"watch-create":     runWatchCreate,
+	"watch-cross":      runWatchCross,
 	"lock":             runLock,
 	"election":         runElection,
 }
@@ -58,7 +63,7 @@ func main() {
 	for n := range workloads {
 		names = append(names, n)
 	}
-	flag.StringVar(&o.endpoint, "endpoint", "127.0.0.1:2379", "etcd v3 endpoint (host:port or http://host:port)")
+	flag.StringVar(&o.endpoint, "endpoint", "127.0.0.1:2379", "etcd v3 endpoint(s), comma-separated (host:port or http://host:port); connection i dials endpoint i mod N")
 	flag.StringVar(&o.workload, "workload", "put", "one of "+strings.Join(names, ", "))
 	flag.IntVar(&o.clients, "clients", 100, "concurrent clients (goroutines, one request in flight each)")
 	flag.IntVar(&o.conns, "conns", 10, "gRPC connections the clients are spread over")
@@ -67,11 +72,12 @@ func main() {
 	flag.IntVar(&o.valueSize, "value-size", 256, "bytes per value")
 	flag.IntVar(&o.keys, "keys", 1000, "key space for put/txn-put (range reads one key)")
 	flag.DurationVar(&o.timeout, "timeout", 30*time.Second, "per-request deadline")
-	flag.IntVar(&o.watchers, "watchers", 1000, "watch: watchers on one key, spread over -conns")
-	flag.IntVar(&o.events, "events", 200, "watch: timed puts, each must reach every watcher")
+	flag.IntVar(&o.watchers, "watchers", 1000, "watch, watch-cross: watchers on one key, spread over -conns")
+	flag.IntVar(&o.events, "events", 200, "watch, watch-cross: timed puts, each must reach every watcher")
 	flag.DurationVar(&o.putInterval, "put-interval", 5*time.Millisecond, "watch: pause between puts")
 	flag.IntVar(&o.contenders, "contenders", 8, "lock/election: contenders, one connection and session each")
 	flag.IntVar(&o.acquisitions, "acquisitions", 400, "lock/election: timed acquisitions in total")
+	flag.Float64Var(&o.rate, "rate", 1000, "watch-cross: puts per second the paced writer sends (open loop)")
 	flag.BoolVar(&o.samples, "samples", false, "put every latency sample in the JSON line")
 	flag.Parse()
 	run, ok := workloads[o.workload]
@@ -81,6 +87,19 @@ func main() {
 	}
 	if o.clients < 1 || o.conns < 1 {
 		fmt.Fprintln(os.Stderr, "gobench: -clients and -conns must be >= 1")
+		os.Exit(2)
+	}
+	if !(o.rate > 0) {
+		fmt.Fprintln(os.Stderr, "gobench: -rate must be > 0")
+		os.Exit(2)
+	}
+	for _, ep := range strings.Split(o.endpoint, ",") {
+		if ep = strings.TrimSpace(ep); ep != "" {
+			o.endpoints = append(o.endpoints, strings.TrimPrefix(strings.TrimPrefix(ep, "http://"), "https://"))
+		}
+	}
+	if len(o.endpoints) == 0 {
+		fmt.Fprintln(os.Stderr, "gobench: -endpoint is empty")
 		os.Exit(2)
 	}
 	// clientv3 logs every retried stream through grpclog; a benchmark reports
@@ -95,23 +114,28 @@ func main() {
 	report(r, o.samples)
 }
 
-// dial opens one clientv3 client, which is one gRPC connection (HTTP/2
-// session) to the endpoint.
-func dial(o options) (*clientv3.Client, error) {
-	ep := strings.TrimPrefix(strings.TrimPrefix(o.endpoint, "http://"), "https://")
+// dial opens one clientv3 client to endpoint A (the first of -endpoint).
+func dial(o options) (*clientv3.Client, error) { return dialAt(o, 0) }
+
+// dialAt opens one clientv3 client, which is one gRPC connection (HTTP/2
+// session), to endpoint i mod N of -endpoint. Each client is given exactly
+// one endpoint: clientv3 would otherwise balance its own requests over all of
+// them, and the benchmark decides the spread itself.
+func dialAt(o options, i int) (*clientv3.Client, error) {
 	return clientv3.New(clientv3.Config{
-		Endpoints:   []string{ep},
+		Endpoints:   []string{o.endpoints[i%len(o.endpoints)]},
 		DialTimeout: 10 * time.Second,
 		// clientv3 3.4 would otherwise log through zap at info level.
 		LogConfig: quietZap(),
 	})
 }
 
-// dialN opens n clients, in parallel would gain nothing on loopback.
+// dialN opens n clients, client i to endpoint i mod N (round-robin over the
+// endpoints); in parallel would gain nothing on loopback.
 func dialN(o options, n int) ([]*clientv3.Client, error) {
 	out := make([]*clientv3.Client, 0, n)
 	for i := 0; i < n; i++ {
-		c, err := dial(o)
+		c, err := dialAt(o, i)
 		if err != nil {
 			closeAll(out)
 			return nil, err

@@ -19,7 +19,10 @@ import (
 // and o.events puts o.putInterval apart from another connection. Each put's
 // value is its sequence number and the wall-clock nanosecond it was sent, so
 // a delivery's latency is receipt - send (same machine, same clock); a
-// missing, duplicated or out-of-order delivery counts as an error.
+// missing, duplicated or out-of-order delivery counts as an error. With
+// several endpoints the watch connections spread round-robin over all of them
+// while the puts go to endpoint A, so most deliveries cross replicas; a note
+// then splits the latency into watchers on A and watchers elsewhere.
 func runWatch(o options) (Result, error) {
 	conns, err := dialN(o, o.conns)
 	if err != nil {
@@ -123,9 +126,14 @@ func runWatch(o options) (Result, error) {
 		<-done
 	}
 	cpu := cpuMs() - cpu0
-	var all []float64
-	for _, l := range lat {
+	var all, onA, elsewhere []float64
+	for w, l := range lat {
 		all = append(all, l...)
+		if (w%len(conns))%len(o.endpoints) == 0 {
+			onA = append(onA, l...)
+		} else {
+			elsewhere = append(elsewhere, l...)
+		}
 	}
 	if missing := o.watchers*o.events - len(all); missing > 0 {
 		for i := 0; i < missing; i++ {
@@ -136,12 +144,18 @@ func runWatch(o options) (Result, error) {
 	if len(all) == 0 {
 		elapsed = time.Since(start)
 	}
+	notes := []string{fmt.Sprintf("puts took %.0f ms (%.0f puts/s), last delivery %.0f ms after the first put", durMs(putsDone), float64(o.events)/putsDone.Seconds(), durMs(elapsed))}
+	if len(o.endpoints) > 1 {
+		a, e := newMeasure("", "", 0, onA), newMeasure("", "", 0, elsewhere)
+		notes = append(notes, fmt.Sprintf("%d endpoints, puts to A: watchers on A p50 %.2f / p99 %.2f ms (%d deliveries), on the others p50 %.2f / p99 %.2f ms (%d deliveries)",
+			len(o.endpoints), a.P50, a.P99, a.Count, e.P50, e.P99, e.Count))
+	}
 	return Result{
 		Params: fmt.Sprintf("%d watchers / %d conns / %d puts %v apart", o.watchers, o.conns, o.events, o.putInterval),
 		Ops:    len(all), Errors: errs.count, ErrorKinds: errs.kinds,
 		ElapsedMs: durMs(elapsed), ClientCPUMs: cpu,
 		Measures: []Measure{newMeasure("delivery latency (put sent -> watcher)", "events", float64(len(all))/elapsed.Seconds(), all)},
-		Notes:    []string{fmt.Sprintf("puts took %.0f ms (%.0f puts/s), last delivery %.0f ms after the first put", durMs(putsDone), float64(o.events)/putsDone.Seconds(), durMs(elapsed))},
+		Notes:    notes,
 	}, nil
 }
 
