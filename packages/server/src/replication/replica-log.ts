@@ -292,8 +292,9 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
           }
           continue;
         }
-        await follow().catch(() => undefined);
-        // A catch-up that failed leaves these to the next round of following.
+        // Following applies the batch and answers its proposals; the next
+        // append does not wait for that (the log's lock is what orders them).
+        // A catch-up that fails leaves them to the next notification or poll.
         if (applied < last) followQuietly();
       } catch {
         await confirm(batch.map((b) => b.id));
