@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { create } from "@bufbuild/protobuf";
+import { type ConclaveClient, createConclaveClient } from "@conclave/client";
 import { RangeRequestSchema, type WatchResponse } from "@conclave/proto";
 import {
   type PostgresCluster,
@@ -16,6 +17,7 @@ import {
   startPostgres,
 } from "@conclave/testkit";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
 import { bytes, text } from "./clients.js";
 import {
   formatMismatch,
@@ -487,6 +489,63 @@ describe("leases and watches across a dying replica", () => {
       async () => (await leaderOf(replicaClients(frozen))) === newLeader,
       10_000,
     );
+  });
+});
+
+describe("conclave.v1 LeaderElection across replicas", () => {
+  let replicas: RunningServer[] = [];
+  const clients: ConclaveClient[] = [];
+  before(async () => {
+    replicas = await startReplicas(3, await pg.createDatabase());
+    for (const r of replicas) {
+      clients.push(createConclaveClient(createGrpcTransport({ baseUrl: r.url })));
+    }
+  });
+  after(async () => {
+    for (const c of clients) c.close();
+    await stopAll(replicas);
+  });
+
+  test("candidates on different replicas; a lapsed lease elects the next, also after the duty holder's kill -9", {
+    timeout: 60_000,
+  }, async (t) => {
+    const ids = await Promise.all(replicas.map((r) => memberIdOf(replicaClients(r))));
+    const holderId = await leaderOf(replicaClients(nth(replicas, 0)));
+    const holder = ids.indexOf(holderId);
+    assert.ok(holder >= 0, "one of the replicas runs the duties");
+    // alpha and beta enter through the two replicas that do not run the duties.
+    const [ia, ib] = [0, 1, 2].filter((i) => i !== holder);
+    assert.ok(ia !== undefined && ib !== undefined);
+    const a = nth(clients, ia);
+    const b = nth(clients, ib);
+    const alphaLease = await a.grantLease(2);
+    const betaLease = await b.grantLease(30);
+    await a.leaderElection("rjobs").enter("alpha", { lease: alphaLease });
+    await b.leaderElection("rjobs").enter("beta", { lease: betaLease });
+    const first = await nth(clients, holder).leaderElection("rjobs").term();
+    assert.equal(first?.leader, "alpha");
+    assert.equal(first?.term, 1n);
+    assert.deepEqual(first?.candidates, ["alpha", "beta"]);
+
+    // alpha's renewals stop and the duty holder dies: another replica takes
+    // the duties, expires alpha's lease and the line moves on — once.
+    await alphaLease.close();
+    const stoppedAt = Date.now();
+    await nth(replicas, holder).kill();
+    await eventually(
+      "beta leads term 2, seen through alpha's replica",
+      async () => {
+        const term = await a.leaderElection("rjobs").term();
+        return term?.leader === "beta" && term.term === 2n && term.candidates.join() === "beta";
+      },
+      20_000,
+    );
+    t.diagnostic(
+      `beta elected ${Date.now() - stoppedAt} ms after alpha's renewals stopped (TTL 2 s)`,
+    );
+    const seenByB = await b.leaderElection("rjobs").term();
+    assert.equal(seenByB?.term, 2n, "one new term, the same on every replica");
+    await betaLease.revoke();
   });
 });
 
