@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { createAutoCompactor, grpcOverheadBytes } from "@conclave/core";
+import { createAutoCompactor, DataDirError, grpcOverheadBytes } from "@conclave/core";
 import { createPostgresStorage } from "@conclave/postgres";
 import {
   closeServerContext,
@@ -103,7 +103,18 @@ async function main(): Promise<void> {
   };
   const ctx =
     config.storage === undefined
-      ? await openServerContext({ dataDir: config.dataDir, ...contextOptions })
+      ? await openServerContext({ dataDir: config.dataDir, ...contextOptions }).catch(
+          (err: unknown) => {
+            // One line naming the dir, no stack: the operator's mistake, not ours.
+            if (err instanceof DataDirError) process.stderr.write(`conclave: ${err.message}\n`);
+            else {
+              const reason = startupReason(err);
+              if (reason === undefined) throw err;
+              process.stderr.write(`conclave: cannot use data dir ${config.dataDir}: ${reason}\n`);
+            }
+            process.exit(1);
+          },
+        )
       : await openReplicaContext({
           ...contextOptions,
           storage: createPostgresStorage({
@@ -194,7 +205,15 @@ async function main(): Promise<void> {
     logger.info("storage closed");
   });
 
-  const bound = await server.listen(config.listenClientUrls);
+  const bound = await server.listen(config.listenClientUrls).catch((err: unknown) => {
+    const reason = startupReason(err);
+    if (reason === undefined) throw err;
+    const where = (err as { address?: string; port?: number }).port;
+    process.stderr.write(
+      `conclave: cannot listen on ${config.listenClientUrls.join(",")}${where === undefined ? "" : ` (port ${where})`}: ${reason}\n`,
+    );
+    process.exit(1);
+  });
   logger.info({ urls: bound, version: conclaveVersion }, "conclave is serving client requests");
 
   let stopping = false;
@@ -242,4 +261,24 @@ main().catch((err: unknown) => {
 /** A URL without its password, for logs. */
 function redactUrl(url: string): string {
   return url.replace(/(\/\/[^:/@]*:)[^@]*@/, "$1***@");
+}
+
+/**
+ * The one-line reason of a start-up failure the operator can fix (a port in
+ * use, a data dir that is not a writable directory), or undefined for
+ * anything else, which keeps its stack.
+ */
+function startupReason(err: unknown): string | undefined {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  const reasons: Record<string, string> = {
+    EADDRINUSE: "address already in use",
+    EADDRNOTAVAIL: "address not available on this host",
+    EACCES: "permission denied",
+    EPERM: "operation not permitted",
+    EEXIST: "exists and is not a directory",
+    ENOTDIR: "a part of the path is not a directory",
+    EROFS: "read-only file system",
+    ENOSPC: "no space left on device",
+  };
+  return code === undefined ? undefined : reasons[code];
 }

@@ -7,6 +7,7 @@ export * from "./alarm/index.js";
 export * from "./auth/index.js";
 export type { Backend, BackendEntry, BackendOp } from "./backend/backend.js";
 export { Buckets, bucketNames } from "./backend/backend.js";
+export { DataDirError, dataDirLockName, lockDataDir } from "./backend/data-dir-lock.js";
 export { hashBuckets } from "./backend/hash-buckets.js";
 export { createLmdbBackend, type LmdbBackendOptions } from "./backend/lmdb-backend.js";
 export { createMemoryBackend } from "./backend/memory-backend.js";

@@ -9,22 +9,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { KV } from "@conclave/proto";
-import { startConclave } from "@conclave/testkit";
+import { serverBundle, startConclave } from "@conclave/testkit";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { bytes } from "./clients.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const bundle = join(
-  import.meta.dirname,
-  "..",
-  "..",
-  "..",
-  "apps",
-  "server",
-  "dist",
-  "conclave.mjs",
-);
+const bundle = serverBundle;
 
 describe("etcd's configuration", () => {
   test("etcd's cluster flags are accepted, each named once in a warning", async () => {

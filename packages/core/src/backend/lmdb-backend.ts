@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { type Database, open, type RootDatabase } from "lmdb";
 import type { Backend, BackendEntry, BackendOp } from "./backend.js";
 import { bucketNames } from "./backend.js";
+import { lockDataDir } from "./data-dir-lock.js";
 
 export interface LmdbBackendOptions {
   /** Directory holding the database files; created when missing. */
@@ -40,6 +41,7 @@ export interface LmdbBackendOptions {
 export function createLmdbBackend(options: LmdbBackendOptions): Backend {
   const dir = options.dir;
   mkdirSync(dir, { recursive: true });
+  const lock = lockDataDir(dir);
   const pointer = join(dir, currentFileName);
   /** The data file in use: named by the pointer file once a defrag replaced the first one. */
   let file = readCurrentFile(pointer);
@@ -169,6 +171,7 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
     async close() {
       await lastCommit.catch(() => undefined);
       await root.close();
+      lock.release();
     },
   };
 }
