@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -72,6 +74,49 @@ describe("lmdb backend durability", () => {
     await be.commit([{ bucket: "key", key: b("k"), value: b("v") }]);
     await be.close();
     const again = createLmdbBackend({ dir });
+    assert.equal(s(again.get("key", b("k")) ?? b("")), "v");
+    await again.close();
+  });
+});
+
+describe("lmdb backend for tools that read an existing store", () => {
+  it("create: false refuses a directory without a store, and creates nothing", () => {
+    const dir = join(tempDir(), "typo");
+    assert.throws(() => createLmdbBackend({ dir, create: false }), /no Conclave store in .*typo/);
+    assert.equal(existsSync(dir), false);
+  });
+
+  it("exclusive refuses a store a live process has open, and opens it once that process is gone", async () => {
+    const dir = tempDir();
+    const be = createLmdbBackend({ dir });
+    await be.commit([{ bucket: "key", key: b("k"), value: b("v") }]);
+    await be.close();
+    // Another process holding the store as a server does: opened and read.
+    const holder = spawn(
+      process.execPath,
+      [
+        "--input-type=module",
+        "-e",
+        `import { open } from "lmdb";
+         const root = open({ path: ${JSON.stringify(join(dir, "conclave.mdb"))}, maxDbs: 16 });
+         root.openDB({ name: "key", encoding: "binary", keyEncoding: "binary" }).get(Buffer.from("k"));
+         process.stdout.write("open\\n");
+         setInterval(() => {}, 1000);`,
+      ],
+      { cwd: import.meta.dirname, stdio: ["ignore", "pipe", "inherit"] },
+    );
+    try {
+      await once(holder.stdout, "data");
+      assert.throws(
+        () => createLmdbBackend({ dir, exclusive: true }),
+        new RegExp(`open in process ${holder.pid} \\(a running server\\?\\)`),
+      );
+    } finally {
+      holder.kill("SIGKILL");
+      await once(holder, "exit");
+    }
+    // Its reader slot is stale now: cleared at open.
+    const again = createLmdbBackend({ dir, exclusive: true, create: false });
     assert.equal(s(again.get("key", b("k")) ?? b("")), "v");
     await again.close();
   });

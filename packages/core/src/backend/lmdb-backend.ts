@@ -1,5 +1,6 @@
 import {
   closeSync,
+  existsSync,
   fsyncSync,
   mkdirSync,
   openSync,
@@ -23,6 +24,22 @@ export interface LmdbBackendOptions {
    * so the quota, not the map, is the limit. Default 8 GiB.
    */
   mapSize?: number;
+  /**
+   * Whether a directory without a store is created (default true). False
+   * refuses one instead: for tools that read an existing store (`conclave
+   * migrate`), where an empty store made from a mistyped path would pass for
+   * the real one.
+   */
+  create?: boolean;
+  /**
+   * Refuse to open a store another live process has open (default false).
+   * LMDB lets processes share an environment, and the embedded server relies
+   * on nothing else; but a copy taken while a server writes is a copy of a
+   * moving store. Every process that has read the environment holds a slot
+   * in its reader table as long as it stays open (slots of dead processes
+   * are cleared at open), so a running server shows up there.
+   */
+  exclusive?: boolean;
 }
 
 /**
@@ -39,8 +56,11 @@ export interface LmdbBackendOptions {
  */
 export function createLmdbBackend(options: LmdbBackendOptions): Backend {
   const dir = options.dir;
-  mkdirSync(dir, { recursive: true });
   const pointer = join(dir, currentFileName);
+  if (options.create === false && !existsSync(join(dir, readCurrentFile(pointer)))) {
+    throw new Error(`no Conclave store in ${dir}`);
+  }
+  mkdirSync(dir, { recursive: true });
   /** The data file in use: named by the pointer file once a defrag replaced the first one. */
   let file = readCurrentFile(pointer);
   const openRoot = (name: string): RootDatabase =>
@@ -55,6 +75,15 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
       cache: false,
     });
   let root = openRoot(file);
+  if (options.exclusive === true) {
+    const others = otherReaders(root);
+    if (others.length > 0) {
+      void root.close();
+      throw new Error(
+        `the store in ${dir} is open in process ${others.join(", ")} (a running server?): stop it first`,
+      );
+    }
+  }
   let dbs = new Map<string, Database<Buffer, Buffer>>();
   const db = (name: string) => {
     let d = dbs.get(name);
@@ -171,6 +200,29 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
       await root.close();
     },
   };
+}
+
+/**
+ * Live processes other than this one holding a slot in the environment's
+ * reader table (`mdb_reader_list`: a header line, then "pid thread txnid").
+ */
+function otherReaders(root: RootDatabase): number[] {
+  const pids = new Set<number>();
+  for (const line of root.readerList().split("\n")) {
+    const pid = Number(/^\s*(\d+)\s/.exec(line)?.[1] ?? Number.NaN);
+    if (Number.isInteger(pid) && pid !== process.pid && isAlive(pid)) pids.add(pid);
+  }
+  return [...pids];
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: alive, but another user's.
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 /**
