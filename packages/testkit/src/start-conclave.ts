@@ -11,7 +11,7 @@ const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..")
  * The server as `npm start` runs it: apps/server's bundle (its `build`
  * script; e2e's `test` and the root `bench` scripts run it first).
  */
-const serverBundle = join(repoRoot, "apps", "server", "dist", "conclave.mjs");
+export const serverBundle = join(repoRoot, "apps", "server", "dist", "conclave.mjs");
 
 export interface StartOptions {
   /** Reuse a data dir (restart tests); default a fresh temp dir, removed when this process exits. */
