@@ -39,13 +39,13 @@ export interface ReplicaContextOptions extends Omit<ServerContextOptions, "dataD
  * The replica's state is a local copy, in memory, built by applying the
  * shared log from its start (`applyLogEntry` over a context of its own), and
  * kept current by following the log. A log that starts with a restore prefix
- * (a migrated embedded store) is loaded first, as the state the rest applies to. The context it returns has the same
- * shape as the embedded mode's: the store, watch hub and reads are the local
- * copy's; the KV applier, lessor, auth and alarm stores propose their
- * changes to the log and answer with their apply (`replicated-*.ts`). So
- * every service, the Lock and Election recipes and the LeaderElection API
- * work unchanged, and watchers on any replica see every write, in order,
- * once, as the log reaches it.
+ * (a migrated embedded store) is loaded first, as the state the rest applies
+ * to. The context it returns has the same shape as the embedded mode's: the
+ * store, watch hub and reads are the local copy's; the KV applier, lessor,
+ * auth and alarm stores propose their changes to the log and answer with
+ * their apply (`replicated-*.ts`). So every service, the Lock and Election
+ * recipes and the LeaderElection API work unchanged, and watchers on any
+ * replica see every write, in order, once, as the log reaches it.
  */
 export async function openReplicaContext(options: ReplicaContextOptions): Promise<ServerContext> {
   const { storage } = options;
