@@ -14,6 +14,9 @@ import { readConfigFile } from "./config-file.js";
 import { etcdFlagsWithoutEffect } from "./etcd-flags-without-effect.js";
 import { parseGoDuration } from "./go-duration.js";
 
+/** What `--storage` (and `conclave migrate --to`) accepts: a `postgres://` or `postgresql://` URL. */
+export const postgresUrlPattern = /^postgres(ql)?:\/\/./;
+
 /** The log levels `--log-level` accepts, a subset of etcd's. */
 export const logLevels = ["debug", "info", "warn", "error"] as const;
 
@@ -246,6 +249,7 @@ const maxRequestBytesLimit = 2 ** 32 - 1 - grpcOverheadBytes;
 export function usage(): string {
   const lines = [
     "Usage: conclave [flags]",
+    "       conclave migrate --from <data-dir> --to <postgres-url>   (conclave migrate --help)",
     "",
     "Conclave, an etcd v3 compatible coordination service.",
     "",
@@ -405,7 +409,7 @@ export function parseFlags(
 
   const storageFlag = get("storage");
   const storage = storageFlag?.value;
-  if (storage !== undefined && !/^postgres(ql)?:\/\/./.test(storage)) {
+  if (storage !== undefined && !postgresUrlPattern.test(storage)) {
     throw new FlagError(
       `invalid value "${storage}" for ${storageFlag?.source}: must be a postgres:// URL`,
     );

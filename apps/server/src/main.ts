@@ -22,7 +22,9 @@ import { createApp } from "./create-app.js";
 import { registerDashboardRoutes } from "./dashboard-routes.js";
 import { FlagError, parseFlags, usage } from "./flags.js";
 import { registerGateway } from "./gateway/create-gateway.js";
+import { runMigrateCommand } from "./migrate-command.js";
 import { registerOperationalRoutes } from "./operational-routes.js";
+import { redactUrl } from "./redact-url.js";
 import { loadClientTlsOptions, TlsConfigError } from "./tls-options.js";
 import { ensureSelfSignedCertFiles } from "./tls-self-signed.js";
 
@@ -33,6 +35,10 @@ const divergedExitDelayMs = 500;
 export const conclaveVersion = "0.1.0";
 
 async function main(): Promise<void> {
+  // `conclave migrate …`: a one-shot command beside the server's flags.
+  if (process.argv[2] === "migrate") {
+    process.exit(await runMigrateCommand(process.argv.slice(3)));
+  }
   let config: ReturnType<typeof parseFlags>;
   try {
     config = parseFlags(process.argv.slice(2), process.env);
@@ -257,11 +263,6 @@ main().catch((err: unknown) => {
   );
   process.exit(1);
 });
-
-/** A URL without its password, for logs. */
-function redactUrl(url: string): string {
-  return url.replace(/(\/\/[^:/@]*:)[^@]*@/, "$1***@");
-}
 
 /**
  * The one-line reason of a start-up failure the operator can fix (a port in

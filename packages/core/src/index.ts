@@ -43,6 +43,7 @@ export {
   type LessorOptions,
   maxLeaseTtl,
 } from "./lease/lessor.js";
+export { inspectStore, type StoreSummary } from "./mvcc/inspect-store.js";
 export {
   type CommittedWrite,
   type HistorySpan,
@@ -62,12 +63,14 @@ export {
 export type {
   ClusterMembership,
   LeaseDeadlines,
+  LeaseGrant,
   LogAppend,
   LogRecord,
   ReplicaMember,
   ReplicationStorage,
   SharedLog,
 } from "./replication/replication-storage.js";
+export { LogNotEmptyError } from "./replication/replication-storage.js";
 export * from "./requests.js";
 export * from "./types.js";
 export {

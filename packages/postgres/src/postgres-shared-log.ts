@@ -1,8 +1,17 @@
-import type { LogAppend, LogRecord, SharedLog } from "@conclave/core";
+import { type LogAppend, LogNotEmptyError, type LogRecord, type SharedLog } from "@conclave/core";
 import type { Sql } from "postgres";
 
 /** The NOTIFY channel appends signal on, inside their transaction (delivered at commit, in commit order). */
 export const logChannel = "conclave_log";
+
+/**
+ * How much of a restore goes into one statement, in bytes of entries: one
+ * parameter array of this size, not the whole store (a restore's entries are
+ * ~1 MiB each).
+ */
+const restoreStatementBytes = 8 * 1024 * 1024;
+/** Lease deadlines per statement of a restore. */
+const restoreLeasesPerStatement = 10_000;
 
 export interface PostgresSharedLogOptions {
   /** The fallback poll for notifications lost with a dropped listening connection, in ms. Default 250. */
@@ -66,6 +75,39 @@ export function createPostgresSharedLog(
     append(entries) {
       if (entries.length === 0) return Promise.reject(new Error("conclave: empty append"));
       return appendIn(sql, entries);
+    },
+
+    restore(entries, leases) {
+      return sql.begin(async (tx) => {
+        // Takes the log's lock first: appends wait, and the check holds until the commit.
+        const rows = await tx<{ seq: bigint }[]>`
+          SELECT seq FROM conclave_cluster WHERE id = 1 FOR UPDATE`;
+        const head = BigInt(rows[0]?.seq ?? 0);
+        if (head !== 0n) throw new LogNotEmptyError(head);
+        let last = 0n;
+        let batch: LogAppend[] = [];
+        let bytes = 0;
+        for (const data of entries) {
+          batch.push({ data });
+          bytes += data.length;
+          if (bytes >= restoreStatementBytes) {
+            last = await appendIn(tx as unknown as Sql, batch);
+            batch = [];
+            bytes = 0;
+          }
+        }
+        if (batch.length > 0) last = await appendIn(tx as unknown as Sql, batch);
+        if (last === 0n) throw new Error("conclave: a restore needs at least one entry");
+        for (let i = 0; i < leases.length; i += restoreLeasesPerStatement) {
+          const part = leases.slice(i, i + restoreLeasesPerStatement);
+          await tx`
+            INSERT INTO conclave_lease (id, ttl_ms, expires_at)
+            SELECT lid, lttl, clock_timestamp() + lttl * interval '1 millisecond'
+            FROM unnest(${part.map((l) => l.id.toString())}::bigint[],
+                        ${part.map((l) => String(l.ttlMs))}::bigint[]) AS t(lid, lttl)`;
+        }
+        return last;
+      });
     },
 
     async expire(ids, entryFor) {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import type { ReplicationStorage } from "@conclave/core";
+import { LogNotEmptyError, type ReplicationStorage } from "@conclave/core";
 import { type PostgresCluster, startPostgres } from "@conclave/testkit";
 import { createPostgresStorage } from "./postgres-storage.js";
 import { schemaVersion } from "./schema.js";
@@ -164,6 +164,54 @@ describe("PostgreSQL storage", () => {
     await sleep(250);
     assert.equal(await s.leases.grace(10_000), 0, "no second grace without a keep-alive");
     assert.deepEqual(await s.leases.due(10), [2n]);
+  });
+
+  it("restore: a prefix at 1..n with its lease deadlines in one commit, only into an empty log", async () => {
+    const url = await pg.createDatabase();
+    const s = await open(url);
+    const db = new URL(url).pathname.slice(1);
+    // 2.5 MiB of 1 MiB parts, read lazily: more than one statement.
+    const part = (n: number) => new Uint8Array(1024 * 1024).fill(n);
+    function* parts() {
+      for (let n = 1; n <= 10; n++) yield part(n);
+    }
+    const last = await s.log.restore(parts(), [
+      { id: 5n, ttlMs: 60_000 },
+      { id: 6n, ttlMs: 2_000 },
+    ]);
+    assert.equal(last, 10n);
+    assert.equal(await s.log.head(), 10n);
+    const read = await s.log.read(0n, 100);
+    assert.deepEqual(
+      read.map((r) => [r.seq, r.data.length, r.data[0]]),
+      Array.from({ length: 10 }, (_, i) => [BigInt(i + 1), 1024 * 1024, i + 1]),
+    );
+    const left = await s.leases.remaining(5n);
+    assert.ok(left !== undefined && left.ttlMs === 60_000 && left.remainingMs > 50_000);
+    assert.equal((await s.leases.remaining(6n))?.ttlMs, 2_000);
+    // Appends continue after it.
+    assert.equal(await s.log.append([{ data: entry(1) }]), 11n);
+
+    await assert.rejects(
+      s.log.restore([part(1)], [{ id: 7n, ttlMs: 1000 }]),
+      (e: unknown) => e instanceof LogNotEmptyError && e.head === 11n,
+    );
+    assert.equal(await s.log.head(), 11n, "nothing written");
+    assert.equal(await s.leases.remaining(7n), undefined);
+    assert.equal(await pg.psql("SELECT count(*) FROM conclave_log", db), "11");
+  });
+
+  it("restore: a failure part-way leaves the log empty", async () => {
+    const url = await pg.createDatabase();
+    const s = await open(url);
+    function* failing() {
+      yield entry(1);
+      yield entry(2);
+      throw new Error("source unreadable");
+    }
+    await assert.rejects(s.log.restore(failing(), []), /source unreadable/);
+    assert.equal(await s.log.head(), 0n);
+    assert.equal(await s.log.restore([entry(3)], []), 1n, "and restorable again");
   });
 
   it("the duties go to one replica, and move when its session dies", async () => {

@@ -42,6 +42,11 @@ export { createMetrics, type Metrics } from "./metrics.js";
 export { peerCommonNameKey } from "./peer-identity.js";
 export { createQuotaInterceptor } from "./quota-interceptor.js";
 export {
+  type MigrateEmbeddedStoreOptions,
+  type MigrateSummary,
+  migrateEmbeddedStore,
+} from "./replication/migrate-embedded-store.js";
+export {
   openReplicaContext,
   type ReplicaContextOptions,
 } from "./replication/open-replica-context.js";

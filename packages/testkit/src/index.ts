@@ -7,6 +7,7 @@
 
 export { freePort } from "./free-port.js";
 export { requireTool } from "./require-tool.js";
+export { type ConclaveRun, runConclave } from "./run-conclave.js";
 export type { RunningServer } from "./running-server.js";
 export { type StartOptions, serverBundle, startConclave } from "./start-conclave.js";
 export { startEtcd } from "./start-etcd.js";

@@ -1,10 +1,13 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { b, s } from "../test-util.js";
 import type { Backend } from "./backend.js";
+import { DataDirError, dataDirLockName } from "./data-dir-lock.js";
 import { createLmdbBackend } from "./lmdb-backend.js";
 import { createMemoryBackend } from "./memory-backend.js";
 
@@ -74,6 +77,53 @@ describe("lmdb backend durability", () => {
     const again = createLmdbBackend({ dir });
     assert.equal(s(again.get("key", b("k")) ?? b("")), "v");
     await again.close();
+  });
+});
+
+describe("lmdb backend for tools that read an existing store", () => {
+  it("create: false refuses a directory without a store, and creates nothing", () => {
+    const dir = join(tempDir(), "typo");
+    assert.throws(() => createLmdbBackend({ dir, create: false }), /no Conclave store in .*typo/);
+    assert.equal(existsSync(dir), false);
+  });
+
+  it("refuses a data dir another live process holds, and takes it once that process is gone", async () => {
+    const dir = tempDir();
+    const be = createLmdbBackend({ dir });
+    await be.commit([{ bucket: "key", key: b("k"), value: b("v") }]);
+    await be.close();
+    // Another process holding the store as a server does, through this backend.
+    const holder = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "--input-type=module",
+        "-e",
+        `import { createLmdbBackend } from ${JSON.stringify(join(import.meta.dirname, "lmdb-backend.ts"))};
+         createLmdbBackend({ dir: ${JSON.stringify(dir)} });
+         process.stdout.write("open\\n");
+         setInterval(() => {}, 1000);`,
+      ],
+      { cwd: import.meta.dirname, stdio: ["ignore", "pipe", "inherit"] },
+    );
+    try {
+      await once(holder.stdout, "data");
+      assert.throws(
+        () => createLmdbBackend({ dir, create: false }),
+        (e: unknown) =>
+          e instanceof DataDirError &&
+          e.message.includes(`in use by another conclave (pid ${holder.pid})`),
+      );
+    } finally {
+      holder.kill("SIGKILL");
+      await once(holder, "exit");
+    }
+    // Its lock is stale now (kill -9 left the file): taken over.
+    const again = createLmdbBackend({ dir, create: false });
+    assert.equal(s(again.get("key", b("k")) ?? b("")), "v");
+    await again.close();
+    assert.equal(existsSync(join(dir, dataDirLockName)), false, "released at close");
   });
 });
 

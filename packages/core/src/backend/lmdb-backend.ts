@@ -1,5 +1,6 @@
 import {
   closeSync,
+  existsSync,
   fsyncSync,
   mkdirSync,
   openSync,
@@ -24,6 +25,13 @@ export interface LmdbBackendOptions {
    * so the quota, not the map, is the limit. Default 8 GiB.
    */
   mapSize?: number;
+  /**
+   * Whether a directory without a store is created (default true). False
+   * refuses one instead: for tools that read an existing store (`conclave
+   * migrate`), where an empty store made from a mistyped path would pass for
+   * the real one.
+   */
+  create?: boolean;
 }
 
 /**
@@ -40,9 +48,12 @@ export interface LmdbBackendOptions {
  */
 export function createLmdbBackend(options: LmdbBackendOptions): Backend {
   const dir = options.dir;
+  const pointer = join(dir, currentFileName);
+  if (options.create === false && !existsSync(join(dir, readCurrentFile(pointer)))) {
+    throw new Error(`no Conclave store in ${dir}`);
+  }
   mkdirSync(dir, { recursive: true });
   const lock = lockDataDir(dir);
-  const pointer = join(dir, currentFileName);
   /** The data file in use: named by the pointer file once a defrag replaced the first one. */
   let file = readCurrentFile(pointer);
   const openRoot = (name: string): RootDatabase =>

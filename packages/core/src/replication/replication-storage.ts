@@ -29,11 +29,17 @@ export interface LogRecord {
   data: Uint8Array;
 }
 
+/** A lease whose deadline (now + TTL on the shared clock) is created with a commit of the log. */
+export interface LeaseGrant {
+  id: bigint;
+  ttlMs: number;
+}
+
 /** An entry to append, with the lease bookkeeping that must commit with it. */
 export interface LogAppend {
   data: Uint8Array;
-  /** A LeaseGrant: the lease's deadline (now + TTL on the shared clock) is created in the same commit. */
-  grant?: { id: bigint; ttlMs: number };
+  /** A LeaseGrant: the lease's deadline is created in the same commit. */
+  grant?: LeaseGrant;
 }
 
 /**
@@ -49,6 +55,22 @@ export interface SharedLog {
    * outcome may be unknown: the caller finds out by reading the log.
    */
   append(entries: readonly LogAppend[]): Promise<bigint>;
+  /**
+   * Starts an empty log with a restore prefix: `entries` (the state the log
+   * starts from, in parts: `conclave.log.v1.Restore` entries) at positions
+   * 1, 2, 3, … and the deadlines of `leases` (now + TTL, on the shared
+   * clock: their clocks restart, as etcd's do when a member restores from a
+   * snapshot), all in one commit under the log's lock — so no replica ever
+   * sees part of the state, and no append can come before or between the
+   * parts. Rejects with {@link LogNotEmptyError} (nothing written) when the
+   * log already has an entry. `entries` is read lazily, so a large store
+   * need not be in memory at once. Resolves with the position of the last
+   * entry.
+   *
+   * `conclave migrate` uses it to move an embedded store here; a snapshot
+   * that lets the log be truncated would write the same kind of prefix.
+   */
+  restore(entries: Iterable<Uint8Array>, leases: readonly LeaseGrant[]): Promise<bigint>;
   /**
    * For each lease in `ids` whose deadline has passed (checked under the
    * log's lock, on the shared clock), deletes its deadline and appends
@@ -66,6 +88,16 @@ export interface SharedLog {
    * lost (a dropped listening connection). Returns unsubscribe.
    */
   onAppended(listener: () => void): () => void;
+}
+
+/** {@link SharedLog.restore} into a log that already has entries. */
+export class LogNotEmptyError extends Error {
+  override name = "LogNotEmptyError";
+  constructor(readonly head: bigint) {
+    super(
+      `the shared log is not empty (${head} entries): a store can only be restored into a fresh database`,
+    );
+  }
 }
 
 /** Lease deadlines, kept on the shared storage's clock so every replica agrees. */

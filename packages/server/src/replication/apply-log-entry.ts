@@ -81,6 +81,10 @@ export async function applyLogEntry(
         return local.alarms.deactivate(r.value.memberID, r.value.alarm);
       }
       return undefined;
+    case "restore":
+      // The replica loads the log's restore prefix before its store opens
+      // (loadRestorePrefix); the log stops at a restore entry past it.
+      throw new Error("conclave: a restore entry applies only as the log's prefix");
     case undefined:
       return undefined;
   }

@@ -13,6 +13,7 @@ import { createReplicatedAlarms } from "./replicated-alarms.js";
 import { createReplicatedAuth } from "./replicated-auth.js";
 import { createReplicatedKv } from "./replicated-kv.js";
 import { createReplicatedLessor } from "./replicated-lessor.js";
+import { loadRestorePrefix } from "./restore-prefix.js";
 
 export interface ReplicaContextOptions extends Omit<ServerContextOptions, "dataDir"> {
   /** The storage shared with the other replicas (`createPostgresStorage`). */
@@ -37,20 +38,25 @@ export interface ReplicaContextOptions extends Omit<ServerContextOptions, "dataD
  *
  * The replica's state is a local copy, in memory, built by applying the
  * shared log from its start (`applyLogEntry` over a context of its own), and
- * kept current by following the log. The context it returns has the same
- * shape as the embedded mode's: the store, watch hub and reads are the local
- * copy's; the KV applier, lessor, auth and alarm stores propose their
- * changes to the log and answer with their apply (`replicated-*.ts`). So
- * every service, the Lock and Election recipes and the LeaderElection API
- * work unchanged, and watchers on any replica see every write, in order,
- * once, as the log reaches it.
+ * kept current by following the log. A log that starts with a restore prefix
+ * (a migrated embedded store) is loaded first, as the state the rest applies
+ * to. The context it returns has the same shape as the embedded mode's: the
+ * store, watch hub and reads are the local copy's; the KV applier, lessor,
+ * auth and alarm stores propose their changes to the log and answer with
+ * their apply (`replicated-*.ts`). So every service, the Lock and Election
+ * recipes and the LeaderElection API work unchanged, and watchers on any
+ * replica see every write, in order, once, as the log reaches it.
  */
 export async function openReplicaContext(options: ReplicaContextOptions): Promise<ServerContext> {
   const { storage } = options;
   await storage.start();
   const memberId = randomBytes(8).readBigUInt64BE(0) | 1n;
+  // A log that starts from a restored state (`conclave migrate`): its records
+  // go into the local copy before the store, lessor and auth store open on it.
+  const backend = createMemoryBackend();
+  const restored = await loadRestorePrefix(storage.log, backend);
   const local = assembleServerContext(
-    createMemoryBackend(),
+    backend,
     { memberId, clusterId: storage.cluster.clusterId() },
     options,
     { expireLocally: false },
@@ -59,6 +65,7 @@ export async function openReplicaContext(options: ReplicaContextOptions): Promis
     storage,
     memberId,
     apply: (entry) => applyLogEntry(local, entry),
+    after: restored,
   });
   // Lost history is never served: the log refuses every request from then
   // on, and every watcher ends with etcd's compaction cancel (clients re-read,

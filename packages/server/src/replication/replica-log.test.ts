@@ -4,6 +4,7 @@ import { create, fromBinary } from "@bufbuild/protobuf";
 import {
   errNoLeader,
   type LogAppend,
+  LogNotEmptyError,
   type ReplicationStorage,
   type SharedLog,
 } from "@conclave/core";
@@ -34,6 +35,11 @@ function memoryShared() {
       await new Promise((r) => setTimeout(r, 5));
       if (outcome === "committed, reply lost") throw new Error("connection reset");
       return last;
+    },
+    async restore(parts) {
+      if (entries.length > 0) throw new LogNotEmptyError(BigInt(entries.length));
+      for (const p of parts) entries.push(p);
+      return BigInt(entries.length);
     },
     async expire() {
       return [];

@@ -1,5 +1,11 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import { errNoLeader, errTimeout, type LogAppend, type ReplicationStorage } from "@conclave/core";
+import {
+  errNoLeader,
+  errTimeout,
+  type LogAppend,
+  type LogRecord,
+  type ReplicationStorage,
+} from "@conclave/core";
 import { conclaveLog } from "@conclave/proto";
 
 type LogEntry = conclaveLog.LogEntry;
@@ -16,6 +22,13 @@ export interface ReplicaLogOptions {
   readBatch?: number;
   /** How long an append whose outcome is unknown is checked for, in ms. Default 5000. */
   confirmMs?: number;
+  /**
+   * The last entry the local copy already holds: that of the log's restore
+   * prefix, loaded before the store opened (`loadRestorePrefix`). Following
+   * starts after it (and checks it is still there, as any last applied
+   * entry). Default none: from position 1.
+   */
+  after?: LogRecord | undefined;
 }
 
 /**
@@ -99,9 +112,9 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
   const confirmMs = options.confirmMs ?? 5000;
   const proposals = new Map<bigint, Pending>();
   const diverged = new Set<(d: { applied: bigint; head: bigint }) => void>();
-  let applied = 0n;
+  let applied = options.after?.seq ?? 0n;
   /** The entry at `applied`, as read: the next read checks it is still there. */
-  let lastData: Uint8Array = new Uint8Array(0);
+  let lastData: Uint8Array = options.after?.data ?? new Uint8Array(0);
   let nextRequest = 0n;
   let closed = false;
   /** Set once the shared log lost entries applied here: nothing is served from then on. */
@@ -159,6 +172,13 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
 
   async function applyOne(seq: bigint, data: Uint8Array): Promise<void> {
     const entry = fromBinary(conclaveLog.LogEntrySchema, data);
+    if (entry.request.case === "restore") {
+      // Only the log's prefix restores, before the store opens: one here
+      // means the log was started again under this replica (a migrate into
+      // the database it followed while empty). Its state is not this one's.
+      divergedAt(await storage.log.head().catch(() => seq));
+      throw new Error(`conclave: a restore entry at position ${seq}, after the log's prefix`);
+    }
     const mine = entry.proposer === memberId ? proposals.get(entry.requestId) : undefined;
     if (mine !== undefined) proposals.delete(entry.requestId);
     let result: unknown;

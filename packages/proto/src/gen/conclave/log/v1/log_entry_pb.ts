@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file conclave/log/v1/log_entry.proto.
  */
 export const file_conclave_log_v1_log_entry: GenFile = /*@__PURE__*/
-  fileDesc("Ch9jb25jbGF2ZS9sb2cvdjEvbG9nX2VudHJ5LnByb3RvEg9jb25jbGF2ZS5sb2cudjEi7gkKCExvZ0VudHJ5EhAKCHByb3Bvc2VyGAEgASgEEhIKCnJlcXVlc3RfaWQYAiABKAQSJwoGY2FsbGVyGAMgASgLMhcuY29uY2xhdmUubG9nLnYxLkNhbGxlchInCgNwdXQYCiABKAsyGC5ldGNkc2VydmVycGIuUHV0UmVxdWVzdEgAEjgKDGRlbGV0ZV9yYW5nZRgLIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5EZWxldGVSYW5nZVJlcXVlc3RIABInCgN0eG4YDCABKAsyGC5ldGNkc2VydmVycGIuVHhuUmVxdWVzdEgAEjUKCmNvbXBhY3Rpb24YDSABKAsyHy5ldGNkc2VydmVycGIuQ29tcGFjdGlvblJlcXVlc3RIABI2CgtsZWFzZV9ncmFudBgUIAEoCzIfLmV0Y2RzZXJ2ZXJwYi5MZWFzZUdyYW50UmVxdWVzdEgAEjgKDGxlYXNlX3Jldm9rZRgVIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5MZWFzZVJldm9rZVJlcXVlc3RIABI0CgxsZWFzZV9leHBpcmUYFiABKAsyHC5jb25jbGF2ZS5sb2cudjEuTGVhc2VFeHBpcmVIABI2CgthdXRoX2VuYWJsZRgeIAEoCzIfLmV0Y2RzZXJ2ZXJwYi5BdXRoRW5hYmxlUmVxdWVzdEgAEjgKDGF1dGhfZGlzYWJsZRgfIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5BdXRoRGlzYWJsZVJlcXVlc3RIABI1CgxhdXRoZW50aWNhdGUYICABKAsyHS5jb25jbGF2ZS5sb2cudjEuQXV0aGVudGljYXRlSAASLAoIdXNlcl9hZGQYISABKAsyGC5jb25jbGF2ZS5sb2cudjEuVXNlckFkZEgAEjoKC3VzZXJfZGVsZXRlGCIgASgLMiMuZXRjZHNlcnZlcnBiLkF1dGhVc2VyRGVsZXRlUmVxdWVzdEgAEkMKFHVzZXJfY2hhbmdlX3Bhc3N3b3JkGCMgASgLMiMuY29uY2xhdmUubG9nLnYxLlVzZXJDaGFuZ2VQYXNzd29yZEgAEkEKD3VzZXJfZ3JhbnRfcm9sZRgkIAEoCzImLmV0Y2RzZXJ2ZXJwYi5BdXRoVXNlckdyYW50Um9sZVJlcXVlc3RIABJDChB1c2VyX3Jldm9rZV9yb2xlGCUgASgLMicuZXRjZHNlcnZlcnBiLkF1dGhVc2VyUmV2b2tlUm9sZVJlcXVlc3RIABI0Cghyb2xlX2FkZBgmIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5BdXRoUm9sZUFkZFJlcXVlc3RIABI6Cgtyb2xlX2RlbGV0ZRgnIAEoCzIjLmV0Y2RzZXJ2ZXJwYi5BdXRoUm9sZURlbGV0ZVJlcXVlc3RIABJNChVyb2xlX2dyYW50X3Blcm1pc3Npb24YKCABKAsyLC5ldGNkc2VydmVycGIuQXV0aFJvbGVHcmFudFBlcm1pc3Npb25SZXF1ZXN0SAASTwoWcm9sZV9yZXZva2VfcGVybWlzc2lvbhgpIAEoCzItLmV0Y2RzZXJ2ZXJwYi5BdXRoUm9sZVJldm9rZVBlcm1pc3Npb25SZXF1ZXN0SAASKwoFYWxhcm0YMiABKAsyGi5ldGNkc2VydmVycGIuQWxhcm1SZXF1ZXN0SABCCQoHcmVxdWVzdCIxCgZDYWxsZXISEAoIdXNlcm5hbWUYASABKAkSFQoNYXV0aF9yZXZpc2lvbhgCIAEoBCIZCgtMZWFzZUV4cGlyZRIKCgJpZBgBIAEoAyJFCgxBdXRoZW50aWNhdGUSDAoEbmFtZRgBIAEoCRINCgV0b2tlbhgCIAEoCRIYChBjaGVja2VkX3JldmlzaW9uGAMgASgEIkMKB1VzZXJBZGQSDAoEbmFtZRgBIAEoCRIVCg1wYXNzd29yZF9oYXNoGAIgASgJEhMKC25vX3Bhc3N3b3JkGAMgASgIIjkKElVzZXJDaGFuZ2VQYXNzd29yZBIMCgRuYW1lGAEgASgJEhUKDXBhc3N3b3JkX2hhc2gYAiABKAliBnByb3RvMw", [file_etcd_etcdserverpb_rpc]);
+  fileDesc("Ch9jb25jbGF2ZS9sb2cvdjEvbG9nX2VudHJ5LnByb3RvEg9jb25jbGF2ZS5sb2cudjEimwoKCExvZ0VudHJ5EhAKCHByb3Bvc2VyGAEgASgEEhIKCnJlcXVlc3RfaWQYAiABKAQSJwoGY2FsbGVyGAMgASgLMhcuY29uY2xhdmUubG9nLnYxLkNhbGxlchInCgNwdXQYCiABKAsyGC5ldGNkc2VydmVycGIuUHV0UmVxdWVzdEgAEjgKDGRlbGV0ZV9yYW5nZRgLIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5EZWxldGVSYW5nZVJlcXVlc3RIABInCgN0eG4YDCABKAsyGC5ldGNkc2VydmVycGIuVHhuUmVxdWVzdEgAEjUKCmNvbXBhY3Rpb24YDSABKAsyHy5ldGNkc2VydmVycGIuQ29tcGFjdGlvblJlcXVlc3RIABI2CgtsZWFzZV9ncmFudBgUIAEoCzIfLmV0Y2RzZXJ2ZXJwYi5MZWFzZUdyYW50UmVxdWVzdEgAEjgKDGxlYXNlX3Jldm9rZRgVIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5MZWFzZVJldm9rZVJlcXVlc3RIABI0CgxsZWFzZV9leHBpcmUYFiABKAsyHC5jb25jbGF2ZS5sb2cudjEuTGVhc2VFeHBpcmVIABI2CgthdXRoX2VuYWJsZRgeIAEoCzIfLmV0Y2RzZXJ2ZXJwYi5BdXRoRW5hYmxlUmVxdWVzdEgAEjgKDGF1dGhfZGlzYWJsZRgfIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5BdXRoRGlzYWJsZVJlcXVlc3RIABI1CgxhdXRoZW50aWNhdGUYICABKAsyHS5jb25jbGF2ZS5sb2cudjEuQXV0aGVudGljYXRlSAASLAoIdXNlcl9hZGQYISABKAsyGC5jb25jbGF2ZS5sb2cudjEuVXNlckFkZEgAEjoKC3VzZXJfZGVsZXRlGCIgASgLMiMuZXRjZHNlcnZlcnBiLkF1dGhVc2VyRGVsZXRlUmVxdWVzdEgAEkMKFHVzZXJfY2hhbmdlX3Bhc3N3b3JkGCMgASgLMiMuY29uY2xhdmUubG9nLnYxLlVzZXJDaGFuZ2VQYXNzd29yZEgAEkEKD3VzZXJfZ3JhbnRfcm9sZRgkIAEoCzImLmV0Y2RzZXJ2ZXJwYi5BdXRoVXNlckdyYW50Um9sZVJlcXVlc3RIABJDChB1c2VyX3Jldm9rZV9yb2xlGCUgASgLMicuZXRjZHNlcnZlcnBiLkF1dGhVc2VyUmV2b2tlUm9sZVJlcXVlc3RIABI0Cghyb2xlX2FkZBgmIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5BdXRoUm9sZUFkZFJlcXVlc3RIABI6Cgtyb2xlX2RlbGV0ZRgnIAEoCzIjLmV0Y2RzZXJ2ZXJwYi5BdXRoUm9sZURlbGV0ZVJlcXVlc3RIABJNChVyb2xlX2dyYW50X3Blcm1pc3Npb24YKCABKAsyLC5ldGNkc2VydmVycGIuQXV0aFJvbGVHcmFudFBlcm1pc3Npb25SZXF1ZXN0SAASTwoWcm9sZV9yZXZva2VfcGVybWlzc2lvbhgpIAEoCzItLmV0Y2RzZXJ2ZXJwYi5BdXRoUm9sZVJldm9rZVBlcm1pc3Npb25SZXF1ZXN0SAASKwoFYWxhcm0YMiABKAsyGi5ldGNkc2VydmVycGIuQWxhcm1SZXF1ZXN0SAASKwoHcmVzdG9yZRg8IAEoCzIYLmNvbmNsYXZlLmxvZy52MS5SZXN0b3JlSABCCQoHcmVxdWVzdCIxCgZDYWxsZXISEAoIdXNlcm5hbWUYASABKAkSFQoNYXV0aF9yZXZpc2lvbhgCIAEoBCIZCgtMZWFzZUV4cGlyZRIKCgJpZBgBIAEoAyJFCgxBdXRoZW50aWNhdGUSDAoEbmFtZRgBIAEoCRINCgV0b2tlbhgCIAEoCRIYChBjaGVja2VkX3JldmlzaW9uGAMgASgEIkMKB1VzZXJBZGQSDAoEbmFtZRgBIAEoCRIVCg1wYXNzd29yZF9oYXNoGAIgASgJEhMKC25vX3Bhc3N3b3JkGAMgASgIIjkKElVzZXJDaGFuZ2VQYXNzd29yZBIMCgRuYW1lGAEgASgJEhUKDXBhc3N3b3JkX2hhc2gYAiABKAkiOgoHUmVzdG9yZRIvCgdyZWNvcmRzGAEgAygLMh4uY29uY2xhdmUubG9nLnYxLkJhY2tlbmRSZWNvcmQiOwoNQmFja2VuZFJlY29yZBIOCgZidWNrZXQYASABKAkSCwoDa2V5GAIgASgMEg0KBXZhbHVlGAMgASgMYgZwcm90bzM", [file_etcd_etcdserverpb_rpc]);
 
 /**
  * One entry of the log every replica follows: a request that each replica
@@ -176,6 +176,14 @@ export type LogEntry = Message<"conclave.log.v1.LogEntry"> & {
      */
     value: AlarmRequest;
     case: "alarm";
+  } | {
+    /**
+     * Part of the state the log starts from; only in the log's prefix.
+     *
+     * @generated from field: conclave.log.v1.Restore restore = 60;
+     */
+    value: Restore;
+    case: "restore";
   } | { case: undefined; value?: undefined };
 };
 
@@ -319,4 +327,64 @@ export type UserChangePassword = Message<"conclave.log.v1.UserChangePassword"> &
  */
 export const UserChangePasswordSchema: GenMessage<UserChangePassword> = /*@__PURE__*/
   messageDesc(file_conclave_log_v1_log_entry, 5);
+
+/**
+ * A part of a store's contents, copied record by record as its local backend
+ * holds them (bucket, key, value), like etcd's snapshot is a copy of its bbolt
+ * file: the records stay in the format of the store that wrote them, which
+ * only the core reads.
+ *
+ * Restore entries are only ever the log's prefix (positions 1..n, before any
+ * other entry): together they are the state the rest of the log applies to.
+ * A replica writes their records into its empty local copy before it opens
+ * its store on it, so the store, the lessor and the auth store restore from
+ * them as they do from a data dir; then it follows the log from n + 1. A
+ * Restore met after an ordinary entry is a divergence. `conclave migrate`
+ * writes such a prefix (an embedded store moved to PostgreSQL); a snapshot
+ * that lets the log be truncated would be the same prefix.
+ *
+ * @generated from message conclave.log.v1.Restore
+ */
+export type Restore = Message<"conclave.log.v1.Restore"> & {
+  /**
+   * @generated from field: repeated conclave.log.v1.BackendRecord records = 1;
+   */
+  records: BackendRecord[];
+};
+
+/**
+ * Describes the message conclave.log.v1.Restore.
+ * Use `create(RestoreSchema)` to create a new message.
+ */
+export const RestoreSchema: GenMessage<Restore> = /*@__PURE__*/
+  messageDesc(file_conclave_log_v1_log_entry, 6);
+
+/**
+ * One entry of a local backend.
+ *
+ * @generated from message conclave.log.v1.BackendRecord
+ */
+export type BackendRecord = Message<"conclave.log.v1.BackendRecord"> & {
+  /**
+   * @generated from field: string bucket = 1;
+   */
+  bucket: string;
+
+  /**
+   * @generated from field: bytes key = 2;
+   */
+  key: Uint8Array;
+
+  /**
+   * @generated from field: bytes value = 3;
+   */
+  value: Uint8Array;
+};
+
+/**
+ * Describes the message conclave.log.v1.BackendRecord.
+ * Use `create(BackendRecordSchema)` to create a new message.
+ */
+export const BackendRecordSchema: GenMessage<BackendRecord> = /*@__PURE__*/
+  messageDesc(file_conclave_log_v1_log_entry, 7);
 
