@@ -1,13 +1,17 @@
 import * as http2 from "node:http2";
 import type * as net from "node:net";
+import type { Duplex } from "node:stream";
 
 /** The HTTP/2 side of a one-port server: a server that never listens, fed sockets. */
 export interface Http2Sessions {
   readonly server: http2.Http2Server;
   /** Open sessions. */
   readonly count: number;
-  /** Hands over a socket whose (unshifted) bytes are HTTP/2. */
-  accept(socket: net.Socket): void;
+  /**
+   * Hands over a socket whose (unshifted) bytes are HTTP/2, or a stream over
+   * one (which Node reads through JavaScript).
+   */
+  accept(socket: net.Socket | Duplex): void;
   /** Sends every session a GOAWAY; each is destroyed once its streams end. */
   drain(): void;
   /** Destroys every session (the grace period is over). */

@@ -2,6 +2,8 @@ import type * as http from "node:http";
 import type * as http2 from "node:http2";
 import * as net from "node:net";
 import type * as tls from "node:tls";
+import { createAuthorityRepairStream } from "./authority-repair/authority-repair-stream.js";
+import { checkFirstRequest } from "./authority-repair/first-request-check.js";
 import { createConnectionTracker } from "./connection-tracker.js";
 import { createHttp1Connections } from "./http1-connections.js";
 import { createHttp2Sessions } from "./http2-sessions.js";
@@ -181,9 +183,11 @@ export function createOnePortServer(
       : createTlsAcceptor(options.tls, {
           handshakeTimeoutMs: firstBytesTimeoutMs,
           isClosing,
-          onChosen: (raw) => tracker.pending.delete(raw),
-          toHttp2: (socket) => h2.accept(socket),
-          toHttp1: (socket) => http1.accept(socket),
+          toHttp2: (socket, raw) => acceptHttp2(socket, raw),
+          toHttp1: (socket, raw) => {
+            if (raw !== undefined) tracker.pending.delete(raw);
+            http1.accept(socket);
+          },
           reportError,
         });
   const listeners: net.Server[] = [];
@@ -200,6 +204,24 @@ export function createOnePortServer(
     tlsServer.emit("connection", socket);
   }
 
+  /**
+   * Hands an HTTP/2 connection (h2c, or TLS with `raw` under it) to the
+   * HTTP/2 server once its first request showed whether its `:authority`
+   * needs repair ({@link checkFirstRequest}); until then it counts as not
+   * having chosen a protocol.
+   */
+  function acceptHttp2(socket: net.Socket, raw: net.Socket | undefined): void {
+    checkFirstRequest(socket, firstBytesTimeoutMs, (verdict) => {
+      if (raw !== undefined) tracker.pending.delete(raw);
+      tracker.pending.delete(socket);
+      if (tracker.closing) {
+        socket.destroy();
+        return;
+      }
+      h2.accept(verdict === "repair" ? createAuthorityRepairStream(socket) : socket);
+    });
+  }
+
   function onConnection(socket: net.Socket, scheme: ListenerScheme): void {
     tracker.track(socket);
     if (tracker.closing) {
@@ -214,9 +236,9 @@ export function createOnePortServer(
     sniffProtocol(socket, scheme === "http+https", firstBytesTimeoutMs, (protocol) => {
       // The TLS socket reads the unshifted bytes first.
       if (protocol === "tls") return startTls(socket);
+      if (protocol === "h2c") return acceptHttp2(socket, undefined);
       tracker.pending.delete(socket);
-      if (protocol === "h2c") h2.accept(socket);
-      else http1.accept(socket);
+      http1.accept(socket);
     });
   }
 
