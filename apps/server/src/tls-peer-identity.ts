@@ -31,7 +31,7 @@ export function verifiedPeerCommonName(
     // as `authorized` and `getPeerCertificate`) to the TLS socket, or to
     // Node's wrapper of an authority repair stream over it.
     connection = req.stream.session;
-    socket = transportOf(req.stream.session?.socket);
+    socket = req.stream.session?.socket;
   } else {
     connection = req.socket;
     socket = req.socket;
@@ -39,7 +39,7 @@ export function verifiedPeerCommonName(
   if (connection === undefined) return undefined;
   let name = commonNames.get(connection);
   if (name === undefined) {
-    name = commonNameOf(socket);
+    name = commonNameOf(transportOf(socket));
     commonNames.set(connection, name);
   }
   return name ?? undefined;
