@@ -6,7 +6,7 @@ import { createAuthorityRepairStream } from "./authority-repair/authority-repair
 import { checkFirstRequest } from "./authority-repair/first-request-check.js";
 import { createConnectionTracker } from "./connection-tracker.js";
 import { createHttp1Connections } from "./http1-connections.js";
-import { createHttp2Sessions } from "./http2-sessions.js";
+import { createHttp2Sessions, defaultMaxConcurrentStreams } from "./http2-sessions.js";
 import { sniffProtocol } from "./protocol-sniffing.js";
 import { createTlsAcceptor } from "./tls-acceptor.js";
 
@@ -48,9 +48,9 @@ export interface OnePortServerOptions {
    * HTTP/2 settings announced to clients.
    *
    * Defaults to Node's defaults with `maxConcurrentStreams` spelled out as
-   * 2^32-1 (unlimited), the default of etcd's `--max-concurrent-streams`: one
-   * etcd client multiplexes all its watches and lease keep-alives on a single
-   * connection.
+   * 2^32-1 (unlimited, {@link defaultMaxConcurrentStreams}), the default of
+   * etcd's `--max-concurrent-streams`: one etcd client multiplexes all its
+   * watches and lease keep-alives on a single connection.
    */
   http2Settings?: http2.Settings;
   /**
@@ -167,6 +167,8 @@ export function createOnePortServer(
   const firstBytesTimeoutMs = options.firstBytesTimeoutMs ?? 10_000;
   const defaultGraceMs = options.closeGraceMs ?? 5_000;
   const reportError = options.onConnectionError ?? (() => {});
+  const maxConcurrentStreams =
+    options.http2Settings?.maxConcurrentStreams ?? defaultMaxConcurrentStreams;
 
   const tracker = createConnectionTracker(reportError);
   const isClosing = () => tracker.closing;
@@ -211,15 +213,19 @@ export function createOnePortServer(
    * having chosen a protocol.
    */
   function acceptHttp2(socket: net.Socket, raw: net.Socket | undefined): void {
-    checkFirstRequest(socket, firstBytesTimeoutMs, (verdict) => {
-      if (raw !== undefined) tracker.pending.delete(raw);
-      tracker.pending.delete(socket);
-      if (tracker.closing) {
-        socket.destroy();
-        return;
-      }
-      h2.accept(verdict === "repair" ? createAuthorityRepairStream(socket) : socket);
-    });
+    checkFirstRequest(
+      socket,
+      { timeoutMs: firstBytesTimeoutMs, maxConcurrentStreams },
+      (verdict) => {
+        if (raw !== undefined) tracker.pending.delete(raw);
+        tracker.pending.delete(socket);
+        if (tracker.closing) {
+          socket.destroy();
+          return;
+        }
+        h2.accept(verdict === "repair" ? createAuthorityRepairStream(socket) : socket);
+      },
+    );
   }
 
   function onConnection(socket: net.Socket, scheme: ListenerScheme): void {

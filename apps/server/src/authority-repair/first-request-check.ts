@@ -1,7 +1,6 @@
 import type * as net from "node:net";
 import { createHpackDecoder } from "./hpack-decoder.js";
 import {
-  emptySettingsFrame,
   frameFlag,
   frameHeaderLength,
   frameType,
@@ -10,6 +9,8 @@ import {
   isSettingsAck,
   minMaxFrameSize,
   readFrameHeader,
+  settingMaxConcurrentStreams,
+  settingsFrame,
 } from "./http2-frames.js";
 import { repairedAuthority } from "./repaired-authority.js";
 
@@ -37,12 +38,15 @@ const maxHeldBytes = 256 * 1024;
  * The check must not hold up a client that waits for the server's SETTINGS
  * before its first request (grpc-go does), yet the session that will serve
  * the connection cannot exist before the verdict: so it answers the
- * client's preface at once with an empty SETTINGS frame (the server's
- * preface; Node's session sends its own real settings later, which clients
+ * client's preface at once with a SETTINGS frame of its own (the server's
+ * preface; Node's session sends its full settings later, which clients
  * apply on arrival) and removes the client's acknowledgement of it from the
  * bytes handed on, which Node would take for an unexpected ACK of its own
- * settings. Clients that send requests without waiting therefore wait one
- * round trip for the first answer (the ACK); later requests do not.
+ * settings. That frame carries only `maxConcurrentStreams`, the one setting
+ * that restricts the client (a larger window or frame size announced before
+ * Node's session applies it would make Node refuse what the client sends).
+ * Clients that send requests without waiting therefore wait one round trip
+ * for the first answer (the ACK); later requests do not.
  *
  * "native" also goes for connections that send anything but SETTINGS,
  * WINDOW_UPDATE and PRIORITY before their first request (a PING: their
@@ -54,9 +58,10 @@ const maxHeldBytes = 256 * 1024;
  */
 export function checkFirstRequest(
   socket: net.Socket,
-  timeoutMs: number,
+  options: { timeoutMs: number; maxConcurrentStreams: number },
   route: (verdict: FirstRequestVerdict) => void,
 ): void {
+  const { timeoutMs } = options;
   /** What Node will get: everything read so far but our ACK. */
   const kept: Buffer[] = [];
   let pending: Buffer = Buffer.alloc(0);
@@ -152,7 +157,7 @@ export function checkFirstRequest(
 
   socket.on("data", onData);
   socket.once("close", onClose);
-  socket.write(emptySettingsFrame);
+  socket.write(settingsFrame([[settingMaxConcurrentStreams, options.maxConcurrentStreams]]));
   socket.resume();
 }
 

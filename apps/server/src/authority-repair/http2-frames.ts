@@ -31,8 +31,20 @@ export const frameFlag = {
  */
 export const minMaxFrameSize = 16_384;
 
-/** An empty SETTINGS frame: "my settings are the defaults", always a valid server preface. */
-export const emptySettingsFrame = Buffer.from([0, 0, 0, frameType.settings, 0, 0, 0, 0, 0]);
+/** SETTINGS_MAX_CONCURRENT_STREAMS (RFC 9113 §6.5.2). */
+export const settingMaxConcurrentStreams = 0x3;
+
+/** A SETTINGS frame with these parameters (identifier, value). */
+export function settingsFrame(parameters: readonly (readonly [number, number])[]): Buffer {
+  const frame = Buffer.alloc(frameHeaderLength + 6 * parameters.length);
+  frame.writeUIntBE(6 * parameters.length, 0, 3);
+  frame[3] = frameType.settings;
+  parameters.forEach(([id, value], i) => {
+    frame.writeUInt16BE(id, frameHeaderLength + 6 * i);
+    frame.writeUInt32BE(value, frameHeaderLength + 6 * i + 2);
+  });
+  return frame;
+}
 
 /** A frame's header. */
 export interface FrameHeader {
