@@ -8,6 +8,8 @@ const defaults: ConclaveConfig = {
   listenClientUrls: ["http://127.0.0.1:2379"],
   advertiseClientUrls: ["http://127.0.0.1:2379"],
   clientCertAuth: false,
+  maxConcurrentStreams: 2 ** 32 - 1,
+  listenMetricsUrls: [],
   autoTls: false,
   maxTxnOps: 128,
   maxRequestBytes: 1_572_864,
@@ -29,6 +31,41 @@ interface ValidCase {
 
 const validCases: ValidCase[] = [
   { name: "defaults", want: {} },
+  {
+    name: "etcd's TLS and stream flags",
+    argv: [
+      "--client-crl-file=/etc/crl.pem",
+      "--cipher-suites",
+      "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305",
+      "--max-concurrent-streams=8",
+      "--listen-metrics-urls",
+      "http://127.0.0.1:2381,http://localhost:2382",
+    ],
+    want: {
+      clientCrlFile: "/etc/crl.pem",
+      cipherSuites: [
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305",
+      ],
+      maxConcurrentStreams: 8,
+      listenMetricsUrls: ["http://127.0.0.1:2381", "http://localhost:2382"],
+    },
+  },
+  {
+    name: "--max-concurrent-streams 0 is the default, as grpc-go reads it",
+    env: { ETCD_MAX_CONCURRENT_STREAMS: "0" },
+    want: {},
+  },
+  {
+    name: "cipher suites Node's TLS lacks are left out with a warning",
+    argv: ["--cipher-suites=TLS_RSA_WITH_RC4_128_SHA,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"],
+    want: {
+      cipherSuites: ["TLS_RSA_WITH_RC4_128_SHA", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"],
+      warnings: [
+        "--cipher-suites: TLS_RSA_WITH_RC4_128_SHA is not available in Node's TLS, left out",
+      ],
+    },
+  },
   {
     name: "auth token type and TTL",
     argv: ["--auth-token", "simple", "--auth-token-ttl=5"],
@@ -317,6 +354,26 @@ interface ErrorCase {
 
 const errorCases: ErrorCase[] = [
   {
+    name: "an unknown cipher suite, in etcd's words",
+    argv: ["--cipher-suites", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,FOO"],
+    error: /: unexpected TLS cipher suite "FOO"$/,
+  },
+  {
+    name: "cipher suites without one HTTP/2 requires, in etcd's words",
+    argv: ["--cipher-suites", "TLS_RSA_WITH_AES_128_GCM_SHA256"],
+    error: /http2: TLSConfig.CipherSuites is missing an HTTP\/2-required AES_128_GCM_SHA256 cipher/,
+  },
+  {
+    name: "--max-concurrent-streams beyond 32 bits",
+    argv: ["--max-concurrent-streams", "4294967296"],
+    error: /invalid value "4294967296" for --max-concurrent-streams/,
+  },
+  {
+    name: "an https metrics URL without certificates",
+    argv: ["--listen-metrics-urls", "https://127.0.0.1:2381"],
+    error: /must be provided for metrics url https:\/\/127\.0\.0\.1:2381 with HTTPS scheme/,
+  },
+  {
     name: "jwt tokens",
     argv: ["--auth-token", "jwt,sign-method=RS256"],
     error: /jwt tokens are not supported/,
@@ -518,6 +575,10 @@ describe("usage", () => {
       "--key-file",
       "--trusted-ca-file",
       "--client-cert-auth",
+      "--client-crl-file",
+      "--cipher-suites",
+      "--max-concurrent-streams",
+      "--listen-metrics-urls",
       "--auto-tls",
       "--help",
       "--version",

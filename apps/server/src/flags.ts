@@ -9,10 +9,12 @@ import {
   grpcOverheadBytes,
   maxSuggestedQuotaBackendBytes,
 } from "@conclave/core";
+import { cipherSuitesError, opensslCiphersOf } from "./cipher-suites.js";
 import { closestName } from "./closest-name.js";
 import { readConfigFile } from "./config-file.js";
 import { etcdFlagsWithoutEffect } from "./etcd-flags-without-effect.js";
 import { parseGoDuration } from "./go-duration.js";
+import { defaultMaxConcurrentStreams } from "./http2-sessions.js";
 
 /** What `--storage` (and `conclave migrate --to`) accepts: a `postgres://` or `postgresql://` URL. */
 export const postgresUrlPattern = /^postgres(ql)?:\/\/./;
@@ -68,6 +70,30 @@ export interface ConclaveConfig {
    * With auth enabled, the certificate's CN is the user name. Default false.
    */
   clientCertAuth: boolean;
+  /**
+   * `--client-crl-file`: PEM CRLs; `https://` URLs refuse client
+   * certificates they revoke.
+   */
+  clientCrlFile?: string;
+  /**
+   * `--cipher-suites`: the TLS 1.2 cipher suites `https://` URLs offer, by
+   * Go's names as etcd takes them (`TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`),
+   * checked as etcd checks them. Absent: Node's defaults.
+   */
+  cipherSuites?: string[];
+  /**
+   * `--max-concurrent-streams`: the most HTTP/2 streams one client
+   * connection may have open, announced in SETTINGS (clients queue
+   * beyond it; Node refuses streams past it). Default 2^32-1, as etcd; 0
+   * means the default too, as grpc-go reads it.
+   */
+  maxConcurrentStreams: number;
+  /**
+   * `--listen-metrics-urls`: more URLs that serve only `/metrics` and
+   * `/health` (`https://` ones with the client TLS settings), as etcd.
+   * Default none.
+   */
+  listenMetricsUrls: string[];
   /**
    * `--auto-tls`: without `certFile`, `https://` URLs use a self-signed
    * certificate kept in `<data-dir>/fixtures/client` (made on first use).
@@ -179,6 +205,24 @@ const flagSpecs = {
     valueName: "path",
     description:
       "Path to the client server TLS trusted CA cert file. As in etcd, https:// clients then need a certificate it signed.",
+  },
+  "client-crl-file": {
+    valueName: "path",
+    description:
+      "Path to the client certificate revocation list file (PEM): https:// clients whose certificate it revokes are refused.",
+  },
+  "cipher-suites": {
+    valueName: "list",
+    description:
+      "Comma-separated TLS 1.2 cipher suites for https:// URLs, by Go's names (TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, ...). (default: Node's)",
+  },
+  "max-concurrent-streams": {
+    valueName: "n",
+    description: `Maximum concurrent HTTP/2 streams each client connection may open. (default ${defaultMaxConcurrentStreams})`,
+  },
+  "listen-metrics-urls": {
+    valueName: "urls",
+    description: "Comma-separated URLs that serve only /metrics and /health. (default none)",
   },
   "client-cert-auth": {
     boolean: true,
@@ -469,6 +513,40 @@ export function parseFlags(
     }
   }
 
+  const clientCrlFile = nonEmpty(get("client-crl-file"));
+  const cipherSuitesFlag = get("cipher-suites");
+  let cipherSuites: string[] | undefined;
+  if (cipherSuitesFlag !== undefined && cipherSuitesFlag.value.trim() !== "") {
+    cipherSuites = cipherSuitesFlag.value.split(",").map((n) => n.trim());
+    const error = cipherSuitesError(cipherSuites);
+    if (error !== undefined) {
+      throw new FlagError(
+        `invalid value "${cipherSuitesFlag.value}" for ${cipherSuitesFlag.source}: ${error}`,
+      );
+    }
+    for (const name of opensslCiphersOf(cipherSuites).unavailable) {
+      warnings.push(`${cipherSuitesFlag.source}: ${name} is not available in Node's TLS, left out`);
+    }
+  }
+
+  const metricsFlag = get("listen-metrics-urls");
+  const listenMetricsUrls =
+    metricsFlag === undefined || metricsFlag.value.trim() === ""
+      ? []
+      : parseUrls(metricsFlag.value, metricsFlag.source, "listen");
+  for (const u of listenMetricsUrls) {
+    if (u.startsWith("https:") && certFile === undefined && !autoTls) {
+      throw new FlagError(
+        `TLS key/cert (--cert-file, --key-file) must be provided for metrics url ${u} with HTTPS scheme`,
+      );
+    }
+  }
+
+  const streamsFlag = get("max-concurrent-streams");
+  const maxConcurrentStreams =
+    (streamsFlag && parseInteger(streamsFlag.value, streamsFlag.source, 0, 2 ** 32 - 1)) ||
+    defaultMaxConcurrentStreams;
+
   const maxTxnOpsFlag = get("max-txn-ops");
   const maxTxnOps = maxTxnOpsFlag
     ? parseInteger(maxTxnOpsFlag.value, maxTxnOpsFlag.source, 1, 2 ** 31 - 1)
@@ -540,6 +618,10 @@ export function parseFlags(
     ...(keyFile !== undefined && { keyFile }),
     ...(trustedCaFile !== undefined && { trustedCaFile }),
     clientCertAuth,
+    ...(clientCrlFile !== undefined && { clientCrlFile }),
+    ...(cipherSuites !== undefined && { cipherSuites }),
+    maxConcurrentStreams,
+    listenMetricsUrls,
     autoTls,
     maxTxnOps,
     maxRequestBytes,
@@ -562,6 +644,8 @@ function defaults(): ConclaveConfig {
     listenClientUrls: [defaultListenClientUrl],
     advertiseClientUrls: [defaultListenClientUrl],
     clientCertAuth: false,
+    maxConcurrentStreams: defaultMaxConcurrentStreams,
+    listenMetricsUrls: [],
     autoTls: false,
     maxTxnOps: defaultMaxTxnOps,
     maxRequestBytes: defaultMaxRequestBytes,

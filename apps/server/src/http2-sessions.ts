@@ -1,13 +1,25 @@
 import * as http2 from "node:http2";
 import type * as net from "node:net";
+import type { Duplex } from "node:stream";
+
+/**
+ * Streams one HTTP/2 connection may have open at once, unless configured:
+ * 2^32-1, unlimited, the default of etcd's `--max-concurrent-streams` (one
+ * etcd client multiplexes all its watches and keep-alives on one
+ * connection).
+ */
+export const defaultMaxConcurrentStreams = 2 ** 32 - 1;
 
 /** The HTTP/2 side of a one-port server: a server that never listens, fed sockets. */
 export interface Http2Sessions {
   readonly server: http2.Http2Server;
   /** Open sessions. */
   readonly count: number;
-  /** Hands over a socket whose (unshifted) bytes are HTTP/2. */
-  accept(socket: net.Socket): void;
+  /**
+   * Hands over a socket whose (unshifted) bytes are HTTP/2, or a stream over
+   * one (which Node reads through JavaScript).
+   */
+  accept(socket: net.Socket | Duplex): void;
   /** Sends every session a GOAWAY; each is destroyed once its streams end. */
   drain(): void;
   /** Destroys every session (the grace period is over). */
@@ -17,7 +29,7 @@ export interface Http2Sessions {
 export interface Http2SessionsOptions {
   /** Memory (MB) one session may buffer before Node tears it down with ENHANCE_YOUR_CALM. */
   maxSessionMemoryMb: number;
-  /** Settings announced to clients (`maxConcurrentStreams` defaults to 2^32-1 here). */
+  /** Settings announced to clients (`maxConcurrentStreams` defaults to {@link defaultMaxConcurrentStreams}). */
   settings: http2.Settings | undefined;
   /** While true, a new session is closed at once and a session is destroyed when idle. */
   isClosing: () => boolean;
@@ -32,7 +44,7 @@ export function createHttp2Sessions(
   const { isClosing } = options;
   const server = http2.createServer({
     maxSessionMemory: options.maxSessionMemoryMb,
-    settings: { maxConcurrentStreams: 2 ** 32 - 1, ...options.settings },
+    settings: { maxConcurrentStreams: defaultMaxConcurrentStreams, ...options.settings },
   });
   /** Streams of each open session, to tell whether a closing session still has work. */
   const sessions = new Map<http2.ServerHttp2Session, Set<http2.ServerHttp2Stream>>();

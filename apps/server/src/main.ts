@@ -22,6 +22,7 @@ import { createApp } from "./create-app.js";
 import { registerDashboardRoutes } from "./dashboard-routes.js";
 import { FlagError, parseFlags, usage } from "./flags.js";
 import { registerGateway } from "./gateway/create-gateway.js";
+import { createMetricsListeners } from "./metrics-listeners.js";
 import { runMigrateCommand } from "./migrate-command.js";
 import { registerOperationalRoutes } from "./operational-routes.js";
 import { redactUrl } from "./redact-url.js";
@@ -69,7 +70,9 @@ async function main(): Promise<void> {
 
   // Certificates for https:// URLs, read before anything else starts; http://
   // URLs ignore them, as in etcd (parseFlags warned).
-  const httpsUrls = config.listenClientUrls.filter((u) => u.startsWith("https:"));
+  const httpsUrls = [...config.listenClientUrls, ...config.listenMetricsUrls].filter((u) =>
+    u.startsWith("https:"),
+  );
   let { certFile, keyFile } = config;
   if (httpsUrls.length > 0 && certFile === undefined && config.autoTls) {
     // etcd's --auto-tls: a self-signed certificate for the listen hosts, kept in the data dir.
@@ -86,6 +89,8 @@ async function main(): Promise<void> {
           keyFile,
           clientCertAuth: config.clientCertAuth,
           ...(config.trustedCaFile !== undefined && { trustedCaFile: config.trustedCaFile }),
+          ...(config.clientCrlFile !== undefined && { crlFile: config.clientCrlFile }),
+          ...(config.cipherSuites !== undefined && { cipherSuites: config.cipherSuites }),
         }
       : undefined;
   let tls: ReturnType<typeof loadClientTlsOptions> | undefined;
@@ -195,6 +200,7 @@ async function main(): Promise<void> {
     // Every txn etcd would run decodes (protobuf-es's default stops at 49 levels).
     recursionLimit: maxMessageDepth,
     ...(tls !== undefined && { tls }),
+    onePort: { http2Settings: { maxConcurrentStreams: config.maxConcurrentStreams } },
   });
   // etcd's JSON gateway (/v3/...) on the same port: the same services, layers and limits.
   registerGateway(server);
@@ -203,8 +209,14 @@ async function main(): Promise<void> {
   registerDashboardRoutes(server.app);
   // Browser dashboards on other origins (etcd's --cors; default any origin).
   registerCors(server.app, { ...(config.cors && { allowedOrigins: config.cors }) });
+  // etcd's --listen-metrics-urls: /metrics and /health on listeners of their own.
+  const metricsListeners =
+    config.listenMetricsUrls.length === 0
+      ? undefined
+      : createMetricsListeners({ ctx, metrics, ...(tls !== undefined && { tls }) });
   // Storage closes after the listeners drained: nothing acknowledged is lost.
   server.app.addHook("onClose", async () => {
+    await metricsListeners?.close();
     compactor?.close();
     await electionExpiry.close();
     await closeServerContext(ctx);
@@ -221,6 +233,18 @@ async function main(): Promise<void> {
     process.exit(1);
   });
   logger.info({ urls: bound, version: conclaveVersion }, "conclave is serving client requests");
+  if (metricsListeners !== undefined) {
+    const metricsBound = await metricsListeners
+      .listen(config.listenMetricsUrls)
+      .catch(async (err: unknown) => {
+        process.stderr.write(
+          `conclave: cannot listen on --listen-metrics-urls: ${err instanceof Error ? err.message : String(err)}\n`,
+        );
+        await server.close(0);
+        process.exit(1);
+      });
+    logger.info({ urls: metricsBound }, "serving /metrics and /health");
+  }
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -243,7 +267,9 @@ async function main(): Promise<void> {
     // current contents; open ones keep theirs.
     process.on("SIGHUP", () => {
       try {
-        server.onePort.tls?.setSecureContext(loadClientTlsOptions(tlsFiles));
+        const reloaded = loadClientTlsOptions(tlsFiles);
+        server.onePort.tls?.setSecureContext(reloaded);
+        metricsListeners?.onePort.tls?.setSecureContext(reloaded);
         logger.info("SIGHUP received: TLS certificates reloaded");
       } catch (err) {
         logger.error(

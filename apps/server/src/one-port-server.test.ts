@@ -27,7 +27,9 @@ const limit = { timeout: 5_000 };
 
 /**
  * Starts an app on 127.0.0.1 port 0 with plain routes: GET /ping, POST /echo,
- * GET /slow (answers after 300 ms; `slowStarted` resolves when it begins).
+ * GET /slow (answers after 300 ms; `slowStarted` resolves when it begins),
+ * GET /authority (the request's `:authority`, and "native" or "repaired" for
+ * how its HTTP/2 connection is read).
  */
 async function startApp(
   t: TestContext,
@@ -45,6 +47,12 @@ async function startApp(
   });
   server.app.get("/ping", async () => "pong");
   server.app.post("/echo", async (req) => req.body);
+  server.app.get("/authority", async (req) => {
+    const raw = req.raw as unknown as http2.Http2ServerRequest;
+    const socket = raw.stream.session?.socket as { stream?: unknown } | undefined;
+    const repaired = socket?.stream !== undefined;
+    return `${raw.authority} ${repaired ? "repaired" : "native"}`;
+  });
   server.app.get("/slow", async () => {
     markSlowStarted();
     await sleep(300);
@@ -184,6 +192,49 @@ describe("one-port server", () => {
     assert.equal(frame[3], 4);
     socket.destroy();
   });
+
+  it("repairs an :authority with a URL scheme, on that connection only", limit, async (t) => {
+    const { url, port } = await startApp(t);
+    const session = connectH2(t, url);
+    const bad = `http://127.0.0.1:${port}`;
+    const repaired = `127.0.0.1:${String(port).padStart(bad.length - 10, "0")}`;
+    // Headers that change every time push the authority's entry out of the
+    // HPACK table every few dozen requests: the client then sends it as a
+    // literal again, in a later header block.
+    for (let i = 0; i < 200; i++) {
+      const answer = await h2Request(session, "/authority", {
+        headers: { ":authority": bad, "x-pad": `${i}`.repeat(40) },
+      });
+      assert.deepEqual(answer, { status: 200, body: `${repaired} repaired` }, `request ${i}`);
+    }
+    assert.deepEqual(await h2Request(connectH2(t, url), "/authority"), {
+      status: 200,
+      body: `127.0.0.1:${port} native`,
+    });
+  });
+
+  it(
+    "serves h2c clients that wait for the server's SETTINGS, and PINGs first",
+    limit,
+    async (t) => {
+      const { port } = await startApp(t);
+      // Preface, empty SETTINGS, PING: the check must hand the connection on
+      // without waiting for a request, so the PING gets its answer.
+      const { socket, connected, closed } = rawSocket(port);
+      await connected;
+      socket.write(h2Preface);
+      socket.write(Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]));
+      await sleep(50);
+      socket.write(Buffer.from([0, 0, 0, 4, 1, 0, 0, 0, 0])); // ACK of the server's SETTINGS
+      socket.write(Buffer.from([0, 0, 8, 6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]));
+      await sleep(100);
+      socket.end();
+      const received = Buffer.from(await closed, "latin1");
+      // A PING ACK (type 6, flag 1) carrying the same 8 bytes.
+      const pingAck = Buffer.from([0, 0, 8, 6, 1, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]);
+      assert.ok(received.includes(pingAck), received.toString("hex"));
+    },
+  );
 
   it("closes sockets that send garbage and keeps serving", limit, async (t) => {
     const { url, port, server } = await startApp(t);
@@ -544,6 +595,29 @@ describe("TLS listeners", () => {
       assert.equal((await grpc("alice").ping({ value: "again" })).value, "pong again alice");
     },
   );
+
+  it("repairs an :authority with a URL scheme over TLS and keeps the CN", limit, async (t) => {
+    const { url, port } = await startTlsApp(t, ["https://127.0.0.1:0"], { tls: serverTls(true) });
+    const session = connectH2(t, url, clientTls("alice"));
+    for (let i = 0; i < 100; i++) {
+      // A gRPC Ping by hand: Connect's transports derive :authority themselves.
+      const message = Buffer.from([0x0a, 0x01, 0x61 + (i % 26)]);
+      const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, message.length]), message]);
+      const stream = session.request({
+        ":method": "POST",
+        ":path": "/test.v1.Pinger/Ping",
+        ":authority": `https://127.0.0.1:${port}`,
+        "content-type": "application/grpc",
+        te: "trailers",
+        "x-pad": `${i}`.repeat(60),
+      });
+      stream.end(frame);
+      const chunks: Buffer[] = [];
+      for await (const chunk of stream) chunks.push(chunk as Buffer);
+      const letter = String.fromCharCode(0x61 + (i % 26));
+      assert.match(Buffer.concat(chunks).toString("latin1"), new RegExp(`pong ${letter} alice`));
+    }
+  });
 
   it("gives no CN without client-cert auth, even to a client that sends one", limit, async (t) => {
     const { url } = await startTlsApp(t);

@@ -2,9 +2,11 @@ import type * as http from "node:http";
 import type * as http2 from "node:http2";
 import * as net from "node:net";
 import type * as tls from "node:tls";
+import { createAuthorityRepairStream } from "./authority-repair/authority-repair-stream.js";
+import { checkFirstRequest } from "./authority-repair/first-request-check.js";
 import { createConnectionTracker } from "./connection-tracker.js";
 import { createHttp1Connections } from "./http1-connections.js";
-import { createHttp2Sessions } from "./http2-sessions.js";
+import { createHttp2Sessions, defaultMaxConcurrentStreams } from "./http2-sessions.js";
 import { sniffProtocol } from "./protocol-sniffing.js";
 import { createTlsAcceptor } from "./tls-acceptor.js";
 
@@ -46,9 +48,9 @@ export interface OnePortServerOptions {
    * HTTP/2 settings announced to clients.
    *
    * Defaults to Node's defaults with `maxConcurrentStreams` spelled out as
-   * 2^32-1 (unlimited), the default of etcd's `--max-concurrent-streams`: one
-   * etcd client multiplexes all its watches and lease keep-alives on a single
-   * connection.
+   * 2^32-1 (unlimited, {@link defaultMaxConcurrentStreams}), the default of
+   * etcd's `--max-concurrent-streams`: one etcd client multiplexes all its
+   * watches and lease keep-alives on a single connection.
    */
   http2Settings?: http2.Settings;
   /**
@@ -165,6 +167,8 @@ export function createOnePortServer(
   const firstBytesTimeoutMs = options.firstBytesTimeoutMs ?? 10_000;
   const defaultGraceMs = options.closeGraceMs ?? 5_000;
   const reportError = options.onConnectionError ?? (() => {});
+  const maxConcurrentStreams =
+    options.http2Settings?.maxConcurrentStreams ?? defaultMaxConcurrentStreams;
 
   const tracker = createConnectionTracker(reportError);
   const isClosing = () => tracker.closing;
@@ -181,9 +185,11 @@ export function createOnePortServer(
       : createTlsAcceptor(options.tls, {
           handshakeTimeoutMs: firstBytesTimeoutMs,
           isClosing,
-          onChosen: (raw) => tracker.pending.delete(raw),
-          toHttp2: (socket) => h2.accept(socket),
-          toHttp1: (socket) => http1.accept(socket),
+          toHttp2: (socket, raw) => acceptHttp2(socket, raw),
+          toHttp1: (socket, raw) => {
+            if (raw !== undefined) tracker.pending.delete(raw);
+            http1.accept(socket);
+          },
           reportError,
         });
   const listeners: net.Server[] = [];
@@ -200,6 +206,28 @@ export function createOnePortServer(
     tlsServer.emit("connection", socket);
   }
 
+  /**
+   * Hands an HTTP/2 connection (h2c, or TLS with `raw` under it) to the
+   * HTTP/2 server once its first request showed whether its `:authority`
+   * needs repair ({@link checkFirstRequest}); until then it counts as not
+   * having chosen a protocol.
+   */
+  function acceptHttp2(socket: net.Socket, raw: net.Socket | undefined): void {
+    checkFirstRequest(
+      socket,
+      { timeoutMs: firstBytesTimeoutMs, maxConcurrentStreams },
+      (verdict) => {
+        if (raw !== undefined) tracker.pending.delete(raw);
+        tracker.pending.delete(socket);
+        if (tracker.closing) {
+          socket.destroy();
+          return;
+        }
+        h2.accept(verdict === "repair" ? createAuthorityRepairStream(socket) : socket);
+      },
+    );
+  }
+
   function onConnection(socket: net.Socket, scheme: ListenerScheme): void {
     tracker.track(socket);
     if (tracker.closing) {
@@ -214,9 +242,9 @@ export function createOnePortServer(
     sniffProtocol(socket, scheme === "http+https", firstBytesTimeoutMs, (protocol) => {
       // The TLS socket reads the unshifted bytes first.
       if (protocol === "tls") return startTls(socket);
+      if (protocol === "h2c") return acceptHttp2(socket, undefined);
       tracker.pending.delete(socket);
-      if (protocol === "h2c") h2.accept(socket);
-      else http1.accept(socket);
+      http1.accept(socket);
     });
   }
 

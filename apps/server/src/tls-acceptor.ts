@@ -6,12 +6,13 @@ export interface TlsAcceptorOptions {
   handshakeTimeoutMs: number;
   /** While true, a finished handshake's connection is destroyed. */
   isClosing: () => boolean;
-  /** Told when a handshake finished, with the plaintext socket under it. */
-  onChosen: (raw: net.Socket) => void;
-  /** Receives the connection after an `h2` handshake. */
-  toHttp2: (socket: tls.TLSSocket) => void;
-  /** Receives the connection after an `http/1.1` or ALPN-less handshake. */
-  toHttp1: (socket: tls.TLSSocket) => void;
+  /**
+   * Receives the connection after an `h2` handshake, with the plaintext
+   * socket under it (undefined if Node did not expose it).
+   */
+  toHttp2: (socket: tls.TLSSocket, raw: net.Socket | undefined) => void;
+  /** Receives the connection after an `http/1.1` or ALPN-less handshake, likewise. */
+  toHttp1: (socket: tls.TLSSocket, raw: net.Socket | undefined) => void;
   /** Receives TLS and socket errors (only for logging). */
   reportError: (error: Error) => void;
 }
@@ -35,15 +36,15 @@ export function createTlsAcceptor(
   server.on("secureConnection", (socket: tls.TLSSocket) => {
     // The plaintext socket under it stays tracked (it closes with the TLS
     // socket); from here on the TLS socket is the connection.
-    const raw = (socket as unknown as { _parent?: unknown })._parent;
-    if (raw instanceof net.Socket) options.onChosen(raw);
+    const parent = (socket as unknown as { _parent?: unknown })._parent;
+    const raw = parent instanceof net.Socket ? parent : undefined;
     socket.on("error", options.reportError);
     if (options.isClosing()) {
       socket.destroy();
       return;
     }
-    if (socket.alpnProtocol === "h2") options.toHttp2(socket);
-    else options.toHttp1(socket);
+    if (socket.alpnProtocol === "h2") options.toHttp2(socket, raw);
+    else options.toHttp1(socket, raw);
   });
   // Failed handshakes: plaintext on a TLS port, unknown ALPN protocols,
   // timeouts. With a listener, Node leaves the socket open (a timed-out

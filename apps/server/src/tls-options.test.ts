@@ -39,6 +39,21 @@ describe("loadClientTlsOptions", () => {
     }
   });
 
+  it("adds --client-crl-file's CRL and --cipher-suites' TLS 1.2 suites", () => {
+    const crl = certs.crl("empty", []);
+    const options = loadClientTlsOptions({
+      ...server(),
+      crlFile: crl,
+      cipherSuites: ["TLS_RSA_WITH_RC4_128_SHA", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"],
+    });
+    assert.deepEqual(options.crl, certs.read(crl));
+    // TLS 1.3 keeps Node's suites; RC4 is not to be had.
+    assert.equal(
+      options.ciphers,
+      "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:ECDHE-ECDSA-AES128-GCM-SHA256",
+    );
+  });
+
   const failures: {
     name: string;
     flags: () => Parameters<typeof loadClientTlsOptions>[0];
@@ -68,6 +83,16 @@ describe("loadClientTlsOptions", () => {
       name: "a CA file that is no PEM",
       flags: () => ({ ...server(), trustedCaFile: garbage }),
       error: /^cannot use --trusted-ca-file .*garbage\.pem/,
+    },
+    {
+      name: "a missing CRL file",
+      flags: () => ({ ...server(), crlFile: "/nonexistent/crl.pem" }),
+      error: /^cannot read --client-crl-file \/nonexistent\/crl\.pem/,
+    },
+    {
+      name: "a CRL file that is no PEM CRL",
+      flags: () => ({ ...server(), crlFile: certs.ca.cert }),
+      error: /^cannot use --client-crl-file .*ca\.crt: no PEM CRL in it/,
     },
   ];
   for (const c of failures) {

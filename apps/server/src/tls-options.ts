@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { createSecureContext, type TlsOptions } from "node:tls";
+import { opensslCiphersOf } from "./cipher-suites.js";
 
 /** The client TLS flags, as etcd names them. */
 export interface ClientTlsFiles {
@@ -11,6 +12,16 @@ export interface ClientTlsFiles {
   trustedCaFile?: string;
   /** `--client-cert-auth`: require a verified client certificate. */
   clientCertAuth?: boolean;
+  /**
+   * `--client-crl-file`: PEM certificate revocation lists; a client
+   * certificate they revoke fails its handshake.
+   */
+  crlFile?: string;
+  /**
+   * `--cipher-suites`: Go's names of the TLS 1.2 suites to offer, checked
+   * by `cipherSuitesError` (cipher-suites.ts). Default: Node's.
+   */
+  cipherSuites?: readonly string[];
 }
 
 /** Certificate files that cannot be read or do not make a usable TLS configuration. */
@@ -26,7 +37,15 @@ export class TlsConfigError extends Error {
  * - a client certificate is required, and must verify, when either
  *   `--client-cert-auth` or `--trusted-ca-file` is given (etcd requires one
  *   for either); without `--trusted-ca-file` it verifies against Node's
- *   public CAs, as Go's server falls back to the system roots.
+ *   public CAs, as Go's server falls back to the system roots;
+ * - with `--client-crl-file`, OpenSSL checks every client certificate
+ *   against the CRLs of its issuers. Stricter than etcd, which looks a
+ *   certificate's serial up in whatever CRL it was given: here the file
+ *   must hold a CRL from each CA that issues client certificates (with
+ *   intermediates, from each CA of the chain), or their certificates are
+ *   refused as unverifiable;
+ * - with `--cipher-suites`, TLS 1.2 offers those suites only; TLS 1.3 keeps
+ *   its defaults, as in etcd (Go's TLS 1.3 suites cannot be configured).
  *
  * The files are read once (call again to reload). The result is checked by
  * building a secure context, so a key that does not match its certificate or
@@ -47,12 +66,17 @@ export function loadClientTlsOptions(files: ClientTlsFiles): TlsOptions {
   const key = read("--key-file", files.keyFile);
   const ca =
     files.trustedCaFile === undefined ? undefined : read("--trusted-ca-file", files.trustedCaFile);
+  const crl = files.crlFile === undefined ? undefined : read("--client-crl-file", files.crlFile);
   const requireClientCert = files.clientCertAuth === true || ca !== undefined;
+  const ciphers =
+    files.cipherSuites === undefined ? undefined : opensslCiphersOf(files.cipherSuites).ciphers;
   const options: TlsOptions = {
     cert,
     key,
     minVersion: "TLSv1.2",
     ...(ca !== undefined && { ca }),
+    ...(crl !== undefined && { crl }),
+    ...(ciphers !== undefined && { ciphers }),
     ...(requireClientCert && { requestCert: true, rejectUnauthorized: true }),
   };
   try {
@@ -74,6 +98,25 @@ export function loadClientTlsOptions(files: ClientTlsFiles): TlsOptions {
       throw new TlsConfigError(
         `cannot use --trusted-ca-file ${files.trustedCaFile}: no PEM certificate in it`,
       );
+    }
+  }
+  if (crl !== undefined) {
+    if (!crl.includes("-----BEGIN X509 CRL-----")) {
+      throw new TlsConfigError(`cannot use --client-crl-file ${files.crlFile}: no PEM CRL in it`);
+    }
+    try {
+      createSecureContext({ crl });
+    } catch (error) {
+      throw new TlsConfigError(
+        `cannot use --client-crl-file ${files.crlFile}: ${(error as Error).message}`,
+      );
+    }
+  }
+  if (ciphers !== undefined) {
+    try {
+      createSecureContext({ ciphers });
+    } catch (error) {
+      throw new TlsConfigError(`cannot use --cipher-suites: ${(error as Error).message}`);
     }
   }
   return options;

@@ -3,6 +3,7 @@ import type * as http2 from "node:http2";
 import type { TLSSocket } from "node:tls";
 import { peerCommonNameKey } from "@conclave/server";
 import { type ContextValues, createContextValues } from "@connectrpc/connect";
+import { transportOf } from "./authority-repair/authority-repair-stream.js";
 
 /**
  * The verified common name of each connection (HTTP/1.1 socket or HTTP/2
@@ -27,7 +28,8 @@ export function verifiedPeerCommonName(
   let socket: unknown;
   if ("stream" in req) {
     // The session's `socket` is a proxy that forwards property reads (such
-    // as `authorized` and `getPeerCertificate`) to the TLS socket.
+    // as `authorized` and `getPeerCertificate`) to the TLS socket, or to
+    // Node's wrapper of an authority repair stream over it.
     connection = req.stream.session;
     socket = req.stream.session?.socket;
   } else {
@@ -37,7 +39,7 @@ export function verifiedPeerCommonName(
   if (connection === undefined) return undefined;
   let name = commonNames.get(connection);
   if (name === undefined) {
-    name = commonNameOf(socket);
+    name = commonNameOf(transportOf(socket));
     commonNames.set(connection, name);
   }
   return name ?? undefined;

@@ -23,6 +23,11 @@ export interface TestCerts {
   otherCa: CertFiles;
   /** A client certificate with CN "root" signed by `otherCa`: same name, wrong issuer. */
   stranger: CertFiles;
+  /**
+   * Writes a CRL signed by `ca` that revokes `revoked` (none: an empty CRL)
+   * and returns its path, as `openssl ca -revoke` and `-gencrl` make one.
+   */
+  crl(name: string, revoked: readonly CertFiles[]): string;
   /** The contents of a file, for `tls` options. */
   read(path: string): Buffer;
   /** Deletes the directory. */
@@ -60,6 +65,7 @@ export function createTestCerts(clientNames: readonly string[] = ["root", "alice
       clients,
       otherCa,
       stranger,
+      crl: (name, revoked) => createCrl(dir, ca, name, revoked),
       read: (file) => readFileSync(file),
       remove: () => rmSync(dir, { recursive: true, force: true }),
     };
@@ -144,4 +150,35 @@ function issue(
   ]);
   rmSync(csr, { force: true });
   return files;
+}
+
+function createCrl(
+  dir: string,
+  ca: CertFiles,
+  name: string,
+  revoked: readonly CertFiles[],
+): string {
+  const db = mkdtempSync(join(dir, "crl-"));
+  const config = join(db, "ca.cnf");
+  writeFileSync(join(db, "index.txt"), "");
+  writeFileSync(join(db, "crlnumber"), "01\n");
+  writeFileSync(
+    config,
+    [
+      "[ca]",
+      "default_ca = test",
+      "[test]",
+      `database = ${join(db, "index.txt")}`,
+      `crlnumber = ${join(db, "crlnumber")}`,
+      "default_md = sha256",
+      "default_crl_days = 7",
+      "",
+    ].join("\n"),
+  );
+  const signer = ["-config", config, "-keyfile", ca.key, "-cert", ca.cert];
+  for (const files of revoked) openssl(["ca", ...signer, "-revoke", files.cert]);
+  const out = join(dir, `${name}.crl.pem`);
+  openssl(["ca", ...signer, "-gencrl", "-out", out]);
+  rmSync(db, { recursive: true, force: true });
+  return out;
 }

@@ -47,6 +47,10 @@ export const errLeaseProvided = new ApiError("etcdserver: lease is provided");
 export const errTooManyOps = new ApiError("etcdserver: too many operations in txn request");
 export const errDuplicateKey = new ApiError("etcdserver: duplicate key given in txn request");
 export const errRequestTooLarge = new ApiError("etcdserver: request is too large");
+/** MoveLeader to a member that cannot lead (with one member: any but itself). */
+export const errBadLeaderTransferee = new ApiError("etcdserver: bad leader transferee");
+/** A call only the leader answers (MoveLeader) reached another member. */
+export const errNotLeader = new ApiError("etcdserver: not leader");
 
 /**
  * THE error table: every domain or validation sentinel → the gRPC code and
@@ -62,6 +66,11 @@ const table = new Map<Error, { code: Code; message: string }>([
   [errTooManyOps, { code: Code.InvalidArgument, message: errTooManyOps.message }],
   [errDuplicateKey, { code: Code.InvalidArgument, message: errDuplicateKey.message }],
   [errRequestTooLarge, { code: Code.InvalidArgument, message: errRequestTooLarge.message }],
+  [
+    errBadLeaderTransferee,
+    { code: Code.FailedPrecondition, message: errBadLeaderTransferee.message },
+  ],
+  [errNotLeader, { code: Code.FailedPrecondition, message: errNotLeader.message }],
   [
     errCompacted,
     { code: Code.OutOfRange, message: "etcdserver: mvcc: required revision has been compacted" },

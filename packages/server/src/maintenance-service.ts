@@ -9,6 +9,7 @@ import {
   AlarmType as ProtoAlarmType,
 } from "@conclave/proto";
 import type { ServiceImpl } from "@connectrpc/connect";
+import { errBadLeaderTransferee, errNotLeader } from "./errors.js";
 import { fillHeader } from "./header.js";
 import type { ServerContext } from "./server-context.js";
 
@@ -39,6 +40,11 @@ const snapshotChunk = 32 * 1024;
  * - Hash / HashKV: CRC-32 over the backend / over history up to a revision.
  *   The values are Conclave's own (etcd hashes bbolt pages), stable across
  *   restarts and equal for equal histories.
+ * - MoveLeader: leadership cannot move, so, as etcd 3.4 answers a single
+ *   member, a transfer to the leader itself succeeds (an empty response,
+ *   no header) and any other target is FailedPrecondition `etcdserver: bad
+ *   leader transferee`; a member that is not the leader says `etcdserver:
+ *   not leader`, as etcd's followers do. Open to every user, as in etcd.
  * - Snapshot: a compacting LMDB copy streamed in 32 KiB chunks with
  *   remaining_bytes, then a last message holding the SHA-256 of the data, as
  *   `etcdctl snapshot save` expects.
@@ -84,6 +90,11 @@ export function createMaintenanceService(
         default:
           return { alarms: ctx.alarms.list(req.alarm).map(toProto) };
       }
+    },
+    async moveLeader(req) {
+      if ((ctx.cluster?.leader() ?? ctx.memberId) !== ctx.memberId) throw errNotLeader;
+      if (req.targetID !== ctx.memberId) throw errBadLeaderTransferee;
+      return {};
     },
     async defragment() {
       await ctx.store.barrier();
