@@ -100,6 +100,7 @@ async function main(): Promise<void> {
     maxRequestBytes: config.maxRequestBytes,
     authTokenTtl: config.authTokenTtl,
     quotaBackendBytes: config.quotaBackendBytes,
+    log: (fields: Record<string, unknown>, message: string) => logger.info(fields, message),
   };
   const ctx =
     config.storage === undefined

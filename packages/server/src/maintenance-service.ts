@@ -11,6 +11,7 @@ import {
 import type { ServiceImpl } from "@connectrpc/connect";
 import { fillHeader } from "./header.js";
 import type { ServerContext } from "./server-context.js";
+import { writeEtcdSnapshot } from "./snapshot/write-etcd-snapshot.js";
 
 /**
  * The etcd API version Conclave speaks (what `Status.version` and `/version`
@@ -39,9 +40,11 @@ const snapshotChunk = 32 * 1024;
  * - Hash / HashKV: CRC-32 over the backend / over history up to a revision.
  *   The values are Conclave's own (etcd hashes bbolt pages), stable across
  *   restarts and equal for equal histories.
- * - Snapshot: a compacting LMDB copy streamed in 32 KiB chunks with
- *   remaining_bytes, then a last message holding the SHA-256 of the data, as
- *   `etcdctl snapshot save` expects.
+ * - Snapshot: the store in etcd 3.4's backend format (a bbolt file with
+ *   etcd's buckets, writeEtcdSnapshot), consistent at one revision, streamed
+ *   in 32 KiB chunks with remaining_bytes, then a last message holding the
+ *   SHA-256 of the data, as etcd sends it and `etcdctl snapshot save`
+ *   checks it. `etcdctl snapshot restore` and a real etcd take the file.
  */
 export function createMaintenanceService(
   ctx: ServerContext,
@@ -106,7 +109,24 @@ export function createMaintenanceService(
     async *snapshot(_req, hctx) {
       const file = join(tmpdir(), `conclave-snapshot-${process.pid}-${Date.now()}.db`);
       try {
-        await ctx.store.backend.snapshotTo(file);
+        const started = Date.now();
+        ctx.log({ revision: ctx.store.durableRev() }, "snapshot: writing etcd backend file");
+        const info = await writeEtcdSnapshot(ctx, file, {
+          onProgress: (p) =>
+            ctx.log(
+              { revisions: p.revisions, mib: Math.round(p.bytes / 2 ** 20) },
+              "snapshot: progress",
+            ),
+        });
+        ctx.log(
+          {
+            revision: info.revision,
+            revisions: info.revisions,
+            bytes: info.size,
+            ms: Date.now() - started,
+          },
+          "snapshot: file written, streaming",
+        );
         const fh = await open(file, "r");
         try {
           const total = (await fh.stat()).size;

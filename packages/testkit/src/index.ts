@@ -9,7 +9,7 @@ export { freePort } from "./free-port.js";
 export { requireTool } from "./require-tool.js";
 export type { RunningServer } from "./running-server.js";
 export { type StartOptions, startConclave } from "./start-conclave.js";
-export { startEtcd } from "./start-etcd.js";
+export { type EtcdStartOptions, startEtcd } from "./start-etcd.js";
 export {
   type PostgresCluster,
   type StartPostgresOptions,
