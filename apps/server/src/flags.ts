@@ -246,6 +246,7 @@ const maxRequestBytesLimit = 2 ** 32 - 1 - grpcOverheadBytes;
 export function usage(): string {
   const lines = [
     "Usage: conclave [flags]",
+    "       conclave snapshot restore <file> --data-dir <dir>   (from an etcd or Conclave snapshot)",
     "",
     "Conclave, an etcd v3 compatible coordination service.",
     "",

@@ -23,6 +23,7 @@ import { registerDashboardRoutes } from "./dashboard-routes.js";
 import { FlagError, parseFlags, usage } from "./flags.js";
 import { registerGateway } from "./gateway/create-gateway.js";
 import { registerOperationalRoutes } from "./operational-routes.js";
+import { runSnapshotCommand } from "./snapshot-command.js";
 import { loadClientTlsOptions, TlsConfigError } from "./tls-options.js";
 import { ensureSelfSignedCertFiles } from "./tls-self-signed.js";
 
@@ -33,6 +34,10 @@ const divergedExitDelayMs = 500;
 export const conclaveVersion = "0.1.0";
 
 async function main(): Promise<void> {
+  if (process.argv[2] === "snapshot") {
+    process.exitCode = await runSnapshotCommand(process.argv.slice(3));
+    return;
+  }
   let config: ReturnType<typeof parseFlags>;
   try {
     config = parseFlags(process.argv.slice(2), process.env);
