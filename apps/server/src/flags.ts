@@ -294,6 +294,7 @@ export function usage(): string {
   const lines = [
     "Usage: conclave [flags]",
     "       conclave migrate --from <data-dir> --to <postgres-url>   (conclave migrate --help)",
+    "       conclave snapshot restore <file> --data-dir <dir>   (from an etcd or Conclave snapshot)",
     "",
     "Conclave, an etcd v3 compatible coordination service.",
     "",

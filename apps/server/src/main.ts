@@ -26,6 +26,7 @@ import { createMetricsListeners } from "./metrics-listeners.js";
 import { runMigrateCommand } from "./migrate-command.js";
 import { registerOperationalRoutes } from "./operational-routes.js";
 import { redactUrl } from "./redact-url.js";
+import { runSnapshotCommand } from "./snapshot-command.js";
 import { loadClientTlsOptions, TlsConfigError } from "./tls-options.js";
 import { ensureSelfSignedCertFiles } from "./tls-self-signed.js";
 
@@ -36,9 +37,13 @@ const divergedExitDelayMs = 500;
 export const conclaveVersion = "0.1.0";
 
 async function main(): Promise<void> {
-  // `conclave migrate …`: a one-shot command beside the server's flags.
+  // One-shot commands beside the server's flags.
   if (process.argv[2] === "migrate") {
     process.exit(await runMigrateCommand(process.argv.slice(3)));
+  }
+  if (process.argv[2] === "snapshot") {
+    process.exitCode = await runSnapshotCommand(process.argv.slice(3));
+    return;
   }
   let config: ReturnType<typeof parseFlags>;
   try {
@@ -111,6 +116,7 @@ async function main(): Promise<void> {
     maxRequestBytes: config.maxRequestBytes,
     authTokenTtl: config.authTokenTtl,
     quotaBackendBytes: config.quotaBackendBytes,
+    log: (fields: Record<string, unknown>, message: string) => logger.info(fields, message),
   };
   const ctx =
     config.storage === undefined

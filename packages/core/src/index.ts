@@ -41,6 +41,7 @@ export {
   type LeaseRevokeAuthorizer,
   type Lessor,
   type LessorOptions,
+  leaseRecordOp,
   maxLeaseTtl,
 } from "./lease/lessor.js";
 export { inspectStore, type StoreSummary } from "./mvcc/inspect-store.js";
@@ -60,6 +61,14 @@ export {
   type WriteResult,
   type WriteTxn,
 } from "./mvcc/kv-store.js";
+export type { Revision } from "./mvcc/revision.js";
+export {
+  defaultRevisionBatchBytes,
+  type RevisionRecord,
+  type RevisionRecordBatch,
+  revisionRecordOp,
+} from "./mvcc/revision-records.js";
+export { storeMetaOps } from "./mvcc/store-meta.js";
 export type {
   ClusterMembership,
   LeaseDeadlines,

@@ -20,6 +20,10 @@ export * from "./gen/conclave/v1/lease_pb.js";
 export * as conclaveWatch from "./gen/conclave/v1/watch_pb.js";
 export * from "./gen/etcd/authpb/auth_pb.js";
 export * from "./gen/etcd/etcdserverpb/rpc_pb.js";
+// Namespaced: leasepb's Lease (the `lease` bucket's value in etcd's backend
+// format, for snapshots) would clash with etcdserverpb's Lease service
+// (`leasepb.LeaseSchema`).
+export * as leasepb from "./gen/etcd/leasepb/lease_pb.js";
 export * from "./gen/etcd/mvccpb/kv_pb.js";
 export * from "./gen/etcd/v3electionpb/v3election_pb.js";
 export * from "./gen/etcd/v3lockpb/v3lock_pb.js";

@@ -57,6 +57,17 @@ export {
   type ServerContext,
   type ServerContextOptions,
 } from "./server-context.js";
+export {
+  type RestoredSnapshot,
+  type RestoreEtcdSnapshotOptions,
+  restoreEtcdSnapshot,
+} from "./snapshot/restore-etcd-snapshot.js";
+export {
+  type EtcdSnapshotInfo,
+  type SnapshotProgress,
+  type WriteEtcdSnapshotOptions,
+  writeEtcdSnapshot,
+} from "./snapshot/write-etcd-snapshot.js";
 export { maxMessageDepth, maxTxnNesting, validateTxn } from "./validation.js";
 export { createWatchService, type WatchServiceOptions } from "./watch-service.js";
 export {

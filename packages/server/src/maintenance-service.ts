@@ -12,6 +12,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { errBadLeaderTransferee, errNotLeader } from "./errors.js";
 import { fillHeader } from "./header.js";
 import type { ServerContext } from "./server-context.js";
+import { writeEtcdSnapshot } from "./snapshot/write-etcd-snapshot.js";
 
 /**
  * The etcd API version Conclave speaks (what `Status.version` and `/version`
@@ -45,9 +46,11 @@ const snapshotChunk = 32 * 1024;
  *   no header) and any other target is FailedPrecondition `etcdserver: bad
  *   leader transferee`; a member that is not the leader says `etcdserver:
  *   not leader`, as etcd's followers do. Open to every user, as in etcd.
- * - Snapshot: a compacting LMDB copy streamed in 32 KiB chunks with
- *   remaining_bytes, then a last message holding the SHA-256 of the data, as
- *   `etcdctl snapshot save` expects.
+ * - Snapshot: the store in etcd 3.4's backend format (a bbolt file with
+ *   etcd's buckets, writeEtcdSnapshot), consistent at one revision, streamed
+ *   in 32 KiB chunks with remaining_bytes, then a last message holding the
+ *   SHA-256 of the data, as etcd sends it and `etcdctl snapshot save`
+ *   checks it. `etcdctl snapshot restore` and a real etcd take the file.
  */
 export function createMaintenanceService(
   ctx: ServerContext,
@@ -117,7 +120,24 @@ export function createMaintenanceService(
     async *snapshot(_req, hctx) {
       const file = join(tmpdir(), `conclave-snapshot-${process.pid}-${Date.now()}.db`);
       try {
-        await ctx.store.backend.snapshotTo(file);
+        const started = Date.now();
+        ctx.log({ revision: ctx.store.durableRev() }, "snapshot: writing etcd backend file");
+        const info = await writeEtcdSnapshot(ctx, file, {
+          onProgress: (p) =>
+            ctx.log(
+              { revisions: p.revisions, mib: Math.round(p.bytes / 2 ** 20) },
+              "snapshot: progress",
+            ),
+        });
+        ctx.log(
+          {
+            revision: info.revision,
+            revisions: info.revisions,
+            bytes: info.size,
+            ms: Date.now() - started,
+          },
+          "snapshot: file written, streaming",
+        );
         const fh = await open(file, "r");
         try {
           const total = (await fh.stat()).size;

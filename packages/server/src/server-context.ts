@@ -52,6 +52,8 @@ export interface ServerContext {
   raftTerm: bigint;
   /** Aborted when the context closes: background loops of services stop on it. */
   lifetime: AbortSignal;
+  /** Logs an operational event (snapshot progress); see ServerContextOptions.log. */
+  log: OperationLog;
   /**
    * The other members, when there are any: a replica over PostgreSQL sees
    * every live replica and the one running the cluster duties (its "leader").
@@ -81,7 +83,15 @@ export interface ServerContextOptions {
   authTokenTtl?: number;
   /** `--quota-backend-bytes`: 0 (default) is etcd's 2 GiB, negative turns the quota off. */
   quotaBackendBytes?: number;
+  /**
+   * Where long operations (snapshots) report progress, one line per step.
+   * Default: nowhere. apps/server passes its logger's `info`.
+   */
+  log?: OperationLog;
 }
+
+/** An info-level log line: structured fields and a message (pino's argument order). */
+export type OperationLog = (fields: Record<string, unknown>, message: string) => void;
 
 const idsKey = new TextEncoder().encode("memberIds");
 
@@ -171,6 +181,7 @@ export function assembleServerContext(
     maxTxnOps: options.maxTxnOps ?? defaultMaxTxnOps,
     maxRequestBytes: options.maxRequestBytes ?? defaultMaxRequestBytes,
     raftTerm: 1n,
+    log: options.log ?? (() => undefined),
   };
 }
 

@@ -10,7 +10,7 @@ export { requireTool } from "./require-tool.js";
 export { type ConclaveRun, runConclave } from "./run-conclave.js";
 export type { RunningServer } from "./running-server.js";
 export { type StartOptions, serverBundle, startConclave } from "./start-conclave.js";
-export { startEtcd } from "./start-etcd.js";
+export { type EtcdStartOptions, startEtcd } from "./start-etcd.js";
 export {
   type PostgresCluster,
   type StartPostgresOptions,

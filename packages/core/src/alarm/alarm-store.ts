@@ -1,4 +1,4 @@
-import { type Backend, Buckets } from "../backend/backend.js";
+import { type Backend, type BackendOp, Buckets } from "../backend/backend.js";
 
 /** etcd's AlarmType values: NONE 0 (in a request: any), NOSPACE 1, CORRUPT 2. */
 export const AlarmType = { none: 0, noSpace: 1, corrupt: 2 } as const;
@@ -42,6 +42,11 @@ const keyOf = (a: Alarm) => {
   k[8] = a.type;
   return k;
 };
+
+/** The backend write that stores a raised alarm (building a data dir from a snapshot). */
+export function alarmRecordOp(a: Alarm): BackendOp {
+  return { bucket: Buckets.alarm, key: keyOf(a), value: new Uint8Array(0) };
+}
 
 export function createAlarmStore(options: AlarmStoreOptions): AlarmStore {
   const { backend } = options;

@@ -3,6 +3,7 @@ export {
   type AlarmStore,
   type AlarmStoreOptions,
   AlarmType,
+  alarmRecordOp,
   createAlarmStore,
 } from "./alarm-store.js";
 export {

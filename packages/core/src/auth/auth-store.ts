@@ -150,12 +150,63 @@ export interface AuthStore {
    */
   onChange(listener: (change: AuthChange) => void): () => void;
   /**
+   * The whole persisted state — flag, revision, users with their password
+   * hashes, roles — as of now, for a snapshot; `authStateOps` stores it again.
+   */
+  exportState(): AuthState;
+  /**
    * Starts the background sweep of expired tokens (see
    * `SimpleTokens.start`); nothing runs before. Idempotent.
    */
   start(): void;
   /** Stops the token sweep. */
   close(): void;
+}
+
+/** The persisted auth state, carried by snapshots (etcd's `auth`, `authUsers`, `authRoles`). */
+export interface AuthState {
+  enabled: boolean;
+  revision: number;
+  /** Sorted by name. */
+  users: AuthUserState[];
+  /** Sorted by name. */
+  roles: Array<{ name: string; perms: KeyPermission[] }>;
+}
+
+export interface AuthUserState {
+  name: string;
+  /**
+   * The stored hash: Conclave's `scrypt$…` or etcd's bcrypt (`$2a$…`), both
+   * verified by `verifyPassword`; empty for a user without password.
+   */
+  passwordHash: string;
+  /** Sorted. */
+  roles: string[];
+  noPassword: boolean;
+}
+
+/**
+ * The backend writes that store `state` in the auth buckets, for building a
+ * data dir from a snapshot; the auth store loads it as its own.
+ */
+export function authStateOps(state: AuthState): BackendOp[] {
+  const ops: BackendOp[] = [
+    { bucket: Buckets.auth, key: enabledKey, value: new Uint8Array([state.enabled ? 1 : 0]) },
+    { bucket: Buckets.auth, key: revisionKey, value: revisionBytes(state.revision) },
+  ];
+  for (const u of state.users) {
+    const record: UserRecord = {
+      name: u.name,
+      password: u.passwordHash,
+      roles: [...u.roles],
+      noPassword: u.noPassword,
+    };
+    ops.push({ bucket: Buckets.authUsers, key: enc.encode(u.name), value: encodeUser(record) });
+  }
+  for (const r of state.roles) {
+    ops.push({ bucket: Buckets.authRoles, key: enc.encode(r.name), value: encodeRole(r) });
+  }
+  return ops;
 }
 
 /** What an auth change voids beyond permissions, for those holding on to a caller. */
@@ -500,6 +551,24 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
         rangeEnd: p.rangeEnd.slice(),
       })),
     roleList: () => [...roles.keys()].sort(compareNames),
+    exportState: () => ({
+      enabled,
+      revision,
+      users: [...users.values()]
+        .sort((a, b) => compareNames(a.name, b.name))
+        .map((u) => ({
+          name: u.name,
+          passwordHash: u.password,
+          roles: [...u.roles].sort(compareNames),
+          noPassword: u.noPassword,
+        })),
+      roles: [...roles.values()]
+        .sort((a, b) => compareNames(a.name, b.name))
+        .map((r) => ({
+          name: r.name,
+          perms: r.perms.map((p) => ({ ...p, key: p.key.slice(), rangeEnd: p.rangeEnd.slice() })),
+        })),
+    }),
     hasRole: (user, role) => users.get(user)?.roles.includes(role) ?? false,
 
     checkPermission(info, key, rangeEnd, access) {

@@ -1,4 +1,5 @@
 import { randomBytes, type ScryptOptions, scrypt, timingSafeEqual } from "node:crypto";
+import bcrypt from "bcryptjs";
 
 /**
  * scrypt cost parameters. N = 2^14, r = 8 takes ~40 ms and 16 MiB per hash
@@ -41,8 +42,16 @@ export async function hashPassword(
   return `scrypt$${params.N}$${params.r}$${params.p}$${salt.toString("base64")}$${hash.toString("base64")}`;
 }
 
-/** Whether `password` matches a hash from {@link hashPassword}; constant-time compare. */
+/** etcd's hashes: bcrypt (golang.org/x/crypto/bcrypt writes `$2a$<cost>$…`). */
+const bcryptPrefix = /^\$2[aby]\$\d\d\$/;
+
+/**
+ * Whether `password` matches a hash from {@link hashPassword}, or a bcrypt
+ * hash as etcd stores them (users restored from an etcd snapshot keep their
+ * passwords); constant-time compare.
+ */
 export async function verifyPassword(password: string, encoded: string): Promise<boolean> {
+  if (bcryptPrefix.test(encoded)) return bcrypt.compare(password, encoded);
   const parts = encoded.split("$");
   if (parts.length !== 6 || parts[0] !== "scrypt") return false;
   const [N, r, p] = parts.slice(1, 4).map(Number) as [number, number, number];

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { type Backend, Buckets } from "../backend/backend.js";
+import { type Backend, type BackendOp, Buckets } from "../backend/backend.js";
 import { defaultLeaseGraceMs } from "../defaults.js";
 import { errLeaseExists, errLeaseNotFound, errLeaseTTLTooLarge } from "../errors.js";
 import { compareBytes } from "../kv/compare-bytes.js";
@@ -130,6 +130,28 @@ function encodeLease(l: LeaseState): Uint8Array {
 }
 
 /**
+ * The backend write that stores a lease restored from a snapshot (etcd's
+ * `lease` bucket holds only ID and TTL). Its deadline is not set: the first
+ * lessor to load it gives it its full TTL from then, as etcd does for every
+ * lease at start, so a data dir built by `conclave snapshot restore` and
+ * started later does not expire its leases at once.
+ */
+export function leaseRecordOp(id: bigint, ttl: number): BackendOp {
+  const l: LeaseState = {
+    id,
+    ttl,
+    deadline: notStarted,
+    graced: false,
+    keys: new Map(),
+    revoking: false,
+  };
+  return { bucket: Buckets.lease, key: idToBytes(id), value: encodeLease(l) };
+}
+
+/** The deadline of a lease restored from a snapshot that no lessor has started yet. */
+const notStarted = 0;
+
+/**
  * Creates the lessor and loads persisted leases. Open the store with the
  * lessor as its `leases` hooks (so restored keys re-attach), then call
  * `start(store)`.
@@ -171,7 +193,10 @@ export function createLessor(options: LessorOptions): Lessor {
       revoking: false,
     };
     const grace = Math.min(l.ttl * 1000, graceMs);
-    if (expireLocally && !l.graced && l.deadline < startedAt + grace) {
+    if (l.deadline === notStarted) {
+      l.deadline = startedAt + l.ttl * 1000;
+      restartOps.push({ bucket: Buckets.lease, key, value: encodeLease(l) });
+    } else if (expireLocally && !l.graced && l.deadline < startedAt + grace) {
       l.deadline = startedAt + grace;
       l.graced = true;
       restartOps.push({ bucket: Buckets.lease, key, value: encodeLease(l) });

@@ -8,6 +8,8 @@ import { createKeyIndex, type KeyIndex } from "./key-index.js";
 import { readHistory } from "./read-history.js";
 import { createReadViews } from "./read-views.js";
 import { restoreIndex } from "./restore-index.js";
+import type { Revision } from "./revision.js";
+import { type RevisionRecordBatch, readRevisionRecords } from "./revision-records.js";
 import { checkOpen, type StoreState } from "./store-state.js";
 import { runWriteTxn } from "./write-txn.js";
 
@@ -154,6 +156,15 @@ export interface KvStore {
    * answer says how far it got (the whole span when nothing was cut).
    */
   history(from: number, to: number, maxBytes?: number): HistorySpan;
+  /**
+   * Every stored revision from `from` (undefined: the first) through
+   * `upTo`, which must be durable, in batches of about `maxBytes` (default
+   * 1 MiB): what a snapshot copies, records and tombstones alike, below the
+   * compaction revision too where compaction kept them. Batches read at
+   * different times agree, except that a compaction in between drops
+   * records of revisions it compacted.
+   */
+  revisions(from: Revision | undefined, upTo: number, maxBytes?: number): RevisionRecordBatch;
   /** Subscribes to durable writes, delivered in revision order. Returns unsubscribe. */
   onCommitted(listener: (write: CommittedWrite) => void): () => void;
   /** The backend, for subsystems that keep buckets of their own. */
@@ -224,6 +235,10 @@ export function openKvStore(options: KvStoreOptions): KvStore {
     barrier: () => pipeline.barrier(),
     hashByRev: (rev) => hashByRev(state, rev),
     history: (from, to, maxBytes) => readHistory(backend, from, to, maxBytes),
+    revisions(from, upTo, maxBytes) {
+      checkOpen(state);
+      return readRevisionRecords(backend, from, Math.min(upTo, state.durable), maxBytes);
+    },
     onCommitted: (listener) => pipeline.onCommitted(listener),
     async close() {
       state.closed = true;

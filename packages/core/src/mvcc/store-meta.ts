@@ -1,3 +1,5 @@
+import { type BackendOp, Buckets } from "../backend/backend.js";
+
 /**
  * Keys of the store's own entries in the backend's `meta` bucket, and their
  * encoding (a big-endian signed 64-bit integer).
@@ -21,4 +23,22 @@ export function encodeMetaNumber(n: number): Uint8Array {
 export function decodeMetaNumber(b: Uint8Array | undefined): number | undefined {
   if (b === undefined || b.length !== 8) return undefined;
   return Number(new DataView(b.buffer, b.byteOffset, 8).getBigInt64(0));
+}
+
+/**
+ * The meta entries of a store restored from a snapshot: its current revision
+ * and, once compacted, the compaction revision as both scheduled and finished
+ * (nothing to redo). Written with the snapshot's `key` records by
+ * {@link revisionRecordOp}, they make `openKvStore` come up at that revision.
+ */
+export function storeMetaOps(current: number, compactRev: number): BackendOp[] {
+  const ops: BackendOp[] = [
+    { bucket: Buckets.meta, key: metaKeys.currentRev, value: encodeMetaNumber(current) },
+  ];
+  if (compactRev >= 0) {
+    for (const key of [metaKeys.scheduledCompactRev, metaKeys.finishedCompactRev]) {
+      ops.push({ bucket: Buckets.meta, key, value: encodeMetaNumber(compactRev) });
+    }
+  }
+  return ops;
 }
