@@ -21,7 +21,7 @@ type Outcome = "committed" | "lost before commit" | "committed, reply lost";
  * logic is under test; the real PostgreSQL log is tested in
  * @conclave/postgres and by the replica wire tests.
  */
-function memoryShared() {
+function memoryShared(options: { notify?: boolean } = {}) {
   const entries: Uint8Array[] = [];
   const listeners = new Set<() => void>();
   const outcomes: Outcome[] = [];
@@ -31,7 +31,7 @@ function memoryShared() {
       if (outcome === "lost before commit") throw new Error("connection reset");
       for (const a of list) entries.push(a.data);
       const last = BigInt(entries.length);
-      for (const l of listeners) l();
+      if (options.notify !== false) for (const l of listeners) l();
       await new Promise((r) => setTimeout(r, 5));
       if (outcome === "committed, reply lost") throw new Error("connection reset");
       return last;
@@ -166,5 +166,25 @@ describe("replica log", () => {
     assert.equal(b.diverged.length, 1, "b noticed its position 3 holds another entry now");
     assert.deepEqual(b.applied, ["k1", "k2", "k3"], "and applied nothing of the new history");
     await Promise.all([a.log.close(), b.log.close(), c.log.close()]);
+  });
+
+  it("a proposer applies its own entries from memory: answered without reading them back", async () => {
+    // No notification reaches anyone and there is no poll: only the append's
+    // reply tells the proposer, which must not need the log read.
+    const shared = memoryShared({ notify: false });
+    let reads = 0;
+    const read = shared.storage.log.read.bind(shared.storage.log);
+    shared.storage.log.read = (after, limit) => {
+      reads++;
+      return read(after, limit);
+    };
+    const a = await replica(shared.storage, 1n);
+    const readsBefore = reads;
+    const answers = await Promise.all([a.log.propose(put("m1")), a.log.propose(put("m2"))]);
+    assert.deepEqual(answers, ["m1", "m2"]);
+    assert.deepEqual(a.applied, ["m1", "m2"]);
+    assert.ok(reads - readsBefore <= 1, "at most the one read that finds nothing more");
+    assert.deepEqual(a.diverged, []);
+    await a.log.close();
   });
 });
