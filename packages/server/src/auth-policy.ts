@@ -30,10 +30,13 @@ import type { MethodImpl } from "@connectrpc/connect";
  *   the write (or read view) that applies it; the handler hands over
  *   `authorizerOf(ctx, hctx)` (auth-guard.ts) and cannot apply without it
  *   being run there.
- * - `"serviceKeys"`: key permissions the service checks itself, because
- *   they are not the KV applier's: watch creates (each create of a stream),
- *   the Lock and Election recipes (the key depends on the lease the call
- *   grants), LeaderElection (READ/WRITE on the election's prefix).
+ * - `"serviceKeys"`: key permissions of the calls the service makes: the
+ *   Lock and Election recipes and LeaderElection act through the in-process
+ *   client for the caller (`LocalClient.as`), so the applier checks each of
+ *   their reads and writes inside the apply — the recipes' by the request,
+ *   as any KV client's, LeaderElection's as READ/WRITE on the election's
+ *   prefix (`prefixAuthorizer`); watch creates are checked by the watch
+ *   services at each create of a stream.
  * - `"unimplemented"`: Conclave answers Unimplemented (single member).
  */
 export type AuthNeed =

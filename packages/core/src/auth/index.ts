@@ -22,4 +22,5 @@ export {
   type LeaseKeysOf,
   type RequestAuthorizer,
 } from "./request-authorizer.js";
+export { createScopedAuthorizer } from "./scoped-authorizer.js";
 export { createSimpleTokens, type SimpleTokens } from "./simple-tokens.js";

@@ -1,4 +1,9 @@
-import { createRequestAuthorizer, type RequestAuthorizer } from "@conclave/core";
+import {
+  createRequestAuthorizer,
+  createScopedAuthorizer,
+  type KvAuthorizer,
+  type RequestAuthorizer,
+} from "@conclave/core";
 import type { conclaveLog } from "@conclave/proto";
 import type { ServerContext } from "../server-context.js";
 
@@ -37,7 +42,7 @@ export async function applyLogEntry(
     case "leaseGrant":
       return local.lessor.grant(r.value.ID, Number(r.value.TTL));
     case "leaseRevoke":
-      return local.lessor.revoke(r.value.ID, auth);
+      return local.lessor.revoke(r.value.ID, requestAuthorizerFor(local, entry.caller));
     case "leaseExpire": {
       const keys = local.lessor.timeToLive(r.value.id)?.keys.length ?? 0;
       const rev = await local.lessor.revoke(r.value.id);
@@ -86,7 +91,17 @@ export async function applyLogEntry(
   }
 }
 
+/** The checks the proposer's authorizer ran: computed from the request, or a scope's. */
 function authorizerFor(
+  local: ServerContext,
+  caller: conclaveLog.Caller | undefined,
+): KvAuthorizer | undefined {
+  if (caller?.scope === undefined) return requestAuthorizerFor(local, caller);
+  const info = { username: caller.username, revision: Number(caller.authRevision) };
+  return createScopedAuthorizer(local.auth, info, caller.scope);
+}
+
+function requestAuthorizerFor(
   local: ServerContext,
   caller: conclaveLog.Caller | undefined,
 ): RequestAuthorizer | undefined {
