@@ -25,6 +25,11 @@ import type { MethodImpl } from "@connectrpc/connect";
  *   before the handler runs.
  * - `{ adminUnlessOwn }`: the root role, unless the caller reads its own
  *   user (`"user"`) or a role it holds (`"role"`) named `name`.
+ * - `"adminInApply"`: the root role, checked by the auth store as it applies
+ *   the change (`AuthChangeBy`: after a password is hashed, in the same
+ *   step as the change; etcd's authApplierV3 checks IsAdminPermitted in
+ *   apply), so a root role revoked meanwhile is honoured. The handler hands
+ *   the caller over (`callerOf`, which also validates a token).
  * - `"keys"`: key permissions computed from the request by core's
  *   `createRequestAuthorizer` and checked by the applier or the lessor inside
  *   the write (or read view) that applies it; the handler hands over
@@ -42,6 +47,7 @@ import type { MethodImpl } from "@connectrpc/connect";
 export type AuthNeed =
   | "token"
   | "admin"
+  | "adminInApply"
   | { readonly adminUnlessOwn: "user" | "role"; readonly name: string }
   | "keys"
   | "serviceKeys"
@@ -107,23 +113,23 @@ export const authPolicy: ReadonlyMap<string, Readonly<Record<string, MethodNeed<
       memberPromote: "unimplemented",
     }),
     needs(Auth, {
-      authEnable: "admin", // passes while auth is off: nobody could be root yet
-      authDisable: "admin",
+      authEnable: "adminInApply", // passes while auth is off: nobody could be root yet
+      authDisable: "adminInApply",
       authStatus: "token",
       authenticate: "token",
-      userAdd: "admin",
+      userAdd: "adminInApply",
       userGet: (req) => ({ adminUnlessOwn: "user", name: req.name }),
       userList: "admin",
-      userDelete: "admin",
-      userChangePassword: "admin",
-      userGrantRole: "admin",
-      userRevokeRole: "admin",
-      roleAdd: "admin",
+      userDelete: "adminInApply",
+      userChangePassword: "adminInApply",
+      userGrantRole: "adminInApply",
+      userRevokeRole: "adminInApply",
+      roleAdd: "adminInApply",
       roleGet: (req) => ({ adminUnlessOwn: "role", name: req.role }),
       roleList: "admin",
-      roleDelete: "admin",
-      roleGrantPermission: "admin",
-      roleRevokePermission: "admin",
+      roleDelete: "adminInApply",
+      roleGrantPermission: "adminInApply",
+      roleRevokePermission: "adminInApply",
     }),
     needs(Lock, { lock: "serviceKeys", unlock: "serviceKeys" }),
     needs(Election, {

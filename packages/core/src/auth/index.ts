@@ -1,6 +1,7 @@
 export {
   type Access,
   type AuthChange,
+  type AuthChangeBy,
   type AuthInfo,
   type AuthStore,
   type AuthStoreOptions,

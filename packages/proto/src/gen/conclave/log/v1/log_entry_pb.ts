@@ -45,8 +45,9 @@ export type LogEntry = Message<"conclave.log.v1.LogEntry"> & {
   /**
    * Whose permissions the apply checks (etcd's RequestHeader username and
    * auth_revision): KV requests of clients and of the in-process client acting
-   * for a caller (Lock, Election, LeaderElection). Absent: a trusted internal
-   * request (lease expiry, a recipe's cleanup of its own key).
+   * for a caller (Lock, Election, LeaderElection), and auth changes (whose
+   * apply checks the caller's root role). Absent: a trusted internal request
+   * (lease expiry, a recipe's cleanup of its own key).
    *
    * @generated from field: conclave.log.v1.Caller caller = 3;
    */
