@@ -1,7 +1,7 @@
 import { rangeRequest } from "@conclave/core";
 import type { Election, LeaderKey } from "@conclave/proto";
 import { defaultSessionTtl, prefixEnd } from "@conclave/wire";
-import type { ServiceImpl } from "@connectrpc/connect";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { recipeAuthorizer } from "./auth-guard.js";
 import {
   campaign,
@@ -42,8 +42,8 @@ export function createElectionService(
   ctx: ServerContext,
   client: LocalClient,
 ): Partial<ServiceImpl<typeof Election>> {
-  const callerClient = (hctx: Parameters<typeof recipeAuthorizer>[1]) =>
-    client.as(recipeAuthorizer(ctx, hctx));
+  /** The in-process client acting for the call's caller. */
+  const callerClient = (hctx: HandlerContext) => client.as(recipeAuthorizer(ctx, hctx));
   return {
     async campaign(req, hctx) {
       const authorize = recipeAuthorizer(ctx, hctx);
