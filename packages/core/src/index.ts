@@ -32,7 +32,7 @@ export {
   type KvApplier,
   type KvApplierOptions,
 } from "./kv/kv-applier.js";
-export type { KvAuthorizer } from "./kv/kv-authorizer.js";
+export type { KeyScope, KvAuthorizer } from "./kv/kv-authorizer.js";
 export type { LeaseLookup } from "./lease/lease-lookup.js";
 export { noLeases } from "./lease/lease-lookup.js";
 export {

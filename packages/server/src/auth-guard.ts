@@ -1,12 +1,13 @@
 import {
   type AuthInfo,
   createRequestAuthorizer,
+  createScopedAuthorizer,
   errInvalidAuthToken,
+  type KvAuthorizer,
   prefixEnd,
   type RequestAuthorizer,
 } from "@conclave/core";
 import type { HandlerContext } from "@connectrpc/connect";
-import { leaseKey } from "./concurrency.js";
 import { peerCommonNameKey } from "./peer-identity.js";
 import type { ServerContext } from "./server-context.js";
 
@@ -56,16 +57,6 @@ export function checkRead(
   ctx.auth.checkPermission(callerOf(ctx, hctx), key, rangeEnd, "read");
 }
 
-/** WRITE on a key or range (etcd's IsPutPermitted / IsDeleteRangePermitted). */
-export function checkWrite(
-  ctx: ServerContext,
-  hctx: HandlerContext,
-  key: Uint8Array,
-  rangeEnd: Uint8Array = empty,
-): void {
-  ctx.auth.checkPermission(callerOf(ctx, hctx), key, rangeEnd, "write");
-}
-
 /**
  * The keys among `keys` the caller may READ — all of them while auth is off
  * or for root. LeaseTimeToLive lists a lease's keys to anyone who may call
@@ -100,58 +91,55 @@ export function authorizerOf(ctx: ServerContext, hctx: HandlerContext): RequestA
   );
 }
 
-/** `name/` and the end of its prefix range: where a lock's or election's keys live. */
-function recipeRange(name: Uint8Array): [Uint8Array, Uint8Array] {
-  const pfx = new Uint8Array(name.length + 1);
-  pfx.set(name);
-  pfx[name.length] = 0x2f;
-  return [pfx, prefixEnd(pfx)];
+/**
+ * The caller of a call that acts through the in-process client — the Lock
+ * and Election recipes, LeaderElection — for each of the client calls it
+ * makes, as etcd's v3lock and v3election hand the caller's token to every
+ * call of their client. Resolved here, at the call (a bogus token fails
+ * now); each client call then gets it with the auth revision of that moment,
+ * so its check inside the apply judges it by the auth state it is applied
+ * under, and a call that waits (a Lock behind others, a Campaign) is not
+ * refused as "old revision" because an unrelated auth change came meanwhile.
+ * A caller named by a token stays that user for the whole call, as an open
+ * stream does (stream-access.ts): the call uses its token once, so the
+ * token's idle expiry during a long wait is no revocation (a streaming call
+ * also ends when a password change or the user's deletion voids the token:
+ * `revocableStream`). One named by a client certificate is resolved again
+ * each time.
+ */
+export function callerOfCall(ctx: ServerContext, hctx: HandlerContext): () => AuthInfo | undefined {
+  const first = callerOf(ctx, hctx);
+  if (tokenOf(hctx.requestHeader) === undefined) return () => callerOf(ctx, hctx);
+  const username = first?.username ?? "";
+  return () => ctx.auth.authInfoFromName(username);
 }
 
 /**
- * Lock and Campaign: the recipe reads every key under `name/` and writes
- * its own `name/<lease hex>` — READ on the prefix, WRITE on that key — with
- * the caller's identity, as etcd's v3lock and v3election pass the caller's
- * token to their client. Pass `lease` undefined to check only the READ part
- * (before a session lease is granted).
+ * What the Lock and Election recipes' client calls are checked with: the
+ * caller's key permissions computed from each request, as for any KV client
+ * (core's `createRequestAuthorizer`; etcd's recipes are clients of its KV
+ * API with the caller's token, so its authApplierV3 checks them).
  */
-export function checkRecipeJoin(
-  ctx: ServerContext,
-  hctx: HandlerContext,
-  name: Uint8Array,
-  lease: bigint | undefined,
-): void {
-  const [pfx, end] = recipeRange(name);
-  checkRead(ctx, hctx, pfx, end);
-  if (lease !== undefined) checkWrite(ctx, hctx, leaseKey(name, lease));
+export function recipeAuthorizer(ctx: ServerContext, hctx: HandlerContext): () => KvAuthorizer {
+  const caller = callerOfCall(ctx, hctx);
+  const { lessor } = ctx;
+  const leaseKeysOf = (id: bigint) => lessor.timeToLive(id)?.keys ?? [];
+  return () => createRequestAuthorizer(ctx.auth, caller(), leaseKeysOf);
 }
 
-/** Leader and Observe read the keys under `name/`. */
-export function checkRecipeRead(ctx: ServerContext, hctx: HandlerContext, name: Uint8Array): void {
-  const [pfx, end] = recipeRange(name);
-  checkRead(ctx, hctx, pfx, end);
-}
-
-/** Unlock deletes the key (WRITE); Proclaim and Resign compare it too (READ). */
-export function checkRecipeKey(
-  ctx: ServerContext,
-  hctx: HandlerContext,
-  key: Uint8Array,
-  compares: boolean,
-): void {
-  if (compares) checkRead(ctx, hctx, key);
-  checkWrite(ctx, hctx, key);
-}
-
-/** READ — and WRITE when `write` — on every key under `prefix` (conclave.v1 LeaderElection). */
-export function checkPrefix(
+/**
+ * What LeaderElection's client calls are checked with: READ — and WRITE
+ * when `write` — on every key under `prefix` (the election's keys), whatever
+ * key a step touches (core's `createScopedAuthorizer`).
+ */
+export function prefixAuthorizer(
   ctx: ServerContext,
   hctx: HandlerContext,
   prefix: string,
   write: boolean,
-): void {
-  const pfx = new TextEncoder().encode(prefix);
-  const end = prefixEnd(pfx);
-  checkRead(ctx, hctx, pfx, end);
-  if (write) checkWrite(ctx, hctx, pfx, end);
+): () => KvAuthorizer {
+  const caller = callerOfCall(ctx, hctx);
+  const key = new TextEncoder().encode(prefix);
+  const scope = { key, rangeEnd: prefixEnd(key), write };
+  return () => createScopedAuthorizer(ctx.auth, caller(), scope);
 }

@@ -25,20 +25,29 @@ import type { MethodImpl } from "@connectrpc/connect";
  *   before the handler runs.
  * - `{ adminUnlessOwn }`: the root role, unless the caller reads its own
  *   user (`"user"`) or a role it holds (`"role"`) named `name`.
+ * - `"adminInApply"`: the root role, checked by the auth store as it applies
+ *   the change (`AuthChangeBy`: after a password is hashed, in the same
+ *   step as the change; etcd's authApplierV3 checks IsAdminPermitted in
+ *   apply), so a root role revoked meanwhile is honoured. The handler hands
+ *   the caller over (`callerOf`, which also validates a token).
  * - `"keys"`: key permissions computed from the request by core's
  *   `createRequestAuthorizer` and checked by the applier or the lessor inside
  *   the write (or read view) that applies it; the handler hands over
  *   `authorizerOf(ctx, hctx)` (auth-guard.ts) and cannot apply without it
  *   being run there.
- * - `"serviceKeys"`: key permissions the service checks itself, because
- *   they are not the KV applier's: watch creates (each create of a stream),
- *   the Lock and Election recipes (the key depends on the lease the call
- *   grants), LeaderElection (READ/WRITE on the election's prefix).
+ * - `"serviceKeys"`: key permissions of the calls the service makes: the
+ *   Lock and Election recipes and LeaderElection act through the in-process
+ *   client for the caller (`LocalClient.as`), so the applier checks each of
+ *   their reads and writes inside the apply — the recipes' by the request,
+ *   as any KV client's, LeaderElection's as READ/WRITE on the election's
+ *   prefix (`prefixAuthorizer`); watch creates are checked by the watch
+ *   services at each create of a stream.
  * - `"unimplemented"`: Conclave answers Unimplemented (single member).
  */
 export type AuthNeed =
   | "token"
   | "admin"
+  | "adminInApply"
   | { readonly adminUnlessOwn: "user" | "role"; readonly name: string }
   | "keys"
   | "serviceKeys"
@@ -104,23 +113,23 @@ export const authPolicy: ReadonlyMap<string, Readonly<Record<string, MethodNeed<
       memberPromote: "unimplemented",
     }),
     needs(Auth, {
-      authEnable: "admin", // passes while auth is off: nobody could be root yet
-      authDisable: "admin",
+      authEnable: "adminInApply", // passes while auth is off: nobody could be root yet
+      authDisable: "adminInApply",
       authStatus: "token",
       authenticate: "token",
-      userAdd: "admin",
+      userAdd: "adminInApply",
       userGet: (req) => ({ adminUnlessOwn: "user", name: req.name }),
       userList: "admin",
-      userDelete: "admin",
-      userChangePassword: "admin",
-      userGrantRole: "admin",
-      userRevokeRole: "admin",
-      roleAdd: "admin",
+      userDelete: "adminInApply",
+      userChangePassword: "adminInApply",
+      userGrantRole: "adminInApply",
+      userRevokeRole: "adminInApply",
+      roleAdd: "adminInApply",
       roleGet: (req) => ({ adminUnlessOwn: "role", name: req.role }),
       roleList: "admin",
-      roleDelete: "admin",
-      roleGrantPermission: "admin",
-      roleRevokePermission: "admin",
+      roleDelete: "adminInApply",
+      roleGrantPermission: "adminInApply",
+      roleRevokePermission: "adminInApply",
     }),
     needs(Lock, { lock: "serviceKeys", unlock: "serviceKeys" }),
     needs(Election, {

@@ -1,6 +1,7 @@
-import { type KeyPermission, PermissionType } from "@conclave/core";
+import { type AuthChangeBy, type KeyPermission, PermissionType } from "@conclave/core";
 import type { Auth, Permission } from "@conclave/proto";
-import type { ServiceImpl } from "@connectrpc/connect";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { callerOf } from "./auth-guard.js";
 import { fillHeader } from "./header.js";
 import type { ServerContext } from "./server-context.js";
 
@@ -9,27 +10,30 @@ const toPermType = (t: number): KeyPermission["permType"] =>
 
 /**
  * etcdserverpb.Auth over the core auth store. Who may call what is etcd
- * 3.4's rule, written in the auth policy (auth-policy.ts) and checked by the
- * auth layer before these methods run: with auth on, every management call
- * needs the root role, except that users may read their own user and the
- * roles they hold; AuthEnable needs nothing while auth is off; Authenticate
- * needs nothing but a valid token if one is sent. Responses carry the usual
+ * 3.4's rule, written in the auth policy (auth-policy.ts): with auth on,
+ * every management call needs the root role, except that users may read
+ * their own user and the roles they hold; AuthEnable needs nothing while
+ * auth is off; Authenticate needs nothing but a valid token if one is sent.
+ * Reads are checked by the auth layer before they run; changes hand the
+ * caller to the auth store, which checks the root role as it applies the
+ * change — after hashing a password (UserAdd, UserChangePassword), as etcd
+ * hashes in its API layer and checks in apply. Responses carry the usual
  * header (the KV revision), as etcd's do.
  */
 export function createAuthService(ctx: ServerContext): ServiceImpl<typeof Auth> {
   const { auth } = ctx;
   const header = () => fillHeader(ctx);
-  /** Runs a change and answers with a header once it is durable. */
+  /** Runs a change for the caller and answers with a header once it is durable. */
   const change =
-    <R>(run: (req: R) => Promise<void>) =>
-    async (req: R) => {
-      await run(req);
+    <R>(run: (req: R, by: AuthChangeBy) => Promise<void>) =>
+    async (req: R, hctx: HandlerContext) => {
+      await run(req, { caller: callerOf(ctx, hctx) });
       return { header: header() };
     };
 
   return {
-    authEnable: change(() => auth.enable()),
-    authDisable: change(() => auth.disable()),
+    authEnable: change((_req, by) => auth.enable(by)),
+    authDisable: change((_req, by) => auth.disable(by)),
     async authStatus() {
       return {
         header: header(),
@@ -42,8 +46,8 @@ export function createAuthService(ctx: ServerContext): ServiceImpl<typeof Auth> 
       return { header: header(), token };
     },
 
-    userAdd: change((req) =>
-      auth.userAdd(req.name, req.password, { noPassword: req.options?.noPassword === true }),
+    userAdd: change((req, by) =>
+      auth.userAdd(req.name, req.password, { noPassword: req.options?.noPassword === true }, by),
     ),
     async userGet(req) {
       return { header: header(), roles: auth.userGet(req.name) };
@@ -51,12 +55,14 @@ export function createAuthService(ctx: ServerContext): ServiceImpl<typeof Auth> 
     async userList() {
       return { header: header(), users: auth.userList() };
     },
-    userDelete: change((req) => auth.userDelete(req.name)),
-    userChangePassword: change((req) => auth.userChangePassword(req.name, req.password)),
-    userGrantRole: change((req) => auth.userGrantRole(req.user, req.role)),
-    userRevokeRole: change((req) => auth.userRevokeRole(req.name, req.role)),
+    userDelete: change((req, by) => auth.userDelete(req.name, by)),
+    userChangePassword: change((req, by) =>
+      auth.userChangePassword(req.name, req.password, {}, by),
+    ),
+    userGrantRole: change((req, by) => auth.userGrantRole(req.user, req.role, by)),
+    userRevokeRole: change((req, by) => auth.userRevokeRole(req.name, req.role, by)),
 
-    roleAdd: change((req) => auth.roleAdd(req.name)),
+    roleAdd: change((req, by) => auth.roleAdd(req.name, by)),
     async roleGet(req) {
       const perm = auth
         .roleGet(req.role)
@@ -66,8 +72,8 @@ export function createAuthService(ctx: ServerContext): ServiceImpl<typeof Auth> 
     async roleList() {
       return { header: header(), roles: auth.roleList() };
     },
-    roleDelete: change((req) => auth.roleDelete(req.role)),
-    roleGrantPermission: change((req) =>
+    roleDelete: change((req, by) => auth.roleDelete(req.role, by)),
+    roleGrantPermission: change((req, by) =>
       auth.roleGrantPermission(
         req.name,
         req.perm === undefined
@@ -77,10 +83,11 @@ export function createAuthService(ctx: ServerContext): ServiceImpl<typeof Auth> 
               key: req.perm.key,
               rangeEnd: req.perm.rangeEnd,
             },
+        by,
       ),
     ),
-    roleRevokePermission: change((req) =>
-      auth.roleRevokePermission(req.role, req.key, req.rangeEnd),
+    roleRevokePermission: change((req, by) =>
+      auth.roleRevokePermission(req.role, req.key, req.rangeEnd, by),
     ),
   };
 }

@@ -17,7 +17,11 @@ import type { LocalClient } from "./local-client.js";
 /**
  * etcd's client-side concurrency recipes (clientv3/concurrency: Mutex and
  * Election), run server-side over the in-process client, exactly as etcd's
- * v3lock and v3election servers run them.
+ * v3lock and v3election servers run them. `c` acts for the caller (its
+ * calls are checked in the apply); a recipe's cleanup of the key it wrote —
+ * after a wait failed or was cancelled — goes through `c.unchecked`, so a
+ * refusal that ended the wait does not leave the key in line until its
+ * lease expires.
  */
 
 /**
@@ -46,7 +50,8 @@ export function leaseKey(prefix: Uint8Array, lease: bigint): Uint8Array {
   return k;
 }
 
-function withSlash(name: Uint8Array): Uint8Array {
+/** `name/`: where the keys of a lock or an election live. */
+export function recipePrefix(name: Uint8Array): Uint8Array {
   const p = new Uint8Array(name.length + 1);
   p.set(name);
   p[name.length] = 0x2f;
@@ -120,7 +125,7 @@ export async function lockMutex(
   lease: bigint,
   signal: AbortSignal,
 ): Promise<{ key: Uint8Array; header: Header }> {
-  const pfx = withSlash(name);
+  const pfx = recipePrefix(name);
   const myKey = leaseKey(name, lease);
   const owner = { case: "requestRange" as const, value: topByCreate(pfx, SortOrder.ASCEND) };
   const resp = await c.txn(
@@ -151,7 +156,7 @@ export async function lockMutex(
     return { key: myKey, header };
   } catch (err) {
     // Release the place in line when waiting failed (cancel, shutdown).
-    await c.delete(myKey).catch(() => undefined);
+    await c.unchecked.delete(myKey).catch(() => undefined);
     throw err;
   }
 }
@@ -196,7 +201,7 @@ export async function campaign(
   value: Uint8Array,
   signal: AbortSignal,
 ): Promise<{ leader: LeaderState; header: Header }> {
-  const pfx = withSlash(name);
+  const pfx = recipePrefix(name);
   const key = leaseKey(name, lease);
   const resp = await c.txn(
     txnRequest({
@@ -214,7 +219,7 @@ export async function campaign(
       try {
         await proclaim(c, leader, value);
       } catch (err) {
-        await resign(c, leader).catch(() => undefined);
+        await resign(c.unchecked, leader).catch(() => undefined);
         throw err;
       }
     }
@@ -222,7 +227,7 @@ export async function campaign(
   try {
     await waitDeletes(c, pfx, Number(leader.rev) - 1, signal);
   } catch (err) {
-    if (signal.aborted) await resign(c, leader).catch(() => undefined);
+    if (signal.aborted) await resign(c.unchecked, leader).catch(() => undefined);
     throw err;
   }
   return { leader, header: { revision: resp.header.revision ?? 0n } };
@@ -233,7 +238,7 @@ export async function currentLeader(
   c: LocalClient,
   name: Uint8Array,
 ): Promise<{ kv: KeyValue; header: Header }> {
-  const resp = await c.range(withSlash(name), topByCreate(withSlash(name), SortOrder.ASCEND));
+  const resp = await c.range(recipePrefix(name), topByCreate(recipePrefix(name), SortOrder.ASCEND));
   const kv = resp.kvs[0];
   if (kv === undefined) throw errElectionNoLeader;
   return { kv, header: resp.header };
@@ -249,7 +254,7 @@ export async function* observe(
   name: Uint8Array,
   signal: AbortSignal,
 ): AsyncGenerator<{ kv: KeyValue; header: Header }> {
-  const pfx = withSlash(name);
+  const pfx = recipePrefix(name);
   while (!signal.aborted) {
     const resp = await c.range(pfx, topByCreate(pfx, SortOrder.ASCEND));
     let kv = resp.kvs[0];

@@ -1,7 +1,8 @@
+import { rangeRequest } from "@conclave/core";
 import type { Election, LeaderKey } from "@conclave/proto";
 import { defaultSessionTtl, prefixEnd } from "@conclave/wire";
-import type { ServiceImpl } from "@connectrpc/connect";
-import { checkRecipeJoin, checkRecipeKey, checkRecipeRead } from "./auth-guard.js";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { recipeAuthorizer } from "./auth-guard.js";
 import {
   campaign,
   currentLeader,
@@ -9,6 +10,7 @@ import {
   type LeaderState,
   observe,
   proclaim,
+  recipePrefix,
   resign,
 } from "./concurrency.js";
 import { fillHeader } from "./header.js";
@@ -24,19 +26,34 @@ const resume = (l: LeaderKey): LeaderState => ({
 });
 
 /**
- * v3electionpb.Election: etcd's Election recipe run server-side. Errors are
- * plain errors (gRPC Unknown) with etcd's exact strings, which clients match:
- * the error table's `"plain"` flavour for this service (errors.ts).
+ * v3electionpb.Election: etcd's Election recipe run server-side. Its calls
+ * act for the caller (`client.as(recipeAuthorizer(…))`), checked by the
+ * applier inside each read view or write as etcd checks v3election's client
+ * calls made with the caller's token: READ on `name/` to campaign, observe
+ * or ask for the leader, WRITE on the candidate's key (and the keys of the
+ * lease it attaches) to campaign, READ and WRITE on the leader key to
+ * proclaim or resign.
+ *
+ * Errors are plain errors (gRPC Unknown) with etcd's exact strings, which
+ * clients match: the error table's `"plain"` flavour for this service
+ * (errors.ts).
  */
 export function createElectionService(
   ctx: ServerContext,
-  c: LocalClient,
+  client: LocalClient,
 ): Partial<ServiceImpl<typeof Election>> {
+  /** The in-process client acting for the call's caller. */
+  const callerClient = (hctx: HandlerContext) => client.as(recipeAuthorizer(ctx, hctx));
   return {
     async campaign(req, hctx) {
-      checkRecipeJoin(ctx, hctx, req.name, undefined);
+      const authorize = recipeAuthorizer(ctx, hctx);
+      const c = client.as(authorize);
+      if (req.lease === 0n) {
+        // Not a session lease for a caller the recipe's reads refuse.
+        const pfx = recipePrefix(req.name);
+        authorize().range(rangeRequest(pfx, { rangeEnd: prefixEnd(pfx) }));
+      }
       const lease = req.lease !== 0n ? req.lease : await c.grant(defaultSessionTtl);
-      checkRecipeJoin(ctx, hctx, req.name, lease);
       const { leader, header } = await campaign(c, req.name, lease, req.value, hctx.signal);
       return {
         header: fillHeader(ctx, header.revision),
@@ -45,19 +62,17 @@ export function createElectionService(
     },
     async proclaim(req, hctx) {
       if (req.leader === undefined) throw errMissingLeaderKey;
-      checkRecipeKey(ctx, hctx, req.leader.key, true);
-      const header = await proclaim(c, resume(req.leader), req.value);
+      const header = await proclaim(callerClient(hctx), resume(req.leader), req.value);
       return { header: fillHeader(ctx, header.revision) };
     },
     async leader(req, hctx) {
-      checkRecipeRead(ctx, hctx, req.name);
-      const { kv, header } = await currentLeader(c, req.name);
+      const { kv, header } = await currentLeader(callerClient(hctx), req.name);
       return { header: fillHeader(ctx, header.revision), kv };
     },
     async *observe(req, hctx) {
-      checkRecipeRead(ctx, hctx, req.name);
-      // READ on `name/`, as checked above, for as long as the stream lasts.
-      const pfx = new Uint8Array([...req.name, 0x2f]);
+      const c = callerClient(hctx);
+      // READ on `name/`, checked by each of the recipe's reads, for as long as the stream lasts.
+      const pfx = recipePrefix(req.name);
       const stream = revocableStream(ctx, hctx, pfx, prefixEnd(pfx));
       try {
         for await (const { kv, header } of observe(c, req.name, stream.signal)) {
@@ -70,8 +85,7 @@ export function createElectionService(
     },
     async resign(req, hctx) {
       if (req.leader === undefined) throw errMissingLeaderKey;
-      checkRecipeKey(ctx, hctx, req.leader.key, true);
-      const header = await resign(c, resume(req.leader));
+      const header = await resign(callerClient(hctx), resume(req.leader));
       return { header: fillHeader(ctx, header.revision) };
     },
   };

@@ -1,6 +1,7 @@
 import {
   type DeleteRangeResponse,
   deleteRangeRequest,
+  type KvAuthorizer,
   prefixEnd,
   type RangeRequest,
   type RangeResponse,
@@ -32,6 +33,13 @@ export interface LocalWatchResponse {
  * Election services run etcd's client-side concurrency recipes through it, so
  * their keys are ordinary keys that Range and Watch can see. Calls go straight
  * to the applier, lessor and watch hub — no serialization, no network.
+ *
+ * The client {@link createLocalClient} returns acts as the server itself: its
+ * calls are applied unchecked (the LeaderElection expiry duty, a recipe's
+ * cleanup of the key it wrote). A service acting for a caller uses
+ * {@link LocalClient.as}, so the applier checks that caller's permissions
+ * inside the read view or write serving each call, as it checks a KV
+ * client's.
  */
 export interface LocalClient {
   range(key: Uint8Array, over?: Partial<RangeRequest>): Promise<RangeResponse>;
@@ -45,15 +53,41 @@ export interface LocalClient {
     options: { prefix?: boolean; rev: number },
     signal: AbortSignal,
   ): AsyncIterable<LocalWatchResponse>;
+  /**
+   * This client acting for a caller, as etcd's v3lock and v3election call
+   * its KV API with the caller's token: each range and txn hands a fresh
+   * `authorize()` to the applier (which runs it inside the read view or
+   * write, before anything else), a delete likewise, and a watch checks it
+   * as a Range of the watched key or prefix when created (where etcd
+   * checks a watch). Leases need no permission.
+   */
+  as(authorize: () => KvAuthorizer): LocalClient;
+  /** The client acting as the server itself, unchecked (itself, unless made by `as`). */
+  readonly unchecked: LocalClient;
 }
 
 export function createLocalClient(ctx: ServerContext): LocalClient {
-  return {
-    range: (key, over = {}) => ctx.kv.range(rangeRequest(key, over)),
-    txn: (r) => ctx.kv.txn(r),
-    delete: (key) => ctx.kv.deleteRange(deleteRangeRequest(key)),
+  const unchecked = clientFor(ctx, undefined);
+  return unchecked;
+}
+
+function clientFor(
+  ctx: ServerContext,
+  authorize: (() => KvAuthorizer) | undefined,
+  unchecked?: LocalClient,
+): LocalClient {
+  const client: LocalClient = {
+    range: (key, over = {}) => ctx.kv.range(rangeRequest(key, over), authorize?.()),
+    txn: (r) => ctx.kv.txn(r, authorize?.()),
+    delete: (key) => ctx.kv.deleteRange(deleteRangeRequest(key), authorize?.()),
     grant: async (ttl) => (await ctx.lessor.grant(0n, ttl)).id,
+    as: (next) => clientFor(ctx, next, unchecked ?? client),
+    get unchecked() {
+      return unchecked ?? client;
+    },
     watch(key, options, signal) {
+      const end = options.prefix ? prefixEnd(key) : undefined;
+      authorize?.().range(rangeRequest(key, { rangeEnd: end ?? new Uint8Array(0) }));
       const queue = createAsyncQueue<LocalWatchResponse>();
       const sink: WatchSink = {
         send(_w, batch) {
@@ -71,7 +105,7 @@ export function createLocalClient(ctx: ServerContext): LocalClient {
       const watcher = ctx.hub.watch(
         {
           key,
-          end: options.prefix ? prefixEnd(key) : undefined,
+          end,
           startRev: options.rev,
           prevKv: false,
           noPut: false,
@@ -98,4 +132,5 @@ export function createLocalClient(ctx: ServerContext): LocalClient {
       };
     },
   };
+  return client;
 }

@@ -116,8 +116,8 @@ async function loadIds(backend: Backend): Promise<{ memberId: bigint; clusterId:
 /**
  * Opens storage and builds the shared context: the composition root of the
  * core. The core's parts start nothing when constructed; this starts their
- * background duties — the lessor's expiry check, the token sweep (and the
- * watch hub's catch-up timer, which its factory starts) — and
+ * background duties — the lessor's expiry check, the watch hub's
+ * subscription to the store and its catch-up timer, the token sweep — and
  * {@link closeServerContext} stops them before the store closes. Duties of
  * the services (the LeaderElection expiry) are started by whoever serves
  * them (apps/server's main), after this, and closed before it.
@@ -151,6 +151,7 @@ export function assembleServerContext(
   const store = openKvStore({ backend, leases: lessor });
   lessor.start(store);
   const hub = createWatchHub({ store });
+  hub.start();
   const lifetime = new AbortController();
   lifetimes.set(store, { lifetime, closers: [] });
   const auth = createAuthStore({

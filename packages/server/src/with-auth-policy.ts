@@ -30,7 +30,8 @@ function checkNeed(ctx: ServerContext, hctx: HandlerContext, need: AuthNeed): vo
  * (auth-policy.ts) gives a `"token"`, `"admin"` or `adminUnlessOwn` need
  * with that check, run before the handler — for streams, before the first
  * message — so handlers hold no admin or token checks of their own.
- * `"keys"` methods are left as they are: their check runs inside the apply.
+ * `"keys"`, `"serviceKeys"` and `"adminInApply"` methods are left as they
+ * are: their check runs inside the apply.
  * Refusals are thrown as the auth store's sentinels; the error interceptor
  * words them in the method's flavour (errors.ts).
  *
@@ -54,7 +55,7 @@ export function withAuthPolicy<T extends object>(
     if (entry === undefined) throw new Error(`no auth policy for ${path}`);
     if (m === undefined) continue;
     if (entry === "unimplemented") throw new Error(`${path} is implemented; its policy says not`);
-    if (entry === "keys" || entry === "serviceKeys") continue;
+    if (entry === "keys" || entry === "serviceKeys" || entry === "adminInApply") continue;
     const check = (req: unknown, hctx: HandlerContext) =>
       checkNeed(ctx, hctx, typeof entry === "function" ? entry(req as never) : entry);
     out[method.localName] =

@@ -266,6 +266,39 @@ describe("auth store", () => {
     auth.close();
   });
 
+  it("a change checks its caller's root role as it applies: after the password hash, before its own errors", async () => {
+    const { auth } = setup();
+    await withRoot(auth);
+    await auth.userAdd("admin", "pw");
+    await auth.userGrantRole("admin", "root");
+    await auth.userAdd("alice", "pw");
+    await auth.enable();
+    const as = (name: string | undefined) => ({
+      caller: name === undefined ? undefined : auth.authInfoFromName(name),
+    });
+    const root = as("root");
+    // The admin check comes before the change's own errors, as in etcd's apply.
+    await assert.rejects(auth.userAdd("", "pw", {}, as("alice")), is(errPermissionDenied));
+    await assert.rejects(auth.userAdd("x", "pw", {}, as(undefined)), is(errUserEmpty));
+    await assert.rejects(auth.userAdd("x", "pw", {}, as("nobody")), is(errUserNotFound));
+    await assert.rejects(auth.roleDelete("nope", as("alice")), is(errPermissionDenied));
+    await assert.rejects(auth.roleDelete("nope", root), is(errRoleNotFound));
+    // Admin loses the root role while the hash runs: the change is refused, nothing written.
+    const rev = auth.revision();
+    const adding = auth.userAdd("bob", "pw", {}, as("admin"));
+    const changing = auth.userChangePassword("alice", "new", {}, as("admin"));
+    await auth.userRevokeRole("admin", "root", root);
+    await assert.rejects(adding, is(errPermissionDenied));
+    await assert.rejects(changing, is(errPermissionDenied));
+    assert.equal(auth.revision(), rev + 1, "only the revoke");
+    assert.throws(() => auth.userGet("bob"), is(errUserNotFound));
+    assert.ok(await auth.authenticate("alice", "pw"), "password unchanged");
+    // Trusted changes (no caller) and root's go through.
+    await auth.userAdd("bob", "pw", {}, root);
+    await auth.userChangePassword("bob", "pw2");
+    assert.ok(await auth.authenticate("bob", "pw2"));
+  });
+
   it("onChange: every change is told synchronously, once in force; voided tokens name their user", async () => {
     const { auth } = setup();
     const seen: string[] = [];

@@ -44,6 +44,18 @@ export interface AuthInfo {
 export type Access = "read" | "write";
 
 /**
+ * Who asks for an auth change. The change checks that caller's root role
+ * (etcd's IsAdminPermitted) as it applies — after a password is hashed, in
+ * the same synchronous step as the change itself — as etcd's authApplierV3
+ * checks it when it applies the entry, so a root role revoked while the hash
+ * ran is honoured. Omitted: a trusted change (tests, bootstrapping, a
+ * replica applying an entry proposed without a caller).
+ */
+export interface AuthChangeBy {
+  readonly caller: AuthInfo | undefined;
+}
+
+/**
  * etcd's auth store: users, roles, their key permissions and the enabled
  * flag, persisted in the `auth`, `authUsers` and `authRoles` buckets; plus
  * the in-memory simple tokens handed out by Authenticate.
@@ -59,10 +71,16 @@ export interface AuthStore {
   isEnabled(): boolean;
   /** The auth revision: 1 on a fresh store, +1 per change. */
   revision(): number;
-  /** errRootUserNotExist / errRootRoleNotExist unless `root` has the `root` role. No-op when on. */
-  enable(): Promise<void>;
+  /**
+   * errRootUserNotExist / errRootRoleNotExist unless `root` has the `root` role. No-op when on.
+   *
+   * Every change below takes `by` last: see {@link AuthChangeBy}. Its check
+   * comes first (before the change's own errors, as in etcd's apply), and a
+   * change that hashes a password checks again once the hash is done.
+   */
+  enable(by?: AuthChangeBy): Promise<void>;
   /** Turns auth off and invalidates every token. No-op when off. */
-  disable(): Promise<void>;
+  disable(by?: AuthChangeBy): Promise<void>;
   /** Checks the password and returns a new token (errAuthNotEnabled, errAuthFailed). */
   authenticate(name: string, password: string): Promise<string>;
   /** The caller a token stands for (restarting its TTL), or undefined for an invalid token. */
@@ -92,25 +110,36 @@ export interface AuthStore {
     name: string,
     password: string,
     options?: { noPassword?: boolean; passwordHash?: string },
+    by?: AuthChangeBy,
   ): Promise<void>;
-  userDelete(name: string): Promise<void>;
+  userDelete(name: string, by?: AuthChangeBy): Promise<void>;
   userChangePassword(
     name: string,
     password: string,
     options?: { passwordHash?: string },
+    by?: AuthChangeBy,
   ): Promise<void>;
-  userGrantRole(user: string, role: string): Promise<void>;
-  userRevokeRole(user: string, role: string): Promise<void>;
+  userGrantRole(user: string, role: string, by?: AuthChangeBy): Promise<void>;
+  userRevokeRole(user: string, role: string, by?: AuthChangeBy): Promise<void>;
   /** The user's roles, sorted (errUserNotFound). */
   userGet(name: string): string[];
   /** Every user name, sorted bytewise. */
   userList(): string[];
 
-  roleAdd(name: string): Promise<void>;
-  roleDelete(name: string): Promise<void>;
+  roleAdd(name: string, by?: AuthChangeBy): Promise<void>;
+  roleDelete(name: string, by?: AuthChangeBy): Promise<void>;
   /** Grants or, for the same key and range end, replaces a permission. */
-  roleGrantPermission(name: string, perm: KeyPermission | undefined): Promise<void>;
-  roleRevokePermission(name: string, key: Uint8Array, rangeEnd: Uint8Array): Promise<void>;
+  roleGrantPermission(
+    name: string,
+    perm: KeyPermission | undefined,
+    by?: AuthChangeBy,
+  ): Promise<void>;
+  roleRevokePermission(
+    name: string,
+    key: Uint8Array,
+    rangeEnd: Uint8Array,
+    by?: AuthChangeBy,
+  ): Promise<void>;
   /** The role's permissions, sorted by key (errRoleNotFound). */
   roleGet(name: string): KeyPermission[];
   roleList(): string[];
@@ -373,6 +402,18 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
   };
   const hasRootRole = (u: UserRecord) => u.roles.includes(rootRole);
 
+  function checkAdmin(info: AuthInfo | undefined): void {
+    if (!enabled) return;
+    if (info === undefined || info.username === "") throw errUserEmpty;
+    const u = users.get(info.username);
+    if (u === undefined) throw errUserNotFound;
+    if (!hasRootRole(u)) throw errPermissionDenied;
+  }
+  /** A change's admin check (see AuthChangeBy); none for a trusted change. */
+  const admit = (by: AuthChangeBy | undefined) => {
+    if (by !== undefined) checkAdmin(by.caller);
+  };
+
   function merged(u: UserRecord): MergedPermissions {
     let m = permCache.get(u.name);
     if (m === undefined) {
@@ -387,7 +428,8 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
     isEnabled: () => enabled,
     revision: () => revision,
 
-    async enable() {
+    async enable(by) {
+      admit(by);
       if (enabled) return;
       const root = users.get(rootUser);
       if (root === undefined) throw errRootUserNotExist;
@@ -397,7 +439,8 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
       await commit([{ bucket: Buckets.auth, key: enabledKey, value: new Uint8Array([1]) }], false);
     },
 
-    async disable() {
+    async disable(by) {
+      admit(by);
       if (!enabled) return;
       enabled = false;
       tokens.clear();
@@ -447,18 +490,22 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
     },
     authInfoFromName: (username) => ({ username, revision }),
 
-    async userAdd(name, password, addOptions = {}) {
+    async userAdd(name, password, addOptions = {}, by = undefined) {
+      admit(by);
       if (name.length === 0) throw errUserEmpty;
       if (users.has(name)) throw errUserAlreadyExist;
       const noPassword = addOptions.noPassword === true;
       const hash = noPassword
         ? ""
         : (addOptions.passwordHash ?? (await hashPassword(password, options.scrypt)));
+      // The apply: the caller may have lost the root role while the hash ran.
+      admit(by);
       if (users.has(name)) throw errUserAlreadyExist;
       await commit([putUser({ name, password: hash, roles: [], noPassword })], true);
     },
 
-    async userDelete(name) {
+    async userDelete(name, by) {
+      admit(by);
       if (enabled && name === rootUser) throw errInvalidAuthMgmt;
       requireUser(name);
       users.delete(name);
@@ -468,16 +515,20 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
       });
     },
 
-    async userChangePassword(name, password, changeOptions = {}) {
+    async userChangePassword(name, password, changeOptions = {}, by = undefined) {
+      admit(by);
       requireUser(name);
       const hash = changeOptions.passwordHash ?? (await hashPassword(password, options.scrypt));
+      // The apply: the caller may have lost the root role while the hash ran.
+      admit(by);
       // Keeps roles and options (a no_password user stays one, as in etcd).
       const u = requireUser(name);
       tokens.invalidateUser(name);
       await commit([putUser({ ...u, password: hash })], true, { tokensVoidedFor: name });
     },
 
-    async userGrantRole(user, role) {
+    async userGrantRole(user, role, by) {
+      admit(by);
       const u = requireUser(user);
       if (role !== rootRole) requireRole(role);
       if (u.roles.includes(role)) return; // already granted: no change, no new revision
@@ -485,7 +536,8 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
       await commit([putUser({ ...u, roles: next })], true);
     },
 
-    async userRevokeRole(user, role) {
+    async userRevokeRole(user, role, by) {
+      admit(by);
       if (enabled && user === rootUser && role === rootRole) throw errInvalidAuthMgmt;
       const u = requireUser(user);
       if (!u.roles.includes(role)) throw errRoleNotGranted;
@@ -495,13 +547,15 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
     userGet: (name) => [...requireUser(name).roles],
     userList: () => [...users.keys()].sort(compareNames),
 
-    async roleAdd(name) {
+    async roleAdd(name, by) {
+      admit(by);
       if (name.length === 0) throw errRoleEmpty;
       if (roles.has(name)) throw errRoleAlreadyExist;
       await commit([putRole({ name, perms: [] })], true);
     },
 
-    async roleDelete(name) {
+    async roleDelete(name, by) {
+      admit(by);
       if (enabled && name === rootRole) throw errInvalidAuthMgmt;
       requireRole(name);
       roles.delete(name);
@@ -517,7 +571,8 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
       await commit(ops, true);
     },
 
-    async roleGrantPermission(name, perm) {
+    async roleGrantPermission(name, perm, by) {
+      admit(by);
       const r = requireRole(name);
       if (perm === undefined) throw errPermissionNotGiven;
       const same = r.perms.findIndex(
@@ -535,7 +590,8 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
       await commit([putRole({ name, perms })], true);
     },
 
-    async roleRevokePermission(name, key, rangeEnd) {
+    async roleRevokePermission(name, key, rangeEnd, by) {
+      admit(by);
       const r = requireRole(name);
       const perms = r.perms.filter(
         (p) => !(bytesEqual(p.key, key) && bytesEqual(p.rangeEnd, rangeEnd)),
@@ -580,13 +636,7 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
       return denial(info, key, rangeEnd, access) === undefined;
     },
 
-    checkAdmin(info) {
-      if (!enabled) return;
-      if (info === undefined || info.username === "") throw errUserEmpty;
-      const u = users.get(info.username);
-      if (u === undefined) throw errUserNotFound;
-      if (!hasRootRole(u)) throw errPermissionDenied;
-    },
+    checkAdmin,
 
     onChange(listener) {
       listeners.add(listener);

@@ -1,6 +1,7 @@
 export {
   type Access,
   type AuthChange,
+  type AuthChangeBy,
   type AuthInfo,
   type AuthState,
   type AuthStore,
@@ -25,4 +26,5 @@ export {
   type LeaseKeysOf,
   type RequestAuthorizer,
 } from "./request-authorizer.js";
+export { createScopedAuthorizer } from "./scoped-authorizer.js";
 export { createSimpleTokens, type SimpleTokens } from "./simple-tokens.js";

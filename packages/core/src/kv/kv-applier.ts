@@ -39,7 +39,7 @@ import { type SortFields, sortKeyValues } from "./sort-key-values.js";
  * other check and before the first change, so a refused request writes
  * nothing and no auth change can slip between check and apply (etcd's
  * authApplierV3). Without it the request is applied as a trusted internal
- * one (the lessor, recipes whose service checked their keys, tests).
+ * one (lease expiry, the in-process client acting as the server, tests).
  */
 export interface KvApplier {
   range(r: RangeRequest, auth?: KvAuthorizer): Promise<RangeResponse>;

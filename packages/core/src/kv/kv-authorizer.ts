@@ -21,8 +21,23 @@ export interface KvAuthorizer {
    * apply.
    */
   readonly caller?: { username: string; revision: number } | undefined;
+  /**
+   * Set when the checks are not computed from the request but from a key
+   * range the caller acts within (`createScopedAuthorizer`); carried along
+   * with the caller for the same reason.
+   */
+  readonly scope?: KeyScope | undefined;
   range(r: RangeRequest): void;
   put(r: PutRequest): void;
   deleteRange(r: DeleteRangeRequest): void;
   txn(r: TxnRequest): void;
+}
+
+/** A key range in etcd's forms and the access every request within it needs. */
+export interface KeyScope {
+  readonly key: Uint8Array;
+  /** etcd's range end: empty for the single key, "\0" for every key from `key` on. */
+  readonly rangeEnd: Uint8Array;
+  /** WRITE as well as READ. */
+  readonly write: boolean;
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { describe, it, mock } from "node:test";
 import { createMemoryBackend } from "../backend/memory-backend.js";
 import { createKvApplier } from "../kv/kv-applier.js";
 import { openKvStore } from "../mvcc/kv-store.js";
@@ -10,6 +10,7 @@ function setup() {
   const store = openKvStore({ backend: createMemoryBackend() });
   const kv = createKvApplier({ store });
   const hub = createWatchHub({ store, syncIntervalMs: 5 });
+  hub.start();
   return { store, kv, hub };
 }
 
@@ -43,6 +44,60 @@ const tick = (ms = 20) => new Promise((r) => setTimeout(r, ms));
 const opts = { prevKv: false, noPut: false, noDelete: false };
 
 describe("watch hub", () => {
+  it("starts nothing until start(), and close() stops what start() began", async () => {
+    const store = openKvStore({ backend: createMemoryBackend() });
+    const kv = createKvApplier({ store });
+    let listeners = 0;
+    const counted = {
+      ...store,
+      onCommitted(listener: Parameters<typeof store.onCommitted>[0]) {
+        listeners++;
+        const off = store.onCommitted(listener);
+        return () => {
+          listeners--;
+          off();
+        };
+      },
+    };
+    const setIntervalSpy = mock.method(globalThis, "setInterval");
+    const clearIntervalSpy = mock.method(globalThis, "clearInterval");
+    try {
+      const hub = createWatchHub({ store: counted, syncIntervalMs: 5 });
+      assert.equal(listeners, 0, "no subscription before start");
+      assert.equal(setIntervalSpy.mock.callCount(), 0, "no timer before start");
+      assert.throws(
+        () => hub.watch({ key: b("k"), end: undefined, startRev: 0, ...opts }, collector().sink),
+        /not started/,
+      );
+      hub.start();
+      hub.start(); // idempotent
+      assert.equal(listeners, 1);
+      assert.equal(setIntervalSpy.mock.callCount(), 1);
+      const c = collector();
+      hub.watch({ key: b("k"), end: undefined, startRev: 0, ...opts }, c.sink);
+      await kv.put(putReq("k", "1")); // 2
+      await tick();
+      assert.deepEqual(c.events(), ["put:k@2"]);
+
+      hub.close();
+      assert.equal(listeners, 0, "unsubscribed at close");
+      assert.equal(clearIntervalSpy.mock.callCount(), 1, "timer cleared at close");
+      assert.equal(hub.watcherCount(), 0);
+      await kv.put(putReq("k", "2")); // 3
+      // A watch racing the shutdown gets a watcher that nothing feeds.
+      const late = collector();
+      const w = hub.watch({ key: b("k"), end: undefined, startRev: 2, ...opts }, late.sink);
+      await tick();
+      assert.deepEqual(c.events(), ["put:k@2"], "nothing after close");
+      assert.deepEqual(late.events(), []);
+      assert.equal(hub.watcherCount(), 0);
+      w.cancel();
+    } finally {
+      setIntervalSpy.mock.restore();
+      clearIntervalSpy.mock.restore();
+    }
+  });
+
   it("delivers each durable write once, in order, only for the watched range", async () => {
     const { kv, hub } = setup();
     const c = collector();
@@ -137,6 +192,7 @@ describe("watch hub", () => {
     const store = openKvStore({ backend: createMemoryBackend() });
     const kv = createKvApplier({ store });
     const hub = createWatchHub({ store, syncIntervalMs: 5, maxBatchBytes: 3000 });
+    hub.start();
     const big = "v".repeat(1000);
     for (let i = 0; i < 20; i++) await kv.put(putReq(`k${i % 3}`, big)); // 2..21
     const c = collector();

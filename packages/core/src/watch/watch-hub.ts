@@ -54,7 +54,17 @@ export interface Watcher {
 }
 
 export interface WatchHub {
-  /** Starts a watcher. Its first events may be sent before this returns only via history catch-up, which is deferred. */
+  /**
+   * Subscribes to the store's committed writes and starts the catch-up loop
+   * of watchers that fell behind. Nothing runs before: the composition root
+   * (the server context) calls it once the store is open. Idempotent.
+   */
+  start(): void;
+  /**
+   * Starts a watcher. Its first events may be sent before this returns only
+   * via history catch-up, which is deferred. Throws before {@link start}: a
+   * watcher of a hub that does not follow the store would wait for ever.
+   */
   watch(options: WatchOptions, sink: WatchSink): Watcher;
   /** Watchers alive (etcd_debugging_mvcc_watcher_total). */
   watcherCount(): number;
@@ -66,7 +76,7 @@ export interface WatchHub {
    * do after a compaction, instead of events that no longer exist.
    */
   compactAll(compactRev: number): void;
-  /** Stops the catch-up loop and drops every watcher. */
+  /** Unsubscribes from the store, stops the catch-up loop and drops every watcher. */
   close(): void;
 }
 
@@ -98,6 +108,9 @@ interface WatcherState extends Watcher {
  * the watchers whose range it touches (events come from the committed write,
  * never from polling), and replays history for watchers that start in the
  * past or fell behind.
+ *
+ * Builds only: the subscription to the store and the catch-up timer begin
+ * with {@link WatchHub.start} and end with {@link WatchHub.close}.
  */
 export function createWatchHub(options: WatchHubOptions): WatchHub {
   const { store } = options;
@@ -111,6 +124,11 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
   let count = 0;
   /** Set by compactAll: every watcher ends compacted at this revision. */
   let endedAt: number | undefined;
+  /**
+   * After close, watch() still answers (a call racing the shutdown gets a
+   * watcher), but the watcher is dead from the start: nothing feeds it.
+   */
+  let closed = false;
 
   const inRange = (w: WatcherState, k: string) =>
     w.endKey === undefined
@@ -200,7 +218,6 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
       }
     }
   }
-  const unsubscribe = store.onCommitted(onCommitted);
 
   interface HistoryEntry {
     k: string;
@@ -270,11 +287,18 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
       passCache = undefined;
     }
   }
-  const timer = setInterval(syncAll, options.syncIntervalMs ?? 50);
-  timer.unref();
+  const syncIntervalMs = options.syncIntervalMs ?? 50;
+  let running: { timer: ReturnType<typeof setInterval>; unsubscribe: () => void } | undefined;
 
   return {
+    start() {
+      if (running !== undefined) return;
+      const timer = setInterval(syncAll, syncIntervalMs);
+      timer.unref();
+      running = { timer, unsubscribe: store.onCommitted(onCommitted) };
+    },
     watch(opts, sink) {
+      if (running === undefined && !closed) throw new Error("watch hub not started");
       const durable = store.durableRev();
       const endKey =
         opts.end === undefined
@@ -289,11 +313,12 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
         sink,
         startKey: bytesToKeyString(opts.key),
         endKey,
-        alive: true,
+        alive: !closed,
         nextRev: () => w.next,
         synced: () => w.isSynced,
         cancel: () => remove(w),
       };
+      if (closed) return w;
       count++;
       if (endedAt !== undefined) {
         const rev = endedAt;
@@ -325,8 +350,12 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
       }
     },
     close() {
-      clearInterval(timer);
-      unsubscribe();
+      closed = true;
+      if (running !== undefined) {
+        clearInterval(running.timer);
+        running.unsubscribe();
+        running = undefined;
+      }
       byKey.clear();
       ranges.clear();
       unsynced.clear();

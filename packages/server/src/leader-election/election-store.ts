@@ -52,8 +52,12 @@ export interface StoredElection {
  * LeaderElection service and its expiry duty change lines only through here.
  */
 export interface ElectionStore {
-  /** Reads the state and leader keys of `election` in one txn. */
-  read(election: string): Promise<ElectionSnapshot>;
+  /**
+   * Reads the state and leader keys of `election` in one txn, through `as`
+   * (a client acting for the caller, whose check runs in the read) or the
+   * store's own client.
+   */
+  read(election: string, as?: LocalClient): Promise<ElectionSnapshot>;
   /**
    * Every election that has a state key, listed or not, in key order, read
    * at one revision (`rev`). One range over the LeaderElection prefix, so it
@@ -63,9 +67,13 @@ export interface ElectionStore {
   /**
    * Applies `op` with compare-and-swap on the state key's mod revision,
    * retrying when the line changed under it; errElectionNotFound for an
-   * election that does not exist (except for "enter" and "create").
+   * election that does not exist (except for "enter" and "create"). Reads
+   * and writes go through `as` when given, so the caller's check runs in
+   * each of them. An `op` given as a function is made after the first read:
+   * a request's own validation then comes after the caller's check, as it
+   * did when the service checked before calling.
    */
-  mutate(election: string, op: LineOp): Promise<Term>;
+  mutate(election: string, op: LineOp | (() => LineOp), as?: LocalClient): Promise<Term>;
   /** The term of `state` (undefined: empty line) at `revision`. */
   toTerm(election: string, state: LineState | undefined, revision: number, leaderRev: number): Term;
 }
@@ -91,9 +99,9 @@ export function createElectionStore(ctx: ServerContext, c: LocalClient): Electio
     return next;
   };
 
-  async function read(election: string): Promise<ElectionSnapshot> {
+  async function read(election: string, as = c): Promise<ElectionSnapshot> {
     const k = electionKeys(election);
-    const resp = await c.txn(
+    const resp = await as.txn(
       txnRequest({
         success: [
           { request: { case: "requestRange", value: rangeRequest(enc.encode(k.state)) } },
@@ -212,17 +220,19 @@ export function createElectionStore(ctx: ServerContext, c: LocalClient): Electio
     return ops;
   }
 
-  function mutate(election: string, op: LineOp): Promise<Term> {
+  function mutate(election: string, opOrMake: LineOp | (() => LineOp), as = c): Promise<Term> {
     return serial(election, async () => {
       const stateKey = enc.encode(electionKeys(election).state);
+      let op: LineOp | undefined;
       for (;;) {
-        const snap = await read(election);
+        const snap = await read(election, as);
+        op ??= typeof opOrMake === "function" ? opOrMake() : opOrMake;
         if (snap.state === undefined && op.op !== "enter" && op.op !== "create") {
           throw errElectionNotFound(election);
         }
         const next = applyLineOp(snap.state ?? emptyLine, op);
         if (next === undefined) return toTerm(election, snap.state, snap.stateRev, snap.leaderRev);
-        const resp = await c.txn(
+        const resp = await as.txn(
           txnRequest({
             compare: [
               compare(stateKey, {

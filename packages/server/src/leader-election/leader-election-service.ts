@@ -2,11 +2,11 @@ import { errCompacted, errUserEmpty } from "@conclave/core";
 import { EventReason, type LeaderElectionService } from "@conclave/proto";
 import { electionKeys, prefixEnd } from "@conclave/wire";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import { callerOf, checkPrefix } from "../auth-guard.js";
+import { callerOf, prefixAuthorizer } from "../auth-guard.js";
 import type { LocalClient } from "../local-client.js";
 import type { ServerContext } from "../server-context.js";
 import { revocableStream } from "../stream-access.js";
-import { isListed, type LineReason, parseLineState } from "./election-line.js";
+import { isListed, type LineOp, type LineReason, parseLineState } from "./election-line.js";
 import { createElectionStore, type ElectionStore } from "./election-store.js";
 import { ElectionInputError, errElectionNotFound } from "./errors.js";
 
@@ -31,8 +31,10 @@ function need(value: string, what: string): string {
 
 /**
  * conclave.v1.LeaderElectionService over the in-process client: validation,
- * the auth check, then a line change or read through the {@link ElectionStore}
- * (the key layout is described there). Starts nothing: taking candidates whose
+ * then a line change or read through the {@link ElectionStore} (the key
+ * layout is described there) acting for the caller, whose check — READ, and
+ * WRITE for a change, on the election's whole prefix — the applier runs
+ * inside each read and write. Starts nothing: taking candidates whose
  * lease expired out of their line is {@link createLeaderElectionExpiry}'s duty,
  * started with the server.
  *
@@ -45,11 +47,12 @@ export function createLeaderElectionService(
 ): Partial<ServiceImpl<typeof LeaderElectionService>> {
   const { read, readAll, mutate, toTerm } = elections;
 
-  /** The caller needs READ, and WRITE for changes, on the election's keys. */
-  const authorized = (hctx: HandlerContext, election: string, write: boolean) => {
-    checkPrefix(ctx, hctx, electionKeys(election).prefix, write);
-    return election;
-  };
+  /**
+   * The in-process client acting for the caller, who needs READ, and WRITE
+   * for changes, on the election's keys.
+   */
+  const as = (hctx: HandlerContext, election: string, write: boolean) =>
+    c.as(prefixAuthorizer(ctx, hctx, electionKeys(election).prefix, write));
 
   /**
    * Whether the caller may READ the keys of `election` (what GetTerm needs):
@@ -69,21 +72,22 @@ export function createLeaderElectionService(
 
   const candidateOp =
     (op: "withdraw" | "evict" | "anoint" | "promote" | "demote") =>
-    async (req: { election: string; candidateId: string }, hctx: HandlerContext) => ({
-      term: await mutate(authorized(hctx, need(req.election, "election"), true), {
-        op,
-        id: need(req.candidateId, "candidate_id"),
-      }),
-    });
+    async (req: { election: string; candidateId: string }, hctx: HandlerContext) => {
+      const election = need(req.election, "election");
+      const by = as(hctx, election, true);
+      return {
+        term: await mutate(election, () => ({ op, id: need(req.candidateId, "candidate_id") }), by),
+      };
+    };
 
   const service: Partial<ServiceImpl<typeof LeaderElectionService>> = {
     async create(req, hctx) {
-      const election = authorized(hctx, need(req.election, "election"), true);
-      return { term: await mutate(election, { op: "create" }) };
+      const election = need(req.election, "election");
+      return { term: await mutate(election, { op: "create" }, as(hctx, election, true)) };
     },
     async close(req, hctx) {
-      const election = authorized(hctx, need(req.election, "election"), true);
-      return { term: await mutate(election, { op: "close" }) };
+      const election = need(req.election, "election");
+      return { term: await mutate(election, { op: "close" }, as(hctx, election, true)) };
     },
     async list(_req, hctx) {
       const readable = readableBy(hctx);
@@ -97,14 +101,12 @@ export function createLeaderElectionService(
       };
     },
     async enter(req, hctx) {
-      const election = authorized(hctx, need(req.election, "election"), true);
-      const id = need(req.candidateId, "candidate_id");
-      return {
-        term: await mutate(election, {
-          op: "enter",
-          candidate: { id, lease: req.lease.toString() },
-        }),
-      };
+      const election = need(req.election, "election");
+      const enter = (): LineOp => ({
+        op: "enter",
+        candidate: { id: need(req.candidateId, "candidate_id"), lease: req.lease.toString() },
+      });
+      return { term: await mutate(election, enter, as(hctx, election, true)) };
     },
     withdraw: candidateOp("withdraw"),
     evict: candidateOp("evict"),
@@ -112,19 +114,20 @@ export function createLeaderElectionService(
     promote: candidateOp("promote"),
     demote: candidateOp("demote"),
     async getTerm(req, hctx) {
-      const election = authorized(hctx, need(req.election, "election"), false);
-      const snap = await read(election);
+      const election = need(req.election, "election");
+      const snap = await read(election, as(hctx, election, false));
       if (snap.state === undefined) throw errElectionNotFound(election);
       return { term: toTerm(election, snap.state, snap.stateRev, snap.leaderRev) };
     },
     async *events(req, hctx) {
-      const election = authorized(hctx, need(req.election, "election"), false);
+      const election = need(req.election, "election");
+      const by = as(hctx, election, false);
       const k = electionKeys(election);
-      // READ on the election's keys, as checked above, for as long as the stream lasts.
+      // READ on the election's keys, checked by each read and watch, for as long as the stream lasts.
       const pfx = enc.encode(k.prefix);
       const stream = revocableStream(ctx, hctx, pfx, prefixEnd(pfx));
       try {
-        yield* electionEvents(election, req.startRevision, stream.signal);
+        yield* electionEvents(by, election, req.startRevision, stream.signal);
         stream.throwIfRevoked();
       } finally {
         stream.close();
@@ -133,7 +136,12 @@ export function createLeaderElectionService(
   };
   return service;
 
-  async function* electionEvents(election: string, startRevision: bigint, signal: AbortSignal) {
+  async function* electionEvents(
+    by: LocalClient,
+    election: string,
+    startRevision: bigint,
+    signal: AbortSignal,
+  ) {
     const k = electionKeys(election);
     const stateKey = enc.encode(k.state);
     let leaderRev = 0;
@@ -146,7 +154,7 @@ export function createLeaderElectionService(
         // The leader key's revision as of just before the replay, so replayed
         // terms carry the leader revision they had then.
         if (start > 1) {
-          const before = await c.range(enc.encode(k.leader), { revision: BigInt(start - 1) });
+          const before = await by.range(enc.encode(k.leader), { revision: BigInt(start - 1) });
           leaderRev = Number(before.kvs[0]?.modRevision ?? 0n);
         }
         from = start;
@@ -157,7 +165,7 @@ export function createLeaderElectionService(
     }
     for (;;) {
       if (from === undefined) {
-        const snap = await read(election);
+        const snap = await read(election, by);
         leaderRev = snap.leaderRev;
         yield {
           reason: EventReason.CURRENT,
@@ -168,7 +176,7 @@ export function createLeaderElectionService(
         from = snap.rev + 1;
       }
       let compacted: number | undefined;
-      for await (const wr of c.watch(stateKey, { rev: from }, signal)) {
+      for await (const wr of by.watch(stateKey, { rev: from }, signal)) {
         if (wr.compactRevision !== undefined) {
           compacted = wr.compactRevision;
           break;

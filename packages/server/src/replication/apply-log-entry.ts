@@ -1,4 +1,9 @@
-import { createRequestAuthorizer, type RequestAuthorizer } from "@conclave/core";
+import {
+  createRequestAuthorizer,
+  createScopedAuthorizer,
+  type KvAuthorizer,
+  type RequestAuthorizer,
+} from "@conclave/core";
 import type { conclaveLog } from "@conclave/proto";
 import type { ServerContext } from "../server-context.js";
 
@@ -24,6 +29,8 @@ export async function applyLogEntry(
   entry: conclaveLog.LogEntry,
 ): Promise<unknown> {
   const auth = authorizerFor(local, entry.caller);
+  // An auth change's caller, whose root role the change checks as it applies.
+  const by = entry.caller === undefined ? undefined : { caller: auth?.caller };
   const r = entry.request;
   switch (r.case) {
     case "put":
@@ -37,42 +44,47 @@ export async function applyLogEntry(
     case "leaseGrant":
       return local.lessor.grant(r.value.ID, Number(r.value.TTL));
     case "leaseRevoke":
-      return local.lessor.revoke(r.value.ID, auth);
+      return local.lessor.revoke(r.value.ID, requestAuthorizerFor(local, entry.caller));
     case "leaseExpire": {
       const keys = local.lessor.timeToLive(r.value.id)?.keys.length ?? 0;
       const rev = await local.lessor.revoke(r.value.id);
       return { rev, keys };
     }
     case "authEnable":
-      return local.auth.enable();
+      return local.auth.enable(by);
     case "authDisable":
-      return local.auth.disable();
+      return local.auth.disable(by);
     case "authenticate":
       local.auth.assignToken(r.value.name, r.value.token, Number(r.value.checkedRevision));
       return r.value.token;
     case "userAdd":
-      return local.auth.userAdd(r.value.name, "", {
-        noPassword: r.value.noPassword,
-        passwordHash: r.value.passwordHash,
-      });
+      return local.auth.userAdd(
+        r.value.name,
+        "",
+        { noPassword: r.value.noPassword, passwordHash: r.value.passwordHash },
+        by,
+      );
     case "userDelete":
-      return local.auth.userDelete(r.value.name);
+      return local.auth.userDelete(r.value.name, by);
     case "userChangePassword":
-      return local.auth.userChangePassword(r.value.name, "", {
-        passwordHash: r.value.passwordHash,
-      });
+      return local.auth.userChangePassword(
+        r.value.name,
+        "",
+        { passwordHash: r.value.passwordHash },
+        by,
+      );
     case "userGrantRole":
-      return local.auth.userGrantRole(r.value.user, r.value.role);
+      return local.auth.userGrantRole(r.value.user, r.value.role, by);
     case "userRevokeRole":
-      return local.auth.userRevokeRole(r.value.name, r.value.role);
+      return local.auth.userRevokeRole(r.value.name, r.value.role, by);
     case "roleAdd":
-      return local.auth.roleAdd(r.value.name);
+      return local.auth.roleAdd(r.value.name, by);
     case "roleDelete":
-      return local.auth.roleDelete(r.value.role);
+      return local.auth.roleDelete(r.value.role, by);
     case "roleGrantPermission":
-      return local.auth.roleGrantPermission(r.value.name, r.value.perm);
+      return local.auth.roleGrantPermission(r.value.name, r.value.perm, by);
     case "roleRevokePermission":
-      return local.auth.roleRevokePermission(r.value.role, r.value.key, r.value.rangeEnd);
+      return local.auth.roleRevokePermission(r.value.role, r.value.key, r.value.rangeEnd, by);
     case "alarm":
       if (r.value.action === alarmActivate) {
         return local.alarms.activate(r.value.memberID, r.value.alarm);
@@ -90,7 +102,17 @@ export async function applyLogEntry(
   }
 }
 
+/** The checks the proposer's authorizer ran: computed from the request, or a scope's. */
 function authorizerFor(
+  local: ServerContext,
+  caller: conclaveLog.Caller | undefined,
+): KvAuthorizer | undefined {
+  if (caller?.scope === undefined) return requestAuthorizerFor(local, caller);
+  const info = { username: caller.username, revision: Number(caller.authRevision) };
+  return createScopedAuthorizer(local.auth, info, caller.scope);
+}
+
+function requestAuthorizerFor(
   local: ServerContext,
   caller: conclaveLog.Caller | undefined,
 ): RequestAuthorizer | undefined {

@@ -1,4 +1,4 @@
-import type { AuthStore } from "@conclave/core";
+import type { AuthChangeBy, AuthStore } from "@conclave/core";
 import { logEntry } from "./propose-entry.js";
 import type { ReplicaLog } from "./replica-log.js";
 
@@ -9,14 +9,23 @@ import type { ReplicaLog } from "./replica-log.js";
  * Authenticate's password check and token — the token is a log entry, so a
  * token issued by one replica is valid on all of them (each keeps its idle
  * TTL by its own use of it).
+ *
+ * A change's caller (`AuthChangeBy`) goes into its log entry, and every
+ * replica's apply checks its root role there, against the auth state at that
+ * point of the log (etcd's authApplierV3). The proposer refuses a caller
+ * without it before hashing a password, as the embedded store does.
  */
 export function createReplicatedAuth(local: AuthStore, log: ReplicaLog): AuthStore {
-  const change = (request: unknown) =>
-    log.propose(logEntry(request as never)).then(() => undefined);
+  const change = (request: unknown, by?: AuthChangeBy) =>
+    log.propose(logEntry(request as never, by)).then(() => undefined);
+  /** The early refusal, before a hash's cost; the apply checks again. */
+  const admit = (by: AuthChangeBy | undefined) => {
+    if (by !== undefined) local.checkAdmin(by.caller);
+  };
   return {
     ...local,
-    enable: () => change({ case: "authEnable", value: {} }),
-    disable: () => change({ case: "authDisable", value: {} }),
+    enable: (by) => change({ case: "authEnable", value: {} }, by),
+    disable: (by) => change({ case: "authDisable", value: {} }, by),
     async authenticate(name, password) {
       await log.readIndex();
       const checkedRevision = await local.checkPassword(name, password);
@@ -27,27 +36,30 @@ export function createReplicatedAuth(local: AuthStore, log: ReplicaLog): AuthSto
       });
       return token;
     },
-    async userAdd(name, password, options = {}) {
+    async userAdd(name, password, options = {}, by = undefined) {
+      admit(by);
       const noPassword = options.noPassword === true;
       const passwordHash = noPassword
         ? ""
         : (options.passwordHash ?? (await local.hashPassword(password)));
-      await change({ case: "userAdd", value: { name, passwordHash, noPassword } });
+      await change({ case: "userAdd", value: { name, passwordHash, noPassword } }, by);
     },
-    userDelete: (name) => change({ case: "userDelete", value: { name } }),
-    async userChangePassword(name, password, options = {}) {
+    userDelete: (name, by) => change({ case: "userDelete", value: { name } }, by),
+    async userChangePassword(name, password, options = {}, by = undefined) {
+      admit(by);
       local.userGet(name); // errUserNotFound before the hash's cost
       const passwordHash = options.passwordHash ?? (await local.hashPassword(password));
-      await change({ case: "userChangePassword", value: { name, passwordHash } });
+      await change({ case: "userChangePassword", value: { name, passwordHash } }, by);
     },
-    userGrantRole: (user, role) => change({ case: "userGrantRole", value: { user, role } }),
-    userRevokeRole: (name, role) => change({ case: "userRevokeRole", value: { name, role } }),
-    roleAdd: (name) => change({ case: "roleAdd", value: { name } }),
-    roleDelete: (role) => change({ case: "roleDelete", value: { role } }),
-    roleGrantPermission: (name, perm) =>
-      change({ case: "roleGrantPermission", value: { name, perm } }),
-    roleRevokePermission: (role, key, rangeEnd) =>
-      change({ case: "roleRevokePermission", value: { role, key, rangeEnd } }),
+    userGrantRole: (user, role, by) => change({ case: "userGrantRole", value: { user, role } }, by),
+    userRevokeRole: (name, role, by) =>
+      change({ case: "userRevokeRole", value: { name, role } }, by),
+    roleAdd: (name, by) => change({ case: "roleAdd", value: { name } }, by),
+    roleDelete: (role, by) => change({ case: "roleDelete", value: { role } }, by),
+    roleGrantPermission: (name, perm, by) =>
+      change({ case: "roleGrantPermission", value: { name, perm } }, by),
+    roleRevokePermission: (role, key, rangeEnd, by) =>
+      change({ case: "roleRevokePermission", value: { role, key, rangeEnd } }, by),
     // The local store's token sweep runs with the context; nothing of its own here.
     start: () => undefined,
     close: () => undefined,

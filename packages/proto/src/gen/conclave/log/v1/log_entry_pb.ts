@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file conclave/log/v1/log_entry.proto.
  */
 export const file_conclave_log_v1_log_entry: GenFile = /*@__PURE__*/
-  fileDesc("Ch9jb25jbGF2ZS9sb2cvdjEvbG9nX2VudHJ5LnByb3RvEg9jb25jbGF2ZS5sb2cudjEimwoKCExvZ0VudHJ5EhAKCHByb3Bvc2VyGAEgASgEEhIKCnJlcXVlc3RfaWQYAiABKAQSJwoGY2FsbGVyGAMgASgLMhcuY29uY2xhdmUubG9nLnYxLkNhbGxlchInCgNwdXQYCiABKAsyGC5ldGNkc2VydmVycGIuUHV0UmVxdWVzdEgAEjgKDGRlbGV0ZV9yYW5nZRgLIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5EZWxldGVSYW5nZVJlcXVlc3RIABInCgN0eG4YDCABKAsyGC5ldGNkc2VydmVycGIuVHhuUmVxdWVzdEgAEjUKCmNvbXBhY3Rpb24YDSABKAsyHy5ldGNkc2VydmVycGIuQ29tcGFjdGlvblJlcXVlc3RIABI2CgtsZWFzZV9ncmFudBgUIAEoCzIfLmV0Y2RzZXJ2ZXJwYi5MZWFzZUdyYW50UmVxdWVzdEgAEjgKDGxlYXNlX3Jldm9rZRgVIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5MZWFzZVJldm9rZVJlcXVlc3RIABI0CgxsZWFzZV9leHBpcmUYFiABKAsyHC5jb25jbGF2ZS5sb2cudjEuTGVhc2VFeHBpcmVIABI2CgthdXRoX2VuYWJsZRgeIAEoCzIfLmV0Y2RzZXJ2ZXJwYi5BdXRoRW5hYmxlUmVxdWVzdEgAEjgKDGF1dGhfZGlzYWJsZRgfIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5BdXRoRGlzYWJsZVJlcXVlc3RIABI1CgxhdXRoZW50aWNhdGUYICABKAsyHS5jb25jbGF2ZS5sb2cudjEuQXV0aGVudGljYXRlSAASLAoIdXNlcl9hZGQYISABKAsyGC5jb25jbGF2ZS5sb2cudjEuVXNlckFkZEgAEjoKC3VzZXJfZGVsZXRlGCIgASgLMiMuZXRjZHNlcnZlcnBiLkF1dGhVc2VyRGVsZXRlUmVxdWVzdEgAEkMKFHVzZXJfY2hhbmdlX3Bhc3N3b3JkGCMgASgLMiMuY29uY2xhdmUubG9nLnYxLlVzZXJDaGFuZ2VQYXNzd29yZEgAEkEKD3VzZXJfZ3JhbnRfcm9sZRgkIAEoCzImLmV0Y2RzZXJ2ZXJwYi5BdXRoVXNlckdyYW50Um9sZVJlcXVlc3RIABJDChB1c2VyX3Jldm9rZV9yb2xlGCUgASgLMicuZXRjZHNlcnZlcnBiLkF1dGhVc2VyUmV2b2tlUm9sZVJlcXVlc3RIABI0Cghyb2xlX2FkZBgmIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5BdXRoUm9sZUFkZFJlcXVlc3RIABI6Cgtyb2xlX2RlbGV0ZRgnIAEoCzIjLmV0Y2RzZXJ2ZXJwYi5BdXRoUm9sZURlbGV0ZVJlcXVlc3RIABJNChVyb2xlX2dyYW50X3Blcm1pc3Npb24YKCABKAsyLC5ldGNkc2VydmVycGIuQXV0aFJvbGVHcmFudFBlcm1pc3Npb25SZXF1ZXN0SAASTwoWcm9sZV9yZXZva2VfcGVybWlzc2lvbhgpIAEoCzItLmV0Y2RzZXJ2ZXJwYi5BdXRoUm9sZVJldm9rZVBlcm1pc3Npb25SZXF1ZXN0SAASKwoFYWxhcm0YMiABKAsyGi5ldGNkc2VydmVycGIuQWxhcm1SZXF1ZXN0SAASKwoHcmVzdG9yZRg8IAEoCzIYLmNvbmNsYXZlLmxvZy52MS5SZXN0b3JlSABCCQoHcmVxdWVzdCIxCgZDYWxsZXISEAoIdXNlcm5hbWUYASABKAkSFQoNYXV0aF9yZXZpc2lvbhgCIAEoBCIZCgtMZWFzZUV4cGlyZRIKCgJpZBgBIAEoAyJFCgxBdXRoZW50aWNhdGUSDAoEbmFtZRgBIAEoCRINCgV0b2tlbhgCIAEoCRIYChBjaGVja2VkX3JldmlzaW9uGAMgASgEIkMKB1VzZXJBZGQSDAoEbmFtZRgBIAEoCRIVCg1wYXNzd29yZF9oYXNoGAIgASgJEhMKC25vX3Bhc3N3b3JkGAMgASgIIjkKElVzZXJDaGFuZ2VQYXNzd29yZBIMCgRuYW1lGAEgASgJEhUKDXBhc3N3b3JkX2hhc2gYAiABKAkiOgoHUmVzdG9yZRIvCgdyZWNvcmRzGAEgAygLMh4uY29uY2xhdmUubG9nLnYxLkJhY2tlbmRSZWNvcmQiOwoNQmFja2VuZFJlY29yZBIOCgZidWNrZXQYASABKAkSCwoDa2V5GAIgASgMEg0KBXZhbHVlGAMgASgMYgZwcm90bzM", [file_etcd_etcdserverpb_rpc]);
+  fileDesc("Ch9jb25jbGF2ZS9sb2cvdjEvbG9nX2VudHJ5LnByb3RvEg9jb25jbGF2ZS5sb2cudjEimwoKCExvZ0VudHJ5EhAKCHByb3Bvc2VyGAEgASgEEhIKCnJlcXVlc3RfaWQYAiABKAQSJwoGY2FsbGVyGAMgASgLMhcuY29uY2xhdmUubG9nLnYxLkNhbGxlchInCgNwdXQYCiABKAsyGC5ldGNkc2VydmVycGIuUHV0UmVxdWVzdEgAEjgKDGRlbGV0ZV9yYW5nZRgLIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5EZWxldGVSYW5nZVJlcXVlc3RIABInCgN0eG4YDCABKAsyGC5ldGNkc2VydmVycGIuVHhuUmVxdWVzdEgAEjUKCmNvbXBhY3Rpb24YDSABKAsyHy5ldGNkc2VydmVycGIuQ29tcGFjdGlvblJlcXVlc3RIABI2CgtsZWFzZV9ncmFudBgUIAEoCzIfLmV0Y2RzZXJ2ZXJwYi5MZWFzZUdyYW50UmVxdWVzdEgAEjgKDGxlYXNlX3Jldm9rZRgVIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5MZWFzZVJldm9rZVJlcXVlc3RIABI0CgxsZWFzZV9leHBpcmUYFiABKAsyHC5jb25jbGF2ZS5sb2cudjEuTGVhc2VFeHBpcmVIABI2CgthdXRoX2VuYWJsZRgeIAEoCzIfLmV0Y2RzZXJ2ZXJwYi5BdXRoRW5hYmxlUmVxdWVzdEgAEjgKDGF1dGhfZGlzYWJsZRgfIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5BdXRoRGlzYWJsZVJlcXVlc3RIABI1CgxhdXRoZW50aWNhdGUYICABKAsyHS5jb25jbGF2ZS5sb2cudjEuQXV0aGVudGljYXRlSAASLAoIdXNlcl9hZGQYISABKAsyGC5jb25jbGF2ZS5sb2cudjEuVXNlckFkZEgAEjoKC3VzZXJfZGVsZXRlGCIgASgLMiMuZXRjZHNlcnZlcnBiLkF1dGhVc2VyRGVsZXRlUmVxdWVzdEgAEkMKFHVzZXJfY2hhbmdlX3Bhc3N3b3JkGCMgASgLMiMuY29uY2xhdmUubG9nLnYxLlVzZXJDaGFuZ2VQYXNzd29yZEgAEkEKD3VzZXJfZ3JhbnRfcm9sZRgkIAEoCzImLmV0Y2RzZXJ2ZXJwYi5BdXRoVXNlckdyYW50Um9sZVJlcXVlc3RIABJDChB1c2VyX3Jldm9rZV9yb2xlGCUgASgLMicuZXRjZHNlcnZlcnBiLkF1dGhVc2VyUmV2b2tlUm9sZVJlcXVlc3RIABI0Cghyb2xlX2FkZBgmIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5BdXRoUm9sZUFkZFJlcXVlc3RIABI6Cgtyb2xlX2RlbGV0ZRgnIAEoCzIjLmV0Y2RzZXJ2ZXJwYi5BdXRoUm9sZURlbGV0ZVJlcXVlc3RIABJNChVyb2xlX2dyYW50X3Blcm1pc3Npb24YKCABKAsyLC5ldGNkc2VydmVycGIuQXV0aFJvbGVHcmFudFBlcm1pc3Npb25SZXF1ZXN0SAASTwoWcm9sZV9yZXZva2VfcGVybWlzc2lvbhgpIAEoCzItLmV0Y2RzZXJ2ZXJwYi5BdXRoUm9sZVJldm9rZVBlcm1pc3Npb25SZXF1ZXN0SAASKwoFYWxhcm0YMiABKAsyGi5ldGNkc2VydmVycGIuQWxhcm1SZXF1ZXN0SAASKwoHcmVzdG9yZRg8IAEoCzIYLmNvbmNsYXZlLmxvZy52MS5SZXN0b3JlSABCCQoHcmVxdWVzdCJbCgZDYWxsZXISEAoIdXNlcm5hbWUYASABKAkSFQoNYXV0aF9yZXZpc2lvbhgCIAEoBBIoCgVzY29wZRgDIAEoCzIZLmNvbmNsYXZlLmxvZy52MS5LZXlTY29wZSI5CghLZXlTY29wZRILCgNrZXkYASABKAwSEQoJcmFuZ2VfZW5kGAIgASgMEg0KBXdyaXRlGAMgASgIIhkKC0xlYXNlRXhwaXJlEgoKAmlkGAEgASgDIkUKDEF1dGhlbnRpY2F0ZRIMCgRuYW1lGAEgASgJEg0KBXRva2VuGAIgASgJEhgKEGNoZWNrZWRfcmV2aXNpb24YAyABKAQiQwoHVXNlckFkZBIMCgRuYW1lGAEgASgJEhUKDXBhc3N3b3JkX2hhc2gYAiABKAkSEwoLbm9fcGFzc3dvcmQYAyABKAgiOQoSVXNlckNoYW5nZVBhc3N3b3JkEgwKBG5hbWUYASABKAkSFQoNcGFzc3dvcmRfaGFzaBgCIAEoCSI6CgdSZXN0b3JlEi8KB3JlY29yZHMYASADKAsyHi5jb25jbGF2ZS5sb2cudjEuQmFja2VuZFJlY29yZCI7Cg1CYWNrZW5kUmVjb3JkEg4KBmJ1Y2tldBgBIAEoCRILCgNrZXkYAiABKAwSDQoFdmFsdWUYAyABKAxiBnByb3RvMw", [file_etcd_etcdserverpb_rpc]);
 
 /**
  * One entry of the log every replica follows: a request that each replica
@@ -44,8 +44,10 @@ export type LogEntry = Message<"conclave.log.v1.LogEntry"> & {
 
   /**
    * Whose permissions the apply checks (etcd's RequestHeader username and
-   * auth_revision). Absent: a trusted internal request (lease expiry, recipes
-   * whose service checked the caller).
+   * auth_revision): KV requests of clients and of the in-process client acting
+   * for a caller (Lock, Election, LeaderElection), and auth changes (whose
+   * apply checks the caller's root role). Absent: a trusted internal request
+   * (lease expiry, a recipe's cleanup of its own key).
    *
    * @generated from field: conclave.log.v1.Caller caller = 3;
    */
@@ -214,6 +216,16 @@ export type Caller = Message<"conclave.log.v1.Caller"> & {
    * @generated from field: uint64 auth_revision = 2;
    */
   authRevision: bigint;
+
+  /**
+   * Set for requests made through an API that authorizes a whole key range
+   * (conclave.v1 LeaderElection: the election's prefix) instead of the keys
+   * the request touches: the apply checks READ on the range, and WRITE too
+   * when `write`.
+   *
+   * @generated from field: conclave.log.v1.KeyScope scope = 3;
+   */
+  scope?: KeyScope | undefined;
 };
 
 /**
@@ -222,6 +234,36 @@ export type Caller = Message<"conclave.log.v1.Caller"> & {
  */
 export const CallerSchema: GenMessage<Caller> = /*@__PURE__*/
   messageDesc(file_conclave_log_v1_log_entry, 1);
+
+/**
+ * A key range in etcd's forms (see etcdserverpb.RangeRequest) and the access
+ * a request made within it needs.
+ *
+ * @generated from message conclave.log.v1.KeyScope
+ */
+export type KeyScope = Message<"conclave.log.v1.KeyScope"> & {
+  /**
+   * @generated from field: bytes key = 1;
+   */
+  key: Uint8Array;
+
+  /**
+   * @generated from field: bytes range_end = 2;
+   */
+  rangeEnd: Uint8Array;
+
+  /**
+   * @generated from field: bool write = 3;
+   */
+  write: boolean;
+};
+
+/**
+ * Describes the message conclave.log.v1.KeyScope.
+ * Use `create(KeyScopeSchema)` to create a new message.
+ */
+export const KeyScopeSchema: GenMessage<KeyScope> = /*@__PURE__*/
+  messageDesc(file_conclave_log_v1_log_entry, 2);
 
 /**
  * Revokes a lease whose deadline passed; appended only by the replica running
@@ -241,7 +283,7 @@ export type LeaseExpire = Message<"conclave.log.v1.LeaseExpire"> & {
  * Use `create(LeaseExpireSchema)` to create a new message.
  */
 export const LeaseExpireSchema: GenMessage<LeaseExpire> = /*@__PURE__*/
-  messageDesc(file_conclave_log_v1_log_entry, 2);
+  messageDesc(file_conclave_log_v1_log_entry, 3);
 
 /**
  * A simple token, generated by the replica that verified the password.
@@ -273,7 +315,7 @@ export type Authenticate = Message<"conclave.log.v1.Authenticate"> & {
  * Use `create(AuthenticateSchema)` to create a new message.
  */
 export const AuthenticateSchema: GenMessage<Authenticate> = /*@__PURE__*/
-  messageDesc(file_conclave_log_v1_log_entry, 3);
+  messageDesc(file_conclave_log_v1_log_entry, 4);
 
 /**
  * UserAdd with the password already hashed by the proposer.
@@ -302,7 +344,7 @@ export type UserAdd = Message<"conclave.log.v1.UserAdd"> & {
  * Use `create(UserAddSchema)` to create a new message.
  */
 export const UserAddSchema: GenMessage<UserAdd> = /*@__PURE__*/
-  messageDesc(file_conclave_log_v1_log_entry, 4);
+  messageDesc(file_conclave_log_v1_log_entry, 5);
 
 /**
  * UserChangePassword with the password already hashed by the proposer.
@@ -326,7 +368,7 @@ export type UserChangePassword = Message<"conclave.log.v1.UserChangePassword"> &
  * Use `create(UserChangePasswordSchema)` to create a new message.
  */
 export const UserChangePasswordSchema: GenMessage<UserChangePassword> = /*@__PURE__*/
-  messageDesc(file_conclave_log_v1_log_entry, 5);
+  messageDesc(file_conclave_log_v1_log_entry, 6);
 
 /**
  * A part of a store's contents, copied record by record as its local backend
@@ -357,7 +399,7 @@ export type Restore = Message<"conclave.log.v1.Restore"> & {
  * Use `create(RestoreSchema)` to create a new message.
  */
 export const RestoreSchema: GenMessage<Restore> = /*@__PURE__*/
-  messageDesc(file_conclave_log_v1_log_entry, 6);
+  messageDesc(file_conclave_log_v1_log_entry, 7);
 
 /**
  * One entry of a local backend.
@@ -386,5 +428,5 @@ export type BackendRecord = Message<"conclave.log.v1.BackendRecord"> & {
  * Use `create(BackendRecordSchema)` to create a new message.
  */
 export const BackendRecordSchema: GenMessage<BackendRecord> = /*@__PURE__*/
-  messageDesc(file_conclave_log_v1_log_entry, 7);
+  messageDesc(file_conclave_log_v1_log_entry, 8);
 
