@@ -238,7 +238,11 @@ async function main(): Promise<void> {
     );
     process.exit(1);
   });
-  logger.info({ urls: bound, version: conclaveVersion }, "conclave is serving client requests");
+  logger.info(
+    // The dashboard is served at "/" of every client URL.
+    { urls: bound, dashboard: `${bound[0]}/`, version: conclaveVersion },
+    "conclave is serving client requests",
+  );
   if (metricsListeners !== undefined) {
     const metricsBound = await metricsListeners
       .listen(config.listenMetricsUrls)
