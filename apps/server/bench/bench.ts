@@ -36,7 +36,7 @@ import {
   replicaCompareDefault,
   runReplicaCompare,
 } from "./replica-compare.js";
-import { errorSummary, meanOf, ms, rate, table } from "./report-format.js";
+import { errorSummary, meanOf, ms, rate, roundLines, table } from "./report-format.js";
 
 const nodeWorkloads = [...kvWorkloads, "watch", "keepalive", "lock", "election"] as const;
 /** Only the Go client has these (clientv3 calls without a Node twin). */
@@ -615,15 +615,12 @@ async function runCompare(cfg: Config): Promise<number> {
           const m = results.get(key) ?? emptyMerged();
           results.set(key, m);
           addRun(m, r, serverCpu);
-          const head = r.measures[0];
-          const l = head?.latenciesMs ?? new Float64Array();
           process.stdout.write(
-            `  round ${round + 1} ${workload.padEnd(14)} ${s.name.padEnd(8)} ${rate(head?.rate ?? Number.NaN, head?.unit).padStart(12)}/s  ` +
-              `p50 ${ms(percentile(l, 50))}  p99 ${ms(percentile(l, 99))}  ` +
-              `max ${ms(percentile(l, 100))} ms  errors ${r.errors}  (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`,
+            roundLines(round, workload, s.name, r, performance.now() - t0, {
+              workload: 14,
+              target: 8,
+            }),
           );
-          for (const n of r.notes) process.stdout.write(`      ${n}\n`);
-          if (r.errors > 0) process.stdout.write(`      errors: ${errorSummary(r.errorKinds)}\n`);
         }
       }
     }

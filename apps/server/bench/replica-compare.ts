@@ -17,7 +17,6 @@ import {
   startPostgres,
 } from "@conclave/testkit";
 import type { RunResult } from "./coord.js";
-import { percentile } from "./load.js";
 import { loadAverage, toolVersion } from "./machine-info.js";
 import {
   addRun,
@@ -30,7 +29,7 @@ import {
 } from "./merged-runs.js";
 import { type CpuSnapshot, postgresCpuBetween, postgresCpuSnapshot } from "./postgres-cpu.js";
 import { procCpuMs } from "./proc-cpu.js";
-import { errorSummary, ms, rate, table } from "./report-format.js";
+import { errorSummary, ms, rate, roundLines, table } from "./report-format.js";
 
 /**
  * The workloads `--replicas` runs by default: the issue's put, range, watch
@@ -198,15 +197,12 @@ export async function runReplicaCompare(plan: ReplicaComparePlan): Promise<numbe
           const m = results.get(key) ?? emptyMerged();
           results.set(key, m);
           addRun(m, r, serverCpu, pgCpu);
-          const head = r.measures[0];
-          const l = head?.latenciesMs ?? new Float64Array();
           process.stdout.write(
-            `  round ${round + 1} ${workload.padEnd(12)} ${t.name.padEnd(10)} ${rate(head?.rate ?? Number.NaN, head?.unit).padStart(12)}/s  ` +
-              `p50 ${ms(percentile(l, 50))}  p99 ${ms(percentile(l, 99))}  ` +
-              `max ${ms(percentile(l, 100))} ms  errors ${r.errors}  (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`,
+            roundLines(round, workload, t.name, r, performance.now() - t0, {
+              workload: 12,
+              target: 10,
+            }),
           );
-          for (const n of r.notes) process.stdout.write(`      ${n}\n`);
-          if (r.errors > 0) process.stdout.write(`      errors: ${errorSummary(r.errorKinds)}\n`);
         }
       }
     }

@@ -1,6 +1,9 @@
 // Number and table formatting shared by the bench's reports (bench.ts's
 // single-endpoint and --compare tables, replica-compare.ts's table).
 
+import type { RunResult } from "./coord.js";
+import { percentile } from "./load.js";
+
 /** Mean of a sample array; NaN when empty. */
 export function meanOf(xs: Float64Array): number {
   let sum = 0;
@@ -34,4 +37,28 @@ export function table(header: string[], rows: string[][], textCols = 1): string 
 /** "3x kind; 1x other kind". */
 export function errorSummary(kinds: Map<string, number>): string {
   return [...kinds].map(([k, n]) => `${n}x ${k}`).join("; ");
+}
+
+/**
+ * The progress lines of one timed run in a multi-round comparison: its
+ * headline rate and latencies, then its notes and errors.
+ */
+export function roundLines(
+  round: number,
+  workload: string,
+  target: string,
+  r: RunResult,
+  elapsedMs: number,
+  widths: { workload: number; target: number },
+): string {
+  const head = r.measures[0];
+  const l = head?.latenciesMs ?? new Float64Array();
+  const lines = [
+    `  round ${round + 1} ${workload.padEnd(widths.workload)} ${target.padEnd(widths.target)} ${rate(head?.rate ?? Number.NaN, head?.unit).padStart(12)}/s  ` +
+      `p50 ${ms(percentile(l, 50))}  p99 ${ms(percentile(l, 99))}  ` +
+      `max ${ms(percentile(l, 100))} ms  errors ${r.errors}  (${(elapsedMs / 1000).toFixed(1)} s)`,
+    ...r.notes.map((n) => `      ${n}`),
+    ...(r.errors > 0 ? [`      errors: ${errorSummary(r.errorKinds)}`] : []),
+  ];
+  return `${lines.join("\n")}\n`;
 }
