@@ -89,13 +89,21 @@ const doors: Door[] = [
         headers: { token },
         signal: abort.signal,
       });
+      // The watch starts at the revision after its creation: the test's
+      // first change must come after the created answer, or it is missed.
+      let markCreated = () => {};
+      const created = new Promise<void>((r) => {
+        markCreated = r;
+      });
       const ended = (async () => {
         for await (const r of stream) {
+          if (r.created) markCreated();
           for (const e of r.events) seen.push(text(e.kv?.key ?? new Uint8Array()));
           if (r.canceled) return `canceled: ${r.cancelReason}`;
         }
         return "ended";
       })().catch((e: unknown) => `error: ${String(e)}`);
+      await Promise.race([created, ended]);
       return { seen, ended, close: () => abort.abort() };
     },
     change: putUnder,
@@ -116,6 +124,10 @@ const doors: Door[] = [
         }),
         signal: abort.signal,
       });
+      let markCreated = () => {};
+      const created = new Promise<void>((r) => {
+        markCreated = r;
+      });
       const ended = (async () => {
         const decoder = new TextDecoder();
         let buffered = "";
@@ -126,11 +138,13 @@ const doors: Door[] = [
             const line = JSON.parse(buffered.slice(0, nl)) as {
               result?: {
                 events?: { kv: { key: string } }[];
+                created?: boolean;
                 canceled?: boolean;
                 cancel_reason?: string;
               };
             };
             buffered = buffered.slice(nl + 1);
+            if (line.result?.created) markCreated();
             for (const e of line.result?.events ?? []) {
               seen.push(Buffer.from(e.kv.key, "base64").toString());
             }
@@ -140,6 +154,7 @@ const doors: Door[] = [
         }
         return "ended";
       })().catch((e: unknown) => `error: ${String(e)}`);
+      await Promise.race([created, ended]);
       return { seen, ended, close: () => abort.abort() };
     },
     change: putUnder,
