@@ -123,6 +123,20 @@ describe("one cluster of 3 replicas", () => {
       },
       10_000,
     );
+    // /metrics agrees: exactly one replica is the leader, every one has one.
+    const metric = async (r: RunningServer, name: string) => {
+      const text = await (await fetch(`${r.url}/metrics`)).text();
+      return Number(new RegExp(`^${name} (\\d+)$`, "m").exec(text)?.[1]);
+    };
+    await eventually(
+      "one etcd_server_is_leader",
+      async () => {
+        const is = await Promise.all(replicas.map((r) => metric(r, "etcd_server_is_leader")));
+        const has = await Promise.all(replicas.map((r) => metric(r, "etcd_server_has_leader")));
+        return is.filter((x) => x === 1).length === 1 && has.every((x) => x === 1);
+      },
+      10_000,
+    );
     // etcdctl sees the same.
     const out = etcdctl(nth(replicas, 1).endpoint, ["member", "list"]);
     assert.equal(out.code, 0, out.stderr);

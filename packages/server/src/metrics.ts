@@ -90,15 +90,17 @@ export function createMetrics(ctx: ServerContext): Metrics {
   gauge("etcd_debugging_mvcc_watcher_total", "Total number of watchers.", () =>
     ctx.hub.watcherCount(),
   );
+  // Replicas: the leader is the replica running the cluster duties (as
+  // `endpoint status` reports it); the embedded server leads itself.
   gauge(
     "etcd_server_has_leader",
     "Whether or not a leader exists. 1 is existence, 0 is not.",
-    () => 1,
+    () => (ctx.cluster === undefined || ctx.cluster.leader() !== 0n ? 1 : 0),
   );
   gauge(
     "etcd_server_is_leader",
     "Whether or not this member is a leader. 1 if is, 0 otherwise.",
-    () => 1,
+    () => (ctx.cluster === undefined || ctx.cluster.isLeader() ? 1 : 0),
   );
   gauge("conclave_leases", "Number of live leases.", () => ctx.lessor.leases().length);
   const leaseCounter = (
