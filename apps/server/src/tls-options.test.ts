@@ -54,6 +54,19 @@ describe("loadClientTlsOptions", () => {
     );
   });
 
+  it("takes a DER CRL as etcd does (its own fixtures' revoke.crl is DER)", () => {
+    const pem = certs.read(certs.crl("der", [])).toString();
+    const der = join(certs.dir, "der.crl");
+    const base64 = pem.replace(/-----[A-Z0-9 ]+-----|\s/g, "");
+    writeFileSync(der, Buffer.from(base64, "base64"));
+    const options = loadClientTlsOptions({ ...server(), crlFile: der });
+    assert.equal(
+      options.crl?.toString().replace(/\s/g, ""),
+      pem.replace(/\s/g, ""),
+      "the same CRL, as PEM",
+    );
+  });
+
   const failures: {
     name: string;
     flags: () => Parameters<typeof loadClientTlsOptions>[0];
@@ -92,7 +105,12 @@ describe("loadClientTlsOptions", () => {
     {
       name: "a CRL file that is no PEM CRL",
       flags: () => ({ ...server(), crlFile: certs.ca.cert }),
-      error: /^cannot use --client-crl-file .*ca\.crt: no PEM CRL in it/,
+      error: /^cannot use --client-crl-file .*ca\.crt: no PEM or DER CRL in it/,
+    },
+    {
+      name: "a CRL file that is neither PEM nor DER",
+      flags: () => ({ ...server(), crlFile: garbage }),
+      error: /^cannot use --client-crl-file .*garbage\.pem: no PEM or DER CRL in it/,
     },
   ];
   for (const c of failures) {

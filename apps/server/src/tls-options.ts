@@ -13,7 +13,8 @@ export interface ClientTlsFiles {
   /** `--client-cert-auth`: require a verified client certificate. */
   clientCertAuth?: boolean;
   /**
-   * `--client-crl-file`: PEM certificate revocation lists; a client
+   * `--client-crl-file`: certificate revocation lists, PEM or one DER CRL
+   * (Go's x509.ParseCRL, which etcd uses, takes either); a client
    * certificate they revoke fails its handshake.
    */
   crlFile?: string;
@@ -66,7 +67,8 @@ export function loadClientTlsOptions(files: ClientTlsFiles): TlsOptions {
   const key = read("--key-file", files.keyFile);
   const ca =
     files.trustedCaFile === undefined ? undefined : read("--trusted-ca-file", files.trustedCaFile);
-  const crl = files.crlFile === undefined ? undefined : read("--client-crl-file", files.crlFile);
+  const crl =
+    files.crlFile === undefined ? undefined : crlAsPem(read("--client-crl-file", files.crlFile));
   const requireClientCert = files.clientCertAuth === true || ca !== undefined;
   const ciphers =
     files.cipherSuites === undefined ? undefined : opensslCiphersOf(files.cipherSuites).ciphers;
@@ -75,7 +77,7 @@ export function loadClientTlsOptions(files: ClientTlsFiles): TlsOptions {
     key,
     minVersion: "TLSv1.2",
     ...(ca !== undefined && { ca }),
-    ...(crl !== undefined && { crl }),
+    ...(crl != null && { crl }),
     ...(ciphers !== undefined && { ciphers }),
     ...(requireClientCert && { requestCert: true, rejectUnauthorized: true }),
   };
@@ -101,8 +103,10 @@ export function loadClientTlsOptions(files: ClientTlsFiles): TlsOptions {
     }
   }
   if (crl !== undefined) {
-    if (!crl.includes("-----BEGIN X509 CRL-----")) {
-      throw new TlsConfigError(`cannot use --client-crl-file ${files.crlFile}: no PEM CRL in it`);
+    if (crl === null) {
+      throw new TlsConfigError(
+        `cannot use --client-crl-file ${files.crlFile}: no PEM or DER CRL in it`,
+      );
     }
     try {
       createSecureContext({ crl });
@@ -120,4 +124,16 @@ export function loadClientTlsOptions(files: ClientTlsFiles): TlsOptions {
     }
   }
   return options;
+}
+
+/**
+ * A CRL file's contents as PEM, which is all Node's TLS takes: PEM as it is;
+ * a DER CRL (an ASN.1 SEQUENCE, as `openssl crl -outform DER` and etcd's own
+ * test fixtures write them) wrapped in PEM; anything else null.
+ */
+export function crlAsPem(file: Buffer): Buffer | null {
+  if (file.includes("-----BEGIN X509 CRL-----")) return file;
+  if (file[0] !== 0x30) return null;
+  const body = file.toString("base64").replace(/.{1,64}/g, "$&\n");
+  return Buffer.from(`-----BEGIN X509 CRL-----\n${body}-----END X509 CRL-----\n`);
 }

@@ -4,6 +4,7 @@
 // same flags: both must answer alike.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import * as http2 from "node:http2";
 import { after, before, describe, test } from "node:test";
 import {
@@ -18,6 +19,12 @@ import { createTestCerts, type TestCerts } from "./test-certs.js";
 const certs: TestCerts = createTestCerts(["root", "alice"]);
 /** Alice's certificate is revoked. */
 const crl = certs.crl("client", [certs.clients.alice ?? certs.stranger]);
+/** The same CRL in DER, the form of etcd's own test fixture (integration/fixtures/revoke.crl). */
+const crlDer = `${crl}.der`;
+writeFileSync(
+  crlDer,
+  Buffer.from(readFileSync(crl, "utf8").replace(/-----[A-Z0-9 ]+-----|\s/g, ""), "base64"),
+);
 /** The server certificate is ECDSA: these are the ECDSA suites allowed. */
 const cipherSuites = [
   "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
@@ -205,5 +212,43 @@ describe("etcd's TLS and stream flags, against etcd", () => {
     assert.deepEqual(seen[0]?.version, { exit: 0, body: "404 page not found\n", status: 404 });
     assert.deepEqual(seen[0]?.metrics, [200, true]);
     assert.equal(seen[0]?.httpsRoot, '{"health":"true"}');
+  });
+});
+
+describe("--client-crl-file with a DER CRL, against etcd", () => {
+  const targets: Target[] = [];
+
+  before(async () => {
+    for (const [name, startServer] of [
+      ["conclave", startConclave],
+      ["etcd", startEtcd],
+    ] as const) {
+      const server = await startServer({
+        scheme: "https",
+        args: [
+          ...["--cert-file", certs.server.cert, "--key-file", certs.server.key],
+          ...["--trusted-ca-file", certs.ca.cert, "--client-cert-auth"],
+          ...["--client-crl-file", crlDer],
+        ],
+      });
+      targets.push({ name, server, metricsHttp: "", metricsHttps: "" });
+    }
+  });
+  after(async () => {
+    for (const t of targets) await t.server.stop();
+  });
+
+  test("taken as etcd takes it: the revoked certificate is refused, others served", () => {
+    const seen = targets.map((t) => {
+      const root = etcdctl(t, "root", ["put", "crl/der", "v"]);
+      const alice = etcdctl(t, "alice", ["get", "crl/der"]);
+      return {
+        root: [root.code, root.stdout],
+        alice: [alice.code, /deadline exceeded|certificate|tls/i.test(alice.stderr)],
+        curlAlice: curl(`${t.server.url}/health`, "alice").exit !== 0,
+      };
+    });
+    assert.deepEqual(seen[0], seen[1]);
+    assert.deepEqual(seen[0], { root: [0, "OK\n"], alice: [1, true], curlAlice: true });
   });
 });
