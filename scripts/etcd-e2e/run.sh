@@ -4,16 +4,18 @@
 # docs/etcd-e2e.md for what is left out and why, and the latest results.
 #
 #   bash scripts/etcd-e2e/run.sh              # the selected tests (tests.txt)
-#   bash scripts/etcd-e2e/run.sh 'TestCtlV3Put$|TestCtlV3Get$'   # a -test.run regexp
+#   bash scripts/etcd-e2e/run.sh 'TestCtlV3Put$|TestCtlV3Get$'   # a -test.run regexp instead
 #   bash scripts/etcd-e2e/run.sh --list       # the selected test names
+#   bash scripts/etcd-e2e/run.sh --etcd [regexp]   # the same against the real etcd 3.4.23
 #
 # Installs golang-go, golang-etcd-server-dev and etcd-client with apt when
 # missing; builds the suite offline in GOPATH mode (Debian's sources, no
 # module proxy) into the gitignored scripts/etcd-e2e/work/, again whenever the
 # Go version or the package version changes; builds Conclave's bundle. Then
 # runs the test binary with -bin-dir holding etcdctl and ./etcd (the wrapper
-# that starts Conclave), one test at a time. Extra arguments after the regexp
-# go to the test binary (e.g. -test.count 1). Output: work/last-run.log.
+# that starts Conclave), one test at a time, each in its own test process.
+# Extra arguments after the regexp go to the test binary. Output:
+# work/last-run.log.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -27,6 +29,13 @@ if [ "${1:-}" = "--list" ]; then
   selected
   exit 0
 fi
+# --etcd: run the same tests against the real etcd 3.4.23 (Debian's
+# etcd-server), the reference for every failure.
+server=conclave
+if [ "${1:-}" = "--etcd" ]; then
+  server=etcd
+  shift
+fi
 
 need=()
 command -v go >/dev/null 2>&1 || need+=(golang-go)
@@ -34,6 +43,7 @@ command -v go >/dev/null 2>&1 || need+=(golang-go)
 command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+[ "$server" = conclave ] || command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 if ((${#need[@]})); then
   echo "installing: ${need[*]}"
   SUDO=""
@@ -56,30 +66,55 @@ if [ ! -x "$work/e2e.test" ] || [ "$(cat "$work/e2e.test.stamp" 2>/dev/null)" !=
 fi
 
 (cd "$root" && npm run -s build -w @conclave/server-app)
+# The wrapper runs a copy of the bundle, so a rebuild while the suite runs
+# cannot change the server half-way (packages still resolve from the
+# repository's node_modules).
+mkdir -p "$work/conclave"
+cp "$root/apps/server/dist/conclave.mjs" "$root/apps/server/dist/conclave.mjs.map" "$work/conclave/"
+export CONCLAVE_BUNDLE="$work/conclave/conclave.mjs"
 
 # The layout the suite expects around its working directory: -bin-dir with
 # etcd and etcdctl; ../../integration/fixtures (the default -cert-dir, and the
 # path the JWT tests hard-code for their keys).
-ln -sfn "$here/etcd" "$work/bin/etcd"
-ln -sfn "$(command -v etcdctl)" "$work/bin/etcdctl"
+bin="$work/bin"
+ln -sfn "$here/etcd" "$bin/etcd"
+ln -sfn "$(command -v etcdctl)" "$bin/etcdctl"
+if [ "$server" = etcd ]; then
+  bin="$work/bin-etcd"
+  mkdir -p "$bin"
+  ln -sfn "$(command -v etcd)" "$bin/etcd"
+  ln -sfn "$(command -v etcdctl)" "$bin/etcdctl"
+fi
 ln -sfn "$src/integration/fixtures" "$work/integration/fixtures"
 
 if [ $# -gt 0 ]; then
-  pattern="$1"
+  tests=("$1")
   shift
 else
-  pattern="^($(selected | paste -sd'|'))\$"
+  mapfile -t tests < <(selected | sed 's/.*/^&$/')
 fi
 
+# One test binary per test: a test that fails half-way may leave its server
+# running (some of etcd's tests close their cluster only on success), and it
+# must not take the next test's port. The pty closes when the binary exits,
+# which ends the wrapper and its Conclave.
 cd "$work/tests/e2e"
+log="$work/last-run.log"
+: >"$log"
 start=$(date +%s)
-set +e
-"$work/e2e.test" -test.v -test.parallel 1 -test.timeout 60m -bin-dir "$work/bin" \
-  -test.run "$pattern" "$@" 2>&1 | tee "$work/last-run.log"
-status=${PIPESTATUS[0]}
-set -e
-pass=$(grep -cE '^--- PASS: ' "$work/last-run.log" || true)
-fail=$(grep -cE '^--- FAIL: ' "$work/last-run.log" || true)
-echo "etcd e2e against Conclave: $pass passed, $fail failed in $(($(date +%s) - start)) s"
-grep -E '^--- FAIL: ' "$work/last-run.log" || true
+status=0
+for t in "${tests[@]}"; do
+  "$work/e2e.test" -test.v -test.parallel 1 -test.timeout 10m -bin-dir "$bin" \
+    -test.run "$t" "$@" 2>&1 | tee -a "$log" || status=1
+  # The servers of a test that failed half-way end with it (above); wait
+  # until their ports (the suite's 20000-20039) are free for the next test.
+  for _ in $(seq 100); do
+    ss -Htln 'sport >= :20000 and sport <= :20039' | grep -q . || break
+    sleep 0.1
+  done
+done
+pass=$(grep -caE '^--- PASS: ' "$log" || true)
+fail=$(grep -caE '^--- FAIL: ' "$log" || true)
+echo "etcd e2e against $server: $pass passed, $fail failed in $(($(date +%s) - start)) s"
+grep -aE '^--- FAIL: ' "$log" || true
 exit "$status"
