@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { type RunningServer, startConclave } from "@conclave/testkit";
+import { type RunningServer, requireTool, startConclave } from "@conclave/testkit";
 import { etcdctl } from "./etcdctl.js";
 
 let server: RunningServer;
@@ -75,6 +76,13 @@ describe("operations: HTTP endpoints", () => {
   it("GET /metrics exposes etcd's series with live values", async () => {
     etcdctl(server.endpoint, ["get", "ops/1"]);
     etcdctl(server.endpoint, ["get", "ops/1", "--rev", "99999"]); // OutOfRange
+    // A watch its client ends: etcd's e2e metrics test counts it as Canceled.
+    const watch = spawnSync(
+      requireTool("etcdctl"),
+      [`--endpoints=${server.endpoint}`, "watch", "ops/1", "--rev", "1"],
+      { env: { ...process.env, ETCDCTL_API: "3" }, timeout: 2_000 },
+    );
+    assert.match(watch.stdout.toString(), /^PUT\nops\/1\nv1\n/);
     const res = await fetch(`${server.url}/metrics`);
     assert.equal(res.status, 200);
     assert.match(res.headers.get("content-type") ?? "", /text\/plain/);
@@ -90,12 +98,18 @@ describe("operations: HTTP endpoints", () => {
     assert.equal(value("etcd_server_has_leader"), 1);
     assert.ok(
       value(
-        'grpc_server_handled_total{grpc_type="unary",grpc_service="etcdserverpb.KV",grpc_method="Put",grpc_code="OK"}',
+        'grpc_server_handled_total{grpc_code="OK",grpc_method="Put",grpc_service="etcdserverpb.KV",grpc_type="unary"}',
       ) >= 20,
     );
     assert.ok(
       value(
-        'grpc_server_handled_total{grpc_type="unary",grpc_service="etcdserverpb.KV",grpc_method="Range",grpc_code="OutOfRange"}',
+        'grpc_server_handled_total{grpc_code="OutOfRange",grpc_method="Range",grpc_service="etcdserverpb.KV",grpc_type="unary"}',
+      ) >= 1,
+    );
+    // Labels sorted by name, as in etcd's (Prometheus's Go client's) output.
+    assert.ok(
+      value(
+        'grpc_server_handled_total{grpc_code="Canceled",grpc_method="Watch",grpc_service="etcdserverpb.Watch",grpc_type="bidi_stream"}',
       ) >= 1,
     );
     assert.match(text, /grpc_server_handling_seconds_bucket\{/);

@@ -33,7 +33,8 @@ function codeName(err: unknown): string {
 
 export function createMetrics(ctx: ServerContext): Metrics {
   const registry = new Registry();
-  const labels = ["grpc_type", "grpc_service", "grpc_method"] as const;
+  // Sorted by name, as Prometheus's Go client prints them (etcd's output).
+  const labels = ["grpc_method", "grpc_service", "grpc_type"] as const;
   const started = new Counter({
     name: "grpc_server_started_total",
     help: "Total number of RPCs started on the server.",
@@ -43,7 +44,7 @@ export function createMetrics(ctx: ServerContext): Metrics {
   const handled = new Counter({
     name: "grpc_server_handled_total",
     help: "Total number of RPCs completed on the server, regardless of success or failure.",
-    labelNames: [...labels, "grpc_code"],
+    labelNames: ["grpc_code", ...labels],
     registers: [registry],
   });
   const seconds = new Histogram({
@@ -139,10 +140,11 @@ export function createMetrics(ctx: ServerContext): Metrics {
   );
 
   const interceptor: Interceptor = (next) => async (req) => {
+    // prom-client prints labels in the order of this object's keys: by name.
     const l = {
-      grpc_type: grpcType[req.method.methodKind] ?? req.method.methodKind,
-      grpc_service: req.service.typeName,
       grpc_method: req.method.name,
+      grpc_service: req.service.typeName,
+      grpc_type: grpcType[req.method.methodKind] ?? req.method.methodKind,
     };
     started.inc(l);
     const t0 = performance.now();
@@ -150,7 +152,7 @@ export function createMetrics(ctx: ServerContext): Metrics {
       // The transport's call context learns the outcome (for its logs).
       const call = req.contextValues.get(callContextKey);
       if (call !== undefined) call.outcome = code;
-      handled.inc({ ...l, grpc_code: code });
+      handled.inc({ grpc_code: code, ...l });
       seconds.observe(l, (performance.now() - t0) / 1000);
     };
     let res: Awaited<ReturnType<typeof next>>;
@@ -168,7 +170,9 @@ export function createMetrics(ctx: ServerContext): Metrics {
     async function* counted() {
       try {
         yield* inner;
-        done("OK");
+        // A stream that ends because its client went away (etcdctl watch
+        // interrupted, a cancelled context) is Canceled, as etcd counts it.
+        done(req.signal.aborted ? "Canceled" : "OK");
       } catch (err) {
         done(codeName(err));
         throw err;
