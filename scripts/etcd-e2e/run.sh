@@ -69,9 +69,9 @@ fi
 # The wrapper runs a copy of the bundle, so a rebuild while the suite runs
 # cannot change the server half-way (packages still resolve from the
 # repository's node_modules).
-mkdir -p "$work/conclave"
-cp "$root/apps/server/dist/conclave.mjs" "$root/apps/server/dist/conclave.mjs.map" "$work/conclave/"
-export CONCLAVE_BUNDLE="$work/conclave/conclave.mjs"
+mkdir -p "$work/dist"
+cp "$root/apps/server/dist/conclave.mjs" "$root/apps/server/dist/conclave.mjs.map" "$work/dist/"
+export CONCLAVE_BUNDLE="$work/dist/conclave.mjs"
 
 # The layout the suite expects around its working directory: -bin-dir with
 # etcd and etcdctl; ../../integration/fixtures (the default -cert-dir, and the
