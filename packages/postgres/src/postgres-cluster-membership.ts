@@ -109,6 +109,21 @@ export function createPostgresClusterMembership(
     }
   }
 
+  /** Rows whose heartbeat is younger than liveMs, ascending by ID. */
+  async function readLive(): Promise<ReplicaMember[]> {
+    const rows = await sql<
+      { id: bigint; name: string; client_urls: string[]; peer_urls: string[] }[]
+    >`SELECT id, name, client_urls, peer_urls FROM conclave_member
+      WHERE heartbeat_at > clock_timestamp() - ${liveMs} * interval '1 millisecond'
+      ORDER BY id`;
+    return rows.map((r) => ({
+      id: fromPg(r.id),
+      name: r.name,
+      clientUrls: r.client_urls,
+      peerUrls: r.peer_urls,
+    }));
+  }
+
   async function beat(): Promise<void> {
     const me = self;
     if (me === undefined || closed) return;
@@ -123,17 +138,7 @@ export function createPostgresClusterMembership(
       // Member cleanup is one of the duties: rows of replicas gone for a minute.
       await sql`DELETE FROM conclave_member WHERE heartbeat_at < clock_timestamp() - interval '1 minute'`;
     }
-    const rows = await sql<
-      { id: bigint; name: string; client_urls: string[]; peer_urls: string[] }[]
-    >`SELECT id, name, client_urls, peer_urls FROM conclave_member
-      WHERE heartbeat_at > clock_timestamp() - ${liveMs} * interval '1 millisecond'
-      ORDER BY id`;
-    members = rows.map((r) => ({
-      id: fromPg(r.id),
-      name: r.name,
-      clientUrls: r.client_urls,
-      peerUrls: r.peer_urls,
-    }));
+    members = await readLive();
     const duty = await sql<{ holder: bigint }[]>`SELECT holder FROM conclave_duty WHERE id = 1`;
     holder = held ? me.id : fromPg(duty[0]?.holder ?? 0);
   }
@@ -164,7 +169,18 @@ export function createPostgresClusterMembership(
       timer = setInterval(tick, heartbeatMs);
       timer.unref();
     },
-    members: () => members,
+    async members() {
+      // Read now, so a replica that joined since the last round is listed
+      // (clientv3's auto-sync right after start-up); the last round's list
+      // when the database cannot answer.
+      if (self === undefined || closed) return members;
+      try {
+        members = await readLive();
+      } catch {
+        // keep the last round's
+      }
+      return members;
+    },
     dutyHolder: () => holder,
     holdsDuties: () => held,
     onDuties(listener) {

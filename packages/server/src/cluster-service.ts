@@ -16,7 +16,7 @@ export function createClusterService(ctx: ServerContext): Partial<ServiceImpl<ty
       return {
         header: clusterHeader(ctx),
         members: (
-          ctx.cluster?.members() ?? [
+          (await ctx.cluster?.members()) ?? [
             { id: ctx.memberId, name: ctx.name, peerUrls: [], clientUrls: ctx.clientUrls },
           ]
         ).map((m) => ({

@@ -60,7 +60,7 @@ export interface ServerContext {
    * Undefined for the embedded mode's single member, which leads itself.
    */
   cluster?: {
-    members(): ReplicaMember[];
+    members(): Promise<ReplicaMember[]>;
     /** The member ID running the cluster duties, 0 when none is known. */
     leader(): bigint;
     /** Whether this member runs them. */

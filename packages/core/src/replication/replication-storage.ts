@@ -138,8 +138,12 @@ export interface ClusterMembership {
   clusterId(): bigint;
   /** Announces this replica and keeps it announced (heartbeats) until close. */
   join(self: ReplicaMember): Promise<void>;
-  /** Live replicas, ascending by ID (from the last heartbeat round). */
-  members(): ReplicaMember[];
+  /**
+   * Live replicas (heartbeat younger than the liveness window), ascending by
+   * ID, read when asked; the last heartbeat round's list when the storage
+   * cannot answer.
+   */
+  members(): Promise<ReplicaMember[]>;
   /** The member running the duties, 0 when none is known. */
   dutyHolder(): bigint;
   /** Whether this replica runs the duties now. */
