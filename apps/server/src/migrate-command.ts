@@ -2,6 +2,7 @@ import { createPostgresStorage } from "@conclave/postgres";
 import { type MigrateSummary, migrateEmbeddedStore } from "@conclave/server";
 import { closestName } from "./closest-name.js";
 import { FlagError, postgresUrlPattern } from "./flags.js";
+import { createProgressLine, formatMiB } from "./progress-line.js";
 import { redactUrl } from "./redact-url.js";
 
 /** `conclave migrate`'s flags. */
@@ -102,7 +103,8 @@ export function formatMigrateSummary(flags: MigrateFlags, s: MigrateSummary): st
 
 /**
  * `conclave migrate --from <data-dir> --to <postgres-url>`: runs
- * {@link migrateEmbeddedStore}, prints one line saying what moved, and
+ * {@link migrateEmbeddedStore}, shows a progress line on stderr every 16 MiB
+ * read (a large store takes minutes), prints one line saying what moved, and
  * resolves with the exit code: 0 done, 1 refused or failed (nothing
  * written), 2 a usage error.
  */
@@ -119,6 +121,7 @@ export async function runMigrateCommand(argv: readonly string[]): Promise<number
     process.stdout.write(`${migrateUsage()}\n`);
     return 0;
   }
+  const line = createProgressLine();
   try {
     const summary = await migrateEmbeddedStore({
       from: flags.from,
@@ -127,10 +130,14 @@ export async function runMigrateCommand(argv: readonly string[]): Promise<number
         applicationName: "conclave migrate",
         maxConnections: 1,
       }),
+      onProgress: (p) =>
+        line.update(`migrating ${flags.from}: ${p.entries} log entries, ${formatMiB(p.bytes)}`),
     });
+    line.end();
     process.stdout.write(`${formatMigrateSummary(flags, summary)}\n`);
     return 0;
   } catch (err) {
+    line.end();
     process.stderr.write(
       `conclave migrate: cannot migrate ${flags.from} to ${redactUrl(flags.to)}: ${err instanceof Error ? err.message : String(err)}\n`,
     );

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, rmSync } from "node:fs";
 import { createLmdbBackend } from "@conclave/core";
 import { restoreEtcdSnapshot } from "@conclave/server";
+import { createProgressLine, formatMiB } from "./progress-line.js";
 
 export const snapshotUsage = `Usage: conclave snapshot restore <file> --data-dir <dir> [--skip-hash-check]
 
@@ -53,9 +54,7 @@ export async function runSnapshotCommand(args: readonly string[]): Promise<numbe
     return fail(`data-dir "${dataDir}" exists and is not empty`);
   }
 
-  const tty = process.stderr.isTTY === true;
-  const line = (text: string, final = false) =>
-    process.stderr.write(tty ? `\r\x1b[K${text}${final ? "\n" : ""}` : `${text}\n`);
+  const line = createProgressLine();
   const started = Date.now();
   const backend = createLmdbBackend({ dir: dataDir });
   try {
@@ -63,20 +62,19 @@ export async function runSnapshotCommand(args: readonly string[]): Promise<numbe
       skipHashCheck,
       progressEveryBytes,
       onProgress: (p) =>
-        line(`restoring ${file}: ${p.revisions} revisions, ${(p.bytes / 2 ** 20).toFixed(1)} MiB`),
+        line.update(`restoring ${file}: ${p.revisions} revisions, ${formatMiB(p.bytes)}`),
     });
     await backend.close();
-    line(
+    line.done(
       `restored ${file} into ${dataDir} in ${((Date.now() - started) / 1000).toFixed(1)} s: ` +
         `revision ${r.revision}, compacted at ${r.compactRevision}, ${r.revisions} revisions, ` +
         `${r.leases} leases, ${r.users} users, ${r.roles} roles, auth ${r.authEnabled ? "enabled" : "disabled"}`,
-      true,
     );
     return 0;
   } catch (err) {
     await backend.close().catch(() => undefined);
     rmSync(dataDir, { recursive: true, force: true });
-    if (tty) process.stderr.write("\n");
+    line.end();
     return fail(err instanceof Error ? err.message : String(err));
   }
 }

@@ -358,3 +358,40 @@ describe("conclave migrate refuses", () => {
     assert.match(usage.stderr, /--to <postgres-url> is required/);
   });
 });
+
+describe("conclave migrate on a larger store", () => {
+  test("shows a progress line every 16 MiB read, then the summary", {
+    timeout: 120_000,
+  }, async () => {
+    const embedded = await startConclave();
+    const value = new Uint8Array(1024 * 1024).fill(7);
+    try {
+      const c = clientsOf(embedded);
+      for (let i = 0; i < 40; i++) {
+        await c.kv.put({ key: bytes(`big/${i}`), value });
+      }
+    } finally {
+      await embedded.stop();
+    }
+    const moved = await runConclave([
+      "migrate",
+      "--from",
+      embedded.dataDir,
+      "--to",
+      await pg.createDatabase(),
+    ]);
+    assert.equal(moved.code, 0, moved.stderr);
+    // Not a terminal here: one line per report, each further along.
+    const lines = moved.stderr.split("\n").filter((l) => l !== "");
+    const progress = lines.map((l) => /^migrating .*: (\d+) log entries, (\d+\.\d) MiB$/.exec(l));
+    assert.ok(progress.length >= 2, moved.stderr);
+    let last = 0;
+    for (const m of progress) {
+      assert.ok(m, `a progress line: ${moved.stderr}`);
+      const mib = Number(m[2]);
+      assert.ok(mib >= last + 16, moved.stderr);
+      last = mib;
+    }
+    assert.match(moved.stdout, /^migrated .*: revision 41 \(never compacted\), 40 keys, 0 leases/);
+  });
+});

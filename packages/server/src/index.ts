@@ -43,6 +43,7 @@ export { peerCommonNameKey } from "./peer-identity.js";
 export { createQuotaInterceptor } from "./quota-interceptor.js";
 export {
   type MigrateEmbeddedStoreOptions,
+  type MigrateProgress,
   type MigrateSummary,
   migrateEmbeddedStore,
 } from "./replication/migrate-embedded-store.js";

@@ -101,7 +101,15 @@ export function createMaintenanceService(
     },
     async defragment() {
       await ctx.store.barrier();
+      // Logged as etcd logs it ("defragmenting" … "defragmented"): writes
+      // wait for the copy, so an operator wants to see when it ran and what
+      // it gave back.
+      const before = ctx.store.backend.sizeBytes();
+      const started = Date.now();
+      ctx.log({ bytes: before }, "defrag: copying the live pages to a new file (writes wait)");
       await ctx.store.backend.defragment();
+      const after = ctx.store.backend.sizeBytes();
+      ctx.log({ bytesBefore: before, bytesAfter: after, ms: Date.now() - started }, "defrag: done");
       return { header: fillHeader(ctx) };
     },
     async hash() {

@@ -10,7 +10,7 @@ function setup(leading: boolean | undefined) {
     leading === undefined
       ? undefined
       : {
-          members: () => [],
+          members: async () => [],
           leader: () => 0n,
           isLeader: () => held,
           onDuties(l: (h: boolean) => void) {

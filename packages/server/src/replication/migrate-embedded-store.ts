@@ -14,6 +14,21 @@ export interface MigrateEmbeddedStoreOptions {
   to: ReplicationStorage;
   /** Bytes of records per restore entry. Default `restoreEntryBytes` (1 MiB). */
   entryBytes?: number;
+  /**
+   * Told after each `progressEveryBytes` of entries read from the store (a
+   * long copy shows it is moving); not at the end, which the summary says.
+   */
+  onProgress?: (progress: MigrateProgress) => void;
+  /** Default 16 MiB. */
+  progressEveryBytes?: number;
+}
+
+/** How far {@link migrateEmbeddedStore} has read. */
+export interface MigrateProgress {
+  /** Restore entries read so far. */
+  entries: number;
+  /** Their bytes. */
+  bytes: number;
 }
 
 /** What {@link migrateEmbeddedStore} moved. */
@@ -66,10 +81,16 @@ export async function migrateEmbeddedStore(
     }
     let entries = 0;
     let bytes = 0;
+    const every = options.progressEveryBytes ?? 16 * 1024 * 1024;
+    let nextReport = every;
     function* counted(): Generator<Uint8Array> {
       for (const e of restoreEntries(backend, options.entryBytes ?? restoreEntryBytes)) {
         entries++;
         bytes += e.length;
+        if (bytes >= nextReport) {
+          options.onProgress?.({ entries, bytes });
+          nextReport = bytes + every;
+        }
         yield e;
       }
     }
