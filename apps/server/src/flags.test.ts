@@ -7,6 +7,11 @@ const defaults: ConclaveConfig = {
   dataDir: "default.conclave",
   listenClientUrls: ["http://127.0.0.1:2379"],
   advertiseClientUrls: ["http://127.0.0.1:2379"],
+  initialCluster: {
+    name: "default",
+    members: new Map([["default", ["http://localhost:2380"]]]),
+    token: "etcd-cluster",
+  },
   clientCertAuth: false,
   maxConcurrentStreams: 2 ** 32 - 1,
   listenMetricsUrls: [],
@@ -181,19 +186,66 @@ const validCases: ValidCase[] = [
       "--name",
       "n1",
     ],
-    env: { ETCD_INITIAL_CLUSTER: "n1=http://127.0.0.1:2380", ETCD_LOG_OUTPUTS: "stderr" },
+    env: { ETCD_INITIAL_CLUSTER_STATE: "new", ETCD_LOG_OUTPUTS: "stderr" },
     want: {
       name: "n1",
       dataDir: "n1.conclave",
+      initialCluster: {
+        name: "n1",
+        members: new Map([["n1", ["http://localhost:2380"]]]),
+        token: "etcd-cluster",
+      },
       warnings: [
         "--listen-peer-urls has no effect: Conclave has no peer traffic to secure",
         "--snapshot-count has no effect: Conclave has no Raft peers, WAL or snapshots to tune",
         "--pre-vote has no effect: Conclave has no Raft peers, WAL or snapshots to tune",
         "--enable-v2 has no effect: the v2 API is not served",
         "--logger has no effect: Conclave logs JSON lines to standard output (pino)",
-        "ETCD_INITIAL_CLUSTER has no effect: there is no cluster to discover: every member serves alone or shares PostgreSQL",
+        "ETCD_INITIAL_CLUSTER_STATE has no effect: there is no cluster to discover: every member serves alone or shares PostgreSQL",
         "ETCD_LOG_OUTPUTS has no effect: Conclave logs JSON lines to standard output (pino)",
       ],
+    },
+  },
+  {
+    name: "etcd's bootstrap flags: the IDs of a new data dir (etcd's e2e configNoTLS)",
+    argv: [
+      "--name",
+      "test-0",
+      "--initial-cluster",
+      "test-0=http://localhost:20001",
+      "--initial-advertise-peer-urls",
+      "http://localhost:20001",
+      "--initial-cluster-token",
+      "new",
+    ],
+    want: {
+      name: "test-0",
+      dataDir: "test-0.conclave",
+      initialCluster: {
+        name: "test-0",
+        members: new Map([["test-0", ["http://localhost:20001"]]]),
+        token: "new",
+      },
+    },
+  },
+  {
+    name: "--initial-cluster with three members, one named twice",
+    env: {
+      ETCD_NAME: "b",
+      ETCD_INITIAL_CLUSTER: "a=http://a:2380,b=http://b:2380,b=http://b2:2380,c=http://c:2380",
+    },
+    want: {
+      name: "b",
+      dataDir: "b.conclave",
+      initialCluster: {
+        name: "b",
+        members: new Map([
+          ["a", ["http://a:2380"]],
+          ["b", ["http://b:2380", "http://b2:2380"]],
+          ["c", ["http://c:2380"]],
+        ]),
+        token: "etcd-cluster",
+      },
     },
   },
   {
@@ -423,6 +475,18 @@ const errorCases: ErrorCase[] = [
   { name: "empty data dir", argv: ["--data-dir="], error: /--data-dir must not be empty/ },
   { name: "bad boolean", argv: ["--help=yes"], error: /invalid boolean value "yes" for --help/ },
   {
+    name: "--name missing from --initial-cluster (etcd refuses it too)",
+    argv: ["--initial-cluster", "other=http://localhost:2380"],
+    error:
+      /^couldn't find local name "default" in the initial cluster configuration \(--initial-cluster\)$/,
+  },
+  {
+    name: "--initial-cluster not name=url",
+    argv: ["--initial-cluster", "http://localhost:2380"],
+    error:
+      /invalid value "http:\/\/localhost:2380" for --initial-cluster: expected name=url,name=url/,
+  },
+  {
     name: "non-numeric max-txn-ops",
     argv: ["--max-txn-ops", "ten"],
     error: /invalid value "ten" for --max-txn-ops: not a whole number/,
@@ -540,7 +604,18 @@ const errorCases: ErrorCase[] = [
 describe("parseFlags", () => {
   for (const c of validCases) {
     it(c.name, () => {
-      assert.deepEqual(parseFlags(c.argv ?? [], c.env ?? {}), { ...defaults, ...c.want });
+      // Without --initial-cluster, the bootstrap cluster is this member alone, by its name.
+      const name = c.want.name ?? defaults.name;
+      const initialCluster = {
+        ...defaults.initialCluster,
+        name,
+        members: new Map([[name, ["http://localhost:2380"]]]),
+      };
+      assert.deepEqual(parseFlags(c.argv ?? [], c.env ?? {}), {
+        ...defaults,
+        initialCluster,
+        ...c.want,
+      });
     });
   }
   for (const c of errorCases) {

@@ -9,6 +9,11 @@ import {
   grpcOverheadBytes,
   maxSuggestedQuotaBackendBytes,
 } from "@conclave/core";
+import {
+  defaultInitialAdvertisePeerUrls,
+  defaultInitialClusterToken,
+  type InitialCluster,
+} from "@conclave/server";
 import { cipherSuitesError, opensslCiphersOf } from "./cipher-suites.js";
 import { closestName } from "./closest-name.js";
 import { readConfigFile } from "./config-file.js";
@@ -51,6 +56,14 @@ export interface ConclaveConfig {
    * `http://localhost:2379`.)
    */
   advertiseClientUrls: string[];
+  /**
+   * `--initial-cluster`, `--initial-advertise-peer-urls` (default
+   * `http://localhost:2380`) and `--initial-cluster-token` (default
+   * `etcd-cluster`), with `--name`: a new data dir gets the member and
+   * cluster IDs etcd would derive from them (etcdIdsOf). Nothing else: there
+   * are no peers.
+   */
+  initialCluster: InitialCluster;
   /**
    * `--cert-file`: the PEM certificate (chain) of `https://` listen URLs.
    * Given together with `keyFile` or not at all.
@@ -180,6 +193,19 @@ const flagSpecs = {
   "advertise-client-urls": {
     valueName: "urls",
     description: "Comma-separated client URLs to advertise to clients. (default: the listen URLs)",
+  },
+  "initial-cluster": {
+    valueName: "name=url,…",
+    description:
+      'The bootstrap cluster, as etcd takes it: only to derive etcd\'s member and cluster IDs for a new data dir. (default "<name>=<initial-advertise-peer-urls>")',
+  },
+  "initial-advertise-peer-urls": {
+    valueName: "urls",
+    description: `This member's peer URLs, for etcd's member ID of a new data dir (there is no peer traffic). (default "${defaultInitialAdvertisePeerUrls.join(",")}")`,
+  },
+  "initial-cluster-token": {
+    valueName: "token",
+    description: `The bootstrap cluster's token, for etcd's member and cluster IDs of a new data dir. (default "${defaultInitialClusterToken}")`,
   },
   "max-txn-ops": {
     valueName: "n",
@@ -477,6 +503,14 @@ export function parseFlags(
     }
   }
 
+  const initialCluster = parseInitialCluster(
+    name,
+    get("initial-cluster"),
+    get("initial-advertise-peer-urls"),
+    get("initial-cluster-token"),
+    storage === undefined,
+  );
+
   const certFile = nonEmpty(get("cert-file"));
   const keyFile = nonEmpty(get("key-file"));
   const trustedCaFile = nonEmpty(get("trusted-ca-file"));
@@ -615,6 +649,7 @@ export function parseFlags(
     ...(storage !== undefined && { storage }),
     listenClientUrls,
     advertiseClientUrls,
+    initialCluster,
     ...(certFile !== undefined && { certFile }),
     ...(keyFile !== undefined && { keyFile }),
     ...(trustedCaFile !== undefined && { trustedCaFile }),
@@ -644,6 +679,11 @@ function defaults(): ConclaveConfig {
     dataDir: `${defaultMemberName}.conclave`,
     listenClientUrls: [defaultListenClientUrl],
     advertiseClientUrls: [defaultListenClientUrl],
+    initialCluster: {
+      name: defaultMemberName,
+      members: new Map([[defaultMemberName, defaultInitialAdvertisePeerUrls]]),
+      token: defaultInitialClusterToken,
+    },
     clientCertAuth: false,
     maxConcurrentStreams: defaultMaxConcurrentStreams,
     listenMetricsUrls: [],
@@ -782,6 +822,46 @@ function parseLogLevel(value: string, source: string): LogLevel {
  * listen on need an IP address or "localhost" as host, because a name could
  * resolve to anything.
  */
+/**
+ * etcd's bootstrap flags, read as etcd reads them (types.NewURLsMap: a
+ * member may be named more than once, one URL each); only IDs come of them.
+ * Like etcd, a `--name` missing from `--initial-cluster` is refused — when
+ * the IDs are used (the embedded mode; replicas get theirs from PostgreSQL).
+ */
+function parseInitialCluster(
+  name: string,
+  clusterFlag: { value: string; source: string } | undefined,
+  peerUrlsFlag: { value: string; source: string } | undefined,
+  tokenFlag: { value: string; source: string } | undefined,
+  used: boolean,
+): InitialCluster {
+  const token = tokenFlag?.value ?? defaultInitialClusterToken;
+  const peerUrls = peerUrlsFlag
+    ? peerUrlsFlag.value.split(",").map((u) => u.trim())
+    : defaultInitialAdvertisePeerUrls;
+  if (clusterFlag === undefined || clusterFlag.value === "") {
+    return { name, members: new Map([[name, peerUrls]]), token };
+  }
+  const members = new Map<string, string[]>();
+  for (const part of clusterFlag.value.split(",")) {
+    const eq = part.indexOf("=");
+    const member = part.slice(0, eq).trim();
+    const url = part.slice(eq + 1).trim();
+    if (eq <= 0 || url === "") {
+      throw new FlagError(
+        `invalid value "${clusterFlag.value}" for ${clusterFlag.source}: expected name=url,name=url`,
+      );
+    }
+    members.set(member, [...(members.get(member) ?? []), url]);
+  }
+  if (used && !members.has(name)) {
+    throw new FlagError(
+      `couldn't find local name "${name}" in the initial cluster configuration (${clusterFlag.source})`,
+    );
+  }
+  return { name, members, token };
+}
+
 function parseUrls(list: string, source: string, use: "listen" | "advertise"): string[] {
   const parts = list.split(",").map((p) => p.trim());
   if (parts.every((p) => p === "")) {

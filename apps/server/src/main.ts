@@ -11,6 +11,7 @@ import {
   createWhileLeading,
   errorInterceptor,
   etcdApiVersion,
+  etcdIdsOf,
   maxMessageDepth,
   openReplicaContext,
   openServerContext,
@@ -120,18 +121,20 @@ async function main(): Promise<void> {
   };
   const ctx =
     config.storage === undefined
-      ? await openServerContext({ dataDir: config.dataDir, ...contextOptions }).catch(
-          (err: unknown) => {
-            // One line naming the dir, no stack: the operator's mistake, not ours.
-            if (err instanceof DataDirError) process.stderr.write(`conclave: ${err.message}\n`);
-            else {
-              const reason = startupReason(err);
-              if (reason === undefined) throw err;
-              process.stderr.write(`conclave: cannot use data dir ${config.dataDir}: ${reason}\n`);
-            }
-            process.exit(1);
-          },
-        )
+      ? await openServerContext({
+          dataDir: config.dataDir,
+          initialIds: etcdIdsOf(config.initialCluster),
+          ...contextOptions,
+        }).catch((err: unknown) => {
+          // One line naming the dir, no stack: the operator's mistake, not ours.
+          if (err instanceof DataDirError) process.stderr.write(`conclave: ${err.message}\n`);
+          else {
+            const reason = startupReason(err);
+            if (reason === undefined) throw err;
+            process.stderr.write(`conclave: cannot use data dir ${config.dataDir}: ${reason}\n`);
+          }
+          process.exit(1);
+        })
       : await openReplicaContext({
           ...contextOptions,
           storage: createPostgresStorage({

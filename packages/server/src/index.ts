@@ -22,6 +22,14 @@ export { createConclaveLeaseService } from "./conclave-lease-service.js";
 export { createElectionService } from "./election-service.js";
 export { errorInterceptor } from "./error-interceptor.js";
 export * from "./errors.js";
+export {
+  defaultInitialAdvertisePeerUrls,
+  defaultInitialClusterToken,
+  etcdClusterId,
+  etcdIdsOf,
+  etcdMemberId,
+  type InitialCluster,
+} from "./etcd-member-ids.js";
 export { fillHeader } from "./header.js";
 export { createKvService } from "./kv-service.js";
 export {

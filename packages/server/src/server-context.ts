@@ -73,6 +73,13 @@ export interface ServerContext {
 export interface ServerContextOptions {
   /** Data directory; ":memory:" keeps everything in memory (not durable). */
   dataDir: string;
+  /**
+   * The member and cluster IDs a new data dir gets: etcd's, derived from
+   * its bootstrap flags (etcdIdsOf), so a server started as an etcd would be
+   * gets that etcd's IDs. Random when absent. A data dir keeps the IDs it
+   * was created with, as etcd's does.
+   */
+  initialIds?: { memberId: bigint; clusterId: bigint };
   name?: string;
   clientUrls?: string[];
   maxTxnOps?: number;
@@ -95,8 +102,11 @@ export type OperationLog = (fields: Record<string, unknown>, message: string) =>
 
 const idsKey = new TextEncoder().encode("memberIds");
 
-/** Reads or creates the member and cluster IDs, random once per data dir like etcd's. */
-async function loadIds(backend: Backend): Promise<{ memberId: bigint; clusterId: bigint }> {
+/** Reads or creates the member and cluster IDs, once per data dir like etcd's. */
+async function loadIds(
+  backend: Backend,
+  initial: { memberId: bigint; clusterId: bigint } | undefined,
+): Promise<{ memberId: bigint; clusterId: bigint }> {
   const stored = backend.get("meta", idsKey);
   if (stored !== undefined && stored.length === 16) {
     const v = new DataView(stored.buffer, stored.byteOffset, 16);
@@ -104,9 +114,9 @@ async function loadIds(backend: Backend): Promise<{ memberId: bigint; clusterId:
   }
   const raw = randomBytes(16);
   const v = new DataView(raw.buffer, raw.byteOffset, 16);
-  // Keep IDs non-zero, as etcd's are.
-  const memberId = v.getBigUint64(0) | 1n;
-  const clusterId = v.getBigUint64(8) | 1n;
+  // Keep random IDs non-zero, as etcd's are.
+  const memberId = initial?.memberId ?? v.getBigUint64(0) | 1n;
+  const clusterId = initial?.clusterId ?? v.getBigUint64(8) | 1n;
   v.setBigUint64(0, memberId);
   v.setBigUint64(8, clusterId);
   await backend.commit([{ bucket: "meta", key: idsKey, value: new Uint8Array(raw) }]);
@@ -127,7 +137,7 @@ export async function openServerContext(options: ServerContextOptions): Promise<
     options.dataDir === ":memory:"
       ? createMemoryBackend()
       : createLmdbBackend({ dir: options.dataDir });
-  return assembleServerContext(backend, await loadIds(backend), options);
+  return assembleServerContext(backend, await loadIds(backend, options.initialIds), options);
 }
 
 /**
