@@ -28,7 +28,7 @@ import { runMigrateCommand } from "./migrate-command.js";
 import { registerOperationalRoutes } from "./operational-routes.js";
 import { redactUrl } from "./redact-url.js";
 import { runSnapshotCommand } from "./snapshot-command.js";
-import { loadClientTlsOptions, TlsConfigError } from "./tls-options.js";
+import { loadClientCrlCheck, loadClientTlsOptions, TlsConfigError } from "./tls-options.js";
 import { ensureSelfSignedCertFiles } from "./tls-self-signed.js";
 
 /** How long a diverged replica lets its watch cancels flush before it exits. */
@@ -95,13 +95,17 @@ async function main(): Promise<void> {
           keyFile,
           clientCertAuth: config.clientCertAuth,
           ...(config.trustedCaFile !== undefined && { trustedCaFile: config.trustedCaFile }),
-          ...(config.clientCrlFile !== undefined && { crlFile: config.clientCrlFile }),
           ...(config.cipherSuites !== undefined && { cipherSuites: config.cipherSuites }),
         }
       : undefined;
   let tls: ReturnType<typeof loadClientTlsOptions> | undefined;
+  let tlsCheckPeer: ReturnType<typeof loadClientCrlCheck> | undefined;
   try {
     tls = tlsFiles && loadClientTlsOptions(tlsFiles);
+    // etcd's --client-crl-file: serial numbers checked after each handshake.
+    if (tls !== undefined && config.clientCrlFile !== undefined) {
+      tlsCheckPeer = loadClientCrlCheck(config.clientCrlFile);
+    }
   } catch (err) {
     if (err instanceof TlsConfigError) {
       process.stderr.write(`conclave: ${err.message}\n`);
@@ -209,7 +213,10 @@ async function main(): Promise<void> {
     // Every txn etcd would run decodes (protobuf-es's default stops at 49 levels).
     recursionLimit: maxMessageDepth,
     ...(tls !== undefined && { tls }),
-    onePort: { http2Settings: { maxConcurrentStreams: config.maxConcurrentStreams } },
+    onePort: {
+      http2Settings: { maxConcurrentStreams: config.maxConcurrentStreams },
+      ...(tlsCheckPeer !== undefined && { tlsCheckPeer }),
+    },
   });
   // etcd's JSON gateway (/v3/...) on the same port: the same services, layers and limits.
   registerGateway(server);
@@ -222,7 +229,12 @@ async function main(): Promise<void> {
   const metricsListeners =
     config.listenMetricsUrls.length === 0
       ? undefined
-      : createMetricsListeners({ ctx, metrics, ...(tls !== undefined && { tls }) });
+      : createMetricsListeners({
+          ctx,
+          metrics,
+          ...(tls !== undefined && { tls }),
+          ...(tlsCheckPeer !== undefined && { tlsCheckPeer }),
+        });
   // Storage closes after the listeners drained: nothing acknowledged is lost.
   server.app.addHook("onClose", async () => {
     await metricsListeners?.close();

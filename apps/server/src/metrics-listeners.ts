@@ -2,7 +2,7 @@ import { lookup } from "node:dns/promises";
 import type * as http from "node:http";
 import type * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
-import type { TlsOptions } from "node:tls";
+import type { TLSSocket, TlsOptions } from "node:tls";
 import type { Metrics, ServerContext } from "@conclave/server";
 import { createOnePortServer, type OnePortServer } from "./one-port-server.js";
 import { healthAnswer } from "./operational-routes.js";
@@ -12,6 +12,8 @@ export interface MetricsListenersOptions {
   metrics: Metrics;
   /** The client TLS settings, for `https://` URLs (as etcd uses its client certificates there). */
   tls?: TlsOptions;
+  /** The client port's check after each TLS handshake (`--client-crl-file`). */
+  tlsCheckPeer?: (socket: TLSSocket) => string | undefined;
 }
 
 /** The `--listen-metrics-urls` listeners. */
@@ -63,7 +65,10 @@ export function createMetricsListeners(options: MetricsListenersOptions): Metric
     (req: Request, res: Response) => {
       handle(req, res).catch(() => send(res, 500, plain, "Internal Server Error\n"));
     },
-    { ...(options.tls !== undefined && { tls: options.tls }) },
+    {
+      ...(options.tls !== undefined && { tls: options.tls }),
+      ...(options.tlsCheckPeer !== undefined && { tlsCheckPeer: options.tlsCheckPeer }),
+    },
   );
   let first = true;
 

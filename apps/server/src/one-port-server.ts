@@ -82,6 +82,11 @@ export interface OnePortServerOptions {
    * Default none: only "http" listeners can be created.
    */
   tls?: tls.TlsOptions;
+  /**
+   * Runs after each TLS handshake; a reason closes the connection
+   * (`--client-crl-file`, checked as etcd does: crl-check.ts). Default none.
+   */
+  tlsCheckPeer?: (socket: tls.TLSSocket) => string | undefined;
 }
 
 /**
@@ -191,6 +196,7 @@ export function createOnePortServer(
             http1.accept(socket);
           },
           reportError,
+          ...(options.tlsCheckPeer !== undefined && { checkPeer: options.tlsCheckPeer }),
         });
   const listeners: net.Server[] = [];
   const schemes = new Map<net.Server, ListenerScheme>();

@@ -15,6 +15,11 @@ export interface TlsAcceptorOptions {
   toHttp1: (socket: tls.TLSSocket, raw: net.Socket | undefined) => void;
   /** Receives TLS and socket errors (only for logging). */
   reportError: (error: Error) => void;
+  /**
+   * Runs after each handshake; a reason closes the connection (etcd's
+   * listener checks `--client-crl-file` so). Default none.
+   */
+  checkPeer?: (socket: tls.TLSSocket) => string | undefined;
 }
 
 /**
@@ -40,6 +45,12 @@ export function createTlsAcceptor(
     const raw = parent instanceof net.Socket ? parent : undefined;
     socket.on("error", options.reportError);
     if (options.isClosing()) {
+      socket.destroy();
+      return;
+    }
+    const refused = options.checkPeer?.(socket);
+    if (refused !== undefined) {
+      options.reportError(new Error(refused));
       socket.destroy();
       return;
     }

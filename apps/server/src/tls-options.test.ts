@@ -1,8 +1,10 @@
 import * as assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { loadClientTlsOptions, TlsConfigError } from "./tls-options.js";
+import { revokedSerials } from "./crl-check.js";
+import { loadClientCrlCheck, loadClientTlsOptions, TlsConfigError } from "./tls-options.js";
 import { createTestCerts, type TestCerts } from "./tls-test-certs.js";
 
 describe("loadClientTlsOptions", () => {
@@ -39,14 +41,11 @@ describe("loadClientTlsOptions", () => {
     }
   });
 
-  it("adds --client-crl-file's CRL and --cipher-suites' TLS 1.2 suites", () => {
-    const crl = certs.crl("empty", []);
+  it("adds --cipher-suites' TLS 1.2 suites", () => {
     const options = loadClientTlsOptions({
       ...server(),
-      crlFile: crl,
       cipherSuites: ["TLS_RSA_WITH_RC4_128_SHA", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"],
     });
-    assert.deepEqual(options.crl, certs.read(crl));
     // TLS 1.3 keeps Node's suites; RC4 is not to be had.
     assert.equal(
       options.ciphers,
@@ -54,18 +53,45 @@ describe("loadClientTlsOptions", () => {
     );
   });
 
-  it("takes a DER CRL as etcd does (its own fixtures' revoke.crl is DER)", () => {
-    const pem = certs.read(certs.crl("der", [])).toString();
-    const der = join(certs.dir, "der.crl");
-    const base64 = pem.replace(/-----[A-Z0-9 ]+-----|\s/g, "");
-    writeFileSync(der, Buffer.from(base64, "base64"));
-    const options = loadClientTlsOptions({ ...server(), crlFile: der });
-    assert.equal(
-      options.crl?.toString().replace(/\s/g, ""),
-      pem.replace(/\s/g, ""),
-      "the same CRL, as PEM",
-    );
+  it("reads a CRL's revoked serial numbers, PEM or DER (etcd's own fixture revoke.crl is DER)", () => {
+    const serialOf = (c: { cert: string }) =>
+      new X509Certificate(certs.read(c.cert)).serialNumber.toLowerCase().replace(/^0+/, "");
+    const pem = certs.read(certs.crl("two", [certs.server, certs.stranger]));
+    const der = Buffer.from(pem.toString().replace(/-----[A-Z0-9 ]+-----|\s/g, ""), "base64");
+    const want = new Set([serialOf(certs.server), serialOf(certs.stranger)]);
+    assert.deepEqual(revokedSerials(pem), want);
+    assert.deepEqual(revokedSerials(der), want);
+    assert.deepEqual(revokedSerials(certs.read(certs.crl("none", []))), new Set());
+    const derFile = join(certs.dir, "two.crl");
+    writeFileSync(derFile, der);
+    assert.equal(typeof loadClientCrlCheck(derFile), "function");
   });
+
+  const crlFailures: { name: string; file: () => string; error: RegExp }[] = [
+    {
+      name: "a missing CRL file",
+      file: () => "/nonexistent/crl.pem",
+      error: /^cannot read --client-crl-file \/nonexistent\/crl\.pem/,
+    },
+    {
+      name: "a CRL file that is no PEM CRL",
+      file: () => certs.ca.cert,
+      error: /^cannot use --client-crl-file .*ca\.crt: no PEM or DER CRL in it/,
+    },
+    {
+      name: "a CRL file that is neither PEM nor DER",
+      file: () => garbage,
+      error: /^cannot use --client-crl-file .*garbage\.pem: no PEM or DER CRL in it/,
+    },
+  ];
+  for (const c of crlFailures) {
+    it(`refuses ${c.name}`, () => {
+      assert.throws(
+        () => loadClientCrlCheck(c.file()),
+        (e: unknown) => e instanceof TlsConfigError && c.error.test(e.message),
+      );
+    });
+  }
 
   const failures: {
     name: string;
@@ -96,21 +122,6 @@ describe("loadClientTlsOptions", () => {
       name: "a CA file that is no PEM",
       flags: () => ({ ...server(), trustedCaFile: garbage }),
       error: /^cannot use --trusted-ca-file .*garbage\.pem/,
-    },
-    {
-      name: "a missing CRL file",
-      flags: () => ({ ...server(), crlFile: "/nonexistent/crl.pem" }),
-      error: /^cannot read --client-crl-file \/nonexistent\/crl\.pem/,
-    },
-    {
-      name: "a CRL file that is no PEM CRL",
-      flags: () => ({ ...server(), crlFile: certs.ca.cert }),
-      error: /^cannot use --client-crl-file .*ca\.crt: no PEM or DER CRL in it/,
-    },
-    {
-      name: "a CRL file that is neither PEM nor DER",
-      flags: () => ({ ...server(), crlFile: garbage }),
-      error: /^cannot use --client-crl-file .*garbage\.pem: no PEM or DER CRL in it/,
     },
   ];
   for (const c of failures) {

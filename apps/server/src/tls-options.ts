@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
-import { createSecureContext, type TlsOptions } from "node:tls";
+import { createSecureContext, type TLSSocket, type TlsOptions } from "node:tls";
 import { opensslCiphersOf } from "./cipher-suites.js";
+import { CrlError, createCrlCheck } from "./crl-check.js";
 
 /** The client TLS flags, as etcd names them. */
 export interface ClientTlsFiles {
@@ -12,12 +13,6 @@ export interface ClientTlsFiles {
   trustedCaFile?: string;
   /** `--client-cert-auth`: require a verified client certificate. */
   clientCertAuth?: boolean;
-  /**
-   * `--client-crl-file`: certificate revocation lists, PEM or one DER CRL
-   * (Go's x509.ParseCRL, which etcd uses, takes either); a client
-   * certificate they revoke fails its handshake.
-   */
-  crlFile?: string;
   /**
    * `--cipher-suites`: Go's names of the TLS 1.2 suites to offer, checked
    * by `cipherSuitesError` (cipher-suites.ts). Default: Node's.
@@ -39,12 +34,8 @@ export class TlsConfigError extends Error {
  *   `--client-cert-auth` or `--trusted-ca-file` is given (etcd requires one
  *   for either); without `--trusted-ca-file` it verifies against Node's
  *   public CAs, as Go's server falls back to the system roots;
- * - with `--client-crl-file`, OpenSSL checks every client certificate
- *   against the CRLs of its issuers. Stricter than etcd, which looks a
- *   certificate's serial up in whatever CRL it was given: here the file
- *   must hold a CRL from each CA that issues client certificates (with
- *   intermediates, from each CA of the chain), or their certificates are
- *   refused as unverifiable;
+ * - `--client-crl-file` is not handed to OpenSSL but checked after the
+ *   handshake, as etcd does ({@link loadClientCrlCheck});
  * - with `--cipher-suites`, TLS 1.2 offers those suites only; TLS 1.3 keeps
  *   its defaults, as in etcd (Go's TLS 1.3 suites cannot be configured).
  *
@@ -67,8 +58,6 @@ export function loadClientTlsOptions(files: ClientTlsFiles): TlsOptions {
   const key = read("--key-file", files.keyFile);
   const ca =
     files.trustedCaFile === undefined ? undefined : read("--trusted-ca-file", files.trustedCaFile);
-  const crl =
-    files.crlFile === undefined ? undefined : crlAsPem(read("--client-crl-file", files.crlFile));
   const requireClientCert = files.clientCertAuth === true || ca !== undefined;
   const ciphers =
     files.cipherSuites === undefined ? undefined : opensslCiphersOf(files.cipherSuites).ciphers;
@@ -77,7 +66,6 @@ export function loadClientTlsOptions(files: ClientTlsFiles): TlsOptions {
     key,
     minVersion: "TLSv1.2",
     ...(ca !== undefined && { ca }),
-    ...(crl != null && { crl }),
     ...(ciphers !== undefined && { ciphers }),
     ...(requireClientCert && { requestCert: true, rejectUnauthorized: true }),
   };
@@ -102,20 +90,6 @@ export function loadClientTlsOptions(files: ClientTlsFiles): TlsOptions {
       );
     }
   }
-  if (crl !== undefined) {
-    if (crl === null) {
-      throw new TlsConfigError(
-        `cannot use --client-crl-file ${files.crlFile}: no PEM or DER CRL in it`,
-      );
-    }
-    try {
-      createSecureContext({ crl });
-    } catch (error) {
-      throw new TlsConfigError(
-        `cannot use --client-crl-file ${files.crlFile}: ${(error as Error).message}`,
-      );
-    }
-  }
   if (ciphers !== undefined) {
     try {
       createSecureContext({ ciphers });
@@ -127,13 +101,21 @@ export function loadClientTlsOptions(files: ClientTlsFiles): TlsOptions {
 }
 
 /**
- * A CRL file's contents as PEM, which is all Node's TLS takes: PEM as it is;
- * a DER CRL (an ASN.1 SEQUENCE, as `openssl crl -outform DER` and etcd's own
- * test fixtures write them) wrapped in PEM; anything else null.
+ * `--client-crl-file`: the check a TLS listener runs after each handshake
+ * (etcd's checkCRL: a client certificate whose serial number the CRL lists
+ * is refused; see createCrlCheck). PEM or one DER CRL, as Go's
+ * x509.ParseCRL takes them; checked now, so a bad file fails at start naming
+ * the flag.
+ *
+ * @throws TlsConfigError
  */
-export function crlAsPem(file: Buffer): Buffer | null {
-  if (file.includes("-----BEGIN X509 CRL-----")) return file;
-  if (file[0] !== 0x30) return null;
-  const body = file.toString("base64").replace(/.{1,64}/g, "$&\n");
-  return Buffer.from(`-----BEGIN X509 CRL-----\n${body}-----END X509 CRL-----\n`);
+export function loadClientCrlCheck(path: string): (socket: TLSSocket) => string | undefined {
+  try {
+    return createCrlCheck(path);
+  } catch (error) {
+    const verb = error instanceof CrlError ? "use" : "read";
+    throw new TlsConfigError(
+      `cannot ${verb} --client-crl-file ${path}: ${(error as Error).message}`,
+    );
+  }
 }
