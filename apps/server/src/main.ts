@@ -219,7 +219,7 @@ async function main(): Promise<void> {
     },
   });
   // etcd's JSON gateway (/v3/...) on the same port: the same services, layers and limits.
-  registerGateway(server);
+  registerGateway(server, { maxConcurrentCalls: config.maxConcurrentStreams });
   registerOperationalRoutes(server.app, { ctx, metrics, version: conclaveVersion });
   // The dashboard (apps/dashboard/dist) at "/"; 503 with how to build it when it was not built.
   registerDashboardRoutes(server.app);

@@ -3,7 +3,7 @@
 // HTTP/2 client against Conclave and a real etcd 3.4.23 started with the
 // same flags: both must answer alike.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import * as http2 from "node:http2";
 import { after, before, describe, test } from "node:test";
@@ -79,7 +79,8 @@ function etcdctl(target: Target, client: string, args: string[], killAfterMs = 2
       "--command-timeout=3s",
       ...args,
     ],
-    { env: { ...process.env, ETCDCTL_API: "3" }, timeout: killAfterMs },
+    // SIGKILL: etcdctl lock traps SIGTERM to unlock and would outlive the test.
+    { env: { ...process.env, ETCDCTL_API: "3" }, timeout: killAfterMs, killSignal: "SIGKILL" },
   );
   return { code: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
 }
@@ -192,6 +193,43 @@ describe("etcd's TLS and stream flags, against etcd", () => {
     }
     assert.deepEqual(seen[0], seen[1]);
     assert.deepEqual(seen[0], { announced: 1, locked: false, put: "OK\n" });
+  });
+
+  test("--max-concurrent-streams caps the JSON gateway's calls together, as etcd's gateway connection", async () => {
+    const seen = [];
+    for (const t of targets) {
+      // One gateway watch holds the one stream etcd's gateway may open.
+      const files = clientFiles("root");
+      const watch = spawn(requireTool("curl"), [
+        ...["-sSN", "--cacert", certs.ca.cert, "--cert", files.cert, "--key", files.key],
+        `${t.server.url}/v3/watch`,
+        ...["-d", JSON.stringify({ create_request: { key: "c3RyZWFtcw==" } })],
+      ]);
+      let out = "";
+      watch.stdout.on("data", (d: Buffer) => {
+        out += d.toString();
+      });
+      const exited = new Promise((r) => watch.once("exit", r));
+      for (let i = 0; i < 100 && !out.includes('"created":true'); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const whileWatching = curl(`${t.server.url}/v3/kv/range`, "root", [
+        ...["--max-time", "2", "-d", JSON.stringify({ key: "c3RyZWFtcw==" })],
+      ]);
+      watch.kill();
+      await exited;
+      const after = curl(`${t.server.url}/v3/kv/range`, "root", [
+        ...["-d", JSON.stringify({ key: "c3RyZWFtcw==" })],
+      ]);
+      seen.push({
+        created: out.includes('"created":true'),
+        // curl's exit 28: its --max-time passed with no answer.
+        whileWatching: whileWatching.exit,
+        after: [after.exit, after.status],
+      });
+    }
+    assert.deepEqual(seen[0], seen[1]);
+    assert.deepEqual(seen[0], { created: true, whileWatching: 28, after: [0, 200] });
   });
 
   test("--listen-metrics-urls: /metrics and /health only, over http and https", () => {

@@ -18,6 +18,7 @@ import { Code, ConnectError, type ContextValues, type Transport } from "@connect
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { CallPipeline } from "../call-pipeline.js";
 import { verifiedPeerCommonName } from "../tls-peer-identity.js";
+import { type CallSlots, createCallSlots } from "./call-slots.js";
 import {
   errorBody,
   type GatewayError,
@@ -38,6 +39,13 @@ export interface GatewayOptions {
    * base64, or 64 MiB when that is Connect's default (no limit).
    */
   maxMessageChars?: number;
+  /**
+   * Gateway calls in progress at once, all clients together; more wait for
+   * one to end. etcd's gateway is a gRPC client of its server over one
+   * HTTP/2 connection, so `--max-concurrent-streams` caps its calls so
+   * (etcd's e2e TestV3Curl_MaxStreams_* checks it). Default: no limit.
+   */
+  maxConcurrentCalls?: number;
 }
 
 /**
@@ -78,6 +86,7 @@ export function registerGateway(
       ? Math.ceil(limits.readMaxBytes / 3) * 4 + 64 * 1024
       : 64 * 1024 * 1024);
   const known = new Set<string>();
+  const slots = createCallSlots(options.maxConcurrentCalls ?? Number.POSITIVE_INFINITY);
 
   app.register(async (scope) => {
     // etcd reads any body as JSON whatever its Content-Type (even "text" or a
@@ -95,7 +104,7 @@ export function registerGateway(
         const url = prefix + route.path;
         known.add(url);
         scope.post(url, (request, reply) =>
-          serve(transport, route.method, request, reply, { maxValueChars, pipeline }),
+          serve(transport, route.method, request, reply, { maxValueChars, pipeline, slots }),
         );
       }
       // grpc-gateway's answers for what it does not route.
@@ -243,7 +252,7 @@ async function serve(
   method: DescMethod,
   request: FastifyRequest,
   reply: FastifyReply,
-  options: { maxValueChars: number; pipeline: CallPipeline },
+  options: { maxValueChars: number; pipeline: CallPipeline; slots: CallSlots },
 ): Promise<void> {
   const { maxValueChars, pipeline } = options;
   const { recursionLimit } = pipeline.limits;
@@ -253,6 +262,16 @@ async function serve(
     scope = openCallScope(request, reply, method, pipeline);
   } catch (err) {
     sendError(reply, toGatewayError(err));
+    return;
+  }
+  let release: () => void;
+  try {
+    release = await options.slots.acquire(scope.call.signal);
+  } catch {
+    scope.finish();
+    if (scope.clientGone())
+      reply.hijack(); // nobody to answer
+    else sendError(reply, scope.abortError() ?? toGatewayError(scope.call.signal.reason));
     return;
   }
   const reader = createRequestReader(request.raw as AsyncIterable<Uint8Array>, method.input, {
@@ -267,6 +286,7 @@ async function serve(
     }
   } finally {
     scope.finish();
+    release();
   }
 }
 
