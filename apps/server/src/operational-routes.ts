@@ -1,6 +1,11 @@
 import { create } from "@bufbuild/protobuf";
 import { RangeRequestSchema } from "@conclave/proto";
-import { etcdApiVersion, type Metrics, type ServerContext } from "@conclave/server";
+import {
+  etcdApiVersion,
+  etcdClusterVersion,
+  type Metrics,
+  type ServerContext,
+} from "@conclave/server";
 import type { FastifyInstance } from "fastify";
 
 export interface OperationalRoutesOptions {
@@ -70,7 +75,7 @@ export function registerOperationalRoutes(
     reply.type("application/json").send(
       JSON.stringify({
         etcdserver: etcdApiVersion,
-        etcdcluster: etcdApiVersion,
+        etcdcluster: etcdClusterVersion,
         conclave: options.version,
       }),
     ),

@@ -15,10 +15,15 @@ import type { ServerContext } from "./server-context.js";
 import { writeEtcdSnapshot } from "./snapshot/write-etcd-snapshot.js";
 
 /**
- * The etcd API version Conclave speaks (what `Status.version` and `/version`
- * report). Our protos follow etcd v3.5's.
+ * The etcd version Conclave answers as (`Status.version`, `/version`'s
+ * `etcdserver`, `etcd_server_version`): etcd 3.4.23, the release whose
+ * answers the differential tests and etcd's own e2e suite compare it with.
+ * Our protos carry etcd 3.5's fields too (a superset on the wire).
  */
-export const etcdApiVersion = "3.5.0";
+export const etcdApiVersion = "3.4.23";
+
+/** The cluster version `/version` reports (etcd 3.4.23 says `3.4.0`). */
+export const etcdClusterVersion = "3.4.0";
 
 /** Chunk size of Snapshot messages (etcd sends 32 KiB). */
 const snapshotChunk = 32 * 1024;
