@@ -38,7 +38,7 @@ export { createLeaseService } from "./lease-service.js";
 export { createLocalClient, type LocalClient } from "./local-client.js";
 export { createLockService } from "./lock-service.js";
 export { createMaintenanceService, etcdApiVersion } from "./maintenance-service.js";
-export { createMetrics, type Metrics } from "./metrics.js";
+export { type ClientTraffic, createMetrics, etcdDiskBuckets, type Metrics } from "./metrics.js";
 export { peerCommonNameKey } from "./peer-identity.js";
 export { createQuotaInterceptor } from "./quota-interceptor.js";
 export {
