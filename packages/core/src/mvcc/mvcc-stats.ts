@@ -20,14 +20,13 @@ export function createMvccStats(): MvccStats {
 }
 
 /**
- * The counter of one read view or write transaction: call it once per
- * range, put or delete. etcd counts a txn at its end when it made more than
- * one call; counting it at the second call gives the same totals without
- * needing an end (read views have none).
+ * Counts a txn's range, put or delete call when it made `calls` before it;
+ * returns the new number of calls, which the view or txn keeps in a plain
+ * variable (no per-txn object). etcd counts a txn at its end when it made
+ * more than one call; counting it at the second call gives the same totals
+ * without needing an end (read views have none).
  */
-export function createTxnTally(stats: MvccStats): () => void {
-  let calls = 0;
-  return () => {
-    if (++calls === 2) stats.txns++;
-  };
+export function countTxnCall(stats: MvccStats, calls: number): number {
+  if (calls === 1) stats.txns++;
+  return calls + 1;
 }

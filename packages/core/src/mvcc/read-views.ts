@@ -4,7 +4,7 @@ import type { KeyValue } from "../types.js";
 import type { VisibleRevision } from "./key-index.js";
 import { bytesToKeyString, keyStringToBytes } from "./key-string.js";
 import type { KeyMeta, RangeMetaResult, RangeOptions, RangeResult, ReadView } from "./kv-store.js";
-import { createTxnTally } from "./mvcc-stats.js";
+import { countTxnCall } from "./mvcc-stats.js";
 import { loadRecord, type StoreState } from "./store-state.js";
 
 /**
@@ -115,19 +115,19 @@ export function createReadViews(state: StoreState): ReadViews {
     rangeMeta,
     view(atRev) {
       const { stats } = state;
-      const tally = createTxnTally(stats);
+      let calls = 0;
       return {
         rev: () => atRev,
         firstRev: () => state.compactMain,
         range(key, end, ro) {
           // Counted before the read, which may throw: etcd counts failed ranges too.
           stats.ranges++;
-          tally();
+          calls = countTxnCall(stats, calls);
           return range(key, end, atRev, ro);
         },
         rangeMeta(key, end, ro) {
           stats.ranges++;
-          tally();
+          calls = countTxnCall(stats, calls);
           return rangeMeta(key, end, atRev, ro);
         },
       };
