@@ -1,6 +1,6 @@
 import { setMaxListeners } from "node:events";
 import type { DescMethodUnary, DescService } from "@bufbuild/protobuf";
-import { type CallLimits, defaultReadMaxBytes } from "@conclave/server";
+import { type CallLimits, type ClientTraffic, defaultReadMaxBytes } from "@conclave/server";
 import {
   Code,
   ConnectError,
@@ -23,6 +23,8 @@ export interface CallPipelineOptions {
   readMaxBytes?: number;
   /** How deeply messages may nest (protobuf-es `recursionLimit`). Default protobuf-es's 100. */
   recursionLimit?: number;
+  /** Where the transports count message bytes (the server: its metrics'). Default a count nobody reads. */
+  traffic?: ClientTraffic;
 }
 
 /** A unary method as registered: what the direct gRPC path runs. */
@@ -53,6 +55,13 @@ export interface CallPipeline {
   readonly routes: (router: ConnectRouter) => void;
   readonly layers: readonly Interceptor[];
   readonly limits: CallLimits;
+  /**
+   * The bytes of request and response messages, added by each transport
+   * where it has them: the direct path and the Connect edge for gRPC calls,
+   * the gateway for its in-process calls (which etcd's gateway makes over
+   * gRPC). gRPC-Web and the Connect protocol are not counted: etcd has neither.
+   */
+  readonly traffic: ClientTraffic;
   /**
    * Aborts (Unavailable "server is shutting down") when the calls in flight
    * must end: `shutdownTimeoutMs` into a close.
@@ -125,6 +134,7 @@ export function createCallPipeline(options: CallPipelineOptions): CallPipeline {
       readMaxBytes: options.readMaxBytes ?? defaultReadMaxBytes,
       recursionLimit: options.recursionLimit,
     },
+    traffic: options.traffic ?? { receivedBytes: 0, sentBytes: 0 },
     shutdownSignal: shutdown.signal,
     closingSignal: closing.signal,
     unaryMethod: (path) => methods.get(path),

@@ -21,6 +21,7 @@ import {
 } from "@connectrpc/connect-node";
 import type { FastifyInstance } from "fastify";
 import type { CallPipeline } from "./call-pipeline.js";
+import { countEnvelopedBytes } from "./count-message-bytes.js";
 import { useGrpcGoMessageEncoding } from "./encode-grpc-message.js";
 import { limitGrpcRequestSize } from "./limit-grpc-request-size.js";
 
@@ -54,7 +55,8 @@ export interface ConnectEdgePluginOptions
  *   reads it, so a message over `readMaxBytes` is refused by the error table
  *   in grpc-go's words rather than by Connect in its own;
  * - the response's `grpc-message` (headers and trailers) is percent-encoded
- *   as grpc-go does ({@link useGrpcGoMessageEncoding}).
+ *   as grpc-go does ({@link useGrpcGoMessageEncoding});
+ * - a gRPC call's message bytes both ways go to the pipeline's `traffic`.
  *
  * Owning these ~60 lines instead of using connect-fastify's plugin is what
  * lets both happen on Connect's `UniversalServerRequest`/`Response` values,
@@ -67,6 +69,9 @@ export function connectEdgePlugin(
 ): void {
   const { pipeline, peerCommonName, ...routerOptions } = opts;
   const { limits } = pipeline;
+  const countSent = (bytes: number) => {
+    pipeline.traffic.sentBytes += bytes;
+  };
   const router = createConnectRouter({
     ...routerOptions,
     interceptors: [...pipeline.layers],
@@ -106,9 +111,13 @@ export function connectEdgePlugin(
           uReq.body = limitGrpcRequestSize(
             uReq.body as AsyncIterable<Uint8Array>,
             limits.readMaxBytes,
+            pipeline.traffic,
           );
         }
         const uRes = await handler(uReq);
+        if (protocol === "grpc" && uRes.body !== undefined) {
+          uRes.body = countEnvelopedBytes(uRes.body, countSent);
+        }
         // Headers hooks set on the reply (CORS) reach the raw response only on
         // reply.send(), which is not used here.
         for (const [name, value] of Object.entries(reply.getHeaders())) {

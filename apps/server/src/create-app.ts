@@ -3,6 +3,7 @@ import type * as http from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { AddressInfo, Server as NetServer } from "node:net";
 import type { TlsOptions } from "node:tls";
+import type { ClientTraffic } from "@conclave/server";
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { type FastifyInstance, fastify, LogController } from "fastify";
 import { type LevelWithSilent, type Logger, pino } from "pino";
@@ -57,6 +58,12 @@ export interface CreateAppOptions {
    * passes it. The server passes metrics, then the error table. Default none.
    */
   interceptors?: Interceptor[];
+  /**
+   * Where every entry path counts the bytes of gRPC messages it receives
+   * and sends (the server passes its metrics' `traffic`). Default a count of
+   * the app's own that nothing reads.
+   */
+  traffic?: ClientTraffic;
   /**
    * The grace period of `close()` when none is given: how long in-flight
    * requests may run after the listeners stop before their connections are
@@ -158,6 +165,7 @@ export function createApp(options: CreateAppOptions): ConclaveApp {
     ...(options.interceptors !== undefined && { layers: options.interceptors }),
     ...(options.readMaxBytes !== undefined && { readMaxBytes: options.readMaxBytes }),
     ...(options.recursionLimit !== undefined && { recursionLimit: options.recursionLimit }),
+    ...(options.traffic !== undefined && { traffic: options.traffic }),
   });
   const abortRpcs = () => pipeline.abortCalls();
   const fastPath =

@@ -131,7 +131,7 @@ function writeAnswer(
 export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions): GrpcUnaryFastPath {
   const { pipeline, peerCommonName } = options;
   const interceptors = pipeline.layers;
-  const { limits } = pipeline;
+  const { limits, traffic } = pipeline;
   const readMaxBytes = limits.readMaxBytes;
   const readOptions =
     limits.recursionLimit === undefined ? undefined : { recursionLimit: limits.recursionLimit };
@@ -289,6 +289,8 @@ export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions): Grpc
           Code.Internal,
         );
       }
+      // What etcd's codec counts: every message it is asked to decode.
+      traffic.receivedBytes += size;
       try {
         return fromBinary(
           entry.spec.method.input,
@@ -306,7 +308,9 @@ export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions): Grpc
     async function run(input: ReturnType<typeof fromBinary>): Promise<void> {
       try {
         const output = await invokeUnary(context, entry.spec.impl, input, interceptors);
-        answer(encodeEnvelope(0, toBinary(entry.spec.method.output, output)), undefined);
+        const message = toBinary(entry.spec.method.output, output);
+        traffic.sentBytes += message.length;
+        answer(encodeEnvelope(0, message), undefined);
       } catch (error) {
         answer(undefined, error);
       }

@@ -10,13 +10,17 @@ function envelope(size: number, body = size): Uint8Array {
   return e;
 }
 
-async function drain(chunks: Uint8Array[], max: number): Promise<number | ConnectError> {
+async function drain(
+  chunks: Uint8Array[],
+  max: number,
+  traffic = { receivedBytes: 0, sentBytes: 0 },
+): Promise<number | ConnectError> {
   async function* body() {
     yield* chunks;
   }
   let passed = 0;
   try {
-    for await (const c of limitGrpcRequestSize(body(), max)) passed += c.length;
+    for await (const c of limitGrpcRequestSize(body(), max, traffic)) passed += c.length;
   } catch (e) {
     return e as ConnectError;
   }
@@ -28,6 +32,10 @@ describe("limitGrpcRequestSize", () => {
     const all = Buffer.concat([envelope(10), envelope(0), envelope(3)]);
     for (const cut of [1, 3, 5, 7, 15, 16, all.length]) {
       const chunks = [all.subarray(0, cut), all.subarray(cut)];
+      const traffic = { receivedBytes: 0, sentBytes: 0 };
+      await drain(chunks, 10, traffic);
+      // The messages' bytes, without the envelope headers.
+      assert.equal(traffic.receivedBytes, 13);
       assert.equal(await drain(chunks, 10), all.length);
     }
   });

@@ -1,4 +1,4 @@
-import { MessageTooLargeError, toConnectError } from "@conclave/server";
+import { type ClientTraffic, MessageTooLargeError, toConnectError } from "@conclave/server";
 import type { ConnectError } from "@connectrpc/connect";
 
 /**
@@ -12,7 +12,9 @@ export function messageTooLarge(size: number, max: number): ConnectError {
 
 /**
  * Passes a gRPC request body through, failing with {@link messageTooLarge}
- * as soon as an envelope header declares more than `readMaxBytes`.
+ * as soon as an envelope header declares more than `readMaxBytes`, and
+ * adding each message's length within it to `traffic.receivedBytes` (the
+ * envelopes are parsed here anyway).
  *
  * Why: Connect checks the same limit inside its envelope reader, in its own
  * words ("message size N is larger than configured readMaxBytes M") and with
@@ -26,6 +28,7 @@ export function messageTooLarge(size: number, max: number): ConnectError {
 export async function* limitGrpcRequestSize(
   body: AsyncIterable<Uint8Array>,
   readMaxBytes: number,
+  traffic: ClientTraffic,
 ): AsyncIterable<Uint8Array> {
   const header = new Uint8Array(5);
   let headerBytes = 0; // of the current envelope's header seen so far
@@ -44,6 +47,7 @@ export async function* limitGrpcRequestSize(
         headerBytes = 0;
         skip = new DataView(header.buffer).getUint32(1);
         if (skip > readMaxBytes) throw messageTooLarge(skip, readMaxBytes);
+        traffic.receivedBytes += skip;
       }
     }
     yield chunk;

@@ -209,6 +209,7 @@ async function main(): Promise<void> {
     // the JSON gateway). Metrics outermost, so they count the codes the error
     // table produced; the quota inside the error table, so its refusal is etcd's.
     interceptors: [metrics.interceptor, errorInterceptor, createQuotaInterceptor(ctx)],
+    traffic: metrics.traffic,
     readMaxBytes: config.maxRequestBytes + grpcOverheadBytes,
     // Every txn etcd would run decodes (protobuf-es's default stops at 49 levels).
     recursionLimit: maxMessageDepth,

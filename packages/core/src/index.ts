@@ -61,6 +61,7 @@ export {
   type WriteResult,
   type WriteTxn,
 } from "./mvcc/kv-store.js";
+export type { MvccStats } from "./mvcc/mvcc-stats.js";
 export type { Revision } from "./mvcc/revision.js";
 export {
   defaultRevisionBatchBytes,

@@ -50,7 +50,7 @@ export {
   etcdApiVersion,
   etcdClusterVersion,
 } from "./maintenance-service.js";
-export { createMetrics, type Metrics } from "./metrics.js";
+export { type ClientTraffic, createMetrics, etcdDiskBuckets, type Metrics } from "./metrics.js";
 export { peerCommonNameKey } from "./peer-identity.js";
 export { createQuotaInterceptor } from "./quota-interceptor.js";
 export {

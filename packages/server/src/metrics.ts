@@ -1,13 +1,28 @@
+import type { MvccStats } from "@conclave/core";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { callContextKey } from "./call-context.js";
+import { etcdApiVersion } from "./maintenance-service.js";
 import type { ServerContext } from "./server-context.js";
 
 /**
+ * Bytes of the protobuf messages gRPC clients sent and were sent, without
+ * gRPC's 5-byte envelope headers: what etcd's gRPC codec counts for
+ * `etcd_network_client_grpc_{received,sent}_bytes_total`. The transports
+ * add to it where they have the bytes (plain numbers, no per-call cost).
+ */
+export interface ClientTraffic {
+  receivedBytes: number;
+  sentBytes: number;
+}
+
+/**
  * Prometheus metrics under etcd's names where the meaning is the same, so
- * existing etcd dashboards and alerts work: go-grpc-prometheus's
- * `grpc_server_*` per RPC and code, and etcd's mvcc, lease and server gauges.
- * Gauges are read from the store when scraped, never maintained on hot paths.
+ * existing etcd dashboards and alerts work (docs/metrics.md lists them):
+ * go-grpc-prometheus's `grpc_server_*` per RPC and code, etcd's mvcc, disk,
+ * network, lease and server series, and the process's. Gauges and counters
+ * of the store are read from it when scraped, never maintained here on hot
+ * paths.
  */
 export interface Metrics {
   registry: Registry;
@@ -17,7 +32,21 @@ export interface Metrics {
    * final codes.
    */
   interceptor: Interceptor;
+  /** Where the transports count message bytes; exported when scraped. */
+  traffic: ClientTraffic;
 }
+
+/**
+ * etcd's buckets for its disk latency histograms (`ExponentialBuckets(0.001,
+ * 2, 14)`: 1 ms to about 8 s), so dashboards' quantiles compare.
+ */
+export const etcdDiskBuckets: readonly number[] = Array.from(
+  { length: 14 },
+  (_, i) => 0.001 * 2 ** i,
+);
+
+/** The cluster version etcd reports beside its server version: major.minor. */
+const clusterVersion = etcdApiVersion.split(".").slice(0, 2).join(".");
 
 const grpcType: Record<string, string> = {
   unary: "unary",
@@ -33,6 +62,9 @@ function codeName(err: unknown): string {
 
 export function createMetrics(ctx: ServerContext): Metrics {
   const registry = new Registry();
+  // process_* (CPU, resident and virtual memory, open and max fds, start
+  // time) as Prometheus clients export them, and nodejs_* beside them.
+  collectDefaultMetrics({ register: registry });
   // Sorted by name, as Prometheus's Go client prints them (etcd's output).
   const labels = ["grpc_method", "grpc_service", "grpc_type"] as const;
   const started = new Counter({
@@ -79,7 +111,80 @@ export function createMetrics(ctx: ServerContext): Metrics {
     "Total size of the underlying database logically in use in bytes.",
     () => ctx.store.backend.sizeInUseBytes(),
   );
+  // Live keys, as etcd's keyIndex counts them: a delete lowers it.
   gauge("etcd_debugging_mvcc_keys_total", "Total number of keys.", () => ctx.store.keyCount());
+  const storeCounter = (name: string, help: string, key: keyof MvccStats) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(ctx.store.stats()[key]);
+      },
+    });
+  storeCounter("etcd_mvcc_range_total", "Total number of ranges seen by this member.", "ranges");
+  storeCounter("etcd_mvcc_put_total", "Total number of puts seen by this member.", "puts");
+  storeCounter("etcd_mvcc_delete_total", "Total number of deletes seen by this member.", "deletes");
+  storeCounter("etcd_mvcc_txn_total", "Total number of txns seen by this member.", "txns");
+
+  // LMDB has no write-ahead log: a commit writes the B+tree pages and syncs
+  // the data file, which is both what etcd's backend commit (bbolt) and its
+  // WAL fsync time. So one observation per LMDB transaction goes to both.
+  const diskHistogram = (name: string, help: string) =>
+    new Histogram({ name, help, buckets: [...etcdDiskBuckets], registers: [registry] });
+  const backendCommit = diskHistogram(
+    "etcd_disk_backend_commit_duration_seconds",
+    "The latency distributions of commit called by backend.",
+  );
+  const walFsync = diskHistogram(
+    "etcd_disk_wal_fsync_duration_seconds",
+    "The latency distributions of fsync called by WAL.",
+  );
+  ctx.store.backend.onCommitDuration((seconds) => {
+    backendCommit.observe(seconds);
+    walFsync.observe(seconds);
+  });
+
+  const traffic: ClientTraffic = { receivedBytes: 0, sentBytes: 0 };
+  const trafficCounter = (name: string, help: string, key: keyof ClientTraffic) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(traffic[key]);
+      },
+    });
+  trafficCounter(
+    "etcd_network_client_grpc_received_bytes_total",
+    "The total number of bytes received from grpc clients.",
+    "receivedBytes",
+  );
+  trafficCounter(
+    "etcd_network_client_grpc_sent_bytes_total",
+    "The total number of bytes sent to grpc clients.",
+    "sentBytes",
+  );
+
+  const versionGauge = (name: string, help: string, label: string, value: string) =>
+    new Gauge({ name, help, labelNames: [label], registers: [registry] }).set(
+      { [label]: value },
+      1,
+    );
+  versionGauge(
+    "etcd_server_version",
+    "Which version is running. 1 for 'server_version' label with current version.",
+    "server_version",
+    etcdApiVersion,
+  );
+  versionGauge(
+    "etcd_cluster_version",
+    "Which version is running. 1 for 'cluster_version' label with current cluster version",
+    "cluster_version",
+    clusterVersion,
+  );
   gauge("etcd_debugging_mvcc_current_revision", "The current revision of store.", () =>
     ctx.store.currentRev(),
   );
@@ -103,6 +208,31 @@ export function createMetrics(ctx: ServerContext): Metrics {
     "Whether or not this member is a leader. 1 if is, 0 otherwise.",
     () => (ctx.cluster === undefined || ctx.cluster.isLeader() ? 1 : 0),
   );
+  // etcd counts each change of leader its member sees, the first election
+  // included (a fresh single member shows 1). The embedded server elected
+  // itself once; a replica sees the duty holder change when its own duties
+  // change and, for changes between other replicas, when scraped.
+  let leaderSeen = 0n;
+  let leaderChanges = 0;
+  const seeLeader = () => {
+    const leader = ctx.cluster === undefined ? ctx.memberId : ctx.cluster.leader();
+    if (leader !== 0n && leader !== leaderSeen) {
+      leaderSeen = leader;
+      leaderChanges++;
+    }
+  };
+  seeLeader();
+  ctx.cluster?.onDuties(seeLeader);
+  new Counter({
+    name: "etcd_server_leader_changes_seen_total",
+    help: "The number of leader changes seen.",
+    registers: [registry],
+    collect() {
+      seeLeader();
+      this.reset();
+      this.inc(leaderChanges);
+    },
+  });
   gauge("conclave_leases", "Number of live leases.", () => ctx.lessor.leases().length);
   const leaseCounter = (
     name: string,
@@ -180,5 +310,5 @@ export function createMetrics(ctx: ServerContext): Metrics {
     }
     return { ...res, message: counted() };
   };
-  return { registry, interceptor };
+  return { registry, interceptor, traffic };
 }

@@ -73,13 +73,17 @@ export function registerGateway(
 ): void {
   const { app, pipeline } = server;
   const { limits } = pipeline;
-  const transport = createInProcessTransport(pipeline.routes, {
-    interceptors: [...pipeline.layers],
-    readMaxBytes: limits.readMaxBytes,
-    ...(limits.recursionLimit !== undefined && {
-      binaryOptions: { recursionLimit: limits.recursionLimit },
-    }),
-  });
+  const transport = createInProcessTransport(
+    pipeline.routes,
+    {
+      interceptors: [...pipeline.layers],
+      readMaxBytes: limits.readMaxBytes,
+      ...(limits.recursionLimit !== undefined && {
+        binaryOptions: { recursionLimit: limits.recursionLimit },
+      }),
+    },
+    pipeline.traffic,
+  );
   const maxValueChars =
     options.maxMessageChars ??
     (limits.readMaxBytes !== defaultReadMaxBytes

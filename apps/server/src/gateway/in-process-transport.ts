@@ -1,3 +1,4 @@
+import type { ClientTraffic } from "@conclave/server";
 import {
   type ConnectRouter,
   type ConnectRouterOptions,
@@ -12,6 +13,11 @@ import {
   type UniversalServerRequest,
 } from "@connectrpc/connect/protocol";
 import { createTransport } from "@connectrpc/connect/protocol-connect";
+import { countBodyBytes, countEnvelopedBytes } from "../count-message-bytes.js";
+
+function isByteStream(body: unknown): body is AsyncIterable<Uint8Array> {
+  return typeof body === "object" && body !== null && Symbol.asyncIterator in body;
+}
 
 /**
  * A transport that calls the services of `routes` in-process, like
@@ -24,21 +30,40 @@ import { createTransport } from "@connectrpc/connect/protocol-connect";
  * forgeable. Here the client side remembers each call's values by its
  * request `Headers` object, which reaches the handler unchanged, and the
  * handlers are wrapped to pass them on.
+ *
+ * With `traffic`, the bytes of the messages passed both ways are counted
+ * there: etcd's gateway calls its server over gRPC, whose codec counts them.
  */
 export function createInProcessTransport(
   routes: (router: ConnectRouter) => void,
   routerOptions: ConnectRouterOptions = {},
+  traffic?: ClientTraffic,
 ): Transport {
   const router = createConnectRouter({ ...routerOptions, connect: true });
   routes(router);
   const valuesByHeader = new WeakMap<Headers, ContextValues>();
-  const handlers = router.handlers.map(
-    (handler): UniversalHandler =>
-      Object.assign((req: UniversalServerRequest) => {
-        const contextValues = valuesByHeader.get(req.header);
-        return handler(contextValues === undefined ? req : { ...req, contextValues });
-      }, handler),
-  );
+  const countReceived = (bytes: number) => {
+    if (traffic !== undefined) traffic.receivedBytes += bytes;
+  };
+  const countSent = (bytes: number) => {
+    if (traffic !== undefined) traffic.sentBytes += bytes;
+  };
+  const handlers = router.handlers.map((handler): UniversalHandler => {
+    // The Connect protocol in binary: a unary message is the whole body, stream messages are enveloped.
+    const count = handler.method.methodKind === "unary" ? countBodyBytes : countEnvelopedBytes;
+    return Object.assign(async (req: UniversalServerRequest) => {
+      const contextValues = valuesByHeader.get(req.header);
+      const call = contextValues === undefined ? { ...req } : { ...req, contextValues };
+      if (traffic === undefined) return handler(call);
+      if (isByteStream(call.body)) call.body = count(call.body, countReceived);
+      const res = await handler(call);
+      // A unary error's body is Connect's JSON error, not a message.
+      if (res.body !== undefined && (res.status === 200 || count === countEnvelopedBytes)) {
+        res.body = count(res.body, countSent);
+      }
+      return res;
+    }, handler);
+  });
   // Runs last, on the request as the HTTP client receives it.
   const rememberValues: Interceptor = (next) => (req) => {
     valuesByHeader.set(req.header, req.contextValues);

@@ -168,3 +168,28 @@ describe("lmdb backend defragment", () => {
     );
   });
 });
+
+describe("lmdb backend commit durations", () => {
+  it("reports one duration per group commit, after it is durable", async () => {
+    const be = createLmdbBackend({ dir: tempDir() });
+    const seen: number[] = [];
+    const stop = be.onCommitDuration((seconds) => seen.push(seconds));
+    // Three commits in one event turn share one LMDB transaction.
+    const turn = [1, 2, 3].map((i) =>
+      be.commit([{ bucket: "key", key: b(`k${i}`), value: b("v") }]),
+    );
+    assert.equal(seen.length, 0);
+    await Promise.all(turn);
+    assert.equal(seen.length, 1);
+    await be.commit([{ bucket: "key", key: b("k4"), value: b("v") }]);
+    assert.equal(seen.length, 2);
+    assert.ok(
+      seen.every((s) => s > 0 && s < 60),
+      `durations ${seen}`,
+    );
+    stop();
+    await be.commit([{ bucket: "key", key: b("k5"), value: b("v") }]);
+    assert.equal(seen.length, 2);
+    await be.close();
+  });
+});

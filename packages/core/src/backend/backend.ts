@@ -36,6 +36,14 @@ export interface Backend {
   range(bucket: string, start?: Uint8Array, end?: Uint8Array): Iterable<BackendEntry>;
   /** Writes (value set) and deletes (value undefined) atomically and durably. */
   commit(ops: readonly BackendOp[]): Promise<void>;
+  /**
+   * Calls `listener` once per transaction the backend made durable — one
+   * per group commit, however many `commit` calls it carried — with how
+   * long it took in seconds, from the start of the transaction until it was
+   * synced and reported back (etcd's disk latency histograms). A backend
+   * without a disk (the in-memory one) never calls it. Returns unsubscribe.
+   */
+  onCommitDuration(listener: (seconds: number) => void): () => void;
   /** Bytes the backend occupies on its medium (etcd's db size). */
   sizeBytes(): number;
   /** Bytes holding live data (etcd's db size in use); equals sizeBytes when unknown. */

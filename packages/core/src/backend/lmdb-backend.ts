@@ -34,6 +34,13 @@ export interface LmdbBackendOptions {
   create?: boolean;
 }
 
+/** One LMDB write transaction, for its commit duration. */
+interface LmdbTxn {
+  /** `performance.now()` when its callbacks began to run. */
+  start: number;
+  reported: boolean;
+}
+
 /**
  * The default backend: LMDB through `lmdb` (lmdb-js). LMDB is the B+tree,
  * copy-on-write, single-writer store that etcd's bbolt was ported from, so it
@@ -83,8 +90,37 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
   /** While a defrag copies, commits wait here (reads go on). */
   let held: Promise<void> | undefined;
 
-  const writeOps = (ops: readonly BackendOp[]) =>
+  const commitListeners = new Set<(seconds: number) => void>();
+  /**
+   * The LMDB transaction whose callbacks run now. lmdb-js runs every
+   * callback of one batched transaction in one synchronous go on this
+   * thread, then commits and syncs on its worker: the first callback of a
+   * go starts the record, a microtask after the go ends it.
+   */
+  let running: LmdbTxn | undefined;
+  const currentTxn = (): LmdbTxn => {
+    if (running === undefined) {
+      const txn: LmdbTxn = { start: performance.now(), reported: false };
+      running = txn;
+      queueMicrotask(() => {
+        running = undefined;
+      });
+      return txn;
+    }
+    return running;
+  };
+  /** Reports a durable transaction once, however many commits it carried. */
+  const reportDurable = (txn: LmdbTxn | undefined) => {
+    if (txn === undefined || txn.reported) return;
+    txn.reported = true;
+    const seconds = (performance.now() - txn.start) / 1000;
+    for (const l of commitListeners) l(seconds);
+  };
+
+  /** Writes `ops` in lmdb-js's transaction of this event turn; `began` learns which one. */
+  const writeOps = (ops: readonly BackendOp[], began?: (txn: LmdbTxn) => void) =>
     root.transaction(() => {
+      began?.(currentTxn());
       for (const op of ops) {
         const d = db(op.bucket);
         if (op.value === undefined) d.removeSync(asBuffer(op.key));
@@ -119,9 +155,18 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
       // for this event turn; the promise resolves once it is committed and,
       // with overlappingSync off, synced to disk. During a defrag the commit
       // waits for the new file, in order behind the others.
-      const done = held === undefined ? writeOps(ops) : held.then(() => writeOps(ops));
+      let txn: LmdbTxn | undefined;
+      const began = (t: LmdbTxn) => {
+        txn = t;
+      };
+      const done =
+        held === undefined ? writeOps(ops, began) : held.then(() => writeOps(ops, began));
       lastCommit = done;
-      return done.then(() => undefined);
+      return done.then(() => reportDurable(txn));
+    },
+    onCommitDuration(listener) {
+      commitListeners.add(listener);
+      return () => commitListeners.delete(listener);
     },
     sizeBytes() {
       try {

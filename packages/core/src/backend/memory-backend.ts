@@ -51,6 +51,8 @@ export function createMemoryBackend(): Backend {
         }
       }
     },
+    // No disk, so no commit durations to report.
+    onCommitDuration: () => () => {},
     sizeBytes: () => bytes,
     sizeInUseBytes: () => bytes,
     // Nothing to give back: deleted entries are already gone from the maps.

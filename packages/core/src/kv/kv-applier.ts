@@ -56,6 +56,7 @@ export interface KvApplierOptions {
 }
 
 const none = new Uint8Array(0);
+const compactionKey = new TextEncoder().encode("compaction");
 
 /** Range as etcd's applier runs it, against a read view or a write txn. */
 export function applyRange(view: ReadView, r: RangeRequest): RangeResponse {
@@ -281,9 +282,11 @@ function runTxn(
 }
 
 /**
- * Runs a whole txn against `view` (a read view, or a write txn before its
- * first change): decide branches, check puts (write txns only) then ranges
- * across the taken branches, then apply.
+ * Runs a whole txn: decide branches and check puts (write txns only) then
+ * ranges across the taken branches against `view`, then apply against
+ * `write` (a write txn whose state `view` reads; undefined for a read-only
+ * txn, applied against `view`). As etcd's applier, which checks in a read
+ * txn and applies in a write txn; its mvcc metrics count them apart.
  */
 function executeTxn(
   view: ReadView,
@@ -309,7 +312,7 @@ function executeTxn(
     if (rev > view.rev()) throw errFutureRev;
     if (rev < view.firstRev()) throw errCompacted;
   });
-  const resp = runTxn(view, write, rt, { path, at: 0 }, true);
+  const resp = runTxn(write ?? view, write, rt, { path, at: 0 }, true);
   resp.header = { revision: BigInt((write ?? view).rev()) };
   return resp;
 }
@@ -348,7 +351,7 @@ export function createKvApplier(options: KvApplierOptions): KvApplier {
       }
       const w = store.write((txn) => {
         auth?.txn(rt);
-        return executeTxn(txn, txn, rt, leases);
+        return executeTxn(txn.beforeChanges(), txn, rt, leases);
       });
       await w.durable;
       return w.result;
@@ -356,7 +359,10 @@ export function createKvApplier(options: KvApplierOptions): KvApplier {
     async compact(c) {
       const { physical } = await store.compact(Number(c.revision));
       if (c.physical) await physical;
-      return { header: { revision: BigInt(store.read().rev()) } };
+      // etcd reads the header's revision with a range of the key
+      // "compaction", which its mvcc metrics count; so is this one, so that
+      // etcd_mvcc_range_total agrees.
+      return { header: { revision: BigInt(store.read().range(compactionKey, undefined).rev) } };
     },
   };
 }

@@ -41,6 +41,12 @@ const head = 2;
 export interface KeyIndex {
   /** Number of keys with at least one revision (live or not yet compacted). */
   readonly size: number;
+  /**
+   * Number of live keys: those whose latest revision is not a tombstone
+   * (etcd's `keysGauge`, which its keyIndex raises when a generation starts
+   * and lowers at a tombstone). Kept as puts and deletes happen, not counted.
+   */
+  readonly live: number;
   /** The latest revision of a live key; undefined when absent or deleted. */
   latest(k: string): VisibleRevision | undefined;
   /** The revision of `k` visible at `atRev`, or undefined when absent then. */
@@ -114,9 +120,13 @@ function visible(e: KeyRevisions, i: number): VisibleRevision | undefined {
 
 export function createKeyIndex(): KeyIndex {
   let tree = new BTree<string, KeyRevisions>();
+  let live = 0;
   return {
     get size() {
       return tree.size;
+    },
+    get live() {
+      return live;
     },
     latest(k) {
       const e = tree.get(k);
@@ -139,9 +149,14 @@ export function createKeyIndex(): KeyIndex {
       if (e === undefined) {
         e = [rev.main, 1, rev.main, rev.sub * 2];
         tree.set(k, e);
+        live++;
         return { created: rev.main, version: 1 };
       }
-      if (e[1] === 0) e[0] = rev.main;
+      if (e[1] === 0) {
+        // Version 0: the key was deleted; this put starts a new generation.
+        e[0] = rev.main;
+        live++;
+      }
       e[1] = (e[1] as number) + 1;
       pushRevision(e, rev.main, rev.sub, false);
       return { created: e[0] as number, version: e[1] as number };
@@ -152,9 +167,16 @@ export function createKeyIndex(): KeyIndex {
       pushRevision(e, rev.main, rev.sub, true);
       e[0] = 0;
       e[1] = 0;
+      live--;
     },
     load(keys, revisions) {
-      tree = bulkLoadBTree(keys, revisions);
+      live = 0;
+      tree = bulkLoadBTree(keys, (k) => {
+        const e = revisions(k);
+        // A deleted key's current generation has version 0.
+        if (e[1] !== 0) live++;
+        return e;
+      });
     },
     compact(atRev) {
       const dropped: Revision[] = [];

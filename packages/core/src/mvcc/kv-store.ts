@@ -5,6 +5,7 @@ import { createCommitPipeline } from "./commit-pipeline.js";
 import { createCompactor } from "./compactor.js";
 import { hashByRev } from "./hash-by-rev.js";
 import { createKeyIndex, type KeyIndex } from "./key-index.js";
+import { createMvccStats, type MvccStats } from "./mvcc-stats.js";
 import { readHistory } from "./read-history.js";
 import { createReadViews } from "./read-views.js";
 import { restoreIndex } from "./restore-index.js";
@@ -73,6 +74,14 @@ export interface WriteTxn extends ReadView {
   put(key: Uint8Array, value: Uint8Array, lease: bigint): number;
   /** Deletes live keys in range; returns how many and the resulting revision. */
   deleteRange(key: Uint8Array, end: RangeEnd): { deleted: number; rev: number };
+  /**
+   * A read view of the state this txn started from, for checks before the
+   * first change (a txn's compares). It reads what the txn reads then, and
+   * counts in the store's stats as a read txn of its own: etcd's applier
+   * runs those checks in a read txn and then opens the write txn, and
+   * `etcd_mvcc_txn_total` counts the two apart. Throws after a change.
+   */
+  beforeChanges(): ReadView;
   /** Changes so far, in sub-revision order. */
   changes(): readonly Change[];
   /**
@@ -123,8 +132,16 @@ export interface KvStore {
   durableRev(): number;
   /** Compaction revision, -1 before the first compaction. */
   compactRev(): number;
-  /** Number of keys in the index (etcd_debugging_mvcc_keys_total). */
+  /**
+   * Number of live keys, not those whose latest revision is a tombstone
+   * (etcd_debugging_mvcc_keys_total).
+   */
   keyCount(): number;
+  /**
+   * Ranges, puts, deletes and txns served so far, as etcd's mvcc counts them
+   * (see {@link MvccStats}): the live counters, read when scraped.
+   */
+  stats(): Readonly<MvccStats>;
   /** A read view at the latest durable revision. */
   read(): ReadView;
   /**
@@ -204,6 +221,7 @@ export function openKvStore(options: KvStoreOptions): KvStore {
     index,
     leases,
     pending: new Map(),
+    stats: createMvccStats(),
     current: restored.current,
     durable: restored.current,
     compactMain: restored.compactMain,
@@ -222,7 +240,8 @@ export function openKvStore(options: KvStoreOptions): KvStore {
     currentRev: () => state.current,
     durableRev: () => state.durable,
     compactRev: () => state.compactMain,
-    keyCount: () => index.size,
+    keyCount: () => index.live,
+    stats: () => state.stats,
     read() {
       checkOpen(state);
       return reads.view(state.durable);

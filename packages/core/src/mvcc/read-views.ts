@@ -4,6 +4,7 @@ import type { KeyValue } from "../types.js";
 import type { VisibleRevision } from "./key-index.js";
 import { bytesToKeyString, keyStringToBytes } from "./key-string.js";
 import type { KeyMeta, RangeMetaResult, RangeOptions, RangeResult, ReadView } from "./kv-store.js";
+import { countTxnCall } from "./mvcc-stats.js";
 import { loadRecord, type StoreState } from "./store-state.js";
 
 /**
@@ -19,7 +20,10 @@ export interface ReadViews {
     curRev: number,
     ro: { rev?: number } | undefined,
   ): RangeMetaResult;
-  /** A read view at `atRev`. */
+  /**
+   * A read view at `atRev`, counted in the store's stats as one read txn
+   * (etcd's metricsTxnRead): each range, and the view once it ranged twice.
+   */
   view(atRev: number): ReadView;
 }
 
@@ -109,11 +113,24 @@ export function createReadViews(state: StoreState): ReadViews {
   return {
     range,
     rangeMeta,
-    view: (atRev) => ({
-      rev: () => atRev,
-      firstRev: () => state.compactMain,
-      range: (key, end, ro) => range(key, end, atRev, ro),
-      rangeMeta: (key, end, ro) => rangeMeta(key, end, atRev, ro),
-    }),
+    view(atRev) {
+      const { stats } = state;
+      let calls = 0;
+      return {
+        rev: () => atRev,
+        firstRev: () => state.compactMain,
+        range(key, end, ro) {
+          // Counted before the read, which may throw: etcd counts failed ranges too.
+          stats.ranges++;
+          calls = countTxnCall(stats, calls);
+          return range(key, end, atRev, ro);
+        },
+        rangeMeta(key, end, ro) {
+          stats.ranges++;
+          calls = countTxnCall(stats, calls);
+          return rangeMeta(key, end, atRev, ro);
+        },
+      };
+    },
   };
 }

@@ -2,6 +2,7 @@ import { type Backend, Buckets } from "../backend/backend.js";
 import { errStoreClosed } from "../errors.js";
 import type { KeyIndex } from "./key-index.js";
 import type { LeaseHooks } from "./kv-store.js";
+import type { MvccStats } from "./mvcc-stats.js";
 import { decodeRecord, type StoredRecord } from "./record-codec.js";
 import { type Revision, revisionToBytes } from "./revision.js";
 
@@ -17,6 +18,8 @@ export interface StoreState {
   readonly leases: LeaseHooks | undefined;
   /** Records written but maybe not yet readable from the backend, by {@link pendingKey}. */
   readonly pending: Map<string, StoredRecord>;
+  /** Ranges, puts, deletes and txns served so far (etcd's mvcc counters). */
+  readonly stats: MvccStats;
   /** Latest applied main revision. */
   current: number;
   /** Latest main revision known to be durable; reads are served here. */

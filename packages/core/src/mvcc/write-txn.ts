@@ -4,6 +4,7 @@ import type { CommitPipeline } from "./commit-pipeline.js";
 import type { VisibleRevision } from "./key-index.js";
 import { bytesToKeyString, keyStringToBytes } from "./key-string.js";
 import type { WriteResult, WriteTxn } from "./kv-store.js";
+import { countTxnCall } from "./mvcc-stats.js";
 import type { ReadViews } from "./read-views.js";
 import { encodeRecord, type StoredRecord } from "./record-codec.js";
 import { revisionToBytes } from "./revision.js";
@@ -24,8 +25,10 @@ export function runWriteTxn<T>(
   pipeline: CommitPipeline,
   fn: (txn: WriteTxn) => T,
 ): WriteResult<T> {
-  const { index, leases } = state;
+  const { index, leases, stats } = state;
   const beginRev = state.current;
+  /** Range, put and delete calls so far (etcd_mvcc_txn_total counts txns of more than one). */
+  let calls = 0;
   const changes: Change[] = [];
   const ops: BackendOp[] = [];
   const txnRev = () => (changes.length > 0 ? beginRev + 1 : beginRev);
@@ -42,13 +45,27 @@ export function runWriteTxn<T>(
   const txn: WriteTxn = {
     rev: txnRev,
     firstRev: () => state.compactMain,
-    range: (key, end, ro) => reads.range(key, end, txnRev(), ro),
-    rangeMeta: (key, end, ro) => reads.rangeMeta(key, end, txnRev(), ro),
+    range(key, end, ro) {
+      stats.ranges++;
+      calls = countTxnCall(stats, calls);
+      return reads.range(key, end, txnRev(), ro);
+    },
+    rangeMeta(key, end, ro) {
+      stats.ranges++;
+      calls = countTxnCall(stats, calls);
+      return reads.rangeMeta(key, end, txnRev(), ro);
+    },
+    beforeChanges() {
+      if (changes.length > 0) throw new Error("beforeChanges after a change");
+      return reads.view(beginRev);
+    },
     changes: () => changes,
     stage(op) {
       ops.push(op);
     },
     put(key, value, lease) {
+      stats.puts++;
+      calls = countTxnCall(stats, calls);
       const main = beginRev + 1;
       const sub = changes.length;
       const k = bytesToKeyString(key);
@@ -68,6 +85,9 @@ export function runWriteTxn<T>(
       return main;
     },
     deleteRange(key, end) {
+      // Every call counts, whether or not it deletes anything (etcd's too).
+      stats.deletes++;
+      calls = countTxnCall(stats, calls);
       const rrev = txnRev();
       const targets: Array<{ k: string; key: Uint8Array; rev: VisibleRevision }> = [];
       const start = bytesToKeyString(key);

@@ -1,0 +1,79 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { putRequest, rangeRequest } from "@conclave/core";
+import { etcdApiVersion } from "./maintenance-service.js";
+import { createMetrics, etcdDiskBuckets, type Metrics } from "./metrics.js";
+import { closeServerContext, openServerContext, type ServerContext } from "./server-context.js";
+
+const enc = new TextEncoder();
+
+/** The value of the series `name` (exactly, labels included) in a scrape. */
+function value(text: string, name: string): number | undefined {
+  const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.slice(name.length + 1));
+}
+
+describe("metrics", () => {
+  let dir: string;
+  let ctx: ServerContext;
+  let metrics: Metrics;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "conclave-metrics-"));
+    ctx = await openServerContext({ dataDir: dir });
+    metrics = createMetrics(ctx);
+  });
+  after(async () => {
+    await closeServerContext(ctx);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("exports the store's counters, live keys and LMDB commit durations as etcd's series", async () => {
+    const before = await metrics.registry.metrics();
+    const commitsBefore = value(before, "etcd_disk_backend_commit_duration_seconds_count") ?? 0;
+    for (const k of ["a", "b", "c"]) await ctx.kv.put(putRequest(enc.encode(k), enc.encode("v")));
+    await ctx.kv.deleteRange({ key: enc.encode("b"), rangeEnd: new Uint8Array(0), prevKv: false });
+    await ctx.kv.range(rangeRequest(enc.encode("a")));
+    const text = await metrics.registry.metrics();
+    assert.equal(value(text, "etcd_mvcc_put_total"), 3);
+    assert.equal(value(text, "etcd_mvcc_delete_total"), 1);
+    assert.equal(value(text, "etcd_mvcc_range_total"), 1);
+    assert.equal(value(text, "etcd_mvcc_txn_total"), 0);
+    assert.equal(value(text, "etcd_debugging_mvcc_keys_total"), 2);
+    // Four awaited writes: four LMDB transactions, each observed by both histograms.
+    for (const h of [
+      "etcd_disk_backend_commit_duration_seconds",
+      "etcd_disk_wal_fsync_duration_seconds",
+    ]) {
+      assert.equal((value(text, `${h}_count`) ?? 0) - commitsBefore, 4, h);
+      assert.match(text, new RegExp(`^${h}_bucket\\{le="0\\.001"\\} `, "m"));
+      assert.match(text, new RegExp(`^${h}_bucket\\{le="8\\.192"\\} `, "m"));
+    }
+    assert.equal(etcdDiskBuckets.length, 14);
+  });
+
+  it("exports the versions, the leader and the process", async () => {
+    const text = await metrics.registry.metrics();
+    assert.equal(value(text, `etcd_server_version{server_version="${etcdApiVersion}"}`), 1);
+    const [major, minor] = etcdApiVersion.split(".");
+    assert.equal(value(text, `etcd_cluster_version{cluster_version="${major}.${minor}"}`), 1);
+    assert.equal(value(text, "etcd_server_has_leader"), 1);
+    assert.equal(value(text, "etcd_server_is_leader"), 1);
+    assert.equal(value(text, "etcd_server_leader_changes_seen_total"), 1);
+    assert.ok((value(text, "process_resident_memory_bytes") ?? 0) > 1024 * 1024);
+    assert.ok((value(text, "process_open_fds") ?? 0) > 0);
+    assert.ok((value(text, "process_cpu_seconds_total") ?? -1) >= 0);
+    const start = value(text, "process_start_time_seconds") ?? 0;
+    assert.ok(start > Date.now() / 1000 - 3600 && start <= Date.now() / 1000);
+  });
+
+  it("exports the bytes the transports counted", async () => {
+    metrics.traffic.receivedBytes += 7;
+    metrics.traffic.sentBytes += 11;
+    const text = await metrics.registry.metrics();
+    assert.equal(value(text, "etcd_network_client_grpc_received_bytes_total"), 7);
+    assert.equal(value(text, "etcd_network_client_grpc_sent_bytes_total"), 11);
+  });
+});
