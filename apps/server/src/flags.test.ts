@@ -19,7 +19,7 @@ const defaults: ConclaveConfig = {
   maxTxnOps: 128,
   maxRequestBytes: 1_572_864,
   logLevel: "info",
-  authToken: "simple",
+  authToken: { type: "simple" },
   authTokenTtl: 300,
   quotaBackendBytes: 0,
   help: false,
@@ -74,7 +74,28 @@ const validCases: ValidCase[] = [
   {
     name: "auth token type and TTL",
     argv: ["--auth-token", "simple", "--auth-token-ttl=5"],
-    want: { authToken: "simple", authTokenTtl: 5 },
+    want: { authToken: { type: "simple" }, authTokenTtl: 5 },
+  },
+  {
+    name: "jwt tokens, etcd's option syntax",
+    argv: ["--auth-token", "jwt,pub-key=k.pub,priv-key=k.pem,sign-method=RS256,ttl=1s"],
+    want: {
+      authToken: {
+        type: "jwt",
+        signMethod: "RS256",
+        publicKeyFile: "k.pub",
+        privateKeyFile: "k.pem",
+        ttlMs: 1000,
+      },
+    },
+  },
+  {
+    name: "jwt tokens from ETCD_AUTH_TOKEN, unknown options warned about as etcd",
+    env: { ETCD_AUTH_TOKEN: "jwt,sign-method=HS256,priv-key=secret,colour=blue" },
+    want: {
+      authToken: { type: "jwt", signMethod: "HS256", privateKeyFile: "secret", ttlMs: 300_000 },
+      warnings: ["ETCD_AUTH_TOKEN: unknown JWT options: colour"],
+    },
   },
   {
     name: "--flag value",
@@ -426,11 +447,16 @@ const errorCases: ErrorCase[] = [
     error: /must be provided for metrics url https:\/\/127\.0\.0\.1:2381 with HTTPS scheme/,
   },
   {
-    name: "jwt tokens",
-    argv: ["--auth-token", "jwt,sign-method=RS256"],
-    error: /jwt tokens are not supported/,
+    name: "jwt tokens without a sign method",
+    argv: ["--auth-token", "jwt,priv-key=k.pem"],
+    error:
+      /^invalid value "jwt,priv-key=k.pem" for --auth-token: auth: invalid auth options: auth: invalid auth signature method ""/,
   },
-  { name: "an unknown token type", argv: ["--auth-token=magic"], error: /must be "simple"/ },
+  {
+    name: "an unknown token type",
+    argv: ["--auth-token=magic"],
+    error: /auth: invalid auth options: unknown token type "magic"/,
+  },
   { name: "a zero token TTL", argv: ["--auth-token-ttl", "0"], error: /--auth-token-ttl/ },
   {
     name: "unknown flag, with the closest name",

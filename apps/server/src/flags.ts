@@ -14,6 +14,11 @@ import {
   defaultInitialClusterToken,
   type InitialCluster,
 } from "@conclave/server";
+import {
+  type AuthTokenConfig,
+  AuthTokenOptionError,
+  parseAuthTokenOption,
+} from "./auth-token-option.js";
 import { cipherSuitesError, opensslCiphersOf } from "./cipher-suites.js";
 import { closestName } from "./closest-name.js";
 import { readConfigFile } from "./config-file.js";
@@ -127,11 +132,12 @@ export interface ConclaveConfig {
    */
   cors?: string[];
   /**
-   * `--auth-token`: the kind of token Authenticate hands out. Only etcd's
-   * default, "simple" (random, in memory, expiring when unused), is
-   * supported; JWT is refused at startup rather than silently replaced.
+   * `--auth-token`: the kind of token Authenticate hands out, as etcd's
+   * flag: "simple" (the default: random, in memory, expiring when unused) or
+   * `jwt,sign-method=…,pub-key=…,priv-key=…,ttl=…` (signed, stateless; the
+   * key files are read at start, not here).
    */
-  authToken: "simple";
+  authToken: AuthTokenConfig;
   /** `--auth-token-ttl`: seconds a simple token stays valid without use. Default 300, as etcd. */
   authTokenTtl: number;
   /**
@@ -258,7 +264,8 @@ const flagSpecs = {
   },
   "auth-token": {
     valueName: "type",
-    description: 'Auth token type: "simple" (jwt is not supported). (default "simple")',
+    description:
+      'Auth token type: "simple", or "jwt,sign-method=RS256|…|HS512,pub-key=<file>,priv-key=<file>,ttl=<duration>" (ttl default 5m; pub-key alone verifies only). (default "simple")',
   },
   "auth-token-ttl": {
     valueName: "seconds",
@@ -630,13 +637,22 @@ export function parseFlags(
   const cors = corsFlag ? parseOrigins(corsFlag.value, corsFlag.source) : undefined;
 
   const authTokenFlag = get("auth-token");
-  if (authTokenFlag !== undefined && authTokenFlag.value !== "simple") {
-    const kind = authTokenFlag.value.split(",")[0];
-    throw new FlagError(
-      kind === "jwt"
-        ? `invalid value "${authTokenFlag.value}" for ${authTokenFlag.source}: jwt tokens are not supported, use "simple"`
-        : `invalid value "${authTokenFlag.value}" for ${authTokenFlag.source}: must be "simple"`,
-    );
+  let authToken: AuthTokenConfig = { type: "simple" };
+  if (authTokenFlag !== undefined) {
+    try {
+      const parsed = parseAuthTokenOption(authTokenFlag.value);
+      authToken = parsed.config;
+      if (parsed.unknownOptions.length > 0) {
+        warnings.push(
+          `${authTokenFlag.source}: unknown ${authToken.type === "jwt" ? "JWT" : "simple token"} options: ${parsed.unknownOptions.join(", ")}`,
+        );
+      }
+    } catch (err) {
+      if (!(err instanceof AuthTokenOptionError)) throw err;
+      throw new FlagError(
+        `invalid value "${authTokenFlag.value}" for ${authTokenFlag.source}: ${err.message}`,
+      );
+    }
   }
   const authTokenTtlFlag = get("auth-token-ttl");
   const authTokenTtl = authTokenTtlFlag
@@ -663,7 +679,7 @@ export function parseFlags(
     maxRequestBytes,
     logLevel,
     ...(cors !== undefined && { cors }),
-    authToken: "simple",
+    authToken,
     authTokenTtl,
     ...(autoCompaction !== undefined && { autoCompaction }),
     quotaBackendBytes,
@@ -691,7 +707,7 @@ function defaults(): ConclaveConfig {
     maxTxnOps: defaultMaxTxnOps,
     maxRequestBytes: defaultMaxRequestBytes,
     logLevel: "info",
-    authToken: "simple",
+    authToken: { type: "simple" },
     authTokenTtl: defaultAuthTokenTtlSeconds,
     quotaBackendBytes: 0,
     help: false,

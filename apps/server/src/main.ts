@@ -1,5 +1,10 @@
 import { join } from "node:path";
-import { createAutoCompactor, DataDirError, grpcOverheadBytes } from "@conclave/core";
+import {
+  createAutoCompactor,
+  DataDirError,
+  grpcOverheadBytes,
+  type JwtTokens,
+} from "@conclave/core";
 import { createPostgresStorage } from "@conclave/postgres";
 import {
   closeServerContext,
@@ -17,6 +22,7 @@ import {
   openServerContext,
 } from "@conclave/server";
 import { pino } from "pino";
+import { AuthTokenOptionError, loadJwtTokens } from "./auth-token-option.js";
 import { ConfigFileError } from "./config-file.js";
 import { registerCors } from "./cors.js";
 import { createApp } from "./create-app.js";
@@ -114,12 +120,25 @@ async function main(): Promise<void> {
     throw err;
   }
 
+  // JWT keys, read and checked before storage opens (etcd's NewTokenProvider).
+  let jwtTokens: JwtTokens | undefined;
+  try {
+    if (config.authToken.type === "jwt") jwtTokens = loadJwtTokens(config.authToken);
+  } catch (err) {
+    if (err instanceof AuthTokenOptionError) {
+      process.stderr.write(`conclave: --auth-token: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+
   const contextOptions = {
     name: config.name,
     clientUrls: config.advertiseClientUrls,
     maxTxnOps: config.maxTxnOps,
     maxRequestBytes: config.maxRequestBytes,
     authTokenTtl: config.authTokenTtl,
+    ...(jwtTokens !== undefined && { jwtTokens }),
     quotaBackendBytes: config.quotaBackendBytes,
     log: (fields: Record<string, unknown>, message: string) => logger.info(fields, message),
   };

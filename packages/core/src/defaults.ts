@@ -22,6 +22,12 @@ export const defaultMaxRequestBytes = 1.5 * 1024 * 1024;
 export const defaultAuthTokenTtlSeconds = 300;
 
 /**
+ * The `ttl` option of `--auth-token jwt,…`: how long a JWT is valid after it
+ * is issued, in ms. Default 300 000 (5m, etcd's jwt DefaultTTL).
+ */
+export const defaultJwtTtlMs = 5 * 60 * 1000;
+
+/**
  * The lease grace after a restart or a takeover of the cluster duties, in ms:
  * a lease gets min(TTL, this) when less is left. Default 10 000 (Conclave's
  * rule; etcd resets every TTL in full).

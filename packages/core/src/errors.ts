@@ -67,3 +67,9 @@ export const errAuthOldRevision = new CoreError("auth: revision in header is old
 export const errInvalidAuthToken = new CoreError("auth: invalid auth token");
 /** Deleting `root`, its role, or revoking `root` from it while auth is on. */
 export const errInvalidAuthMgmt = new CoreError("auth: invalid auth management");
+/**
+ * Authenticate on a server that has only the public key of its JWT sign
+ * method (`--auth-token jwt,pub-key=…` without `priv-key`): it verifies
+ * tokens issued elsewhere but cannot sign one.
+ */
+export const errVerifyOnly = new CoreError("auth: token signing attempted with verify-only key");

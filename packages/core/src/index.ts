@@ -19,6 +19,7 @@ export {
 } from "./compactor/auto-compactor.js";
 export {
   defaultAuthTokenTtlSeconds,
+  defaultJwtTtlMs,
   defaultLeaseGraceMs,
   defaultListenClientUrl,
   defaultMaxRequestBytes,

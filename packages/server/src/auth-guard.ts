@@ -7,7 +7,7 @@ import {
   prefixEnd,
   type RequestAuthorizer,
 } from "@conclave/core";
-import type { HandlerContext } from "@connectrpc/connect";
+import { createContextKey, type HandlerContext } from "@connectrpc/connect";
 import { peerCommonNameKey } from "./peer-identity.js";
 import type { ServerContext } from "./server-context.js";
 
@@ -24,6 +24,42 @@ export function tokenOf(headers: Headers): string | undefined {
   return /^bearer /i.test(authorization) ? authorization.slice(7).trim() : authorization;
 }
 
+/** A JWT the auth layer verified for this call, and what it names (undefined: invalid). */
+interface VerifiedToken {
+  readonly token: string;
+  readonly info: AuthInfo | undefined;
+}
+
+const verifiedTokenKey = createContextKey<VerifiedToken | undefined>(undefined, {
+  description: "conclave verified JWT",
+});
+
+/**
+ * Verifies the call's JWT, if it carries one, and keeps the outcome in the
+ * call's context values for {@link callerOf}. JWT verification is
+ * asynchronous (jose) while the checks that use the caller are synchronous —
+ * inside the apply — so the auth layer (`withAuthPolicy`) awaits this before
+ * every method of a JWT server, and the checks read the result. An invalid
+ * token is not refused here: `callerOf` refuses it where it refuses a bad
+ * simple token, so a request that fails validation still gets that error
+ * first, as in etcd. Simple tokens never come here.
+ */
+export async function verifyCallerToken(ctx: ServerContext, hctx: HandlerContext): Promise<void> {
+  const token = tokenOf(hctx.requestHeader);
+  if (token === undefined || hctx.values.get(verifiedTokenKey)?.token === token) return;
+  hctx.values.set(verifiedTokenKey, { token, info: await ctx.auth.verifyToken(token) });
+}
+
+/** The caller of a JWT that {@link verifyCallerToken} verified for this call. */
+function verifiedCaller(hctx: HandlerContext, token: string): AuthInfo | undefined {
+  const verified = hctx.values.get(verifiedTokenKey);
+  if (verified?.token !== token) {
+    // A path that skipped the auth layer: a bug, not the client's fault.
+    throw new Error("the auth layer did not verify this call's token");
+  }
+  return verified.info;
+}
+
 /**
  * Who a request acts as — etcd's AuthInfoFromCtx, in one place for every
  * service. A token, when present, must be valid even while auth is off
@@ -31,12 +67,18 @@ export function tokenOf(headers: Headers): string | undefined {
  * of a verified client certificate names the user. Undefined: nobody, which
  * every check refuses while auth is on.
  *
- * Resolved afresh at each check, so it carries the current auth revision.
+ * Resolved afresh at each check, so a simple token's caller carries the
+ * current auth revision; a JWT's carries the token's own `revision` claim
+ * (verified once per call, before the handler: {@link verifyCallerToken}),
+ * so a token issued before an auth change is refused as old, as in etcd.
  */
 export function callerOf(ctx: ServerContext, hctx: HandlerContext): AuthInfo | undefined {
   const token = tokenOf(hctx.requestHeader);
   if (token !== undefined) {
-    const info = ctx.auth.authInfoFromToken(token);
+    const info =
+      ctx.auth.tokenType === "simple"
+        ? ctx.auth.authInfoFromToken(token)
+        : verifiedCaller(hctx, token);
     if (info === undefined) throw errInvalidAuthToken;
     return info;
   }

@@ -25,6 +25,7 @@ import {
   errUserAlreadyExist,
   errUserEmpty,
   errUserNotFound,
+  errVerifyOnly,
 } from "@conclave/core";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { RecipeError } from "./concurrency.js";
@@ -142,6 +143,11 @@ const table = new Map<Error, { code: Code; message: string }>([
   ],
   [errPermissionDenied, { code: Code.PermissionDenied, message: "etcdserver: permission denied" }],
   [errInvalidAuthToken, { code: Code.Unauthenticated, message: "etcdserver: invalid auth token" }],
+  // Not in etcd's rpctypes table: its togRPCError passes it on as Unknown with the auth text.
+  [
+    errVerifyOnly,
+    { code: Code.Unknown, message: "auth: token signing attempted with verify-only key" },
+  ],
 ]);
 
 /**

@@ -16,6 +16,7 @@ import {
   defaultMaxRequestBytes,
   defaultMaxTxnOps,
   defaultMemberName,
+  type JwtTokens,
   type KvApplier,
   type KvStore,
   type Lessor,
@@ -88,6 +89,12 @@ export interface ServerContextOptions {
   onLeaseExpired?: (id: bigint, keys: number) => void;
   /** `--auth-token-ttl`: seconds an unused simple token stays valid. Default 300. */
   authTokenTtl?: number;
+  /**
+   * `--auth-token jwt,…`: the JWT provider (core's `createJwtTokens`, built
+   * by the caller so a bad key stops the start before storage is opened).
+   * Default: simple tokens.
+   */
+  jwtTokens?: JwtTokens;
   /** `--quota-backend-bytes`: 0 (default) is etcd's 2 GiB, negative turns the quota off. */
   quotaBackendBytes?: number;
   /**
@@ -167,6 +174,7 @@ export function assembleServerContext(
   const auth = createAuthStore({
     store,
     ...(options.authTokenTtl !== undefined && { tokenTtlSeconds: options.authTokenTtl }),
+    ...(options.jwtTokens !== undefined && { tokens: options.jwtTokens }),
   });
   auth.start();
   // Alarm changes go through the store's write path, ordered with KV writes.

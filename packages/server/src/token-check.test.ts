@@ -4,8 +4,10 @@
 // descriptors, so a method added later without a token check fails here.
 
 import assert from "node:assert/strict";
+import { generateKeyPairSync } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { create, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
+import { createJwtTokens } from "@conclave/core";
 import {
   AlarmRequest_AlarmAction,
   Auth,
@@ -153,18 +155,32 @@ async function callWithBogusToken(method: DescMethod): Promise<Outcome> {
   }
 }
 
-before(async () => {
-  ctx = await openServerContext({ dataDir: ":memory:" });
-  transport = createRouterTransport(createRoutes(ctx), {
-    router: { interceptors: [errorInterceptor] },
-  });
-});
-after(async () => {
-  await closeServerContext(ctx);
-});
+/** A JWT server's keys: every method must verify the token before its checks read it. */
+function jwtTokens() {
+  const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const pem = privateKey.export({ type: "pkcs8", format: "pem" }) as string;
+  return createJwtTokens({ signMethod: "ES256", privateKey: new TextEncoder().encode(pem) });
+}
 
-for (const authOn of [false, true]) {
-  describe(`a bogus token, auth ${authOn ? "on" : "off"}`, () => {
+for (const [tokenType, authOn] of [
+  ["simple", false],
+  ["simple", true],
+  ["jwt", false],
+  ["jwt", true],
+] as const) {
+  describe(`a bogus ${tokenType} token, auth ${authOn ? "on" : "off"}`, () => {
+    before(async () => {
+      ctx = await openServerContext({
+        dataDir: ":memory:",
+        ...(tokenType === "jwt" && { jwtTokens: jwtTokens() }),
+      });
+      transport = createRouterTransport(createRoutes(ctx), {
+        router: { interceptors: [errorInterceptor] },
+      });
+    });
+    after(async () => {
+      await closeServerContext(ctx);
+    });
     before(async () => {
       if (!authOn) return;
       await ctx.auth.userAdd("root", "rootpw");

@@ -1,6 +1,6 @@
 import type { DescService } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
-import { callerOf } from "./auth-guard.js";
+import { callerOf, verifyCallerToken } from "./auth-guard.js";
 import { type AuthNeed, authPolicy } from "./auth-policy.js";
 import type { ServerContext } from "./server-context.js";
 
@@ -35,6 +35,12 @@ function checkNeed(ctx: ServerContext, hctx: HandlerContext, need: AuthNeed): vo
  * Refusals are thrown as the auth store's sentinels; the error interceptor
  * words them in the method's flavour (errors.ts).
  *
+ * With JWTs (`--auth-token jwt,…`) every method, whatever its need, first
+ * awaits the verification of the call's token ({@link verifyCallerToken}),
+ * so the synchronous checks — here and inside the apply — find its caller.
+ * Simple tokens are looked up synchronously where they are checked: their
+ * methods are wrapped only as above.
+ *
  * Throws at registration for a service without a policy or a method whose
  * entry says `"unimplemented"` but has an implementation, so the table and
  * the services cannot drift apart.
@@ -48,6 +54,7 @@ export function withAuthPolicy<T extends object>(
   if (needs === undefined) throw new Error(`no auth policy for ${service.typeName}`);
   const methods = impl as Record<string, AnyMethod | undefined>;
   const out: Record<string, AnyMethod | undefined> = { ...methods };
+  const jwt = ctx.auth.tokenType === "jwt";
   for (const method of service.methods) {
     const m = methods[method.localName];
     const entry = needs[method.localName];
@@ -55,16 +62,21 @@ export function withAuthPolicy<T extends object>(
     if (entry === undefined) throw new Error(`no auth policy for ${path}`);
     if (m === undefined) continue;
     if (entry === "unimplemented") throw new Error(`${path} is implemented; its policy says not`);
-    if (entry === "keys" || entry === "serviceKeys" || entry === "adminInApply") continue;
-    const check = (req: unknown, hctx: HandlerContext) =>
-      checkNeed(ctx, hctx, typeof entry === "function" ? entry(req as never) : entry);
+    const inApply = entry === "keys" || entry === "serviceKeys" || entry === "adminInApply";
+    if (inApply && !jwt) continue;
+    const check = inApply
+      ? () => undefined
+      : (req: unknown, hctx: HandlerContext) =>
+          checkNeed(ctx, hctx, typeof entry === "function" ? entry(req as never) : entry);
     out[method.localName] =
       method.methodKind === "unary" || method.methodKind === "client_streaming"
         ? async (req, hctx) => {
+            if (jwt) await verifyCallerToken(ctx, hctx);
             check(req, hctx);
             return m.call(impl, req, hctx);
           }
         : async function* (req, hctx) {
+            if (jwt) await verifyCallerToken(ctx, hctx);
             check(req, hctx);
             yield* m.call(impl, req, hctx);
           };

@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
+import { generateKeyPairSync } from "node:crypto";
 import { describe, it } from "node:test";
 import { createMemoryBackend } from "../backend/memory-backend.js";
 import {
   errAuthFailed,
   errAuthNotEnabled,
+  errAuthOldRevision,
   errInvalidAuthMgmt,
   errPermissionDenied,
   errPermissionNotGiven,
@@ -17,10 +19,12 @@ import {
   errUserAlreadyExist,
   errUserEmpty,
   errUserNotFound,
+  errVerifyOnly,
 } from "../errors.js";
 import { openKvStore } from "../mvcc/kv-store.js";
 import { b } from "../test-util.js";
 import { createAuthStore } from "./auth-store.js";
+import { createJwtTokens } from "./jwt-tokens.js";
 import { PermissionType } from "./permission-ranges.js";
 
 /** Cheap hashing: the cost does not matter to what these tests check. */
@@ -356,5 +360,83 @@ describe("auth store", () => {
     second.auth.checkPermission(second.auth.authInfoFromToken(t), b("b"), b(""), "read");
     second.auth.close();
     await second.store.close();
+  });
+});
+
+describe("auth store with JWTs", () => {
+  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const priv = new TextEncoder().encode(
+    privateKey.export({ type: "sec1", format: "pem" }) as string,
+  );
+  const pub = new TextEncoder().encode(publicKey.export({ type: "spki", format: "pem" }) as string);
+  const jwtSetup = (backend = createMemoryBackend(), keys: "both" | "public" = "both") => {
+    const store = openKvStore({ backend });
+    const tokens = createJwtTokens({
+      signMethod: "ES256",
+      publicKey: pub,
+      ...(keys === "both" && { privateKey: priv }),
+    });
+    return { backend, store, auth: createAuthStore({ store, scrypt, tokens }) };
+  };
+
+  it("a token names the auth revision it was issued at; a later change makes it old", async () => {
+    const { auth, store } = jwtSetup();
+    assert.equal(auth.tokenType, "jwt");
+    await withRoot(auth);
+    await auth.enable();
+    const token = await auth.authenticate("root", "rootpw");
+    const info = await auth.verifyToken(token);
+    assert.deepEqual(info, { username: "root", revision: auth.revision() });
+    auth.checkPermission(info, b("k"), b(""), "write");
+    auth.checkAdmin(info);
+    await auth.roleAdd("r");
+    // etcd's isOpPermitted: the token's revision is older than the store's.
+    assert.throws(() => auth.checkPermission(info, b("k"), b(""), "write"), is(errAuthOldRevision));
+    // A new token is current again.
+    const fresh = await auth.verifyToken(await auth.authenticate("root", "rootpw"));
+    auth.checkPermission(fresh, b("k"), b(""), "write");
+    assert.deepEqual(await auth.verifyToken("abcdefghijklmnop.1"), undefined);
+    // Simple tokens' synchronous lookup does not apply.
+    assert.throws(() => auth.authInfoFromToken(token), /verifyToken/);
+    auth.close();
+    await store.close();
+  });
+
+  it("no state: tokens survive a restart and auth disable; the password is still checked", async () => {
+    const backend = createMemoryBackend();
+    const first = jwtSetup(backend);
+    await withRoot(first.auth);
+    await first.auth.enable();
+    await assert.rejects(first.auth.authenticate("root", "wrong"), is(errAuthFailed));
+    const token = await first.auth.authenticate("root", "rootpw");
+    const rev = first.auth.revision();
+    first.auth.close();
+    await first.store.close();
+
+    const second = jwtSetup(backend);
+    assert.deepEqual(await second.auth.verifyToken(token), { username: "root", revision: rev });
+    await second.auth.disable();
+    // etcd's JWT provider keeps nothing to drop: the token still verifies
+    // (and is old now: disable raised the revision).
+    assert.deepEqual(await second.auth.verifyToken(token), { username: "root", revision: rev });
+    second.auth.close();
+    await second.store.close();
+  });
+
+  it("verify-only (pub-key alone): Authenticate checks the password, then cannot sign", async () => {
+    const backend = createMemoryBackend();
+    const issuer = jwtSetup(backend);
+    await withRoot(issuer.auth);
+    await issuer.auth.enable();
+    const token = await issuer.auth.authenticate("root", "rootpw");
+    issuer.auth.close();
+    await issuer.store.close();
+
+    const verifier = jwtSetup(backend, "public");
+    await assert.rejects(verifier.auth.authenticate("root", "wrong"), is(errAuthFailed));
+    await assert.rejects(verifier.auth.authenticate("root", "rootpw"), is(errVerifyOnly));
+    assert.equal((await verifier.auth.verifyToken(token))?.username, "root");
+    verifier.auth.close();
+    await verifier.store.close();
   });
 });

@@ -30,6 +30,7 @@ import {
   toInterval,
 } from "./permission-ranges.js";
 import { createSimpleTokens } from "./simple-tokens.js";
+import type { TokenProvider, TokenType } from "./token-provider.js";
 
 /** The special user and role: `root` with role `root` may do anything. */
 export const rootUser = "root";
@@ -58,7 +59,8 @@ export interface AuthChangeBy {
 /**
  * etcd's auth store: users, roles, their key permissions and the enabled
  * flag, persisted in the `auth`, `authUsers` and `authRoles` buckets; plus
- * the in-memory simple tokens handed out by Authenticate.
+ * the tokens Authenticate hands out (its {@link TokenProvider}: in-memory
+ * simple tokens, or JWTs).
  *
  * Every change to users, roles or permissions, and disabling auth, bumps the
  * auth revision by one, as etcd's commitRevision does (enabling does not).
@@ -68,6 +70,12 @@ export interface AuthChangeBy {
  * resolve once they are durable.
  */
 export interface AuthStore {
+  /**
+   * The kind of token Authenticate hands out (`--auth-token`). With `"jwt"`
+   * a request's token is checked by {@link verifyToken}, which is
+   * asynchronous; with `"simple"` by {@link authInfoFromToken}.
+   */
+  readonly tokenType: TokenType;
   isEnabled(): boolean;
   /** The auth revision: 1 on a fresh store, +1 per change. */
   revision(): number;
@@ -81,10 +89,24 @@ export interface AuthStore {
   enable(by?: AuthChangeBy): Promise<void>;
   /** Turns auth off and invalidates every token. No-op when off. */
   disable(by?: AuthChangeBy): Promise<void>;
-  /** Checks the password and returns a new token (errAuthNotEnabled, errAuthFailed). */
+  /**
+   * Checks the password and returns a new token (errAuthNotEnabled,
+   * errAuthFailed; errVerifyOnly from a JWT server without a private key).
+   */
   authenticate(name: string, password: string): Promise<string>;
-  /** The caller a token stands for (restarting its TTL), or undefined for an invalid token. */
+  /**
+   * The caller a simple token stands for (restarting its TTL) at the current
+   * auth revision, or undefined for an invalid token. Simple tokens only: a
+   * JWT store throws (its tokens need {@link verifyToken}).
+   */
   authInfoFromToken(token: string): AuthInfo | undefined;
+  /**
+   * The caller any token stands for, or undefined for an invalid one. A JWT's
+   * caller carries the token's `revision` claim, so checks refuse it once the
+   * auth state has moved on (errAuthOldRevision, as etcd); a simple token's
+   * is {@link authInfoFromToken}'s.
+   */
+  verifyToken(token: string): Promise<AuthInfo | undefined>;
   /** The caller named by a verified client certificate's common name. */
   authInfoFromName(name: string): AuthInfo;
 
@@ -97,10 +119,11 @@ export interface AuthStore {
   /**
    * The second half: makes `token` valid for `name`, unless the auth state
    * changed since `checkedRevision` (errAuthOldRevision, as etcd's apply of
-   * Authenticate) or auth is off (errAuthNotEnabled).
+   * Authenticate) or auth is off (errAuthNotEnabled). Simple tokens only: a
+   * JWT store keeps no tokens, so it only runs the checks.
    */
   assignToken(name: string, token: string, checkedRevision: number): void;
-  /** A new random token (see SimpleTokens.generate). */
+  /** A new random simple token (see SimpleTokens.generate); simple tokens only. */
   newToken(): string;
   /** The hash userAdd stores for `password` (a replica proposes it, hashed once). */
   hashPassword(password: string): Promise<string>;
@@ -184,8 +207,9 @@ export interface AuthStore {
    */
   exportState(): AuthState;
   /**
-   * Starts the background sweep of expired tokens (see
-   * `SimpleTokens.start`); nothing runs before. Idempotent.
+   * Starts the background sweep of expired simple tokens (see
+   * `SimpleTokens.start`); nothing runs before, and nothing at all for JWTs.
+   * Idempotent.
    */
   start(): void;
   /** Stops the token sweep. */
@@ -250,6 +274,12 @@ export interface AuthChange {
 export interface AuthStoreOptions {
   /** Writes go through the store so they are ordered with KV writes and durable with them. */
   store: KvStore;
+  /**
+   * The tokens Authenticate hands out. Default simple tokens with
+   * `tokenTtlSeconds` and `now`; a JWT provider (`createJwtTokens`) for
+   * `--auth-token jwt,…`.
+   */
+  tokens?: TokenProvider;
   /** Idle lifetime of a simple token, in seconds. Default 300 (`--auth-token-ttl`). */
   tokenTtlSeconds?: number;
   /** Password hashing cost; tests lower it. Default N=2^14, r=8, p=1. */
@@ -322,10 +352,14 @@ const bytesEqual = (a: Uint8Array, b: Uint8Array) => compareBytes(a, b) === 0;
 export function createAuthStore(options: AuthStoreOptions): AuthStore {
   const { store } = options;
   const backend = store.backend;
-  const tokens = createSimpleTokens({
-    ttlMs: (options.tokenTtlSeconds ?? defaultAuthTokenTtlSeconds) * 1000,
-    ...(options.now && { now: options.now }),
-  });
+  const tokens: TokenProvider =
+    options.tokens ??
+    createSimpleTokens({
+      ttlMs: (options.tokenTtlSeconds ?? defaultAuthTokenTtlSeconds) * 1000,
+      ...(options.now && { now: options.now }),
+    });
+  /** The simple tokens, or undefined with JWTs (which keep no state to drop). */
+  const simple = tokens.type === "simple" ? tokens : undefined;
 
   const users = new Map<string, UserRecord>();
   const roles = new Map<string, RoleRecord>();
@@ -425,6 +459,7 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
   }
 
   return {
+    tokenType: tokens.type,
     isEnabled: () => enabled,
     revision: () => revision,
 
@@ -443,7 +478,7 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
       admit(by);
       if (!enabled) return;
       enabled = false;
-      tokens.clear();
+      simple?.clear();
       await commit([{ bucket: Buckets.auth, key: enabledKey, value: new Uint8Array([0]) }], true);
     },
 
@@ -458,7 +493,11 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
         if (!ok) throw errAuthFailed;
         // The user may have changed (or gone) while the hash ran: check again,
         // as etcd retries when the revision moved during CheckPassword.
-        if (checkedAt === revision) return tokens.assign(name);
+        if (checkedAt !== revision) continue;
+        if (tokens.type === "simple") return tokens.assign(name);
+        // A JWT names the revision it was issued at: a change while it is
+        // being signed makes it old, and its first use says so.
+        return tokens.assign(name, checkedAt);
       }
     },
 
@@ -479,14 +518,25 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
       if (!enabled) throw errAuthNotEnabled;
       if (checkedRevision !== revision) throw errAuthOldRevision;
       if (!users.has(name)) throw errAuthFailed;
-      tokens.register(token, name);
+      simple?.register(token, name);
     },
-    newToken: () => tokens.generate(),
+    newToken() {
+      if (simple === undefined) throw new Error("newToken: the store hands out JWTs");
+      return simple.generate();
+    },
     hashPassword: (password) => hashPassword(password, options.scrypt),
 
     authInfoFromToken(token) {
-      const username = tokens.lookup(token);
+      if (simple === undefined) throw new Error("authInfoFromToken: JWTs need verifyToken");
+      const username = simple.lookup(token);
       return username === undefined ? undefined : { username, revision };
+    },
+    async verifyToken(token) {
+      if (tokens.type === "simple") {
+        const username = tokens.lookup(token);
+        return username === undefined ? undefined : { username, revision };
+      }
+      return tokens.verify(token);
     },
     authInfoFromName: (username) => ({ username, revision }),
 
@@ -509,7 +559,7 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
       if (enabled && name === rootUser) throw errInvalidAuthMgmt;
       requireUser(name);
       users.delete(name);
-      tokens.invalidateUser(name);
+      simple?.invalidateUser(name);
       await commit([{ bucket: Buckets.authUsers, key: enc.encode(name), value: undefined }], true, {
         tokensVoidedFor: name,
       });
@@ -523,7 +573,7 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
       admit(by);
       // Keeps roles and options (a no_password user stays one, as in etcd).
       const u = requireUser(name);
-      tokens.invalidateUser(name);
+      simple?.invalidateUser(name);
       await commit([putUser({ ...u, password: hash })], true, { tokensVoidedFor: name });
     },
 
@@ -642,7 +692,7 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-    start: () => tokens.start(),
-    close: () => tokens.close(),
+    start: () => simple?.start(),
+    close: () => simple?.close(),
   };
 }

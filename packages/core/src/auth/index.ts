@@ -12,6 +12,16 @@ export {
   rootRole,
   rootUser,
 } from "./auth-store.js";
+export {
+  createJwtTokens,
+  isJwtSignMethod,
+  type JwtCaller,
+  JwtKeyError,
+  type JwtSignMethod,
+  type JwtTokenOptions,
+  type JwtTokens,
+  jwtSignMethods,
+} from "./jwt-tokens.js";
 export { hashPassword, type ScryptParams, verifyPassword } from "./password-hash.js";
 export {
   covers,
@@ -28,3 +38,4 @@ export {
 } from "./request-authorizer.js";
 export { createScopedAuthorizer } from "./scoped-authorizer.js";
 export { createSimpleTokens, type SimpleTokens } from "./simple-tokens.js";
+export type { TokenProvider, TokenType } from "./token-provider.js";

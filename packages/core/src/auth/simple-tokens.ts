@@ -8,6 +8,7 @@ import { randomInt } from "node:crypto";
  * get "invalid auth token" and authenticate again (clientv3 does so itself).
  */
 export interface SimpleTokens {
+  readonly type: "simple";
   /** A new token for `username`: 16 random letters, ".", a sequence number. */
   assign(username: string): string;
   /**
@@ -53,6 +54,7 @@ export function createSimpleTokens(options: SimpleTokenOptions = {}): SimpleToke
   };
   let timer: ReturnType<typeof setInterval> | undefined;
   return {
+    type: "simple",
     start() {
       if (timer !== undefined) return;
       timer = setInterval(sweep, Math.min(ttlMs, 1000));

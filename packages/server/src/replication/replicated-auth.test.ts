@@ -2,8 +2,9 @@
 // apply checks its root role there (etcd's authApplierV3): a root role lost
 // while the proposer hashed a password is honoured.
 import assert from "node:assert/strict";
+import { generateKeyPairSync } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import { errPermissionDenied, errUserNotFound } from "@conclave/core";
+import { createJwtTokens, errPermissionDenied, errUserNotFound } from "@conclave/core";
 import type { conclaveLog } from "@conclave/proto";
 import { closeServerContext, openServerContext, type ServerContext } from "../server-context.js";
 import { applyLogEntry } from "./apply-log-entry.js";
@@ -57,5 +58,45 @@ describe("replicated auth changes", () => {
       (e) => e === errPermissionDenied,
     );
     assert.equal(entries.length, proposed, "not proposed");
+  });
+});
+
+describe("replicated Authenticate with JWTs", () => {
+  it("signs on the proposer without a log entry; the token verifies on any replica", async () => {
+    const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const pem = new TextEncoder().encode(
+      privateKey.export({ type: "pkcs8", format: "pem" }) as string,
+    );
+    const jwtCtx = await openServerContext({
+      dataDir: ":memory:",
+      jwtTokens: createJwtTokens({ signMethod: "ES256", privateKey: pem }),
+    });
+    try {
+      const entries: conclaveLog.LogEntry[] = [];
+      let reads = 0;
+      const log = {
+        propose: async (entry: conclaveLog.LogEntry) => {
+          entries.push(entry);
+          return applyLogEntry(jwtCtx, entry);
+        },
+        readIndex: async () => {
+          reads++;
+        },
+      } as unknown as ReplicaLog;
+      const auth = createReplicatedAuth(jwtCtx.auth, log);
+      await auth.userAdd("root", "rootpw");
+      await auth.userGrantRole("root", "root");
+      await auth.enable();
+      const proposed = entries.length;
+      const token = await auth.authenticate("root", "rootpw");
+      assert.equal(entries.length, proposed, "no log entry: a JWT carries its own proof");
+      assert.equal(reads, 1, "the password is checked against the latest auth state");
+      assert.deepEqual(await auth.verifyToken(token), {
+        username: "root",
+        revision: jwtCtx.auth.revision(),
+      });
+    } finally {
+      await closeServerContext(jwtCtx);
+    }
   });
 });

@@ -8,7 +8,9 @@ import type { ReplicaLog } from "./replica-log.js";
  * deterministic is done once, by the proposer: password hashing, and
  * Authenticate's password check and token — the token is a log entry, so a
  * token issued by one replica is valid on all of them (each keeps its idle
- * TTL by its own use of it).
+ * TTL by its own use of it). A JWT needs no entry: it carries its own proof,
+ * so the proposer checks the password and signs it, and every replica with
+ * the key verifies it.
  *
  * A change's caller (`AuthChangeBy`) goes into its log entry, and every
  * replica's apply checks its root role there, against the auth state at that
@@ -28,6 +30,7 @@ export function createReplicatedAuth(local: AuthStore, log: ReplicaLog): AuthSto
     disable: (by) => change({ case: "authDisable", value: {} }, by),
     async authenticate(name, password) {
       await log.readIndex();
+      if (local.tokenType === "jwt") return local.authenticate(name, password);
       const checkedRevision = await local.checkPassword(name, password);
       const token = local.newToken();
       await change({
