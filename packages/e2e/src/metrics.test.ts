@@ -225,9 +225,11 @@ function suite(name: string, start: () => Promise<RunningServer>) {
         "etcd_disk_backend_commit_duration_seconds",
         "etcd_disk_wal_fsync_duration_seconds",
       ]) {
-        // Eleven writes changed keys, each awaited before the next: one commit
-        // each at least (a lease grant, a compaction commit too).
-        assert.ok(delta(`${h}_count`) >= 11, `${h}_count grew by ${delta(`${h}_count`)}`);
+        // Seven single puts ran one after another (each etcdctl or curl run
+        // started after the last one returned): one commit each at least. The
+        // other writes may share a group commit with each other (a CI run on
+        // a loaded machine counted 9 in all, a quiet one 11 or more).
+        assert.ok(delta(`${h}_count`) >= 7, `${h}_count grew by ${delta(`${h}_count`)}`);
         assert.ok(delta(`${h}_sum`) > 0, `${h}_sum`);
         const buckets = [...last.keys()].filter((k) => k.startsWith(`${h}_bucket{`));
         assert.deepEqual(
