@@ -104,8 +104,14 @@ log="$work/last-run.log"
 start=$(date +%s)
 status=0
 for t in "${tests[@]}"; do
+  rc=0
   "$work/e2e.test" -test.v -test.parallel 1 -test.timeout 10m -bin-dir "$bin" \
-    -test.run "$t" "$@" 2>&1 | tee -a "$log" || status=1
+    -test.run "$t" "$@" 2>&1 | tee -a "$log" || rc=$?
+  if ((rc != 0)); then
+    # A binary can exit non-zero without a FAIL line (a panic, a signal): name it.
+    echo "--- EXIT $rc: $t" | tee -a "$log"
+    status=1
+  fi
   # The servers of a test that failed half-way end with it (above); wait
   # until their ports (the suite's 20000-20039) are free for the next test.
   for _ in $(seq 100); do
@@ -116,5 +122,5 @@ done
 pass=$(grep -caE '^--- PASS: ' "$log" || true)
 fail=$(grep -caE '^--- FAIL: ' "$log" || true)
 echo "etcd e2e against $server: $pass passed, $fail failed in $(($(date +%s) - start)) s"
-grep -aE '^--- FAIL: ' "$log" || true
+grep -aE '^--- (FAIL: |EXIT )' "$log" || true
 exit "$status"

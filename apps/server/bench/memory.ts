@@ -3,6 +3,8 @@
 // 32 B value) through Txn batches of 128 puts, then measures its RSS, the time a kill -9 and a
 // graceful restart take until a Range answers, the RSS after restart, and the RSS that
 // `--leases` leases and `--watchers` watchers add. Only gRPC: the same numbers for both servers.
+// With `--maintenance`, before the restarts: every key is written once more and history compacted,
+// then a Snapshot is streamed (time, bytes) and a Defragment timed (file size before and after).
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -15,6 +17,7 @@ import {
   KV,
   Lease,
   LeaseGrantRequestSchema,
+  Maintenance,
   RangeRequestSchema,
   RequestOpSchema,
   TxnRequestSchema,
@@ -35,6 +38,7 @@ const { values: args } = parseArgs({
     leases: { type: "string", default: "10000" },
     watchers: { type: "string", default: "10000" },
     concurrency: { type: "string", default: "8" },
+    maintenance: { type: "boolean", default: false },
     /** Another build of the server (e.g. a copy of dist taken before a change). */
     bundle: { type: "string", default: join(repoRoot, "apps", "server", "dist", "conclave.mjs") },
   },
@@ -98,6 +102,7 @@ interface Conn {
   kv: Client<typeof KV>;
   lease: Client<typeof Lease>;
   watch: Client<typeof Watch>;
+  maintenance: Client<typeof Maintenance>;
   session: Http2SessionManager;
 }
 
@@ -108,6 +113,7 @@ function connect(url: string): Conn {
     kv: createClient(KV, transport),
     lease: createClient(Lease, transport),
     watch: createClient(Watch, transport),
+    maintenance: createClient(Maintenance, transport),
     session,
   };
 }
@@ -154,6 +160,28 @@ async function loadKeys(c: Conn): Promise<void> {
   await Promise.all(Array.from({ length: concurrency }, worker));
 }
 
+/**
+ * Writes every key once more and compacts the first round away (half the
+ * file is garbage then), streams a Snapshot and times a Defragment.
+ */
+async function maintenance(c: Conn): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  await loadKeys(c);
+  const { header } = await c.kv.range(create(RangeRequestSchema, { key: key(0) }));
+  await c.kv.compact({ revision: header?.revision ?? 0n, physical: true });
+  let t = performance.now();
+  let bytes = 0;
+  for await (const r of c.maintenance.snapshot({}, { timeoutMs: 600_000 })) bytes += r.blob.length;
+  out.snapshotSeconds = (performance.now() - t) / 1000;
+  out.snapshotMiB = bytes / 2 ** 20;
+  out.dbBeforeDefragMiB = Number((await c.maintenance.status({})).dbSize) / 2 ** 20;
+  t = performance.now();
+  await c.maintenance.defragment({}, { timeoutMs: 600_000 });
+  out.defragSeconds = (performance.now() - t) / 1000;
+  out.dbAfterDefragMiB = Number((await c.maintenance.status({})).dbSize) / 2 ** 20;
+  return out;
+}
+
 async function settle(pid: number): Promise<number> {
   // Let a collector run after the burst; take the lower of a few samples.
   let best = Number.POSITIVE_INFINITY;
@@ -180,6 +208,7 @@ async function main() {
     await loadKeys(c);
     out.loadSeconds = (performance.now() - t0) / 1000;
     out.loadedRssMiB = await settle(p.proc.pid ?? 0);
+    if (args.maintenance) Object.assign(out, await maintenance(c));
     c.session.abort();
 
     p.proc.kill("SIGKILL");
