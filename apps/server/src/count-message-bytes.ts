@@ -1,14 +1,13 @@
 /**
  * Passes an enveloped body (gRPC's, or the Connect protocol's streaming
- * one: flags byte, 4-byte length, message) through, calling `count` with
- * each message's length as its envelope header goes by. Connect's
- * end-of-stream envelope (flag 0b10: trailers as JSON, not a message) is not
- * counted. For `etcd_network_client_grpc_*_bytes_total`, which count message
- * bytes without envelope headers, as etcd's gRPC codec sees them.
+ * one: flags byte, 4-byte length, message) through, calling `onEnvelope`
+ * with each envelope's flags and declared message length as its header goes
+ * by — before the message's bytes are passed on, so a throw from it stops
+ * the body there (limitGrpcRequestSize's check).
  */
-export async function* countEnvelopedBytes(
+export async function* walkEnvelopes(
   body: AsyncIterable<Uint8Array>,
-  count: (bytes: number) => void,
+  onEnvelope: (flags: number, length: number) => void,
 ): AsyncIterable<Uint8Array> {
   const header = new Uint8Array(5);
   let headerBytes = 0; // of the current envelope's header seen so far
@@ -26,11 +25,27 @@ export async function* countEnvelopedBytes(
       if (headerBytes === 5) {
         headerBytes = 0;
         skip = new DataView(header.buffer).getUint32(1);
-        if (((header[0] as number) & 0b10) === 0) count(skip);
+        onEnvelope(header[0] as number, skip);
       }
     }
     yield chunk;
   }
+}
+
+/**
+ * {@link walkEnvelopes}, calling `count` with each message's length.
+ * Connect's end-of-stream envelope (flag 0b10: trailers as JSON, not a
+ * message) is not counted. For `etcd_network_client_grpc_*_bytes_total`,
+ * which count message bytes without envelope headers, as etcd's gRPC codec
+ * sees them.
+ */
+export function countEnvelopedBytes(
+  body: AsyncIterable<Uint8Array>,
+  count: (bytes: number) => void,
+): AsyncIterable<Uint8Array> {
+  return walkEnvelopes(body, (flags, length) => {
+    if ((flags & 0b10) === 0) count(length);
+  });
 }
 
 /** Passes an unenveloped body (one Connect unary message) through, calling `count` with its length at the end. */

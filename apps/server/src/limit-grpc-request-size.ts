@@ -1,5 +1,6 @@
 import { type ClientTraffic, MessageTooLargeError, toConnectError } from "@conclave/server";
 import type { ConnectError } from "@connectrpc/connect";
+import { walkEnvelopes } from "./count-message-bytes.js";
 
 /**
  * The error for a request message that declares `size` bytes when `max` are
@@ -25,31 +26,13 @@ export function messageTooLarge(size: number, max: number): ConnectError {
  * otherwise Connect's. Connect's own `readMaxBytes` stays configured for the
  * protocols this does not cover (Connect, gRPC-Web).
  */
-export async function* limitGrpcRequestSize(
+export function limitGrpcRequestSize(
   body: AsyncIterable<Uint8Array>,
   readMaxBytes: number,
   traffic: ClientTraffic,
 ): AsyncIterable<Uint8Array> {
-  const header = new Uint8Array(5);
-  let headerBytes = 0; // of the current envelope's header seen so far
-  let skip = 0; // message bytes of the current envelope still to come
-  for await (const chunk of body) {
-    let at = 0;
-    while (at < chunk.length) {
-      if (skip > 0) {
-        const n = Math.min(skip, chunk.length - at);
-        skip -= n;
-        at += n;
-        continue;
-      }
-      header[headerBytes++] = chunk[at++] as number;
-      if (headerBytes === 5) {
-        headerBytes = 0;
-        skip = new DataView(header.buffer).getUint32(1);
-        if (skip > readMaxBytes) throw messageTooLarge(skip, readMaxBytes);
-        traffic.receivedBytes += skip;
-      }
-    }
-    yield chunk;
-  }
+  return walkEnvelopes(body, (_flags, length) => {
+    if (length > readMaxBytes) throw messageTooLarge(length, readMaxBytes);
+    traffic.receivedBytes += length;
+  });
 }
