@@ -96,6 +96,17 @@ export function createMetrics(ctx: ServerContext): Metrics {
         this.set(read());
       },
     });
+  /** A counter whose total lives elsewhere (the store, the lessor): read at each scrape. */
+  const counter = (name: string, help: string, read: () => number) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
   gauge(
     "etcd_mvcc_db_total_size_in_bytes",
     "Total size of the underlying database physically allocated in bytes.",
@@ -114,15 +125,7 @@ export function createMetrics(ctx: ServerContext): Metrics {
   // Live keys, as etcd's keyIndex counts them: a delete lowers it.
   gauge("etcd_debugging_mvcc_keys_total", "Total number of keys.", () => ctx.store.keyCount());
   const storeCounter = (name: string, help: string, key: keyof MvccStats) =>
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(ctx.store.stats()[key]);
-      },
-    });
+    counter(name, help, () => ctx.store.stats()[key]);
   storeCounter("etcd_mvcc_range_total", "Total number of ranges seen by this member.", "ranges");
   storeCounter("etcd_mvcc_put_total", "Total number of puts seen by this member.", "puts");
   storeCounter("etcd_mvcc_delete_total", "Total number of deletes seen by this member.", "deletes");
@@ -148,15 +151,7 @@ export function createMetrics(ctx: ServerContext): Metrics {
 
   const traffic: ClientTraffic = { receivedBytes: 0, sentBytes: 0 };
   const trafficCounter = (name: string, help: string, key: keyof ClientTraffic) =>
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(traffic[key]);
-      },
-    });
+    counter(name, help, () => traffic[key]);
   trafficCounter(
     "etcd_network_client_grpc_received_bytes_total",
     "The total number of bytes received from grpc clients.",
@@ -223,31 +218,16 @@ export function createMetrics(ctx: ServerContext): Metrics {
   };
   seeLeader();
   ctx.cluster?.onDuties(seeLeader);
-  new Counter({
-    name: "etcd_server_leader_changes_seen_total",
-    help: "The number of leader changes seen.",
-    registers: [registry],
-    collect() {
-      seeLeader();
-      this.reset();
-      this.inc(leaderChanges);
-    },
+  counter("etcd_server_leader_changes_seen_total", "The number of leader changes seen.", () => {
+    seeLeader();
+    return leaderChanges;
   });
   gauge("conclave_leases", "Number of live leases.", () => ctx.lessor.leases().length);
   const leaseCounter = (
     name: string,
     help: string,
     key: "granted" | "revoked" | "renewed" | "expired",
-  ) =>
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(ctx.lessor.stats()[key]);
-      },
-    });
+  ) => counter(name, help, () => ctx.lessor.stats()[key]);
   leaseCounter(
     "etcd_debugging_lease_granted_total",
     "The total number of granted leases.",
