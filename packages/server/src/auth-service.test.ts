@@ -14,17 +14,12 @@ import {
   Watch,
   type WatchResponse,
 } from "@conclave/proto";
-import {
-  Code,
-  ConnectError,
-  createClient,
-  createRouterTransport,
-  type Interceptor,
-} from "@connectrpc/connect";
+import { Code, createClient, createRouterTransport, type Interceptor } from "@connectrpc/connect";
 import { errorInterceptor } from "./error-interceptor.js";
 import { peerCommonNameKey } from "./peer-identity.js";
 import { createRoutes } from "./routes.js";
 import { closeServerContext, openServerContext, type ServerContext } from "./server-context.js";
+import { expectError } from "./test-util.js";
 
 const enc = new TextEncoder();
 const b = (s: string) => enc.encode(s);
@@ -52,15 +47,6 @@ let c: ReturnType<typeof clients>;
 let rootToken = "";
 let aliceToken = "";
 const as = (token: string) => ({ headers: { token } });
-
-async function expectError(p: Promise<unknown>, code: Code, message: string) {
-  await assert.rejects(p, (e) => {
-    const ce = ConnectError.from(e);
-    assert.equal(ce.rawMessage, message);
-    assert.equal(ce.code, code, `code of "${message}"`);
-    return true;
-  });
-}
 
 before(async () => {
   ctx = await openServerContext({ dataDir: ":memory:" });

@@ -7,10 +7,11 @@ import { generateKeyPairSync } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { createJwtTokens } from "@conclave/core";
 import { Auth, KV, Watch, type WatchResponse } from "@conclave/proto";
-import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
+import { Code, createClient, createRouterTransport } from "@connectrpc/connect";
 import { errorInterceptor } from "./error-interceptor.js";
 import { createRoutes } from "./routes.js";
 import { closeServerContext, openServerContext, type ServerContext } from "./server-context.js";
+import { expectError } from "./test-util.js";
 
 const enc = new TextEncoder();
 const b = (s: string) => enc.encode(s);
@@ -19,15 +20,6 @@ const as = (token: string) => ({ headers: { token } });
 const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
 const privatePem = enc.encode(privateKey.export({ type: "pkcs1", format: "pem" }) as string);
 const publicPem = enc.encode(publicKey.export({ type: "spki", format: "pem" }) as string);
-
-async function expectError(p: Promise<unknown>, code: Code, message: string) {
-  await assert.rejects(p, (e) => {
-    const ce = ConnectError.from(e);
-    assert.equal(ce.rawMessage, message);
-    assert.equal(ce.code, code, `code of "${message}"`);
-    return true;
-  });
-}
 
 /** A server over its own memory store, with root and the same auth history as any other. */
 async function server(keys: "both" | "public") {
