@@ -5,22 +5,21 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { type RunningServer, startConclave, startEtcd } from "@conclave/testkit";
-import { etcdctl } from "./etcdctl.js";
+import { etcdctl, parseJson } from "./etcdctl.js";
 
 interface MemberListJson {
-  header: { cluster_id: number | string; member_id: number | string };
-  members: { ID: number | string; name: string; peerURLs?: string[] }[];
+  header: { cluster_id: string; member_id: string };
+  members: { ID: string; name: string; peerURLs?: string[] }[];
 }
 
 /** `member list -w json` with the 64-bit IDs kept exact (JSON numbers lose bits). */
 function memberList(endpoint: string): { cluster: string; member: string; peer?: string } {
   const out = etcdctl(endpoint, ["member", "list", "-w", "json"]);
   assert.equal(out.code, 0, out.stderr);
-  const exact = out.stdout.replace(/("(?:cluster_id|member_id|ID)"):(\d+)/g, '$1:"$2"');
-  const j = JSON.parse(exact) as MemberListJson;
+  const j = parseJson<MemberListJson>(out.stdout);
   const m = j.members[0];
   assert.ok(m);
-  assert.equal(String(m.ID), String(j.header.member_id));
+  assert.equal(m.ID, j.header.member_id);
   return {
     cluster: BigInt(j.header.cluster_id).toString(16),
     member: BigInt(m.ID).toString(16),

@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { type RunningServer, requireTool, startConclave } from "@conclave/testkit";
-import { etcdctl } from "./etcdctl.js";
+import { etcdctl, parseJson } from "./etcdctl.js";
 
 /** Integers as decimal strings: etcdctl prints uint64 IDs that a double cannot hold. */
 type Int = string;
@@ -30,17 +30,6 @@ interface RangeJson {
   kvs?: KvJson[];
   count?: Int;
   more?: boolean;
-}
-
-/**
- * Parses etcdctl's `-w json` output with every number as its decimal string,
- * so 64-bit member and cluster IDs survive.
- */
-function parseJson<T>(out: string): T {
-  const quoted = out.replace(/"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/g, (m) =>
-    m.startsWith('"') ? m : `"${m}"`,
-  );
-  return JSON.parse(quoted) as T;
 }
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");

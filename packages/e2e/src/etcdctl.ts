@@ -25,3 +25,14 @@ export function etcdctl(
     };
   }
 }
+
+/**
+ * Parses etcdctl's `-w json` output with every number as its decimal string,
+ * so 64-bit member and cluster IDs survive.
+ */
+export function parseJson<T>(out: string): T {
+  const quoted = out.replace(/"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/g, (m) =>
+    m.startsWith('"') ? m : `"${m}"`,
+  );
+  return JSON.parse(quoted) as T;
+}
