@@ -1,5 +1,10 @@
 import { setMaxListeners } from "node:events";
-import type { DescMethodUnary, DescService } from "@bufbuild/protobuf";
+import type {
+  DescMethodBiDiStreaming,
+  DescMethodServerStreaming,
+  DescMethodUnary,
+  DescService,
+} from "@bufbuild/protobuf";
 import { type CallLimits, type ClientTraffic, defaultReadMaxBytes } from "@conclave/server";
 import {
   Code,
@@ -27,10 +32,24 @@ export interface CallPipelineOptions {
   traffic?: ClientTraffic;
 }
 
-/** A unary method as registered: what the direct gRPC path runs. */
+/** A unary method as registered: what the direct unary gRPC path runs. */
 export interface UnaryMethod {
   readonly service: DescService;
   readonly spec: MethodImplSpec & { kind: "unary"; method: DescMethodUnary };
+}
+
+/**
+ * A server-streaming or bidi method as registered: what the direct
+ * streaming gRPC path runs. (No service of ours has a client-streaming
+ * method; Connect would serve one.)
+ */
+export interface StreamMethod {
+  readonly service: DescService;
+  readonly spec: MethodImplSpec &
+    (
+      | { kind: "server_streaming"; method: DescMethodServerStreaming }
+      | { kind: "bidi_streaming"; method: DescMethodBiDiStreaming }
+    );
 }
 
 /**
@@ -41,7 +60,7 @@ export interface UnaryMethod {
  *
  * ```
  * Connect edge (gRPC, gRPC-Web, Connect) ─┐
- * direct unary gRPC path ─────────────────┼─ CallContext ─ layers ─ service
+ * direct gRPC paths (unary, streams) ─────┼─ CallContext ─ layers ─ service
  * JSON gateway (in-process calls) ────────┘
  * ```
  */
@@ -75,6 +94,8 @@ export interface CallPipeline {
   readonly closingSignal: AbortSignal;
   /** The registered unary method of a request path (`/pkg.Service/Method`), if any. */
   unaryMethod(path: string): UnaryMethod | undefined;
+  /** The registered server-streaming or bidi method of a request path, if any. */
+  streamMethod(path: string): StreamMethod | undefined;
   /** Aborts {@link closingSignal}. Idempotent. */
   beginClose(): void;
   /** Aborts {@link closingSignal} and {@link shutdownSignal}. Idempotent. */
@@ -88,16 +109,17 @@ export function createCallPipeline(options: CallPipelineOptions): CallPipeline {
   setMaxListeners(0, shutdown.signal, closing.signal);
   const shuttingDown = () => new ConnectError("server is shutting down", Code.Unavailable);
   const methods = new Map<string, UnaryMethod>();
+  const streams = new Map<string, StreamMethod>();
   let recorded = false;
 
   function record(service: DescService, impl: object): void {
     const spec = createServiceImplSpec(service, impl as never);
     for (const m of Object.values(spec.methods)) {
-      if (m.kind !== "unary") continue;
-      methods.set(`/${service.typeName}/${m.method.name}`, {
-        service,
-        spec: m as UnaryMethod["spec"],
-      });
+      const path = `/${service.typeName}/${m.method.name}`;
+      if (m.kind === "unary") methods.set(path, { service, spec: m as UnaryMethod["spec"] });
+      else if (m.kind !== "client_streaming") {
+        streams.set(path, { service, spec: m as StreamMethod["spec"] });
+      }
     }
   }
 
@@ -138,6 +160,7 @@ export function createCallPipeline(options: CallPipelineOptions): CallPipeline {
     shutdownSignal: shutdown.signal,
     closingSignal: closing.signal,
     unaryMethod: (path) => methods.get(path),
+    streamMethod: (path) => streams.get(path),
     beginClose,
     abortCalls() {
       beginClose();

@@ -9,6 +9,7 @@ import { type FastifyInstance, fastify, LogController } from "fastify";
 import { type LevelWithSilent, type Logger, pino } from "pino";
 import { type CallPipeline, createCallPipeline } from "./call-pipeline.js";
 import { connectEdgePlugin } from "./connect-edge-plugin.js";
+import { createGrpcStreamFastPath } from "./grpc-stream-fast-path.js";
 import { createGrpcUnaryFastPath } from "./grpc-unary-fast-path.js";
 import {
   createOnePortServer,
@@ -94,14 +95,15 @@ export interface CreateAppOptions {
    */
   tls?: TlsOptions;
   /**
-   * Serve unary gRPC calls over HTTP/2 on the direct path of
-   * grpc-unary-fast-path.ts rather than through Connect's handler pipeline
-   * (same implementations, interceptors, statuses and bytes on the wire).
+   * Serve gRPC calls over HTTP/2 on the direct paths of
+   * grpc-unary-fast-path.ts and grpc-stream-fast-path.ts rather than through
+   * Connect's handler pipeline (same implementations, interceptors, statuses
+   * and bytes on the wire).
    *
    * Default: true, unless `logRequests` is set (Fastify logs only the
    * requests it serves). False sends every call through Connect.
    */
-  unaryFastPath?: boolean;
+  grpcDirectPaths?: boolean;
 }
 
 /** A Fastify app with Connect routes, served on one or more one-port listeners. */
@@ -168,10 +170,13 @@ export function createApp(options: CreateAppOptions): ConclaveApp {
     ...(options.traffic !== undefined && { traffic: options.traffic }),
   });
   const abortRpcs = () => pipeline.abortCalls();
-  const fastPath =
-    (options.unaryFastPath ?? !options.logRequests) === false
-      ? undefined
-      : createGrpcUnaryFastPath({ pipeline, peerCommonName: verifiedPeerCommonName });
+  const directPaths =
+    (options.grpcDirectPaths ?? !options.logRequests) === false
+      ? []
+      : [
+          createGrpcUnaryFastPath({ pipeline, peerCommonName: verifiedPeerCommonName }),
+          createGrpcStreamFastPath({ pipeline, peerCommonName: verifiedPeerCommonName }),
+        ];
 
   let onePort: OnePortServer | undefined;
   // Cast to the default logger type, so that plugins written against plain
@@ -185,15 +190,17 @@ export function createApp(options: CreateAppOptions): ConclaveApp {
     serverFactory(handler) {
       const fastifyHandler = handler as unknown as OnePortRequestHandler;
       const wrapped = ((req: http.IncomingMessage, res: http.ServerResponse) => {
-        if (
-          fastPath !== undefined &&
-          "stream" in req &&
-          fastPath.handle(
-            req as unknown as Http2ServerRequest,
-            res as unknown as Http2ServerResponse,
-          )
-        ) {
-          return;
+        if ("stream" in req) {
+          for (const path of directPaths) {
+            if (
+              path.handle(
+                req as unknown as Http2ServerRequest,
+                res as unknown as Http2ServerResponse,
+              )
+            ) {
+              return;
+            }
+          }
         }
         fastifyHandler(req, res);
       }) as OnePortRequestHandler;

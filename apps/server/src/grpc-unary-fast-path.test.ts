@@ -5,83 +5,17 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Lock, LockRequestSchema, Watch } from "@conclave/proto";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
-import { encodeEnvelope } from "@connectrpc/connect/protocol";
 import { pino } from "pino";
 import { createCallPipeline } from "./call-pipeline.js";
 import { type ConclaveApp, createApp } from "./create-app.js";
+import { envelope, grpcCall } from "./grpc-test-call.js";
 import { createGrpcUnaryFastPath } from "./grpc-unary-fast-path.js";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-const envelope = (body: Uint8Array, flags = 0) => Buffer.from(encodeEnvelope(flags, body));
-
 const lockRequest = (name: string) =>
   toBinary(LockRequestSchema, create(LockRequestSchema, { name: enc.encode(name), lease: 7n }));
-
-/** What a client sees of one call: status, the gRPC headers and trailers, the body. */
-interface Seen {
-  status: number;
-  contentType: string | undefined;
-  grpcStatus: string | undefined;
-  grpcMessage: string | undefined;
-  body: string;
-  /** Every response header and trailer name, but Date's. */
-  names: string[];
-}
-
-function call(
-  url: string,
-  path: string,
-  body: Buffer,
-  headers: Record<string, string> = {},
-  cancelAfterMs?: number,
-): Promise<Seen> {
-  return new Promise((resolve, reject) => {
-    const session = http2.connect(url);
-    session.on("error", reject);
-    const stream = session.request({
-      ":method": "POST",
-      ":path": path,
-      "content-type": "application/grpc",
-      te: "trailers",
-      ...headers,
-    });
-    const seen: Seen = {
-      status: 0,
-      contentType: undefined,
-      grpcStatus: undefined,
-      grpcMessage: undefined,
-      body: "",
-      names: [],
-    };
-    const chunks: Buffer[] = [];
-    const status = (h: http2.IncomingHttpHeaders) => {
-      seen.names.push(...Object.keys(h).filter((n) => n !== "date"));
-      if (h["grpc-status"] !== undefined) seen.grpcStatus = String(h["grpc-status"]);
-      if (h["grpc-message"] !== undefined) seen.grpcMessage = String(h["grpc-message"]);
-    };
-    stream.on("response", (h) => {
-      seen.status = Number(h[":status"]);
-      seen.contentType = h["content-type"];
-      status(h);
-    });
-    stream.on("trailers", status);
-    stream.on("data", (c: Buffer) => chunks.push(c));
-    stream.on("close", () => {
-      seen.body = Buffer.concat(chunks).toString("hex");
-      session.close();
-      resolve(seen);
-    });
-    stream.on("error", () => {});
-    if (cancelAfterMs !== undefined) {
-      stream.write(body);
-      setTimeout(() => stream.close(http2.constants.NGHTTP2_CANCEL), cancelAfterMs);
-    } else {
-      stream.end(body);
-    }
-  });
-}
 
 /**
  * A Lock service whose answers depend on the name: "ok" answers the token
@@ -127,7 +61,7 @@ describe("gRPC unary fast path", () => {
         logger: pino({ level: "silent" }),
         interceptors: [interceptor],
         readMaxBytes: 64,
-        unaryFastPath: kind === "fast",
+        grpcDirectPaths: kind === "fast",
       });
       const [url] = await app.listen(["http://127.0.0.1:0"]);
       urls[kind] = url as string;
@@ -252,8 +186,8 @@ describe("gRPC unary fast path", () => {
   for (const c of cases) {
     it(`answers ${c.name} exactly as Connect does`, async () => {
       const path = c.path ?? "/v3lockpb.Lock/Lock";
-      const fast = await call(urls.fast, path, c.body, c.headers);
-      const connect = await call(urls.connect, path, c.body, c.headers);
+      const fast = await grpcCall(urls.fast, path, c.body, { headers: c.headers });
+      const connect = await grpcCall(urls.connect, path, c.body, { headers: c.headers });
       assert.deepEqual(fast, connect);
       assert.equal(fast.status, 200);
       assert.equal(fast.contentType, "application/grpc+proto");
@@ -265,8 +199,8 @@ describe("gRPC unary fast path", () => {
   }
 
   it("answers with the handler's key, response headers and trailers", async () => {
-    const seen = await call(urls.fast, "/v3lockpb.Lock/Lock", envelope(lockRequest("ok")), {
-      token: "tok",
+    const seen = await grpcCall(urls.fast, "/v3lockpb.Lock/Lock", envelope(lockRequest("ok")), {
+      headers: { token: "tok" },
     });
     assert.ok(Buffer.from(seen.body, "hex").includes(Buffer.from("ok:tok")));
     assert.deepEqual(seen.names.sort(), [
@@ -316,7 +250,7 @@ describe("gRPC unary fast path", () => {
   it("runs the interceptors on both paths", async () => {
     for (const kind of ["fast", "connect"] as const) {
       const n = seenByInterceptor[kind].length;
-      await call(urls[kind], "/v3lockpb.Lock/Lock", envelope(lockRequest("ok")));
+      await grpcCall(urls[kind], "/v3lockpb.Lock/Lock", envelope(lockRequest("ok")));
       assert.deepEqual(seenByInterceptor[kind].slice(n), ["Lock"], kind);
     }
   });
@@ -324,7 +258,9 @@ describe("gRPC unary fast path", () => {
   it("aborts the handler's signal with Canceled when the client cancels", async () => {
     for (const kind of ["fast", "connect"] as const) {
       const before = aborts[kind].length;
-      await call(urls[kind], "/v3lockpb.Lock/Lock", envelope(lockRequest("wait")), {}, 50);
+      await grpcCall(urls[kind], "/v3lockpb.Lock/Lock", envelope(lockRequest("wait")), {
+        cancelAfterMs: 50,
+      });
       for (let i = 0; i < 100 && aborts[kind].length === before; i++) await sleep(10);
       const reason = aborts[kind].at(-1);
       assert.ok(reason instanceof ConnectError, `${kind}: ${String(reason)}`);
@@ -355,7 +291,7 @@ describe("gRPC unary fast path: a failure before the handler runs", () => {
     const a = server.address();
     const url = `http://127.0.0.1:${typeof a === "object" && a !== null ? a.port : 0}`;
     for (let i = 0; i < 2; i++) {
-      const seen = await call(url, "/v3lockpb.Lock/Lock", envelope(lockRequest("ok")));
+      const seen = await grpcCall(url, "/v3lockpb.Lock/Lock", envelope(lockRequest("ok")));
       assert.equal(seen.grpcStatus, String(Code.Internal));
       assert.equal(decodeURIComponent(seen.grpcMessage ?? ""), "internal error");
     }
@@ -421,7 +357,7 @@ describe("gRPC unary fast path: which calls it takes", () => {
   for (const [name, path, headers, takes] of table) {
     it(`${takes ? "takes" : "leaves"} ${name}`, async () => {
       const n = taken.length;
-      await call(url, path, envelope(lockRequest("ok")), headers);
+      await grpcCall(url, path, envelope(lockRequest("ok")), { headers });
       assert.equal(taken[n], takes);
     });
   }

@@ -1,14 +1,21 @@
 import type * as http2 from "node:http2";
-import { constants as h2 } from "node:http2";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { callContextValues, createCallContext } from "@conclave/server";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { encodeEnvelope } from "@connectrpc/connect/protocol";
-import { grpcStatusOk, parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { grpcStatusOk, parseTimeout } from "@connectrpc/connect/protocol-grpc";
 import type { CallPipeline, UnaryMethod } from "./call-pipeline.js";
-import { useGrpcGoMessageEncoding } from "./encode-grpc-message.js";
+import { createDirectCall, invokeUnary } from "./direct-call.js";
+import {
+  callFinished,
+  closedEarly,
+  incompleteEnvelope,
+  isDirectGrpcRequest,
+  requestHeaders,
+  setFinalStatus,
+  toNodeHeaders,
+} from "./grpc-direct-wire.js";
 import { messageTooLarge } from "./limit-grpc-request-size.js";
-import { createUnaryCall, invokeUnary } from "./unary-call.js";
 
 export interface GrpcUnaryFastPathOptions {
   /**
@@ -30,7 +37,7 @@ export interface GrpcUnaryFastPathOptions {
  * most of the server's CPU per call, and it sends a response in more event
  * loop turns than needed. This path reads the one enveloped message, runs the
  * same service implementation through the same interceptors with the same
- * HandlerContext (see unary-call.ts), and writes the answer: what a client
+ * HandlerContext (see direct-call.ts), and writes the answer: what a client
  * sees is what Connect would send.
  *
  * It takes only what it fully handles — POST, a registered unary method,
@@ -46,60 +53,6 @@ export interface GrpcUnaryFastPath {
   handle(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): boolean;
 }
 
-const incompleteEnvelope = () =>
-  new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
-
-/**
- * The reason `ctx.signal` aborts with once a call has been answered. One
- * shared object: an `abort()` without a reason makes a DOMException with a
- * stack trace per call, and nothing reads the reason of a finished call.
- */
-const callFinished = new ConnectError("the call has finished", Code.Canceled);
-
-const h2ResetNames: Record<number, [string, Code]> = {
-  [h2.NGHTTP2_PROTOCOL_ERROR]: ["PROTOCOL_ERROR", Code.Internal],
-  [h2.NGHTTP2_INTERNAL_ERROR]: ["INTERNAL_ERROR", Code.Internal],
-  [h2.NGHTTP2_FLOW_CONTROL_ERROR]: ["FLOW_CONTROL_ERROR", Code.Internal],
-  [h2.NGHTTP2_SETTINGS_TIMEOUT]: ["SETTINGS_TIMEOUT", Code.Internal],
-  [h2.NGHTTP2_FRAME_SIZE_ERROR]: ["FRAME_SIZE_ERROR", Code.Internal],
-  [h2.NGHTTP2_COMPRESSION_ERROR]: ["COMPRESSION_ERROR", Code.Internal],
-  [h2.NGHTTP2_CONNECT_ERROR]: ["CONNECT_ERROR", Code.Internal],
-  [h2.NGHTTP2_REFUSED_STREAM]: ["REFUSED_STREAM", Code.Unavailable],
-  [h2.NGHTTP2_CANCEL]: ["CANCEL", Code.Canceled],
-  [h2.NGHTTP2_ENHANCE_YOUR_CALM]: ["ENHANCE_YOUR_CALM", Code.ResourceExhausted],
-  [h2.NGHTTP2_INADEQUATE_SECURITY]: ["INADEQUATE_SECURITY", Code.PermissionDenied],
-  [h2.NGHTTP2_HTTP_1_1_REQUIRED]: ["HTTP_1_1_REQUIRED", Code.PermissionDenied],
-};
-
-/** The error a handler sees when the client goes away first (as connect-node words it). */
-function closedEarly(rstCode: number): ConnectError {
-  const known = h2ResetNames[rstCode];
-  if (known === undefined) return new ConnectError("the client closed the call", Code.Canceled);
-  return new ConnectError(
-    `http/2 stream closed with error code ${known[0]} (0x${rstCode.toString(16)})`,
-    known[1],
-  );
-}
-
-/** Request headers as Fetch Headers, without HTTP/2 pseudo-headers. */
-function requestHeaders(req: http2.Http2ServerRequest): Headers {
-  const out = new Headers();
-  const raw = req.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i] as string;
-    if (name.charCodeAt(0) !== 0x3a) out.append(name, raw[i + 1] as string);
-  }
-  return out;
-}
-
-function toNodeHeaders(h: Headers): Record<string, string> {
-  const out: Record<string, string> = {};
-  h.forEach((value, name) => {
-    out[name] = value;
-  });
-  return out;
-}
-
 /**
  * Writes a unary gRPC answer as Connect does: headers, the message if any,
  * then trailers carrying `error`'s status (a non-Connect error as Internal),
@@ -112,15 +65,7 @@ function writeAnswer(
   body: Uint8Array | undefined,
   error: unknown,
 ): void {
-  if (error !== undefined) {
-    setTrailerStatus(
-      trailer,
-      error instanceof ConnectError
-        ? error
-        : new ConnectError("internal error", Code.Internal, undefined, undefined, error),
-    );
-    useGrpcGoMessageEncoding(trailer);
-  }
+  setFinalStatus(trailer, error);
   if (res.headersSent || res.writableEnded || res.stream.destroyed) return;
   res.writeHead(200, toNodeHeaders(header));
   if (body !== undefined) res.write(body);
@@ -137,13 +82,8 @@ export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions): Grpc
     limits.recursionLimit === undefined ? undefined : { recursionLimit: limits.recursionLimit };
 
   function handle(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): boolean {
-    if (req.method !== "POST") return false;
     const entry = pipeline.unaryMethod(req.url);
-    if (entry === undefined) return false;
-    const type = req.headers["content-type"];
-    if (type !== "application/grpc" && type !== "application/grpc+proto") return false;
-    const encoding = req.headers["grpc-encoding"];
-    if (encoding !== undefined && encoding !== "identity") return false;
+    if (entry === undefined || !isDirectGrpcRequest(req)) return false;
     if (pipeline.shutdownSignal.aborted) return false;
     try {
       serve(entry, req, res);
@@ -186,7 +126,7 @@ export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions): Grpc
       shutdownSignal: pipeline.shutdownSignal,
       limits,
     });
-    const context = createUnaryCall({
+    const context = createDirectCall({
       call,
       service: entry.service,
       method: entry.spec.method,
@@ -292,9 +232,11 @@ export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions): Grpc
       // What etcd's codec counts: every message it is asked to decode.
       traffic.receivedBytes += size;
       try {
+        // A plain Uint8Array view, as Connect hands handlers: bytes fields
+        // of a Buffer would be Buffers, whose slice() is a view, not a copy.
         return fromBinary(
           entry.spec.method.input,
-          all.subarray(at + 5, at + 5 + size),
+          new Uint8Array(all.buffer, all.byteOffset + at + 5, size),
           readOptions,
         );
       } catch (e) {

@@ -11,8 +11,9 @@ test("prefixEnd follows etcd's GetPrefixRangeEnd", () => {
   assert.deepEqual(prefixEnd(new Uint8Array()), new Uint8Array([0]));
 });
 
-test("prefixEnd leaves its argument alone", () => {
-  const p = new Uint8Array([0x61, 0x62]);
-  prefixEnd(p);
-  assert.deepEqual(p, new Uint8Array([0x61, 0x62]));
+test("prefixEnd leaves its argument alone, a Buffer too (whose slice() is a view)", () => {
+  for (const p of [new Uint8Array([0x61, 0x62]), Buffer.from("ab")]) {
+    assert.deepEqual(prefixEnd(p), bytes("ac"));
+    assert.deepEqual([...p], [0x61, 0x62]);
+  }
 });

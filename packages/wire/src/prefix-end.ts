@@ -13,7 +13,9 @@ export function prefixEnd(prefix: Uint8Array): Uint8Array {
   for (let i = prefix.length - 1; i >= 0; i--) {
     const byte = prefix[i] as number;
     if (byte < 0xff) {
-      const end = prefix.slice(0, i + 1);
+      // A copy even of a Buffer, whose slice() is a view of the prefix.
+      const end = new Uint8Array(i + 1);
+      end.set(prefix.subarray(0, i + 1));
       end[i] = byte + 1;
       return end;
     }

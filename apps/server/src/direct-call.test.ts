@@ -5,7 +5,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Lock } from "@conclave/proto";
 import { callContextValues, createCallContext } from "@conclave/server";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { createUnaryCall, invokeUnary } from "./unary-call.js";
+import { createDirectCall, invokeUnary } from "./direct-call.js";
 
 function newCall(shutdown: AbortSignal, deadline?: number) {
   const requestHeader = new Headers({ token: "t" });
@@ -19,7 +19,7 @@ function newCall(shutdown: AbortSignal, deadline?: number) {
     shutdownSignal: shutdown,
     limits: { readMaxBytes: 0xffffffff, recursionLimit: undefined },
   });
-  return createUnaryCall({
+  return createDirectCall({
     call,
     service: Lock,
     method: Lock.method.unlock,

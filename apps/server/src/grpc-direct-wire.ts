@@ -1,0 +1,109 @@
+import type * as http2 from "node:http2";
+import { constants as h2 } from "node:http2";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { useGrpcGoMessageEncoding } from "./encode-grpc-message.js";
+
+/**
+ * What the direct gRPC paths (grpc-unary-fast-path.ts, grpc-stream-fast-path.ts)
+ * share of the wire: which requests they may take, the request headers as
+ * handlers see them, the reasons a call's signal aborts with, and the final
+ * status as Connect's gRPC handler writes it.
+ */
+
+/**
+ * Whether a request is gRPC over HTTP/2 in a form the direct paths serve
+ * whole: POST, `application/grpc` or `application/grpc+proto`, no request
+ * compression. Everything else (gRPC-Web, Connect, JSON, gzip) is Connect's.
+ */
+export function isDirectGrpcRequest(req: http2.Http2ServerRequest): boolean {
+  if (req.method !== "POST") return false;
+  const type = req.headers["content-type"];
+  if (type !== "application/grpc" && type !== "application/grpc+proto") return false;
+  const encoding = req.headers["grpc-encoding"];
+  return encoding === undefined || encoding === "identity";
+}
+
+export const incompleteEnvelope = () =>
+  new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
+
+/**
+ * The reason `ctx.signal` aborts with once a call has been answered. One
+ * shared object: an `abort()` without a reason makes a DOMException with a
+ * stack trace per call, and nothing reads the reason of a finished call.
+ */
+export const callFinished = new ConnectError("the call has finished", Code.Canceled);
+
+const h2ResetNames: Record<number, [string, Code]> = {
+  [h2.NGHTTP2_PROTOCOL_ERROR]: ["PROTOCOL_ERROR", Code.Internal],
+  [h2.NGHTTP2_INTERNAL_ERROR]: ["INTERNAL_ERROR", Code.Internal],
+  [h2.NGHTTP2_FLOW_CONTROL_ERROR]: ["FLOW_CONTROL_ERROR", Code.Internal],
+  [h2.NGHTTP2_SETTINGS_TIMEOUT]: ["SETTINGS_TIMEOUT", Code.Internal],
+  [h2.NGHTTP2_FRAME_SIZE_ERROR]: ["FRAME_SIZE_ERROR", Code.Internal],
+  [h2.NGHTTP2_COMPRESSION_ERROR]: ["COMPRESSION_ERROR", Code.Internal],
+  [h2.NGHTTP2_CONNECT_ERROR]: ["CONNECT_ERROR", Code.Internal],
+  [h2.NGHTTP2_REFUSED_STREAM]: ["REFUSED_STREAM", Code.Unavailable],
+  [h2.NGHTTP2_CANCEL]: ["CANCEL", Code.Canceled],
+  [h2.NGHTTP2_ENHANCE_YOUR_CALM]: ["ENHANCE_YOUR_CALM", Code.ResourceExhausted],
+  [h2.NGHTTP2_INADEQUATE_SECURITY]: ["INADEQUATE_SECURITY", Code.PermissionDenied],
+  [h2.NGHTTP2_HTTP_1_1_REQUIRED]: ["HTTP_1_1_REQUIRED", Code.PermissionDenied],
+};
+
+const closedEarlyByCode = new Map<number, ConnectError>();
+
+/**
+ * The error a handler sees when the client goes away first (as connect-node
+ * words it). One object per reset code: a client that closes every stream it
+ * opens (clientv3's KeepAliveOnce, a Watch per call) would otherwise build
+ * an error and its stack trace per stream, and nothing but the handler's
+ * signal ever reads it.
+ */
+export function closedEarly(rstCode: number): ConnectError {
+  let error = closedEarlyByCode.get(rstCode);
+  if (error !== undefined) return error;
+  const known = h2ResetNames[rstCode];
+  error =
+    known === undefined
+      ? new ConnectError("the client closed the call", Code.Canceled)
+      : new ConnectError(
+          `http/2 stream closed with error code ${known[0]} (0x${rstCode.toString(16)})`,
+          known[1],
+        );
+  closedEarlyByCode.set(rstCode, error);
+  return error;
+}
+
+/** Request headers as Fetch Headers, without HTTP/2 pseudo-headers. */
+export function requestHeaders(req: http2.Http2ServerRequest): Headers {
+  const out = new Headers();
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.charCodeAt(0) !== 0x3a) out.append(name, raw[i + 1] as string);
+  }
+  return out;
+}
+
+export function toNodeHeaders(h: Headers): Record<string, string> {
+  const out: Record<string, string> = {};
+  h.forEach((value, name) => {
+    out[name] = value;
+  });
+  return out;
+}
+
+/**
+ * Puts `error`'s status on the trailers as Connect's gRPC handler does (a
+ * non-Connect error as Internal "internal error"), its message encoded as at
+ * Connect's edge (connect-edge-plugin.ts).
+ */
+export function setFinalStatus(trailer: Headers, error: unknown): void {
+  if (error === undefined) return;
+  setTrailerStatus(
+    trailer,
+    error instanceof ConnectError
+      ? error
+      : new ConnectError("internal error", Code.Internal, undefined, undefined, error),
+  );
+  useGrpcGoMessageEncoding(trailer);
+}
