@@ -1,6 +1,6 @@
 import type * as http2 from "node:http2";
 import { toBinary } from "@bufbuild/protobuf";
-import { callContextValues, createCallContext } from "@conclave/server";
+import { callContextValues, createCallContext, rememberedEncoding } from "@conclave/server";
 import { encodeEnvelope } from "@connectrpc/connect/protocol";
 import { grpcStatusOk, parseTimeout } from "@connectrpc/connect/protocol-grpc";
 import type { CallPipeline, StreamMethod } from "./call-pipeline.js";
@@ -147,7 +147,9 @@ export function createGrpcStreamFastPath(options: GrpcStreamFastPathOptions): Gr
           break;
         }
         if (gone) break;
-        const bytes = toBinary(schema, asMessage(schema, next.value));
+        // A response whose encoding the service shares (the watch fan-out's) is not encoded again.
+        const bytes =
+          rememberedEncoding(next.value) ?? toBinary(schema, asMessage(schema, next.value));
         traffic.sentBytes += bytes.length;
         if (!res.headersSent) res.writeHead(200, toNodeHeaders(context.responseHeader));
         if (!res.write(encodeEnvelope(0, bytes))) {

@@ -50,6 +50,7 @@ export {
   etcdApiVersion,
   etcdClusterVersion,
 } from "./maintenance-service.js";
+export { rememberEncoding, rememberedEncoding } from "./message-encoding.js";
 export { type ClientTraffic, createMetrics, etcdDiskBuckets, type Metrics } from "./metrics.js";
 export { peerCommonNameKey } from "./peer-identity.js";
 export { createQuotaInterceptor } from "./quota-interceptor.js";

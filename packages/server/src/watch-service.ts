@@ -1,9 +1,8 @@
 import { create, toBinary } from "@bufbuild/protobuf";
-import type { WatchBatch, Watcher, WatchSink } from "@conclave/core";
+import type { Watcher, WatchSink } from "@conclave/core";
 import { grpcOverheadBytes, toWatchRange } from "@conclave/core";
 import {
   type Event,
-  Event_EventType,
   type Watch,
   type WatchCreateRequest,
   WatchCreateRequest_FilterType,
@@ -15,6 +14,7 @@ import { type AsyncQueue, createAsyncQueue } from "./async-queue.js";
 import { checkRead } from "./auth-guard.js";
 import { cancelReasonOf } from "./errors.js";
 import { fillHeader } from "./header.js";
+import { rememberedEncoding } from "./message-encoding.js";
 import type { ServerContext } from "./server-context.js";
 import { type StreamAccess, streamAccess } from "./stream-access.js";
 import {
@@ -24,6 +24,7 @@ import {
   eventsBytes,
   type WatchBacklogLimits,
 } from "./watch-backlog.js";
+import { createWatchResponseEncoder } from "./watch-response-encoder.js";
 
 export interface WatchServiceOptions {
   /**
@@ -50,6 +51,8 @@ interface StreamWatcher {
   /** What READ was checked on at create, re-checked on every auth change. */
   key: Uint8Array;
   rangeEnd: Uint8Array;
+  /** `watch_id` encoded, joined to the shared parts of each event response. */
+  idPart: Uint8Array;
 }
 
 /**
@@ -66,6 +69,7 @@ export function createWatchService(
   const backlog: WatchBacklogLimits = { ...defaultWatchBacklog, ...options.backlog };
   const progressIntervalMs = options.progressIntervalMs ?? 10 * 60 * 1000;
   const fragmentBytes = ctx.maxRequestBytes + grpcOverheadBytes;
+  const encoder = createWatchResponseEncoder(ctx);
 
   return {
     async *watch(requests, hctx) {
@@ -77,16 +81,10 @@ export function createWatchService(
       let progressCheck: NodeJS.Timeout | undefined;
 
       const header = (rev: number) => fillHeader(ctx, BigInt(rev));
-      const toEvent = (e: WatchBatch["events"][number], withPrev: boolean): Event =>
-        ({
-          type: e.type === "put" ? Event_EventType.PUT : Event_EventType.DELETE,
-          kv: e.kv,
-          prevKv: withPrev ? e.prevKv : undefined,
-        }) as Event;
-
       const push = (sw: StreamWatcher, resp: WatchResponse, bytes: number) => {
         if (!sw.fragment || resp.events.length < 2) return out.push(resp, bytes);
-        if (toBinary(WatchResponseSchema, resp).length < fragmentBytes) {
+        const encoded = rememberedEncoding(resp) ?? toBinary(WatchResponseSchema, resp);
+        if (encoded.length < fragmentBytes) {
           return out.push(resp, bytes);
         }
         // etcd's sendFragments: fill each fragment until it reaches the limit.
@@ -115,15 +113,7 @@ export function createWatchService(
           if (sw === undefined) return true;
           sw.active = true;
           const bytes = eventsBytes(batch.events, sw.prevKv);
-          push(
-            sw,
-            create(WatchResponseSchema, {
-              header: header(batch.rev),
-              watchId: sw.id,
-              events: batch.events.map((e) => toEvent(e, sw.prevKv)),
-            }),
-            bytes,
-          );
+          push(sw, encoder.events(batch.rev, sw.id, sw.idPart, batch.events, sw.prevKv), bytes);
           return backlogHasRoom(backlog, out);
         },
         compacted(w, compactRev) {
@@ -207,6 +197,7 @@ export function createWatchService(
           active: false,
           key,
           rangeEnd: re,
+          idPart: encoder.watchIdPart(id),
         };
         byId.set(id, sw);
         byWatcher.set(watcher, sw);
