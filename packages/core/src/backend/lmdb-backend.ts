@@ -47,11 +47,19 @@ interface LmdbTxn {
  * has the same crash-safety story: a commit is atomic, and after an fsync it
  * survives power loss with no recovery step.
  *
- * Durability: `overlappingSync` is turned off so that a commit's promise
- * resolves only after LMDB has synced it. lmdb-js gathers every write issued
+ * Durability: a commit's promise resolves only once LMDB has synced it
+ * (`root.flushed` after the transaction). lmdb-js gathers every write issued
  * in one event-loop turn into one transaction committed on a worker thread, so
  * concurrent requests share one fsync (group commit) without any batching code
  * here, and the main thread never blocks on the disk.
+ *
+ * Pipelined: with `overlappingSync` on, LMDB commits a transaction and syncs
+ * it afterwards, outside its writer lock, so the next batch gathers and
+ * commits while the previous one syncs — rather than every write waiting for
+ * the sync before it can even start. Nothing is acknowledged earlier: the
+ * promise still waits for the sync. After a crash LMDB opens at the last
+ * synced transaction (or the last committed one when only the process died,
+ * whose pages the OS still has).
  */
 export function createLmdbBackend(options: LmdbBackendOptions): Backend {
   const dir = options.dir;
@@ -68,7 +76,7 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
       path: join(dir, name),
       mapSize: options.mapSize ?? 8 * 1024 ** 3,
       maxDbs: 16,
-      overlappingSync: false,
+      overlappingSync: true,
       noSync: false,
       encoding: "binary",
       keyEncoding: "binary",
@@ -152,15 +160,15 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
     commit(ops: readonly BackendOp[]) {
       if (ops.length === 0) return lastCommit.then(() => undefined);
       // The callback runs inside the batched write transaction lmdb-js opens
-      // for this event turn; the promise resolves once it is committed and,
-      // with overlappingSync off, synced to disk. During a defrag the commit
+      // for this event turn; the promise resolves once it is committed and
+      // synced to disk (`flushed`). During a defrag the commit
       // waits for the new file, in order behind the others.
       let txn: LmdbTxn | undefined;
       const began = (t: LmdbTxn) => {
         txn = t;
       };
-      const done =
-        held === undefined ? writeOps(ops, began) : held.then(() => writeOps(ops, began));
+      const write = () => writeOps(ops, began).then(() => root.flushed);
+      const done = held === undefined ? write() : held.then(write);
       lastCommit = done;
       return done.then(() => reportDurable(txn));
     },
