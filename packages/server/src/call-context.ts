@@ -6,6 +6,7 @@ import {
   createContextValues,
   type HandlerContext,
 } from "@connectrpc/connect";
+import { onAbortOf } from "./abort-fanout.js";
 import { tokenOf } from "./auth-guard.js";
 import { peerCommonNameKey } from "./peer-identity.js";
 
@@ -109,6 +110,7 @@ export function callContextOf(hctx: Pick<HandlerContext, "values">): CallContext
 export function createCallContext(init: CallContextInit): CallContext {
   let controller: AbortController | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let stopListening: (() => void) | undefined;
   let done = false;
   let doneReason: unknown;
   let token: string | undefined | null = null; // null: not read yet
@@ -130,7 +132,7 @@ export function createCallContext(init: CallContextInit): CallContext {
     } else if (shutdownSignal?.aborted === true) {
       c.abort(shutdownSignal.reason);
     } else {
-      shutdownSignal?.addEventListener("abort", onShutdown, { once: true });
+      if (shutdownSignal !== undefined) stopListening = onAbortOf(shutdownSignal, onShutdown);
       if (deadline !== undefined) {
         const left = deadline - Date.now();
         if (left <= 0) timedOut();
@@ -155,7 +157,7 @@ export function createCallContext(init: CallContextInit): CallContext {
       doneReason = reason;
       clearTimeout(timer);
       if (controller !== undefined) {
-        shutdownSignal?.removeEventListener("abort", onShutdown);
+        stopListening?.();
         controller.abort(reason);
       }
     },

@@ -9,7 +9,11 @@ import { createWatchResponseEncoder } from "./watch-response-encoder.js";
 
 const enc = new TextEncoder();
 /** What fillHeader reads when given a revision: the IDs and the term. */
-const ctx = { clusterId: 0xcdf818194e3a8c32n, memberId: 0x8e9e05c52164694dn, raftTerm: 2n } as ServerContext;
+const ctx = {
+  clusterId: 0xcdf818194e3a8c32n,
+  memberId: 0x8e9e05c52164694dn,
+  raftTerm: 2n,
+} as ServerContext;
 const kv = (key: string, rev: number, value = "v") => ({
   key: enc.encode(key),
   value: enc.encode(value),
