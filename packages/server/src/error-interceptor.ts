@@ -1,5 +1,6 @@
 import type { Interceptor } from "@connectrpc/connect";
 import { errorFlavourOf, toConnectError } from "./errors.js";
+import { observeStream } from "./observe-stream.js";
 
 /**
  * Maps whatever a handler throws through the one error table, in the
@@ -20,13 +21,5 @@ export const errorInterceptor: Interceptor = (next) => async (req) => {
     throw map(err);
   }
   if (!res.stream) return res;
-  const inner = res.message;
-  async function* mapped() {
-    try {
-      yield* inner;
-    } catch (err) {
-      throw map(err);
-    }
-  }
-  return { ...res, message: mapped() };
+  return { ...res, message: observeStream(res.message, { error: map }) };
 };

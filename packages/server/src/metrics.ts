@@ -3,6 +3,7 @@ import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { callContextKey } from "./call-context.js";
 import { etcdApiVersion } from "./maintenance-service.js";
+import { observeStream } from "./observe-stream.js";
 import type { ServerContext } from "./server-context.js";
 
 /**
@@ -276,19 +277,18 @@ export function createMetrics(ctx: ServerContext): Metrics {
       done("OK");
       return res;
     }
-    const inner = res.message;
-    async function* counted() {
-      try {
-        yield* inner;
+    return {
+      ...res,
+      message: observeStream(res.message, {
         // A stream that ends because its client went away (etcdctl watch
         // interrupted, a cancelled context) is Canceled, as etcd counts it.
-        done(req.signal.aborted ? "Canceled" : "OK");
-      } catch (err) {
-        done(codeName(err));
-        throw err;
-      }
-    }
-    return { ...res, message: counted() };
+        done: () => done(req.signal.aborted ? "Canceled" : "OK"),
+        error(err) {
+          done(codeName(err));
+          return err;
+        },
+      }),
+    };
   };
   return { registry, interceptor, traffic };
 }
