@@ -3,7 +3,7 @@ import { getEventListeners } from "node:events";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Lock } from "@conclave/proto";
-import { callContextValues, createCallContext } from "@conclave/server";
+import { callContextOf, callContextValues, createCallContext } from "@conclave/server";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { createDirectCall, invokeUnary } from "./direct-call.js";
 
@@ -39,12 +39,15 @@ describe("unary call context", () => {
     const shutdown = new AbortController();
     const call = newCall(shutdown.signal, Date.now() + 60_000);
     assert.equal(listeners(shutdown.signal), 0);
+    assert.equal(callContextOf(call)?.aborted, false);
     const s = call.signal;
     assert.equal(s.aborted, false);
     assert.equal(listeners(shutdown.signal), 1);
     call.abort(new Error("done"));
     assert.equal(s.aborted, true);
-    assert.equal(listeners(shutdown.signal), 0);
+    // Every call listens through one shared listener (abort-fanout.ts).
+    for (let i = 0; i < 5; i++) void newCall(shutdown.signal).signal;
+    assert.equal(listeners(shutdown.signal), 1);
   });
 
   const table: {
@@ -97,6 +100,11 @@ describe("unary call context", () => {
         t.deadlineMs === undefined ? undefined : Date.now() + t.deadlineMs,
       );
       await t.act(call, shutdown);
+      assert.equal(
+        callContextOf(call)?.aborted,
+        true,
+        "aborted, read before or without the signal",
+      );
       assert.equal(call.signal.aborted, true);
       const reason = call.signal.reason;
       assert.ok(reason instanceof ConnectError);

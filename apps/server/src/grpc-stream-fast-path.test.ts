@@ -344,11 +344,13 @@ describe("gRPC stream fast path: which calls it takes", () => {
 
   let server: http2.Http2Server;
   let url = "";
-  const taken: boolean[] = [];
+  // Keyed by the case's name: under load a cancelled call can close on the
+  // client before the server has seen its headers.
+  const taken = new Map<string, boolean>();
   before(async () => {
     server = http2.createServer((req, res) => {
       const t = fastPath.handle(req, res);
-      taken.push(t);
+      taken.set(String(req.headers["x-case"]), t);
       if (!t) {
         res.writeHead(404);
         res.end();
@@ -375,9 +377,12 @@ describe("gRPC stream fast path: which calls it takes", () => {
   ];
   for (const [name, path, headers, takes] of table) {
     it(`${takes ? "takes" : "leaves"} ${name}`, async () => {
-      const n = taken.length;
-      await grpcCall(url, path, keepAlive(1n), { headers, cancelAfterMs: takes ? 20 : undefined });
-      assert.equal(taken[n], takes);
+      await grpcCall(url, path, keepAlive(1n), {
+        headers: { ...headers, "x-case": name },
+        cancelAfterMs: takes ? 20 : undefined,
+      });
+      for (let i = 0; i < 200 && !taken.has(name); i++) await sleep(10);
+      assert.equal(taken.get(name), takes);
     });
   }
 });

@@ -2,6 +2,7 @@ import { errLeaseNotFound } from "@conclave/core";
 import type { Lease } from "@conclave/proto";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { authorizerOf, readableKeys } from "./auth-guard.js";
+import { callAborted } from "./call-context.js";
 import { fillHeader } from "./header.js";
 import type { ServerContext } from "./server-context.js";
 
@@ -26,7 +27,7 @@ export function createLeaseService(ctx: ServerContext): Partial<ServiceImpl<type
     },
     async *leaseKeepAlive(requests, hctx) {
       for await (const req of requests) {
-        if (hctx.signal.aborted) return;
+        if (callAborted(hctx)) return;
         let ttl = 0;
         try {
           ttl = await lessor.renew(req.ID);

@@ -282,7 +282,12 @@ export function createMetrics(ctx: ServerContext): Metrics {
       message: observeStream(res.message, {
         // A stream that ends because its client went away (etcdctl watch
         // interrupted, a cancelled context) is Canceled, as etcd counts it.
-        done: () => done(req.signal.aborted ? "Canceled" : "OK"),
+        done: () =>
+          done(
+            (req.contextValues.get(callContextKey)?.aborted ?? req.signal.aborted)
+              ? "Canceled"
+              : "OK",
+          ),
         error(err) {
           done(codeName(err));
           return err;
