@@ -27,6 +27,7 @@ import {
   toGatewayError,
 } from "./gateway-errors.js";
 import { gatewayPrefixes, gatewayRoutes } from "./gateway-routes.js";
+import { createGatewayUnary, type GatewayUnary } from "./gateway-unary.js";
 import { stringifyGoJson } from "./go-json.js";
 import { createInProcessTransport } from "./in-process-transport.js";
 import { createRequestReader, type RequestReader } from "./request-reader.js";
@@ -91,6 +92,7 @@ export function registerGateway(
       : 64 * 1024 * 1024);
   const known = new Set<string>();
   const slots = createCallSlots(options.maxConcurrentCalls ?? Number.POSITIVE_INFINITY);
+  const unaryCalls = createUnaryCallRegistry(pipeline.shutdownSignal);
 
   app.register(async (scope) => {
     // etcd reads any body as JSON whatever its Content-Type (even "text" or a
@@ -107,9 +109,13 @@ export function registerGateway(
       for (const route of gatewayRoutes) {
         const url = prefix + route.path;
         known.add(url);
-        scope.post(url, (request, reply) =>
-          serve(transport, route.method, request, reply, { maxValueChars, pipeline, slots }),
-        );
+        const { method } = route;
+        const direct =
+          method.methodKind === "unary"
+            ? createGatewayUnary(pipeline, method as DescMethodUnary)
+            : undefined;
+        const serveOptions = { maxValueChars, pipeline, slots, direct, unaryCalls };
+        scope.post(url, (request, reply) => serve(transport, method, request, reply, serveOptions));
       }
       // grpc-gateway's answers for what it does not route.
       scope.all(`${prefix}/*`, async (request, reply) => {
@@ -128,6 +134,8 @@ export function registerGateway(
     }
   });
 }
+
+const noRelease = () => {};
 
 /** etcd's gateway allows any origin (its default `--cors`). */
 const corsHeaders = {
@@ -153,6 +161,47 @@ interface CallScope {
   abortError(): GatewayError | undefined;
   /** Marks the response complete (a later close is not a disconnect) and stops the timer. */
   finish(): void;
+  /**
+   * `work`, or its rejection with the reason the call ends early for: the
+   * deadline, shutdown, the client leaving — so the answer does not wait
+   * for a handler that does not look at its signal, as Connect's router
+   * transport raced it.
+   */
+  race<T>(work: Promise<T>): Promise<T>;
+}
+
+/**
+ * The unary calls in flight, so that shutdown ends them with one listener
+ * on the shutdown signal rather than one per call: a call's own signal (an
+ * AbortController, listeners and a timer) is made only when something reads it.
+ */
+interface UnaryCallRegistry {
+  add(stop: (reason: unknown) => void): boolean;
+  delete(stop: (reason: unknown) => void): void;
+}
+
+function createUnaryCallRegistry(shutdownSignal: AbortSignal): UnaryCallRegistry {
+  const live = new Set<(reason: unknown) => void>();
+  shutdownSignal.addEventListener(
+    "abort",
+    () => {
+      for (const stop of [...live]) stop(shutdownSignal.reason);
+      live.clear();
+    },
+    { once: true },
+  );
+  return {
+    /** False (and `stop` called) when shutdown has already begun. */
+    add(stop) {
+      if (shutdownSignal.aborted) {
+        stop(shutdownSignal.reason);
+        return false;
+      }
+      live.add(stop);
+      return true;
+    },
+    delete: (stop) => live.delete(stop),
+  };
 }
 
 /** The reason a gateway call's signal aborts with at its deadline, in Go's words. */
@@ -173,6 +222,7 @@ function openCallScope(
   reply: FastifyReply,
   method: DescMethod,
   pipeline: CallPipeline,
+  unaryCalls: UnaryCallRegistry,
 ): CallScope {
   // First, as it may throw (InvalidArgument): nothing is registered yet.
   const timeoutMs = parseGrpcTimeout(request.headers["grpc-timeout"]);
@@ -193,11 +243,14 @@ function openCallScope(
   if (timeoutMs !== undefined && timeoutMs < 1) call.abort(deadlineExceeded());
   let gone = false;
   let finished = false;
+  let stopEarly: ((reason: unknown) => void) | undefined;
 
   const onClientGone = () => {
     if (finished) return;
     gone = true;
-    call.abort(new ConnectError("client disconnected", Code.Canceled));
+    const reason = new ConnectError("client disconnected", Code.Canceled);
+    call.abort(reason);
+    stopEarly?.(reason);
   };
   reply.raw.once("close", onClientGone);
 
@@ -215,7 +268,55 @@ function openCallScope(
       finished = true;
       call.abort(callFinished);
     },
+    race(work) {
+      // With a deadline the signal's timer is needed anyway: race it.
+      if (timeoutMs !== undefined) return raceSignal(call.signal, work);
+      return new Promise((resolve, reject) => {
+        const stop = (reason: unknown) => {
+          stopEarly = undefined;
+          unaryCalls.delete(stop);
+          call.abort(reason);
+          reject(reason);
+        };
+        if (gone) return stop(call.signal.reason);
+        if (!unaryCalls.add(stop)) return;
+        stopEarly = stop;
+        const settled = () => {
+          stopEarly = undefined;
+          unaryCalls.delete(stop);
+        };
+        work.then(
+          (value) => {
+            settled();
+            resolve(value);
+          },
+          (err: unknown) => {
+            settled();
+            reject(err);
+          },
+        );
+      });
+    },
   };
+}
+
+/** `work`, or the signal's reason once it aborts first. */
+function raceSignal<T>(signal: AbortSignal, work: Promise<T>): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(err);
+      },
+    );
+  });
 }
 
 /** gRPC's `Grpc-Timeout` (digits and a unit of H, M, S, m, u, n) in milliseconds. */
@@ -256,21 +357,28 @@ async function serve(
   method: DescMethod,
   request: FastifyRequest,
   reply: FastifyReply,
-  options: { maxValueChars: number; pipeline: CallPipeline; slots: CallSlots },
+  options: {
+    maxValueChars: number;
+    pipeline: CallPipeline;
+    slots: CallSlots;
+    /** The unary method straight through the pipeline, when it has a direct entry. */
+    direct: GatewayUnary | undefined;
+    unaryCalls: UnaryCallRegistry;
+  },
 ): Promise<void> {
-  const { maxValueChars, pipeline } = options;
+  const { maxValueChars, pipeline, slots } = options;
   const { recursionLimit } = pipeline.limits;
   const unary = method.methodKind === "unary";
   let scope: CallScope;
   try {
-    scope = openCallScope(request, reply, method, pipeline);
+    scope = openCallScope(request, reply, method, pipeline, options.unaryCalls);
   } catch (err) {
     sendError(reply, toGatewayError(err));
     return;
   }
-  let release: () => void;
+  let release = noRelease;
   try {
-    release = await options.slots.acquire(scope.call.signal);
+    if (slots.limited) release = await slots.acquire(scope.call.signal);
   } catch {
     scope.finish();
     if (scope.clientGone())
@@ -284,7 +392,7 @@ async function serve(
   });
   try {
     if (unary) {
-      await serveUnary(transport, method as DescMethodUnary, reader, scope, reply);
+      await serveUnary(transport, method as DescMethodUnary, reader, scope, reply, options.direct);
     } else {
       await serveStream(transport, method as DescMethodStreaming, reader, scope, reply);
     }
@@ -300,20 +408,26 @@ async function serveUnary(
   reader: RequestReader<DescMessage>,
   scope: CallScope,
   reply: FastifyReply,
+  direct: GatewayUnary | undefined,
 ): Promise<void> {
   let body: string;
   try {
     // Like Go's json.Decoder: the first value is the request, the rest is ignored.
     const input = (await reader.next()) ?? create(method.input);
-    const res = await transport.unary(
-      method,
-      scope.call.signal,
-      undefined,
-      scope.header,
-      input,
-      scope.contextValues,
-    );
-    body = outputJson(method, res.message);
+    const output =
+      direct !== undefined
+        ? await scope.race(direct(input, scope))
+        : (
+            await transport.unary(
+              method,
+              scope.call.signal,
+              undefined,
+              scope.header,
+              input,
+              scope.contextValues,
+            )
+          ).message;
+    body = outputJson(method, output);
   } catch (err) {
     if (scope.clientGone()) {
       reply.hijack(); // nobody to answer
