@@ -238,13 +238,13 @@ async function main(): Promise<void> {
       ...(tlsCheckPeer !== undefined && { tlsCheckPeer }),
     },
   });
+  // Browser dashboards on other origins (etcd's --cors; default any origin).
+  const cors = registerCors(server.app, { ...(config.cors && { allowedOrigins: config.cors }) });
   // etcd's JSON gateway (/v3/...) on the same port: the same services, layers and limits.
-  registerGateway(server, { maxConcurrentCalls: config.maxConcurrentStreams });
+  registerGateway(server, { maxConcurrentCalls: config.maxConcurrentStreams, cors });
   registerOperationalRoutes(server.app, { ctx, metrics, version: conclaveVersion });
   // The dashboard (apps/dashboard/dist) at "/"; 503 with how to build it when it was not built.
   registerDashboardRoutes(server.app);
-  // Browser dashboards on other origins (etcd's --cors; default any origin).
-  registerCors(server.app, { ...(config.cors && { allowedOrigins: config.cors }) });
   // etcd's --listen-metrics-urls: /metrics and /health on listeners of their own.
   const metricsListeners =
     config.listenMetricsUrls.length === 0
