@@ -20,6 +20,15 @@ import {
   runWatch,
 } from "./coord.js";
 import { ensureGoBench, type GoProgram, runGoBench } from "./go-client.js";
+import {
+  type HttpDoorOptions,
+  type HttpUnaryWorkload,
+  type HttpWatchWorkload,
+  httpUnaryWorkloads,
+  httpWatchWorkloads,
+  runHttpUnary,
+  runHttpWatch,
+} from "./http-doors.js";
 import { workloads as kvWorkloads, type LoadOptions, percentile, runLoad } from "./load.js";
 import { loadAverage, toolVersion } from "./machine-info.js";
 import {
@@ -47,7 +56,9 @@ const goOnlyWorkloads = [
   "watch-create",
   "watch-cross",
 ] as const;
-const allWorkloads = [...nodeWorkloads, ...goOnlyWorkloads] as const;
+/** The HTTP/JSON doors (http-doors.ts): wrk and streaming HTTP clients, whatever --client says. */
+const httpWorkloads = [...httpUnaryWorkloads, ...httpWatchWorkloads] as const;
+const allWorkloads = [...nodeWorkloads, ...goOnlyWorkloads, ...httpWorkloads] as const;
 type Workload = (typeof allWorkloads)[number];
 /** The Go program behind each workload (mixed has none: it stays on Node). */
 const goProgramOf: Partial<Record<Workload, GoProgram>> = {
@@ -78,6 +89,7 @@ const compareDefault: Record<Client, Workload[]> = {
     "watch-create",
     "lock",
     "election",
+    ...httpWorkloads,
   ],
 };
 
@@ -138,6 +150,18 @@ endpoint, watchers on the others, on the first when there is only one):
   --cross-puts N      timed puts, after min(--warmup, N) untimed ones (default 5000)
   --cross-watchers N  watchers, one connection each (default 10)
 
+HTTP/JSON doors (any --client; with --compare etcd runs each on its gateway, /v3/kv/range,
+/v3/kv/put, /v3/watch, for the ratio): gw-range, gw-put (POST /v3/kv/...), connect-range,
+connect-put (Connect JSON, POST /etcdserverpb.KV/...), grpc-web-range (gRPC-Web binary), driven by
+wrk over HTTP/1.1 keep-alive (apt-get install wrk when missing); gw-watch (/v3/watch NDJSON) and
+connect-watch (conclave.v1 Watch, Connect JSON): events/s delivered to streaming HTTP clients
+while Puts are written over the gateway:
+  --http-connections N  wrk connections (default 50)
+  --http-threads N      wrk threads (default 2)
+  --http-duration S     wrk seconds per run (default 8)
+  --watch-clients N     streaming HTTP watch clients, one connection each (default 100)
+  --watch-events N      timed Puts, each must reach every client (default 1000)
+
 Go-only: txn-put (Txn: compare mod revision, put; one key per client), keepalive-once
 (clientv3 KeepAliveOnce: a LeaseKeepAlive stream per call), watch-create (a new Watch stream,
 created, cancel), each with --concurrency clients on --clients connections.
@@ -194,6 +218,7 @@ interface Config {
   rounds: number;
   load: Omit<LoadOptions, "endpoint" | "workload">;
   coord: Omit<CoordOptions, "endpoint">;
+  http: HttpDoorOptions;
 }
 
 const intFlags = [
@@ -223,6 +248,11 @@ const intFlags = [
   "cross-rate",
   "cross-puts",
   "cross-watchers",
+  "http-connections",
+  "http-threads",
+  "http-duration",
+  "watch-clients",
+  "watch-events",
 ] as const;
 
 function parseConfig(argv: string[]): Config | "help" {
@@ -324,6 +354,13 @@ function parseConfig(argv: string[]): Config | "help" {
       warmup: n("warmup", 500, 0),
       timeoutMs,
       keyPrefix: "bench/",
+    },
+    http: {
+      connections: n("http-connections", 50, 1),
+      threads: n("http-threads", 2, 1),
+      durationS: n("http-duration", 8, 1),
+      watchClients: n("watch-clients", 100, 1),
+      watchEvents: n("watch-events", 1000, 1),
     },
     coord: {
       timeoutMs,
@@ -440,7 +477,19 @@ function goFlags(cfg: Config, workload: Workload): Record<string, string | numbe
 let goBin: string | undefined;
 
 /** Runs one workload once against one endpoint. */
-async function runWorkload(cfg: Config, workload: Workload, endpoint: string): Promise<RunResult> {
+async function runWorkload(
+  cfg: Config,
+  workload: Workload,
+  endpoint: string,
+  server?: Server["name"],
+): Promise<RunResult> {
+  const etcd = server === "etcd";
+  if ((httpUnaryWorkloads as readonly string[]).includes(workload)) {
+    return runHttpUnary(workload as HttpUnaryWorkload, endpoint, etcd, cfg.http);
+  }
+  if ((httpWatchWorkloads as readonly string[]).includes(workload)) {
+    return runHttpWatch(workload as HttpWatchWorkload, endpoint, etcd, cfg.http);
+  }
   const program = cfg.client === "go" ? goProgramOf[workload] : undefined;
   if (program !== undefined) {
     goBin ??= ensureGoBench();
@@ -598,7 +647,7 @@ async function runCompare(cfg: Config): Promise<number> {
           const t0 = performance.now();
           let r: RunResult;
           try {
-            r = await runWorkload(cfg, workload, s.running.url);
+            r = await runWorkload(cfg, workload, s.running.url, s.name);
           } catch (err) {
             throw new Error(
               `${s.name} ${workload}: ${err instanceof Error ? err.message : String(err)}\n` +

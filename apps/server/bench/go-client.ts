@@ -16,6 +16,7 @@ import {
 } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { aptInstall } from "./apt-install.js";
 import type { Measure, RunResult } from "./coord.js";
 
 const srcDir = join(dirname(fileURLToPath(import.meta.url)), "go");
@@ -69,26 +70,7 @@ function haveGo(): boolean {
  */
 function ensureToolchain(): void {
   if (haveGo() && existsSync(clientv3Src)) return;
-  const sudo = process.getuid?.() === 0 ? [] : ["sudo"];
-  const apt = (args: string[]) => {
-    const [cmd, ...rest] = [...sudo, "apt-get", ...args];
-    const r = spawnSync(cmd ?? "apt-get", rest, {
-      stdio: ["ignore", "ignore", "inherit"],
-      env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-    });
-    if (r.status !== 0) throw new Error(`apt-get ${args.join(" ")} failed (${r.status})`);
-  };
-  process.stderr.write("bench: installing golang-go golang-etcd-server-dev\n");
-  apt(["update", "-qq"]);
-  apt([
-    "install",
-    "-y",
-    "-qq",
-    "-o",
-    "DPkg::Lock::Timeout=600",
-    "golang-go",
-    "golang-etcd-server-dev",
-  ]);
+  aptInstall(["golang-go", "golang-etcd-server-dev"]);
   if (!haveGo() || !existsSync(clientv3Src)) {
     throw new Error(`go or ${clientv3Src} still missing after apt-get install`);
   }

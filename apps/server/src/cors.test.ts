@@ -2,7 +2,7 @@ import * as assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { conclaveWatch } from "@conclave/proto";
 import { pino } from "pino";
-import { registerCors } from "./cors.js";
+import { createCorsHeaders, registerCors } from "./cors.js";
 import { createApp } from "./create-app.js";
 import { FlagError, parseFlags } from "./flags.js";
 
@@ -75,6 +75,37 @@ describe("CORS", () => {
       assert.equal(other.headers["access-control-allow-origin"], undefined);
     } finally {
       await server.close(0);
+    }
+  });
+
+  it("createCorsHeaders gives what the plugin adds to a reply, in its order", async () => {
+    const configs: (string[] | undefined)[] = [undefined, ["*"], [], ["https://a.example"]];
+    const origins = [undefined, "https://a.example", "https://b.example"];
+    for (const allowedOrigins of configs) {
+      const server = createApp({ routes: () => {}, logger: pino({ level: "silent" }) });
+      server.app.post("/x", async (_req, reply) => reply.send(Buffer.from("{}")));
+      const cors = registerCors(server.app, allowedOrigins === undefined ? {} : { allowedOrigins });
+      await server.app.ready();
+      try {
+        for (const origin of origins) {
+          const res = await server.app.inject({
+            method: "POST",
+            url: "/x",
+            ...(origin !== undefined && { headers: { origin } }),
+          });
+          const fromPlugin = Object.entries(res.headers).filter(
+            ([name]) => name.startsWith("access-control-") || name === "vary",
+          );
+          const direct = createCorsHeaders(allowedOrigins === undefined ? {} : { allowedOrigins })(
+            origin,
+          );
+          const what = `${JSON.stringify(allowedOrigins)} ${origin}`;
+          assert.deepEqual(fromPlugin, Object.entries(direct), what);
+          assert.deepEqual(cors(origin), direct, what);
+        }
+      } finally {
+        await server.close(0);
+      }
     }
   });
 

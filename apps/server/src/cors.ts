@@ -38,11 +38,10 @@ export interface CorsOptions {
  * (their own origin, with `Vary: Origin`); other origins get no CORS headers
  * and the browser refuses them. Call before `listen()`.
  */
-export function registerCors(app: FastifyInstance, options: CorsOptions = {}): void {
-  const origins = options.allowedOrigins ?? ["*"];
-  const any = origins.length === 0 || origins.includes("*");
+export function registerCors(app: FastifyInstance, options: CorsOptions = {}): CorsHeaders {
+  const origins = allowedOriginsOf(options);
   app.register(fastifyCors, {
-    origin: any ? "*" : [...origins],
+    origin: origins ?? "*",
     methods: [...connectCors.allowedMethods],
     allowedHeaders: [...connectCors.allowedHeaders, ...authHeaders],
     exposedHeaders: [...connectCors.exposedHeaders],
@@ -52,4 +51,43 @@ export function registerCors(app: FastifyInstance, options: CorsOptions = {}): v
     strictPreflight: false,
     optionsSuccessStatus: 200,
   });
+  return createCorsHeaders(options);
+}
+
+/**
+ * The CORS headers of an answer that is not a preflight, for the request's
+ * `Origin` header: what {@link registerCors}'s plugin adds to every reply,
+ * in its order. For the paths that answer before Fastify routes a request
+ * (the gateway's unary calls), so their answers carry the same headers.
+ */
+export type CorsHeaders = (origin: string | undefined) => Record<string, string>;
+
+/** As @fastify/cors joins its `exposedHeaders` list. */
+const exposedHeaders = connectCors.exposedHeaders.join(", ");
+
+/** The allowed origins, or undefined for any. */
+function allowedOriginsOf(options: CorsOptions): string[] | undefined {
+  const origins = options.allowedOrigins ?? ["*"];
+  return origins.length === 0 || origins.includes("*") ? undefined : [...origins];
+}
+
+export function createCorsHeaders(options: CorsOptions = {}): CorsHeaders {
+  const origins = allowedOriginsOf(options);
+  if (origins === undefined) {
+    const any = {
+      "access-control-allow-origin": "*",
+      "access-control-expose-headers": exposedHeaders,
+    };
+    return () => any;
+  }
+  // With a list, @fastify/cors always varies on Origin and reflects an allowed one.
+  const refused = { vary: "Origin", "access-control-expose-headers": exposedHeaders };
+  return (origin) =>
+    origin !== undefined && origins.includes(origin)
+      ? {
+          vary: "Origin",
+          "access-control-allow-origin": origin,
+          "access-control-expose-headers": exposedHeaders,
+        }
+      : refused;
 }

@@ -106,6 +106,12 @@ export interface CreateAppOptions {
   grpcDirectPaths?: boolean;
 }
 
+/** Serves a request and returns true, or returns false to leave it to Fastify. */
+export type DirectRequestHandler = (
+  req: http.IncomingMessage | Http2ServerRequest,
+  res: http.ServerResponse | Http2ServerResponse,
+) => boolean;
+
 /** A Fastify app with Connect routes, served on one or more one-port listeners. */
 export interface ConclaveApp {
   /** The Fastify instance: add plain HTTP routes and hooks before `listen()`. */
@@ -117,6 +123,19 @@ export interface ConclaveApp {
   readonly pipeline: CallPipeline;
   /** The shared HTTP/1.1 and HTTP/2 servers and their listeners. */
   readonly onePort: OnePortServer;
+  /**
+   * Lets `handler` take requests before Fastify routes them, HTTP/1.1 and
+   * HTTP/2 alike, after the direct gRPC paths: it answers the ones it
+   * fully serves and returns true, or returns false having touched nothing.
+   * For entry paths whose every request is a small call (the gateway's unary
+   * routes), where Fastify's routing, hooks and reply were most of the cost.
+   *
+   * Ignored — Fastify serves everything — when the direct paths are off
+   * (`grpcDirectPaths: false`, or `logRequests`: Fastify logs only what it
+   * serves). A handler must leave alone what Fastify's hooks would change
+   * (the answers of a closing server, say) and add the CORS headers itself.
+   */
+  serveFirst(handler: DirectRequestHandler): void;
   /**
    * Binds every URL (`http://host:port` or `https://host:port`, the latter
    * with the `tls` option) and resolves with the bound URLs.
@@ -170,13 +189,14 @@ export function createApp(options: CreateAppOptions): ConclaveApp {
     ...(options.traffic !== undefined && { traffic: options.traffic }),
   });
   const abortRpcs = () => pipeline.abortCalls();
-  const directPaths =
-    (options.grpcDirectPaths ?? !options.logRequests) === false
-      ? []
-      : [
-          createGrpcUnaryFastPath({ pipeline, peerCommonName: verifiedPeerCommonName }),
-          createGrpcStreamFastPath({ pipeline, peerCommonName: verifiedPeerCommonName }),
-        ];
+  const directPathsOn = options.grpcDirectPaths ?? !options.logRequests;
+  const directPaths = directPathsOn
+    ? [
+        createGrpcUnaryFastPath({ pipeline, peerCommonName: verifiedPeerCommonName }),
+        createGrpcStreamFastPath({ pipeline, peerCommonName: verifiedPeerCommonName }),
+      ]
+    : [];
+  const firstHandlers: DirectRequestHandler[] = [];
 
   let onePort: OnePortServer | undefined;
   // Cast to the default logger type, so that plugins written against plain
@@ -202,6 +222,7 @@ export function createApp(options: CreateAppOptions): ConclaveApp {
             }
           }
         }
+        for (const serve of firstHandlers) if (serve(req, res)) return;
         fastifyHandler(req, res);
       }) as OnePortRequestHandler;
       onePort = createOnePortServer(wrapped, {
@@ -355,7 +376,11 @@ export function createApp(options: CreateAppOptions): ConclaveApp {
     return closePromise;
   }
 
-  return { app, pipeline, onePort: port, listen, addresses, close };
+  function serveFirst(handler: DirectRequestHandler): void {
+    if (directPathsOn) firstHandlers.push(handler);
+  }
+
+  return { app, pipeline, onePort: port, serveFirst, listen, addresses, close };
 }
 
 function listenOn(listener: NetServer, host: string, port: number): Promise<void> {

@@ -24,6 +24,7 @@ import {
 import { pino } from "pino";
 import { AuthTokenOptionError, loadJwtTokens } from "./auth-token-option.js";
 import { ConfigFileError } from "./config-file.js";
+import { createConnectUnaryFastPath } from "./connect-unary-fast-path.js";
 import { registerCors } from "./cors.js";
 import { createApp } from "./create-app.js";
 import { registerDashboardRoutes } from "./dashboard-routes.js";
@@ -35,6 +36,7 @@ import { registerOperationalRoutes } from "./operational-routes.js";
 import { redactUrl } from "./redact-url.js";
 import { runSnapshotCommand } from "./snapshot-command.js";
 import { loadClientCrlCheck, loadClientTlsOptions, TlsConfigError } from "./tls-options.js";
+import { verifiedPeerCommonName } from "./tls-peer-identity.js";
 import { ensureSelfSignedCertFiles } from "./tls-self-signed.js";
 
 /** How long a diverged replica lets its watch cancels flush before it exits. */
@@ -238,13 +240,21 @@ async function main(): Promise<void> {
       ...(tlsCheckPeer !== undefined && { tlsCheckPeer }),
     },
   });
+  // Browser dashboards on other origins (etcd's --cors; default any origin).
+  const cors = registerCors(server.app, { ...(config.cors && { allowedOrigins: config.cors }) });
   // etcd's JSON gateway (/v3/...) on the same port: the same services, layers and limits.
-  registerGateway(server, { maxConcurrentCalls: config.maxConcurrentStreams });
+  registerGateway(server, { maxConcurrentCalls: config.maxConcurrentStreams, cors });
+  // Connect's unary JSON/binary calls (browsers, curl) beside its router, as gRPC's beside Connect.
+  server.serveFirst(
+    createConnectUnaryFastPath({
+      pipeline: server.pipeline,
+      peerCommonName: verifiedPeerCommonName,
+      cors,
+    }),
+  );
   registerOperationalRoutes(server.app, { ctx, metrics, version: conclaveVersion });
   // The dashboard (apps/dashboard/dist) at "/"; 503 with how to build it when it was not built.
   registerDashboardRoutes(server.app);
-  // Browser dashboards on other origins (etcd's --cors; default any origin).
-  registerCors(server.app, { ...(config.cors && { allowedOrigins: config.cors }) });
   // etcd's --listen-metrics-urls: /metrics and /health on listeners of their own.
   const metricsListeners =
     config.listenMetricsUrls.length === 0

@@ -5,7 +5,7 @@
 // 3.4 for the same requests: status, field names and their order, value
 // types — ids and revisions are ignored.
 import assert from "node:assert/strict";
-import { request as httpRequest, type IncomingMessage } from "node:http";
+import { Agent, request as httpRequest, type IncomingMessage } from "node:http";
 import { connect as http2Connect } from "node:http2";
 import { after, before, describe, test } from "node:test";
 import { type RunningServer, startConclave, startEtcd } from "@conclave/testkit";
@@ -327,6 +327,38 @@ describe("kv", () => {
     const r = await both("/v3/kv/range", { key: b64("k") }, { "grpc-timeout": "1n" });
     assertError(r.c, 504, 4, "context deadline exceeded");
     assert.equal(r.c.text, r.e.text);
+  });
+
+  test("HTTP/1.1 keep-alive: every answer on one connection keeps it open, as etcd's", async () => {
+    // Node's parser ran the call between a body and the end of its message
+    // on a reused connection, so every second answer said "Connection: close".
+    const cases = [
+      { path: "/v3/kv/range", body: { key: b64("k") }, status: 200 },
+      { path: "/v3/kv/put", body: { key: b64("k"), value: b64("v") }, status: 200 },
+      { path: "/v3/kv/put", body: { key: "" }, status: 400 },
+      { path: "/v3/kv/range", body: { key: b64("k") }, status: 200 },
+    ];
+    for (const server of [conclave, etcd]) {
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      const sockets = new Set<unknown>();
+      try {
+        for (const c of cases) {
+          const res = await new Promise<IncomingMessage>((resolve, reject) => {
+            const req = httpRequest(`${server.url}${c.path}`, { method: "POST", agent }, resolve);
+            req.on("socket", (s) => sockets.add(s));
+            req.on("error", reject);
+            req.end(JSON.stringify(c.body));
+          });
+          res.resume();
+          await new Promise((r) => res.on("end", r));
+          assert.equal(res.statusCode, c.status, `${server.url}${c.path}`);
+          assert.equal(res.headers.connection ?? "keep-alive", "keep-alive", c.path);
+        }
+        assert.equal(sockets.size, 1, `${server.url}: one connection for all`);
+      } finally {
+        agent.destroy();
+      }
+    }
   });
 
   test("the Connect routes still parse their own JSON on the same port", async () => {

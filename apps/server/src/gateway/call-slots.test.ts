@@ -50,6 +50,8 @@ describe("createCallSlots", () => {
 
   it("no limit for etcd's default (2^32-1)", async () => {
     const slots = createCallSlots(2 ** 32 - 1);
+    assert.equal(slots.limited, false);
+    assert.equal(createCallSlots(2).limited, true);
     const signal = new AbortController().signal;
     for (let i = 0; i < 1000; i++) await slots.acquire(signal);
   });

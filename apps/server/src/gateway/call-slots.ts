@@ -6,6 +6,8 @@
  * stream quota) until one ends or its caller goes away.
  */
 export interface CallSlots {
+  /** False when there is no limit: {@link acquire} never waits, so callers may skip it. */
+  readonly limited: boolean;
   /**
    * Resolves with a release function once a slot is free; rejects with the
    * signal's reason if it aborts first (the waiter leaves the queue).
@@ -17,7 +19,7 @@ export interface CallSlots {
 export function createCallSlots(limit: number): CallSlots {
   if (!Number.isFinite(limit) || limit >= 2 ** 31) {
     const none = () => {};
-    return { acquire: async () => none };
+    return { limited: false, acquire: async () => none };
   }
   let inUse = 0;
   const waiting: (() => void)[] = [];
@@ -32,6 +34,7 @@ export function createCallSlots(limit: number): CallSlots {
     };
   };
   return {
+    limited: true,
     acquire(signal) {
       if (signal.aborted) return Promise.reject(signal.reason);
       if (inUse < limit) {

@@ -1,4 +1,5 @@
-import type { IncomingHttpHeaders } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import {
   create,
   type DescMessage,
@@ -8,16 +9,18 @@ import {
   type MessageShape,
   toJson,
 } from "@bufbuild/protobuf";
-import {
-  type CallContext,
-  callContextValues,
-  createCallContext,
-  defaultReadMaxBytes,
-} from "@conclave/server";
-import { Code, ConnectError, type ContextValues, type Transport } from "@connectrpc/connect";
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { defaultReadMaxBytes } from "@conclave/server";
+import { Code, type Transport } from "@connectrpc/connect";
+import type { FastifyReply, FastifyRequest } from "fastify";
 import type { CallPipeline } from "../call-pipeline.js";
-import { verifiedPeerCommonName } from "../tls-peer-identity.js";
+import type { CorsHeaders } from "../cors.js";
+import type { ConclaveApp } from "../create-app.js";
+import {
+  type CallScope,
+  createUnaryCallRegistry,
+  openCallScope,
+  type UnaryCallRegistry,
+} from "./call-scope.js";
 import { type CallSlots, createCallSlots } from "./call-slots.js";
 import {
   errorBody,
@@ -27,6 +30,7 @@ import {
   toGatewayError,
 } from "./gateway-errors.js";
 import { gatewayPrefixes, gatewayRoutes } from "./gateway-routes.js";
+import { createGatewayUnary, type GatewayUnary } from "./gateway-unary.js";
 import { stringifyGoJson } from "./go-json.js";
 import { createInProcessTransport } from "./in-process-transport.js";
 import { createRequestReader, type RequestReader } from "./request-reader.js";
@@ -46,6 +50,12 @@ export interface GatewayOptions {
    * (etcd's e2e TestV3Curl_MaxStreams_* checks it). Default: no limit.
    */
   maxConcurrentCalls?: number;
+  /**
+   * The CORS headers `registerCors` gives the app's replies, for the unary
+   * calls served before Fastify (see `ConclaveApp.serveFirst`). Default
+   * none: pass what `registerCors` returned when the app has CORS.
+   */
+  cors?: CorsHeaders;
 }
 
 /**
@@ -68,7 +78,7 @@ export interface GatewayOptions {
  * Connect routes keep their own parsers.
  */
 export function registerGateway(
-  server: { readonly app: FastifyInstance; readonly pipeline: CallPipeline },
+  server: Pick<ConclaveApp, "app" | "pipeline" | "serveFirst">,
   options: GatewayOptions = {},
 ): void {
   const { app, pipeline } = server;
@@ -91,6 +101,25 @@ export function registerGateway(
       : 64 * 1024 * 1024);
   const known = new Set<string>();
   const slots = createCallSlots(options.maxConcurrentCalls ?? Number.POSITIVE_INFINITY);
+  const unaryCalls = createUnaryCallRegistry(pipeline.shutdownSignal);
+  const serveOptions: ServeOptions = { transport, maxValueChars, pipeline, slots, unaryCalls };
+  const unaryRoutes = new Map<
+    string,
+    { method: DescMethodUnary; direct: GatewayUnary | undefined }
+  >();
+  const { cors } = options;
+  // The unary routes before Fastify: what its router, hooks and reply did
+  // here (CORS headers, a catch-all body parser) is done by hand.
+  server.serveFirst((req, res) => {
+    if (req.method !== "POST") return false;
+    const route = unaryRoutes.get(req.url ?? "");
+    // A closing app answers through Fastify (503, "Connection: close").
+    if (route === undefined || pipeline.closingSignal.aborted) return false;
+    serveUnary(route.method, directAnswer(req, res, cors), serveOptions, route.direct).catch(
+      () => req.destroy(), // nothing of Fastify's to answer a bug with: drop the request
+    );
+    return true;
+  });
 
   app.register(async (scope) => {
     // etcd reads any body as JSON whatever its Content-Type (even "text" or a
@@ -107,9 +136,15 @@ export function registerGateway(
       for (const route of gatewayRoutes) {
         const url = prefix + route.path;
         known.add(url);
-        scope.post(url, (request, reply) =>
-          serve(transport, route.method, request, reply, { maxValueChars, pipeline, slots }),
-        );
+        const { method } = route;
+        const direct =
+          method.methodKind === "unary"
+            ? createGatewayUnary(pipeline, method as DescMethodUnary)
+            : undefined;
+        if (method.methodKind === "unary") {
+          unaryRoutes.set(url, { method: method as DescMethodUnary, direct });
+        }
+        scope.post(url, (request, reply) => serve(method, request, reply, serveOptions, direct));
       }
       // grpc-gateway's answers for what it does not route.
       scope.all(`${prefix}/*`, async (request, reply) => {
@@ -129,6 +164,8 @@ export function registerGateway(
   });
 }
 
+const noRelease = () => {};
+
 /** etcd's gateway allows any origin (its default `--cors`). */
 const corsHeaders = {
   "access-control-allow-origin": "*",
@@ -139,201 +176,214 @@ const corsHeaders = {
 /** grpc-gateway forwards the gRPC response header this way; etcd clients may look at it. */
 const grpcMetadataHeader = { "grpc-metadata-content-type": "application/grpc" };
 
-/** The in-process call's lifetime: the client's connection and the `Grpc-Timeout` deadline. */
-interface CallScope {
-  /** The call context, as every entry path builds one. */
-  readonly call: CallContext;
-  /** Request headers to forward: `Authorization` and `Grpc-Metadata-*`. */
-  readonly header: Headers;
-  /** The call's context values: the call and the verified client certificate's CN. */
-  readonly contextValues: ContextValues;
-  /** True when the client went away: nothing more is written. */
-  clientGone(): boolean;
-  /** The error to report instead of whatever the aborted call threw (deadline, shutdown). */
-  abortError(): GatewayError | undefined;
-  /** Marks the response complete (a later close is not a disconnect) and stops the timer. */
-  finish(): void;
-}
-
-/** The reason a gateway call's signal aborts with at its deadline, in Go's words. */
-const deadlineExceeded = () => new ConnectError("context deadline exceeded", Code.DeadlineExceeded);
-
-/** Why a finished call's signal aborts: nothing reads it. */
-const callFinished = new ConnectError("the call has finished", Code.Canceled);
-
-/**
- * The gateway's call context: deadline from `Grpc-Timeout`, cancellation
- * when the client disconnects and at shutdown — for unary calls when gRPC
- * calls are aborted too, for streams (a watch never ends by itself) as soon
- * as the app starts closing, instead of holding the close until its grace
- * period is over and their connections are cut.
- */
-function openCallScope(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  method: DescMethod,
-  pipeline: CallPipeline,
-): CallScope {
-  // First, as it may throw (InvalidArgument): nothing is registered yet.
-  const timeoutMs = parseGrpcTimeout(request.headers["grpc-timeout"]);
-  const header = forwardedHeaders(request.headers);
-  const call = createCallContext({
-    protocol: "gateway",
-    service: method.parent.typeName,
-    method: method.name,
-    requestHeader: header,
-    peerCommonName: verifiedPeerCommonName(request.raw),
-    deadline: timeoutMs === undefined ? undefined : Date.now() + timeoutMs,
-    deadlineError: deadlineExceeded(),
-    shutdownSignal:
-      method.methodKind === "unary" ? pipeline.shutdownSignal : pipeline.closingSignal,
-    limits: pipeline.limits,
-  });
-  // Go's context is already expired for a deadline under a millisecond.
-  if (timeoutMs !== undefined && timeoutMs < 1) call.abort(deadlineExceeded());
-  let gone = false;
-  let finished = false;
-
-  const onClientGone = () => {
-    if (finished) return;
-    gone = true;
-    call.abort(new ConnectError("client disconnected", Code.Canceled));
-  };
-  reply.raw.once("close", onClientGone);
-
-  return {
-    call,
-    header,
-    contextValues: callContextValues(call),
-    clientGone: () => gone,
-    abortError() {
-      const { signal } = call;
-      return !gone && signal.aborted ? toGatewayError(signal.reason) : undefined;
-    },
-    finish() {
-      if (finished) return;
-      finished = true;
-      call.abort(callFinished);
-    },
-  };
-}
-
-/** gRPC's `Grpc-Timeout` (digits and a unit of H, M, S, m, u, n) in milliseconds. */
-function parseGrpcTimeout(value: string | string[] | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const text = Array.isArray(value) ? (value[0] ?? "") : value;
-  const m = /^(\d+)([HMSmun])$/.exec(text);
-  if (m === null) throw new ConnectError(`invalid grpc-timeout: ${text}`, Code.InvalidArgument);
-  const perUnit = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 };
-  return Number(m[1]) * perUnit[m[2] as keyof typeof perUnit];
-}
-
-/**
- * What grpc-gateway passes on as gRPC metadata: the `Authorization` header
- * (etcd's auth token) and every `Grpc-Metadata-<name>` header as `<name>`.
- */
-function forwardedHeaders(headers: IncomingHttpHeaders): Headers {
-  const out = new Headers();
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined) continue;
-    let key: string;
-    if (name === "authorization") key = name;
-    else if (name.startsWith("grpc-metadata-")) key = name.slice("grpc-metadata-".length);
-    else continue;
-    for (const v of Array.isArray(value) ? value : [value]) out.append(key, v);
-  }
-  return out;
-}
-
 function outputJson(method: DescMethod, message: unknown): string {
   return stringifyGoJson(
     toJson(method.output, message as MessageShape<DescMessage>, { useProtoFieldName: true }),
   );
 }
 
+/** What a gateway call needs besides its method and request. */
+interface ServeOptions {
+  readonly transport: Transport;
+  readonly maxValueChars: number;
+  readonly pipeline: CallPipeline;
+  readonly slots: CallSlots;
+  readonly unaryCalls: UnaryCallRegistry;
+}
+
+/**
+ * Where a call's answer goes: a Fastify reply, or the raw response of a
+ * request served before Fastify routed it (with the CORS headers Fastify's
+ * hook would have added).
+ */
+interface Answer {
+  readonly req: IncomingMessage | Http2ServerRequest;
+  readonly res: ServerResponse | Http2ServerResponse;
+  /** Writes a complete answer. */
+  send(status: number, headers: Record<string, string>, body: Buffer): void;
+  /** The client went away: nothing will be written. */
+  drop(): void;
+}
+
+function fastifyAnswer(reply: FastifyReply): Answer {
+  return {
+    req: reply.request.raw,
+    res: reply.raw,
+    send(status, headers, body) {
+      // A Buffer: Fastify would add "; charset=utf-8" to a string's type.
+      reply.code(status).headers(headers).send(body);
+    },
+    drop: () => reply.hijack(),
+  };
+}
+
+/** An answer as Fastify writes one: CORS headers, ours, then the length. */
+function directAnswer(
+  req: IncomingMessage | Http2ServerRequest,
+  res: ServerResponse | Http2ServerResponse,
+  cors: CorsHeaders | undefined,
+): Answer {
+  return {
+    req,
+    res,
+    send(status, headers, body) {
+      const all = {
+        ...cors?.(req.headers.origin),
+        ...headers,
+        "content-length": String(body.length),
+      };
+      (res as ServerResponse).writeHead(status, all);
+      res.end(body);
+    },
+    drop() {},
+  };
+}
+
 async function serve(
-  transport: Transport,
   method: DescMethod,
   request: FastifyRequest,
   reply: FastifyReply,
-  options: { maxValueChars: number; pipeline: CallPipeline; slots: CallSlots },
+  options: ServeOptions,
+  direct: GatewayUnary | undefined,
 ): Promise<void> {
-  const { maxValueChars, pipeline } = options;
-  const { recursionLimit } = pipeline.limits;
-  const unary = method.methodKind === "unary";
+  if (method.methodKind === "unary") {
+    await serveUnary(method as DescMethodUnary, fastifyAnswer(reply), options, direct);
+    return;
+  }
   let scope: CallScope;
   try {
-    scope = openCallScope(request, reply, method, pipeline);
+    scope = openCallScope(request.raw, reply.raw, method, options.pipeline, options.unaryCalls);
   } catch (err) {
-    sendError(reply, toGatewayError(err));
+    sendError(fastifyAnswer(reply), toGatewayError(err));
     return;
   }
-  let release: () => void;
+  const release = await acquireSlot(scope, fastifyAnswer(reply), options.slots);
+  if (release === undefined) return;
   try {
-    release = await options.slots.acquire(scope.call.signal);
-  } catch {
-    scope.finish();
-    if (scope.clientGone())
-      reply.hijack(); // nobody to answer
-    else sendError(reply, scope.abortError() ?? toGatewayError(scope.call.signal.reason));
-    return;
-  }
-  const reader = createRequestReader(request.raw as AsyncIterable<Uint8Array>, method.input, {
-    maxValueChars,
-    ...(recursionLimit !== undefined && { recursionLimit }),
-  });
-  try {
-    if (unary) {
-      await serveUnary(transport, method as DescMethodUnary, reader, scope, reply);
-    } else {
-      await serveStream(transport, method as DescMethodStreaming, reader, scope, reply);
-    }
+    await serveStream(
+      options.transport,
+      method as DescMethodStreaming,
+      readerOf(request.raw, method, options),
+      scope,
+      reply,
+    );
   } finally {
     scope.finish();
     release();
   }
 }
 
-async function serveUnary(
-  transport: Transport,
-  method: DescMethodUnary,
-  reader: RequestReader<DescMessage>,
+function readerOf(
+  req: IncomingMessage | Http2ServerRequest,
+  method: DescMethod,
+  options: ServeOptions,
+): RequestReader<DescMessage> {
+  const { recursionLimit } = options.pipeline.limits;
+  return createRequestReader(req as AsyncIterable<Uint8Array>, method.input, {
+    maxValueChars: options.maxValueChars,
+    ...(recursionLimit !== undefined && { recursionLimit }),
+  });
+}
+
+/**
+ * A call slot (see call-slots.ts), or undefined once the call ended while
+ * waiting for one (answered, or nobody to answer).
+ */
+async function acquireSlot(
   scope: CallScope,
-  reply: FastifyReply,
+  answer: Answer,
+  slots: CallSlots,
+): Promise<(() => void) | undefined> {
+  if (!slots.limited) return noRelease;
+  try {
+    return await slots.acquire(scope.call.signal);
+  } catch {
+    scope.finish();
+    if (scope.clientGone()) answer.drop();
+    else sendError(answer, scope.abortError() ?? toGatewayError(scope.call.signal.reason));
+    return undefined;
+  }
+}
+
+/**
+ * A unary call: the first JSON value of the body is the request (the rest is
+ * ignored, as Go's json.Decoder leaves it), one JSON answer.
+ */
+async function serveUnary(
+  method: DescMethodUnary,
+  answer: Answer,
+  options: ServeOptions,
+  direct: GatewayUnary | undefined,
 ): Promise<void> {
+  let scope: CallScope;
+  try {
+    scope = openCallScope(answer.req, answer.res, method, options.pipeline, options.unaryCalls);
+  } catch (err) {
+    await requestParsed(answer.req);
+    sendError(answer, toGatewayError(err));
+    return;
+  }
+  const release = await acquireSlot(scope, answer, options.slots);
+  if (release === undefined) return;
   let body: string;
   try {
-    // Like Go's json.Decoder: the first value is the request, the rest is ignored.
-    const input = (await reader.next()) ?? create(method.input);
-    const res = await transport.unary(
-      method,
-      scope.call.signal,
-      undefined,
-      scope.header,
-      input,
-      scope.contextValues,
-    );
-    body = outputJson(method, res.message);
+    const input = (await readerOf(answer.req, method, options).next()) ?? create(method.input);
+    const output =
+      direct !== undefined
+        ? await scope.race(direct(input, scope))
+        : (
+            await options.transport.unary(
+              method,
+              scope.call.signal,
+              undefined,
+              scope.header,
+              input,
+              scope.contextValues,
+            )
+          ).message;
+    body = outputJson(method, output);
   } catch (err) {
     if (scope.clientGone()) {
-      reply.hijack(); // nobody to answer
-      return;
+      answer.drop(); // nobody to answer
+    } else {
+      const e = scope.abortError() ?? toGatewayError(err);
+      await requestParsed(answer.req);
+      sendError(answer, e);
     }
-    sendError(reply, scope.abortError() ?? toGatewayError(err));
+    scope.finish();
+    release();
     return;
   }
   scope.finish();
-  reply
-    .code(200)
-    .headers({ ...corsHeaders, "content-type": "application/json", ...grpcMetadataHeader })
-    .send(Buffer.from(body)); // a Buffer: Fastify would add "; charset=utf-8" to a string's type
+  release();
+  await requestParsed(answer.req);
+  answer.send(200, okHeaders, Buffer.from(body));
 }
 
-function sendError(reply: FastifyReply, e: GatewayError): void {
-  reply
-    .code(httpStatusFromCode(e.code))
-    .headers({ ...corsHeaders, "content-type": "application/json" })
-    .send(Buffer.from(errorBody(e)));
+const okHeaders = { ...corsHeaders, "content-type": "application/json", ...grpcMetadataHeader };
+const errorHeaders = { ...corsHeaders, "content-type": "application/json" };
+
+/**
+ * Waits, if needed, until Node's HTTP/1.1 parser has seen the end of the
+ * request, so that the answer can keep the connection open
+ * (http1-connections.ts closes it after an answer written before its
+ * request was complete).
+ *
+ * Why: on a reused connection Node's parser runs the handler's promise
+ * continuations between a body and the end of its message, so a unary call
+ * whose first JSON value arrived was answered before `complete` was set —
+ * and every second request of a connection closed it. The parser finishes
+ * that message in the same turn; one `setImmediate` is enough. A body that
+ * is really still arriving (a client streaming more values) is not waited
+ * for: its answer closes the connection, as before.
+ */
+function requestParsed(req: IncomingMessage | Http2ServerRequest): Promise<void> | undefined {
+  if (req.complete || req.httpVersionMajor !== 1) return undefined;
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+function sendError(answer: Answer, e: GatewayError): void {
+  answer.send(httpStatusFromCode(e.code), errorHeaders, Buffer.from(errorBody(e)));
 }
 
 /**
@@ -365,7 +415,10 @@ async function serveStream(
     const e = toGatewayError(err);
     // grpc-gateway reports a bad first message of a bidi stream as a plain
     // (non-status) error: Unknown; of a server stream as InvalidArgument.
-    sendError(reply, bidi && e.code === Code.InvalidArgument ? { ...e, code: Code.Unknown } : e);
+    sendError(
+      fastifyAnswer(reply),
+      bidi && e.code === Code.InvalidArgument ? { ...e, code: Code.Unknown } : e,
+    );
     return;
   }
 
