@@ -2,7 +2,7 @@ import { batched, countdown, fill, h } from "./dom.js";
 import { displayBytes, leaseHex } from "./format.js";
 import type { LiveState } from "./live-state.js";
 import { groupLockKeys } from "./lock-groups.js";
-import { empty, panel } from "./panel.js";
+import { denied, empty, panel } from "./panel.js";
 
 /**
  * Elections: conclave.v1 LeaderElection (term, leader, line of candidates,
@@ -19,6 +19,11 @@ export function mountElectionsView(parent: HTMLElement, state: LiveState): void 
   parent.append(root);
 
   const render = batched(() => {
+    if (state.denied) {
+      fill(count, "");
+      fill(body, denied());
+      return;
+    }
     const cards: HTMLElement[] = [];
     const names = [...state.elections.keys()].sort();
     for (const name of names) {

@@ -2,7 +2,7 @@ import { batched, countdown, fill, h } from "./dom.js";
 import { leaseHex } from "./format.js";
 import type { LiveState } from "./live-state.js";
 import { groupLockKeys } from "./lock-groups.js";
-import { empty, panel } from "./panel.js";
+import { denied, empty, panel } from "./panel.js";
 
 /** v3lock locks (etcdctl lock, clientv3 Mutex, Lock RPC): holder and waiters in line. */
 export function mountLocksView(parent: HTMLElement, state: LiveState): void {
@@ -15,6 +15,11 @@ export function mountLocksView(parent: HTMLElement, state: LiveState): void {
   parent.append(root);
 
   const render = batched(() => {
+    if (state.denied) {
+      fill(count, "");
+      fill(body, denied());
+      return;
+    }
     const cards: HTMLElement[] = [];
     for (const g of groupLockKeys(state.lockKeys.values())) {
       if (g.kind !== "lock") continue;

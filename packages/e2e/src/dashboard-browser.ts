@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 
 /** Debian's Chromium (apt `chromium`; scripts/test.sh installs it). Never a downloaded browser. */
@@ -118,4 +121,24 @@ export async function waitForPage(
     }
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+
+/** Builds the dashboard from the current sources (about a second), so a test never sees an old dist/. */
+export function buildDashboard(): void {
+  execFileSync("npm", ["run", "build", "-w", "@conclave/dashboard"], {
+    cwd: repoRoot,
+    stdio: "pipe",
+  });
+}
+
+/**
+ * Where tests write screenshots: test-results/ (gitignored), made on demand.
+ * Pictures are looked at, never committed.
+ */
+export function screenshotDir(): string {
+  const dir = join(repoRoot, "test-results", "dashboard");
+  mkdirSync(dir, { recursive: true });
+  return dir;
 }
