@@ -1,8 +1,13 @@
 import { batched, countdown, fill, h } from "./dom.js";
 import { displayBytes, leaseHex } from "./format.js";
-import type { LiveState } from "./live-state.js";
+import type { ElectionInfo, LiveState } from "./live-state.js";
 import { groupLockKeys } from "./lock-groups.js";
 import { denied, empty, panel } from "./panel.js";
+import { termStatus } from "./term-status.js";
+
+/** An election nobody leads or waits in: kept until Close, but marked and listed last. */
+const isIdle = (info: ElectionInfo | undefined) =>
+  info !== undefined && termStatus(info.term) === "idle";
 
 /**
  * Elections: conclave.v1 LeaderElection (term, leader, line of candidates,
@@ -25,26 +30,36 @@ export function mountElectionsView(parent: HTMLElement, state: LiveState): void 
       return;
     }
     const cards: HTMLElement[] = [];
+    /** Created elections nobody is in: after every active one, v3elections included. */
+    const idleCards: HTMLElement[] = [];
     const names = [...state.elections.keys()].sort();
     for (const name of names) {
       const info = state.elections.get(name);
       if (info === undefined) continue;
       const { term } = info;
+      const idle = isIdle(info);
       const lease = term.leaderLease === 0n ? undefined : state.leases.get(term.leaderLease);
       const deadline = lease?.deadline ?? info.deadline;
-      cards.push(
+      (idle ? idleCards : cards).push(
         h(
           "article",
           {
-            class: "card",
+            class: idle ? "card idle" : "card",
             "data-testid": "election",
             "data-election": name,
             "data-kind": "conclave",
+            "data-idle": String(idle),
           },
           h(
             "div",
             { class: "card-head" },
             h("span", { class: "name", "data-testid": "election-name" }, name),
+            idle &&
+              h(
+                "span",
+                { class: "badge idle", title: "nobody leads or waits in this election" },
+                "idle",
+              ),
             h("span", { class: "badge" }, "conclave.v1"),
           ),
           h(
@@ -152,6 +167,7 @@ export function mountElectionsView(parent: HTMLElement, state: LiveState): void 
         ),
       );
     }
+    cards.push(...idleCards);
     fill(count, cards.length);
     fill(body, ...(cards.length > 0 ? cards : [empty("No elections.")]));
   });

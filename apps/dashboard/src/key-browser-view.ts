@@ -107,6 +107,7 @@ export function mountKeyBrowserView(
       render(kvs, past ? query.revision : r.revision, past, r.more);
     } catch (err) {
       if (seq !== readSeq) return;
+      shownStatus = undefined;
       fill(count, "");
       fill(body);
       fill(
@@ -116,15 +117,26 @@ export function mountKeyBrowserView(
     }
   }
 
-  function render(kvs: KeyValue[], revision: bigint, past: boolean, more: boolean): void {
-    fill(count, kvs.length);
+  /** What the status line says about the rows shown; re-said when the connection changes. */
+  let shownStatus: { revision: bigint; past: boolean; more: boolean } | undefined;
+  function renderStatus(): void {
+    if (shownStatus === undefined) return;
+    const { revision, past, more } = shownStatus;
     fill(
       status,
       past
         ? h("span", { class: "badge past" }, `at revision ${revision}`)
-        : h("span", { class: "badge live" }, `live · revision ${revision}`),
+        : state.connected
+          ? h("span", { class: "badge live" }, `live · revision ${revision}`)
+          : h("span", { class: "badge stale" }, `not live · revision ${revision}`),
       more && h("span", { class: "muted" }, ` first ${pageSize} keys`),
     );
+  }
+
+  function render(kvs: KeyValue[], revision: bigint, past: boolean, more: boolean): void {
+    fill(count, kvs.length);
+    shownStatus = { revision, past, more };
+    renderStatus();
     if (kvs.length === 0) {
       fill(body, empty(past ? "No keys at that revision." : "No keys."));
       return;
@@ -260,6 +272,7 @@ export function mountKeyBrowserView(
   // After a reconnect the live view may have missed changes: read again.
   let wasConnected = state.connected;
   state.subscribe("status", () => {
+    renderStatus();
     if (state.connected && !wasConnected && revisionInput.value.trim() === "") reread();
     wasConnected = state.connected;
   });

@@ -12,6 +12,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { describeError, isLoginRequired, isPermissionDenied } from "./access-errors.js";
 import { utf8OrUndefined } from "./format.js";
 import { lockNameOf } from "./lock-groups.js";
+import { termStatus } from "./term-status.js";
 
 /** Parts of the state views subscribe to. */
 export type Section = "status" | "elections" | "locks" | "leases" | "events";
@@ -199,7 +200,13 @@ export function createLiveState(
           setError("elections", undefined);
           const term = resp.term;
           const known = elections.get(name);
-          if (term !== undefined && (known === undefined || term.revision >= known.term.revision)) {
+          if (term !== undefined && termStatus(term) === "gone") {
+            // Closed, or everyone left one never created: List drops it, so does the page.
+            if (elections.delete(name)) emit("elections");
+          } else if (
+            term !== undefined &&
+            (known === undefined || term.revision >= known.term.revision)
+          ) {
             const ttl = Number(term.leaderLeaseTtl);
             elections.set(name, {
               term,
