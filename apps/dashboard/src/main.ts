@@ -7,6 +7,9 @@
 import "./style.css";
 import { createAuthSession, createConclaveClient, createConclaveServices } from "@conclave/client";
 import { createConnectTransport } from "@connectrpc/connect-web";
+import { mountAccessView } from "./access-view.js";
+import { createActionRunner } from "./action-runner.js";
+import { mountClusterView } from "./cluster-view.js";
 import { batched, fill, h, startCountdowns } from "./dom.js";
 import { mountElectionsView } from "./elections-view.js";
 import { endpointOf } from "./endpoint.js";
@@ -148,19 +151,24 @@ function main(): void {
     const state = createLiveState(client, endpoint, { onLoginRequired: showLogin });
     const header = mountHeader(app as HTMLElement, endpoint, login);
     const stopStatus = mountStatus(header, header, state);
+    const actions = createActionRunner(app as HTMLElement);
     const grid = h("main", { class: "grid" });
     (app as HTMLElement).append(grid);
-    mountElectionsView(grid, state);
+    mountElectionsView(grid, state, client, actions);
     mountLocksView(grid, state);
-    mountLeasesView(grid, state);
+    mountLeasesView(grid, state, client, actions);
     mountEventFeedView(grid, state);
-    mountKeyBrowserView(grid, state, client);
+    mountKeyBrowserView(grid, state, client, actions);
+    const stopCluster = mountClusterView(grid, state, client, actions);
+    const stopAccess = mountAccessView(grid, client, actions);
     const stopNotices = mountStaleNotices(grid, state);
     state.start();
     teardown = () => {
       stopRenewal?.();
       stopNotices();
       stopStatus();
+      stopCluster();
+      stopAccess();
       state.stop();
     };
   }

@@ -39,3 +39,31 @@ export function denied(what = "your roles do not allow reading the whole keyspac
     `permission denied: ${what}`,
   );
 }
+
+/**
+ * A small button for an action on one item; `label` is what screen readers
+ * hear ("Revoke lease 694d…"), `text` what is shown ("revoke").
+ */
+export function actionButton(
+  label: string,
+  text: string,
+  testid: string,
+  onClick: () => void,
+): HTMLButtonElement {
+  const b = h(
+    "button",
+    {
+      type: "button",
+      class: "secondary small",
+      "aria-label": label,
+      title: label,
+      "data-testid": testid,
+    },
+    text,
+  );
+  b.addEventListener("click", (e) => {
+    e.stopPropagation();
+    onClick();
+  });
+  return b;
+}
