@@ -1,5 +1,6 @@
 import type { ConclaveClient } from "@conclave/client";
 import type { ActionRunner } from "./action-runner.js";
+import { parseDeepLink } from "./deep-link.js";
 import { batched, countdown, fill, h } from "./dom.js";
 import { displayBytes, leaseHex } from "./format.js";
 import type { ElectionInfo, LiveState } from "./live-state.js";
@@ -98,6 +99,7 @@ export function mountElectionsView(
       fill(body, denied());
       return;
     }
+    const linked = parseDeepLink(location.hash).election;
     const cards: HTMLElement[] = [];
     /** Created elections nobody is in: after every active one, v3elections included. */
     const idleCards: HTMLElement[] = [];
@@ -113,7 +115,7 @@ export function mountElectionsView(
         h(
           "article",
           {
-            class: idle ? "card idle" : "card",
+            class: `card${idle ? " idle" : ""}${name === linked ? " linked" : ""}`,
             "data-testid": "election",
             "data-election": name,
             "data-kind": "conclave",
@@ -208,7 +210,7 @@ export function mountElectionsView(
         h(
           "article",
           {
-            class: "card",
+            class: g.name === linked ? "card linked" : "card",
             "data-testid": "election",
             "data-election": g.name,
             "data-kind": "v3election",
@@ -279,6 +281,17 @@ export function mountElectionsView(
     cards.push(...idleCards);
     fill(count, cards.length);
     fill(body, ...(cards.length > 0 ? cards : [empty("No elections.")]));
+    // A deep link (#election=name) scrolls to its card once it is there.
+    const card = body.querySelector<HTMLElement>(".card.linked");
+    if (card !== null && scrolledTo !== linked) {
+      scrolledTo = linked;
+      card.scrollIntoView({ block: "center" });
+    }
+  });
+  let scrolledTo: string | undefined;
+  window.addEventListener("hashchange", () => {
+    scrolledTo = undefined;
+    render();
   });
   state.subscribe("elections", render);
   state.subscribe("locks", render);

@@ -34,3 +34,14 @@ export function parseLeaseId(text: string): bigint | undefined {
   // etcd lease IDs are int64 and positive.
   return id > 0x7fffffffffffffffn ? undefined : id;
 }
+
+/** Text that is a JSON object or array (shown pretty, edited as JSON). */
+export function isJsonText(text: string): boolean {
+  if (!/^\s*[[{]/.test(text)) return false;
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}

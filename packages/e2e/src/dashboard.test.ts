@@ -323,11 +323,14 @@ describe("dashboard in Chromium", () => {
 
   // Last: the browser logs the refused connections while the server is down.
   test("after kill -9 every panel keeps its data under 'reconnecting… (last data from rev N, T s ago)'; a restart brings it back live", async () => {
-    const lastRevision = (await read(page)).revision;
+    const seenBefore = BigInt((await read(page)).revision);
     await server.kill();
     await waitForPage(page, "disconnected", (s) => s.status === "disconnected" && s.error !== "", {
       timeoutMs: 5_000,
     });
+    // The last revision the page had: what the header shows once the connection is gone.
+    const lastRevision = (await read(page)).revision;
+    assert.ok(BigInt(lastRevision) >= seenBefore);
     const staleText = new RegExp(
       `^reconnecting… \\(last data from rev ${lastRevision}, \\d+ s ago\\)$`,
     );
