@@ -9,6 +9,7 @@ import { createAuthSession, createConclaveClient, createConclaveServices } from 
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { mountAccessView } from "./access-view.js";
 import { createActionRunner } from "./action-runner.js";
+import { mountChartsView } from "./charts-view.js";
 import { mountClusterView } from "./cluster-view.js";
 import { batched, fill, h, startCountdowns } from "./dom.js";
 import { mountElectionsView } from "./elections-view.js";
@@ -160,6 +161,7 @@ function main(): void {
     mountEventFeedView(grid, state);
     mountKeyBrowserView(grid, state, client, actions);
     const stopCluster = mountClusterView(grid, state, client, actions);
+    const stopCharts = mountChartsView(grid, endpoint);
     const stopAccess = mountAccessView(grid, client, actions);
     const stopNotices = mountStaleNotices(grid, state);
     state.start();
@@ -168,6 +170,7 @@ function main(): void {
       stopNotices();
       stopStatus();
       stopCluster();
+      stopCharts();
       stopAccess();
       state.stop();
     };
