@@ -3,6 +3,7 @@ import type { ActionRunner } from "./action-runner.js";
 import { parseDeepLink } from "./deep-link.js";
 import { batched, countdown, fill, h } from "./dom.js";
 import { displayBytes, leaseHex } from "./format.js";
+import { mountLeadershipTimeline } from "./leadership-timeline-view.js";
 import type { ElectionInfo, LiveState } from "./live-state.js";
 import { groupLockKeys } from "./lock-groups.js";
 import { actionButton, denied, empty, panel } from "./panel.js";
@@ -72,6 +73,7 @@ export function mountElectionsView(
     createForm,
   );
   parent.append(root);
+  const timeline = mountLeadershipTimeline(root, client);
 
   const leaderElectionAction = (op: CandidateOp, election: string, candidateId: string) =>
     actions.run(`${op} ${candidateId} in ${election}`, candidateOpMeaning[op], async () => {
@@ -189,6 +191,9 @@ export function mountElectionsView(
           h(
             "div",
             { class: "card-actions" },
+            actionButton(`Leadership timeline of ${name}`, "timeline", "le-timeline", () =>
+              timeline.show(name),
+            ),
             actionButton(`Close election ${name}`, "close", "le-close", () =>
               actions.run(
                 `Close election ${name}`,
