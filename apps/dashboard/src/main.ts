@@ -156,7 +156,7 @@ function main(): void {
     const grid = h("main", { class: "grid" });
     (app as HTMLElement).append(grid);
     mountElectionsView(grid, state, client, actions);
-    mountLocksView(grid, state);
+    mountLocksView(grid, state, client);
     mountLeasesView(grid, state, client, actions);
     mountEventFeedView(grid, state);
     mountKeyBrowserView(grid, state, client, actions);

@@ -97,6 +97,50 @@ describe("leadership timeline", () => {
     assert.equal(leaderKey.kvs[0]?.mod_revision, r("e anointed"));
   });
 
+  test("locks: holders over time with the revisions each waited, as etcdctl's keys say", async () => {
+    const first = await client.grantLease(60);
+    const second = await client.grantLease(60);
+    const held = await client.lock("tl-lock", { lease: first });
+    const waiting = client.lock("tl-lock", { lease: second });
+    const hex2 = second.id.toString(16);
+    const keys = () =>
+      parseJson<{ kvs?: Array<{ key: string; create_revision: string }> }>(
+        etcdctl(server.endpoint, ["get", "tl-lock/", "--prefix", "-w", "json"]).stdout,
+      ).kvs ?? [];
+    // Wait for the second key, then read both create revisions with etcdctl.
+    for (let i = 0; keys().length < 2; i++) {
+      if (i > 100) assert.fail("the waiter's key never appeared");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // etcdctl prints keys base64-encoded in JSON: match each holder by its lease hex.
+    const createdBy = (lease: bigint) =>
+      keys().find((k) =>
+        Buffer.from(k.key, "base64")
+          .toString()
+          .endsWith(`/${lease.toString(16)}`),
+      )?.create_revision;
+    const c1 = createdBy(first.id);
+    const c2 = createdBy(second.id);
+    await held.unlock();
+    const handed = await waiting;
+    const unlockedAt = String((await client.range("tl-lock/", { prefix: true })).revision);
+    await waitForPage(page, "second holds", (s) => s.locks["tl-lock"]?.holder === hex2, {
+      timeoutMs: 5_000,
+    });
+    await page.locator('[data-lock="tl-lock"] [data-testid="lock-history"]').click();
+    await page.getByTestId("lock-hold").nth(1).waitFor({ timeout: 5_000 });
+    const holds = await page
+      .getByTestId("lock-hold")
+      .evaluateAll((els) =>
+        els.map((e) => ["holder", "from", "to", "waited"].map((k) => e.getAttribute(`data-${k}`))),
+      );
+    assert.deepEqual(holds, [
+      [first.id.toString(16), c1, unlockedAt, "0"],
+      [hex2, unlockedAt, "", String(Number(unlockedAt) - Number(c2))],
+    ]);
+    await handed.unlock();
+  });
+
   test("scrubbing to a past revision shows who led then", async () => {
     const scrub = page.getByTestId("timeline-scrub");
     const at = page.getByTestId("timeline-at");
