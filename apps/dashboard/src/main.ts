@@ -22,6 +22,7 @@ import { createLiveState, type LiveState } from "./live-state.js";
 import { mountLocksView } from "./locks-view.js";
 import { mountLoginView } from "./login-view.js";
 import { mountStaleNotices } from "./stale-notice.js";
+import { applySavedTheme, themeToggle } from "./theme-toggle.js";
 import { keepTokenFresh } from "./token-renewal.js";
 
 /** Who is logged in, and how to log out; undefined while auth is off. */
@@ -37,6 +38,7 @@ function mountHeader(parent: HTMLElement, endpoint: string, login?: Login): HTML
     h("h1", {}, "Conclave"),
     h("span", { class: "muted mono", "data-testid": "endpoint" }, endpoint),
     h("span", { class: "spacer" }),
+    themeToggle(),
   );
   if (login !== undefined) {
     const out = h(
@@ -113,6 +115,7 @@ function main(): void {
     fill(app, h("p", { class: "banner error" }, "?endpoint= is not a valid URL"));
     return;
   }
+  applySavedTheme();
   const session = createAuthSession();
   const transport = createConnectTransport({
     baseUrl: endpoint,
