@@ -74,7 +74,8 @@ export function mountChartsView(parent: HTMLElement, endpoint: string): () => vo
         h(
           "span",
           { class: "mono", "data-testid": "metrics-compact-revision" },
-          last.compactRevision,
+          // The metric is -1 until the first compaction.
+          last.compactRevision > 0 ? last.compactRevision : "none yet",
         ),
       ),
       h(
