@@ -1,7 +1,7 @@
 import { type ConclaveClient, PermissionType, prefixEnd } from "@conclave/client";
 import { describeError, isPermissionDenied } from "./access-errors.js";
 import type { ActionRunner } from "./action-runner.js";
-import { fill, h } from "./dom.js";
+import { fill, fillKeepingFocus, h } from "./dom.js";
 import { displayBytes } from "./format.js";
 import { actionButton, denied, panel } from "./panel.js";
 
@@ -160,7 +160,7 @@ export function mountAccessView(
         })),
       );
       fill(count, users.users.length);
-      fill(
+      fillKeepingFocus(
         body,
         h(
           "table",

@@ -2,7 +2,7 @@ import type { ConclaveClient } from "@conclave/client";
 import { AlarmRequest_AlarmAction, AlarmType } from "@conclave/proto";
 import { describeError } from "./access-errors.js";
 import type { ActionRunner } from "./action-runner.js";
-import { fill, h } from "./dom.js";
+import { fill, fillKeepingFocus, h } from "./dom.js";
 import type { LiveState } from "./live-state.js";
 import { actionButton, panel } from "./panel.js";
 
@@ -85,7 +85,7 @@ export function mountClusterView(
           h("dt", {}, label),
           h("dd", { class: "mono", "data-testid": id }, value),
         ];
-        fill(
+        fillKeepingFocus(
           body,
           h(
             "dl",

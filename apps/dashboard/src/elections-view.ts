@@ -1,7 +1,7 @@
 import type { ConclaveClient } from "@conclave/client";
 import type { ActionRunner } from "./action-runner.js";
 import { parseDeepLink } from "./deep-link.js";
-import { batched, countdown, fill, h } from "./dom.js";
+import { batched, countdown, fill, fillKeepingFocus, h } from "./dom.js";
 import { displayBytes, leaseHex } from "./format.js";
 import { mountLeadershipTimeline } from "./leadership-timeline-view.js";
 import type { ElectionInfo, LiveState } from "./live-state.js";
@@ -285,7 +285,7 @@ export function mountElectionsView(
     }
     cards.push(...idleCards);
     fill(count, cards.length);
-    fill(body, ...(cards.length > 0 ? cards : [empty("No elections.")]));
+    fillKeepingFocus(body, ...(cards.length > 0 ? cards : [empty("No elections.")]));
     // A deep link (#election=name) scrolls to its card once it is there.
     const card = body.querySelector<HTMLElement>(".card.linked");
     if (card !== null && scrolledTo !== linked) {

@@ -1,6 +1,6 @@
 import type { ConclaveClient } from "@conclave/client";
 import type { ActionRunner } from "./action-runner.js";
-import { batched, countdown, fill, h } from "./dom.js";
+import { batched, countdown, fill, fillKeepingFocus, h } from "./dom.js";
 import { leaseHex } from "./format.js";
 import type { LiveState } from "./live-state.js";
 import { actionButton, empty, panel } from "./panel.js";
@@ -83,7 +83,7 @@ export function mountLeasesView(
       fill(body, empty("No leases."));
       return;
     }
-    fill(
+    fillKeepingFocus(
       body,
       h(
         "table",

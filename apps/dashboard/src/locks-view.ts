@@ -1,5 +1,5 @@
 import type { ConclaveClient } from "@conclave/client";
-import { batched, countdown, fill, h } from "./dom.js";
+import { batched, countdown, fill, fillKeepingFocus, h } from "./dom.js";
 import { leaseHex } from "./format.js";
 import type { LiveState } from "./live-state.js";
 import { groupLockKeys } from "./lock-groups.js";
@@ -77,7 +77,7 @@ export function mountLocksView(
       );
     }
     fill(count, cards.length);
-    fill(body, ...(cards.length > 0 ? cards : [empty("No locks held.")]));
+    fillKeepingFocus(body, ...(cards.length > 0 ? cards : [empty("No locks held.")]));
   });
   state.subscribe("locks", render);
   state.subscribe("leases", render);

@@ -144,7 +144,7 @@ describe("dashboard quality: widths, themes, keyboard, labels, requests", () => 
     }
   });
 
-  test("the keyboard reaches a key and opens its history; Escape cancels a confirm", async () => {
+  test("the keyboard reaches a key and opens its history; focus survives live re-renders; Escape cancels a confirm", async () => {
     const page = await open(1440);
     try {
       let reached = false;
@@ -157,6 +157,17 @@ describe("dashboard quality: widths, themes, keyboard, labels, requests", () => 
       assert.ok(reached, "Tab reaches the key's row");
       await page.keyboard.press("Enter");
       await page.getByTestId("history-entry").first().waitFor({ timeout: 5_000 });
+      // Panels re-rendered every second (the lease poll) keep the focus where it was.
+      await page
+        .locator('[data-election="payments"] [data-candidate="node-a"] [data-testid="le-promote"]')
+        .focus();
+      await new Promise((r) => setTimeout(r, 2_500));
+      assert.equal(
+        await page.evaluate(
+          `document.activeElement?.getAttribute("data-testid") + "@" + document.activeElement?.closest("[data-candidate]")?.dataset.candidate`,
+        ),
+        "le-promote@node-a",
+      );
       // An action opened by keyboard: Escape closes the dialog and sends nothing.
       await page.getByTestId("kb-delete").focus();
       await page.keyboard.press("Enter");
