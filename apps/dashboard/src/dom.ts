@@ -103,3 +103,44 @@ export function startCountdowns(everyMs = 250): () => void {
   }, everyMs);
   return () => clearInterval(t);
 }
+
+/** Attributes that name an element among re-rendered siblings (cards, rows, buttons). */
+const identity = [
+  "data-testid",
+  "data-election",
+  "data-candidate",
+  "data-lease",
+  "data-lock",
+  "data-user",
+  "data-role",
+  "data-alarm",
+  "data-key",
+];
+
+/**
+ * Runs `update` (which replaces `container`'s children) and puts the focus
+ * back on the element that matches the focused one by its data attributes,
+ * so views re-rendered every second stay usable from the keyboard.
+ */
+export function keepingFocus(container: Element, update: () => void): void {
+  const active = document.activeElement;
+  let selector = "";
+  if (active instanceof HTMLElement && active !== container && container.contains(active)) {
+    const parts: string[] = [];
+    for (let el: Element | null = active; el !== null && el !== container; el = el.parentElement) {
+      const part = identity
+        .map((a) => el?.getAttribute(a))
+        .map((v, i) => (v === null || v === undefined ? "" : `[${identity[i]}="${CSS.escape(v)}"]`))
+        .join("");
+      if (part !== "") parts.unshift(part);
+    }
+    selector = parts.join(" ");
+  }
+  update();
+  if (selector !== "") container.querySelector<HTMLElement>(selector)?.focus();
+}
+
+/** {@link fill} that keeps the focus (see {@link keepingFocus}). */
+export function fillKeepingFocus(el: Element, ...children: Child[]): void {
+  keepingFocus(el, () => fill(el, ...children));
+}

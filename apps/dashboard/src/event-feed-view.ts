@@ -1,7 +1,7 @@
 import { batched, fill, h } from "./dom.js";
 import { displayBytes, leaseHex } from "./format.js";
 import type { LiveState } from "./live-state.js";
-import { empty, panel } from "./panel.js";
+import { denied, empty, panel } from "./panel.js";
 
 const time = new Intl.DateTimeFormat(undefined, {
   hour: "2-digit",
@@ -20,6 +20,11 @@ export function mountEventFeedView(parent: HTMLElement, state: LiveState): void 
   parent.append(root);
 
   const render = batched(() => {
+    if (state.denied) {
+      fill(count, "");
+      fill(body, denied());
+      return;
+    }
     fill(count, state.feed.length);
     if (state.feed.length === 0) {
       fill(body, empty("Waiting for changes…"));

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { displayBytes, formatCountdown, leaseHex } from "./format.js";
+import { displayBytes, formatCountdown, formatStale, leaseHex } from "./format.js";
 
 test("formatCountdown rounds seconds up and switches units", () => {
   const table: Array<[number, string]> = [
@@ -33,4 +33,10 @@ test("displayBytes shows UTF-8 as text, other bytes as hex, and cuts long values
   assert.equal(displayBytes(new Uint8Array([0xff, 0x00, 0x10])), "0xff0010");
   assert.equal(displayBytes(enc.encode("x".repeat(200)), 10), `${"x".repeat(9)}…`);
   assert.equal(displayBytes(new Uint8Array(0)), "");
+});
+
+test("formatStale says how old the data is, or that none came yet", () => {
+  assert.equal(formatStale(0n, undefined, 5_000), "connecting…");
+  assert.equal(formatStale(42n, 10_000, 17_400), "reconnecting… (last data from rev 42, 7 s ago)");
+  assert.equal(formatStale(9n, 10_000, 9_000), "reconnecting… (last data from rev 9, 0 s ago)");
 });

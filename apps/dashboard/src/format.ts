@@ -45,3 +45,14 @@ export function utf8OrUndefined(bytes: Uint8Array): string | undefined {
     return undefined;
   }
 }
+
+/**
+ * What the panels say while the connection is down, so old data is never
+ * taken for live: "reconnecting… (last data from rev 42, 7 s ago)", or
+ * "connecting…" before any data came.
+ */
+export function formatStale(revision: bigint, lastDataAt: number | undefined, now: number): string {
+  if (lastDataAt === undefined) return "connecting…";
+  const s = Math.max(0, Math.round((now - lastDataAt) / 1000));
+  return `reconnecting… (last data from rev ${revision}, ${s} s ago)`;
+}

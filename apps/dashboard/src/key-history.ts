@@ -19,6 +19,8 @@ export async function readKeyHistory(
   key: Uint8Array,
   upTo: bigint,
   signal?: AbortSignal,
+  /** Read every key in [key, rangeEnd) instead of one key (e.g. a lock's `name/`). */
+  rangeEnd?: Uint8Array,
 ): Promise<KeyHistory> {
   let start = 1n;
   let compactedAt: bigint | undefined;
@@ -27,7 +29,7 @@ export async function readKeyHistory(
     let compacted = 0n;
     if (upTo < start) return { events, compactedAt };
     const stream = client.services.watchStream.watch(
-      { key, startRevision: start, endRevision: upTo },
+      { key, startRevision: start, endRevision: upTo, ...(rangeEnd !== undefined && { rangeEnd }) },
       { ...(signal !== undefined && { signal }) },
     );
     for await (const m of stream) {

@@ -9,8 +9,10 @@ import type { ConclaveClient } from "@conclave/client";
 import { type Event, Event_EventType, type KeyValue, type Term } from "@conclave/proto";
 import { parseElectionKey } from "@conclave/wire";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { describeError, isLoginRequired, isPermissionDenied } from "./access-errors.js";
 import { utf8OrUndefined } from "./format.js";
 import { lockNameOf } from "./lock-groups.js";
+import { termStatus } from "./term-status.js";
 
 /** Parts of the state views subscribe to. */
 export type Section = "status" | "elections" | "locks" | "leases" | "events";
@@ -58,6 +60,13 @@ export interface LiveStateOptions {
    * found when they change.
    */
   scanLimit?: number;
+  /**
+   * Called when the server asks for a login (auth was enabled, or the
+   * session ended): the page shows its login form instead.
+   */
+  onLoginRequired?: () => void;
+  /** How long to wait before reading again after a permission denial, ms. Default 5 000. */
+  deniedRetryMs?: number;
 }
 
 export interface LiveState {
@@ -68,6 +77,17 @@ export interface LiveState {
   readonly error: string | undefined;
   /** The newest store revision seen. */
   readonly revision: bigint;
+  /**
+   * `Date.now()` of the last answer from the server (watch events, progress
+   * notifications, a connect, a lease poll); undefined before the first. With
+   * `connected` false it tells how old what the panels show is.
+   */
+  readonly lastDataAt: number | undefined;
+  /**
+   * The user's roles do not allow reading the whole keyspace, so elections,
+   * locks and the event feed (one watch of everything) cannot be shown.
+   */
+  readonly denied: boolean;
   readonly elections: ReadonlyMap<string, ElectionInfo>;
   /** Keys shaped like v3lock/v3election keys, by key (UTF-8). */
   readonly lockKeys: ReadonlyMap<string, KeyValue>;
@@ -87,8 +107,7 @@ export interface LiveState {
   stop(): void;
 }
 
-const describe = (err: unknown) =>
-  err instanceof ConnectError ? `${Code[err.code]}: ${err.rawMessage}` : String(err);
+const describe = describeError;
 
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -108,11 +127,14 @@ export function createLiveState(
   const leasePollMs = options.leasePollMs ?? 1_000;
   const leaseLimit = options.leaseLimit ?? 100;
   const scanLimit = options.scanLimit ?? 20_000;
+  const deniedRetryMs = options.deniedRetryMs ?? 5_000;
 
   let connected = false;
   /** The latest error of each activity, cleared by its next success. */
   const errors = new Map<"watch" | "leases" | "elections", string>();
   let revision = 0n;
+  let lastDataAt: number | undefined;
+  let denied = false;
   const elections = new Map<string, ElectionInfo>();
   const lockKeys = new Map<string, KeyValue>();
   let leases = new Map<bigint, LeaseInfo>();
@@ -139,10 +161,25 @@ export function createLiveState(
     emit("status");
   };
   const seeRevision = (r: bigint) => {
+    lastDataAt = Date.now();
     if (r > revision) {
       revision = r;
       emit("status");
     }
+  };
+  const setDenied = (d: boolean) => {
+    if (d === denied) return;
+    denied = d;
+    emit("status");
+    emit("elections");
+    emit("locks");
+    emit("events");
+  };
+  /** Tells the page to log in; true when `err` was that. */
+  const loginRequired = (err: unknown): boolean => {
+    if (!isLoginRequired(err)) return false;
+    options.onLoginRequired?.();
+    return true;
   };
 
   // ---- elections: GetTerm when an election's keys change, never two at once
@@ -163,7 +200,13 @@ export function createLiveState(
           setError("elections", undefined);
           const term = resp.term;
           const known = elections.get(name);
-          if (term !== undefined && (known === undefined || term.revision >= known.term.revision)) {
+          if (term !== undefined && termStatus(term) === "gone") {
+            // Closed, or everyone left one never created: List drops it, so does the page.
+            if (elections.delete(name)) emit("elections");
+          } else if (
+            term !== undefined &&
+            (known === undefined || term.revision >= known.term.revision)
+          ) {
             const ttl = Number(term.leaderLeaseTtl);
             elections.set(name, {
               term,
@@ -275,7 +318,9 @@ export function createLiveState(
           progressIntervalMs: 5_000,
           signal,
           onConnect: () => {
+            lastDataAt = Date.now();
             setConnected(true);
+            setDenied(false);
             setError("watch", undefined);
           },
           onDisconnect: (err, retryInMs) => {
@@ -293,6 +338,17 @@ export function createLiveState(
         }
       } catch (err) {
         if (signal.aborted) break;
+        if (loginRequired(err)) break;
+        if (isPermissionDenied(err)) {
+          // Not a connection problem: the server answered. Read again later
+          // in case the user's roles change.
+          lastDataAt = Date.now();
+          setDenied(true);
+          setConnected(true);
+          setError("watch", undefined);
+          await sleep(deniedRetryMs, signal);
+          continue;
+        }
         setConnected(false);
         setError("watch", describe(err));
         await sleep(1_000, signal);
@@ -329,7 +385,7 @@ export function createLiveState(
         setError("leases", undefined);
         emit("leases");
       } catch (err) {
-        if (signal.aborted) break;
+        if (signal.aborted || loginRequired(err)) break;
         setError("leases", `leases: ${describe(err)}`);
       }
       await sleep(leasePollMs, signal);
@@ -346,6 +402,12 @@ export function createLiveState(
     },
     get revision() {
       return revision;
+    },
+    get lastDataAt() {
+      return lastDataAt;
+    },
+    get denied() {
+      return denied;
     },
     elections,
     lockKeys,

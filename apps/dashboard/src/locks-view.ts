@@ -1,11 +1,17 @@
-import { batched, countdown, fill, h } from "./dom.js";
+import type { ConclaveClient } from "@conclave/client";
+import { batched, countdown, fill, fillKeepingFocus, h } from "./dom.js";
 import { leaseHex } from "./format.js";
 import type { LiveState } from "./live-state.js";
 import { groupLockKeys } from "./lock-groups.js";
-import { empty, panel } from "./panel.js";
+import { mountLockTimeline } from "./lock-timeline-view.js";
+import { actionButton, denied, empty, panel } from "./panel.js";
 
 /** v3lock locks (etcdctl lock, clientv3 Mutex, Lock RPC): holder and waiters in line. */
-export function mountLocksView(parent: HTMLElement, state: LiveState): void {
+export function mountLocksView(
+  parent: HTMLElement,
+  state: LiveState,
+  client: ConclaveClient,
+): void {
   const { root, body, count } = panel(
     "locks",
     "Locks",
@@ -13,8 +19,14 @@ export function mountLocksView(parent: HTMLElement, state: LiveState): void {
       "the rest wait in that order.",
   );
   parent.append(root);
+  const timeline = mountLockTimeline(root, client, () => state.revision);
 
   const render = batched(() => {
+    if (state.denied) {
+      fill(count, "");
+      fill(body, denied());
+      return;
+    }
     const cards: HTMLElement[] = [];
     for (const g of groupLockKeys(state.lockKeys.values())) {
       if (g.kind !== "lock") continue;
@@ -27,6 +39,9 @@ export function mountLocksView(parent: HTMLElement, state: LiveState): void {
             { class: "card-head" },
             h("span", { class: "name", "data-testid": "lock-name" }, g.name),
             h("span", { class: "badge etcd" }, "v3lock"),
+            actionButton(`Holders of ${g.name} over time`, "history", "lock-history", () =>
+              timeline.show(g.name),
+            ),
           ),
           h(
             "dl",
@@ -62,7 +77,7 @@ export function mountLocksView(parent: HTMLElement, state: LiveState): void {
       );
     }
     fill(count, cards.length);
-    fill(body, ...(cards.length > 0 ? cards : [empty("No locks held.")]));
+    fillKeepingFocus(body, ...(cards.length > 0 ? cards : [empty("No locks held.")]));
   });
   state.subscribe("locks", render);
   state.subscribe("leases", render);

@@ -1,48 +1,104 @@
 // The Conclave dashboard: live elections, locks, leases, keys and events of
 // one Conclave, over @conclave/client with connect-web's Connect transport
 // (plain fetch over HTTP/1.1; browsers cannot open bidi streams, so only
-// unary and server-streaming RPCs are used).
+// unary and server-streaming RPCs are used). With auth enabled it asks for a
+// login first and sends the token on every call.
 
 import "./style.css";
-import { createConclaveClient } from "@conclave/client";
+import { createAuthSession, createConclaveClient, createConclaveServices } from "@conclave/client";
 import { createConnectTransport } from "@connectrpc/connect-web";
+import { mountAccessView } from "./access-view.js";
+import { createActionRunner } from "./action-runner.js";
+import { mountChartsView } from "./charts-view.js";
+import { mountClusterView } from "./cluster-view.js";
 import { batched, fill, h, startCountdowns } from "./dom.js";
 import { mountElectionsView } from "./elections-view.js";
 import { endpointOf } from "./endpoint.js";
 import { mountEventFeedView } from "./event-feed-view.js";
+import { formatStale } from "./format.js";
 import { mountKeyBrowserView } from "./key-browser-view.js";
 import { mountLeasesView } from "./leases-view.js";
 import { createLiveState, type LiveState } from "./live-state.js";
 import { mountLocksView } from "./locks-view.js";
+import { mountLoginView } from "./login-view.js";
+import { mountStaleNotices } from "./stale-notice.js";
+import { applySavedTheme, themeToggle } from "./theme-toggle.js";
+import { keepTokenFresh } from "./token-renewal.js";
 
-function mountHeader(parent: HTMLElement, state: LiveState): void {
+/** Who is logged in, and how to log out; undefined while auth is off. */
+interface Login {
+  user: string;
+  logout(): void;
+}
+
+function mountHeader(parent: HTMLElement, endpoint: string, login?: Login): HTMLElement {
+  const header = h(
+    "header",
+    { class: "top" },
+    h("h1", {}, "Conclave"),
+    h("span", { class: "muted mono", "data-testid": "endpoint" }, endpoint),
+    h("span", { class: "spacer" }),
+    themeToggle(),
+  );
+  if (login !== undefined) {
+    const out = h(
+      "button",
+      { type: "button", class: "secondary small", "data-testid": "logout" },
+      "Log out",
+    );
+    out.addEventListener("click", () => login.logout());
+    header.append(
+      h(
+        "span",
+        { class: "user" },
+        h("span", { class: "muted" }, "user "),
+        h("span", { class: "mono", "data-testid": "user" }, login.user),
+        out,
+      ),
+    );
+  }
+  parent.append(header);
+  return header;
+}
+
+/** The live/reconnecting status and the error banner; returns the stop function. */
+function mountStatus(header: HTMLElement, after: HTMLElement, state: LiveState): () => void {
   const dot = h("span", { class: "dot" });
   const statusText = h("span", { "data-testid": "status-text" });
-  const status = h("span", { class: "status", "data-testid": "status" }, dot, statusText);
+  const status = h(
+    "span",
+    { class: "status", "data-testid": "status", role: "status" },
+    dot,
+    statusText,
+  );
   const revision = h("span", { class: "mono", "data-testid": "revision" });
   const error = h("p", { class: "banner error", "data-testid": "error", hidden: true });
-  parent.append(
-    h(
-      "header",
-      { class: "top" },
-      h("h1", {}, "Conclave"),
-      h("span", { class: "muted mono", "data-testid": "endpoint" }, state.endpoint),
-      h("span", { class: "spacer" }),
-      h("span", { class: "muted" }, "revision "),
-      revision,
-      status,
-    ),
-    error,
-  );
-  const render = batched(() => {
+  header
+    .querySelector(".spacer")
+    ?.after(h("span", { class: "muted" }, "revision "), revision, status);
+  after.after(error);
+  const render = () => {
     status.dataset.state = state.connected ? "connected" : "disconnected";
-    fill(statusText, state.connected ? "live" : "connecting…");
+    const text = state.connected
+      ? state.denied
+        ? "live (limited by your roles)"
+        : "live"
+      : formatStale(state.revision, state.lastDataAt, Date.now());
+    if (statusText.textContent !== text) fill(statusText, text);
     fill(revision, state.revision);
     error.hidden = state.error === undefined;
     fill(error, state.error ?? "");
-  });
-  state.subscribe("status", render);
+  };
+  const unsubscribe = state.subscribe("status", batched(render));
+  // "T s ago" keeps counting while disconnected.
+  const timer = setInterval(() => {
+    if (!state.connected) render();
+  }, 1_000);
   render();
+  return () => {
+    unsubscribe();
+    clearInterval(timer);
+  };
 }
 
 function main(): void {
@@ -59,23 +115,79 @@ function main(): void {
     fill(app, h("p", { class: "banner error" }, "?endpoint= is not a valid URL"));
     return;
   }
-  const client = createConclaveClient(
-    createConnectTransport({ baseUrl: endpoint, useBinaryFormat: true }),
-    // A restarted server is picked up within a few seconds.
-    { backoff: { initialMs: 200, maxMs: 3_000 } },
-  );
-  const state = createLiveState(client, endpoint);
-  mountHeader(app, state);
-  const grid = h("main", { class: "grid" });
-  app.append(grid);
-  mountElectionsView(grid, state);
-  mountLocksView(grid, state);
-  mountLeasesView(grid, state);
-  mountEventFeedView(grid, state);
-  mountKeyBrowserView(grid, state, client);
+  applySavedTheme();
+  const session = createAuthSession();
+  const transport = createConnectTransport({
+    baseUrl: endpoint,
+    useBinaryFormat: true,
+    interceptors: [session.interceptor],
+  });
   startCountdowns();
-  state.start();
-  window.addEventListener("pagehide", () => state.stop());
+
+  /** Ends what the current screen runs (live state, token renewal). */
+  let teardown: (() => void) | undefined;
+  let showing: "login" | "console" | undefined;
+
+  function showLogin(): void {
+    if (showing === "login") return;
+    showing = "login";
+    teardown?.();
+    teardown = undefined;
+    session.logout();
+    fill(app as HTMLElement);
+    mountHeader(app as HTMLElement, endpoint);
+    mountLoginView(app as HTMLElement, endpoint, async (name, password) => {
+      await session.login(transport, name, password);
+      const stopRenewal = keepTokenFresh(session, transport, name, password, showLogin);
+      showConsole({ user: name, logout: showLogin }, stopRenewal);
+    });
+  }
+
+  function showConsole(login?: Login, stopRenewal?: () => void): void {
+    showing = "console";
+    teardown?.();
+    fill(app as HTMLElement);
+    const client = createConclaveClient(
+      transport,
+      // A restarted server is picked up within a few seconds.
+      { backoff: { initialMs: 200, maxMs: 3_000 } },
+    );
+    const state = createLiveState(client, endpoint, { onLoginRequired: showLogin });
+    const header = mountHeader(app as HTMLElement, endpoint, login);
+    const stopStatus = mountStatus(header, header, state);
+    const actions = createActionRunner(app as HTMLElement);
+    const grid = h("main", { class: "grid" });
+    (app as HTMLElement).append(grid);
+    mountElectionsView(grid, state, client, actions);
+    mountLocksView(grid, state, client);
+    mountLeasesView(grid, state, client, actions);
+    mountEventFeedView(grid, state);
+    mountKeyBrowserView(grid, state, client, actions);
+    const stopCluster = mountClusterView(grid, state, client, actions);
+    const stopCharts = mountChartsView(grid, endpoint);
+    const stopAccess = mountAccessView(grid, client, actions);
+    const stopNotices = mountStaleNotices(grid, state);
+    state.start();
+    teardown = () => {
+      stopRenewal?.();
+      stopNotices();
+      stopStatus();
+      stopCluster();
+      stopCharts();
+      stopAccess();
+      state.stop();
+    };
+  }
+
+  // Ask whether auth is on (AuthStatus needs no token). A server that is
+  // down gets the console, which reconnects and asks for a login if needed.
+  createConclaveServices(transport)
+    .auth.authStatus({})
+    .then(
+      (s) => (s.enabled ? showLogin() : showConsole()),
+      () => showConsole(),
+    );
+  window.addEventListener("pagehide", () => teardown?.());
 }
 
 main();

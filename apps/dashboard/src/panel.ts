@@ -26,3 +26,44 @@ export function panel(
 export function empty(text: string): HTMLElement {
   return h("p", { class: "empty" }, text);
 }
+
+/**
+ * What a panel shows instead of its data when the user's roles refuse the
+ * reads behind it (elections, locks and the feed come from one read and one
+ * watch of the whole keyspace): said plainly, and the page goes on working.
+ */
+export function denied(what = "your roles do not allow reading the whole keyspace"): HTMLElement {
+  return h(
+    "p",
+    { class: "denied", role: "status", "data-testid": "denied" },
+    `permission denied: ${what}`,
+  );
+}
+
+/**
+ * A small button for an action on one item; `label` is what screen readers
+ * hear ("Revoke lease 694d…"), `text` what is shown ("revoke").
+ */
+export function actionButton(
+  label: string,
+  text: string,
+  testid: string,
+  onClick: () => void,
+): HTMLButtonElement {
+  const b = h(
+    "button",
+    {
+      type: "button",
+      class: "secondary small",
+      "aria-label": label,
+      title: label,
+      "data-testid": testid,
+    },
+    text,
+  );
+  b.addEventListener("click", (e) => {
+    e.stopPropagation();
+    onClick();
+  });
+  return b;
+}

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 
 /** Debian's Chromium (apt `chromium`; scripts/test.sh installs it). Never a downloaded browser. */
@@ -54,12 +57,26 @@ export async function launchChromium(): Promise<LaunchedBrowser> {
 /** What the page shows, read in the page from the data-testid attributes the views set. */
 export interface Shown {
   status: string;
+  /** The header's status text: "live", or "reconnecting… (…)". */
+  statusText: string;
+  /** The header's revision. */
+  revision: string;
   /** The error banner's text; empty while it is hidden. */
   error: string;
   elections: Record<
     string,
-    { kind: string; leader: string; term: string; ttl: string; candidates: string[] }
+    {
+      kind: string;
+      leader: string;
+      term: string;
+      ttl: string;
+      candidates: string[];
+      /** Marked idle: nobody leads or waits. */
+      idle: boolean;
+    }
   >;
+  /** The texts of the panels' stale notices now shown, by panel (data-testid without "-panel"). */
+  stale: Record<string, string>;
   locks: Record<string, { holder: string; waiters: string[] }>;
   leases: string[];
   kvs: Record<string, { value: string; create: string; mod: string; version: string }>;
@@ -74,13 +91,18 @@ const readPage = `(() => {
   const all = (root, id) => [...root.querySelectorAll('[data-testid="' + id + '"]')];
   const banner = document.querySelector('[data-testid="error"]');
   const shown = { status: document.querySelector('[data-testid="status"]')?.dataset.state ?? "",
+    statusText: text(document, "status-text"), revision: text(document, "revision"),
     error: banner === null || banner.hidden ? "" : banner.textContent,
-    elections: {}, locks: {}, leases: [], kvs: {}, feed: [], history: [],
+    elections: {}, locks: {}, leases: [], kvs: {}, feed: [], history: [], stale: {},
     kbStatus: text(document, "kb-status") };
   for (const el of all(document, "election")) shown.elections[el.dataset.election] = {
     kind: el.dataset.kind, leader: text(el, "election-leader"), term: text(el, "election-term"),
     ttl: text(el, "election-lease-ttl"),
-    candidates: all(el, "election-candidate").map((c) => c.textContent) };
+    candidates: all(el, "election-candidate").map((c) => c.textContent),
+    idle: el.dataset.idle === "true" };
+  for (const el of all(document, "stale")) if (!el.hidden) {
+    shown.stale[el.closest(".panel")?.dataset.testid?.replace(/-panel$/, "") ?? "?"] = el.textContent;
+  }
   for (const el of all(document, "lock")) shown.locks[el.dataset.lock] = {
     holder: text(el, "lock-holder"), waiters: all(el, "lock-waiter").map((w) => w.textContent) };
   for (const el of all(document, "lease")) shown.leases.push(el.dataset.lease);
@@ -118,4 +140,24 @@ export async function waitForPage(
     }
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+
+/** Builds the dashboard from the current sources (about a second), so a test never sees an old dist/. */
+export function buildDashboard(): void {
+  execFileSync("npm", ["run", "build", "-w", "@conclave/dashboard"], {
+    cwd: repoRoot,
+    stdio: "pipe",
+  });
+}
+
+/**
+ * Where tests write screenshots: test-results/ (gitignored), made on demand.
+ * Pictures are looked at, never committed.
+ */
+export function screenshotDir(): string {
+  const dir = join(repoRoot, "test-results", "dashboard");
+  mkdirSync(dir, { recursive: true });
+  return dir;
 }

@@ -276,19 +276,90 @@ describe("dashboard in Chromium", () => {
     }
   });
 
+  test("elections nobody is in: created ones are marked idle, left or closed ones disappear", async () => {
+    const le = client.services.leaderElection;
+    await le.create({ election: "dash-idle" });
+    await waitForPage(
+      page,
+      "dash-idle shown idle",
+      (s) => s.elections["dash-idle"]?.idle === true && s.elections["dash-idle"]?.leader === "none",
+      { timeoutMs: liveMs },
+    );
+    await le.enter({ election: "dash-idle", candidateId: "w1" });
+    await waitForPage(
+      page,
+      "w1 leads, not idle",
+      (s) => s.elections["dash-idle"]?.idle === false && s.elections["dash-idle"]?.leader === "w1",
+      { timeoutMs: liveMs },
+    );
+    await le.withdraw({ election: "dash-idle", candidateId: "w1" });
+    await waitForPage(page, "idle again", (s) => s.elections["dash-idle"]?.idle === true, {
+      timeoutMs: liveMs,
+    });
+    // Idle ones are listed after the active ones.
+    const order = await page
+      .locator('[data-testid="election"]')
+      .evaluateAll((els) => els.map((e) => e.getAttribute("data-idle")));
+    assert.equal(order.indexOf("true"), order.length - 1, `idle last: ${order.join()}`);
+    await le.close({ election: "dash-idle" });
+    await waitForPage(page, "closed: gone", (s) => s.elections["dash-idle"] === undefined, {
+      timeoutMs: liveMs,
+    });
+    // Entered without Create, then everyone left: not listed, not shown.
+    await le.enter({ election: "dash-left", candidateId: "solo" });
+    await waitForPage(page, "dash-left", (s) => s.elections["dash-left"]?.leader === "solo", {
+      timeoutMs: liveMs,
+    });
+    await le.withdraw({ election: "dash-left", candidateId: "solo" });
+    await waitForPage(page, "left: gone", (s) => s.elections["dash-left"] === undefined, {
+      timeoutMs: liveMs,
+    });
+  });
+
   test("the page logged no errors and fetched nothing from elsewhere", () => {
     assert.deepEqual(pageErrors, []);
     assert.deepEqual(foreignRequests, []);
   });
 
   // Last: the browser logs the refused connections while the server is down.
-  test("after kill -9 and a restart the page reconnects by itself and shows new changes", async () => {
+  test("after kill -9 every panel keeps its data under 'reconnecting… (last data from rev N, T s ago)'; a restart brings it back live", async () => {
+    const seenBefore = BigInt((await read(page)).revision);
     await server.kill();
     await waitForPage(page, "disconnected", (s) => s.status === "disconnected" && s.error !== "", {
       timeoutMs: 5_000,
     });
+    // The last revision the page had: what the header shows once the connection is gone.
+    const lastRevision = (await read(page)).revision;
+    assert.ok(BigInt(lastRevision) >= seenBefore);
+    const staleText = new RegExp(
+      `^reconnecting… \\(last data from rev ${lastRevision}, \\d+ s ago\\)$`,
+    );
+    await waitForPage(
+      page,
+      "every panel says it is reconnecting, with the last revision",
+      (s) =>
+        ["elections", "locks", "leases", "events", "keys"].every((id) =>
+          staleText.test(s.stale[id] ?? ""),
+        ) && staleText.test(s.statusText),
+      { timeoutMs: 5_000 },
+    );
+    // Nothing blanks, nothing says live.
+    const shown = await read(page);
+    assert.equal(shown.elections["dash-jobs"]?.leader, "beta", "elections keep their last data");
+    assert.equal(shown.kvs["dash/key"]?.value, "v2", "keys keep their last data");
+    assert.doesNotMatch(shown.kbStatus, /^live ·/);
+    assert.match(shown.kbStatus, /not live/);
+    // The "T s ago" counts on.
+    await new Promise((r) => setTimeout(r, 2_100));
+    const later = Number(/(\d+) s ago/.exec((await read(page)).stale.elections ?? "")?.[1]);
+    assert.ok(later >= 2, `still counting: ${later} s ago`);
     server = await startConclave({ dataDir: server.dataDir, port: server.port });
-    await waitForPage(page, "reconnected", (s) => s.status === "connected", { timeoutMs: 10_000 });
+    await waitForPage(
+      page,
+      "reconnected, notices gone",
+      (s) => s.status === "connected" && Object.keys(s.stale).length === 0,
+      { timeoutMs: 10_000 },
+    );
     const r = etcdctl(server.endpoint, ["put", "dash/after-restart", "yes"]);
     assert.equal(r.code, 0, r.stderr);
     const done = performance.now();
