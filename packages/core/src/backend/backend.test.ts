@@ -56,6 +56,15 @@ for (const [name, make] of factories) {
       assert.ok(be.sizeBytes() > 0);
       await be.close();
     });
+    it("reports the size a commit grew to as soon as the commit resolves", async () => {
+      const be = make();
+      await be.commit([{ bucket: "key", key: b("small"), value: b("1") }]);
+      const before = be.sizeBytes();
+      assert.equal(be.sizeBytes(), before, "asked again with no commit between");
+      await be.commit([{ bucket: "key", key: b("big"), value: new Uint8Array(8 * 1024 ** 2) }]);
+      assert.ok(be.sizeBytes() >= before + 8 * 1024 ** 2, `${before} -> ${be.sizeBytes()}`);
+      await be.close();
+    });
     it("keeps commit order for many in-flight commits", async () => {
       const be = make();
       const all = [];

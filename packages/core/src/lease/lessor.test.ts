@@ -4,8 +4,12 @@ import { createMemoryBackend } from "../backend/memory-backend.js";
 import { errLeaseExists, errLeaseNotFound, errLeaseTTLTooLarge } from "../errors.js";
 import { createKvApplier } from "../kv/kv-applier.js";
 import { openKvStore } from "../mvcc/kv-store.js";
-import { putReq, rangeReq } from "../test-util.js";
+import { deleteRangeRequest, txnRequest } from "../requests.js";
+import { b, putReq, rangeReq } from "../test-util.js";
+import type { PutRequest, RequestOp } from "../types.js";
 import { createLessor } from "./lessor.js";
+
+const putOp = (value: PutRequest): RequestOp => ({ request: { case: "requestPut", value } });
 
 function setup(now?: () => number, backend = createMemoryBackend()) {
   const lessor = createLessor({ backend, checkIntervalMs: 10, ...(now && { now }) });
@@ -67,6 +71,50 @@ describe("lessor", () => {
     await kv.put(putReq("k", "", { ignoreValue: true, ignoreLease: true }));
     assert.equal(lessor.timeToLive(b)?.keys.length, 1);
     await lessor.close();
+  });
+
+  it("leaseOf says what each key's latest record says, through puts, deletes, revoke and restart", async () => {
+    const backend = createMemoryBackend();
+    const { lessor, kv, store } = setup(undefined, backend);
+    const a = (await lessor.grant(0n, 60)).id;
+    const c = (await lessor.grant(0n, 60)).id;
+    const recorded = async (k: string) => (await kv.range(rangeReq(k))).kvs[0]?.lease ?? 0n;
+    // [step, what it does, then each key's lease]
+    const steps: [string, () => Promise<unknown>, Record<string, bigint>][] = [
+      ["put k on a", () => kv.put(putReq("k", "v", { lease: a })), { k: a, j: 0n }],
+      ["put j with none", () => kv.put(putReq("j", "v")), { k: a, j: 0n }],
+      ["move k to c", () => kv.put(putReq("k", "v", { lease: c })), { k: c, j: 0n }],
+      ["put k with none", () => kv.put(putReq("k", "v")), { k: 0n, j: 0n }],
+      [
+        "put k, j on a in one txn",
+        () =>
+          kv.txn(
+            txnRequest({
+              success: [
+                putOp(putReq("k", "v", { lease: a })),
+                putOp(putReq("j", "v", { lease: a })),
+              ],
+            }),
+          ),
+        { k: a, j: a },
+      ],
+      ["delete j", () => kv.deleteRange(deleteRangeRequest(b("j"))), { k: a, j: 0n }],
+      ["revoke a", () => lessor.revoke(a), { k: 0n, j: 0n }],
+      ["put k on c", () => kv.put(putReq("k", "v", { lease: c })), { k: c, j: 0n }],
+    ];
+    for (const [step, run, want] of steps) {
+      await run();
+      for (const [k, lease] of Object.entries(want)) {
+        assert.equal(lessor.leaseOf(k), lease, `${step}: leaseOf(${k})`);
+        assert.equal(await recorded(k), lease, `${step}: ${k}'s record`);
+      }
+    }
+    await lessor.close();
+    await store.close();
+    const again = setup(undefined, backend);
+    assert.equal(again.lessor.leaseOf("k"), c, "after a restart");
+    assert.equal(again.lessor.leaseOf("j"), 0n, "after a restart");
+    await again.lessor.close();
   });
 
   it("expires a lease shortly after its deadline", async () => {

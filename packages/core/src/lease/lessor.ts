@@ -173,6 +173,16 @@ export function createLessor(options: LessorOptions): Lessor {
   const persistIntervalMs = options.persistIntervalMs ?? 1000;
   const now = options.now ?? Date.now;
   const leases = new Map<bigint, LeaseState>();
+  /**
+   * Each attached key's lease: `leaseOfKey.get(k) === id` exactly when
+   * `leases.get(id).keys.has(k)`. The store asks it on every put and delete
+   * instead of reading the key's old record from the backend.
+   */
+  const leaseOfKey = new Map<string, bigint>();
+  const detach = (k: string, id: bigint) => {
+    leases.get(id)?.keys.delete(k);
+    if (leaseOfKey.get(k) === id) leaseOfKey.delete(k);
+  };
   const dirty = new Set<bigint>();
   const counts = { granted: 0, revoked: 0, renewed: 0, expired: 0 };
   let store: KvStore | undefined;
@@ -275,12 +285,17 @@ export function createLessor(options: LessorOptions): Lessor {
       const l = leases.get(id);
       return l !== undefined && !l.revoking;
     },
+    leaseOf: (k) => leaseOfKey.get(k) ?? 0n,
     onPut(k, keyBytes, lease, oldLease) {
-      if (oldLease !== 0n) leases.get(oldLease)?.keys.delete(k);
-      if (lease !== 0n) leases.get(lease)?.keys.set(k, keyBytes);
+      if (oldLease !== 0n) detach(k, oldLease);
+      const l = lease === 0n ? undefined : leases.get(lease);
+      if (l !== undefined) {
+        l.keys.set(k, keyBytes);
+        leaseOfKey.set(k, lease);
+      }
     },
     onDelete(k, lease) {
-      if (lease !== 0n) leases.get(lease)?.keys.delete(k);
+      if (lease !== 0n) detach(k, lease);
     },
     async grant(reqId, reqTtl) {
       const s = requireStore();

@@ -97,6 +97,12 @@ export interface WriteTxn extends ReadView {
  * of the same write (etcd does this in mvcc's put/delete).
  */
 export interface LeaseHooks {
+  /**
+   * The lease `key` is attached to, 0 for none: what its latest record
+   * says, for a lease the lessor knows. Asked on every put and delete, so
+   * the store need not read the old record from the backend for it.
+   */
+  leaseOf(key: string): bigint;
   /** Called when `key` gets `lease` (0: none) after having `oldLease`. */
   onPut(key: string, keyBytes: Uint8Array, lease: bigint, oldLease: bigint): void;
   /** Called when `key` is deleted while attached to `lease` (may be 0). */

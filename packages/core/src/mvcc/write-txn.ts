@@ -9,7 +9,7 @@ import type { ReadViews } from "./read-views.js";
 import { encodeRecord, type StoredRecord } from "./record-codec.js";
 import { revisionToBytes } from "./revision.js";
 import { encodeMetaNumber, metaKeys } from "./store-meta.js";
-import { loadRecord, pendingKey, type StoreState } from "./store-state.js";
+import { pendingKey, type StoreState } from "./store-state.js";
 
 const empty = new Uint8Array(0);
 
@@ -70,7 +70,7 @@ export function runWriteTxn<T>(
       const sub = changes.length;
       const k = bytesToKeyString(key);
       const before = index.latest(k);
-      const oldLease = before === undefined ? 0n : loadRecord(state, before).kv.lease;
+      const oldLease = before === undefined || leases === undefined ? 0n : leases.leaseOf(k);
       const { created, version } = index.put(k, { main, sub });
       const kv: KeyValue = {
         key,
@@ -105,7 +105,7 @@ export function runWriteTxn<T>(
       const main = beginRev + 1;
       for (const t of targets) {
         const sub = changes.length;
-        const oldLease = loadRecord(state, t.rev).kv.lease;
+        const oldLease = leases === undefined ? 0n : leases.leaseOf(t.k);
         index.tombstone(t.k, { main, sub });
         const kv: KeyValue = {
           key: t.key,

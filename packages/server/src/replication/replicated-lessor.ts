@@ -34,6 +34,7 @@ export function createReplicatedLessor(
   };
   return {
     exists: (id) => local.exists(id),
+    leaseOf: (k) => local.leaseOf(k),
     onPut: (...a) => local.onPut(...a),
     onDelete: (...a) => local.onDelete(...a),
     minTtl: local.minTtl,
