@@ -28,6 +28,7 @@ import {
   httpWatchWorkloads,
   runHttpUnary,
   runHttpWatch,
+  warmUpHttpUnary,
 } from "./http-doors.js";
 import { workloads as kvWorkloads, type LoadOptions, percentile, runLoad } from "./load.js";
 import { loadAverage, toolVersion } from "./machine-info.js";
@@ -159,6 +160,7 @@ while Puts are written over the gateway:
   --http-connections N  wrk connections (default 50)
   --http-threads N      wrk threads (default 2)
   --http-duration S     wrk seconds per run (default 8)
+  --http-warmup S       untimed wrk seconds before each run, outside the CPU window (default 2)
   --watch-clients N     streaming HTTP watch clients, one connection each (default 100)
   --watch-events N      timed Puts, each must reach every client (default 1000)
 
@@ -251,6 +253,7 @@ const intFlags = [
   "http-connections",
   "http-threads",
   "http-duration",
+  "http-warmup",
   "watch-clients",
   "watch-events",
 ] as const;
@@ -359,6 +362,7 @@ function parseConfig(argv: string[]): Config | "help" {
       connections: n("http-connections", 50, 1),
       threads: n("http-threads", 2, 1),
       durationS: n("http-duration", 8, 1),
+      warmupS: n("http-warmup", 2, 0),
       watchClients: n("watch-clients", 100, 1),
       watchEvents: n("watch-events", 1000, 1),
     },
@@ -643,6 +647,14 @@ async function runCompare(cfg: Config): Promise<number> {
         const order = round % 2 === 0 ? [etcd, conclave] : [conclave, etcd];
         for (const s of order) {
           const pid = s.running.proc.pid;
+          if ((httpUnaryWorkloads as readonly string[]).includes(workload)) {
+            await warmUpHttpUnary(
+              workload as HttpUnaryWorkload,
+              s.running.url,
+              s.name === "etcd",
+              cfg.http,
+            );
+          }
           const cpu0 = procCpuMs(pid);
           const t0 = performance.now();
           let r: RunResult;

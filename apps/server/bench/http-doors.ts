@@ -37,6 +37,13 @@ export interface HttpDoorOptions {
   threads: number;
   /** Timed seconds per unary run (default 8). */
   durationS: number;
+  /**
+   * Untimed seconds of the same load before each unary run (default 2),
+   * outside the server CPU window: the Go workloads warm up too, and a
+   * server's first HTTP/1.1 requests (lazy compilation, JIT) otherwise
+   * put its start-up into the first round's p99.
+   */
+  warmupS: number;
   /** Streaming HTTP watch clients (default 100). */
   watchClients: number;
   /** Timed puts of a watch run; each must reach every client (default 1000). */
@@ -154,27 +161,9 @@ export async function runHttpUnary(
   etcd: boolean,
   options: HttpDoorOptions,
 ): Promise<RunResult> {
-  ensureWrk();
-  const req = unaryRequest(workload, etcd);
-  // The Range reads a key that must exist.
-  const status = await probe(endpoint, gatewayPut);
-  if (status !== 200) throw new Error(`seeding foo: HTTP ${status}`);
-  const probeStatus = await probe(endpoint, req);
-  if (probeStatus !== 200) throw new Error(`${req.path}: HTTP ${probeStatus}`);
-  const dir = mkdtempSync(join(tmpdir(), "bench-wrk-"));
-  try {
-    const script = join(dir, "door.lua");
-    writeFileSync(script, wrkScript(req));
-    // bash's `times` prints its children's CPU (wrk's) on its second line.
-    const command = `wrk -t${options.threads} -c${options.connections} -d${options.durationS}s -s "$0" "$1"; times`;
-    const stdout = await new Promise<string>((resolve, reject) => {
-      execFile(
-        "bash",
-        ["-c", command, script, endpoint + req.path],
-        { maxBuffer: 1 << 24 },
-        (err, out) => (err !== null ? reject(err) : resolve(out)),
-      );
-    });
+  const req = await seededRequest(workload, endpoint, etcd);
+  const stdout = await runWrk(req, endpoint, options, options.durationS);
+  {
     const clientCpuMs = childCpuMs(stdout);
     const line = stdout.split("\n").find((l) => l.startsWith('{"requests"'));
     if (line === undefined) throw new Error(`no result line from wrk:\n${stdout}`);
@@ -200,6 +189,57 @@ export async function runHttpUnary(
       clientCpuMs,
       notes: [],
     };
+  }
+}
+
+/** The warm-up of a unary door: the same wrk load for `warmupS`, untimed. */
+export async function warmUpHttpUnary(
+  workload: HttpUnaryWorkload,
+  endpoint: string,
+  etcd: boolean,
+  options: HttpDoorOptions,
+): Promise<void> {
+  if (options.warmupS <= 0) return;
+  await runWrk(await seededRequest(workload, endpoint, etcd), endpoint, options, options.warmupS);
+}
+
+/** The workload's request, once the key it reads exists and one request was answered 200. */
+async function seededRequest(
+  workload: HttpUnaryWorkload,
+  endpoint: string,
+  etcd: boolean,
+): Promise<UnaryRequest> {
+  ensureWrk();
+  const req = unaryRequest(workload, etcd);
+  // The Range reads a key that must exist.
+  const status = await probe(endpoint, gatewayPut);
+  if (status !== 200) throw new Error(`seeding foo: HTTP ${status}`);
+  const probeStatus = await probe(endpoint, req);
+  if (probeStatus !== 200) throw new Error(`${req.path}: HTTP ${probeStatus}`);
+  return req;
+}
+
+/** wrk's output for `seconds` of `req`, followed by bash's `times` (wrk's CPU). */
+async function runWrk(
+  req: UnaryRequest,
+  endpoint: string,
+  options: HttpDoorOptions,
+  seconds: number,
+): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), "bench-wrk-"));
+  try {
+    const script = join(dir, "door.lua");
+    writeFileSync(script, wrkScript(req));
+    // bash's `times` prints its children's CPU (wrk's) on its second line.
+    const command = `wrk -t${options.threads} -c${options.connections} -d${seconds}s -s "$0" "$1"; times`;
+    return await new Promise<string>((resolve, reject) => {
+      execFile(
+        "bash",
+        ["-c", command, script, endpoint + req.path],
+        { maxBuffer: 1 << 24 },
+        (err, out) => (err !== null ? reject(err) : resolve(out)),
+      );
+    });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
