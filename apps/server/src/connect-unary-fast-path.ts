@@ -20,6 +20,7 @@ import type { CallPipeline, UnaryMethod } from "./call-pipeline.js";
 import type { CorsHeaders } from "./cors.js";
 import type { DirectRequestHandler } from "./create-app.js";
 import { createDirectCall, invokeUnary } from "./direct-call.js";
+import { requestHeaders } from "./grpc-direct-wire.js";
 
 export interface ConnectUnaryFastPathOptions {
   /** The registered methods, layers, limits and shutdown signal Connect's router has too. */
@@ -193,15 +194,4 @@ export function createConnectUnaryFastPath(
       res.end(body);
     }
   }
-}
-
-/** Request headers as Fetch Headers, without HTTP/2 pseudo-headers. */
-function requestHeaders(req: http.IncomingMessage | http2.Http2ServerRequest): Headers {
-  const out = new Headers();
-  const raw = req.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i] as string;
-    if (name.charCodeAt(0) !== 0x3a) out.append(name, raw[i + 1] as string);
-  }
-  return out;
 }

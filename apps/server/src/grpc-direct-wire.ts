@@ -74,7 +74,7 @@ export function closedEarly(rstCode: number): ConnectError {
 }
 
 /** Request headers as Fetch Headers, without HTTP/2 pseudo-headers. */
-export function requestHeaders(req: http2.Http2ServerRequest): Headers {
+export function requestHeaders(req: { readonly rawHeaders: readonly string[] }): Headers {
   const out = new Headers();
   const raw = req.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) {
