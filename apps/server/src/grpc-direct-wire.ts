@@ -1,7 +1,11 @@
 import type * as http2 from "node:http2";
 import { constants as h2 } from "node:http2";
+import type { DescMethod, DescService } from "@bufbuild/protobuf";
+import { callContextValues, createCallContext } from "@conclave/server";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { grpcStatusOk, parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import type { CallPipeline } from "./call-pipeline.js";
+import { createDirectCall, type DirectCall } from "./direct-call.js";
 import { useGrpcGoMessageEncoding } from "./encode-grpc-message.js";
 
 /**
@@ -106,4 +110,46 @@ export function setFinalStatus(trailer: Headers, error: unknown): void {
       : new ConnectError("internal error", Code.Internal, undefined, undefined, error),
   );
   useGrpcGoMessageEncoding(trailer);
+}
+
+/**
+ * The call of a gRPC request on a direct path, as both paths build it: the
+ * call context from the HTTP/2 request (its `grpc-timeout`, token and the
+ * session's verified CN) and the handler context over it. A malformed
+ * `grpc-timeout` is returned, not thrown: each path raises it where Connect
+ * does (the unary path as its answer, the stream path at the first read).
+ */
+export function createGrpcDirectCall(
+  req: http2.Http2ServerRequest,
+  entry: { service: DescService; spec: { method: DescMethod } },
+  pipeline: CallPipeline,
+  peerCommonName: (req: http2.Http2ServerRequest) => string | undefined,
+): { context: DirectCall; timeoutError: ConnectError | undefined } {
+  const timeout = parseTimeout(
+    (req.headers["grpc-timeout"] as string | undefined) ?? null,
+    Number.MAX_SAFE_INTEGER,
+  );
+  const requestHeader = requestHeaders(req);
+  const call = createCallContext({
+    protocol: "grpc",
+    service: entry.service.typeName,
+    method: entry.spec.method.name,
+    requestHeader,
+    peerCommonName: peerCommonName(req),
+    deadline: timeout.timeoutMs === undefined ? undefined : Date.now() + timeout.timeoutMs,
+    shutdownSignal: pipeline.shutdownSignal,
+    limits: pipeline.limits,
+  });
+  const context = createDirectCall({
+    call,
+    service: entry.service,
+    method: entry.spec.method,
+    protocolName: "grpc",
+    requestHeader,
+    url: `${req.scheme}://${req.authority}${req.url}`,
+    values: callContextValues(call),
+    responseHeader: new Headers({ "content-type": "application/grpc+proto" }),
+    responseTrailer: new Headers({ "grpc-status": grpcStatusOk }),
+  });
+  return { context, timeoutError: timeout.error };
 }

@@ -1,15 +1,15 @@
 import type * as http2 from "node:http2";
 import { toBinary } from "@bufbuild/protobuf";
-import { callContextValues, createCallContext, rememberedEncoding } from "@conclave/server";
+import { rememberedEncoding } from "@conclave/server";
 import { encodeEnvelope } from "@connectrpc/connect/protocol";
-import { grpcStatusOk, parseTimeout } from "@connectrpc/connect/protocol-grpc";
+import { grpcStatusOk } from "@connectrpc/connect/protocol-grpc";
 import type { CallPipeline, StreamMethod } from "./call-pipeline.js";
-import { asMessage, createDirectCall, invokeStream } from "./direct-call.js";
+import { asMessage, invokeStream } from "./direct-call.js";
 import {
   callFinished,
   closedEarly,
+  createGrpcDirectCall,
   isDirectGrpcRequest,
-  requestHeaders,
   setFinalStatus,
   toNodeHeaders,
 } from "./grpc-direct-wire.js";
@@ -83,39 +83,14 @@ export function createGrpcStreamFastPath(options: GrpcStreamFastPathOptions): Gr
     req: http2.Http2ServerRequest,
     res: http2.Http2ServerResponse,
   ): Promise<void> {
-    const timeout = parseTimeout(
-      (req.headers["grpc-timeout"] as string | undefined) ?? null,
-      Number.MAX_SAFE_INTEGER,
-    );
-    const requestHeader = requestHeaders(req);
-    const call = createCallContext({
-      protocol: "grpc",
-      service: entry.service.typeName,
-      method: entry.spec.method.name,
-      requestHeader,
-      peerCommonName: peerCommonName(req),
-      deadline: timeout.timeoutMs === undefined ? undefined : Date.now() + timeout.timeoutMs,
-      shutdownSignal: pipeline.shutdownSignal,
-      limits,
-    });
-    const context = createDirectCall({
-      call,
-      service: entry.service,
-      method: entry.spec.method,
-      protocolName: "grpc",
-      requestHeader,
-      url: `${req.scheme}://${req.authority}${req.url}`,
-      values: callContextValues(call),
-      responseHeader: new Headers({ "content-type": "application/grpc+proto" }),
-      responseTrailer: new Headers({ "grpc-status": grpcStatusOk }),
-    });
+    const { context, timeoutError } = createGrpcDirectCall(req, entry, pipeline, peerCommonName);
     const input = readRequestMessages(req, entry.spec.method.input, {
       readMaxBytes: limits.readMaxBytes,
       readOptions,
       traffic,
     });
     // Connect raises a bad grpc-timeout when the handler first reads.
-    if (timeout.error !== undefined) input.abort(timeout.error);
+    if (timeoutError !== undefined) input.abort(timeoutError);
 
     let gone = false; // the client went away: nothing more can be written
     let wake: (() => void) | undefined;

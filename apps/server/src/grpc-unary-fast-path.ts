@@ -1,17 +1,16 @@
 import type * as http2 from "node:http2";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import { callContextValues, createCallContext } from "@conclave/server";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { encodeEnvelope } from "@connectrpc/connect/protocol";
-import { grpcStatusOk, parseTimeout } from "@connectrpc/connect/protocol-grpc";
+import { grpcStatusOk } from "@connectrpc/connect/protocol-grpc";
 import type { CallPipeline, UnaryMethod } from "./call-pipeline.js";
-import { createDirectCall, invokeUnary } from "./direct-call.js";
+import { invokeUnary } from "./direct-call.js";
 import {
   callFinished,
   closedEarly,
+  createGrpcDirectCall,
   incompleteEnvelope,
   isDirectGrpcRequest,
-  requestHeaders,
   setFinalStatus,
   toNodeHeaders,
 } from "./grpc-direct-wire.js";
@@ -110,33 +109,7 @@ export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions): Grpc
     req: http2.Http2ServerRequest,
     res: http2.Http2ServerResponse,
   ) {
-    const timeout = parseTimeout(
-      (req.headers["grpc-timeout"] as string | undefined) ?? null,
-      Number.MAX_SAFE_INTEGER,
-    );
-    // The call context of the direct path: from the HTTP/2 request and its session's TLS.
-    const requestHeader = requestHeaders(req);
-    const call = createCallContext({
-      protocol: "grpc",
-      service: entry.service.typeName,
-      method: entry.spec.method.name,
-      requestHeader,
-      peerCommonName: peerCommonName(req),
-      deadline: timeout.timeoutMs === undefined ? undefined : Date.now() + timeout.timeoutMs,
-      shutdownSignal: pipeline.shutdownSignal,
-      limits,
-    });
-    const context = createDirectCall({
-      call,
-      service: entry.service,
-      method: entry.spec.method,
-      protocolName: "grpc",
-      requestHeader,
-      url: `${req.scheme}://${req.authority}${req.url}`,
-      values: callContextValues(call),
-      responseHeader: new Headers({ "content-type": "application/grpc+proto" }),
-      responseTrailer: new Headers({ "grpc-status": grpcStatusOk }),
-    });
+    const { context, timeoutError } = createGrpcDirectCall(req, entry, pipeline, peerCommonName);
     let answered = false;
     const onClose = () => {
       if (!answered) context.abort(closedEarly(req.stream.rstCode ?? 0));
@@ -151,8 +124,8 @@ export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions): Grpc
       writeAnswer(res, context.responseHeader, context.responseTrailer, body, error);
     };
 
-    if (timeout.error !== undefined) {
-      answer(undefined, timeout.error);
+    if (timeoutError !== undefined) {
+      answer(undefined, timeoutError);
       return;
     }
 
