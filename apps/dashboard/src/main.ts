@@ -21,7 +21,7 @@ import { mountLeasesView } from "./leases-view.js";
 import { createLiveState, type LiveState } from "./live-state.js";
 import { mountLocksView } from "./locks-view.js";
 import { mountLoginView } from "./login-view.js";
-import { mountStaleNotices } from "./stale-notice.js";
+import { mountStaleNotices, onStaleTick } from "./stale-notice.js";
 import { applySavedTheme, themeToggle } from "./theme-toggle.js";
 import { keepTokenFresh } from "./token-renewal.js";
 
@@ -90,14 +90,14 @@ function mountStatus(header: HTMLElement, after: HTMLElement, state: LiveState):
     fill(error, state.error ?? "");
   };
   const unsubscribe = state.subscribe("status", batched(render));
-  // "T s ago" keeps counting while disconnected.
-  const timer = setInterval(() => {
+  // "T s ago" keeps counting while disconnected, re-drawn as it changes.
+  const stopTicks = onStaleTick(state, () => {
     if (!state.connected) render();
-  }, 1_000);
+  });
   render();
   return () => {
     unsubscribe();
-    clearInterval(timer);
+    stopTicks();
   };
 }
 
