@@ -21,6 +21,7 @@ import { mountLeasesView } from "./leases-view.js";
 import { createLiveState, type LiveState } from "./live-state.js";
 import { mountLocksView } from "./locks-view.js";
 import { mountLoginView } from "./login-view.js";
+import { startMetricsFeed } from "./metrics-sampler.js";
 import { mountStaleNotices, onStaleTick } from "./stale-notice.js";
 import { applySavedTheme, themeToggle } from "./theme-toggle.js";
 import { keepTokenFresh } from "./token-renewal.js";
@@ -163,8 +164,9 @@ function main(): void {
     mountLeasesView(grid, state, client, actions);
     mountEventFeedView(grid, state);
     mountKeyBrowserView(grid, state, client, actions);
-    const stopCluster = mountClusterView(grid, state, client, actions);
-    const stopCharts = mountChartsView(grid, endpoint);
+    const metrics = startMetricsFeed(endpoint);
+    const stopCluster = mountClusterView(grid, state, client, actions, metrics);
+    const stopCharts = mountChartsView(grid, endpoint, metrics);
     const stopAccess = mountAccessView(grid, client, actions);
     const stopNotices = mountStaleNotices(grid, state);
     state.start();
@@ -174,6 +176,7 @@ function main(): void {
       stopStatus();
       stopCluster();
       stopCharts();
+      metrics.stop();
       stopAccess();
       state.stop();
     };
