@@ -73,7 +73,7 @@ export function mountElectionsView(
     createForm,
   );
   parent.append(root);
-  const timeline = mountLeadershipTimeline(root, client);
+  const timeline = mountLeadershipTimeline(root, client, state.seenAt);
 
   const leaderElectionAction = (op: CandidateOp, election: string, candidateId: string) =>
     actions.run(`${op} ${candidateId} in ${election}`, candidateOpMeaning[op], async () => {
