@@ -135,6 +135,13 @@ describe("leadership timeline", () => {
     // b's term ended when the expiry duty took b out: between "a resigns" and c's term.
     assert.equal(times[1]?.[2], times[2]?.[0], "b's end is c's start");
     assert.match(times[4]?.[4] ?? "", / → now \(.+ so far\)$/, "the current term runs on");
+    // The election's card says since when its leader leads, by the same record.
+    const since = page.locator(
+      `[data-election="${election}"] [data-testid="election-leader-since"]`,
+    );
+    assert.equal(await since.getAttribute("data-source"), "server");
+    assert.equal(await since.getAttribute("data-at"), times[4]?.[0]);
+    assert.match((await since.textContent()) ?? "", /^\d\d:\d\d:\d\d \(server clock\)$/);
     assert.match(
       (await page.getByTestId("timeline").textContent()) ?? "",
       /by the server's clock where it recorded them/,
