@@ -1,10 +1,8 @@
 import { fill, h } from "./dom.js";
-import { createMetricsSeries, type MetricsPoint } from "./metrics-sampler.js";
+import type { MetricsFeed, MetricsPoint } from "./metrics-sampler.js";
 import { panel } from "./panel.js";
 import { type ChartLine, lineChart } from "./svg-chart.js";
 
-/** How often /metrics is read, ms. */
-const pollMs = 2_000;
 /** Most methods drawn on the requests chart (the busiest in the window). */
 const topMethods = 4;
 
@@ -19,14 +17,17 @@ const whole = (v: number) => String(Math.round(v));
  * method, watchers, leases, mean commit latency and DB size, over the last
  * few minutes. Returns the stop function.
  */
-export function mountChartsView(parent: HTMLElement, endpoint: string): () => void {
+export function mountChartsView(
+  parent: HTMLElement,
+  endpoint: string,
+  metrics: MetricsFeed,
+): () => void {
   const { root, body } = panel(
     "charts",
     "Server metrics",
-    `From ${endpoint}/metrics every ${pollMs / 1000} s: the last 3 minutes.`,
+    `From ${endpoint}/metrics every 2 s: the last 3 minutes.`,
   );
   parent.append(root);
-  const series = createMetricsSeries();
 
   const figure = (
     id: string,
@@ -123,21 +124,6 @@ export function mountChartsView(parent: HTMLElement, endpoint: string): () => vo
     );
   }
 
-  const stopper = new AbortController();
-  async function poll(): Promise<void> {
-    while (!stopper.signal.aborted) {
-      try {
-        const r = await fetch(`${endpoint}/metrics`, { signal: stopper.signal });
-        if (r.ok) {
-          series.add(await r.text(), Date.now());
-          render(series.points);
-        }
-      } catch {
-        // Down: the charts keep their last picture under the stale notice.
-      }
-      await new Promise((r) => setTimeout(r, pollMs));
-    }
-  }
-  void poll();
-  return () => stopper.abort();
+  render(metrics.points);
+  return metrics.subscribe(render);
 }

@@ -4,7 +4,9 @@ import { describeError } from "./access-errors.js";
 import type { ActionRunner } from "./action-runner.js";
 import { fill, fillKeepingFocus, h } from "./dom.js";
 import type { LiveState } from "./live-state.js";
+import type { MetricsFeed } from "./metrics-sampler.js";
 import { actionButton, panel } from "./panel.js";
+import { formatBytes, formatPercent, quotaUse } from "./quota.js";
 
 /** How often status, members and alarms are read, ms. */
 const pollMs = 2_000;
@@ -13,15 +15,17 @@ const mib = (bytes: bigint) => `${(Number(bytes) / 2 ** 20).toFixed(1)} MiB`;
 
 /**
  * Cluster and maintenance: members, version, revision, DB size and in-use
- * size, alarms (each can be disarmed), the member leading the cluster
- * duties, and compaction to a revision. Polled (Status, MemberList and Alarm
- * GET need no permission); returns the stop function.
+ * size against the backend quota (from /metrics' etcd_server_quota_backend_bytes)
+ * with the NOSPACE alarm, alarms (each can be disarmed), the member leading
+ * the cluster duties, and compaction to a revision. Polled (Status,
+ * MemberList and Alarm GET need no permission); returns the stop function.
  */
 export function mountClusterView(
   parent: HTMLElement,
   state: LiveState,
   client: ConclaveClient,
   actions: ActionRunner,
+  metrics: MetricsFeed,
 ): () => void {
   const compactRev = h("input", {
     type: "number",
@@ -70,6 +74,76 @@ export function mountClusterView(
       },
     );
 
+  /** The DB against the quota: re-drawn on each Status poll and each /metrics reading. */
+  const quotaBox = h("div", { class: "quota", "data-testid": "quota" });
+  let sizes: { dbSize: number; dbInUse: number } | undefined;
+  let noSpace = false;
+  function renderQuota(): void {
+    if (sizes === undefined) return;
+    const use = quotaUse(sizes.dbSize, sizes.dbInUse, metrics.points.at(-1)?.quotaBytes);
+    quotaBox.dataset.kind = use.kind;
+    quotaBox.dataset.alarm = noSpace ? "NOSPACE" : "";
+    const alarmLine = noSpace
+      ? h(
+          "p",
+          { class: "error", "data-testid": "quota-alarm" },
+          "NOSPACE alarm: writes are refused. Compact, defragment, then disarm it below.",
+        )
+      : h("p", { class: "muted", "data-testid": "quota-alarm" }, "no NOSPACE alarm");
+    if (use.kind !== "quota") {
+      fill(
+        quotaBox,
+        h(
+          "p",
+          { "data-testid": "quota-text" },
+          use.kind === "off"
+            ? "no backend quota (--quota-backend-bytes is negative)"
+            : "quota unknown: /metrics has no etcd_server_quota_backend_bytes (yet)",
+        ),
+        alarmLine,
+      );
+      return;
+    }
+    const pct = (p: number) => `${Math.min(100, p).toFixed(2)}%`;
+    fill(
+      quotaBox,
+      h(
+        "p",
+        { "data-testid": "quota-text" },
+        "DB ",
+        h("span", { class: "mono" }, formatBytes(sizes.dbSize)),
+        " of the ",
+        h("span", { class: "mono", "data-testid": "quota-bytes" }, formatBytes(use.quotaBytes)),
+        " quota: ",
+        h(
+          "strong",
+          { class: "mono", "data-testid": "quota-percent", "data-percent": use.sizePercent },
+          formatPercent(use.sizePercent),
+        ),
+        " (in use ",
+        h("span", { class: "mono" }, formatPercent(use.inUsePercent)),
+        ")",
+      ),
+      h(
+        "div",
+        {
+          class: `quota-bar${noSpace || use.sizePercent >= 90 ? " full" : ""}`,
+          role: "meter",
+          "aria-label": "DB size against the backend quota",
+          "aria-valuemin": 0,
+          "aria-valuemax": 100,
+          "aria-valuenow": Math.round(use.sizePercent * 10) / 10,
+          "aria-valuetext": `${formatPercent(use.sizePercent)} of the quota (in use ${formatPercent(use.inUsePercent)})`,
+          "data-testid": "quota-bar",
+        },
+        h("span", { class: "quota-size", style: `width: ${pct(use.sizePercent)}` }),
+        h("span", { class: "quota-in-use", style: `width: ${pct(use.inUsePercent)}` }),
+      ),
+      alarmLine,
+    );
+  }
+  const unsubscribeMetrics = metrics.subscribe(renderQuota);
+
   const stopper = new AbortController();
   const signal = stopper.signal;
   async function poll(): Promise<void> {
@@ -81,6 +155,9 @@ export function mountClusterView(
           client.services.cluster.memberList({}, { signal }),
           m.alarm({ action: AlarmRequest_AlarmAction.GET }, { signal }),
         ]);
+        sizes = { dbSize: Number(status.dbSize), dbInUse: Number(status.dbSizeInUse) };
+        noSpace = alarms.alarms.some((a) => a.alarm === AlarmType.NOSPACE);
+        renderQuota();
         const fact = (label: string, id: string, value: string | HTMLElement) => [
           h("dt", {}, label),
           h("dd", { class: "mono", "data-testid": id }, value),
@@ -96,6 +173,7 @@ export function mountClusterView(
             fact("DB in use", "cluster-db-in-use", mib(status.dbSizeInUse)),
             fact("leader", "cluster-leader", status.leader.toString(16)),
           ),
+          quotaBox,
           h(
             "table",
             { "data-testid": "members" },
@@ -145,5 +223,8 @@ export function mountClusterView(
     }
   }
   void poll();
-  return () => stopper.abort();
+  return () => {
+    stopper.abort();
+    unsubscribeMetrics();
+  };
 }

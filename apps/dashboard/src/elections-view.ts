@@ -6,6 +6,7 @@ import { displayBytes, leaseHex } from "./format.js";
 import { mountLeadershipTimeline } from "./leadership-timeline-view.js";
 import type { ElectionInfo, LiveState } from "./live-state.js";
 import { groupLockKeys } from "./lock-groups.js";
+import { formatClock, momentLabel, momentOf } from "./moments.js";
 import { actionButton, denied, empty, panel } from "./panel.js";
 import { termStatus } from "./term-status.js";
 
@@ -73,7 +74,7 @@ export function mountElectionsView(
     createForm,
   );
   parent.append(root);
-  const timeline = mountLeadershipTimeline(root, client);
+  const timeline = mountLeadershipTimeline(root, client, state.seenAt);
 
   const leaderElectionAction = (op: CandidateOp, election: string, candidateId: string) =>
     actions.run(`${op} ${candidateId} in ${election}`, candidateOpMeaning[op], async () => {
@@ -113,6 +114,16 @@ export function mountElectionsView(
       const idle = isIdle(info);
       const lease = term.leaderLease === 0n ? undefined : state.leases.get(term.leaderLease);
       const deadline = lease?.deadline ?? info.deadline;
+      // When the leader was elected: the server's record, else when this page saw it.
+      const since = term.leaderSince;
+      const leaderSince =
+        term.leader === ""
+          ? undefined
+          : momentOf(
+              since === undefined ? undefined : Number(since.seconds) * 1000 + since.nanos / 1e6,
+              term.leaderRevision,
+              state.seenAt,
+            );
       (idle ? idleCards : cards).push(
         h(
           "article",
@@ -167,6 +178,20 @@ export function mountElectionsView(
               { class: "mono", "data-testid": "election-leader-revision" },
               term.leaderRevision,
             ),
+            leaderSince !== undefined && [
+              h("dt", {}, "since"),
+              h(
+                "dd",
+                {
+                  "data-testid": "election-leader-since",
+                  "data-at": leaderSince.at,
+                  "data-source": leaderSince.source,
+                  title: new Date(leaderSince.at).toISOString(),
+                },
+                h("span", { class: "mono" }, formatClock(leaderSince.at, Date.now())),
+                ` (${momentLabel[leaderSince.source]})`,
+              ),
+            ],
           ),
           h(
             "ol",

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { displayBytes, formatCountdown, formatStale, leaseHex } from "./format.js";
+import {
+  displayBytes,
+  formatCountdown,
+  formatStale,
+  leaseHex,
+  msUntilStaleChange,
+} from "./format.js";
 
 test("formatCountdown rounds seconds up and switches units", () => {
   const table: Array<[number, string]> = [
@@ -39,4 +45,17 @@ test("formatStale says how old the data is, or that none came yet", () => {
   assert.equal(formatStale(0n, undefined, 5_000), "connecting…");
   assert.equal(formatStale(42n, 10_000, 17_400), "reconnecting… (last data from rev 42, 7 s ago)");
   assert.equal(formatStale(9n, 10_000, 9_000), "reconnecting… (last data from rev 9, 0 s ago)");
+});
+
+test("msUntilStaleChange: the next moment the shown age changes, so it is never a second behind", () => {
+  const last = 10_000;
+  for (const elapsed of [0, 1, 499, 500, 1_400, 1_499, 1_500, 2_200, 61_999]) {
+    const now = last + elapsed;
+    const wait = msUntilStaleChange(last, now);
+    const shown = formatStale(1n, last, now);
+    assert.ok(wait >= 1 && wait <= 1_000, `${elapsed}: ${wait}`);
+    assert.equal(formatStale(1n, last, now + wait - 1), shown, `${elapsed}: same until then`);
+    assert.notEqual(formatStale(1n, last, now + wait), shown, `${elapsed}: changes then`);
+  }
+  assert.equal(msUntilStaleChange(undefined, 5_000), 1_000);
 });

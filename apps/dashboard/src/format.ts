@@ -56,3 +56,16 @@ export function formatStale(revision: bigint, lastDataAt: number | undefined, no
   const s = Math.max(0, Math.round((now - lastDataAt) / 1000));
   return `reconnecting… (last data from rev ${revision}, ${s} s ago)`;
 }
+
+/**
+ * Milliseconds until the "T s ago" of {@link formatStale} next changes (it
+ * rounds to whole seconds, so at each half second after `lastDataAt`), so
+ * what the page shows is re-drawn exactly then and is never a second behind.
+ * 1 000 before any data came.
+ */
+export function msUntilStaleChange(lastDataAt: number | undefined, now: number): number {
+  if (lastDataAt === undefined) return 1_000;
+  const elapsed = Math.max(0, now - lastDataAt);
+  const next = (Math.floor(elapsed / 1000 + 0.5) + 0.5) * 1000;
+  return Math.max(1, Math.ceil(next - elapsed));
+}

@@ -49,3 +49,23 @@ test("buildTerms: the last term stays open", () => {
   assert.equal(terms[0]?.to, undefined);
   assert.equal(termAt(terms, 100n)?.leader, "a");
 });
+
+test("buildTerms: each boundary carries the server's time of its change, or none", () => {
+  const at = (c: ElectionChange, ms: number | undefined): ElectionChange => ({
+    ...c,
+    changedAt: ms,
+  });
+  const terms = buildTerms([
+    // Stored before times were recorded: no time, and none is made up.
+    at(change(EventReason.ENTERED, 1, "a", 3), undefined),
+    at(change(EventReason.ANOINTED, 2, "b", 5), 50_000),
+    at(change(EventReason.WITHDREW, 2, "", 8), 80_000),
+  ]);
+  assert.deepEqual(
+    terms.map((t) => [t.leader, t.fromAt, t.toAt]),
+    [
+      ["a", undefined, 50_000],
+      ["b", 50_000, 80_000],
+    ],
+  );
+});

@@ -5,6 +5,11 @@ export interface ElectionChange {
   reason: EventReason;
   candidateId: string;
   term: { term: bigint; leader: string; revision: bigint } | undefined;
+  /**
+   * When the server wrote the change (unix ms, its clock: Term.changed_at);
+   * undefined for changes stored before Conclave recorded times.
+   */
+  changedAt?: number | undefined;
 }
 
 /** Why a term began: the first into an empty line, or an operator's choice. */
@@ -29,6 +34,10 @@ export interface LeadershipTerm {
   /** Revision at which it ended; undefined while it lasts. */
   to: bigint | undefined;
   endedBy: TermEnd | undefined;
+  /** The server's time of the change that began it (unix ms), when it recorded one. */
+  fromAt: number | undefined;
+  /** The server's time of the change that ended it (unix ms), when it recorded one. */
+  toAt: number | undefined;
 }
 
 const endOf: Partial<Record<EventReason, TermEnd>> = {
@@ -53,7 +62,8 @@ const startOf: Partial<Record<EventReason, TermStart>> = {
  * the change that removed or replaced its leader — resigned (withdrew),
  * lease expired, evicted, or another anointed/promoted/demoted — or when the
  * election was closed. A new leader is "elected" unless an operator put it
- * there (anointed, promoted, demoted past).
+ * there (anointed, promoted, demoted past). Each boundary carries the
+ * server's time of its change when the server recorded one.
  */
 export function buildTerms(changes: readonly ElectionChange[]): LeadershipTerm[] {
   const terms: LeadershipTerm[] = [];
@@ -66,6 +76,7 @@ export function buildTerms(changes: readonly ElectionChange[]): LeadershipTerm[]
     if (open !== undefined && open.to === undefined) {
       open.to = c.term.revision;
       open.endedBy = endOf[c.reason] ?? "resigned";
+      open.toAt = c.changedAt;
     }
     leader = next;
     if (next !== "") {
@@ -76,6 +87,8 @@ export function buildTerms(changes: readonly ElectionChange[]): LeadershipTerm[]
         startedBy: startOf[c.reason] ?? "elected",
         to: undefined,
         endedBy: undefined,
+        fromAt: c.changedAt,
+        toAt: undefined,
       });
     }
   }

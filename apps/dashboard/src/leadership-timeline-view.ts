@@ -8,7 +8,20 @@ import {
   type LeadershipTerm,
   termAt,
 } from "./leadership-terms.js";
+import { formatClock, formatDuration, type Moment, momentLabel, momentOf } from "./moments.js";
 import { empty } from "./panel.js";
+
+/** "14:03:07 (server clock)", or `unknown` without a time. */
+function momentText(m: Moment | undefined, now: number, unknown: string): HTMLElement {
+  return m === undefined
+    ? h("span", { class: "unknown-time" }, unknown)
+    : h(
+        "span",
+        { title: new Date(m.at).toISOString() },
+        h("span", { class: "mono" }, formatClock(m.at, now)),
+        ` (${momentLabel[m.source]})`,
+      );
+}
 
 /** How long to keep listening after the replay reached the election's last change, ms (its ELECTED follows). */
 const graceMs = 150;
@@ -43,7 +56,13 @@ export async function readElectionChanges(
         { signal: stop.signal },
       )) {
         if (m.compactRevision > 0n) compactedAt = m.compactRevision;
-        changes.push({ reason: m.reason, candidateId: m.candidateId, term: m.term });
+        const t = m.term?.changedAt;
+        changes.push({
+          reason: m.reason,
+          candidateId: m.candidateId,
+          term: m.term,
+          changedAt: t === undefined ? undefined : Number(t.seconds) * 1000 + t.nanos / 1e6,
+        });
         lastRev = m.term?.revision ?? lastRev;
         closed = m.reason === EventReason.CLOSED;
         if (lastRev >= latest && timer === undefined)
@@ -65,11 +84,15 @@ export async function readElectionChanges(
  * The leadership timeline of one conclave.v1 election, built from its MVCC
  * history: each term with its leader, the revisions it spanned and why it
  * began and ended; a slider scrubs to any revision and says who led then.
- * (MVCC keeps revisions, not times, so terms are placed by revision.)
+ * MVCC keeps revisions, not times, so terms are placed by revision; each
+ * boundary also shows a time where one is known (moments.ts): the server's,
+ * recorded with the change, else when this page saw the revision live
+ * (`seenAt`), each labelled as such.
  */
 export function mountLeadershipTimeline(
   parent: HTMLElement,
   client: ConclaveClient,
+  seenAt: (revision: bigint) => number | undefined,
 ): { show(election: string): void } {
   const aside = h("aside", {
     class: "timeline",
@@ -106,8 +129,11 @@ export function mountLeadershipTimeline(
       "aria-label": "revision",
     });
     const at = h("p", { class: "timeline-at", "data-testid": "timeline-at", role: "status" });
-    const items = terms.map((t) =>
-      h(
+    const now = Date.now();
+    const items = terms.map((t) => {
+      const from = momentOf(t.fromAt, t.from, seenAt);
+      const to = t.to === undefined ? undefined : momentOf(t.toAt, t.to, seenAt);
+      return h(
         "li",
         {
           "data-testid": "timeline-term",
@@ -117,6 +143,10 @@ export function mountLeadershipTimeline(
           "data-to": t.to ?? "",
           "data-started": t.startedBy,
           "data-ended": t.endedBy ?? "",
+          "data-from-at": from?.at,
+          "data-from-at-source": from?.source,
+          "data-to-at": to?.at,
+          "data-to-at-source": to?.source,
         },
         h("span", { class: "mono" }, `term ${t.term}`),
         " ",
@@ -126,8 +156,18 @@ export function mountLeadershipTimeline(
         " ",
         h("span", { class: "badge" }, t.startedBy),
         t.endedBy !== undefined && [" → ", h("span", { class: "badge past" }, t.endedBy)],
-      ),
-    );
+        h(
+          "div",
+          { class: "term-times muted", "data-testid": "timeline-term-times" },
+          momentText(from, now, "start time not known"),
+          " → ",
+          t.to === undefined ? "now" : momentText(to, now, "end time not known"),
+          from !== undefined &&
+            (t.to === undefined || to !== undefined) &&
+            ` (${formatDuration((to?.at ?? now) - from.at)}${t.to === undefined ? " so far" : ""})`,
+        ),
+      );
+    });
     const showAt = () => {
       const rev = BigInt(scrub.value);
       const t = termAt(terms, rev);
@@ -150,6 +190,12 @@ export function mountLeadershipTimeline(
         close,
       ),
       items.length > 0 ? h("ol", { class: "terms" }, items) : empty("Nobody has led yet."),
+      h(
+        "p",
+        { class: "muted note" },
+        "Times: by the server's clock where it recorded them with the change; else when this page " +
+          "saw the change live; else unknown (MVCC keeps revisions, not times).",
+      ),
       h("label", { class: "scrub" }, "Scrub to revision", scrub),
       at,
       compactedAt !== undefined &&

@@ -12,6 +12,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { describeError, isLoginRequired, isPermissionDenied } from "./access-errors.js";
 import { utf8OrUndefined } from "./format.js";
 import { lockNameOf } from "./lock-groups.js";
+import { createSeenRevisions } from "./moments.js";
 import { termStatus } from "./term-status.js";
 
 /** Parts of the state views subscribe to. */
@@ -98,6 +99,12 @@ export interface LiveState {
   readonly feed: readonly FeedEntry[];
   /** The start-up scan stopped at `scanLimit` keys. */
   readonly scanLimited: boolean;
+  /**
+   * When this page received `revision` live over its watch (`Date.now()`,
+   * the browser's clock), for the last 10 000 revisions it saw; undefined
+   * for revisions from before the page opened, or missed while disconnected.
+   */
+  seenAt(revision: bigint): number | undefined;
   /** Calls `fn` after each change of a section; returns the unsubscribe function. */
   subscribe(section: Section, fn: () => void): () => void;
   /** Calls `fn` with every batch of watch events (for views that re-read keys). */
@@ -142,6 +149,7 @@ export function createLiveState(
   let feed: FeedEntry[] = [];
   let feedSeq = 0;
   let scanLimited = false;
+  const seen = createSeenRevisions();
   const stopper = new AbortController();
 
   const listeners = new Map<Section, Set<() => void>>();
@@ -293,6 +301,7 @@ export function createLiveState(
       const kv = e.kv;
       if (kv === undefined) continue;
       const deleted = e.type === Event_EventType.DELETE;
+      seen.see(kv.modRevision, now);
       feed.unshift({ seq: ++feedSeq, type: deleted ? "DELETE" : "PUT", kv, at: now });
       if (trackLockKey(kv, deleted)) locks = true;
       const key = utf8OrUndefined(kv.key);
@@ -423,6 +432,7 @@ export function createLiveState(
     get scanLimited() {
       return scanLimited;
     },
+    seenAt: seen.at,
     subscribe(section, fn) {
       const set = listeners.get(section) ?? new Set();
       listeners.set(section, set);

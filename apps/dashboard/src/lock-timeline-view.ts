@@ -4,6 +4,7 @@ import { fill, h } from "./dom.js";
 import { displayBytes, leaseHex } from "./format.js";
 import { readKeyHistory } from "./key-history.js";
 import { buildLockHolds } from "./lock-holds.js";
+import { formatClock, formatDuration } from "./moments.js";
 import { empty } from "./panel.js";
 
 const enc = new TextEncoder();
@@ -11,12 +12,15 @@ const enc = new TextEncoder();
 /**
  * A v3lock's holders over time, from the MVCC history of its `<name>/`
  * keys: who held it from which revision to which, and how long each
- * waited in line (in revisions: MVCC keeps no times).
+ * waited in line — in revisions (MVCC keeps no times), and in seconds where
+ * this page saw both revisions live (`seenAt`, the browser's clock; v3lock
+ * records no times of its own), labelled so.
  */
 export function mountLockTimeline(
   parent: HTMLElement,
   client: ConclaveClient,
   currentRevision: () => bigint,
+  seenAt: (revision: bigint) => number | undefined,
 ): { show(name: string): void } {
   const aside = h("aside", {
     class: "timeline",
@@ -61,8 +65,14 @@ export function mountLockTimeline(
               : h(
                   "ol",
                   { class: "terms" },
-                  holds.map((hold) =>
-                    h(
+                  holds.map((hold) => {
+                    const now = Date.now();
+                    const queued = seenAt(hold.queuedAt);
+                    const from = seenAt(hold.from);
+                    const to = hold.to === undefined ? undefined : seenAt(hold.to);
+                    const clock = (ms: number | undefined) =>
+                      ms === undefined ? "?" : formatClock(ms, now);
+                    return h(
                       "li",
                       {
                         "data-testid": "lock-hold",
@@ -70,14 +80,34 @@ export function mountLockTimeline(
                         "data-from": hold.from,
                         "data-to": hold.to ?? "",
                         "data-waited": hold.waited,
+                        "data-from-at": from,
+                        "data-to-at": to,
+                        "data-waited-ms":
+                          queued === undefined || from === undefined ? undefined : from - queued,
                       },
                       h("strong", { class: "mono" }, leaseHex(hold.lease)),
                       " ",
                       h("span", { class: "muted mono" }, `rev ${hold.from} → ${hold.to ?? "now"}`),
                       " ",
-                      h("span", { class: "muted" }, `waited ${hold.waited} revisions`),
-                    ),
-                  ),
+                      h(
+                        "span",
+                        { class: "muted" },
+                        `waited ${hold.waited} revisions`,
+                        queued !== undefined &&
+                          from !== undefined &&
+                          ` (${formatDuration(from - queued)}, seen by this page)`,
+                      ),
+                      (from !== undefined || to !== undefined) &&
+                        h(
+                          "div",
+                          { class: "term-times muted", "data-testid": "lock-hold-times" },
+                          h("span", { class: "mono" }, clock(from)),
+                          " → ",
+                          h("span", { class: "mono" }, hold.to === undefined ? "now" : clock(to)),
+                          " (seen by this page)",
+                        ),
+                    );
+                  }),
                 ),
             compactedAt !== undefined &&
               h("p", { class: "muted" }, `history before revision ${compactedAt} was compacted`),

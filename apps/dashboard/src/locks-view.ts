@@ -19,7 +19,7 @@ export function mountLocksView(
       "the rest wait in that order.",
   );
   parent.append(root);
-  const timeline = mountLockTimeline(root, client, () => state.revision);
+  const timeline = mountLockTimeline(root, client, () => state.revision, state.seenAt);
 
   const render = batched(() => {
     if (state.denied) {

@@ -4,12 +4,15 @@ import { fill, h } from "./dom.js";
 /**
  * The login form shown while auth is enabled and nobody is logged in. The
  * password goes to `login` (the auth session keeps it in memory to renew the
- * token) and is never stored by the page: no localStorage, no cookie.
+ * token) and is never stored by the page: no localStorage, no cookie. With
+ * `certificate`, the browser's client certificate names a user too, and the
+ * form offers to go back to acting as that user.
  */
 export function mountLoginView(
   parent: HTMLElement,
   endpoint: string,
   login: (name: string, password: string) => Promise<void>,
+  certificate?: { user: string; use(): void },
 ): void {
   const name = h("input", {
     type: "text",
@@ -42,6 +45,17 @@ export function mountLoginView(
     submit,
     error,
   );
+  if (certificate !== undefined) {
+    const use = h(
+      "button",
+      { type: "button", class: "secondary", "data-testid": "login-certificate" },
+      "Use my client certificate (",
+      h("span", { class: "mono" }, certificate.user),
+      ")",
+    );
+    use.addEventListener("click", () => certificate.use());
+    form.append(use);
+  }
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     submit.disabled = true;

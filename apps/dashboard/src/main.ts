@@ -6,6 +6,7 @@
 
 import "./style.css";
 import { createAuthSession, createConclaveClient, createConclaveServices } from "@conclave/client";
+import { IdentitySource } from "@conclave/proto";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { mountAccessView } from "./access-view.js";
 import { createActionRunner } from "./action-runner.js";
@@ -21,13 +22,16 @@ import { mountLeasesView } from "./leases-view.js";
 import { createLiveState, type LiveState } from "./live-state.js";
 import { mountLocksView } from "./locks-view.js";
 import { mountLoginView } from "./login-view.js";
-import { mountStaleNotices } from "./stale-notice.js";
+import { startMetricsFeed } from "./metrics-sampler.js";
+import { mountStaleNotices, onStaleTick } from "./stale-notice.js";
 import { applySavedTheme, themeToggle } from "./theme-toggle.js";
 import { keepTokenFresh } from "./token-renewal.js";
 
-/** Who is logged in, and how to log out; undefined while auth is off. */
+/** Who the page acts as, and how to leave; undefined while auth is off. */
 interface Login {
   user: string;
+  /** What named the user: a password login, or the browser's client certificate. */
+  via: "password" | "client certificate";
   logout(): void;
 }
 
@@ -41,10 +45,11 @@ function mountHeader(parent: HTMLElement, endpoint: string, login?: Login): HTML
     themeToggle(),
   );
   if (login !== undefined) {
+    // A certificate cannot be logged out of: its user may log in as another one instead.
     const out = h(
       "button",
       { type: "button", class: "secondary small", "data-testid": "logout" },
-      "Log out",
+      login.via === "password" ? "Log out" : "Log in with a password",
     );
     out.addEventListener("click", () => login.logout());
     header.append(
@@ -53,6 +58,8 @@ function mountHeader(parent: HTMLElement, endpoint: string, login?: Login): HTML
         { class: "user" },
         h("span", { class: "muted" }, "user "),
         h("span", { class: "mono", "data-testid": "user" }, login.user),
+        " ",
+        h("span", { class: "muted", "data-testid": "user-via" }, `(${login.via})`),
         out,
       ),
     );
@@ -90,14 +97,14 @@ function mountStatus(header: HTMLElement, after: HTMLElement, state: LiveState):
     fill(error, state.error ?? "");
   };
   const unsubscribe = state.subscribe("status", batched(render));
-  // "T s ago" keeps counting while disconnected.
-  const timer = setInterval(() => {
+  // "T s ago" keeps counting while disconnected, re-drawn as it changes.
+  const stopTicks = onStaleTick(state, () => {
     if (!state.connected) render();
-  }, 1_000);
+  });
   render();
   return () => {
     unsubscribe();
-    clearInterval(timer);
+    stopTicks();
   };
 }
 
@@ -127,6 +134,8 @@ function main(): void {
   /** Ends what the current screen runs (live state, token renewal). */
   let teardown: (() => void) | undefined;
   let showing: "login" | "console" | undefined;
+  /** The user the browser's verified client certificate names, once WhoAmI said so. */
+  let certificateUser: string | undefined;
 
   function showLogin(): void {
     if (showing === "login") return;
@@ -136,11 +145,37 @@ function main(): void {
     session.logout();
     fill(app as HTMLElement);
     mountHeader(app as HTMLElement, endpoint);
-    mountLoginView(app as HTMLElement, endpoint, async (name, password) => {
-      await session.login(transport, name, password);
-      const stopRenewal = keepTokenFresh(session, transport, name, password, showLogin);
-      showConsole({ user: name, logout: showLogin }, stopRenewal);
-    });
+    const certificate =
+      certificateUser === undefined
+        ? undefined
+        : { user: certificateUser, use: () => showCertificateConsole(certificateUser ?? "") };
+    mountLoginView(
+      app as HTMLElement,
+      endpoint,
+      async (name, password) => {
+        await session.login(transport, name, password);
+        const stopRenewal = keepTokenFresh(session, transport, name, password, showLogin);
+        showConsole({ user: name, via: "password", logout: loggedOut }, stopRenewal);
+      },
+      certificate,
+    );
+  }
+
+  /** Back to the certificate's user when there is one, else to the login form. */
+  function loggedOut(): void {
+    session.logout();
+    if (certificateUser !== undefined) showCertificateConsole(certificateUser);
+    else showLogin();
+  }
+
+  /**
+   * The console as the user the client certificate names (etcd's
+   * --client-cert-auth: requests without a token act as the CN): no
+   * password, no token; the server checks that user's roles on every call.
+   */
+  function showCertificateConsole(user: string): void {
+    session.logout();
+    showConsole({ user, via: "client certificate", logout: showLogin });
   }
 
   function showConsole(login?: Login, stopRenewal?: () => void): void {
@@ -163,8 +198,9 @@ function main(): void {
     mountLeasesView(grid, state, client, actions);
     mountEventFeedView(grid, state);
     mountKeyBrowserView(grid, state, client, actions);
-    const stopCluster = mountClusterView(grid, state, client, actions);
-    const stopCharts = mountChartsView(grid, endpoint);
+    const metrics = startMetricsFeed(endpoint);
+    const stopCluster = mountClusterView(grid, state, client, actions, metrics);
+    const stopCharts = mountChartsView(grid, endpoint, metrics);
     const stopAccess = mountAccessView(grid, client, actions);
     const stopNotices = mountStaleNotices(grid, state);
     state.start();
@@ -174,19 +210,30 @@ function main(): void {
       stopStatus();
       stopCluster();
       stopCharts();
+      metrics.stop();
       stopAccess();
       state.stop();
     };
   }
 
-  // Ask whether auth is on (AuthStatus needs no token). A server that is
-  // down gets the console, which reconnects and asks for a login if needed.
-  createConclaveServices(transport)
-    .auth.authStatus({})
-    .then(
-      (s) => (s.enabled ? showLogin() : showConsole()),
-      () => showConsole(),
-    );
+  // Ask whether auth is on (AuthStatus needs no token) and, if it is,
+  // whether the connection's client certificate already names a user
+  // (conclave.v1 IdentityService.WhoAmI: a page cannot read its own
+  // certificate). A server that is down gets the console, which reconnects
+  // and asks for a login if needed; one without WhoAmI (etcd, an older
+  // Conclave) gets the login form.
+  const services = createConclaveServices(transport);
+  services.auth.authStatus({}).then(
+    async (s) => {
+      if (!s.enabled) return showConsole();
+      const who = await services.identity.whoAmI({}).catch(() => undefined);
+      if (who?.source === IdentitySource.CLIENT_CERTIFICATE) {
+        certificateUser = who.user;
+        showCertificateConsole(who.user);
+      } else showLogin();
+    },
+    () => showConsole(),
+  );
   window.addEventListener("pagehide", () => teardown?.());
 }
 

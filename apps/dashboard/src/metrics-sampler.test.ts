@@ -12,6 +12,7 @@ conclave_leases 2
 etcd_mvcc_db_total_size_in_bytes 4096
 etcd_mvcc_db_total_size_in_use_in_bytes 2048
 etcd_debugging_mvcc_compact_revision 7
+etcd_server_quota_backend_bytes 2.147483648e+09
 `;
 
 test("createMetricsSeries turns counter deltas into rates and mean commit times", () => {
@@ -26,8 +27,14 @@ test("createMetricsSeries turns counter deltas into rates and mean commit times"
   assert.equal(second.leases, 2);
   assert.equal(second.dbSize, 4096);
   assert.equal(second.compactRevision, 7);
+  assert.equal(second.quotaBytes, 2 ** 31, "Go's %g notation parsed");
   // A restarted server's counters start over: no negative rates.
   const third = series.add(reading(1, 1, 0, 1), 4_000);
   assert.deepEqual(third.rates, {});
   assert.equal(series.points.length, 2, "keeps at most `limit` points");
+});
+
+test("a server without etcd_server_quota_backend_bytes has no known quota (not 0)", () => {
+  const point = createMetricsSeries().add("etcd_mvcc_db_total_size_in_bytes 4096\n", 1_000);
+  assert.equal(point.quotaBytes, undefined);
 });

@@ -14,7 +14,15 @@ export interface MetricsPoint {
   dbSize: number;
   dbInUse: number;
   compactRevision: number;
+  /**
+   * `etcd_server_quota_backend_bytes`: the backend quota (etcd's 2 GiB by
+   * default), negative when quotas are off; undefined when the server does
+   * not export it.
+   */
+  quotaBytes: number | undefined;
 }
+
+const quotaSeries = "etcd_server_quota_backend_bytes";
 
 /** Counters of one reading, kept to compute the next reading's rates. */
 interface Counters {
@@ -76,10 +84,57 @@ export function createMetricsSeries(limit = 90): {
         dbSize: sumOf(samples, "etcd_mvcc_db_total_size_in_bytes"),
         dbInUse: sumOf(samples, "etcd_mvcc_db_total_size_in_use_in_bytes"),
         compactRevision: sumOf(samples, "etcd_debugging_mvcc_compact_revision"),
+        quotaBytes: samples.some((x) => x.name === quotaSeries)
+          ? sumOf(samples, quotaSeries)
+          : undefined,
       };
       points.push(point);
       if (points.length > limit) points.shift();
       return point;
     },
+  };
+}
+
+/** The server's /metrics, read every `pollMs`, for every view that shows it. */
+export interface MetricsFeed {
+  /** The readings so far (the last few minutes), oldest first. */
+  readonly points: readonly MetricsPoint[];
+  /** Calls `fn` after each reading; returns the unsubscribe function. */
+  subscribe(fn: (points: readonly MetricsPoint[]) => void): () => void;
+  stop(): void;
+}
+
+/**
+ * Reads `${endpoint}/metrics` every `pollMs` (default 2 s) — open without a
+ * token, as in etcd — into one series shared by the charts and the cluster
+ * panel. A server that is down leaves the last readings as they were.
+ */
+export function startMetricsFeed(endpoint: string, pollMs = 2_000): MetricsFeed {
+  const series = createMetricsSeries();
+  const listeners = new Set<(points: readonly MetricsPoint[]) => void>();
+  const stopper = new AbortController();
+  void (async () => {
+    while (!stopper.signal.aborted) {
+      try {
+        const r = await fetch(`${endpoint}/metrics`, { signal: stopper.signal });
+        if (r.ok) {
+          series.add(await r.text(), Date.now());
+          for (const fn of listeners) fn(series.points);
+        }
+      } catch {
+        // Down: the views keep their last picture under the stale notice.
+      }
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+  })();
+  return {
+    get points() {
+      return series.points;
+    },
+    subscribe(fn) {
+      listeners.add(fn);
+      return () => listeners.delete(fn);
+    },
+    stop: () => stopper.abort(),
   };
 }

@@ -1,9 +1,34 @@
 import { fill, h } from "./dom.js";
-import { formatStale } from "./format.js";
+import { formatStale, msUntilStaleChange } from "./format.js";
 import type { LiveState } from "./live-state.js";
 
-/** How often the "T s ago" of a stale notice is brought up to date, ms. */
-const tickMs = 1_000;
+/**
+ * Calls `render` each time the "T s ago" of {@link formatStale} changes
+ * while the connection is down — timed from `state.lastDataAt`, not by a
+ * free-running interval, which would let the shown age lag the real one by
+ * up to a second ("1 s ago" 2.4 s after the last data) — and once a second
+ * otherwise. Returns the stop function.
+ */
+export function onStaleTick(state: LiveState, render: () => void): () => void {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const schedule = () => {
+    const wait = state.connected ? 1_000 : msUntilStaleChange(state.lastDataAt, Date.now());
+    timer = setTimeout(() => {
+      render();
+      schedule();
+    }, wait);
+  };
+  // A new state (disconnected, new data) changes when the next change is due.
+  const unsubscribe = state.subscribe("status", () => {
+    clearTimeout(timer);
+    schedule();
+  });
+  schedule();
+  return () => {
+    unsubscribe();
+    clearTimeout(timer);
+  };
+}
 
 /**
  * Gives every panel under `root` an honest notice: while the connection is
@@ -32,10 +57,10 @@ export function mountStaleNotices(root: HTMLElement, state: LiveState): () => vo
     }
   };
   const unsubscribe = state.subscribe("status", render);
-  const timer = setInterval(render, tickMs);
+  const stopTicks = onStaleTick(state, render);
   render();
   return () => {
     unsubscribe();
-    clearInterval(timer);
+    stopTicks();
   };
 }

@@ -3,6 +3,7 @@ import {
   Cluster,
   conclaveWatch,
   Election,
+  IdentityService,
   KV,
   LeaderElectionService,
   Lease,
@@ -39,6 +40,8 @@ export interface ConclaveServices {
   keepAlive: Client<typeof LeaseService>;
   /** conclave.v1.LeaderElectionService. */
   leaderElection: Client<typeof LeaderElectionService>;
+  /** conclave.v1.IdentityService: whom the server takes these credentials for (WhoAmI). */
+  identity: Client<typeof IdentityService>;
 }
 
 /**
@@ -63,5 +66,6 @@ export function createConclaveServices(transport: Transport): ConclaveServices {
     watchStream: createClient(conclaveWatch.WatchService, transport),
     keepAlive: createClient(LeaseService, transport),
     leaderElection: createClient(LeaderElectionService, transport),
+    identity: createClient(IdentityService, transport),
   };
 }

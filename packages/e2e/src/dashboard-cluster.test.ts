@@ -71,6 +71,9 @@ describe("dashboard cluster panel and charts", () => {
       await text("member"),
       new RegExp(BigInt(members.members[0]?.ID ?? "0").toString(16)),
     );
+    // etcd's default quota (--quota-backend-bytes 0), read from /metrics.
+    await waitForText("quota-bytes", (t) => t === "2 GiB", "the default quota");
+    assert.equal(await text("quota-alarm"), "no NOSPACE alarm");
   });
 
   test("requests/s by method: a burst of Puts shows as a Put line with a rate", async () => {
@@ -101,5 +104,102 @@ describe("dashboard cluster panel and charts", () => {
       .header.revision;
     ctl("compaction", rev);
     await waitForText("metrics-compact-revision", (t) => t === rev, `compacted at ${rev}`);
+  });
+});
+
+describe("dashboard: DB size against the backend quota, and the NOSPACE alarm", () => {
+  /** etcd's own alarm test's quota: 13 pages. */
+  const quota = 13 * 4096;
+  let server: RunningServer;
+  let browser: LaunchedBrowser;
+  let page: Page;
+
+  const ctl = (...args: string[]) => etcdctl(server.endpoint, args);
+  const dbSize = () =>
+    Number(
+      parseJson<Array<{ Status: { dbSize: number } }>>(
+        ctl("endpoint", "status", "-w", "json").stdout,
+      )[0]?.Status.dbSize,
+    );
+  /** Waits until the quota box shows what `ok` wants; returns its data and text. */
+  async function waitForQuota(
+    what: string,
+    ok: (q: { percent: number; alarm: string; full: boolean; text: string }) => boolean,
+  ) {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const q = await page.evaluate(`(() => {
+        const box = document.querySelector('[data-testid="quota"]');
+        return box && {
+          percent: Number(box.querySelector('[data-testid="quota-percent"]')?.dataset.percent ?? NaN),
+          alarm: box.dataset.alarm ?? "",
+          full: box.querySelector('[data-testid="quota-bar"]')?.classList.contains("full") ?? false,
+          text: box.textContent ?? "",
+        };
+      })()`);
+      const shown = q as { percent: number; alarm: string; full: boolean; text: string } | null;
+      if (shown !== null && ok(shown)) return shown;
+      if (Date.now() > deadline) assert.fail(`${what}: the quota box shows ${JSON.stringify(q)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  before(async () => {
+    buildDashboard();
+    [server, browser] = await Promise.all([
+      startConclave({ args: ["--quota-backend-bytes", String(quota)] }),
+      launchChromium(),
+    ]);
+    page = await browser.context.newPage();
+    await page.goto(`${server.url}/`);
+    await waitForPage(page, "connected", (s) => s.status === "connected", { timeoutMs: 10_000 });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test("the quota from /metrics, the DB's share of it as etcdctl's dbSize says, no alarm", async () => {
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    assert.match(metrics, new RegExp(`^etcd_server_quota_backend_bytes ${quota}$`, "m"));
+    const size = dbSize();
+    const q = await waitForQuota(
+      "the DB's share",
+      (q) => Math.abs(q.percent - (size / quota) * 100) < 1e-6,
+    );
+    assert.equal(q.alarm, "");
+    assert.match(q.text, /of the 52 KiB quota/);
+    assert.match(q.text, /no NOSPACE alarm/);
+  });
+
+  test("filling the quota raises NOSPACE: the bar turns full and the alarm says writes are refused", async () => {
+    const value = "b".repeat(4096);
+    for (let puts = 0; ; puts++) {
+      const r = ctl("put", "fill", value);
+      if (r.code !== 0) {
+        assert.match(r.stderr, /database space exceeded/);
+        break;
+      }
+      if (puts > 200) assert.fail("the quota never filled");
+    }
+    const size = dbSize();
+    const q = await waitForQuota(
+      "NOSPACE",
+      (q) => q.alarm === "NOSPACE" && Math.abs(q.percent - (size / quota) * 100) < 1e-6,
+    );
+    assert.equal(q.full, true, "the bar says full");
+    assert.match(q.text, /NOSPACE alarm: writes are refused/);
+    // The runbook — compact, defragment, disarm — clears it on the page too.
+    const rev = parseJson<{ header: { revision: string } }>(ctl("get", "fill", "-w", "json").stdout)
+      .header.revision;
+    assert.equal(ctl("compaction", "--physical", rev).code, 0);
+    assert.equal(ctl("defrag").code, 0);
+    assert.equal(ctl("alarm", "disarm").code, 0);
+    const defragged = dbSize();
+    await waitForQuota(
+      "disarmed",
+      (q) => q.alarm === "" && Math.abs(q.percent - (defragged / quota) * 100) < 1e-6,
+    );
   });
 });

@@ -26,6 +26,8 @@ describe("leadership timeline", () => {
   let client: ConclaveClient;
   /** The revision of each change, as the server answered it. */
   const revs: Record<string, bigint> = {};
+  /** Wall-clock bounds of each change: just before the call, just after its answer. */
+  const when: Record<string, [number, number]> = {};
 
   before(async () => {
     buildDashboard();
@@ -36,14 +38,16 @@ describe("leadership timeline", () => {
       (await client.services.lease.leaseGrant({ TTL: ttl, ID: 0n })).ID;
     const keep = await lease(600n);
     const short = await lease(2n); // never kept alive: expires
-    const rev = async (name: string, p: Promise<{ term?: { revision: bigint } | undefined }>) => {
-      revs[name] = (await p).term?.revision ?? 0n;
+    const rev = async (name: string, call: () => Promise<{ term?: { revision: bigint } }>) => {
+      const start = Date.now();
+      revs[name] = (await call()).term?.revision ?? 0n;
+      when[name] = [start, Date.now()];
     };
-    await rev("create", le.create({ election }));
-    await rev("a", le.enter({ election, candidateId: "a", lease: keep }));
+    await rev("create", () => le.create({ election }));
+    await rev("a", () => le.enter({ election, candidateId: "a", lease: keep }));
     await le.enter({ election, candidateId: "b", lease: short });
     await le.enter({ election, candidateId: "c", lease: keep });
-    await rev("a resigns", le.withdraw({ election, candidateId: "a" }));
+    await rev("a resigns", () => le.withdraw({ election, candidateId: "a" }));
     // b's lease runs out: c leads.
     const deadline = Date.now() + 10_000;
     for (;;) {
@@ -56,9 +60,9 @@ describe("leadership timeline", () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     await le.enter({ election, candidateId: "d", lease: keep });
-    await rev("c evicted", le.evict({ election, candidateId: "c" }));
+    await rev("c evicted", () => le.evict({ election, candidateId: "c" }));
     await le.enter({ election, candidateId: "e", lease: keep });
-    await rev("e anointed", le.anoint({ election, candidateId: "e" }));
+    await rev("e anointed", () => le.anoint({ election, candidateId: "e" }));
     page = await browser.context.newPage();
     await page.goto(`${server.url}/`);
     await waitForPage(page, "connected", (s) => s.status === "connected", { timeoutMs: 10_000 });
@@ -97,9 +101,57 @@ describe("leadership timeline", () => {
     assert.equal(leaderKey.kvs[0]?.mod_revision, r("e anointed"));
   });
 
+  test("each term's start and end carry the server's time of that change, labelled as the server's clock", async () => {
+    const times = await page
+      .getByTestId("timeline-term")
+      .evaluateAll((els) =>
+        els.map((e) => [
+          e.getAttribute("data-from-at"),
+          e.getAttribute("data-from-at-source"),
+          e.getAttribute("data-to-at"),
+          e.getAttribute("data-to-at-source"),
+          e.querySelector('[data-testid="timeline-term-times"]')?.textContent ?? "",
+        ]),
+      );
+    const within = (at: string | null | undefined, change: string) => {
+      const [lo, hi] = when[change] ?? [0, 0];
+      const ms = Number(at);
+      assert.ok(lo <= ms && ms <= hi, `${change}: ${lo} <= ${ms} <= ${hi}`);
+    };
+    // The server recorded every change of this run: all times are the server's.
+    for (const [from, fromSource, to, toSource, text] of times) {
+      assert.equal(fromSource, "server", text);
+      assert.ok(to === null || toSource === "server", text);
+      assert.ok(to === null || Number(from) <= Number(to), text);
+      assert.match(text, /^\d\d:\d\d:\d\d \(server clock\) → /);
+    }
+    within(times[0]?.[0], "a");
+    within(times[0]?.[2], "a resigns");
+    within(times[1]?.[0], "a resigns");
+    within(times[2]?.[2], "c evicted");
+    within(times[3]?.[0], "c evicted");
+    within(times[3]?.[2], "e anointed");
+    within(times[4]?.[0], "e anointed");
+    // b's term ended when the expiry duty took b out: between "a resigns" and c's term.
+    assert.equal(times[1]?.[2], times[2]?.[0], "b's end is c's start");
+    assert.match(times[4]?.[4] ?? "", / → now \(.+ so far\)$/, "the current term runs on");
+    // The election's card says since when its leader leads, by the same record.
+    const since = page.locator(
+      `[data-election="${election}"] [data-testid="election-leader-since"]`,
+    );
+    assert.equal(await since.getAttribute("data-source"), "server");
+    assert.equal(await since.getAttribute("data-at"), times[4]?.[0]);
+    assert.match((await since.textContent()) ?? "", /^\d\d:\d\d:\d\d \(server clock\)$/);
+    assert.match(
+      (await page.getByTestId("timeline").textContent()) ?? "",
+      /by the server's clock where it recorded them/,
+    );
+  });
+
   test("locks: holders over time with the revisions each waited, as etcdctl's keys say", async () => {
     const first = await client.grantLease(60);
     const second = await client.grantLease(60);
+    const lockStart = Date.now();
     const held = await client.lock("tl-lock", { lease: first });
     const waiting = client.lock("tl-lock", { lease: second });
     const hex2 = second.id.toString(16);
@@ -121,6 +173,7 @@ describe("leadership timeline", () => {
       )?.create_revision;
     const c1 = createdBy(first.id);
     const c2 = createdBy(second.id);
+    const unlockCalled = Date.now();
     await held.unlock();
     const handed = await waiting;
     const unlockedAt = String((await client.range("tl-lock/", { prefix: true })).revision);
@@ -138,6 +191,24 @@ describe("leadership timeline", () => {
       [first.id.toString(16), c1, unlockedAt, "0"],
       [hex2, unlockedAt, "", String(Number(unlockedAt) - Number(c2))],
     ]);
+    // v3lock records no times: the page saw these revisions live, and says so.
+    const seen = await page
+      .getByTestId("lock-hold")
+      .evaluateAll((els) =>
+        els.map((e) => [
+          Number(e.getAttribute("data-from-at")),
+          Number(e.getAttribute("data-to-at")),
+          Number(e.getAttribute("data-waited-ms")),
+          e.querySelector('[data-testid="lock-hold-times"]')?.textContent ?? "",
+        ]),
+      );
+    const [h1, h2] = seen;
+    assert.ok(h1 && h2);
+    assert.ok(h1[0] >= lockStart && h1[1] >= h1[0] && h1[1] === h2[0], JSON.stringify(seen));
+    assert.ok(h2[0] >= unlockCalled && h2[0] <= Date.now(), JSON.stringify(seen));
+    // The waiter queued after the lock was taken and got it at the hand-over.
+    assert.ok(h2[2] >= 0 && h2[2] <= h2[0] - lockStart, JSON.stringify(seen));
+    assert.match(String(h2[3]), /\(seen by this page\)$/);
     await handed.unlock();
   });
 

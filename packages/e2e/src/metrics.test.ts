@@ -270,3 +270,47 @@ function suite(name: string, start: () => Promise<RunningServer>) {
 
 suite("Conclave", () => startConclave());
 suite("etcd 3.4", () => startEtcd());
+
+/** The HELP, TYPE and sample lines of one series in a scrape, as the server printed them. */
+async function seriesLines(server: RunningServer, name: string): Promise<string[]> {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  return text
+    .split("\n")
+    .filter(
+      (l) =>
+        l.startsWith(`# HELP ${name} `) ||
+        l.startsWith(`# TYPE ${name} `) ||
+        l.startsWith(`${name} `),
+    );
+}
+
+describe("etcd_server_quota_backend_bytes, as etcd 3.4 reports it", () => {
+  // etcd's default (0 → 2 GiB), a quota of 16 MiB, and quotas off (negative: etcd reports the setting).
+  for (const [setting, shown] of [
+    [undefined, "2.147483648e+09"],
+    ["16777216", "1.6777216e+07"],
+    ["-1", "-1"],
+  ] as const) {
+    it(`--quota-backend-bytes ${setting ?? "(default)"}`, async () => {
+      const args = setting === undefined ? [] : ["--quota-backend-bytes", setting];
+      const [etcd, conclave] = await Promise.all([startEtcd({ args }), startConclave({ args })]);
+      try {
+        const name = "etcd_server_quota_backend_bytes";
+        const fromEtcd = await seriesLines(etcd, name);
+        const fromConclave = await seriesLines(conclave, name);
+        // etcd's Go client prints floats in Go's %g; the number is the same.
+        assert.deepEqual(fromEtcd, [
+          `# HELP ${name} Current backend storage quota size in bytes.`,
+          `# TYPE ${name} gauge`,
+          `${name} ${shown}`,
+        ]);
+        assert.deepEqual(fromConclave.slice(0, 2), fromEtcd.slice(0, 2));
+        const value = (lines: string[]) => Number(lines[2]?.split(" ")[1]);
+        assert.equal(value(fromConclave), value(fromEtcd));
+      } finally {
+        await Promise.all([etcd.stop(), conclave.stop()]);
+        for (const s of [etcd, conclave]) rmSync(s.dataDir, { recursive: true, force: true });
+      }
+    });
+  }
+});

@@ -15,6 +15,7 @@
 // Namespaced: the shared log of the PostgreSQL replica mode (internal to the
 // server; `conclaveLog.LogEntrySchema`).
 export * as conclaveLog from "./gen/conclave/log/v1/log_entry_pb.js";
+export * from "./gen/conclave/v1/identity_pb.js";
 export * from "./gen/conclave/v1/leader_election_pb.js";
 export * from "./gen/conclave/v1/lease_pb.js";
 export * as conclaveWatch from "./gen/conclave/v1/watch_pb.js";

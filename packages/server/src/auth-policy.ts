@@ -5,6 +5,7 @@ import {
   Cluster,
   conclaveWatch,
   Election,
+  IdentityService,
   KV,
   LeaderElectionService,
   Lease,
@@ -155,5 +156,7 @@ export const authPolicy: ReadonlyMap<string, Readonly<Record<string, MethodNeed<
     }),
     needs(conclaveWatch.WatchService, { watch: "serviceKeys" }),
     needs(LeaseService, { keepAliveOnce: "token" }),
+    // Answers only about the request's own credentials, as AuthStatus needs nothing.
+    needs(IdentityService, { whoAmI: "token" }),
   ],
 );

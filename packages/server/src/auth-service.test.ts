@@ -5,6 +5,8 @@ import {
   AlarmType,
   Auth,
   Election,
+  IdentityService,
+  IdentitySource,
   KV,
   LeaderElectionService,
   Lease,
@@ -375,6 +377,30 @@ describe("etcdserverpb.Auth", () => {
     );
   });
 
+  it("IdentityService.WhoAmI names the user a request acts as, and what named it", async () => {
+    const who = createClient(IdentityService, transport);
+    const ask = async (headers: Record<string, string>) => {
+      const r = await who.whoAmI({}, { headers });
+      return [r.authEnabled, r.user, IdentitySource[r.source]];
+    };
+    assert.deepEqual(await ask({}), [true, "", "NONE"]);
+    assert.deepEqual(await ask({ token: aliceToken }), [true, "alice", "TOKEN"]);
+    assert.deepEqual(await ask({ "x-test-cn": "alice" }), [true, "alice", "CLIENT_CERTIFICATE"]);
+    // A token wins over the certificate, as in every check.
+    assert.deepEqual(await ask({ "x-test-cn": "alice", token: rootToken }), [
+      true,
+      "root",
+      "TOKEN",
+    ]);
+    // A CN without a user is still who the request claims to be (every check refuses it).
+    assert.deepEqual(await ask({ "x-test-cn": "ghost" }), [true, "ghost", "CLIENT_CERTIFICATE"]);
+    await expectError(
+      who.whoAmI({}, { headers: { token: "bogus" } }),
+      Code.Unauthenticated,
+      "etcdserver: invalid auth token",
+    );
+  });
+
   it("password change and user deletion revoke tokens; disable drops all", async () => {
     await c.auth.userChangePassword({ name: "alice", password: "new" }, as(rootToken));
     await expectError(
@@ -392,5 +418,11 @@ describe("etcdserverpb.Auth", () => {
       "etcdserver: invalid auth token",
     );
     await c.kv.range({ key: b("bar") });
+    // Auth off: requests act as nobody, certificate or not.
+    const who = await createClient(IdentityService, transport).whoAmI(
+      {},
+      { headers: { "x-test-cn": "alice" } },
+    );
+    assert.deepEqual([who.authEnabled, who.user, who.source], [false, "", IdentitySource.NONE]);
   });
 });

@@ -31,6 +31,7 @@ export {
   type InitialCluster,
 } from "./etcd-member-ids.js";
 export { fillHeader } from "./header.js";
+export { createIdentityService } from "./identity-service.js";
 export { createKvService } from "./kv-service.js";
 export {
   createElectionStore,

@@ -62,6 +62,8 @@ describe("metrics", () => {
     assert.equal(value(text, "etcd_server_has_leader"), 1);
     assert.equal(value(text, "etcd_server_is_leader"), 1);
     assert.equal(value(text, "etcd_server_leader_changes_seen_total"), 1);
+    // --quota-backend-bytes 0 (default): etcd's 2 GiB.
+    assert.equal(value(text, "etcd_server_quota_backend_bytes"), 2 * 1024 ** 3);
     assert.ok((value(text, "process_resident_memory_bytes") ?? 0) > 1024 * 1024);
     assert.ok((value(text, "process_open_fds") ?? 0) > 0);
     assert.ok((value(text, "process_cpu_seconds_total") ?? -1) >= 0);

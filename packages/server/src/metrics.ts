@@ -123,6 +123,12 @@ export function createMetrics(ctx: ServerContext): Metrics {
     "Total size of the underlying database logically in use in bytes.",
     () => ctx.store.backend.sizeInUseBytes(),
   );
+  // etcd 3.4 sets it once, from --quota-backend-bytes (NewBackendQuota).
+  gauge(
+    "etcd_server_quota_backend_bytes",
+    "Current backend storage quota size in bytes.",
+    () => ctx.quota.reportedBytes,
+  );
   // Live keys, as etcd's keyIndex counts them: a delete lowers it.
   gauge("etcd_debugging_mvcc_keys_total", "Total number of keys.", () => ctx.store.keyCount());
   const storeCounter = (name: string, help: string, key: keyof MvccStats) =>

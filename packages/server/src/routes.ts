@@ -4,6 +4,7 @@ import {
   Cluster,
   conclaveWatch,
   Election,
+  IdentityService,
   KV,
   LeaderElectionService,
   Lease,
@@ -17,6 +18,7 @@ import { createAuthService } from "./auth-service.js";
 import { createClusterService } from "./cluster-service.js";
 import { createConclaveLeaseService } from "./conclave-lease-service.js";
 import { createElectionService } from "./election-service.js";
+import { createIdentityService } from "./identity-service.js";
 import { createKvService } from "./kv-service.js";
 import { createLeaderElectionService } from "./leader-election/leader-election-service.js";
 import { createLeaseService } from "./lease-service.js";
@@ -58,5 +60,7 @@ export function createRoutes(ctx: ServerContext): (router: ConnectRouter) => voi
       auth(conclaveWatch.WatchService, createWatchStreamService(ctx)),
     );
     router.service(LeaseService, auth(LeaseService, createConclaveLeaseService(ctx)));
+    // Whom a request acts as (a browser cannot read its client certificate's CN).
+    router.service(IdentityService, auth(IdentityService, createIdentityService(ctx)));
   };
 }

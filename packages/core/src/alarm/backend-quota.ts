@@ -17,6 +17,12 @@ export interface BackendQuota {
   available(bytes: number): boolean;
   /** The quota in bytes; Infinity when quotas are off. */
   readonly limit: number;
+  /**
+   * What etcd 3.4 reports as `etcd_server_quota_backend_bytes`: the quota in
+   * bytes (2 GiB for the default 0), or the setting itself when it is
+   * negative (quotas off).
+   */
+  readonly reportedBytes: number;
 }
 
 /**
@@ -32,6 +38,7 @@ export function createBackendQuota(backend: Backend, quotaBytes: number): Backen
         : quotaBytes;
   return {
     limit,
+    reportedBytes: quotaBytes === 0 ? defaultQuotaBackendBytes : quotaBytes,
     available: (bytes) => backend.sizeBytes() + bytes + kvOverheadBytes <= limit,
   };
 }

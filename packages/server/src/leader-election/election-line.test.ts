@@ -8,6 +8,7 @@ import {
   type LineOp,
   type LineState,
   parseLineState,
+  stampLineTimes,
 } from "./election-line.js";
 
 const c = (id: string, lease = "0") => ({ id, lease });
@@ -265,5 +266,38 @@ describe("create, close and listing", () => {
     const s = parseLineState(new TextEncoder().encode(JSON.stringify(old)));
     assert.deepEqual(s, { ...old, created: false });
     assert.deepEqual(parseLineState(new TextEncoder().encode(JSON.stringify(s))), s);
+  });
+  it("stamps each change with its time, and the leader's term with the time it began", () => {
+    const t0 = 1_700_000_000_000;
+    const step = (prev: LineState, op: LineOp, now: number) =>
+      stampLineTimes(prev, applyLineOp(prev, op) as LineState, now);
+    let s = step(emptyLine, { op: "enter", candidate: c("a") }, t0);
+    assert.deepEqual([s.last.at, s.leaderSince], [t0, t0], "a elected at t0");
+    s = step(s, { op: "enter", candidate: c("b") }, t0 + 1);
+    assert.deepEqual([s.last.at, s.leaderSince], [t0 + 1, t0], "a still leads since t0");
+    s = step(s, { op: "anoint", id: "b" }, t0 + 2);
+    assert.deepEqual([s.last.at, s.leaderSince], [t0 + 2, t0 + 2], "b elected at t0+2");
+    s = step(s, { op: "close" }, t0 + 3);
+    assert.deepEqual([s.last.at, s.leaderSince], [t0 + 3, undefined], "nobody leads");
+    assert.equal("leaderSince" in s, false, "not stored as null");
+  });
+
+  it("never invents a start time for a leader elected before times were recorded", () => {
+    const old = parseLineState(
+      new TextEncoder().encode(
+        JSON.stringify({
+          term: 2,
+          candidates: [c("a")],
+          last: { reason: "entered", candidate: "a", elected: true },
+        }),
+      ),
+    );
+    const s = stampLineTimes(
+      old,
+      applyLineOp(old, { op: "enter", candidate: c("b") }) as LineState,
+      5,
+    );
+    assert.equal(s.last.at, 5);
+    assert.equal(s.leaderSince, undefined);
   });
 });

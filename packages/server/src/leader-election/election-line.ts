@@ -33,8 +33,18 @@ export interface LineState {
    * existed lack it: {@link parseLineState} reads them as false.
    */
   created: boolean;
-  /** The change that produced this state. */
-  last: { reason: LineReason; candidate: string; elected: boolean };
+  /**
+   * The change that produced this state; `at` is when it was written (unix
+   * ms, by the writing server's clock), absent in states written before
+   * Conclave recorded times.
+   */
+  last: { reason: LineReason; candidate: string; elected: boolean; at?: number };
+  /**
+   * When the current leader was elected (unix ms, by the clock of the server
+   * that wrote that change); absent with no leader, or when the leader was
+   * elected before Conclave recorded times — never guessed.
+   */
+  leaderSince?: number;
 }
 
 const dec = new TextDecoder();
@@ -76,6 +86,23 @@ export const emptyLine: LineState = {
   created: false,
   last: { reason: "entered", candidate: "", elected: false },
 };
+
+/**
+ * `next` (what {@link applyLineOp} made of `prev`) with the wall-clock time
+ * `now` (unix ms) of its change, and the time its leader was elected: `now`
+ * when this change elected one, kept from `prev` while the same leader
+ * leads, dropped when nobody does.
+ */
+export function stampLineTimes(prev: LineState, next: LineState, now: number): LineState {
+  const { leaderSince: _, ...rest } = next;
+  const since =
+    next.candidates.length === 0 ? undefined : next.last.elected ? now : prev.leaderSince;
+  return {
+    ...rest,
+    last: { ...next.last, at: now },
+    ...(since === undefined ? {} : { leaderSince: since }),
+  };
+}
 
 const reasonOf: Record<LineOp["op"], LineReason> = {
   enter: "entered",

@@ -1,3 +1,4 @@
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import {
   CompareResult,
   CompareTarget,
@@ -19,6 +20,7 @@ import {
   type LineOp,
   type LineState,
   parseLineState,
+  stampLineTimes,
 } from "./election-line.js";
 import { errElectionNotFound } from "./errors.js";
 
@@ -144,6 +146,8 @@ export function createElectionStore(ctx: ServerContext, c: LocalClient): Electio
       leaderLease: lease,
       leaderLeaseTtl: info === undefined ? -1n : BigInt(info.remaining),
       created: s.created,
+      changedAt: s.last.at === undefined ? undefined : timestampFromMs(s.last.at),
+      leaderSince: s.leaderSince === undefined ? undefined : timestampFromMs(s.leaderSince),
     } as Term;
   }
 
@@ -230,8 +234,12 @@ export function createElectionStore(ctx: ServerContext, c: LocalClient): Electio
         if (snap.state === undefined && op.op !== "enter" && op.op !== "create") {
           throw errElectionNotFound(election);
         }
-        const next = applyLineOp(snap.state ?? emptyLine, op);
-        if (next === undefined) return toTerm(election, snap.state, snap.stateRev, snap.leaderRev);
+        const prev = snap.state ?? emptyLine;
+        const changed = applyLineOp(prev, op);
+        if (changed === undefined) {
+          return toTerm(election, snap.state, snap.stateRev, snap.leaderRev);
+        }
+        const next = stampLineTimes(prev, changed, Date.now());
         const resp = await as.txn(
           txnRequest({
             compare: [

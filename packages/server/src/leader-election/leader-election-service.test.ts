@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { type Timestamp, timestampMs } from "@bufbuild/protobuf/wkt";
 import {
   Compare_CompareResult,
   Compare_CompareTarget,
@@ -160,6 +161,38 @@ describe("conclave.v1.LeaderElectionService", () => {
       [[EventReason.CURRENT, "b", 2n, head]],
     );
     abort.abort();
+  });
+
+  it("terms carry the server's time of each change and of the leader's election; replays keep them", async () => {
+    const e = "times";
+    const ms = (t: Timestamp | undefined) => (t === undefined ? undefined : timestampMs(t));
+    const start = Date.now();
+    const t1 = (await le.enter({ election: e, candidateId: "a" })).term;
+    const afterEnter = Date.now();
+    const elected = ms(t1?.leaderSince) ?? -1;
+    assert.ok(start <= elected && elected <= afterEnter, `${start} <= ${elected} <= ${afterEnter}`);
+    assert.equal(ms(t1?.changedAt), elected, "the change that elected a is when a began");
+    await new Promise((r) => setTimeout(r, 5));
+    const t2 = (await le.enter({ election: e, candidateId: "b" })).term;
+    assert.ok((ms(t2?.changedAt) ?? -1) > elected, "b's entry is later");
+    assert.equal(ms(t2?.leaderSince), elected, "a still leads since its election");
+    const got = (await le.getTerm({ election: e })).term;
+    assert.equal(ms(got?.changedAt), ms(t2?.changedAt));
+    // The Events replay reads the same times from MVCC history.
+    const abort = new AbortController();
+    const replayed: Array<number | undefined> = [];
+    for await (const ev of le.events(
+      { election: e, startRevision: t1?.revision ?? 0n },
+      { signal: abort.signal },
+    )) {
+      replayed.push(ms(ev.term?.changedAt));
+      if (replayed.length === 3) break; // entered a, elected a, entered b
+    }
+    abort.abort();
+    assert.deepEqual(replayed, [elected, elected, ms(t2?.changedAt)]);
+    const closed = (await le.close({ election: e })).term;
+    assert.equal(closed?.leaderSince, undefined, "nobody leads after a close");
+    assert.ok((ms(closed?.changedAt) ?? -1) >= (ms(t2?.changedAt) ?? 0));
   });
 
   it("fences a deposed leader's late writes with the leader key's revision", async () => {
