@@ -1,6 +1,11 @@
 import type * as http from "node:http";
 import type * as http2 from "node:http2";
-import { type CallProtocol, callContextValues, createCallContext } from "@conclave/server";
+import {
+  type CallProtocol,
+  callContextValues,
+  createCallContext,
+  txnRequestTypeName,
+} from "@conclave/server";
 import {
   Code,
   ConnectError,
@@ -22,6 +27,7 @@ import {
 import type { FastifyInstance } from "fastify";
 import type { CallPipeline } from "./call-pipeline.js";
 import { countEnvelopedBytes } from "./count-message-bytes.js";
+import { cutDeepTxnBody, cutDeepTxnUnaryBody } from "./deep-txn-body.js";
 import { useGrpcGoMessageEncoding } from "./encode-grpc-message.js";
 import { limitGrpcRequestSize } from "./limit-grpc-request-size.js";
 
@@ -102,6 +108,7 @@ export function connectEdgePlugin(
     instance.addContentTypeParser(re, (_req, _payload, next) => next(null, undefined));
   }
   for (const handler of router.handlers) {
+    const txn = handler.method.input.typeName === txnRequestTypeName;
     instance.all(handler.requestPath, {}, async (req, reply) => {
       try {
         const uReq = universalRequestFromNodeRequest(req.raw, reply.raw, undefined, undefined);
@@ -113,6 +120,20 @@ export function connectEdgePlugin(
             limits.readMaxBytes,
             pipeline.traffic,
           );
+        }
+        if (txn) {
+          // A txn nested deeper than Connect's decoder goes is cut to what
+          // validation reads before Connect decodes it (deep-txn-body.ts).
+          const body = uReq.body as AsyncIterable<Uint8Array>;
+          const format = /[/+]json\b/i.test(req.headers["content-type"] ?? "") ? "json" : "binary";
+          const maxBytes = limits.readMaxBytes;
+          if (protocol === "connect") {
+            const read = await cutDeepTxnUnaryBody(body, { format, maxBytes });
+            uReq.body = read.body;
+            if (read.cut !== undefined) uReq.header.set("content-length", String(read.cut));
+          } else {
+            uReq.body = cutDeepTxnBody(body, { format, maxBytes });
+          }
         }
         const uRes = await handler(uReq);
         if (protocol === "grpc" && uRes.body !== undefined) {

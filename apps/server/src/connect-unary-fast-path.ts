@@ -1,7 +1,12 @@
 import type * as http from "node:http";
 import type * as http2 from "node:http2";
 import type { DescMessage } from "@bufbuild/protobuf";
-import { callContextValues, createCallContext } from "@conclave/server";
+import {
+  callContextValues,
+  createCallContext,
+  cutDeepTxn,
+  txnRequestTypeName,
+} from "@conclave/server";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
   createMethodSerializationLookup,
@@ -165,7 +170,7 @@ export function createConnectUnaryFastPath(
             Code.InvalidArgument,
           );
         }
-        const input = serialization.getI(binary).parse(Buffer.concat(chunks, received));
+        const input = parseInput(entry, serialization, binary, Buffer.concat(chunks, received));
         const output = await invokeUnary(context, entry.spec.impl, input, layers);
         body = serialization.getO(binary).serialize(output);
       } catch (e) {
@@ -193,5 +198,29 @@ export function createConnectUnaryFastPath(
       (res as http.ServerResponse).writeHead(status, out);
       res.end(body);
     }
+  }
+}
+
+/**
+ * The request message, as Connect's serialization parses it; a KV/Txn that
+ * nests deeper than the decoder goes is cut to what validation reads
+ * (deep-txn.ts) and parsed again, as on every door.
+ */
+function parseInput(
+  entry: UnaryMethod,
+  serialization: MethodSerializationLookup<DescMessage, DescMessage>,
+  binary: boolean,
+  bytes: Uint8Array,
+) {
+  const parser = serialization.getI(binary);
+  try {
+    return parser.parse(bytes);
+  } catch (e) {
+    const cut =
+      entry.spec.method.input.typeName === txnRequestTypeName
+        ? cutDeepTxn(bytes, binary ? "binary" : "json")
+        : undefined;
+    if (cut === undefined) throw e;
+    return parser.parse(cut);
   }
 }

@@ -1,5 +1,6 @@
 import type * as http2 from "node:http2";
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { toBinary } from "@bufbuild/protobuf";
+import { fromBinaryRequest } from "@conclave/server";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { encodeEnvelope } from "@connectrpc/connect/protocol";
 import { grpcStatusOk } from "@connectrpc/connect/protocol-grpc";
@@ -138,7 +139,7 @@ export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions): Grpc
     let received = 0;
     let first = -1; // length the first envelope declares
     let second = -1; // length a second envelope declares
-    let firstInput: ReturnType<typeof fromBinary> | undefined;
+    let firstInput: ReturnType<typeof fromBinaryRequest> | undefined;
     const bytes = () => {
       if (chunks.length > 1) chunks.splice(0, chunks.length, Buffer.concat(chunks));
       return chunks[0] ?? Buffer.alloc(0);
@@ -207,7 +208,9 @@ export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions): Grpc
       try {
         // A plain Uint8Array view, as Connect hands handlers: bytes fields
         // of a Buffer would be Buffers, whose slice() is a view, not a copy.
-        return fromBinary(
+        // A KV/Txn nested deeper than the decoder goes is cut to what
+        // validation reads (deep-txn.ts), as on every door.
+        return fromBinaryRequest(
           entry.spec.method.input,
           new Uint8Array(all.buffer, all.byteOffset + at + 5, size),
           readOptions,
@@ -220,7 +223,7 @@ export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions): Grpc
       }
     }
 
-    async function run(input: ReturnType<typeof fromBinary>): Promise<void> {
+    async function run(input: ReturnType<typeof fromBinaryRequest>): Promise<void> {
       try {
         const output = await invokeUnary(context, entry.spec.impl, input, interceptors);
         const message = toBinary(entry.spec.method.output, output);

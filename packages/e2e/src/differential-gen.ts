@@ -513,6 +513,48 @@ export class Generator {
     });
   }
 
+  /**
+   * A txn nested around and far past the op budget (each level holding a
+   * txn spends one op: etcd runs 129 levels at most) and past the 513 levels
+   * Conclave's decoders go, sometimes with an invalid compare or op at some
+   * level, before or after the nested op: etcd's depth-first check answers
+   * whichever it meets first.
+   */
+  private deepTxn(): TxnRequest {
+    const r = this.rng;
+    const levels = r.pick([128, 129, 130, 513, 514, 600, 1000]);
+    const flawAt = r.chance(0.6) ? r.int(1, levels) : 0;
+    const flaw = r.pick(["compare", "empty op", "empty key before", "empty key after"]);
+    let t = create(TxnRequestSchema, {
+      success: r.chance(0.5)
+        ? []
+        : [
+            create(RequestOpSchema, {
+              request: {
+                case: "requestRange",
+                value: create(RangeRequestSchema, { key: this.key() }),
+              },
+            }),
+          ],
+    });
+    for (let level = levels; level >= 1; level--) {
+      if (level < levels) {
+        t = create(TxnRequestSchema, {
+          success: [create(RequestOpSchema, { request: { case: "requestTxn", value: t } })],
+        });
+      }
+      if (level !== flawAt) continue;
+      const emptyKeyPut = create(RequestOpSchema, {
+        request: { case: "requestPut", value: create(PutRequestSchema, { value: b("v") }) },
+      });
+      if (flaw === "compare") t.compare.push(create(CompareSchema, {}));
+      else if (flaw === "empty op") t.success.unshift(create(RequestOpSchema));
+      else if (flaw === "empty key before") t.success.unshift(emptyKeyPut);
+      else t.success.push(emptyKeyPut);
+    }
+    return t;
+  }
+
   /** Txns around the 128-op limit, including a nested txn's share of the budget. */
   private bigTxn(): TxnRequest {
     const r = this.rng;
@@ -525,7 +567,10 @@ export class Generator {
       });
     const ranges = (n: number) => Array.from({ length: n }, rangeOp);
     const req = create(TxnRequestSchema);
-    switch (r.int(0, 4)) {
+    switch (r.int(0, 6)) {
+      case 5:
+      case 6:
+        return this.deepTxn();
       case 0: // too many in success (or exactly the limit)
         req.success = ranges(r.pick([127, 128, 129, 130]));
         break;

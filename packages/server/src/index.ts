@@ -19,6 +19,12 @@ export {
 
 export { createClusterService } from "./cluster-service.js";
 export { createConclaveLeaseService } from "./conclave-lease-service.js";
+export {
+  cutDeepTxn,
+  cutDeepTxnJson,
+  fromBinaryRequest,
+  txnRequestTypeName,
+} from "./deep-txn.js";
 export { createElectionService } from "./election-service.js";
 export { errorInterceptor } from "./error-interceptor.js";
 export * from "./errors.js";

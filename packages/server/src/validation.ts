@@ -45,7 +45,9 @@ export const maxTxnNesting = 512;
  * The message nesting the decoders must allow (protobuf-es `recursionLimit`,
  * default 100, i.e. 49 txn levels): a TxnRequest and a RequestOp per txn
  * level, then the innermost op's request; a TxnResponse adds a KeyValue
- * under its RangeResponse. Anything deeper is no txn Conclave would run.
+ * under its RangeResponse. Anything deeper is no txn Conclave would run: a
+ * KV/Txn request the decoders refuse for its depth is cut to what this
+ * validation reads (deep-txn.ts), which then refuses it as etcd does.
  */
 export const maxMessageDepth = 2 * maxTxnNesting + 3;
 

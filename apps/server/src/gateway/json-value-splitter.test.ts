@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { createJsonValueSplitter } from "./json-value-splitter.js";
+import { createJsonValueSplitter, maxNestingDepth } from "./json-value-splitter.js";
 
 describe("createJsonValueSplitter", () => {
   it("splits concatenated and newline-separated values", () => {
@@ -44,5 +44,25 @@ describe("createJsonValueSplitter", () => {
     assert.deepEqual(s.push('{"a":1} xx {"b":2}'), ['{"a":1}']);
     assert.match(s.error?.message ?? "", /invalid character 'x'/);
     assert.deepEqual(s.push('{"c":3}'), []);
+  });
+
+  it("refuses values nested past Go's max depth (10,000) at the bracket past it", () => {
+    const deepest = `${"[".repeat(maxNestingDepth)}${"]".repeat(maxNestingDepth)}`;
+    const s = createJsonValueSplitter();
+    assert.deepEqual(s.push(`${deepest}{"a":1}`), [deepest, '{"a":1}']);
+    assert.equal(s.error, undefined);
+    for (const [open, inner, close] of [
+      ["[", "[", "]"],
+      ["{", '{"a":', "}"],
+    ] as const) {
+      const t = createJsonValueSplitter();
+      const text = `{"x":${inner.repeat(maxNestingDepth)}1${close.repeat(maxNestingDepth)}}`;
+      // Across pushes, as a body arrives.
+      assert.deepEqual(
+        [...t.push('{"a":1}'), ...t.push(text.slice(0, 5000)), ...t.push(text.slice(5000))],
+        ['{"a":1}'],
+      );
+      assert.equal(t.error?.message, `invalid character '${open}' exceeded max depth`);
+    }
   });
 });

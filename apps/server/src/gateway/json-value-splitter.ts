@@ -31,6 +31,16 @@ const closeBracket = 0x5d; // ]
 const quote = 0x22; // "
 const backslash = 0x5c; // \
 
+/**
+ * Go's `encoding/json` refuses values nested deeper than this (since Go
+ * 1.15; etcd 3.4.23 is built with Go 1.19) with a syntax error at the first
+ * bracket past it, before decoding anything: etcd's gateway answers a body
+ * nested deeper (a txn past 3,334 levels) with InvalidArgument `invalid
+ * character '[' exceeded max depth`, whatever its method. Checked here too,
+ * which also keeps what reaches `JSON.parse` and the decoder bounded.
+ */
+export const maxNestingDepth = 10_000;
+
 function isJsonSpace(c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 }
@@ -80,7 +90,11 @@ export function createJsonValueSplitter(): JsonValueSplitter {
         } else if (c === quote) {
           inString = true;
         } else if (c === openBrace || c === openBracket) {
-          depth++;
+          if (++depth > maxNestingDepth) {
+            reading = false;
+            error = new SyntaxError(`invalid character '${text[i]}' exceeded max depth`);
+            return values;
+          }
         } else if (c === closeBrace || c === closeBracket) {
           depth--;
           done = depth === 0;

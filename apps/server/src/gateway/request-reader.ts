@@ -1,4 +1,5 @@
 import { type DescMessage, fromJson, type JsonValue, type MessageShape } from "@bufbuild/protobuf";
+import { cutDeepTxnJson, txnRequestTypeName } from "@conclave/server";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createJsonValueSplitter } from "./json-value-splitter.js";
 import { quoteBigIntegers } from "./quote-big-integers.js";
@@ -62,7 +63,11 @@ export function createRequestReader<Desc extends DescMessage>(
         if (v.length > options.maxValueChars) throw tooLarge();
         ready.push(v);
       }
-      if (splitter.pendingLength > options.maxValueChars) throw tooLarge();
+      // A value that can no longer be JSON fails as such, however long (Go's
+      // decoder stops there too), once the values before it are taken.
+      if (splitter.error === undefined && splitter.pendingLength > options.maxValueChars) {
+        throw tooLarge();
+      }
     }
     return ready.shift();
   }
@@ -77,11 +82,20 @@ export function createRequestReader<Desc extends DescMessage>(
       } catch (err) {
         throw invalid(err instanceof Error ? err.message : String(err));
       }
-      try {
-        return fromJson(schema, json, {
+      const decode = () =>
+        fromJson(schema, json, {
           ignoreUnknownFields: true,
           ...(options.recursionLimit !== undefined && { recursionLimit: options.recursionLimit }),
         });
+      try {
+        try {
+          return decode();
+        } catch (err) {
+          // A KV/Txn nested deeper than the decoder goes: cut to what
+          // validation reads (deep-txn.ts), which answers as etcd does.
+          if (schema.typeName !== txnRequestTypeName || !cutDeepTxnJson(json)) throw err;
+          return decode();
+        }
       } catch (err) {
         throw invalid(err instanceof Error ? err.message : String(err));
       }
