@@ -8,27 +8,23 @@ import { setFlagsFromString } from "node:v8";
  * up to 4× for a server of Conclave's size, and keeps what it grew into
  * (the memory reducer gives it back only after seconds of quiet). Every
  * request waiting for its commit to be synced lives through young-generation
- * collections and is promoted, so a burst of 10k lease grants left ~60 MB
- * of old generation (resident) around ~25 MB of live objects. At 1.5× the
- * same burst leaves ~35 MB, for a few more full collections of a small heap
- * (BENCHMARKS.md, "Memory and restart").
+ * collections and is promoted, so a burst of 10k lease grants left 40–60 MB
+ * more old generation (resident) around ~25 MB of live objects. At 1.5× the
+ * same burst leaves a few MB, for more full collections of a small heap:
+ * ~10% more server CPU for a bulk load, ~3% for lease grants (BENCHMARKS.md,
+ * "Memory and restart").
  */
 export const heapGrowingPercent = 50;
 
 /**
- * Applies {@link heapGrowingPercent} unless the operator chose a value
- * (`node --heap-growing-percent=…` or NODE_OPTIONS). V8 reads the flag at
+ * Applies {@link heapGrowingPercent} unless the operator chose a value on
+ * node's command line (`node --heap-growing-percent=… conclave.mjs`; 0 is
+ * V8's own sizing; Node refuses the flag in NODE_OPTIONS). V8 reads it at
  * each full collection, so setting it once the process runs takes effect
- * from the next one.
+ * from the next one. Returns whether it applied it.
  */
-export function applyGcPolicy(
-  execArgv: readonly string[] = process.execArgv,
-  nodeOptions: string | undefined = process.env.NODE_OPTIONS,
-): boolean {
-  const chosen = [...execArgv, ...(nodeOptions ?? "").split(/\s+/)].some((a) =>
-    /^--heap[-_]growing[-_]percent\b/.test(a),
-  );
-  if (chosen) return false;
+export function applyGcPolicy(execArgv: readonly string[] = process.execArgv): boolean {
+  if (execArgv.some((a) => /^--heap[-_]growing[-_]percent\b/.test(a))) return false;
   setFlagsFromString(`--heap-growing-percent=${heapGrowingPercent}`);
   return true;
 }
