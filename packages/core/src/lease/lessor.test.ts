@@ -139,7 +139,7 @@ describe("lessor", () => {
     }
     t += 2999;
     await new Promise((r) => setTimeout(r, 40));
-    assert.deepEqual(expired, [], "none before its deadline");
+    assert.equal(expired.length, 0, "none before its deadline");
     t += 2001; // 5 s after the grants: all but the 60 s lease are due
     await new Promise((r) => setTimeout(r, 60));
     const order = expired.map(([id]) => id);
