@@ -30,6 +30,7 @@ import { createApp } from "./create-app.js";
 import { registerDashboardRoutes } from "./dashboard-routes.js";
 import { FlagError, parseFlags, usage } from "./flags.js";
 import { registerGateway } from "./gateway/create-gateway.js";
+import { applyGcPolicy } from "./gc-policy.js";
 import { createMetricsListeners } from "./metrics-listeners.js";
 import { runMigrateCommand } from "./migrate-command.js";
 import { registerOperationalRoutes } from "./operational-routes.js";
@@ -79,6 +80,8 @@ async function main(): Promise<void> {
     return;
   }
 
+  // A smaller old-generation headroom for the server (not the one-shot commands).
+  applyGcPolicy();
   const logger = pino({ level: config.logLevel });
   for (const w of config.warnings) logger.warn(w);
 

@@ -78,7 +78,12 @@ export function createAsyncQueue<T>(): AsyncQueue<T> {
           bytes -= sizes[head] ?? 0;
           items[head] = undefined as T;
           head++;
-          if (head > 1024 && head * 2 > items.length) {
+          if (head === items.length) {
+            // Drained: an idle stream keeps no array of spent slots.
+            items.length = 0;
+            sizes.length = 0;
+            head = 0;
+          } else if (head > 1024 && head * 2 > items.length) {
             items.splice(0, head);
             sizes.splice(0, head);
             head = 0;

@@ -53,6 +53,12 @@ interface Part<M> {
 const field = (fieldNo: number, message: Uint8Array) =>
   new BinaryWriter().tag(fieldNo, WireType.LengthDelimited).bytes(message).finish();
 
+const encodeIdPart = (id: bigint) =>
+  toBinary(WatchResponseSchema, create(WatchResponseSchema, { watchId: id }));
+/** Watch IDs below this share their encoded part (never written to: callers only copy it). */
+const sharedIdParts = 4096n;
+const idParts: Array<Uint8Array | undefined> = [];
+
 export function createWatchResponseEncoder(ctx: ServerContext): WatchResponseEncoder {
   // The last revision's header: every watcher of a write is sent in one go.
   let header: (Part<ResponseHeader> & { rev: number }) | undefined;
@@ -83,8 +89,17 @@ export function createWatchResponseEncoder(ctx: ServerContext): WatchResponseEnc
   };
 
   return {
-    watchIdPart: (id) =>
-      toBinary(WatchResponseSchema, create(WatchResponseSchema, { watchId: id })),
+    watchIdPart: (id) => {
+      // Shared for the IDs a stream hands out itself (0, 1, 2, …): one less array per watcher.
+      if (id < 0n || id >= sharedIdParts) return encodeIdPart(id);
+      const i = Number(id);
+      let part = idParts[i];
+      if (part === undefined) {
+        part = encodeIdPart(id);
+        idParts[i] = part;
+      }
+      return part;
+    },
     events(rev, id, idPart, events, withPrev) {
       const h = headerPart(rev);
       const parts = events.map((e) => eventPart(e, withPrev));

@@ -37,6 +37,10 @@ export interface WatchServiceOptions {
   progressIntervalMs?: number;
 }
 
+const toBinaryString = (b: Uint8Array) =>
+  Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1");
+const fromBinaryString = (s: string) => new Uint8Array(Buffer.from(s, "latin1"));
+
 const errEmptyRange = "mvcc: watcher range is empty";
 const errDuplicateId = "mvcc: duplicate watch ID provided on the WatchStream";
 
@@ -48,9 +52,12 @@ interface StreamWatcher {
   progressNotify: boolean;
   /** Whether events were sent since the last progress tick. */
   active: boolean;
-  /** What READ was checked on at create, re-checked on every auth change. */
-  key: Uint8Array;
-  rangeEnd: Uint8Array;
+  /**
+   * What READ was checked on at create, re-checked on every auth change: as
+   * binary strings, which cost less than views that keep the request's bytes.
+   */
+  key: string;
+  rangeEnd: string;
   /** `watch_id` encoded, joined to the shared parts of each event response. */
   idPart: Uint8Array;
 }
@@ -195,8 +202,8 @@ export function createWatchService(
           fragment: creq.fragment,
           progressNotify: creq.progressNotify,
           active: false,
-          key,
-          rangeEnd: re,
+          key: toBinaryString(key),
+          rangeEnd: toBinaryString(re),
           idPart: encoder.watchIdPart(id),
         };
         byId.set(id, sw);
@@ -228,7 +235,11 @@ export function createWatchService(
       const unsubscribeAuth = ctx.auth.onChange((change) => {
         if (access === undefined) return;
         for (const sw of [...byId.values()]) {
-          const denied = access.recheck(change, sw.key, sw.rangeEnd);
+          const denied = access.recheck(
+            change,
+            fromBinaryString(sw.key),
+            fromBinaryString(sw.rangeEnd),
+          );
           if (denied !== undefined) cancelWatcher(sw, cancelReasonOf(denied));
         }
       });

@@ -11,8 +11,17 @@ import { createLessor } from "./lessor.js";
 
 const putOp = (value: PutRequest): RequestOp => ({ request: { case: "requestPut", value } });
 
-function setup(now?: () => number, backend = createMemoryBackend()) {
-  const lessor = createLessor({ backend, checkIntervalMs: 10, ...(now && { now }) });
+function setup(
+  now?: () => number,
+  backend = createMemoryBackend(),
+  onExpired?: (id: bigint, keys: number) => void,
+) {
+  const lessor = createLessor({
+    backend,
+    checkIntervalMs: 10,
+    ...(now && { now }),
+    ...(onExpired && { onExpired }),
+  });
   const store = openKvStore({ backend, leases: lessor });
   lessor.start(store);
   const kv = createKvApplier({ store, leases: lessor });
@@ -158,6 +167,98 @@ describe("lessor", () => {
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(s.lessor.exists(id), false);
     assert.equal((await s.kv.range(rangeReq("k"))).kvs.length, 0);
+    await s.lessor.close();
+  });
+
+  it("expires due leases earliest deadline first, each once, none early", async () => {
+    let t = 1_000_000;
+    const expired: Array<[bigint, number]> = [];
+    const { lessor, kv } = setup(
+      () => t,
+      undefined,
+      (id, keys) => expired.push([id, keys]),
+    );
+    const ttls = [5, 3, 4, 3, 60];
+    const ids: bigint[] = [];
+    for (const [i, ttl] of ttls.entries()) {
+      const { id } = await lessor.grant(BigInt(i + 1), ttl);
+      ids.push(id);
+      for (let k = 0; k < i; k++) await kv.put(putReq(`k${i}-${k}`, "v", { lease: id }));
+    }
+    t += 2999;
+    await new Promise((r) => setTimeout(r, 40));
+    assert.equal(expired.length, 0, "none before its deadline");
+    t += 2001; // 5 s after the grants: all but the 60 s lease are due
+    await new Promise((r) => setTimeout(r, 60));
+    const order = expired.map(([id]) => id);
+    assert.deepEqual(order.slice(0, 2).sort(), [2n, 4n], "the two 3 s leases first");
+    assert.deepEqual(order.slice(2), [3n, 1n]);
+    assert.deepEqual(
+      new Map(expired),
+      new Map([
+        [1n, 0],
+        [2n, 1],
+        [3n, 2],
+        [4n, 3],
+      ]),
+    );
+    t += 10_000;
+    await new Promise((r) => setTimeout(r, 40));
+    assert.equal(expired.length, 4, "each once");
+    assert.equal(lessor.stats().expired, 4);
+    assert.deepEqual(lessor.leases(), [5n]);
+    assert.equal((await kv.range(rangeReq("k", { rangeEnd: b("l") }))).kvs.length, 4);
+    await lessor.close();
+  });
+
+  it("a revoke refused by its caller's check leaves the lease, which still expires", async () => {
+    let t = 1_000_000;
+    const { lessor, kv } = setup(() => t);
+    const { id } = await lessor.grant(0n, 10);
+    await kv.put(putReq("k", "v", { lease: id }));
+    const refused = new Error("permission denied");
+    await assert.rejects(
+      lessor.revoke(id, {
+        leaseRevoke: () => {
+          throw refused;
+        },
+      }),
+      (e) => e === refused,
+    );
+    assert.ok(lessor.exists(id));
+    assert.equal(lessor.timeToLive(id)?.keys.length, 1);
+    t += 10_000;
+    await new Promise((r) => setTimeout(r, 40));
+    assert.equal(lessor.exists(id), false);
+    assert.equal((await kv.range(rangeReq("k"))).kvs.length, 0);
+    await lessor.close();
+  });
+
+  it("keeps the deadline of a renewal across a restart, and keys shared between leases apart", async () => {
+    let t = 1_000_000;
+    const backend = createMemoryBackend();
+    let s = setup(() => t, backend);
+    const a = (await s.lessor.grant(0n, 30)).id;
+    const c = (await s.lessor.grant(0n, 30)).id;
+    for (const k of ["x", "y", "z"]) await s.kv.put(putReq(k, "v", { lease: a }));
+    await s.kv.put(putReq("y", "v", { lease: c }));
+    await s.kv.put(putReq("x", "v", { lease: c }));
+    t += 20_000;
+    await s.lessor.renew(a);
+    await s.lessor.close();
+    await s.store.close();
+    t += 5_000;
+    s = setup(() => t, backend);
+    assert.equal(s.lessor.timeToLive(a)?.remaining, 25, "renewed 5 s before the restart");
+    assert.equal(s.lessor.timeToLive(c)?.remaining, 10, "5 s left: the restart's grace");
+    assert.deepEqual(
+      s.lessor.timeToLive(a)?.keys.map((k) => new TextDecoder().decode(k)),
+      ["z"],
+    );
+    assert.deepEqual(
+      s.lessor.timeToLive(c)?.keys.map((k) => new TextDecoder().decode(k)),
+      ["x", "y"],
+    );
     await s.lessor.close();
   });
 });

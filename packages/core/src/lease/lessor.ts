@@ -2,9 +2,10 @@ import { randomBytes } from "node:crypto";
 import { type Backend, type BackendOp, Buckets } from "../backend/backend.js";
 import { defaultLeaseGraceMs } from "../defaults.js";
 import { errLeaseExists, errLeaseNotFound, errLeaseTTLTooLarge } from "../errors.js";
-import { compareBytes } from "../kv/compare-bytes.js";
-import type { KvStore, LeaseHooks } from "../mvcc/kv-store.js";
+import { keyStringToBytes } from "../mvcc/key-string.js";
+import type { KvStore, LeaseHooks, WriteResult } from "../mvcc/kv-store.js";
 import type { LeaseLookup } from "./lease-lookup.js";
+import { LeaseTable } from "./lease-table.js";
 
 /** etcd's MaxLeaseTTL: 9,000,000,000 seconds. */
 export const maxLeaseTtl = 9_000_000_000;
@@ -103,29 +104,18 @@ export interface LessorOptions {
   onExpired?: (id: bigint, keys: number) => void;
 }
 
-interface LeaseState {
-  id: bigint;
-  ttl: number;
-  /** Wall-clock ms at which the lease expires. */
-  deadline: number;
-  /** True once a restart extended it; cleared by the next keep-alive. */
-  graced: boolean;
-  keys: Map<string, Uint8Array>;
-  revoking: boolean;
-}
-
 function idToBytes(id: bigint): Uint8Array {
   const b = new Uint8Array(8);
   new DataView(b.buffer).setBigInt64(0, id);
   return b;
 }
 
-function encodeLease(l: LeaseState): Uint8Array {
+function encodeLease(ttl: number, deadline: number, graced: boolean): Uint8Array {
   const b = new Uint8Array(17);
   const v = new DataView(b.buffer);
-  v.setFloat64(0, l.ttl);
-  v.setFloat64(8, l.deadline);
-  b[16] = l.graced ? 1 : 0;
+  v.setFloat64(0, ttl);
+  v.setFloat64(8, deadline);
+  b[16] = graced ? 1 : 0;
   return b;
 }
 
@@ -137,15 +127,7 @@ function encodeLease(l: LeaseState): Uint8Array {
  * started later does not expire its leases at once.
  */
 export function leaseRecordOp(id: bigint, ttl: number): BackendOp {
-  const l: LeaseState = {
-    id,
-    ttl,
-    deadline: notStarted,
-    graced: false,
-    keys: new Map(),
-    revoking: false,
-  };
-  return { bucket: Buckets.lease, key: idToBytes(id), value: encodeLease(l) };
+  return { bucket: Buckets.lease, key: idToBytes(id), value: encodeLease(ttl, notStarted, false) };
 }
 
 /** The deadline of a lease restored from a snapshot that no lessor has started yet. */
@@ -172,18 +154,18 @@ export function createLessor(options: LessorOptions): Lessor {
   const expireLocally = options.expireLocally ?? true;
   const persistIntervalMs = options.persistIntervalMs ?? 1000;
   const now = options.now ?? Date.now;
-  const leases = new Map<bigint, LeaseState>();
+  const leases = new LeaseTable();
   /**
-   * Each attached key's lease: `leaseOfKey.get(k) === id` exactly when
-   * `leases.get(id).keys.has(k)`. The store asks it on every put and delete
-   * instead of reading the key's old record from the backend.
+   * Each attached key's lease: `leaseOfKey.get(k) === id` exactly when the
+   * lease's slot holds k. The store asks it on every put and delete instead of
+   * reading the key's old record from the backend.
    */
   const leaseOfKey = new Map<string, bigint>();
   const detach = (k: string, id: bigint) => {
-    leases.get(id)?.keys.delete(k);
+    const s = leases.slot(id);
+    if (s >= 0) leases.detach(s, k);
     if (leaseOfKey.get(k) === id) leaseOfKey.delete(k);
   };
-  const dirty = new Set<bigint>();
   const counts = { granted: 0, revoked: 0, renewed: 0, expired: 0 };
   let store: KvStore | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -194,25 +176,30 @@ export function createLessor(options: LessorOptions): Lessor {
   for (const { key, value } of backend.range(Buckets.lease)) {
     const id = new DataView(key.buffer, key.byteOffset, 8).getBigInt64(0);
     const v = new DataView(value.buffer, value.byteOffset, value.byteLength);
-    const l: LeaseState = {
-      id,
-      ttl: v.getFloat64(0),
-      deadline: v.getFloat64(8),
-      graced: value[16] === 1,
-      keys: new Map(),
-      revoking: false,
-    };
-    const grace = Math.min(l.ttl * 1000, graceMs);
-    if (l.deadline === notStarted) {
-      l.deadline = startedAt + l.ttl * 1000;
-      restartOps.push({ bucket: Buckets.lease, key, value: encodeLease(l) });
-    } else if (expireLocally && !l.graced && l.deadline < startedAt + grace) {
-      l.deadline = startedAt + grace;
-      l.graced = true;
-      restartOps.push({ bucket: Buckets.lease, key, value: encodeLease(l) });
+    const ttl = v.getFloat64(0);
+    let deadline = v.getFloat64(8);
+    let graced = value[16] === 1;
+    const grace = Math.min(ttl * 1000, graceMs);
+    let changed = false;
+    if (deadline === notStarted) {
+      deadline = startedAt + ttl * 1000;
+      changed = true;
+    } else if (expireLocally && !graced && deadline < startedAt + grace) {
+      deadline = startedAt + grace;
+      graced = true;
+      changed = true;
     }
-    leases.set(id, l);
+    if (changed) {
+      restartOps.push({ bucket: Buckets.lease, key, value: encodeLease(ttl, deadline, graced) });
+    }
+    leases.add(id, ttl, deadline, graced);
   }
+
+  /** The slot of a lease that exists (held and not being revoked), or -1. */
+  const live = (id: bigint): number => {
+    const s = leases.slot(id);
+    return s >= 0 && !leases.revoking(s) ? s : -1;
+  };
 
   function requireStore(): KvStore {
     if (store === undefined) throw new Error("lessor not started");
@@ -220,16 +207,13 @@ export function createLessor(options: LessorOptions): Lessor {
   }
 
   async function persistDirty(): Promise<void> {
-    if (dirty.size === 0 || store === undefined) return;
-    const ids = [...dirty];
-    dirty.clear();
+    if (!leases.hasDirty() || store === undefined) return;
     lastPersist = now();
     const w = store.write((txn) => {
-      for (const id of ids) {
-        const l = leases.get(id);
-        if (l !== undefined && !l.revoking) {
-          txn.stage({ bucket: Buckets.lease, key: idToBytes(id), value: encodeLease(l) });
-        }
+      for (const s of leases.takeDirty()) {
+        if (leases.revoking(s)) continue;
+        const value = encodeLease(leases.ttl(s), leases.deadline(s), leases.graced(s));
+        txn.stage({ bucket: Buckets.lease, key: idToBytes(leases.id(s)), value });
       }
     });
     await w.durable;
@@ -237,17 +221,23 @@ export function createLessor(options: LessorOptions): Lessor {
 
   async function revoke(id: bigint, auth?: LeaseRevokeAuthorizer): Promise<number> {
     const s = requireStore();
-    const l = leases.get(id);
-    if (l === undefined || l.revoking) throw errLeaseNotFound;
-    const keys = [...l.keys.values()].sort(compareBytes);
-    const w = s.write((txn) => {
-      auth?.leaseRevoke(keys);
-      l.revoking = true;
-      for (const k of keys) txn.deleteRange(k, undefined);
-      txn.stage({ bucket: Buckets.lease, key: idToBytes(id), value: undefined });
-    });
-    leases.delete(id);
-    dirty.delete(id);
+    const slot = live(id);
+    if (slot < 0) throw errLeaseNotFound;
+    const keys = leases.sortedKeys(slot).map(keyStringToBytes);
+    let w: WriteResult<void>;
+    try {
+      w = s.write((txn) => {
+        auth?.leaseRevoke(keys);
+        leases.setRevoking(slot, true);
+        for (const k of keys) txn.deleteRange(k, undefined);
+        txn.stage({ bucket: Buckets.lease, key: idToBytes(id), value: undefined });
+      });
+    } catch (err) {
+      // Nothing was written: the lease stays, due again at its deadline.
+      leases.setRevoking(slot, false);
+      throw err;
+    }
+    leases.remove(slot);
     counts.revoked++;
     await w.durable;
     return w.rev;
@@ -255,42 +245,42 @@ export function createLessor(options: LessorOptions): Lessor {
 
   function expire(): void {
     const t = now();
-    const due = [...leases.values()]
-      .filter((l) => !l.revoking && l.deadline <= t)
-      .sort((a, b) => a.deadline - b.deadline);
-    for (const l of due) {
-      const n = l.keys.size;
-      revoke(l.id).then(
+    // Earliest deadline first. Each leaves the heap here; a revoke refused
+    // before its write puts it back, due again on the next check.
+    const due: number[] = [];
+    for (let slot = leases.popDue(t); slot >= 0; slot = leases.popDue(t)) due.push(slot);
+    for (const slot of due) {
+      const id = leases.id(slot);
+      const n = leases.keyCount(slot);
+      revoke(id).then(
         () => {
           counts.expired++;
-          options.onExpired?.(l.id, n);
+          options.onExpired?.(id, n);
         },
         () => undefined,
       );
     }
-    if (dirty.size > 0 && t - lastPersist >= persistIntervalMs) {
+    if (leases.hasDirty() && t - lastPersist >= persistIntervalMs) {
       persistDirty().catch(() => undefined);
     }
   }
 
   function timeToLive(id: bigint): LeaseInfo | undefined {
-    const l = leases.get(id);
-    if (l === undefined || l.revoking) return undefined;
-    const remaining = Math.max(0, Math.floor((l.deadline - now()) / 1000));
-    return { id, ttl: l.ttl, remaining, keys: [...l.keys.values()].sort(compareBytes) };
+    const s = live(id);
+    if (s < 0) return undefined;
+    const remaining = Math.max(0, Math.floor((leases.deadline(s) - now()) / 1000));
+    return { id, ttl: leases.ttl(s), remaining, keys: leases.sortedKeys(s).map(keyStringToBytes) };
   }
 
   return {
-    exists: (id) => {
-      const l = leases.get(id);
-      return l !== undefined && !l.revoking;
-    },
+    exists: (id) => live(id) >= 0,
     leaseOf: (k) => leaseOfKey.get(k) ?? 0n,
-    onPut(k, keyBytes, lease, oldLease) {
+    onPut(k, lease, oldLease) {
       if (oldLease !== 0n) detach(k, oldLease);
-      const l = lease === 0n ? undefined : leases.get(lease);
-      if (l !== undefined) {
-        l.keys.set(k, keyBytes);
+      if (lease === 0n) return;
+      const s = leases.slot(lease);
+      if (s >= 0) {
+        leases.attach(s, k);
         leaseOfKey.set(k, lease);
       }
     },
@@ -304,21 +294,18 @@ export function createLessor(options: LessorOptions): Lessor {
       if (id === 0n) {
         do {
           id = randomBytes(8).readBigInt64BE(0) & 0x7fff_ffff_ffff_ffffn;
-        } while (id === 0n || leases.has(id));
+        } while (id === 0n || leases.slot(id) >= 0);
       }
-      if (leases.has(id)) throw errLeaseExists;
+      if (leases.slot(id) >= 0) throw errLeaseExists;
       const ttl = Math.max(reqTtl, minTtl);
-      const l: LeaseState = {
-        id,
-        ttl,
-        deadline: now() + ttl * 1000,
-        graced: false,
-        keys: new Map(),
-        revoking: false,
-      };
-      leases.set(id, l);
+      const deadline = now() + ttl * 1000;
+      leases.add(id, ttl, deadline, false);
       const w = s.write((txn) => {
-        txn.stage({ bucket: Buckets.lease, key: idToBytes(id), value: encodeLease(l) });
+        txn.stage({
+          bucket: Buckets.lease,
+          key: idToBytes(id),
+          value: encodeLease(ttl, deadline, false),
+        });
       });
       counts.granted++;
       await w.durable;
@@ -327,18 +314,17 @@ export function createLessor(options: LessorOptions): Lessor {
     revoke,
     minTtl,
     async renew(id) {
-      const l = leases.get(id);
-      if (l === undefined || l.revoking) throw errLeaseNotFound;
-      l.deadline = now() + l.ttl * 1000;
-      l.graced = false;
-      dirty.add(id);
+      const s = live(id);
+      if (s < 0) throw errLeaseNotFound;
+      const ttl = leases.ttl(s);
+      leases.renew(s, now() + ttl * 1000);
       counts.renewed++;
-      return l.ttl;
+      return ttl;
     },
     timeToLive,
     checkTimeToLive: async (id) => timeToLive(id),
     stats: () => ({ ...counts }),
-    leases: () => [...leases.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)),
+    leases: () => [...leases.allIds()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)),
     start(s) {
       store = s;
       if (restartOps.length > 0) {

@@ -104,7 +104,7 @@ export interface LeaseHooks {
    */
   leaseOf(key: string): bigint;
   /** Called when `key` gets `lease` (0: none) after having `oldLease`. */
-  onPut(key: string, keyBytes: Uint8Array, lease: bigint, oldLease: bigint): void;
+  onPut(key: string, lease: bigint, oldLease: bigint): void;
   /** Called when `key` is deleted while attached to `lease` (may be 0). */
   onDelete(key: string, lease: bigint): void;
 }

@@ -1,7 +1,6 @@
 import { Buffer } from "node:buffer";
 import { type Backend, Buckets } from "../backend/backend.js";
 import { type KeyIndex, type KeyRevisions, pushRevision } from "./key-index.js";
-import { keyStringToBytes } from "./key-string.js";
 import type { LeaseHooks } from "./kv-store.js";
 import { decodeMetaNumber, metaKeys } from "./store-meta.js";
 
@@ -98,7 +97,7 @@ export function restoreIndex(
     for (const [k, rec] of leased) {
       const o = keyOffset + u32(rec, 1) + 24;
       const lease = new DataView(rec.buffer, rec.byteOffset, rec.byteLength).getBigInt64(o);
-      leases.onPut(k, keyStringToBytes(k), lease, 0n);
+      leases.onPut(k, lease, 0n);
     }
   }
   const storedRev = decodeMetaNumber(backend.get(Buckets.meta, metaKeys.currentRev));

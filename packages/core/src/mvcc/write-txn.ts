@@ -81,7 +81,7 @@ export function runWriteTxn<T>(
         lease,
       };
       record(main, sub, { tombstone: false, kv });
-      leases?.onPut(k, key, lease, oldLease);
+      leases?.onPut(k, lease, oldLease);
       return main;
     },
     deleteRange(key, end) {

@@ -161,6 +161,76 @@ describe("watch hub", () => {
     assert.equal(hub.watcherCount(), 0);
   });
 
+  // One key's watchers: held alone, then in a Set, then alone again as they come and go.
+  const sameKey: Array<{ name: string; ops: Array<["watch" | "cancel", number]>; get: number[] }> =
+    [
+      { name: "one", ops: [["watch", 0]], get: [0] },
+      {
+        name: "two",
+        ops: [
+          ["watch", 0],
+          ["watch", 1],
+        ],
+        get: [0, 1],
+      },
+      {
+        name: "two, the first cancelled",
+        ops: [
+          ["watch", 0],
+          ["watch", 1],
+          ["cancel", 0],
+        ],
+        get: [1],
+      },
+      {
+        name: "three, down to one, then another",
+        ops: [
+          ["watch", 0],
+          ["watch", 1],
+          ["watch", 2],
+          ["cancel", 2],
+          ["cancel", 0],
+          ["watch", 3],
+        ],
+        get: [1, 3],
+      },
+      {
+        name: "all cancelled, then a new one",
+        ops: [
+          ["watch", 0],
+          ["watch", 1],
+          ["cancel", 1],
+          ["cancel", 0],
+          ["cancel", 0],
+          ["watch", 2],
+        ],
+        get: [2],
+      },
+    ];
+  for (const c of sameKey) {
+    it(`watchers of one key: ${c.name}`, async () => {
+      const { kv, hub } = setup();
+      const sinks = [0, 1, 2, 3].map(() => collector());
+      const other = collector();
+      hub.watch({ key: b("other"), end: undefined, startRev: 0, ...opts }, other.sink);
+      const watchers = new Map<number, Watcher>();
+      for (const [op, i] of c.ops) {
+        if (op === "watch") {
+          const sink = sinks[i]?.sink as WatchSink;
+          watchers.set(i, hub.watch({ key: b("k"), end: undefined, startRev: 0, ...opts }, sink));
+        } else watchers.get(i)?.cancel();
+      }
+      assert.equal(hub.watcherCount(), c.get.length + 1);
+      await kv.put(putReq("k", "v"));
+      await kv.put(putReq("other", "v"));
+      await tick();
+      for (const [i, sink] of sinks.entries()) {
+        assert.deepEqual(sink.events(), c.get.includes(i) ? ["put:k@2"] : [], `watcher ${i}`);
+      }
+      assert.deepEqual(other.events(), ["put:other@3"]);
+    });
+  }
+
   it("reports compaction for a start below the compact revision", async () => {
     const { kv, hub } = setup();
     for (let i = 0; i < 4; i++) await kv.put(putReq("k", `${i}`)); // 2..5

@@ -45,7 +45,6 @@ export interface WatchOptions {
 }
 
 export interface Watcher {
-  readonly options: WatchOptions;
   /** The next revision this watcher will receive. */
   nextRev(): number;
   /** True while it receives live events (not catching up from history). */
@@ -94,13 +93,60 @@ export interface WatchHubOptions {
   maxBatchBytes?: number;
 }
 
-interface WatcherState extends Watcher {
+const prevKvFlag = 1;
+const noPutFlag = 2;
+const noDeleteFlag = 4;
+
+/**
+ * A watcher as the hub keeps it: one object with its fields and no closures
+ * (the methods are the class's, and `cancel` reaches the hub through `owner`).
+ * The options' key bytes are not kept, only the binary strings the hub
+ * matches on.
+ */
+class WatcherState implements Watcher {
   next: number;
-  isSynced: boolean;
-  sink: WatchSink;
-  startKey: string;
-  endKey: string | null | undefined;
+  isSynced = false;
   alive: boolean;
+  readonly owner: { remove(w: WatcherState): void };
+  readonly sink: WatchSink;
+  readonly startKey: string;
+  /** undefined: one key; null: every key from startKey on. */
+  readonly endKey: string | null | undefined;
+  /** prev_kv, NOPUT and NODELETE as bits. */
+  readonly flags: number;
+
+  constructor(
+    owner: { remove(w: WatcherState): void },
+    sink: WatchSink,
+    opts: WatchOptions,
+    next: number,
+    alive: boolean,
+  ) {
+    this.owner = owner;
+    this.sink = sink;
+    this.next = next;
+    this.alive = alive;
+    this.startKey = bytesToKeyString(opts.key);
+    this.endKey =
+      opts.end === undefined
+        ? undefined
+        : opts.end === "infinity"
+          ? null
+          : bytesToKeyString(opts.end);
+    this.flags =
+      (opts.prevKv ? prevKvFlag : 0) |
+      (opts.noPut ? noPutFlag : 0) |
+      (opts.noDelete ? noDeleteFlag : 0);
+  }
+  nextRev(): number {
+    return this.next;
+  }
+  synced(): boolean {
+    return this.isSynced;
+  }
+  cancel(): void {
+    this.owner.remove(this);
+  }
 }
 
 /**
@@ -116,8 +162,11 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
   const { store } = options;
   const maxBatchRevs = options.maxBatchRevs ?? 1000;
   const maxBatchBytes = options.maxBatchBytes ?? 1024 * 1024;
-  /** Synced watchers of single keys, by key. */
-  const byKey = new Map<string, Set<WatcherState>>();
+  /**
+   * Synced watchers of single keys, by key: the watcher itself while it is
+   * the key's only one (most keys), a Set once there are more.
+   */
+  const byKey = new Map<string, WatcherState | Set<WatcherState>>();
   /** Synced watchers of ranges. */
   const ranges = new Set<WatcherState>();
   const unsynced = new Set<WatcherState>();
@@ -138,21 +187,22 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
   function addSynced(w: WatcherState) {
     w.isSynced = true;
     if (w.endKey === undefined) {
-      let set = byKey.get(w.startKey);
-      if (set === undefined) {
-        set = new Set();
-        byKey.set(w.startKey, set);
-      }
-      set.add(w);
+      const held = byKey.get(w.startKey);
+      if (held === undefined) byKey.set(w.startKey, w);
+      else if (held instanceof Set) held.add(w);
+      else if (held !== w) byKey.set(w.startKey, new Set([held, w]));
     } else {
       ranges.add(w);
     }
   }
   function removeSynced(w: WatcherState) {
     if (w.endKey === undefined) {
-      const set = byKey.get(w.startKey);
-      set?.delete(w);
-      if (set?.size === 0) byKey.delete(w.startKey);
+      const held = byKey.get(w.startKey);
+      if (held === w) byKey.delete(w.startKey);
+      else if (held instanceof Set) {
+        held.delete(w);
+        if (held.size === 1) byKey.set(w.startKey, held.values().next().value as WatcherState);
+      }
     } else {
       ranges.delete(w);
     }
@@ -177,8 +227,8 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
   function shape(w: WatcherState, raw: WatchEvent[]): WatchEvent[] {
     const out: WatchEvent[] = [];
     for (const e of raw) {
-      if (e.type === "put" ? w.options.noPut : w.options.noDelete) continue;
-      if (w.options.prevKv) {
+      if ((w.flags & (e.type === "put" ? noPutFlag : noDeleteFlag)) !== 0) continue;
+      if ((w.flags & prevKvFlag) !== 0) {
         const create = e.type === "put" && e.kv.createRevision === e.kv.modRevision;
         out.push({ type: e.type, kv: e.kv, prevKv: create ? undefined : prevOf(e.kv) });
       } else {
@@ -203,7 +253,8 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
         list.push(ev);
       };
       const singles = byKey.get(k);
-      if (singles !== undefined) for (const w of singles) add(w);
+      if (singles instanceof Set) for (const w of singles) add(w);
+      else if (singles !== undefined) add(singles);
       for (const w of ranges) if (inRange(w, k)) add(w);
     }
     for (const [w, raw] of perWatcher) {
@@ -288,6 +339,7 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
     }
   }
   const syncIntervalMs = options.syncIntervalMs ?? 50;
+  const owner = { remove };
   let running: { timer: ReturnType<typeof setInterval>; unsubscribe: () => void } | undefined;
 
   return {
@@ -300,24 +352,8 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
     watch(opts, sink) {
       if (running === undefined && !closed) throw new Error("watch hub not started");
       const durable = store.durableRev();
-      const endKey =
-        opts.end === undefined
-          ? undefined
-          : opts.end === "infinity"
-            ? null
-            : bytesToKeyString(opts.end);
-      const w: WatcherState = {
-        options: opts,
-        next: opts.startRev === 0 ? durable + 1 : opts.startRev,
-        isSynced: false,
-        sink,
-        startKey: bytesToKeyString(opts.key),
-        endKey,
-        alive: !closed,
-        nextRev: () => w.next,
-        synced: () => w.isSynced,
-        cancel: () => remove(w),
-      };
+      const next = opts.startRev === 0 ? durable + 1 : opts.startRev;
+      const w = new WatcherState(owner, sink, opts, next, !closed);
       if (closed) return w;
       count++;
       if (endedAt !== undefined) {
@@ -343,7 +379,10 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
     compactAll(compactRev) {
       endedAt = compactRev;
       const all = [...unsynced, ...ranges];
-      for (const set of byKey.values()) all.push(...set);
+      for (const held of byKey.values()) {
+        if (held instanceof Set) all.push(...held);
+        else all.push(held);
+      }
       for (const w of all) {
         remove(w);
         w.sink.compacted(w, compactRev);
