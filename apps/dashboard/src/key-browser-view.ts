@@ -481,7 +481,8 @@ export function mountKeyBrowserView(
 
   /** Opens what the URL hash links to: a key (its directory, and the key chosen), a revision. */
   async function follow(): Promise<void> {
-    const link = parseDeepLink(location.hash);
+    const followed = location.hash;
+    const link = parseDeepLink(followed);
     if (link.key === undefined && link.revision === undefined) return;
     revisionInput.value = link.revision === undefined ? "" : String(link.revision);
     if (link.key !== undefined) {
@@ -489,8 +490,11 @@ export function mountKeyBrowserView(
       containsInput.value = "";
     }
     await read();
-    if (link.key === undefined) return;
+    // A newer link (another hashchange) came while this one read: it wins, and
+    // this one must not write its key back over it.
+    if (link.key === undefined || location.hash !== followed) return;
     const kv = await client.get(link.key, { revision: link.revision ?? 0n }).catch(() => undefined);
+    if (location.hash !== followed) return;
     if (kv === undefined) {
       fill(
         history,
