@@ -56,7 +56,6 @@ export const etcdFlagsWithoutEffect: Readonly<Record<string, FlagWithoutEffect>>
   "backend-batch-interval": { why: lmdb },
   "backend-batch-limit": { why: lmdb },
   "experimental-backend-bbolt-freelist-type": { why: lmdb },
-  "bcrypt-cost": { why: "passwords are hashed with scrypt (N=2^14, r=8), about bcrypt cost 10" },
   "enable-pprof": { boolean: true, why: "there is no Go profiler: profile with node --cpu-prof" },
   metrics: { why: "/metrics always serves the same series" },
   "grpc-keepalive-min-time": { why: "HTTP/2 pings are answered at any rate" },

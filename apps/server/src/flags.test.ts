@@ -21,6 +21,7 @@ const defaults: ConclaveConfig = {
   logLevel: "info",
   authToken: { type: "simple" },
   authTokenTtl: 300,
+  bcryptCost: 10,
   quotaBackendBytes: 0,
   help: false,
   version: false,
@@ -75,6 +76,18 @@ const validCases: ValidCase[] = [
     name: "auth token type and TTL",
     argv: ["--auth-token", "simple", "--auth-token-ttl=5"],
     want: { authToken: { type: "simple" }, authTokenTtl: 5 },
+  },
+  {
+    name: "--bcrypt-cost, as etcd's flag and ETCD_BCRYPT_COST",
+    argv: ["--bcrypt-cost=12"],
+    want: { bcryptCost: 12 },
+  },
+  {
+    name: "a bcrypt cost bcrypt refuses: etcd's default, with a warning",
+    env: { ETCD_BCRYPT_COST: "3" },
+    want: {
+      warnings: ["ETCD_BCRYPT_COST=3 is outside bcrypt's 4..31: using the default 10"],
+    },
   },
   {
     name: "jwt tokens, etcd's option syntax",

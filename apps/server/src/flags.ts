@@ -2,12 +2,15 @@ import { isIP } from "node:net";
 import {
   type AutoCompactionMode,
   defaultAuthTokenTtlSeconds,
+  defaultBcryptCost,
   defaultListenClientUrl,
   defaultMaxRequestBytes,
   defaultMaxTxnOps,
   defaultMemberName,
   grpcOverheadBytes,
+  maxBcryptCost,
   maxSuggestedQuotaBackendBytes,
+  minBcryptCost,
 } from "@conclave/core";
 import {
   defaultInitialAdvertisePeerUrls,
@@ -141,6 +144,12 @@ export interface ConclaveConfig {
   /** `--auth-token-ttl`: seconds a simple token stays valid without use. Default 300, as etcd. */
   authTokenTtl: number;
   /**
+   * `--bcrypt-cost`: cost of the bcrypt hash kept beside each password's
+   * scrypt hash, which snapshots hand to etcd. Default 10; outside 4..31 the
+   * default, with a warning, as etcd's auth store does.
+   */
+  bcryptCost: number;
+  /**
    * `--auto-compaction-mode` and `--auto-compaction-retention`: what history
    * to keep, as etcd 3.4 — `periodic` keeps `retention` ms, `revision` the
    * last `retention` revisions. Absent (the default, retention 0): history
@@ -266,6 +275,10 @@ const flagSpecs = {
     valueName: "type",
     description:
       'Auth token type: "simple", or "jwt,sign-method=RS256|…|HS512,pub-key=<file>,priv-key=<file>,ttl=<duration>" (ttl default 5m; pub-key alone verifies only). (default "simple")',
+  },
+  "bcrypt-cost": {
+    valueName: "cost",
+    description: `Cost of the bcrypt password hashes kept for etcd (snapshots); logins check an scrypt hash. (default ${defaultBcryptCost})`,
   },
   "auth-token-ttl": {
     valueName: "seconds",
@@ -658,6 +671,17 @@ export function parseFlags(
   const authTokenTtl = authTokenTtlFlag
     ? parseInteger(authTokenTtlFlag.value, authTokenTtlFlag.source, 1, 2 ** 31 - 1)
     : defaultAuthTokenTtlSeconds;
+  const bcryptCostFlag = get("bcrypt-cost");
+  let bcryptCost = defaultBcryptCost;
+  if (bcryptCostFlag !== undefined) {
+    // etcd's flag is a uint; its auth store takes the default for a cost bcrypt refuses.
+    const cost = parseInteger(bcryptCostFlag.value, bcryptCostFlag.source, 0, 2 ** 32 - 1);
+    if (cost < minBcryptCost || cost > maxBcryptCost) {
+      warnings.push(
+        `${bcryptCostFlag.source}=${cost} is outside bcrypt's ${minBcryptCost}..${maxBcryptCost}: using the default ${defaultBcryptCost}`,
+      );
+    } else bcryptCost = cost;
+  }
 
   return {
     name,
@@ -681,6 +705,7 @@ export function parseFlags(
     ...(cors !== undefined && { cors }),
     authToken,
     authTokenTtl,
+    bcryptCost,
     ...(autoCompaction !== undefined && { autoCompaction }),
     quotaBackendBytes,
     help: false,
@@ -709,6 +734,7 @@ function defaults(): ConclaveConfig {
     logLevel: "info",
     authToken: { type: "simple" },
     authTokenTtl: defaultAuthTokenTtlSeconds,
+    bcryptCost: defaultBcryptCost,
     quotaBackendBytes: 0,
     help: false,
     version: false,

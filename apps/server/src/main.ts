@@ -143,6 +143,7 @@ async function main(): Promise<void> {
     maxTxnOps: config.maxTxnOps,
     maxRequestBytes: config.maxRequestBytes,
     authTokenTtl: config.authTokenTtl,
+    bcryptCost: config.bcryptCost,
     ...(jwtTokens !== undefined && { jwtTokens }),
     quotaBackendBytes: config.quotaBackendBytes,
     log: (fields: Record<string, unknown>, message: string) => logger.info(fields, message),

@@ -140,4 +140,16 @@ describe("snapshot: Conclave → etcd", () => {
     assert.equal(put.header.revision, revBefore + 1);
     assert.equal(json(etcd, ["get", "after"]).kvs[0].create_revision, revBefore + 1);
   });
+
+  // Last: it turns auth on in the etcd.
+  it("users log in to etcd with the passwords they had in Conclave", () => {
+    ok(etcd, ["put", "app/x", "1"]);
+    ok(etcd, ["user", "add", "root:rootpw"]);
+    ok(etcd, ["auth", "enable"]);
+    const asAlice = ok(etcd, ["--user", "alice:alicepw", "get", "app/x", "--print-value-only"]);
+    assert.equal(asAlice.trim(), "1");
+    const wrong = etcdctl(etcd.endpoint, ["--user", "alice:nope", "get", "app/x"]);
+    assert.notEqual(wrong.code, 0);
+    assert.match(wrong.stderr, /authentication failed, invalid user ID or password/);
+  });
 });

@@ -89,6 +89,8 @@ export interface ServerContextOptions {
   onLeaseExpired?: (id: bigint, keys: number) => void;
   /** `--auth-token-ttl`: seconds an unused simple token stays valid. Default 300. */
   authTokenTtl?: number;
+  /** `--bcrypt-cost`: cost of the bcrypt hash kept for etcd beside each password. Default 10. */
+  bcryptCost?: number;
   /**
    * `--auth-token jwt,…`: the JWT provider (core's `createJwtTokens`, built
    * by the caller so a bad key stops the start before storage is opened).
@@ -174,6 +176,7 @@ export function assembleServerContext(
   const auth = createAuthStore({
     store,
     ...(options.authTokenTtl !== undefined && { tokenTtlSeconds: options.authTokenTtl }),
+    ...(options.bcryptCost !== undefined && { bcryptCost: options.bcryptCost }),
     ...(options.jwtTokens !== undefined && { tokens: options.jwtTokens }),
   });
   auth.start();

@@ -29,10 +29,17 @@ import { PermissionType } from "./permission-ranges.js";
 
 /** Cheap hashing: the cost does not matter to what these tests check. */
 const scrypt = { N: 16, r: 1, p: 1 };
+const bcryptCost = 4;
 
 function setup(backend = createMemoryBackend(), now?: () => number) {
   const store = openKvStore({ backend });
-  const auth = createAuthStore({ store, scrypt, ...(now && { now }), tokenTtlSeconds: 10 });
+  const auth = createAuthStore({
+    store,
+    scrypt,
+    bcryptCost,
+    ...(now && { now }),
+    tokenTtlSeconds: 10,
+  });
   return { backend, store, auth };
 }
 
@@ -376,7 +383,7 @@ describe("auth store with JWTs", () => {
       publicKey: pub,
       ...(keys === "both" && { privateKey: priv }),
     });
-    return { backend, store, auth: createAuthStore({ store, scrypt, tokens }) };
+    return { backend, store, auth: createAuthStore({ store, scrypt, bcryptCost, tokens }) };
   };
 
   it("a token names the auth revision it was issued at; a later change makes it old", async () => {

@@ -284,13 +284,18 @@ export interface AuthStoreOptions {
   tokenTtlSeconds?: number;
   /** Password hashing cost; tests lower it. Default N=2^14, r=8, p=1. */
   scrypt?: ScryptParams;
+  /**
+   * `--bcrypt-cost`: the cost of the bcrypt hash kept beside each password's
+   * scrypt hash for etcd (snapshots; see hashPassword). Default 10, as etcd.
+   */
+  bcryptCost?: number;
   /** Clock for token expiry, for tests. Default Date.now. */
   now?: () => number;
 }
 
 interface UserRecord {
   name: string;
-  /** scrypt hash; empty for users added with no_password. */
+  /** hashPassword's (scrypt, then bcrypt) or etcd's bcrypt; empty for users added with no_password. */
   password: string;
   roles: string[];
   noPassword: boolean;
@@ -524,7 +529,7 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
       if (simple === undefined) throw new Error("newToken: the store hands out JWTs");
       return simple.generate();
     },
-    hashPassword: (password) => hashPassword(password, options.scrypt),
+    hashPassword: (password) => hashPassword(password, options.scrypt, options.bcryptCost),
 
     authInfoFromToken(token) {
       if (simple === undefined) throw new Error("authInfoFromToken: JWTs need verifyToken");
@@ -547,7 +552,8 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
       const noPassword = addOptions.noPassword === true;
       const hash = noPassword
         ? ""
-        : (addOptions.passwordHash ?? (await hashPassword(password, options.scrypt)));
+        : (addOptions.passwordHash ??
+          (await hashPassword(password, options.scrypt, options.bcryptCost)));
       // The apply: the caller may have lost the root role while the hash ran.
       admit(by);
       if (users.has(name)) throw errUserAlreadyExist;
@@ -568,7 +574,9 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
     async userChangePassword(name, password, changeOptions = {}, by = undefined) {
       admit(by);
       requireUser(name);
-      const hash = changeOptions.passwordHash ?? (await hashPassword(password, options.scrypt));
+      const hash =
+        changeOptions.passwordHash ??
+        (await hashPassword(password, options.scrypt, options.bcryptCost));
       // The apply: the caller may have lost the root role while the hash ran.
       admit(by);
       // Keeps roles and options (a no_password user stays one, as in etcd).

@@ -22,7 +22,15 @@ export {
   type JwtTokens,
   jwtSignMethods,
 } from "./jwt-tokens.js";
-export { hashPassword, type ScryptParams, verifyPassword } from "./password-hash.js";
+export {
+  defaultBcryptCost,
+  etcdPasswordHash,
+  hashPassword,
+  maxBcryptCost,
+  minBcryptCost,
+  type ScryptParams,
+  verifyPassword,
+} from "./password-hash.js";
 export {
   covers,
   type KeyInterval,

@@ -1,5 +1,5 @@
 import { randomBytes, type ScryptOptions, scrypt, timingSafeEqual } from "node:crypto";
-import bcrypt from "bcryptjs";
+import { Worker } from "node:worker_threads";
 
 /**
  * scrypt cost parameters. N = 2^14, r = 8 takes ~40 ms and 16 MiB per hash
@@ -30,16 +30,90 @@ function derive(password: string, salt: Buffer, params: ScryptParams): Promise<B
 }
 
 /**
+ * etcd's `--bcrypt-cost` default (golang.org/x/crypto/bcrypt's DefaultCost),
+ * and the range etcd accepts (bcrypt's MinCost..MaxCost).
+ */
+export const defaultBcryptCost = 10;
+export const minBcryptCost = 4;
+export const maxBcryptCost = 31;
+
+/**
+ * Between the scrypt hash and the bcrypt hash kept beside it; in neither
+ * alphabet (base64, bcrypt's `./A-Za-z0-9$`).
+ */
+const etcdHashSeparator = "|";
+
+/**
  * A salted, slow hash of `password` as one self-describing string:
- * `scrypt$N$r$p$<salt base64>$<hash base64>`. Passwords are never stored.
+ * `scrypt$N$r$p$<salt base64>$<hash base64>|<bcrypt>`. Passwords are never
+ * stored.
+ *
+ * Why two hashes: logins verify the scrypt half, which runs on libuv's
+ * thread pool. etcd stores bcrypt (`$2a$<cost>$…`), so the bcrypt half is
+ * what a snapshot hands to etcd (`etcdPasswordHash`) — without it, users
+ * moved to etcd could not log in. bcrypt has no native implementation in
+ * Node; bcryptjs at cost 10 holds the event loop for hundreds of ms (it
+ * yields only every 100 ms), so it runs in a worker thread, and only when a
+ * password is set (user add, password change), as etcd hashes then too.
  */
 export async function hashPassword(
   password: string,
   params: ScryptParams = defaultScryptParams,
+  bcryptCost: number = defaultBcryptCost,
 ): Promise<string> {
   const salt = randomBytes(saltLength);
-  const hash = await derive(password, salt, params);
-  return `scrypt$${params.N}$${params.r}$${params.p}$${salt.toString("base64")}$${hash.toString("base64")}`;
+  const [hash, etcdHash] = await Promise.all([
+    derive(password, salt, params),
+    bcryptInWorker({ password, cost: bcryptCost }),
+  ]);
+  return `scrypt$${params.N}$${params.r}$${params.p}$${salt.toString("base64")}$${hash.toString("base64")}${etcdHashSeparator}${etcdHash}`;
+}
+
+/**
+ * The hash etcd can verify for a stored hash: the bcrypt half of ours, a
+ * bcrypt hash restored from etcd as it is, else empty (a hash from before the
+ * bcrypt half was kept: the user exists in etcd but cannot log in until its
+ * password is set again).
+ */
+export function etcdPasswordHash(encoded: string): string {
+  if (bcryptPrefix.test(encoded)) return encoded;
+  const i = encoded.indexOf(etcdHashSeparator);
+  return i < 0 ? "" : encoded.slice(i + 1);
+}
+
+/** The worker's code: bcryptjs loaded by URL, since a worker from a string resolves nothing. */
+const bcryptWorkerSource = `
+const { parentPort, workerData: w } = require("node:worker_threads");
+import(w.module).then(
+  (m) => {
+    const b = m.default ?? m;
+    const result = w.hash === undefined ? b.hashSync(w.password, w.cost) : b.compareSync(w.password, w.hash);
+    parentPort.postMessage({ result });
+  },
+  (e) => parentPort.postMessage({ error: String(e) }),
+);
+`;
+
+/**
+ * bcryptjs off the event loop: a hash at `cost`, or whether `password`
+ * matches `hash`. One short-lived worker per call: passwords are set and
+ * bcrypt hashes (users restored from etcd) verified rarely.
+ */
+function bcryptInWorker(
+  job: { password: string; cost: number } | { password: string; hash: string },
+): Promise<string | boolean> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(bcryptWorkerSource, {
+      eval: true,
+      workerData: { module: import.meta.resolve("bcryptjs"), ...job },
+    });
+    worker.once("message", (m: { result?: string | boolean; error?: string }) => {
+      void worker.terminate();
+      if (m.result !== undefined) resolve(m.result);
+      else reject(new Error(`bcrypt worker: ${m.error}`));
+    });
+    worker.once("error", reject);
+  });
 }
 
 /** etcd's hashes: bcrypt (golang.org/x/crypto/bcrypt writes `$2a$<cost>$…`). */
@@ -51,8 +125,10 @@ const bcryptPrefix = /^\$2[aby]\$\d\d\$/;
  * passwords); constant-time compare.
  */
 export async function verifyPassword(password: string, encoded: string): Promise<boolean> {
-  if (bcryptPrefix.test(encoded)) return bcrypt.compare(password, encoded);
-  const parts = encoded.split("$");
+  if (bcryptPrefix.test(encoded))
+    return (await bcryptInWorker({ password, hash: encoded })) === true;
+  const i = encoded.indexOf(etcdHashSeparator);
+  const parts = (i < 0 ? encoded : encoded.slice(0, i)).split("$");
   if (parts.length !== 6 || parts[0] !== "scrypt") return false;
   const [N, r, p] = parts.slice(1, 4).map(Number) as [number, number, number];
   const salt = Buffer.from(parts[4] ?? "", "base64");

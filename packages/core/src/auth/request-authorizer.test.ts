@@ -18,6 +18,7 @@ import { PermissionType } from "./permission-ranges.js";
 import { createRequestAuthorizer } from "./request-authorizer.js";
 
 const scrypt = { N: 16, r: 1, p: 1 };
+const bcryptCost = 4;
 const is = (want: Error) => (e: unknown) => e === want;
 const none = new Uint8Array(0);
 
@@ -26,7 +27,7 @@ async function setup() {
   const lessor = createLessor({ backend });
   const store = openKvStore({ backend, leases: lessor });
   lessor.start(store);
-  const auth = createAuthStore({ store, scrypt });
+  const auth = createAuthStore({ store, scrypt, bcryptCost });
   const kv = createKvApplier({ store, leases: lessor });
   await auth.userAdd("root", "pw");
   await auth.roleAdd("root");

@@ -14,11 +14,12 @@ import { PermissionType } from "./permission-ranges.js";
 import { createScopedAuthorizer } from "./scoped-authorizer.js";
 
 const scrypt = { N: 16, r: 1, p: 1 };
+const bcryptCost = 4;
 
 describe("createScopedAuthorizer", () => {
   it("needs READ on the whole scope for every request, and WRITE too when the scope writes", async () => {
     const store = openKvStore({ backend: createMemoryBackend() });
-    const auth = createAuthStore({ store, scrypt });
+    const auth = createAuthStore({ store, scrypt, bcryptCost });
     const kv = createKvApplier({ store });
     await auth.userAdd("root", "pw");
     await auth.roleAdd("root");

@@ -1,7 +1,7 @@
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { createBboltWriter, createFileSink } from "@conclave/bbolt";
-import type { Revision } from "@conclave/core";
+import { etcdPasswordHash, type Revision } from "@conclave/core";
 import {
   AlarmMemberSchema,
   KeyValueSchema,
@@ -122,7 +122,7 @@ export async function writeEtcdSnapshot(
       for (const u of auth.users) {
         const user = create(UserSchema, {
           name: enc.encode(u.name),
-          password: enc.encode(u.passwordHash),
+          password: enc.encode(etcdPasswordHash(u.passwordHash)),
           roles: u.roles,
           ...(u.noPassword && { options: create(UserAddOptionsSchema, { noPassword: true }) }),
         });
