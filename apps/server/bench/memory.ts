@@ -28,6 +28,7 @@ import {
 import { freePort, requireTool } from "@conclave/testkit";
 import { type Client, createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { procCpuMs } from "./proc-cpu.js";
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 
@@ -94,8 +95,7 @@ function rssMiB(pid: number): number {
  * overloaded machine a restart's wall time mostly measures the neighbours.
  */
 function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return procCpuMs(pid) / 1000;
 }
 
 interface Conn {
@@ -164,20 +164,24 @@ async function loadKeys(c: Conn): Promise<void> {
  * Writes every key once more and compacts the first round away (half the
  * file is garbage then), streams a Snapshot and times a Defragment.
  */
-async function maintenance(c: Conn): Promise<Record<string, number>> {
+async function maintenance(c: Conn, pid: number): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   await loadKeys(c);
   const { header } = await c.kv.range(create(RangeRequestSchema, { key: key(0) }));
   await c.kv.compact({ revision: header?.revision ?? 0n, physical: true });
   let t = performance.now();
+  let cpu = cpuSeconds(pid);
   let bytes = 0;
   for await (const r of c.maintenance.snapshot({}, { timeoutMs: 600_000 })) bytes += r.blob.length;
   out.snapshotSeconds = (performance.now() - t) / 1000;
+  out.snapshotCpuSeconds = cpuSeconds(pid) - cpu;
   out.snapshotMiB = bytes / 2 ** 20;
   out.dbBeforeDefragMiB = Number((await c.maintenance.status({})).dbSize) / 2 ** 20;
   t = performance.now();
+  cpu = cpuSeconds(pid);
   await c.maintenance.defragment({}, { timeoutMs: 600_000 });
   out.defragSeconds = (performance.now() - t) / 1000;
+  out.defragCpuSeconds = cpuSeconds(pid) - cpu;
   out.dbAfterDefragMiB = Number((await c.maintenance.status({})).dbSize) / 2 ** 20;
   return out;
 }
@@ -208,7 +212,7 @@ async function main() {
     await loadKeys(c);
     out.loadSeconds = (performance.now() - t0) / 1000;
     out.loadedRssMiB = await settle(p.proc.pid ?? 0);
-    if (args.maintenance) Object.assign(out, await maintenance(c));
+    if (args.maintenance) Object.assign(out, await maintenance(c, p.proc.pid ?? 0));
     c.session.abort();
 
     p.proc.kill("SIGKILL");
