@@ -31,6 +31,7 @@ import { etcdctl } from "./etcdctl.js";
 import {
   eventually,
   leaderOf,
+  linearizableReads,
   memberIdOf,
   nth,
   type ReplicaClients,
@@ -66,7 +67,7 @@ for (const seed of [1, 2]) {
       [etcd, replicas] = await Promise.all([startEtcd(), startReplicas(3, db)]);
       servers = {
         etcd: kvClient(etcd.url),
-        conclave: roundRobin(replicas.map((r) => kvClient(r.url))),
+        conclave: linearizableReads(roundRobin(replicas.map((r) => kvClient(r.url)))),
       };
     });
     after(() => stopAll([etcd, ...replicas]));
@@ -250,24 +251,37 @@ describe("gap-free log under forced rollbacks (3 replicas × 32 clients, pg_term
     const failures = new Map<string, number>();
     const absentExpected: string[] = [];
     let running = true;
+    const killedSoFar = 0;
     const killer = (async () => {
       let killed = 0;
       while (running) {
         // Appends are short: hold the log's lock for a moment so some are
         // surely in flight (queued on the lock, their batch taken), then
         // terminate those backends: their transactions roll back.
-        const blocker = pg.psql(
-          "BEGIN; SELECT seq FROM conclave_cluster FOR UPDATE; SELECT pg_sleep(0.2); COMMIT;",
-          dbName,
-        );
-        await sleep(100);
-        const out = await pg.psql(
-          `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-           WHERE datname = '${dbName}' AND state = 'active' AND pid <> pg_backend_pid()
-             AND query LIKE '%conclave_log%'`,
-        );
-        killed += Number(out.trim().split("\n").pop());
-        await blocker.catch(() => undefined);
+        let held = true;
+        const blocker = pg
+          .psql(
+            "BEGIN; SELECT seq FROM conclave_cluster FOR UPDATE; SELECT pg_sleep(0.3); COMMIT;",
+            dbName,
+          )
+          .catch(() => undefined)
+          .finally(() => {
+            held = false;
+          });
+        // On a loaded machine psql may take longer than the hold to start:
+        // look again while the lock is held, until some append was caught.
+        for (let tries = 0; held && tries < 5; tries++) {
+          await sleep(60);
+          const out = await pg.psql(
+            `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE datname = '${dbName}' AND state = 'active' AND pid <> pg_backend_pid()
+               AND query LIKE '%conclave_log%'`,
+          );
+          const n = Number(out.trim().split("\n").pop());
+          killed += n;
+          if (n > 0) break;
+        }
+        await blocker;
         await sleep(100);
       }
       return killed;
@@ -289,7 +303,13 @@ describe("gap-free log under forced rollbacks (3 replicas × 32 clients, pg_term
         }
       }
     });
+    // 5 s, longer on a loaded machine: until some append was terminated and
+    // more than 100 writes went through (at most 30 s).
+    const started = Date.now();
     await sleep(5000);
+    while (Date.now() - started < 30_000 && (killedSoFar === 0 || acked.size <= 100)) {
+      await sleep(250);
+    }
     running = false;
     await Promise.all(clients);
     const killed = await killer;

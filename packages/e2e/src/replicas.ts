@@ -57,6 +57,23 @@ export function roundRobin(clients: ReadonlyArray<Client<typeof KV>>): Client<ty
   });
 }
 
+/**
+ * `client` with every Range linearizable. A serializable Range is the
+ * replica's own copy at once (as from an etcd follower), so sent to another
+ * replica than the write before it, it may lag that write by the commit's
+ * notification — which a single etcd member, the differential's reference,
+ * never does. The answers compared are then the same ones.
+ */
+export function linearizableReads(client: Client<typeof KV>): Client<typeof KV> {
+  return new Proxy(client, {
+    get(target, method: string) {
+      if (method !== "range") return Reflect.get(target, method);
+      return (req: { serializable?: boolean }, ...rest: unknown[]) =>
+        (target.range as (...a: unknown[]) => unknown)({ ...req, serializable: false }, ...rest);
+    },
+  });
+}
+
 /** The member ID a replica reports as its leader (the holder of the cluster duties). */
 export async function leaderOf(c: ReplicaClients): Promise<bigint> {
   return (await c.maintenance.status({})).leader;
