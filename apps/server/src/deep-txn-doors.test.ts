@@ -17,6 +17,7 @@ import {
   openServerContext,
   type ServerContext,
 } from "@conclave/server";
+import { deepTxnBytes } from "@conclave/testkit";
 import { Code } from "@connectrpc/connect";
 import { pino } from "pino";
 import { createConnectUnaryFastPath } from "./connect-unary-fast-path.js";
@@ -36,35 +37,6 @@ function nested(levels: number, at: (level: number, t: TxnRequest) => void = () 
     at(level, t);
   }
   return t;
-}
-
-/** The binary form of nested(levels), written without recursion (protobuf-es's encoder would overflow). */
-function deepTxnBytes(levels: number): Uint8Array {
-  const varintLength = (n: number) => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : 4);
-  const txnLength = [0];
-  const opLength = [0];
-  for (let i = 1; i < levels; i++) {
-    const inner = txnLength[i - 1] as number;
-    opLength[i] = 1 + varintLength(inner) + inner;
-    txnLength[i] = 1 + varintLength(opLength[i] as number) + (opLength[i] as number);
-  }
-  const out = new Uint8Array(txnLength[levels - 1] as number);
-  let at = 0;
-  const varint = (n: number) => {
-    let v = n;
-    while (v >= 0x80) {
-      out[at++] = (v & 0x7f) | 0x80;
-      v >>>= 7;
-    }
-    out[at++] = v;
-  };
-  for (let i = levels - 1; i >= 1; i--) {
-    out[at++] = 0x12;
-    varint(opLength[i] as number);
-    out[at++] = 0x22;
-    varint(txnLength[i - 1] as number);
-  }
-  return out;
 }
 
 /** The JSON form of nested(levels), as text. */

@@ -24,7 +24,7 @@ import {
   type TxnRequest,
   TxnRequestSchema,
 } from "@conclave/proto";
-import { type RunningServer, startConclave, startEtcd } from "@conclave/testkit";
+import { deepTxnBytes, type RunningServer, startConclave, startEtcd } from "@conclave/testkit";
 import { Code, createClient } from "@connectrpc/connect";
 import {
   createConnectTransport,
@@ -56,40 +56,6 @@ function nested(levels: number, key: string | undefined): TxnRequest {
     t = create(TxnRequestSchema, { success: [{ request: { case: "requestTxn", value: t } }] });
   }
   return t;
-}
-
-const varintLength = (n: number) => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : 4);
-
-/**
- * The binary TxnRequest of {@link nested}(levels) with an empty innermost
- * txn, written outside-in: TxnRequest.success (field 2) holds a RequestOp
- * whose request_txn (field 4) holds the next level.
- */
-function deepTxnBytes(levels: number): Uint8Array {
-  const txnLength = [0]; // by level from the inside
-  const opLength = [0];
-  for (let i = 1; i < levels; i++) {
-    const inner = txnLength[i - 1] as number;
-    opLength[i] = 1 + varintLength(inner) + inner;
-    txnLength[i] = 1 + varintLength(opLength[i] as number) + (opLength[i] as number);
-  }
-  const out = new Uint8Array(txnLength[levels - 1] as number);
-  let at = 0;
-  const varint = (n: number) => {
-    let v = n;
-    while (v >= 0x80) {
-      out[at++] = (v & 0x7f) | 0x80;
-      v >>>= 7;
-    }
-    out[at++] = v;
-  };
-  for (let i = levels - 1; i >= 1; i--) {
-    out[at++] = 0x12;
-    varint(opLength[i] as number);
-    out[at++] = 0x22;
-    varint(txnLength[i - 1] as number);
-  }
-  return out;
 }
 
 /** One unary gRPC call over h2c with a raw message; the grpc-status and grpc-message. */

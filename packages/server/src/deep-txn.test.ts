@@ -10,6 +10,7 @@ import {
   type TxnRequest,
   TxnRequestSchema,
 } from "@conclave/proto";
+import { deepTxnBytes } from "@conclave/testkit";
 import {
   cutDeepTxn,
   cutDeepTxnBinary,
@@ -47,36 +48,6 @@ function nested(
     at(level, t);
   }
   return t;
-}
-
-const varintLength = (n: number) => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : 4);
-
-/** The binary form of nested(levels) with an empty innermost txn, written without recursion. */
-function deepTxnBytes(levels: number): Uint8Array {
-  const txnLength = [0];
-  const opLength = [0];
-  for (let i = 1; i < levels; i++) {
-    const inner = txnLength[i - 1] as number;
-    opLength[i] = 1 + varintLength(inner) + inner;
-    txnLength[i] = 1 + varintLength(opLength[i] as number) + (opLength[i] as number);
-  }
-  const out = new Uint8Array(txnLength[levels - 1] as number);
-  let at = 0;
-  const varint = (n: number) => {
-    let v = n;
-    while (v >= 0x80) {
-      out[at++] = (v & 0x7f) | 0x80;
-      v >>>= 7;
-    }
-    out[at++] = v;
-  };
-  for (let i = levels - 1; i >= 1; i--) {
-    out[at++] = 0x12;
-    varint(opLength[i] as number);
-    out[at++] = 0x22;
-    varint(txnLength[i - 1] as number);
-  }
-  return out;
 }
 
 /** How many levels a txn nests (the outermost is 1), following each level's first op. */

@@ -5,6 +5,7 @@
 // the PostgreSQL storage mode's tests. Node only; never a dependency of
 // anything that ships.
 
+export { deepTxnBytes } from "./deep-txn-bytes.js";
 export { freePort } from "./free-port.js";
 export { requireTool } from "./require-tool.js";
 export { type ConclaveRun, runConclave } from "./run-conclave.js";
