@@ -187,7 +187,7 @@ function main(): void {
       // A restarted server is picked up within a few seconds.
       { backoff: { initialMs: 200, maxMs: 3_000 } },
     );
-    const state = createLiveState(client, endpoint, { onLoginRequired: showLogin });
+    const state = createLiveState(client, endpoint, { onLoginRequired: authRequired });
     const header = mountHeader(app as HTMLElement, endpoint, login);
     const stopStatus = mountStatus(header, header, state);
     const actions = createActionRunner(app as HTMLElement);
@@ -203,8 +203,18 @@ function main(): void {
     const stopCharts = mountChartsView(grid, endpoint, metrics);
     const stopAccess = mountAccessView(grid, client, actions);
     const stopNotices = mountStaleNotices(grid, state);
+    // Shown to nobody (auth was off) and now refused: auth was turned on
+    // meanwhile — ask again who the page is (a client certificate's user,
+    // else the login form) instead of showing denials to no one.
+    const stopAuthCheck =
+      login === undefined
+        ? state.subscribe("status", () => {
+            if (state.denied) void authRequired();
+          })
+        : undefined;
     state.start();
     teardown = () => {
+      stopAuthCheck?.();
       stopRenewal?.();
       stopNotices();
       stopStatus();
@@ -216,22 +226,38 @@ function main(): void {
     };
   }
 
-  // Ask whether auth is on (AuthStatus needs no token) and, if it is,
-  // whether the connection's client certificate already names a user
-  // (conclave.v1 IdentityService.WhoAmI: a page cannot read its own
-  // certificate). A server that is down gets the console, which reconnects
-  // and asks for a login if needed; one without WhoAmI (etcd, an older
-  // Conclave) gets the login form.
   const services = createConclaveServices(transport);
+
+  /**
+   * Auth is on: whether the connection's client certificate already names a
+   * user (conclave.v1 IdentityService.WhoAmI: a page cannot read its own
+   * certificate) — then its console, else the login form. Asked again each
+   * time, so auth turned on while the page is open finds the certificate
+   * too. A server without WhoAmI (etcd, an older Conclave) gets the form.
+   */
+  function authRequired(): Promise<void> {
+    asking ??= services.identity
+      .whoAmI({})
+      .catch(() => undefined)
+      .then((who) => {
+        asking = undefined;
+        if (who?.source === IdentitySource.CLIENT_CERTIFICATE) {
+          certificateUser = who.user;
+          showCertificateConsole(who.user);
+        } else {
+          certificateUser = undefined;
+          showLogin();
+        }
+      });
+    return asking;
+  }
+  /** The WhoAmI under way: panels refused at once ask once. */
+  let asking: Promise<void> | undefined;
+
+  // Ask whether auth is on (AuthStatus needs no token). A server that is
+  // down gets the console, which reconnects and asks for a login if needed.
   services.auth.authStatus({}).then(
-    async (s) => {
-      if (!s.enabled) return showConsole();
-      const who = await services.identity.whoAmI({}).catch(() => undefined);
-      if (who?.source === IdentitySource.CLIENT_CERTIFICATE) {
-        certificateUser = who.user;
-        showCertificateConsole(who.user);
-      } else showLogin();
-    },
+    (s) => (s.enabled ? authRequired() : showConsole()),
     () => showConsole(),
   );
   window.addEventListener("pagehide", () => teardown?.());

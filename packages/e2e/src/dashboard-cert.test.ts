@@ -213,6 +213,40 @@ describe("dashboard with a client certificate (--client-cert-auth)", () => {
     await deniedPanels(page);
   });
 
+  test("auth turned on while a page is open: it becomes the certificate's user, no login form", async () => {
+    ctl("root", ["auth", "disable"]);
+    try {
+      const page = await pageAs("alice");
+      await waitForPage(page, "connected", (s) => s.status === "connected", {
+        timeoutMs: 10_000,
+      });
+      assert.equal(await page.getByTestId("user").count(), 0, "nobody is logged in with auth off");
+      ctl("root", ["auth", "enable"]);
+      ctl("root", ["put", "secret/after-enable", "1"]);
+      await page
+        .getByTestId("user-via")
+        .filter({ hasText: "client certificate" })
+        .waitFor({ timeout: 10_000 });
+      assert.equal(await userShown(page), "alice (client certificate)");
+      assert.equal(await page.getByTestId("login-form").count(), 0, "no login form");
+      await deniedPanels(page);
+    } finally {
+      // Left as the other tests expect it, whatever happened.
+      spawnSync(
+        requireTool("etcdctl"),
+        [
+          `--endpoints=${server.url}`,
+          `--cacert=${certs.ca.cert}`,
+          `--cert=${certs.clients.root?.cert}`,
+          `--key=${certs.clients.root?.key}`,
+          "auth",
+          "enable",
+        ],
+        { env: { ...process.env, ETCDCTL_API: "3" }, timeout: 20_000 },
+      );
+    }
+  });
+
   test("the pages logged no errors", () => {
     assert.deepEqual(pageErrors, []);
   });
