@@ -3,12 +3,14 @@
 // Connect's gRPC-Web handler: one table of requests to an app with and an
 // app without the path, over HTTP/1.1 keep-alive and over HTTP/2.
 import * as assert from "node:assert/strict";
+import { Agent } from "node:http";
 import { after, before, describe, it } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { KV, PutRequestSchema, RangeRequestSchema, TxnRequestSchema } from "@conclave/proto";
+import { maxMessageDepth, maxTxnNesting } from "@conclave/server";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { pino } from "pino";
-import { assertSameAnswers, type RawRequest } from "./assert-same-answers.js";
+import { assertSameAnswers, type RawRequest, sendHttp1 } from "./assert-same-answers.js";
 import { registerCors } from "./cors.js";
 import { type ConclaveApp, createApp } from "./create-app.js";
 import { envelope } from "./grpc-test-call.js";
@@ -41,7 +43,15 @@ function routes(router: ConnectRouter) {
       return { kvs: [{ key: req.key, value: encoder.encode(token) }], count: 1n };
     },
     put: () => ({}),
-    txn: () => ({ succeeded: true }),
+    txn(req, ctx) {
+      // How deep the txn that reached the handler nests (a deep one arrives cut).
+      let depth = 1;
+      for (let t = req; t.success[0]?.request.case === "requestTxn"; depth++) {
+        t = t.success[0].request.value;
+      }
+      ctx.responseHeader.set("x-depth", String(depth));
+      return { succeeded: true };
+    },
   });
 }
 
@@ -67,6 +77,23 @@ const call = (
   headers: { "content-type": proto, "x-grpc-web": "1", ...headers },
   body,
 });
+const txnPath = "/etcdserverpb.KV/Txn";
+const varint = (n: number) => {
+  const out: number[] = [];
+  let v = n;
+  for (; v >= 0x80; v >>>= 7) out.push((v & 0x7f) | 0x80);
+  out.push(v);
+  return Buffer.from(out);
+};
+/** A binary TxnRequest nested `levels` deep: success[0] (field 2) is a RequestOp whose request_txn (field 4) is the next. */
+const deepTxn = (levels: number) => {
+  let t = Buffer.alloc(0);
+  for (let i = 1; i < levels; i++) {
+    const op = Buffer.concat([Buffer.from([0x22]), varint(t.length), t]);
+    t = Buffer.concat([Buffer.from([0x12]), varint(op.length), op]);
+  }
+  return t;
+};
 const header = (flags: number, size: number) => {
   const b = Buffer.alloc(5);
   b[0] = flags;
@@ -126,12 +153,9 @@ const requests: RawRequest[] = [
   call("text (Connect's)", Buffer.from(envelope(range("foo")).toString("base64")), {
     "content-type": "application/grpc-web-text",
   }),
-  call(
-    "txn (Connect's)",
-    envelope(toBinary(TxnRequestSchema, create(TxnRequestSchema))),
-    {},
-    "/etcdserverpb.KV/Txn",
-  ),
+  call("txn", envelope(toBinary(TxnRequestSchema, create(TxnRequestSchema))), {}, txnPath),
+  call("bad txn", envelope(Buffer.from([0xff])), {}, txnPath),
+  call("txn over readMaxBytes", envelope(Buffer.alloc(300)), {}, txnPath),
   call("unknown method", envelope(range("foo")), {}, "/etcdserverpb.KV/Nope"),
   { ...call("GET (Connect's)", new Uint8Array()), method: "GET" },
 ];
@@ -139,11 +163,16 @@ const requests: RawRequest[] = [
 /** Calls the direct path took. */
 let served = 0;
 
-async function start(fastPath: boolean): Promise<{ app: ConclaveApp; url: string }> {
+async function start(
+  fastPath: boolean,
+  readMaxBytes = 256,
+): Promise<{ app: ConclaveApp; url: string }> {
   const app = createApp({
     routes,
     logger: pino({ level: "silent" }),
-    readMaxBytes: 256,
+    readMaxBytes,
+    // As the server: a txn etcd would run decodes (a cut one too).
+    recursionLimit: maxMessageDepth,
     interceptors: [auth],
   });
   const cors = registerCors(app.app, { allowedOrigins: ["https://a.example"] });
@@ -163,6 +192,22 @@ async function start(fastPath: boolean): Promise<{ app: ConclaveApp; url: string
   assert.ok(url);
   return { app, url };
 }
+
+/** KV/Txn bodies the edge holds and cuts (deep-txn-body.ts), under a limit that lets a deep txn in. */
+const txnRequests: RawRequest[] = [
+  call("deep txn", envelope(deepTxn(600)), {}, txnPath),
+  call(
+    "deep txn, a second envelope",
+    Buffer.concat([envelope(deepTxn(600)), envelope(range("a"))]),
+    {},
+    txnPath,
+  ),
+  call("deep txn, cut", envelope(deepTxn(600)).subarray(0, 3000), {}, txnPath),
+  call("bad long txn", envelope(Buffer.alloc(3000, 0xff)), {}, txnPath),
+  call("txn over readMaxBytes", envelope(deepTxn(20_000)), {}, txnPath),
+  call("txn after a refusal", envelope(deepTxn(3)), {}, txnPath),
+  call("txn, bad timeout", envelope(deepTxn(3)), { "grpc-timeout": "x" }, txnPath),
+];
 
 describe("gRPC-Web unary calls beside the router", () => {
   let direct: { app: ConclaveApp; url: string };
@@ -185,5 +230,34 @@ describe("gRPC-Web unary calls beside the router", () => {
       call("gzip (Connect's)", envelope(range("foo")), { "grpc-encoding": "gzip" }),
     ]);
     assert.equal(served - before, 1);
+  });
+});
+
+describe("gRPC-Web KV/Txn calls beside the router", () => {
+  let direct: { app: ConclaveApp; url: string };
+  let routed: { app: ConclaveApp; url: string };
+  before(async () => {
+    [direct, routed] = await Promise.all([start(true, 64 * 1024), start(false, 64 * 1024)]);
+  });
+  after(() => Promise.all([direct.app.close(0), routed.app.close(0)]));
+
+  for (const http2 of [false, true]) {
+    it(`answer as Connect's edge and handler do over HTTP/${http2 ? 2 : 1.1}`, () =>
+      assertSameAnswers({ direct: direct.url, routed: routed.url }, txnRequests, { http2 }));
+  }
+
+  it("hand the handler a deep txn cut to what validation reads (level 513 emptied)", async () => {
+    const agent = new Agent();
+    try {
+      const before = served;
+      const answer = await sendHttp1(direct.url, agent, txnRequests[0] as RawRequest);
+      assert.equal(served, before + 1);
+      assert.deepEqual(
+        answer.headers.find(([name]) => name === "x-depth"),
+        ["x-depth", String(maxTxnNesting + 1)],
+      );
+    } finally {
+      agent.destroy();
+    }
   });
 });

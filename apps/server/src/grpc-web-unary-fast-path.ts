@@ -18,6 +18,7 @@ import {
 import type { CallPipeline, UnaryMethod } from "./call-pipeline.js";
 import type { CorsHeaders } from "./cors.js";
 import type { DirectRequestHandler } from "./create-app.js";
+import { cutDeepTxnChunks } from "./deep-txn-body.js";
 import { invokeUnary } from "./direct-call.js";
 import {
   callFinished,
@@ -66,13 +67,14 @@ const compressedFlag = 0b01;
  *   is its connection's last (http1-connections.ts), as it is under Connect;
  * - the body: the message envelope, then the trailers as an envelope
  *   flagged 0x80, their `grpc-message` in Connect's encoding
- *   (encodeURIComponent; grpc-go's encoding is for gRPC trailers only).
+ *   (encodeURIComponent; grpc-go's encoding is for gRPC trailers only);
+ * - a KV/Txn body is held to its end and a txn nested deeper than the
+ *   decoder goes is cut first, as Connect's edge does (deep-txn-body.ts).
  *
  * It takes only what it fully handles: a registered unary method, exactly
  * one of those content types, no request compression, an app that is not
- * closing, and not KV/Txn (whose body Connect's edge holds to cut a deep
- * txn first, deep-txn-body.ts). Everything else (gRPC-Web JSON and text,
- * streams, other methods) stays Connect's.
+ * closing. Everything else (gRPC-Web JSON and text, streams, other
+ * methods) stays Connect's.
  */
 export function createGrpcWebUnaryFastPath(
   options: GrpcWebUnaryFastPathOptions,
@@ -112,9 +114,7 @@ export function createGrpcWebUnaryFastPath(
     const type = req.headers["content-type"];
     if (type !== contentTypeProto && type !== "application/grpc-web") return false;
     const entry = pipeline.unaryMethod(req.url ?? "");
-    if (entry === undefined || entry.spec.method.input.typeName === txnRequestTypeName) {
-      return false;
-    }
+    if (entry === undefined) return false;
     const encoding = req.headers["grpc-encoding"];
     if (encoding !== undefined && encoding !== "identity") return false;
     if (pipeline.closingSignal.aborted) return false;
@@ -135,6 +135,7 @@ export function createGrpcWebUnaryFastPath(
       "grpc-web",
     );
     const parser = serializationOf(entry).getI(true);
+    const txn = entry.spec.method.input.typeName === txnRequestTypeName;
     let answered = false;
     const onClose = () => {
       if (!answered) context.abort(clientGone());
@@ -177,10 +178,11 @@ export function createGrpcWebUnaryFastPath(
 
     // Envelopes as Connect's decoder splits them: bytes not yet an envelope
     // are held, each chunk's complete envelope headers are checked against
-    // readMaxBytes before any of its messages is parsed.
+    // readMaxBytes before any of its messages is parsed. Returns false once
+    // the call has failed.
     let held: Buffer | undefined;
     let input: ReturnType<typeof parser.parse> | undefined;
-    const onData = (chunk: Buffer) => {
+    const feed = (chunk: Buffer): boolean => {
       const all = held === undefined ? chunk : Buffer.concat([held, chunk]);
       try {
         const envelopes: { flags: number; at: number; size: number }[] = [];
@@ -218,11 +220,35 @@ export function createGrpcWebUnaryFastPath(
           }
           input = message;
         }
+        return true;
       } catch (error) {
         fail(error);
+        return false;
       }
     };
+    // A KV/Txn body is held to its end, as Connect's edge holds it to cut a
+    // deep txn (deep-txn-body.ts), unless it outgrows the size limit: then
+    // what came is read at once and the rest as it comes.
+    let holding: Buffer[] | undefined = txn ? [] : undefined;
+    let holdingSize = 0;
+    const onData = (chunk: Buffer) => {
+      if (holding === undefined) {
+        feed(chunk);
+        return;
+      }
+      holding.push(chunk);
+      holdingSize += chunk.length;
+      if (holdingSize <= readMaxBytes + 5) return;
+      const chunks = holding;
+      holding = undefined;
+      for (const c of chunks) if (!feed(c)) return;
+    };
     const onEnd = () => {
+      if (holding !== undefined) {
+        for (const c of cutDeepTxnChunks(holding, holdingSize, "binary")) {
+          if (!feed(Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.length))) return;
+        }
+      }
       if (held !== undefined) {
         answer(undefined, incompleteEnvelope());
       } else if (input === undefined) {
