@@ -118,7 +118,26 @@ export function createGrpcWebUnaryFastPath(
     const encoding = req.headers["grpc-encoding"];
     if (encoding !== undefined && encoding !== "identity") return false;
     if (pipeline.closingSignal.aborted) return false;
-    serve(entry, req, res);
+    try {
+      serve(entry, req, res);
+    } catch (error) {
+      // Nothing may escape into the server's "request" event (an uncaught
+      // exception): a bug here gets the status Connect gives an error it
+      // did not expect (Internal "internal error"), in a trailer frame.
+      if (!res.headersSent) {
+        const out = res as http.ServerResponse;
+        out.writeHead(200, {
+          ...cors?.(req.headers.origin),
+          "content-type": contentTypeProto,
+        });
+        const trailer = new Headers();
+        setTrailerStatus(
+          trailer,
+          new ConnectError("internal error", Code.Internal, undefined, undefined, error),
+        );
+        out.end(encodeEnvelope(trailerFlag, trailerSerialize(trailer)));
+      }
+    }
     return true;
   };
 
