@@ -4,12 +4,12 @@
 // path; status, headers (but Date) and body compared, over one keep-alive
 // connection each.
 import * as assert from "node:assert/strict";
-import { Agent, type IncomingHttpHeaders, request } from "node:http";
 import { after, before, describe, it } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { KV, RangeRequestSchema } from "@conclave/proto";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { pino } from "pino";
+import { assertSameAnswers, type RawRequest } from "./assert-same-answers.js";
 import { createConnectUnaryFastPath } from "./connect-unary-fast-path.js";
 import { registerCors } from "./cors.js";
 import { type ConclaveApp, createApp } from "./create-app.js";
@@ -37,12 +37,6 @@ function routes(router: ConnectRouter) {
     },
     put: () => ({}),
   });
-}
-
-interface Answer {
-  status: number | undefined;
-  headers: IncomingHttpHeaders;
-  body: string;
 }
 
 const json = "application/json";
@@ -102,24 +96,13 @@ async function start(fastPath: boolean): Promise<{ app: ConclaveApp; url: string
   return { app, url };
 }
 
-async function send(url: string, agent: Agent, c: (typeof cases)[number]): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url + (c.path ?? "/etcdserverpb.KV/Range"),
-      { method: "POST", agent, headers: { "content-type": c.type, ...c.headers } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (d: Buffer) => chunks.push(d));
-        res.on("end", () => {
-          const { date: _, ...headers } = res.headers;
-          resolve({ status: res.statusCode, headers, body: Buffer.concat(chunks).toString("hex") });
-        });
-      },
-    );
-    req.on("error", reject);
-    req.end(c.body);
-  });
-}
+/** The table as raw requests: Range unless a path is given. */
+const requests: RawRequest[] = cases.map((c) => ({
+  name: c.name,
+  path: c.path ?? "/etcdserverpb.KV/Range",
+  headers: { "content-type": c.type, ...c.headers },
+  body: c.body,
+}));
 
 describe("Connect unary calls beside the router", () => {
   let direct: { app: ConclaveApp; url: string };
@@ -129,19 +112,9 @@ describe("Connect unary calls beside the router", () => {
   });
   after(() => Promise.all([direct.app.close(0), routed.app.close(0)]));
 
-  it("answer as Connect does, byte for byte, keeping the connection", async () => {
-    const agents = [new Agent({ keepAlive: true }), new Agent({ keepAlive: true })];
-    try {
-      for (const c of cases) {
-        const [a, b] = await Promise.all([
-          send(direct.url, agents[0] as Agent, c),
-          send(routed.url, agents[1] as Agent, c),
-        ]);
-        assert.deepEqual(a, b, c.name);
-        assert.equal(Object.keys(a.headers).join(), Object.keys(b.headers).join(), c.name);
-      }
-    } finally {
-      for (const agent of agents) agent.destroy();
-    }
-  });
+  it("answer as Connect does, byte for byte, keeping the connection", () =>
+    assertSameAnswers({ direct: direct.url, routed: routed.url }, requests));
+
+  it("answer as Connect does over HTTP/2", () =>
+    assertSameAnswers({ direct: direct.url, routed: routed.url }, requests, { http2: true }));
 });

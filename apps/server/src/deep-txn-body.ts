@@ -43,13 +43,25 @@ export async function* cutDeepTxnBody(
     throw e;
   }
   if (passing) return;
-  if (size < 4 * maxTxnNesting) {
-    // Too short to nest that deep (each level takes at least 4 bytes).
-    yield* held;
-    return;
-  }
+  yield* cutDeepTxnChunks(held, size, options.format);
+}
+
+/**
+ * The chunks of an enveloped KV/Txn body held whole (`size` bytes, at most
+ * the size limit and an envelope header), as {@link cutDeepTxnBody} hands
+ * them on: as they came when nothing can nest that deep, else one buffer
+ * with each uncompressed envelope's message cut. Shared with the gRPC-Web
+ * direct path, which reads such a body as Connect reads it after this.
+ */
+export function cutDeepTxnChunks(
+  held: readonly Uint8Array[],
+  size: number,
+  format: "binary" | "json",
+): readonly Uint8Array[] {
+  // Too short to nest that deep (each level takes at least 4 bytes).
+  if (size < 4 * maxTxnNesting) return held;
   const all = held.length === 1 ? (held[0] as Uint8Array) : Buffer.concat(held, size);
-  yield cutEnvelopes(all, options.format) ?? all;
+  return [cutEnvelopes(all, format) ?? all];
 }
 
 /** The enveloped body with each uncompressed message cut, or undefined when none was. */

@@ -1,16 +1,18 @@
+import type * as http from "node:http";
 import type * as http2 from "node:http2";
 import { constants as h2 } from "node:http2";
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
-import { callContextValues, createCallContext } from "@conclave/server";
+import { type CallProtocol, callContextValues, createCallContext } from "@conclave/server";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { grpcStatusOk, parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { contentTypeProto as contentTypeGrpcWebProto } from "@connectrpc/connect/protocol-grpc-web";
 import type { CallPipeline } from "./call-pipeline.js";
 import { createDirectCall, type DirectCall } from "./direct-call.js";
 import { useGrpcGoMessageEncoding } from "./encode-grpc-message.js";
 
 /**
- * What the direct gRPC paths (grpc-unary-fast-path.ts, grpc-stream-fast-path.ts)
- * share of the wire: which requests they may take, the request headers as
+ * What the direct gRPC paths (grpc-unary-fast-path.ts, grpc-stream-fast-path.ts,
+ * and gRPC-Web's grpc-web-unary-fast-path.ts) share of the wire: which requests they may take, the request headers as
  * handlers see them, the reasons a call's signal aborts with, and the final
  * status as Connect's gRPC handler writes it.
  */
@@ -113,17 +115,22 @@ export function setFinalStatus(trailer: Headers, error: unknown): void {
 }
 
 /**
- * The call of a gRPC request on a direct path, as both paths build it: the
- * call context from the HTTP/2 request (its `grpc-timeout`, token and the
- * session's verified CN) and the handler context over it. A malformed
- * `grpc-timeout` is returned, not thrown: each path raises it where Connect
- * does (the unary path as its answer, the stream path at the first read).
+ * The call of a gRPC or gRPC-Web request on a direct path, as the paths
+ * build it: the call context from the request (its `grpc-timeout`, token
+ * and the connection's verified CN) and the handler context over it, with
+ * the response headers and trailers Connect's handler of that protocol
+ * starts from. A malformed `grpc-timeout` is returned, not thrown: each
+ * path raises it where Connect does (the unary paths as their answer, the
+ * stream path at the first read).
+ *
+ * @param protocol Default "grpc" (HTTP/2 only); "grpc-web" also takes HTTP/1.1.
  */
-export function createGrpcDirectCall(
-  req: http2.Http2ServerRequest,
+export function createGrpcDirectCall<R extends http.IncomingMessage | http2.Http2ServerRequest>(
+  req: R,
   entry: { service: DescService; spec: { method: DescMethod } },
   pipeline: CallPipeline,
-  peerCommonName: (req: http2.Http2ServerRequest) => string | undefined,
+  peerCommonName: (req: R) => string | undefined,
+  protocol: Extract<CallProtocol, "grpc" | "grpc-web"> = "grpc",
 ): { context: DirectCall; timeoutError: ConnectError | undefined } {
   const timeout = parseTimeout(
     (req.headers["grpc-timeout"] as string | undefined) ?? null,
@@ -131,7 +138,7 @@ export function createGrpcDirectCall(
   );
   const requestHeader = requestHeaders(req);
   const call = createCallContext({
-    protocol: "grpc",
+    protocol,
     service: entry.service.typeName,
     method: entry.spec.method.name,
     requestHeader,
@@ -140,15 +147,21 @@ export function createGrpcDirectCall(
     shutdownSignal: pipeline.shutdownSignal,
     limits: pipeline.limits,
   });
+  const url =
+    "scheme" in req
+      ? `${req.scheme}://${req.authority}${req.url}`
+      : `http://${req.headers.host ?? ""}${req.url}`;
   const context = createDirectCall({
     call,
     service: entry.service,
     method: entry.spec.method,
-    protocolName: "grpc",
+    protocolName: protocol,
     requestHeader,
-    url: `${req.scheme}://${req.authority}${req.url}`,
+    url,
     values: callContextValues(call),
-    responseHeader: new Headers({ "content-type": "application/grpc+proto" }),
+    responseHeader: new Headers({
+      "content-type": protocol === "grpc" ? "application/grpc+proto" : contentTypeGrpcWebProto,
+    }),
     responseTrailer: new Headers({ "grpc-status": grpcStatusOk }),
   });
   return { context, timeoutError: timeout.error };

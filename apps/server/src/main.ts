@@ -31,6 +31,7 @@ import { registerDashboardRoutes } from "./dashboard-routes.js";
 import { FlagError, parseFlags, usage } from "./flags.js";
 import { registerGateway } from "./gateway/create-gateway.js";
 import { applyGcPolicy } from "./gc-policy.js";
+import { createGrpcWebUnaryFastPath } from "./grpc-web-unary-fast-path.js";
 import { createMetricsListeners } from "./metrics-listeners.js";
 import { runMigrateCommand } from "./migrate-command.js";
 import { registerOperationalRoutes } from "./operational-routes.js";
@@ -251,6 +252,14 @@ async function main(): Promise<void> {
   // Connect's unary JSON/binary calls (browsers, curl) beside its router, as gRPC's beside Connect.
   server.serveFirst(
     createConnectUnaryFastPath({
+      pipeline: server.pipeline,
+      peerCommonName: verifiedPeerCommonName,
+      cors,
+    }),
+  );
+  // gRPC-Web's unary binary calls (browser gRPC-Web clients) beside its router too.
+  server.serveFirst(
+    createGrpcWebUnaryFastPath({
       pipeline: server.pipeline,
       peerCommonName: verifiedPeerCommonName,
       cors,

@@ -4,11 +4,11 @@
 // with and an app without them and compares status, headers (but Date) and
 // body, over one keep-alive connection each.
 import * as assert from "node:assert/strict";
-import { Agent, type IncomingHttpHeaders, request } from "node:http";
 import { after, before, describe, it } from "node:test";
 import { KV } from "@conclave/proto";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { pino } from "pino";
+import { assertSameAnswers, type RawRequest } from "../assert-same-answers.js";
 import { registerCors } from "../cors.js";
 import { type ConclaveApp, createApp } from "../create-app.js";
 import { registerGateway } from "./create-gateway.js";
@@ -34,13 +34,7 @@ function routes(router: ConnectRouter) {
   });
 }
 
-interface Answer {
-  status: number | undefined;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-const cases: { name: string; path: string; body: string; headers?: Record<string, string> }[] = [
+const cases: RawRequest[] = [
   { name: "range", path: "/v3/kv/range", body: '{"key":"Zm9v"}' },
   {
     name: "allowed origin",
@@ -105,28 +99,6 @@ async function start(grpcDirectPaths: boolean): Promise<{ app: ConclaveApp; url:
   return { app, url };
 }
 
-async function send(url: string, agent: Agent, c: (typeof cases)[number]): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url + c.path,
-      { method: "POST", agent, headers: { ...c.headers } },
-      (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (d: string) => {
-          body += d;
-        });
-        res.on("end", () => {
-          const { date: _, ...headers } = res.headers;
-          resolve({ status: res.statusCode, headers, body });
-        });
-      },
-    );
-    req.on("error", reject);
-    req.end(c.body);
-  });
-}
-
 describe("gateway unary calls before Fastify", () => {
   let direct: { app: ConclaveApp; url: string };
   let routed: { app: ConclaveApp; url: string };
@@ -135,19 +107,9 @@ describe("gateway unary calls before Fastify", () => {
   });
   after(() => Promise.all([direct.app.close(0), routed.app.close(0)]));
 
-  it("answer as Fastify's routes do, byte for byte, keeping the connection", async () => {
-    const agents = [new Agent({ keepAlive: true }), new Agent({ keepAlive: true })];
-    try {
-      for (const c of cases) {
-        const [a, b] = await Promise.all([
-          send(direct.url, agents[0] as Agent, c),
-          send(routed.url, agents[1] as Agent, c),
-        ]);
-        assert.deepEqual(a, b, c.name);
-        assert.equal(Object.keys(a.headers).join(), Object.keys(b.headers).join(), c.name);
-      }
-    } finally {
-      for (const agent of agents) agent.destroy();
-    }
-  });
+  it("answer as Fastify's routes do, byte for byte, keeping the connection", () =>
+    assertSameAnswers({ direct: direct.url, routed: routed.url }, cases));
+
+  it("answer as Fastify's routes do over HTTP/2", () =>
+    assertSameAnswers({ direct: direct.url, routed: routed.url }, cases, { http2: true }));
 });
