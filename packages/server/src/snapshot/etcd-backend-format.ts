@@ -53,10 +53,14 @@ const tombstoneMark = 0x74; // 't'
 /** etcd's revision key: main and sub big-endian around a `_`, plus `t` for a tombstone. */
 export function etcdRevisionKey(main: number, sub: number, tombstone: boolean): Uint8Array {
   const b = new Uint8Array(etcdRevisionBytes + (tombstone ? 1 : 0));
+  // Revisions are non-negative safe integers: two 32-bit halves each, no BigInt
+  // (a snapshot writes one key per revision).
   const v = new DataView(b.buffer);
-  v.setBigInt64(0, BigInt(main));
+  v.setUint32(0, Math.floor(main / 2 ** 32));
+  v.setUint32(4, main >>> 0);
   b[8] = 0x5f; // '_'
-  v.setBigInt64(9, BigInt(sub));
+  v.setUint32(9, Math.floor(sub / 2 ** 32));
+  v.setUint32(13, sub >>> 0);
   if (tombstone) b[etcdRevisionBytes] = tombstoneMark;
   return b;
 }

@@ -4,7 +4,6 @@ import { createBboltWriter, createFileSink } from "@conclave/bbolt";
 import { etcdPasswordHash, type Revision } from "@conclave/core";
 import {
   AlarmMemberSchema,
-  KeyValueSchema,
   leasepb,
   PermissionSchema,
   RoleSchema,
@@ -12,6 +11,7 @@ import {
   UserSchema,
 } from "@conclave/proto";
 import type { ServerContext } from "../server-context.js";
+import { encodeEtcdKeyValue } from "./encode-etcd-key-value.js";
 import {
   EtcdBuckets,
   etcdAuthKeys,
@@ -52,6 +52,13 @@ export interface EtcdSnapshotInfo {
 const defaultPeerUrl = "http://localhost:2380";
 const enc = new TextEncoder();
 const defaultProgressEveryBytes = 64 * 1024 * 1024;
+const tombstoneKv = {
+  createRevision: 0n,
+  modRevision: 0n,
+  version: 0n,
+  value: new Uint8Array(0),
+  lease: 0n,
+};
 
 /**
  * Writes the store as etcd 3.4's backend would hold it — a bbolt file with
@@ -140,17 +147,9 @@ export async function writeEtcdSnapshot(
     do {
       const batch = store.revisions(from, upTo);
       for (const r of batch.records) {
-        const kv = r.tombstone
-          ? create(KeyValueSchema, { key: r.kv.key })
-          : create(KeyValueSchema, {
-              key: r.kv.key,
-              createRevision: r.kv.createRevision,
-              modRevision: r.kv.modRevision,
-              version: r.kv.version,
-              value: r.kv.value,
-              lease: r.kv.lease,
-            });
-        w.put(etcdRevisionKey(r.main, r.sub, r.tombstone), toBinary(KeyValueSchema, kv));
+        // A tombstone is stored as etcd stores one: the key alone.
+        const kv = r.tombstone ? { ...tombstoneKv, key: r.kv.key } : r.kv;
+        w.put(etcdRevisionKey(r.main, r.sub, r.tombstone), encodeEtcdKeyValue(kv));
         progress.revisions++;
         progress.bytes += r.kv.key.length + r.kv.value.length;
       }
