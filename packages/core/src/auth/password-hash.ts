@@ -1,5 +1,5 @@
 import { randomBytes, type ScryptOptions, scrypt, timingSafeEqual } from "node:crypto";
-import { Worker } from "node:worker_threads";
+import { hash as bcryptHash, verify as bcryptVerify } from "@node-rs/bcrypt";
 
 /**
  * scrypt cost parameters. N = 2^14, r = 8 takes ~40 ms and 16 MiB per hash
@@ -51,10 +51,10 @@ const etcdHashSeparator = "|";
  * Why two hashes: logins verify the scrypt half, which runs on libuv's
  * thread pool. etcd stores bcrypt (`$2a$<cost>$…`), so the bcrypt half is
  * what a snapshot hands to etcd (`etcdPasswordHash`) — without it, users
- * moved to etcd could not log in. bcrypt has no native implementation in
- * Node; bcryptjs at cost 10 holds the event loop for hundreds of ms (it
- * yields only every 100 ms), so it runs in a worker thread, and only when a
- * password is set (user add, password change), as etcd hashes then too.
+ * moved to etcd could not log in. Both run on libuv's thread pool at once
+ * (@node-rs/bcrypt, native, prebuilt per platform on npm: bcryptjs would hold
+ * the event loop ~100 ms at cost 10), only when a password is set (user add,
+ * password change), as etcd hashes then too.
  */
 export async function hashPassword(
   password: string,
@@ -64,7 +64,7 @@ export async function hashPassword(
   const salt = randomBytes(saltLength);
   const [hash, etcdHash] = await Promise.all([
     derive(password, salt, params),
-    bcryptInWorker({ password, cost: bcryptCost }),
+    etcdBcrypt(password, bcryptCost),
   ]);
   return `scrypt$${params.N}$${params.r}$${params.p}$${salt.toString("base64")}$${hash.toString("base64")}${etcdHashSeparator}${etcdHash}`;
 }
@@ -81,39 +81,14 @@ export function etcdPasswordHash(encoded: string): string {
   return i < 0 ? "" : encoded.slice(i + 1);
 }
 
-/** The worker's code: bcryptjs loaded by URL, since a worker from a string resolves nothing. */
-const bcryptWorkerSource = `
-const { parentPort, workerData: w } = require("node:worker_threads");
-import(w.module).then(
-  (m) => {
-    const b = m.default ?? m;
-    const result = w.hash === undefined ? b.hashSync(w.password, w.cost) : b.compareSync(w.password, w.hash);
-    parentPort.postMessage({ result });
-  },
-  (e) => parentPort.postMessage({ error: String(e) }),
-);
-`;
-
 /**
- * bcryptjs off the event loop: a hash at `cost`, or whether `password`
- * matches `hash`. One short-lived worker per call: passwords are set and
- * bcrypt hashes (users restored from etcd) verified rarely.
+ * bcrypt as etcd writes it (`$2a$`, which golang.org/x/crypto/bcrypt
+ * writes; the Rust implementation labels its output `$2y$`, the same
+ * algorithm — Go reads either).
  */
-function bcryptInWorker(
-  job: { password: string; cost: number } | { password: string; hash: string },
-): Promise<string | boolean> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(bcryptWorkerSource, {
-      eval: true,
-      workerData: { module: import.meta.resolve("bcryptjs"), ...job },
-    });
-    worker.once("message", (m: { result?: string | boolean; error?: string }) => {
-      void worker.terminate();
-      if (m.result !== undefined) resolve(m.result);
-      else reject(new Error(`bcrypt worker: ${m.error}`));
-    });
-    worker.once("error", reject);
-  });
+async function etcdBcrypt(password: string, cost: number): Promise<string> {
+  const hash = await bcryptHash(password, cost);
+  return `$2a$${hash.slice(4)}`;
 }
 
 /** etcd's hashes: bcrypt (golang.org/x/crypto/bcrypt writes `$2a$<cost>$…`). */
@@ -125,8 +100,7 @@ const bcryptPrefix = /^\$2[aby]\$\d\d\$/;
  * passwords); constant-time compare.
  */
 export async function verifyPassword(password: string, encoded: string): Promise<boolean> {
-  if (bcryptPrefix.test(encoded))
-    return (await bcryptInWorker({ password, hash: encoded })) === true;
+  if (bcryptPrefix.test(encoded)) return bcryptVerify(password, encoded);
   const i = encoded.indexOf(etcdHashSeparator);
   const parts = (i < 0 ? encoded : encoded.slice(0, i)).split("$");
   if (parts.length !== 6 || parts[0] !== "scrypt") return false;
