@@ -67,9 +67,15 @@ export interface KeyIndex {
   tombstone(k: string, rev: Revision): void;
   /**
    * Rebuild path: replaces the whole index with `keys` (ascending, no
-   * duplicates) and their revisions, in one bulk load (see restore-index.ts).
+   * duplicates) and their revisions (`revisions[i]` is `keys[i]`'s, kept,
+   * not copied), in one bulk load (see restore-index.ts).
    */
-  load(keys: readonly string[], revisions: (k: string) => KeyRevisions): void;
+  load(keys: readonly string[], revisions: readonly KeyRevisions[]): void;
+  /**
+   * Calls `fn` for every key in key order with its packed revisions, which
+   * it must not change: what the index checkpoint writes (index-checkpoint.ts).
+   */
+  forEach(fn: (k: string, revisions: Readonly<KeyRevisions>) => void): void;
   /**
    * Drops what compaction at `atRev` makes unreachable: for each key, every
    * revision below the last one ≤ atRev, and that one too if it is a tombstone.
@@ -171,11 +177,13 @@ export function createKeyIndex(): KeyIndex {
     },
     load(keys, revisions) {
       live = 0;
-      tree = bulkLoadBTree(keys, (k) => {
-        const e = revisions(k);
-        // A deleted key's current generation has version 0.
-        if (e[1] !== 0) live++;
-        return e;
+      // A deleted key's current generation has version 0.
+      for (const e of revisions) if (e[1] !== 0) live++;
+      tree = bulkLoadBTree(keys, revisions);
+    },
+    forEach(fn) {
+      tree.forEachPair((k, e) => {
+        fn(k, e);
       });
     },
     compact(atRev) {
