@@ -195,6 +195,9 @@ async function main(): Promise<void> {
       storage: config.storage === undefined ? config.dataDir : redactUrl(config.storage),
       revision: ctx.store.currentRev(),
       memberId: ctx.memberId.toString(16),
+      // Whether the index came from its checkpoint, and how many records were read besides.
+      index: ctx.store.opened.fromCheckpoint ? "checkpoint" : "scan",
+      recordsRead: ctx.store.opened.recordsRead,
     },
     "storage opened",
   );

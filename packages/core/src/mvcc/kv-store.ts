@@ -193,6 +193,12 @@ export interface KvStore {
   onCommitted(listener: (write: CommittedWrite) => void): () => void;
   /** The backend, for subsystems that keep buckets of their own. */
   readonly backend: Backend;
+  /**
+   * How opening rebuilt the index: from the index checkpoint plus the
+   * `recordsRead` records after it, or (no fitting checkpoint) by reading
+   * all `recordsRead` records. For the start's log line.
+   */
+  readonly opened: { fromCheckpoint: boolean; recordsRead: number };
   /** Waits for in-flight commits, then stops accepting writes. Does not close the backend. */
   close(): Promise<void>;
 }
@@ -249,6 +255,7 @@ export function openKvStore(options: KvStoreOptions): KvStore {
 
   return {
     backend,
+    opened: { fromCheckpoint: restored.fromCheckpoint, recordsRead: restored.recordsRead },
     currentRev: () => state.current,
     durableRev: () => state.durable,
     compactRev: () => state.compactMain,
