@@ -1,7 +1,7 @@
 import { Buffer } from "node:buffer";
 import { crc32 } from "node:zlib";
 import { type Backend, type BackendOp, LocalBuckets } from "../backend/backend.js";
-import type { KeyIndex, KeyRevisions } from "./key-index.js";
+import { type IndexEntry, type KeyIndex, singleSlotLength } from "./key-index.js";
 
 /**
  * The index checkpoint: the whole in-memory index (every key with its packed
@@ -33,8 +33,13 @@ export interface IndexCheckpoint {
   compactRev: number;
   /** Ascending, distinct. */
   keys: string[];
-  /** `revisions[i]` belongs to `keys[i]`, packed as {@link KeyRevisions} says. */
-  revisions: KeyRevisions[];
+  /**
+   * `revisions[i]` belongs to `keys[i]`: packed as `KeyRevisions` says, or for a key of a single revision a slot of `singles` (see
+   * {@link IndexEntry}).
+   */
+  revisions: IndexEntry[];
+  /** The single-revision keys' numbers, {@link singleSlotLength} per slot. */
+  singles: Float64Array;
   /** Keys attached to a lease, and that lease. */
   leased: Map<string, bigint>;
   /** Chunk entries it occupies (the next checkpoint deletes those it does not reuse). */
@@ -170,11 +175,13 @@ export function readIndexCheckpoint(backend: Backend): IndexCheckpoint | undefin
   if (h.readUInt32BE(0) !== format) return undefined;
   const chunks = h.readUInt32BE(24);
   if (raw.length !== headerFixedBytes + 4 * chunks) return undefined;
+  const keyCount = h.readUInt32BE(20);
   const out: IndexCheckpoint = {
     rev: h.readDoubleBE(4),
     compactRev: h.readDoubleBE(12),
     keys: [],
     revisions: [],
+    singles: new Float64Array(keyCount * singleSlotLength),
     leased: new Map(),
     chunks,
   };
@@ -191,7 +198,7 @@ export function readIndexCheckpoint(backend: Backend): IndexCheckpoint | undefin
       return undefined;
     }
   }
-  if (out.keys.length !== h.readUInt32BE(20)) return undefined;
+  if (out.keys.length !== keyCount) return undefined;
   return out;
 }
 
@@ -214,7 +221,7 @@ function decodeChunk(c: Uint8Array, out: IndexCheckpoint, last: string): string 
     } while (b >= 0x80);
     return v;
   };
-  const { keys, revisions, leased } = out;
+  const { keys, revisions, leased, singles } = out;
   while (o < end) {
     const keyLength = varint();
     const k = latin1Slice.call(c, o, o + keyLength);
@@ -224,10 +231,16 @@ function decodeChunk(c: Uint8Array, out: IndexCheckpoint, last: string): string 
     const count = n >>> 1;
     const created = varint();
     const version = varint();
-    let e: KeyRevisions;
+    let e: IndexEntry;
     if (count === 1) {
-      // A literal of the exact size, as most keys have a single revision.
-      e = [created, version, varint(), varint()];
+      // No object: a slot of the single-revision table (most keys have one revision).
+      e = keys.length;
+      const s = e * singleSlotLength;
+      if (s >= singles.length) throw new Error("index checkpoint: more keys than its header says");
+      singles[s] = created;
+      singles[s + 1] = version;
+      singles[s + 2] = varint();
+      singles[s + 3] = varint();
     } else {
       e = [created, version];
       let main = 0;

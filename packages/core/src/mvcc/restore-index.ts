@@ -161,7 +161,7 @@ function fromCheckpoint(
   index: KeyIndex,
   checkpoint: IndexCheckpoint,
 ): Restored | undefined {
-  index.load(checkpoint.keys, checkpoint.revisions);
+  index.load(checkpoint.keys, checkpoint.revisions, checkpoint.singles);
   let current = checkpoint.rev;
   let recordsRead = 0;
   /** Keys the replay wrote, with the lease of their latest record (0: none). */
