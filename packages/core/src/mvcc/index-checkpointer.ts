@@ -31,6 +31,11 @@ export interface IndexCheckpointer {
 }
 
 export interface IndexCheckpointOptions {
+  /**
+   * Whether to write checkpoints at all. Default: unless the backend is the
+   * in-memory one, which no start ever reads again (a replica's local copy).
+   */
+  enabled?: boolean;
   /** Records written before a checkpoint is due, at the least. Default 10 000. */
   minRecords?: number;
 }
@@ -47,6 +52,9 @@ export function createIndexCheckpointer(
   options: IndexCheckpointOptions = {},
 ): IndexCheckpointer {
   const minRecords = options.minRecords ?? defaultCheckpointMinRecords;
+  if (!(options.enabled ?? state.backend.kind !== "memory")) {
+    return { wrote() {}, request() {}, close: async () => {} };
+  }
   /** Chunk entries the stored checkpoint occupies. */
   let chunks = restored.checkpointChunks;
   /** Records the stored checkpoint lacks. */
@@ -55,6 +63,8 @@ export function createIndexCheckpointer(
   let stale = !restored.fromCheckpoint || restored.unfinishedCompaction !== undefined;
   let inFlight: Promise<void> | undefined;
   let scheduled = false;
+  /** A checkpoint was asked for (after a compaction) and not yet started. */
+  let requested = false;
 
   const due = () => since >= Math.max(minRecords, state.index.size / keysPerDueRecord);
 
@@ -70,6 +80,7 @@ export function createIndexCheckpointer(
     const lacking = since;
     since = 0;
     stale = false;
+    requested = false;
     inFlight = pipeline
       .barrier()
       .then(() => state.backend.commit(ops))
@@ -85,6 +96,8 @@ export function createIndexCheckpointer(
       )
       .finally(() => {
         inFlight = undefined;
+        // Asked for while this one was on its way (it may predate the compaction).
+        if (requested) soon();
       });
   }
 
@@ -107,6 +120,7 @@ export function createIndexCheckpointer(
     },
     request() {
       stale = true;
+      requested = true;
       soon();
     },
     async close() {

@@ -129,10 +129,14 @@ describe("restoreIndex", () => {
   for (const c of cases) {
     it(c.name, async () => {
       const backend = createMemoryBackend();
-      let store = openKvStore({ backend, leases: leaseTable() });
+      let store = openKvStore({
+        backend,
+        leases: leaseTable(),
+        indexCheckpoint: { enabled: true },
+      });
       await apply(store, c.before);
       await store.close();
-      store = openKvStore({ backend, leases: leaseTable() });
+      store = openKvStore({ backend, leases: leaseTable(), indexCheckpoint: { enabled: true } });
       assert.equal(store.currentRev(), (await restore(backend)).restored.current);
       await apply(store, c.after);
       await store.barrier();
@@ -157,7 +161,7 @@ describe("index checkpoint", () => {
   /** A store of keys a..e (revisions 2..6), closed: its checkpoint covers revision 6. */
   async function closedStore() {
     const backend = createMemoryBackend();
-    const store = openKvStore({ backend });
+    const store = openKvStore({ backend, indexCheckpoint: { enabled: true } });
     await apply(
       store,
       ["a", "b", "c", "d", "e"].map((put) => ({ put })),
@@ -165,6 +169,15 @@ describe("index checkpoint", () => {
     await store.close();
     return backend;
   }
+
+  it("is not written over the in-memory backend unless asked for (no start reads it again)", async () => {
+    const backend = createMemoryBackend();
+    const store = openKvStore({ backend, indexCheckpoint: { minRecords: 1 } });
+    await apply(store, [{ put: "a" }, { put: "b" }]);
+    await tick();
+    await store.close();
+    assert.equal(readIndexCheckpoint(backend), undefined);
+  });
 
   it("is written at close and covers everything", async () => {
     const backend = await closedStore();
@@ -175,7 +188,7 @@ describe("index checkpoint", () => {
 
   it("is written once minRecords records piled up, and after a compaction", async () => {
     const backend = createMemoryBackend();
-    const store = openKvStore({ backend, indexCheckpoint: { minRecords: 3 } });
+    const store = openKvStore({ backend, indexCheckpoint: { enabled: true, minRecords: 3 } });
     await apply(store, [{ put: "a" }, { put: "b" }]);
     await tick();
     assert.equal(readIndexCheckpoint(backend), undefined);
@@ -220,7 +233,7 @@ describe("index checkpoint", () => {
         // The running store knows "c" (revision 4) and puts it again at 7, so
         // its record says version 2; a checkpoint at 6 without "c" makes the
         // replay of that put yield version 1.
-        const store = openKvStore({ backend, indexCheckpoint: { minRecords: 1e9 } });
+        const store = openKvStore({ backend, indexCheckpoint: { enabled: true, minRecords: 1e9 } });
         const index = createKeyIndex();
         restoreIndex(backend, index, undefined);
         const lacking = createKeyIndex();
