@@ -12,7 +12,7 @@ import type { StoreState } from "./store-state.js";
  *   holds, so a kill -9 leaves at most that many to replay, and encoding
  *   (one pass over the index) costs a bounded amount per record written;
  * - after a compaction finished (a checkpoint from before it no longer fits);
- * - after a start that read that many records without one;
+ * - after a start that read that many records (without one, or after it);
  * - at close, when anything changed since the last one.
  *
  * A checkpoint is encoded from the index at once (synchronously, so it is
@@ -111,7 +111,7 @@ export function createIndexCheckpointer(
     });
   }
 
-  if (!restored.fromCheckpoint && due()) soon();
+  if (due()) soon();
 
   return {
     wrote(records) {
