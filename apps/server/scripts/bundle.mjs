@@ -1,6 +1,14 @@
-// Builds the server that `npm start` runs: apps/server/src/main.ts and the
-// workspace packages it imports (@conclave/*, TypeScript) into one ES module,
-// dist/conclave.mjs, with npm dependencies left as imports.
+// Builds the server that `npm start` runs: apps/server/src/main.ts, the
+// workspace packages it imports (@conclave/*, TypeScript) and the npm
+// dependencies into one ES module, dist/conclave.mjs. Only lmdb and
+// @node-rs/bcrypt stay imports (each loads a native addon, from its own
+// directory or its platform package).
+//
+// Why the npm dependencies too: resolving and loading their ~400 files one by
+// one (Fastify, Connect, protobuf-es, pino, prom-client, …) was most of what
+// an empty server spent to start, ~0.3 s of the ~1.2 s CPU
+// (BENCHMARKS.md, "Restart time"). CommonJS packages need `require`, which an
+// ES module lacks: the banner provides it.
 //
 // Why not run the sources through tsx, as tests and `bin/conclave.js` do: tsx
 // compiles with esbuild's keepNames, which wraps every function and closure
@@ -24,16 +32,8 @@ await build({
   target: "node20",
   sourcemap: "linked",
   logLevel: "warning",
-  plugins: [
-    {
-      name: "npm-dependencies-stay-imports",
-      setup(b) {
-        // Bare imports other than our workspace packages resolve from
-        // node_modules at run time (native lmdb, CommonJS packages, …).
-        b.onResolve({ filter: /^[^./]/ }, (args) =>
-          args.path.startsWith("@conclave/") ? undefined : { path: args.path, external: true },
-        );
-      },
-    },
-  ],
+  external: ["lmdb", "@node-rs/bcrypt"],
+  banner: {
+    js: 'import { createRequire as __conclaveCreateRequire } from "node:module"; const require = __conclaveCreateRequire(import.meta.url);',
+  },
 });

@@ -94,4 +94,19 @@ export const Buckets = {
   alarm: "alarm",
 } as const;
 
+/** The core's shared buckets: what a hash covers and what a replica or a migration copies. */
 export const bucketNames: readonly string[] = Object.values(Buckets);
+
+/**
+ * Buckets a member keeps for itself beside {@link Buckets}: derived data that
+ * only speeds this member up. They are not part of the store's contents, so
+ * Maintenance.Hash skips them and nothing copies them to a replica; a
+ * database copy (defrag, backup) carries them along, which is harmless since
+ * what they hold is checked against the shared buckets before use.
+ */
+export const LocalBuckets = {
+  /** The MVCC store's index checkpoint (mvcc/index-checkpoint.ts). */
+  indexCheckpoint: "indexCheckpoint",
+} as const;
+
+export const localBucketNames: readonly string[] = Object.values(LocalBuckets);

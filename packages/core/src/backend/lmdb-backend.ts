@@ -13,7 +13,7 @@ import {
 import { join } from "node:path";
 import { type Database, open, type RootDatabase } from "lmdb";
 import type { Backend, BackendEntry, BackendOp } from "./backend.js";
-import { bucketNames } from "./backend.js";
+import { bucketNames, localBucketNames } from "./backend.js";
 import { lockDataDir } from "./data-dir-lock.js";
 
 export interface LmdbBackendOptions {
@@ -92,7 +92,7 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
     }
     return d;
   };
-  for (const name of bucketNames) db(name);
+  for (const name of [...bucketNames, ...localBucketNames]) db(name);
   const asBuffer = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
   let lastCommit: Promise<unknown> = Promise.resolve();
   /**
@@ -230,7 +230,7 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
         writeCurrentFile(pointer, next);
         root = fresh;
         dbs = new Map();
-        for (const name of bucketNames) db(name);
+        for (const name of [...bucketNames, ...localBucketNames]) db(name);
         file = next;
       } finally {
         forgetSize();

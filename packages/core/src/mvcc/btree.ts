@@ -26,20 +26,19 @@ function chunks(n: number): Array<[number, number]> {
 }
 
 /**
- * Builds a tree from ascending, distinct `keys` bottom-up, the way a B+tree
+ * Builds a tree from ascending, distinct `keys` and their `values` bottom-up, the way a B+tree
  * bulk load does: leaves first, then each level of inner nodes over the one
  * below. Inserting a million keys one by one costs a descent and frequent
  * splits and sibling shifts each; this touches every key once, which is what
  * makes a large store open fast (restore-index.ts). The nodes are
  * sorted-btree's own, so the tree behaves as if built by `set`.
  */
-export function bulkLoadBTree<K, V>(keys: readonly K[], value: (k: K) => V): BTree<K, V> {
+export function bulkLoadBTree<K, V>(keys: readonly K[], values: readonly V[]): BTree<K, V> {
   const tree = new BTree<K, V>();
   if (keys.length === 0) return tree;
   const { BNode, BNodeInternal } = sortedBtree as unknown as NodeClasses;
   let level: Array<{ node: object; size: number }> = chunks(keys.length).map(([from, to]) => {
-    const ks = keys.slice(from, to);
-    return { node: new BNode(ks, ks.map(value)), size: to - from };
+    return { node: new BNode(keys.slice(from, to), values.slice(from, to)), size: to - from };
   });
   while (level.length > 1) {
     const below = level;

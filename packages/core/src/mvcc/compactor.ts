@@ -26,7 +26,12 @@ export interface Compactor {
   close(): Promise<void>;
 }
 
-export function createCompactor(state: StoreState, pipeline: CommitPipeline): Compactor {
+/** `onFinished` hears of each compaction whose records are all dropped. */
+export function createCompactor(
+  state: StoreState,
+  pipeline: CommitPipeline,
+  onFinished: () => void = () => {},
+): Compactor {
   let recovering: Promise<void> = Promise.resolve();
 
   async function dropRevisions(revs: Revision[], atRev: number): Promise<void> {
@@ -45,6 +50,7 @@ export function createCompactor(state: StoreState, pipeline: CommitPipeline): Co
       await pipeline.commit(ops, undefined);
     }
     if (revs.length === 0) await pipeline.commit([finished], undefined);
+    onFinished();
   }
 
   return {

@@ -31,6 +31,21 @@ export interface VisibleRevision extends Revision {
  */
 export type KeyRevisions = number[];
 
+/**
+ * What the tree holds per key: its {@link KeyRevisions}, or — for a key that
+ * a bulk load brought in with a single revision — the number of its slot in
+ * the load's table of such keys (four numbers each, the same as the array
+ * would hold). A start from the index checkpoint brings in most keys that
+ * way: a number in the tree is no object at all, so loading a million keys
+ * allocates a million strings instead of three million objects, which the
+ * young-generation collector would copy twice each. The first write to such
+ * a key (or a compaction that drops its revision) turns it into an array.
+ */
+export type IndexEntry = KeyRevisions | number;
+
+/** Numbers per slot of the single-revision table: created, version, main, sub·2+tombstone. */
+export const singleSlotLength = 4;
+
 const head = 2;
 
 /**
@@ -67,9 +82,16 @@ export interface KeyIndex {
   tombstone(k: string, rev: Revision): void;
   /**
    * Rebuild path: replaces the whole index with `keys` (ascending, no
-   * duplicates) and their revisions, in one bulk load (see restore-index.ts).
+   * duplicates) and their revisions (`revisions[i]` is `keys[i]`'s, kept,
+   * not copied; a number is a slot of `singles`, see {@link IndexEntry}), in
+   * one bulk load (see restore-index.ts).
    */
-  load(keys: readonly string[], revisions: (k: string) => KeyRevisions): void;
+  load(keys: readonly string[], revisions: readonly IndexEntry[], singles?: Float64Array): void;
+  /**
+   * Calls `fn` for every key in key order with its packed revisions, which
+   * it must not change: what the index checkpoint writes (index-checkpoint.ts).
+   */
+  forEach(fn: (k: string, revisions: Readonly<KeyRevisions>) => void): void;
   /**
    * Drops what compaction at `atRev` makes unreachable: for each key, every
    * revision below the last one ≤ atRev, and that one too if it is a tombstone.
@@ -119,8 +141,28 @@ function visible(e: KeyRevisions, i: number): VisibleRevision | undefined {
 }
 
 export function createKeyIndex(): KeyIndex {
-  let tree = new BTree<string, KeyRevisions>();
+  let tree = new BTree<string, IndexEntry>();
   let live = 0;
+  /** The single-revision table of the last bulk load. */
+  let singles: Float64Array = new Float64Array(0);
+  /** The revisions of an entry, as a fresh array when it is a slot. */
+  const revisionsOf = (e: IndexEntry): KeyRevisions => {
+    if (typeof e !== "number") return e;
+    const o = e * singleSlotLength;
+    return [
+      singles[o] as number,
+      singles[o + 1] as number,
+      singles[o + 2] as number,
+      singles[o + 3] as number,
+    ];
+  };
+  /** The entry of `k` as an array the index keeps (a slot becomes one), to change it. */
+  const mutable = (k: string, e: IndexEntry): KeyRevisions => {
+    if (typeof e !== "number") return e;
+    const a = revisionsOf(e);
+    tree.set(k, a);
+    return a;
+  };
   return {
     get size() {
       return tree.size;
@@ -129,29 +171,34 @@ export function createKeyIndex(): KeyIndex {
       return live;
     },
     latest(k) {
-      const e = tree.get(k);
-      return e === undefined ? undefined : visible(e, e.length - 2);
+      const found = tree.get(k);
+      if (found === undefined) return undefined;
+      const e = revisionsOf(found);
+      return visible(e, e.length - 2);
     },
     get(k, atRev) {
-      const e = tree.get(k);
-      return e === undefined ? undefined : visible(e, lastAtOrBefore(e, atRev));
+      const found = tree.get(k);
+      if (found === undefined) return undefined;
+      const e = revisionsOf(found);
+      return visible(e, lastAtOrBefore(e, atRev));
     },
     range(start, end, atRev, fn) {
       if (end !== null && start >= end) return;
-      for (const [k, e] of tree.entries(start)) {
+      for (const [k, found] of tree.entries(start)) {
         if (end !== null && k >= end) return;
+        const e = revisionsOf(found);
         const rev = visible(e, lastAtOrBefore(e, atRev));
         if (rev !== undefined && fn(k, rev) === false) return;
       }
     },
     put(k, rev) {
-      let e = tree.get(k);
-      if (e === undefined) {
-        e = [rev.main, 1, rev.main, rev.sub * 2];
-        tree.set(k, e);
+      const found = tree.get(k);
+      if (found === undefined) {
+        tree.set(k, [rev.main, 1, rev.main, rev.sub * 2]);
         live++;
         return { created: rev.main, version: 1 };
       }
+      const e = mutable(k, found);
       if (e[1] === 0) {
         // Version 0: the key was deleted; this put starts a new generation.
         e[0] = rev.main;
@@ -162,25 +209,33 @@ export function createKeyIndex(): KeyIndex {
       return { created: e[0] as number, version: e[1] as number };
     },
     tombstone(k, rev) {
-      const e = tree.get(k);
-      if (e === undefined) throw new Error("tombstone of a key the index does not have");
+      const found = tree.get(k);
+      if (found === undefined) throw new Error("tombstone of a key the index does not have");
+      const e = mutable(k, found);
       pushRevision(e, rev.main, rev.sub, true);
       e[0] = 0;
       e[1] = 0;
       live--;
     },
-    load(keys, revisions) {
+    load(keys, revisions, table) {
       live = 0;
-      tree = bulkLoadBTree(keys, (k) => {
-        const e = revisions(k);
-        // A deleted key's current generation has version 0.
-        if (e[1] !== 0) live++;
-        return e;
+      singles = table ?? new Float64Array(0);
+      // A deleted key's current generation has version 0.
+      for (const e of revisions) {
+        const version = typeof e === "number" ? singles[e * singleSlotLength + 1] : e[1];
+        if (version !== 0) live++;
+      }
+      tree = bulkLoadBTree(keys, revisions);
+    },
+    forEach(fn) {
+      tree.forEachPair((k, e) => {
+        fn(k, revisionsOf(e));
       });
     },
     compact(atRev) {
       const dropped: Revision[] = [];
-      tree.editAll((_k, e) => {
+      tree.editAll((_k, found) => {
+        const e = revisionsOf(found);
         const keep = lastAtOrBefore(e, atRev);
         if (keep < 0) return;
         const from = (e[keep + 1] as number) % 2 === 1 ? keep + 2 : keep;

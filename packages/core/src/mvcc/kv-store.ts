@@ -4,6 +4,7 @@ import type { Change, KeyValue } from "../types.js";
 import { createCommitPipeline } from "./commit-pipeline.js";
 import { createCompactor } from "./compactor.js";
 import { hashByRev } from "./hash-by-rev.js";
+import { createIndexCheckpointer, type IndexCheckpointOptions } from "./index-checkpointer.js";
 import { createKeyIndex, type KeyIndex } from "./key-index.js";
 import { createMvccStats, type MvccStats } from "./mvcc-stats.js";
 import { readHistory } from "./read-history.js";
@@ -192,6 +193,12 @@ export interface KvStore {
   onCommitted(listener: (write: CommittedWrite) => void): () => void;
   /** The backend, for subsystems that keep buckets of their own. */
   readonly backend: Backend;
+  /**
+   * How opening rebuilt the index: from the index checkpoint plus the
+   * `recordsRead` records after it, or (no fitting checkpoint) by reading
+   * all `recordsRead` records. For the start's log line.
+   */
+  readonly opened: { fromCheckpoint: boolean; recordsRead: number };
   /** Waits for in-flight commits, then stops accepting writes. Does not close the backend. */
   close(): Promise<void>;
 }
@@ -199,6 +206,8 @@ export interface KvStore {
 export interface KvStoreOptions {
   backend: Backend;
   leases?: LeaseHooks;
+  /** When the index checkpoint that makes the next start fast is written (index-checkpointer.ts). */
+  indexCheckpoint?: IndexCheckpointOptions;
 }
 
 /**
@@ -216,7 +225,9 @@ export interface KvStoreOptions {
  * still take back. Watch listeners hear about a write only once it is durable.
  *
  * The only work that opening starts is redoing a compaction that a stop
- * interrupted (as etcd's restore does); `close` waits for it.
+ * interrupted (as etcd's restore does), and writing an index checkpoint
+ * when it had to read many records; `close` waits for both, and writes a
+ * checkpoint of its own when anything changed (index-checkpointer.ts).
  */
 export function openKvStore(options: KvStoreOptions): KvStore {
   const { backend, leases } = options;
@@ -236,13 +247,15 @@ export function openKvStore(options: KvStoreOptions): KvStore {
   };
   const reads = createReadViews(state);
   const pipeline = createCommitPipeline(state);
-  const compactor = createCompactor(state, pipeline);
+  const checkpointer = createIndexCheckpointer(state, pipeline, restored, options.indexCheckpoint);
+  const compactor = createCompactor(state, pipeline, () => checkpointer.request());
   if (restored.unfinishedCompaction !== undefined) {
     compactor.resume(restored.unfinishedCompaction);
   }
 
   return {
     backend,
+    opened: { fromCheckpoint: restored.fromCheckpoint, recordsRead: restored.recordsRead },
     currentRev: () => state.current,
     durableRev: () => state.durable,
     compactRev: () => state.compactMain,
@@ -254,7 +267,9 @@ export function openKvStore(options: KvStoreOptions): KvStore {
     },
     write(fn) {
       checkOpen(state);
-      return runWriteTxn(state, reads, pipeline, fn);
+      const written = runWriteTxn(state, reads, pipeline, fn);
+      if (written.changes.length > 0) checkpointer.wrote(written.changes.length);
+      return written;
     },
     compact: (rev) => compactor.compact(rev),
     barrier: () => pipeline.barrier(),
@@ -269,6 +284,7 @@ export function openKvStore(options: KvStoreOptions): KvStore {
       state.closed = true;
       await pipeline.barrier().catch(() => undefined);
       await compactor.close();
+      await checkpointer.close();
     },
   };
 }
