@@ -36,7 +36,7 @@ func runChurn(o options) (Result, error) {
 		return Result{}, err
 	}
 	defer survivor.Close()
-	s, err := concurrency.NewSession(survivor, concurrency.WithTTL(5))
+	s, err := newSession(o, survivor)
 	if err != nil {
 		return Result{}, fmt.Errorf("survivor session: %w", err)
 	}
@@ -108,7 +108,7 @@ func churnRound(o options, r int, election string, observed <-chan clientv3.GetR
 	for i, cli := range clients {
 		// No Close: a client's close ends its session's keep-alives, and its
 		// lease then expires on the server, as when a process exits.
-		if sessions[i], err = concurrency.NewSession(cli, concurrency.WithTTL(5)); err != nil {
+		if sessions[i], err = newSession(o, cli); err != nil {
 			closeAll(clients)
 			return 0, fmt.Errorf("session %d: %w", i, err)
 		}
@@ -138,14 +138,21 @@ func churnRound(o options, r int, election string, observed <-chan clientv3.GetR
 	bdone := make(chan error, 1)
 	go func() { bdone <- eb.Campaign(bctx, fmt.Sprintf("b-%d", r)) }()
 	queued := waitFor(o.late, func() bool {
-		resp, err := a.Get(context.Background(), election+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+		ctx, cancel := opCtx(o)
+		defer cancel()
+		resp, err := a.Get(ctx, election+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
 		return err == nil && resp.Count == 2
 	})
-	resigned := sessions[1].Close()
+	ctx, cancel = opCtx(o)
+	_, resigned := b.Revoke(ctx, sessions[1].Lease())
+	cancel()
+	sessions[1].Orphan()
 	bcancel()
-	<-bdone
+	// The cancelled Campaign deletes its key (gone with the lease already)
+	// with the client's context: closing the client bounds that.
 	b.Close()
 	c.Close()
+	<-bdone
 	if !queued {
 		return 0, fmt.Errorf("b's campaign key did not appear within %v", o.late)
 	}
@@ -223,6 +230,19 @@ func expectLeader(o options, observed <-chan clientv3.GetResponse, r int) error 
 		}
 	}
 	return nil
+}
+
+// newSession is a session (TTL 5 s) on a lease granted within -timeout:
+// NewSession's own Grant would wait for the connection without a deadline.
+func newSession(o options, cli *clientv3.Client) (*concurrency.Session, error) {
+	ctx, cancel := opCtx(o)
+	defer cancel()
+	lease, err := cli.Grant(ctx, 5)
+	if err != nil {
+		return nil, err
+	}
+	// WithTTL bounds Close's revoke to 5 s as well.
+	return concurrency.NewSession(cli, concurrency.WithLease(lease.ID), concurrency.WithTTL(5))
 }
 
 // waitFor polls cond every 5 ms until it holds (true) or d passed (false).

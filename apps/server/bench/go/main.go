@@ -6,8 +6,10 @@
 // against one endpoint and prints a human summary plus one JSON line that
 // `npm run bench -- --compare` parses. -endpoint takes a comma-separated
 // list (the replicas of one cluster): connection i dials endpoint i mod N, so
-// the load spreads over them like clients spread over replicas. Built in
-// GOPATH mode (no modules, no network) by bench/go-client.ts.
+// the load spreads over them like clients spread over replicas. One workload,
+// churn, is a check rather than a measurement: the e2e suite runs it and it
+// exits non-zero on any failure (churn.go). Built in GOPATH mode (no
+// modules, no network) by bench/go-client.ts.
 package main
 
 import (
