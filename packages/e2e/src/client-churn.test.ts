@@ -61,21 +61,12 @@ async function until(
   state: () => unknown = () => "",
 ): Promise<void> {
   const deadline = Date.now() + lateMs;
-  while (!(await cond())) {
+  while (!(await onTime(what, Promise.resolve(cond())))) {
     if (Date.now() > deadline) {
       throw new Error(`${what}: not within ${lateMs} ms ${JSON.stringify(state())}`);
     }
     await sleep(5);
   }
-}
-
-/**
- * Starts cancelling watches or observers and does not wait: the client's
- * close() comes while the cancel is on the wire. Without the cancel, etcd3
- * would try to re-establish the watch stream of a closed client forever.
- */
-function abandon(...streams: ({ cancel(): Promise<unknown> } | undefined)[]): void {
-  for (const s of streams) s?.cancel().catch(() => {});
 }
 
 /** Resolves when the campaign is elected (on time); its 'error' rejects. */
@@ -163,15 +154,18 @@ for (const target of targets) {
         cb.on("error", () => {});
         await until(`b queued (${r})`, async () => (await candidates(a, name)) === 2);
         await onTime(`b resigns (${r})`, cb.resign());
-        // b and c close with their observers' cancels still in flight (a
-        // watch left open would make etcd3 retry it forever after close()).
-        abandon(observers[1], observers[2]);
+        // A watch still open at close() is one etcd3 retries forever (and
+        // this process would never exit): the observers end first.
+        await onTime(
+          `b and c stop observing (${r})`,
+          Promise.all(observers.slice(1).map((o) => o.cancel())),
+        );
         close(b, c);
         await onTime(`a resigns after b and c closed (${r})`, ca.resign());
         await until(`a's observer saw a resign (${r})`, () => seen[0]?.length === 2);
         assert.deepEqual(seen[0], ["a", undefined], `round ${r}: a's observer`);
         assert.deepEqual(failures, [], `round ${r}`);
-        await observers[0]?.cancel();
+        await onTime(`a stops observing (${r})`, Promise.resolve(observers[0]?.cancel()));
         close(a);
       }
     });
@@ -186,7 +180,7 @@ for (const target of targets) {
       await onTime("lease put", lease.put("churn/leased").value("x").exec());
       const lock = s.lock("churn/lock");
       await onTime("lock", lock.acquire());
-      const lockLease = await lock.leaseId();
+      const lockLease = await onTime("the lock's lease", lock.leaseId());
       const watcher = await onTime("watch", s.watch().prefix("churn/w/").create());
       const puts: string[] = [];
       watcher.on("put", (kv) => puts.push(kv.key.toString()));
@@ -199,11 +193,14 @@ for (const target of targets) {
 
       for (let r = 0; r < rounds; r++) {
         const [x, y] = [connect(), connect()];
-        // Streams of their own for close() to end: a lease's keep-alive
-        // stream and a watch (cancelled, but close() does not wait for it).
+        // Streams of their own: a watch (cancelled before close(), see
+        // above) and a lease whose keep-alive stream close() ends.
         const yWatch = await onTime(`y's watch (${r})`, y.watch().prefix("churn/w/").create());
         y.lease(2).on("lost", () => {});
-        await assert.rejects(x.lock("churn/lock").acquire(), EtcdLockFailedError);
+        await assert.rejects(
+          onTime(`x's try-lock (${r})`, x.lock("churn/lock").acquire()),
+          EtcdLockFailedError,
+        );
         const cx = x.election("churn").campaign(`x-${r}`);
         cx.on("error", (err) => failures.push(`x's campaign (${r}): ${err.message}`));
         await elected(cx, `x (${r})`);
@@ -216,7 +213,7 @@ for (const target of targets) {
         await yElected;
         await until(`the survivor observed y (${r})`, () => leaders.at(-1) === `y-${r}`);
         await onTime(`y resigns (${r})`, cy.resign());
-        abandon(yWatch);
+        await onTime(`y's watch cancelled (${r})`, yWatch.cancel());
         close(x, y);
         const key = `churn/w/${r}`;
         await onTime(`the survivor's put (${r})`, s.put(key).value("v").exec());
@@ -239,12 +236,14 @@ for (const target of targets) {
         puts,
         Array.from({ length: rounds }, (_, r) => `churn/w/${r}`),
       );
-      assert.equal(await s.get("churn/leased").string(), "x", "the kept-alive lease's key");
+      assert.equal(
+        await onTime("get", s.get("churn/leased").string()),
+        "x",
+        "the kept-alive lease's key",
+      );
       assert.ok(keepAlives > 0, "the lease was kept alive");
-      await observer.cancel();
-      await watcher.cancel();
-      await lock.release();
-      await lease.revoke();
+      await onTime("the survivor cleans up", Promise.all([observer.cancel(), watcher.cancel()]));
+      await onTime("the survivor cleans up", Promise.all([lock.release(), lease.revoke()]));
       close(s);
     });
 
@@ -252,6 +251,7 @@ for (const target of targets) {
       const result = await runGoBench(ensureGoBench(), "churn", server.endpoint, {
         rounds,
         late: `${lateMs}ms`,
+        timeout: `${lateMs}ms`,
         ...(target.tls && { cacert: certs.ca.cert }),
       });
       assert.equal(result.errors, 0, JSON.stringify(Object.fromEntries(result.errorKinds)));
