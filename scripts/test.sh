@@ -13,6 +13,9 @@ command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 # The TLS tests make their certificates with openssl and fetch with curl.
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# The client churn test runs a Go program built on Debian's etcd clientv3 sources.
+command -v go >/dev/null 2>&1 || need+=(golang-go)
+[ -f /usr/share/gocode/src/go.etcd.io/etcd/clientv3/client.go ] || need+=(golang-etcd-server-dev)
 # The dashboard's browser tests drive Debian's Chromium (never a downloaded browser).
 [ -x /usr/bin/chromium ] || need+=(chromium)
 # testkit's startPostgres runs Debian's PostgreSQL, whose initdb is not on PATH

@@ -40,6 +40,7 @@ export const goPrograms = [
   "watch-cross",
   "lock",
   "election",
+  "churn",
 ] as const;
 export type GoProgram = (typeof goPrograms)[number];
 

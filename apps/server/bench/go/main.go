@@ -6,12 +6,16 @@
 // against one endpoint and prints a human summary plus one JSON line that
 // `npm run bench -- --compare` parses. -endpoint takes a comma-separated
 // list (the replicas of one cluster): connection i dials endpoint i mod N, so
-// the load spreads over them like clients spread over replicas. Built in
-// GOPATH mode (no modules, no network) by bench/go-client.ts.
+// the load spreads over them like clients spread over replicas. One workload,
+// churn, is a check rather than a measurement: the e2e suite runs it and it
+// exits non-zero on any failure (churn.go). Built in GOPATH mode (no
+// modules, no network) by bench/go-client.ts.
 package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"io/ioutil"
@@ -42,6 +46,10 @@ type options struct {
 	acquisitions int
 	rate         float64
 	samples      bool
+	rounds       int
+	late         time.Duration
+	caCert       string
+	tls          *tls.Config // from -cacert; nil dials plaintext
 }
 
 var workloads = map[string]func(o options) (Result, error){
@@ -55,6 +63,7 @@ var workloads = map[string]func(o options) (Result, error){
 	"watch-cross":      runWatchCross,
 	"lock":             runLock,
 	"election":         runElection,
+	"churn":            runChurn,
 }
 
 func main() {
@@ -78,6 +87,9 @@ func main() {
 	flag.IntVar(&o.contenders, "contenders", 8, "lock/election: contenders, one connection and session each")
 	flag.IntVar(&o.acquisitions, "acquisitions", 400, "lock/election: timed acquisitions in total")
 	flag.Float64Var(&o.rate, "rate", 1000, "watch-cross: puts per second the paced writer sends (open loop)")
+	flag.IntVar(&o.rounds, "rounds", 50, "churn: rounds of clients connecting and closing around the survivor")
+	flag.DurationVar(&o.late, "late", 3*time.Second, "churn: an election or watch event later than this fails the round")
+	flag.StringVar(&o.caCert, "cacert", "", "PEM CA bundle: dial with TLS, verifying the server against it (default plaintext)")
 	flag.BoolVar(&o.samples, "samples", false, "put every latency sample in the JSON line")
 	flag.Parse()
 	run, ok := workloads[o.workload]
@@ -102,6 +114,15 @@ func main() {
 		fmt.Fprintln(os.Stderr, "gobench: -endpoint is empty")
 		os.Exit(2)
 	}
+	if o.caCert != "" {
+		pem, err := ioutil.ReadFile(o.caCert)
+		pool := x509.NewCertPool()
+		if err != nil || !pool.AppendCertsFromPEM(pem) {
+			fmt.Fprintf(os.Stderr, "gobench: -cacert %s: no PEM certificate (%v)\n", o.caCert, err)
+			os.Exit(2)
+		}
+		o.tls = &tls.Config{RootCAs: pool}
+	}
 	// clientv3 logs every retried stream through grpclog; a benchmark reports
 	// errors itself.
 	clientv3.SetLogger(grpclog.NewLoggerV2(ioutil.Discard, ioutil.Discard, os.Stderr))
@@ -125,6 +146,7 @@ func dialAt(o options, i int) (*clientv3.Client, error) {
 	return clientv3.New(clientv3.Config{
 		Endpoints:   []string{o.endpoints[i%len(o.endpoints)]},
 		DialTimeout: 10 * time.Second,
+		TLS:         o.tls,
 		// clientv3 3.4 would otherwise log through zap at info level.
 		LogConfig: quietZap(),
 	})
