@@ -159,14 +159,31 @@ async function connectUnary(
   };
 }
 
-/** One call of the JSON gateway's /v3/kv/txn: status and body, without the ids of the header. */
+/**
+ * One call of the JSON gateway's /v3/kv/txn: status and body, without the ids
+ * of the header.
+ *
+ * Both gateways stop reading a body nested past Go's JSON max depth (10,000)
+ * and answer at once, then close the connection with the rest unread (etcd's
+ * Go server after reading at most 256 KiB more): a client still sending a
+ * 2.9 MB body may get a reset (EPIPE, ECONNRESET) instead of the answer. That
+ * is the transport, on either server, not the answer compared here: such a
+ * call is sent again, up to three times.
+ */
 async function gatewayTxn(baseUrl: string, body: string) {
-  const res = await fetch(`${baseUrl}/v3/kv/txn`, { method: "POST", body });
-  const text = await res.text();
-  return {
-    status: res.status,
-    body: text.replace(/"(cluster_id|member_id|raft_term)":"\d+",?/g, ""),
-  };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const res = await fetch(`${baseUrl}/v3/kv/txn`, { method: "POST", body });
+      const text = await res.text();
+      return {
+        status: res.status,
+        body: text.replace(/"(cluster_id|member_id|raft_term)":"\d+",?/g, ""),
+      };
+    } catch (err) {
+      const code = (err as { cause?: { code?: string } }).cause?.code;
+      if (attempt >= 3 || (code !== "EPIPE" && code !== "ECONNRESET")) throw err;
+    }
+  }
 }
 
 /** nested(levels) with an empty innermost txn, as JSON text (built without recursion). */
