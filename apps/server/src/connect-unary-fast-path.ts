@@ -9,10 +9,8 @@ import {
 } from "@conclave/server";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
-  createMethodSerializationLookup,
   type MethodSerializationLookup,
   mergeNonProtocolHeaders,
-  validateUniversalHandlerOptions,
 } from "@connectrpc/connect/protocol";
 import {
   codeToHttpStatus,
@@ -25,6 +23,7 @@ import type { CallPipeline, UnaryMethod } from "./call-pipeline.js";
 import type { CorsHeaders } from "./cors.js";
 import type { DirectRequestHandler } from "./create-app.js";
 import { createDirectCall, invokeUnary } from "./direct-call.js";
+import { createEdgeSerialization } from "./edge-serialization.js";
 import { requestHeaders } from "./grpc-direct-wire.js";
 
 export interface ConnectUnaryFastPathOptions {
@@ -67,31 +66,7 @@ export function createConnectUnaryFastPath(
 ): DirectRequestHandler {
   const { pipeline, peerCommonName, cors } = options;
   const { limits, layers } = pipeline;
-  const { recursionLimit } = limits;
-  // The options Connect's router gets in connect-edge-plugin.ts, validated as it validates them.
-  const opt = validateUniversalHandlerOptions({
-    readMaxBytes: limits.readMaxBytes,
-    acceptCompression: [],
-    ...(recursionLimit !== undefined && {
-      binaryOptions: { recursionLimit },
-      jsonOptions: { recursionLimit },
-    }),
-  });
-  const serializations = new Map<string, MethodSerializationLookup<DescMessage, DescMessage>>();
-  const serializationOf = (entry: UnaryMethod) => {
-    const path = `/${entry.service.typeName}/${entry.spec.method.name}`;
-    let s = serializations.get(path);
-    if (s === undefined) {
-      s = createMethodSerializationLookup(
-        entry.spec.method,
-        opt.binaryOptions,
-        opt.jsonOptions,
-        opt,
-      );
-      serializations.set(path, s);
-    }
-    return s;
-  };
+  const { options: opt, serializationOf } = createEdgeSerialization(limits);
 
   return (req, res) => {
     if (req.method !== "POST") return false;

@@ -1,14 +1,8 @@
 import type * as http from "node:http";
 import type * as http2 from "node:http2";
-import type { DescMessage } from "@bufbuild/protobuf";
 import { txnRequestTypeName } from "@conclave/server";
 import { Code, ConnectError } from "@connectrpc/connect";
-import {
-  createMethodSerializationLookup,
-  encodeEnvelope,
-  type MethodSerializationLookup,
-  validateUniversalHandlerOptions,
-} from "@connectrpc/connect/protocol";
+import { encodeEnvelope } from "@connectrpc/connect/protocol";
 import {
   contentTypeProto,
   setTrailerStatus,
@@ -20,6 +14,7 @@ import type { CorsHeaders } from "./cors.js";
 import type { DirectRequestHandler } from "./create-app.js";
 import { cutDeepTxnChunks } from "./deep-txn-body.js";
 import { invokeUnary } from "./direct-call.js";
+import { createEdgeSerialization } from "./edge-serialization.js";
 import {
   callFinished,
   createGrpcDirectCall,
@@ -81,33 +76,8 @@ export function createGrpcWebUnaryFastPath(
 ): DirectRequestHandler {
   const { pipeline, peerCommonName, cors } = options;
   const { limits, layers } = pipeline;
-  const { recursionLimit, readMaxBytes } = limits;
-  // The options Connect's router gets in connect-edge-plugin.ts, validated as it validates them.
-  const opt = validateUniversalHandlerOptions({
-    readMaxBytes,
-    acceptCompression: [],
-    ...(recursionLimit !== undefined && {
-      binaryOptions: { recursionLimit },
-      jsonOptions: { recursionLimit },
-    }),
-  });
-  const serializations = new Map<
-    UnaryMethod,
-    MethodSerializationLookup<DescMessage, DescMessage>
-  >();
-  const serializationOf = (entry: UnaryMethod) => {
-    let s = serializations.get(entry);
-    if (s === undefined) {
-      s = createMethodSerializationLookup(
-        entry.spec.method,
-        opt.binaryOptions,
-        opt.jsonOptions,
-        opt,
-      );
-      serializations.set(entry, s);
-    }
-    return s;
-  };
+  const { readMaxBytes } = limits;
+  const { serializationOf } = createEdgeSerialization(limits);
 
   return (req, res) => {
     if (req.method !== "POST") return false;
