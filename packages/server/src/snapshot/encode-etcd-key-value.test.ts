@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
+import type { KeyValue } from "@conclave/core";
 import { KeyValueSchema } from "@conclave/proto";
-import { type EtcdKeyValueFields, encodeEtcdKeyValue } from "./encode-etcd-key-value.js";
+import { encodeEtcdKeyValue } from "./encode-etcd-key-value.js";
 
 const enc = new TextEncoder();
-const kv = (over: Partial<EtcdKeyValueFields>): EtcdKeyValueFields => ({
+const kv = (over: Partial<KeyValue>): KeyValue => ({
   key: enc.encode("k"),
   createRevision: 2n,
   modRevision: 3n,
@@ -16,7 +17,7 @@ const kv = (over: Partial<EtcdKeyValueFields>): EtcdKeyValueFields => ({
 });
 
 describe("encodeEtcdKeyValue", () => {
-  const cases: Array<{ name: string; kv: EtcdKeyValueFields }> = [
+  const cases: Array<{ name: string; kv: KeyValue }> = [
     { name: "a small put", kv: kv({}) },
     {
       name: "a tombstone: key only",

@@ -1,12 +1,4 @@
-/** What a revision record holds of etcd's mvccpb.KeyValue. */
-export interface EtcdKeyValueFields {
-  key: Uint8Array;
-  createRevision: bigint;
-  modRevision: bigint;
-  version: bigint;
-  value: Uint8Array;
-  lease: bigint;
-}
+import type { KeyValue } from "@conclave/core";
 
 /**
  * An mvccpb.KeyValue in protobuf's binary form, byte for byte what
@@ -19,7 +11,7 @@ export interface EtcdKeyValueFields {
  * `create` + `toBinary` cost ~2.6 µs of the ~10 µs a revision takes to
  * transcode; this takes a fraction of that. The test pins it to protobuf-es.
  */
-export function encodeEtcdKeyValue(kv: EtcdKeyValueFields): Uint8Array {
+export function encodeEtcdKeyValue(kv: KeyValue): Uint8Array {
   const { key, value } = kv;
   out = new Uint8Array(
     bytesField(key) +
