@@ -5,6 +5,59 @@ import type { Sql } from "postgres";
 export const logChannel = "conclave_log";
 
 /**
+ * The most a notification carries of its commit's entries, in characters of
+ * base64. A commit this small reaches the followers with its entries, so
+ * they apply it without reading the log (one round trip and a query less per
+ * follower per commit, which is most of a replicated write's cost at a
+ * thousand writes a second); a larger one notifies its position only.
+ * PostgreSQL's limit is 8000 bytes; staying well under it keeps the
+ * notification queue, which a stuck listener makes PostgreSQL keep, from
+ * filling much faster than with positions alone.
+ */
+const notifyEntriesChars = 2000;
+
+/**
+ * The payload after the position: each entry in base64 after a space, or ""
+ * when they do not fit in {@link notifyEntriesChars}.
+ */
+function notifiedEntries(data: readonly Buffer[]): string {
+  let chars = 0;
+  for (const d of data) chars += 1 + Math.ceil(d.length / 3) * 4;
+  if (chars > notifyEntriesChars) return "";
+  let s = "";
+  for (const d of data) s += ` ${d.toString("base64")}`;
+  return s;
+}
+
+/** A notification's payload, read. */
+export interface LogNotification {
+  /** Which server run committed it: PostgreSQL's start time (a failover or restart changes it). */
+  server: string;
+  /** The commit's entries, oldest first; empty when they did not fit. */
+  records: LogRecord[];
+}
+
+/**
+ * Reads a notification's payload: the position of the commit's last entry,
+ * the server run, then (when they fitted) the entries. Undefined for a
+ * payload this build does not read.
+ */
+export function parseNotification(payload: string): LogNotification | undefined {
+  const parts = payload.split(" ");
+  if (parts.length < 2 || !/^[0-9]+$/.test(parts[0] ?? "")) return undefined;
+  const first = BigInt(parts[0] as string) - BigInt(parts.length - 3);
+  const records: LogRecord[] = [];
+  for (let i = 2; i < parts.length; i++) {
+    const b = Buffer.from(parts[i] as string, "base64");
+    records.push({
+      seq: first + BigInt(i - 2),
+      data: new Uint8Array(b.buffer, b.byteOffset, b.length),
+    });
+  }
+  return { server: parts[1] as string, records };
+}
+
+/**
  * How much of a restore goes into one statement, in bytes of entries: one
  * parameter array of this size, not the whole store (a restore's entries are
  * ~1 MiB each).
@@ -37,12 +90,29 @@ export function createPostgresSharedLog(
   options: PostgresSharedLogOptions = {},
 ): PostgresSharedLog {
   const pollMs = options.pollMs ?? 250;
-  const listeners = new Set<() => void>();
+  const listeners = new Set<(records?: LogRecord[]) => void>();
   let poll: NodeJS.Timeout | undefined;
   let unlisten: (() => Promise<void>) | undefined;
-  const fire = () => {
-    for (const l of listeners) l();
+  const fire = (records?: LogRecord[]) => {
+    for (const l of listeners) l(records);
   };
+  /**
+   * The server run whose notifications were last passed on. A notification
+   * from another run (a failover, a restart) is passed on as "read the log"
+   * without its entries: the new server may have lost entries the follower
+   * applied, which only a read of the log can show — it must come before
+   * anything the new server says is applied. Unknown at first: the first
+   * notification makes the follower read too.
+   */
+  let server: string | undefined;
+  const notified = (payload: string) => {
+    const n = parseNotification(payload);
+    if (n === undefined || n.server !== server || n.records.length === 0) {
+      if (n !== undefined) server = n.server;
+      fire();
+    } else fire(n.records);
+  };
+  const readAll = () => fire();
 
   /** Takes positions, inserts the entries (and grants' deadlines) and notifies, in one statement. */
   async function appendIn(tx: Sql, entries: readonly LogAppend[]): Promise<bigint> {
@@ -64,7 +134,10 @@ export function createPostgresSharedLog(
         FROM c, unnest(${data}::bytea[]) WITH ORDINALITY AS t(e, o)
         RETURNING seq
       )
-      SELECT max(seq) AS last, pg_notify(${logChannel}, max(seq)::text) FROM ins`;
+      SELECT max(seq) AS last,
+             pg_notify(${logChannel}, max(seq)::text || ' ' ||
+               extract(epoch from pg_postmaster_start_time())::text || ${notifiedEntries(data)})
+      FROM ins`;
     const last = rows[0]?.last;
     if (last === undefined || last === null)
       throw new Error("conclave: append returned no position");
@@ -152,9 +225,9 @@ export function createPostgresSharedLog(
     async start() {
       // Re-subscribing after a reconnect calls onlisten again: read the tail then,
       // since what was notified meanwhile is lost.
-      const sub = await sql.listen(logChannel, fire, fire);
+      const sub = await sql.listen(logChannel, notified, readAll);
       unlisten = sub.unlisten;
-      poll = setInterval(fire, pollMs);
+      poll = setInterval(readAll, pollMs);
       poll.unref();
     },
 

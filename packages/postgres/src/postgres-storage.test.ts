@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { LogNotEmptyError, type ReplicationStorage } from "@conclave/core";
 import { type PostgresCluster, startPostgres } from "@conclave/testkit";
+import { parseNotification } from "./postgres-shared-log.js";
 import { createPostgresStorage } from "./postgres-storage.js";
 import { schemaVersion } from "./schema.js";
 
@@ -130,6 +131,71 @@ describe("PostgreSQL storage", () => {
     while (heard === before && Date.now() - t0 < 200) await sleep(2);
     assert.ok(heard > before, "heard within 200 ms (before the 250 ms poll)");
   });
+
+  it("a small commit's notification carries its entries; the first from a server run, and a large one, only say read", async () => {
+    const url = await pg.createDatabase();
+    const [a, b] = await Promise.all([open(url), open(url)]);
+    const heard: Array<Array<{ seq: bigint; data: number[] }> | undefined> = [];
+    b?.log.onAppended((records) =>
+      heard.push(records?.map((r) => ({ seq: r.seq, data: [...r.data] }))),
+    );
+    const next = async (count: number) => {
+      const t0 = Date.now();
+      // The fallback poll says "read" too: keep only what the commits said.
+      while (heard.filter((h) => h !== undefined).length < count && Date.now() - t0 < 2000)
+        await sleep(2);
+    };
+    await a?.log.append([{ data: entry(1) }]);
+    await sleep(50);
+    assert.ok(heard.length > 0, "heard the first commit");
+    assert.ok(
+      heard.every((h) => h === undefined),
+      "the first notification from a server run says read, without entries",
+    );
+    heard.length = 0;
+    await a?.log.append([{ data: entry(2) }, { data: entry(3) }]);
+    await a?.log.append([{ data: new Uint8Array(4000).fill(7) }]);
+    await a?.log.append([{ data: entry(5) }]);
+    await next(2);
+    assert.deepEqual(
+      heard.filter((h) => h !== undefined),
+      [
+        [
+          { seq: 2n, data: [2, 0] },
+          { seq: 3n, data: [3, 0] },
+        ],
+        [{ seq: 5n, data: [5, 0] }],
+      ],
+      "the entries of the two small commits, at their positions; the large one carried none",
+    );
+  });
+
+  const payloads: Array<{ payload: string; want: ReturnType<typeof parseNotification> }> = [
+    { payload: "12", want: undefined },
+    { payload: "x 1.5", want: undefined },
+    { payload: "12 1700000000.25", want: { server: "1700000000.25", records: [] } },
+    {
+      payload: `12 1.5 ${Buffer.from([1]).toString("base64")} ${Buffer.from([2, 3]).toString("base64")}`,
+      want: {
+        server: "1.5",
+        records: [
+          { seq: 11n, data: new Uint8Array([1]) },
+          { seq: 12n, data: new Uint8Array([2, 3]) },
+        ],
+      },
+    },
+  ];
+  for (const { payload, want } of payloads) {
+    it(`reads the notification ${JSON.stringify(payload.slice(0, 20))}`, () => {
+      const got = parseNotification(payload);
+      assert.deepEqual(
+        got === undefined
+          ? undefined
+          : { ...got, records: got.records.map((r) => ({ ...r, data: new Uint8Array(r.data) })) },
+        want,
+      );
+    });
+  }
 
   it("expiry and keep-alive: a renewed lease is never expired, a due one once", async () => {
     const url = await pg.createDatabase();

@@ -86,8 +86,16 @@ export interface SharedLog {
    * Calls `listener` when entries may have been appended — promptly on a
    * notification from the commit, and at a fallback interval in case one was
    * lost (a dropped listening connection). Returns unsubscribe.
+   *
+   * A notification of a small commit carries its entries (`records`, in
+   * order), so a follower can apply them without a round trip to the shared
+   * storage. A call without records (the fallback poll, a re-subscribe after
+   * a reconnect, a commit too large to carry) says only "read the log": the
+   * follower must read, and check, the log before applying anything it was
+   * told since — the storage behind a re-subscribed connection may have lost
+   * entries (a failover).
    */
-  onAppended(listener: () => void): () => void;
+  onAppended(listener: (records?: LogRecord[]) => void): () => void;
 }
 
 /** {@link SharedLog.restore} into a log that already has entries. */

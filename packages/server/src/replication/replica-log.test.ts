@@ -5,6 +5,7 @@ import {
   errNoLeader,
   type LogAppend,
   LogNotEmptyError,
+  type LogRecord,
   type ReplicationStorage,
   type SharedLog,
 } from "@conclave/core";
@@ -21,17 +22,21 @@ type Outcome = "committed" | "lost before commit" | "committed, reply lost";
  * logic is under test; the real PostgreSQL log is tested in
  * @conclave/postgres and by the replica wire tests.
  */
-function memoryShared(options: { notify?: boolean } = {}) {
+function memoryShared(options: { notify?: boolean; carry?: boolean } = {}) {
   const entries: Uint8Array[] = [];
-  const listeners = new Set<() => void>();
+  const listeners = new Set<(records?: LogRecord[]) => void>();
   const outcomes: Outcome[] = [];
   const log: SharedLog = {
     async append(list: readonly LogAppend[]) {
       const outcome = outcomes.shift() ?? "committed";
       if (outcome === "lost before commit") throw new Error("connection reset");
+      const first = BigInt(entries.length) + 1n;
       for (const a of list) entries.push(a.data);
       const last = BigInt(entries.length);
-      if (options.notify !== false) for (const l of listeners) l();
+      const records = options.carry
+        ? list.map((a, i) => ({ seq: first + BigInt(i), data: a.data }))
+        : undefined;
+      if (options.notify !== false) for (const l of listeners) l(records);
       await new Promise((r) => setTimeout(r, 5));
       if (outcome === "committed, reply lost") throw new Error("connection reset");
       return last;
@@ -166,6 +171,80 @@ describe("replica log", () => {
     assert.equal(b.diverged.length, 1, "b noticed its position 3 holds another entry now");
     assert.deepEqual(b.applied, ["k1", "k2", "k3"], "and applied nothing of the new history");
     await Promise.all([a.log.close(), b.log.close(), c.log.close()]);
+  });
+
+  /** Counts the reads of `shared`'s log. */
+  function countReads(shared: ReturnType<typeof memoryShared>) {
+    const counter = { reads: 0 };
+    const read = shared.storage.log.read.bind(shared.storage.log);
+    shared.storage.log.read = (after, limit) => {
+      counter.reads++;
+      return read(after, limit);
+    };
+    return counter;
+  }
+
+  it("a follower applies the entries a commit's notification carried, without reading the log", async () => {
+    const shared = memoryShared({ carry: true });
+    const a = await replica(shared.storage, 1n);
+    const b = await replica(shared.storage, 2n);
+    const counter = countReads(shared);
+    for (const k of ["n1", "n2", "n3"]) await a.log.propose(put(k));
+    await Promise.all([a.log.propose(put("n4")), a.log.propose(put("n5"))]);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(b.applied, ["n1", "n2", "n3", "n4", "n5"]);
+    assert.equal(counter.reads, 0, "neither the proposer nor the follower read the log");
+    assert.deepEqual([...a.diverged, ...b.diverged], []);
+    await Promise.all([a.log.close(), b.log.close()]);
+  });
+
+  it("after a 'read the log', nothing heard is applied before a read checked the log: a lost tail is noticed", async () => {
+    const shared = memoryShared({ carry: true });
+    const a = await replica(shared.storage, 1n);
+    // b's apply can be held, to keep it busy while the failover happens.
+    let hold: Promise<void> | undefined;
+    const bApplied: string[] = [];
+    const b = createReplicaLog({
+      storage: shared.storage,
+      memberId: 2n,
+      confirmMs: 300,
+      apply: async (entry) => {
+        await hold;
+        bApplied.push(keyOf(entry));
+      },
+    });
+    const bDiverged: unknown[] = [];
+    b.onDiverged((d) => bDiverged.push(d));
+    await b.start();
+    for (const k of ["k1", "k2", "k3"]) await a.log.propose(put(k));
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(b.applied(), 3n);
+    let release = () => {};
+    hold = new Promise((r) => {
+      release = r;
+    });
+    // b hears k4 and is busy applying it when a failover to a server
+    // without k2..k4 happens; another replica appends x2..x5 there, which b
+    // does not hear (its listener was reconnecting) until it is told to read
+    // (the re-subscribe) and then hears x5. x5 would continue b's position 4
+    // if b applied it before reading.
+    await a.log.propose(put("k4"));
+    const listeners = [...shared.listeners];
+    for (const l of listeners) shared.listeners.delete(l);
+    shared.entries.length = 1;
+    const c = await replica(shared.storage, 3n);
+    for (const k of ["x2", "x3", "x4", "x5"]) await c.log.propose(put(k));
+    const x5 = shared.entries[4];
+    assert.ok(x5 !== undefined);
+    for (const l of listeners) {
+      l();
+      l([{ seq: 5n, data: x5 }]);
+    }
+    release();
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(bDiverged.length, 1, "b noticed its position 4 holds another entry now");
+    assert.deepEqual(bApplied, ["k1", "k2", "k3", "k4"], "and applied nothing of the new history");
+    await Promise.all([a.log.close(), b.close(), c.log.close()]);
   });
 
   it("a proposer applies its own entries from memory: answered without reading them back", async () => {

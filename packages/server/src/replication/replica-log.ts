@@ -115,6 +115,16 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
   let applied = options.after?.seq ?? 0n;
   /** Entries this replica appended, by position, until applied (see catchUp). */
   const appended = new Map<bigint, Uint8Array>();
+  /** Entries the commits' notifications carried, by position, until applied (see catchUp). */
+  const heard = new Map<bigint, Uint8Array>();
+  /**
+   * Whether the next catch-up must read the log before applying anything
+   * heard: at start, after a notification without entries (the fallback
+   * poll, a re-subscribe, a large commit), after a full read batch and while
+   * settling an append whose outcome is unknown. The read is what checks
+   * the log still holds what was applied here.
+   */
+  let mustRead = true;
   /** The entry at `applied`, as read: the next read checks it is still there. */
   let lastData: Uint8Array = options.after?.data ?? new Uint8Array(0);
   let nextRequest = 0n;
@@ -196,31 +206,48 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
     applied = seq;
     lastData = data;
     appended.delete(seq);
+    heard.delete(seq);
     if (mine !== undefined) {
       if (failed) mine.fail(error);
       else mine.ok(result);
     }
   }
 
+  /** Whether an entry past the next one is known from memory: then the next one is missing. */
+  function gapInMemory(): boolean {
+    for (const seq of appended.keys()) if (seq > applied) return true;
+    for (const seq of heard.keys()) if (seq > applied) return true;
+    return false;
+  }
+
   /**
-   * Each read starts one entry early, at the last one applied, and checks it
-   * is still the entry applied there: a shared log that lost entries (an
-   * asynchronous failover) shows up as that entry missing or different, even
-   * when other replicas have appended past this replica's position since.
+   * Applies what is known from memory, then reads the log when told to or
+   * when memory has a gap. Each read starts one entry early, at the last one
+   * applied, and checks it is still the entry applied there: a shared log
+   * that lost entries (an asynchronous failover) shows up as that entry
+   * missing or different, even when other replicas have appended past this
+   * replica's position since.
    */
   async function catchUp(): Promise<void> {
     for (;;) {
       if (closed || lost !== undefined) return;
-      // This replica's own entries, at the positions their append returned:
-      // applied from memory, so a proposer answers right after its commit
-      // instead of after reading its entries back.
-      let mine = false;
-      for (let data = appended.get(applied + 1n); data !== undefined; ) {
-        await applyOne(applied + 1n, data);
-        mine = true;
-        data = appended.get(applied + 1n);
+      // This replica's own entries, at the positions their append returned,
+      // and the entries the commits' notifications carried: applied from
+      // memory, so a proposer answers right after its commit and a watcher
+      // on another replica hears of it without a read of the log.
+      let progressed = false;
+      for (;;) {
+        const next = applied + 1n;
+        const data = appended.get(next) ?? (mustRead ? undefined : heard.get(next));
+        if (data === undefined) break;
+        await applyOne(next, data);
+        progressed = true;
+        if (closed || lost !== undefined) return;
       }
-      if (mine) wakeApplied();
+      if (progressed) wakeApplied();
+      for (const seq of heard.keys()) if (seq <= applied) heard.delete(seq);
+      if (!mustRead && !gapInMemory()) return;
+      mustRead = false;
       const from = applied > 0n ? applied - 1n : 0n;
       const records = await timed(storage.log.read(from, readBatch + 1), confirmMs);
       let next = 0;
@@ -236,7 +263,11 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
         }
         next = 1;
       }
-      if (records.length === next) return;
+      if (records.length === next) {
+        // Nothing past what was applied: entries heard past a gap belong to
+        // commits not yet visible to this read; their notifications follow.
+        return;
+      }
       for (const r of records.slice(next)) {
         if (r.seq !== applied + 1n) {
           divergedAt(await storage.log.head());
@@ -245,7 +276,28 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
         await applyOne(r.seq, r.data);
       }
       wakeApplied();
+      // A full batch: more may follow that no notification will announce.
+      if (records.length - next >= readBatch) mustRead = true;
     }
+  }
+
+  /** The most entries kept from notifications while a read is behind them. */
+  const heardLimit = 10_000;
+
+  /** A notification (with the commit's entries) or a "read the log" (without). */
+  function onAppended(records?: LogRecord[]): void {
+    if (records === undefined) mustRead = true;
+    else
+      for (const r of records) {
+        if (r.seq <= applied) continue;
+        if (heard.size >= heardLimit) {
+          heard.clear();
+          mustRead = true;
+          break;
+        }
+        heard.set(r.seq, r.data);
+      }
+    followQuietly();
   }
 
   /** Runs one catch-up at a time; a call during one makes it go round again. */
@@ -280,6 +332,7 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
     for (;;) {
       try {
         const head = await checkedHead();
+        mustRead = true;
         await follow();
         await waitAppliedFor(head);
         // Still pending: not in the log up to a head read after the failure.
@@ -366,8 +419,9 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
 
   return {
     async start() {
+      mustRead = true;
       await follow();
-      stopFollowing = storage.log.onAppended(followQuietly);
+      stopFollowing = storage.log.onAppended(onAppended);
     },
 
     propose(entry, grant) {
