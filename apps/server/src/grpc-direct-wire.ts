@@ -4,10 +4,15 @@ import { constants as h2 } from "node:http2";
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { type CallProtocol, callContextValues, createCallContext } from "@conclave/server";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { grpcStatusOk, parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import {
+  contentTypeProto as contentTypeGrpcProto,
+  grpcStatusOk,
+  parseTimeout,
+  setTrailerStatus,
+} from "@connectrpc/connect/protocol-grpc";
 import { contentTypeProto as contentTypeGrpcWebProto } from "@connectrpc/connect/protocol-grpc-web";
 import type { CallPipeline } from "./call-pipeline.js";
-import { createDirectCall, type DirectCall } from "./direct-call.js";
+import { createDirectCall, type DirectCall, type NodeHeaders } from "./direct-call.js";
 import { useGrpcGoMessageEncoding } from "./encode-grpc-message.js";
 
 /**
@@ -90,14 +95,6 @@ export function requestHeaders(req: { readonly rawHeaders: readonly string[] }):
   return out;
 }
 
-export function toNodeHeaders(h: Headers): Record<string, string> {
-  const out: Record<string, string> = {};
-  h.forEach((value, name) => {
-    out[name] = value;
-  });
-  return out;
-}
-
 /**
  * Puts `error`'s status on the trailers as Connect's gRPC handler does (a
  * non-Connect error as Internal "internal error"), its message encoded as at
@@ -113,6 +110,16 @@ export function setFinalStatus(trailer: Headers, error: unknown): void {
   );
   useGrpcGoMessageEncoding(trailer);
 }
+
+/** What Connect's gRPC handler starts a response with. */
+export const grpcResponseHeader: NodeHeaders = Object.freeze({
+  "content-type": contentTypeGrpcProto,
+});
+const grpcWebResponseHeader: NodeHeaders = Object.freeze({
+  "content-type": contentTypeGrpcWebProto,
+});
+/** What Connect's gRPC and gRPC-Web handlers start trailers with: status OK until told otherwise. */
+export const grpcResponseTrailer: NodeHeaders = Object.freeze({ "grpc-status": grpcStatusOk });
 
 /**
  * The call of a gRPC or gRPC-Web request on a direct path, as the paths
@@ -159,10 +166,8 @@ export function createGrpcDirectCall<R extends http.IncomingMessage | http2.Http
     requestHeader,
     url,
     values: callContextValues(call),
-    responseHeader: new Headers({
-      "content-type": protocol === "grpc" ? "application/grpc+proto" : contentTypeGrpcWebProto,
-    }),
-    responseTrailer: new Headers({ "grpc-status": grpcStatusOk }),
+    responseHeader: protocol === "grpc" ? grpcResponseHeader : grpcWebResponseHeader,
+    responseTrailer: grpcResponseTrailer,
   });
   return { context, timeoutError: timeout.error };
 }
