@@ -167,6 +167,45 @@ function handlerContext(
   };
 }
 
+/** Where the getters of {@link withCallGetters} find the call. */
+const callKey = Symbol("direct call");
+
+interface CallGetter {
+  readonly name: string;
+  readonly descriptor: PropertyDescriptor;
+}
+
+function callGetter(name: string, read: (call: DirectCall) => unknown): CallGetter {
+  return {
+    name,
+    descriptor: {
+      get(this: { [callKey]: DirectCall }) {
+        return read(this[callKey]);
+      },
+      enumerable: true,
+      configurable: true,
+    },
+  };
+}
+
+const signalOfCall = callGetter("signal", (call) => call.signal);
+const headerOfCall = callGetter("header", (call) => call.responseHeader);
+const trailerOfCall = callGetter("trailer", (call) => call.responseTrailer);
+
+/**
+ * `o` with own, enumerable getters that read the call (a request's signal,
+ * a response's headers), so they are made only when read. Own properties,
+ * as Connect's: interceptors spread requests and responses, which copies
+ * only those. Why not getters in an object literal: each literal then makes
+ * a closure per getter and, having accessors, is a dictionary-mode object —
+ * ~600 bytes per object instead of ~100, on every call.
+ */
+function withCallGetters<T>(o: object, call: DirectCall, ...getters: CallGetter[]): T {
+  Object.defineProperty(o, callKey, { value: call });
+  for (const g of getters) Object.defineProperty(o, g.name, g.descriptor);
+  return o as T;
+}
+
 /** `last` wrapped by the interceptors, outermost first, as Connect applies them. */
 function chain<Req, Res>(
   last: (req: Req) => Promise<Res>,
@@ -192,35 +231,35 @@ export async function invokeUnary(
   interceptors: readonly Interceptor[],
 ): Promise<MessageShape<DescMethodUnary["output"]>> {
   const method = call.method as DescMethodUnary;
-  const request: UnaryRequest = {
-    stream: false,
-    message: input,
-    method,
-    service: call.service,
-    requestMethod: call.requestMethod,
-    url: call.url,
-    get signal() {
-      return call.signal;
+  const request = withCallGetters<UnaryRequest>(
+    {
+      stream: false,
+      message: input,
+      method,
+      service: call.service,
+      requestMethod: call.requestMethod,
+      url: call.url,
+      header: call.requestHeader,
+      contextValues: call.values,
     },
-    header: call.requestHeader,
-    contextValues: call.values,
-  };
+    call,
+    signalOfCall,
+  );
   let response: UnaryResponse | undefined;
   const last = async (req: UnaryRequest): Promise<UnaryResponse> => {
     const output = await impl(req.message as never, handlerContext(call, req, request));
-    response = {
-      stream: false,
-      message: create(method.output, output as never),
-      method,
-      service: call.service,
-      // Getters: the call's Headers are made only if a layer looks at them.
-      get header() {
-        return call.responseHeader;
+    // The call's Headers are made only if a layer looks at them.
+    response = withCallGetters<UnaryResponse>(
+      {
+        stream: false,
+        message: create(method.output, output as never),
+        method,
+        service: call.service,
       },
-      get trailer() {
-        return call.responseTrailer;
-      },
-    };
+      call,
+      headerOfCall,
+      trailerOfCall,
+    );
     return response;
   };
   const res = await chain(last, interceptors)(request);
@@ -286,19 +325,20 @@ export async function invokeStream(
   interceptors: readonly Interceptor[],
 ): Promise<StreamOutput> {
   const method = spec.method;
-  const request: StreamRequest = {
-    stream: true,
-    message: input as AsyncIterable<never>,
-    method: method as never,
-    service: call.service,
-    requestMethod: call.requestMethod,
-    url: call.url,
-    get signal() {
-      return call.signal;
+  const request = withCallGetters<StreamRequest>(
+    {
+      stream: true,
+      message: input as AsyncIterable<never>,
+      method: method as never,
+      service: call.service,
+      requestMethod: call.requestMethod,
+      url: call.url,
+      header: call.requestHeader,
+      contextValues: call.values,
     },
-    header: call.requestHeader,
-    contextValues: call.values,
-  };
+    call,
+    signalOfCall,
+  );
   let response: StreamResponse | undefined;
   const last = async (req: StreamRequest): Promise<StreamResponse> => {
     const ctx = handlerContext(call, req, request);
@@ -306,19 +346,17 @@ export async function invokeStream(
       spec.kind === "server_streaming"
         ? spec.impl((await single(req.message)) as never, ctx)
         : spec.impl(req.message as never, ctx);
-    response = {
-      stream: true,
-      message: output as never,
-      method: method as never,
-      service: call.service,
-      // Getters, as invokeUnary's.
-      get header() {
-        return call.responseHeader;
+    response = withCallGetters<StreamResponse>(
+      {
+        stream: true,
+        message: output as never,
+        method: method as never,
+        service: call.service,
       },
-      get trailer() {
-        return call.responseTrailer;
-      },
-    };
+      call,
+      headerOfCall,
+      trailerOfCall,
+    );
     return response;
   };
   const res = await chain(last, interceptors)(request);
