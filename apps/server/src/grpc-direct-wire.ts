@@ -35,6 +35,22 @@ export function isDirectGrpcRequest(req: http2.Http2ServerRequest): boolean {
   return encoding === undefined || encoding === "identity";
 }
 
+/**
+ * The gRPC envelope of a message (flags byte, 32-bit big-endian length, the
+ * message) — Connect's `encodeEnvelope` — as a Buffer from Node's pool.
+ * Why: Node writes only Buffers, and turns any other Uint8Array into one
+ * through its `.buffer`, which for a small array (most answers) makes a
+ * fresh ArrayBuffer: ~1 µs per answer, against a tenth of that for a pooled
+ * Buffer.
+ */
+export function encodeEnvelopeBuffer(flags: number, data: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(5 + data.byteLength);
+  out[0] = flags;
+  out.writeUInt32BE(data.byteLength, 1);
+  out.set(data, 5);
+  return out;
+}
+
 export const incompleteEnvelope = () =>
   new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
 

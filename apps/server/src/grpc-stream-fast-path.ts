@@ -1,7 +1,6 @@
 import type * as http2 from "node:http2";
 import { toBinary } from "@bufbuild/protobuf";
 import { rememberedEncoding } from "@conclave/server";
-import { encodeEnvelope } from "@connectrpc/connect/protocol";
 import { grpcStatusOk } from "@connectrpc/connect/protocol-grpc";
 import type { CallPipeline, StreamMethod } from "./call-pipeline.js";
 import { asMessage, invokeStream, toNodeHeaders } from "./direct-call.js";
@@ -9,6 +8,7 @@ import {
   callFinished,
   closedEarly,
   createGrpcDirectCall,
+  encodeEnvelopeBuffer,
   grpcResponseHeader,
   isDirectGrpcRequest,
   setFinalStatus,
@@ -127,7 +127,7 @@ export function createGrpcStreamFastPath(options: GrpcStreamFastPathOptions): Gr
           rememberedEncoding(next.value) ?? toBinary(schema, asMessage(schema, next.value));
         traffic.sentBytes += bytes.length;
         if (!res.headersSent) res.writeHead(200, context.nodeResponseHeader());
-        if (!res.write(encodeEnvelope(0, bytes))) {
+        if (!res.write(encodeEnvelopeBuffer(0, bytes))) {
           // Ask for no more until HTTP/2 has taken this (or the client left).
           await new Promise<void>((resolve) => {
             wake = resolve;

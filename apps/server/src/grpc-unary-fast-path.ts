@@ -2,13 +2,13 @@ import type * as http2 from "node:http2";
 import { toBinary } from "@bufbuild/protobuf";
 import { fromBinaryRequest } from "@conclave/server";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { encodeEnvelope } from "@connectrpc/connect/protocol";
 import type { CallPipeline, UnaryMethod } from "./call-pipeline.js";
 import { type DirectCall, invokeUnary, type NodeHeaders, toNodeHeaders } from "./direct-call.js";
 import {
   callFinished,
   closedEarly,
   createGrpcDirectCall,
+  encodeEnvelopeBuffer,
   grpcResponseHeader,
   grpcResponseTrailer,
   incompleteEnvelope,
@@ -236,7 +236,7 @@ export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions): Grpc
         const output = await invokeUnary(context, entry.spec.impl, input, interceptors);
         const message = toBinary(entry.spec.method.output, output);
         traffic.sentBytes += message.length;
-        answer(encodeEnvelope(0, message), undefined);
+        answer(encodeEnvelopeBuffer(0, message), undefined);
       } catch (error) {
         answer(undefined, error);
       }
