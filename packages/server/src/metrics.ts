@@ -5,6 +5,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 import { callContextKey } from "./call-context.js";
 import { etcdApiVersion } from "./maintenance-service.js";
 import { observeStream } from "./observe-stream.js";
+import { createSeriesHistogram, type HistogramSeries } from "./series-histogram.js";
 import type { ServerContext } from "./server-context.js";
 
 /**
@@ -47,6 +48,11 @@ export const etcdDiskBuckets: readonly number[] = Array.from(
   (_, i) => 0.001 * 2 ** i,
 );
 
+/** The buckets of `grpc_server_handling_seconds`. */
+const rpcSecondsBuckets: readonly number[] = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
+
 /** The cluster version etcd reports beside its server version: major.minor. */
 const clusterVersion = etcdApiVersion.split(".").slice(0, 2).join(".");
 
@@ -62,6 +68,7 @@ interface RpcSeries {
   readonly labels: Readonly<Record<"grpc_method" | "grpc_service" | "grpc_type", string>>;
   started: number;
   readonly outcomes: Map<string, OutcomeSeries>;
+  readonly seconds: HistogramSeries;
 }
 
 interface OutcomeSeries {
@@ -111,16 +118,13 @@ export function createMetrics(ctx: ServerContext): Metrics {
   const seriesOf = (service: DescService, method: DescMethod): RpcSeries => {
     let r = rpcs.get(method);
     if (r === undefined) {
-      r = {
-        // prom-client prints labels in the order of this object's keys: by name.
-        labels: {
-          grpc_method: method.name,
-          grpc_service: service.typeName,
-          grpc_type: grpcType[method.methodKind] ?? method.methodKind,
-        },
-        started: 0,
-        outcomes: new Map(),
+      // prom-client prints labels in the order of this object's keys: by name.
+      const l = {
+        grpc_method: method.name,
+        grpc_service: service.typeName,
+        grpc_type: grpcType[method.methodKind] ?? method.methodKind,
       };
+      r = { labels: l, started: 0, outcomes: new Map(), seconds: seconds.series(l) };
       rpcs.set(method, r);
     }
     return r;
@@ -134,12 +138,11 @@ export function createMetrics(ctx: ServerContext): Metrics {
     }
     o.count++;
   };
-  const seconds = new Histogram({
+  const seconds = createSeriesHistogram({
     name: "grpc_server_handling_seconds",
     help: "Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.",
-    labelNames: labels,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [registry],
+    buckets: rpcSecondsBuckets,
+    registry,
   });
 
   const gauge = (name: string, help: string, read: () => number) =>
@@ -319,7 +322,7 @@ export function createMetrics(ctx: ServerContext): Metrics {
       const call = req.contextValues.get(callContextKey);
       if (call !== undefined) call.outcome = code;
       countOutcome(r, code);
-      seconds.observe(r.labels, (performance.now() - t0) / 1000);
+      r.seconds.observe((performance.now() - t0) / 1000);
     };
     let res: Awaited<ReturnType<typeof next>>;
     try {
