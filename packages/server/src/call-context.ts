@@ -1,9 +1,9 @@
 import {
   Code,
   ConnectError,
+  type ContextKey,
   type ContextValues,
   createContextKey,
-  createContextValues,
   type HandlerContext,
 } from "@connectrpc/connect";
 import { onAbortOf } from "./abort-fanout.js";
@@ -237,8 +237,31 @@ class HeaderCredentials implements CallerCredentials {
  * request headers, which every transport hands on).
  */
 export function callContextValues(call: CallContext): ContextValues {
-  const values = createContextValues().set(callContextKey, call);
+  const values = new CallValues().set(callContextKey, call);
   const cn = call.credentials.peerCommonName;
   if (cn !== undefined) values.set(peerCommonNameKey, cn);
   return values;
+}
+
+/**
+ * Connect's ContextValues — a key's value if set, else its default — as a
+ * class: Connect's `createContextValues` makes its three methods afresh for
+ * every call's values.
+ */
+class CallValues implements ContextValues {
+  get<T>(key: ContextKey<T>): T {
+    return key.id in this
+      ? ((this as unknown as Record<symbol, T>)[key.id] as T)
+      : key.defaultValue;
+  }
+
+  set<T>(key: ContextKey<T>, value: T): this {
+    (this as unknown as Record<symbol, T>)[key.id] = value;
+    return this;
+  }
+
+  delete(key: ContextKey<unknown>): this {
+    delete (this as unknown as Record<symbol, unknown>)[key.id];
+    return this;
+  }
 }
