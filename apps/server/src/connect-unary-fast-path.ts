@@ -38,6 +38,9 @@ export interface ConnectUnaryFastPathOptions {
 /** Why a call's signal aborts once it is answered: one shared object, nobody reads it. */
 const callFinished = new ConnectError("the call has finished", Code.Canceled);
 const clientGone = () => new ConnectError("the client closed the call", Code.Canceled);
+/** The response headers Connect's unary handler starts from, per serialization. */
+const protoResponseHeader = Object.freeze({ "content-type": contentTypeUnaryProto });
+const jsonResponseHeader = Object.freeze({ "content-type": contentTypeUnaryJson });
 
 /**
  * A direct path for unary calls of the Connect protocol (`POST`,
@@ -104,7 +107,6 @@ export function createConnectUnaryFastPath(
       shutdownSignal: pipeline.shutdownSignal,
       limits,
     });
-    const contentType = binary ? contentTypeUnaryProto : contentTypeUnaryJson;
     const context = createDirectCall({
       call,
       service: entry.service,
@@ -113,8 +115,7 @@ export function createConnectUnaryFastPath(
       requestHeader,
       url: `http://${req.headers.host ?? req.headers[":authority"] ?? ""}${req.url}`,
       values: callContextValues(call),
-      responseHeader: new Headers({ "content-type": contentType }),
-      responseTrailer: new Headers(),
+      responseHeader: binary ? protoResponseHeader : jsonResponseHeader,
     });
     let answered = false;
     const onClose = () => {

@@ -4,8 +4,11 @@ import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Lock } from "@conclave/proto";
 import { callContextOf, callContextValues, createCallContext } from "@conclave/server";
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, type HandlerContext, type Interceptor } from "@connectrpc/connect";
 import { createDirectCall, invokeUnary } from "./direct-call.js";
+
+const initialHeader = Object.freeze({ "content-type": "application/grpc+proto" });
+const initialTrailer = Object.freeze({ "grpc-status": "0" });
 
 function newCall(shutdown: AbortSignal, deadline?: number) {
   const requestHeader = new Headers({ token: "t" });
@@ -26,8 +29,8 @@ function newCall(shutdown: AbortSignal, deadline?: number) {
     protocolName: "grpc",
     url: "http://127.0.0.1/v3lockpb.Lock/Unlock",
     requestHeader,
-    responseHeader: new Headers(),
-    responseTrailer: new Headers(),
+    responseHeader: initialHeader,
+    responseTrailer: initialTrailer,
     values: callContextValues(call),
   });
 }
@@ -157,5 +160,67 @@ describe("unary call context", () => {
       [swap],
     );
     assert.equal(seen, "other");
+  });
+
+  const writes: {
+    name: string;
+    layer?: Interceptor;
+    impl?: (ctx: HandlerContext) => void;
+    header: Record<string, string>;
+    trailer: Record<string, string>;
+  }[] = [
+    {
+      name: "the initial headers, when nobody touches them",
+      header: initialHeader,
+      trailer: initialTrailer,
+    },
+    {
+      name: "a trailer a layer sets on the response",
+      layer: (next) => async (req) => {
+        const res = await next(req);
+        res.trailer.set("x-layer", "1");
+        return res;
+      },
+      header: initialHeader,
+      trailer: { "grpc-status": "0", "x-layer": "1" },
+    },
+    {
+      name: "the headers of a response a layer replaced",
+      layer: (next) => async (req) => ({
+        ...(await next(req)),
+        header: new Headers({ "content-type": "application/grpc+proto", "x-new": "1" }),
+      }),
+      header: { "content-type": "application/grpc+proto", "x-new": "1" },
+      trailer: initialTrailer,
+    },
+    {
+      name: "a header the handler sets",
+      impl: (ctx) => ctx.responseHeader.set("x-impl", "1"),
+      header: { "content-type": "application/grpc+proto", "x-impl": "1" },
+      trailer: initialTrailer,
+    },
+  ];
+  for (const t of writes) {
+    it(`writes ${t.name}`, async () => {
+      const call = newCall(new AbortController().signal);
+      await invokeUnary(
+        call,
+        (_input, ctx) => {
+          t.impl?.(ctx);
+          return {};
+        },
+        {} as never,
+        t.layer === undefined ? [] : [t.layer],
+      );
+      assert.deepEqual({ ...call.nodeResponseHeader() }, t.header);
+      assert.deepEqual({ ...call.nodeResponseTrailer() }, t.trailer);
+    });
+  }
+
+  it("writes the shared initial headers as they are, with no Headers made", async () => {
+    const call = newCall(new AbortController().signal);
+    await invokeUnary(call, () => ({}), {} as never, [(next) => (req) => next(req)]);
+    assert.equal(call.nodeResponseHeader(), initialHeader);
+    assert.equal(call.nodeResponseTrailer(), initialTrailer);
   });
 });

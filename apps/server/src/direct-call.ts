@@ -29,11 +29,19 @@ export interface DirectCallInit {
   protocolName: string;
   url: string;
   requestHeader: Headers;
-  responseHeader: Headers;
-  responseTrailer: Headers;
+  /**
+   * The response headers and trailers the protocol's handler starts from
+   * (e.g. gRPC's content type and `grpc-status: 0`), shared by every call and
+   * never written to. Default none.
+   */
+  responseHeader?: NodeHeaders;
+  responseTrailer?: NodeHeaders;
   /** The call's context values (`callContextValues(call)`). */
   values: ContextValues;
 }
+
+/** Headers as Node's HTTP APIs take them: lowercase names, one value each. */
+export type NodeHeaders = Readonly<Record<string, string>>;
 
 /**
  * What a handler on the direct gRPC paths is given: Connect's
@@ -46,30 +54,91 @@ export interface DirectCallInit {
  * and listeners for every call, then aborts them at the end; on small calls
  * that was about a tenth of the server's CPU. Streams do read it, and get
  * one controller rather than three.
+ *
+ * For the same reason its `responseHeader` and `responseTrailer` are Fetch
+ * Headers made when first read: most calls leave them as the protocol starts
+ * them, and the transport then writes those (`nodeResponseHeader()`) with
+ * no Headers built and converted per call.
  */
 export interface DirectCall extends HandlerContext {
   /** Aborts the signal (if anyone has it, or when someone asks for it later). Idempotent. */
   abort(reason: unknown): void;
+  /** The response headers to write: the initial ones (shared: do not modify) unless they were read. */
+  nodeResponseHeader(): NodeHeaders;
+  /** The response trailers to write, as {@link nodeResponseHeader}. */
+  nodeResponseTrailer(): NodeHeaders;
 }
 
+const noHeaders: NodeHeaders = Object.freeze({});
+
 export function createDirectCall(init: DirectCallInit): DirectCall {
-  const { call } = init;
-  return {
-    service: init.service,
-    method: init.method,
-    protocolName: init.protocolName,
-    requestMethod: "POST",
-    url: init.url,
-    requestHeader: init.requestHeader,
-    responseHeader: init.responseHeader,
-    responseTrailer: init.responseTrailer,
-    values: init.values,
-    get signal() {
-      return call.signal;
-    },
-    timeoutMs: call.timeoutMs,
-    abort: call.abort,
-  };
+  return new LocalDirectCall(init);
+}
+
+/** A class rather than an object literal with getters and closures: one is made per call. */
+class LocalDirectCall implements DirectCall {
+  readonly service: DescService;
+  readonly method: DescMethod;
+  readonly protocolName: string;
+  readonly requestMethod = "POST";
+  readonly url: string;
+  readonly requestHeader: Headers;
+  readonly values: ContextValues;
+  private readonly call: CallContext;
+  private readonly headerInit: NodeHeaders;
+  private readonly trailerInit: NodeHeaders;
+  private header: Headers | undefined = undefined;
+  private trailer: Headers | undefined = undefined;
+
+  constructor(init: DirectCallInit) {
+    this.call = init.call;
+    this.service = init.service;
+    this.method = init.method;
+    this.protocolName = init.protocolName;
+    this.url = init.url;
+    this.requestHeader = init.requestHeader;
+    this.values = init.values;
+    this.headerInit = init.responseHeader ?? noHeaders;
+    this.trailerInit = init.responseTrailer ?? noHeaders;
+  }
+
+  get signal(): AbortSignal {
+    return this.call.signal;
+  }
+
+  get responseHeader(): Headers {
+    this.header ??= new Headers(this.headerInit);
+    return this.header;
+  }
+
+  get responseTrailer(): Headers {
+    this.trailer ??= new Headers(this.trailerInit);
+    return this.trailer;
+  }
+
+  timeoutMs(): number | undefined {
+    return this.call.timeoutMs();
+  }
+
+  abort(reason: unknown): void {
+    this.call.abort(reason);
+  }
+
+  nodeResponseHeader(): NodeHeaders {
+    return this.header === undefined ? this.headerInit : toNodeHeaders(this.header);
+  }
+
+  nodeResponseTrailer(): NodeHeaders {
+    return this.trailer === undefined ? this.trailerInit : toNodeHeaders(this.trailer);
+  }
+}
+
+export function toNodeHeaders(h: Headers): Record<string, string> {
+  const out: Record<string, string> = {};
+  h.forEach((value, name) => {
+    out[name] = value;
+  });
+  return out;
 }
 
 /**
@@ -84,12 +153,59 @@ function handlerContext(
 ): HandlerContext {
   if (req === original) return call;
   return {
-    ...call,
     service: req.service,
+    method: call.method,
+    protocolName: call.protocolName,
+    requestMethod: call.requestMethod,
+    url: call.url,
     requestHeader: req.header,
+    responseHeader: call.responseHeader,
+    responseTrailer: call.responseTrailer,
     signal: req.signal,
+    timeoutMs: () => call.timeoutMs(),
     values: req.contextValues,
   };
+}
+
+/** Where the getters of {@link withCallGetters} find the call. */
+const callKey = Symbol("direct call");
+
+interface CallGetter {
+  readonly name: string;
+  readonly descriptor: PropertyDescriptor;
+}
+
+function callGetter(name: string, read: (call: DirectCall) => unknown): CallGetter {
+  return {
+    name,
+    descriptor: {
+      get(this: { [callKey]: DirectCall }) {
+        return read(this[callKey]);
+      },
+      enumerable: true,
+      configurable: true,
+    },
+  };
+}
+
+const signalOfCall = callGetter("signal", (call) => call.signal);
+const headerOfCall = callGetter("header", (call) => call.responseHeader);
+const trailerOfCall = callGetter("trailer", (call) => call.responseTrailer);
+
+/**
+ * `o` with own, enumerable getters that read `o[callKey]` (a request's
+ * signal, a response's headers), so they are made only when read. Own properties,
+ * as Connect's: interceptors spread requests and responses, which copies
+ * only those. Why not getters in an object literal: each literal then makes
+ * a closure per getter and, having accessors, is a dictionary-mode object —
+ * ~600 bytes per object instead of ~100, on every call.
+ */
+function withCallGetters<T>(
+  o: { readonly [callKey]: DirectCall } & Record<string, unknown>,
+  ...getters: CallGetter[]
+): T {
+  for (const g of getters) Object.defineProperty(o, g.name, g.descriptor);
+  return o as T;
 }
 
 /** `last` wrapped by the interceptors, outermost first, as Connect applies them. */
@@ -117,33 +233,42 @@ export async function invokeUnary(
   interceptors: readonly Interceptor[],
 ): Promise<MessageShape<DescMethodUnary["output"]>> {
   const method = call.method as DescMethodUnary;
-  const request: UnaryRequest = {
-    stream: false,
-    message: input,
-    method,
-    service: call.service,
-    requestMethod: call.requestMethod,
-    url: call.url,
-    get signal() {
-      return call.signal;
-    },
-    header: call.requestHeader,
-    contextValues: call.values,
-  };
-  const last = async (req: UnaryRequest): Promise<UnaryResponse> => {
-    const output = await impl(req.message as never, handlerContext(call, req, request));
-    return {
+  const request = withCallGetters<UnaryRequest>(
+    {
       stream: false,
-      message: create(method.output, output as never),
+      message: input,
       method,
       service: call.service,
-      header: call.responseHeader,
-      trailer: call.responseTrailer,
-    };
+      requestMethod: call.requestMethod,
+      url: call.url,
+      header: call.requestHeader,
+      contextValues: call.values,
+      [callKey]: call,
+    },
+    signalOfCall,
+  );
+  let response: UnaryResponse | undefined;
+  const last = async (req: UnaryRequest): Promise<UnaryResponse> => {
+    const output = await impl(req.message as never, handlerContext(call, req, request));
+    // The call's Headers are made only if a layer looks at them.
+    response = withCallGetters<UnaryResponse>(
+      {
+        stream: false,
+        message: create(method.output, output as never),
+        method,
+        service: call.service,
+        [callKey]: call,
+      },
+      headerOfCall,
+      trailerOfCall,
+    );
+    return response;
   };
   const res = await chain(last, interceptors)(request);
-  copyHeaders(res.header, call.responseHeader);
-  copyHeaders(res.trailer, call.responseTrailer);
+  if (res !== response) {
+    copyHeaders(res.header, call.responseHeader);
+    copyHeaders(res.trailer, call.responseTrailer);
+  }
   return res.message;
 }
 
@@ -202,39 +327,47 @@ export async function invokeStream(
   interceptors: readonly Interceptor[],
 ): Promise<StreamOutput> {
   const method = spec.method;
-  const request: StreamRequest = {
-    stream: true,
-    message: input as AsyncIterable<never>,
-    method: method as never,
-    service: call.service,
-    requestMethod: call.requestMethod,
-    url: call.url,
-    get signal() {
-      return call.signal;
+  const request = withCallGetters<StreamRequest>(
+    {
+      stream: true,
+      message: input as AsyncIterable<never>,
+      method: method as never,
+      service: call.service,
+      requestMethod: call.requestMethod,
+      url: call.url,
+      header: call.requestHeader,
+      contextValues: call.values,
+      [callKey]: call,
     },
-    header: call.requestHeader,
-    contextValues: call.values,
-  };
+    signalOfCall,
+  );
+  let response: StreamResponse | undefined;
   const last = async (req: StreamRequest): Promise<StreamResponse> => {
     const ctx = handlerContext(call, req, request);
     const output =
       spec.kind === "server_streaming"
         ? spec.impl((await single(req.message)) as never, ctx)
         : spec.impl(req.message as never, ctx);
-    return {
-      stream: true,
-      message: output as never,
-      method: method as never,
-      service: call.service,
-      header: call.responseHeader,
-      trailer: call.responseTrailer,
-    };
+    response = withCallGetters<StreamResponse>(
+      {
+        stream: true,
+        message: output as never,
+        method: method as never,
+        service: call.service,
+        [callKey]: call,
+      },
+      headerOfCall,
+      trailerOfCall,
+    );
+    return response;
   };
   const res = await chain(last, interceptors)(request);
-  copyHeaders(res.header, call.responseHeader);
+  if (res !== response) copyHeaders(res.header, call.responseHeader);
   return {
     messages: res.message as AsyncIterable<unknown>,
-    finish: () => copyHeaders(res.trailer, call.responseTrailer),
+    finish: () => {
+      if (res !== response) copyHeaders(res.trailer, call.responseTrailer);
+    },
   };
 }
 

@@ -4,10 +4,15 @@ import { constants as h2 } from "node:http2";
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { type CallProtocol, callContextValues, createCallContext } from "@conclave/server";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { grpcStatusOk, parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import {
+  contentTypeProto as contentTypeGrpcProto,
+  grpcStatusOk,
+  parseTimeout,
+  setTrailerStatus,
+} from "@connectrpc/connect/protocol-grpc";
 import { contentTypeProto as contentTypeGrpcWebProto } from "@connectrpc/connect/protocol-grpc-web";
 import type { CallPipeline } from "./call-pipeline.js";
-import { createDirectCall, type DirectCall } from "./direct-call.js";
+import { createDirectCall, type DirectCall, type NodeHeaders } from "./direct-call.js";
 import { useGrpcGoMessageEncoding } from "./encode-grpc-message.js";
 
 /**
@@ -28,6 +33,22 @@ export function isDirectGrpcRequest(req: http2.Http2ServerRequest): boolean {
   if (type !== "application/grpc" && type !== "application/grpc+proto") return false;
   const encoding = req.headers["grpc-encoding"];
   return encoding === undefined || encoding === "identity";
+}
+
+/**
+ * The gRPC envelope of a message (flags byte, 32-bit big-endian length, the
+ * message) — Connect's `encodeEnvelope` — as a Buffer from Node's pool.
+ * Why: Node writes only Buffers, and turns any other Uint8Array into one
+ * through its `.buffer`, which for a small array (most answers) makes a
+ * fresh ArrayBuffer: ~1 µs per answer, against a tenth of that for a pooled
+ * Buffer.
+ */
+export function encodeEnvelopeBuffer(flags: number, data: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(5 + data.byteLength);
+  out[0] = flags;
+  out.writeUInt32BE(data.byteLength, 1);
+  out.set(data, 5);
+  return out;
 }
 
 export const incompleteEnvelope = () =>
@@ -90,14 +111,6 @@ export function requestHeaders(req: { readonly rawHeaders: readonly string[] }):
   return out;
 }
 
-export function toNodeHeaders(h: Headers): Record<string, string> {
-  const out: Record<string, string> = {};
-  h.forEach((value, name) => {
-    out[name] = value;
-  });
-  return out;
-}
-
 /**
  * Puts `error`'s status on the trailers as Connect's gRPC handler does (a
  * non-Connect error as Internal "internal error"), its message encoded as at
@@ -113,6 +126,16 @@ export function setFinalStatus(trailer: Headers, error: unknown): void {
   );
   useGrpcGoMessageEncoding(trailer);
 }
+
+/** What Connect's gRPC handler starts a response with. */
+export const grpcResponseHeader: NodeHeaders = Object.freeze({
+  "content-type": contentTypeGrpcProto,
+});
+const grpcWebResponseHeader: NodeHeaders = Object.freeze({
+  "content-type": contentTypeGrpcWebProto,
+});
+/** What Connect's gRPC and gRPC-Web handlers start trailers with: status OK until told otherwise. */
+export const grpcResponseTrailer: NodeHeaders = Object.freeze({ "grpc-status": grpcStatusOk });
 
 /**
  * The call of a gRPC or gRPC-Web request on a direct path, as the paths
@@ -159,10 +182,8 @@ export function createGrpcDirectCall<R extends http.IncomingMessage | http2.Http
     requestHeader,
     url,
     values: callContextValues(call),
-    responseHeader: new Headers({
-      "content-type": protocol === "grpc" ? "application/grpc+proto" : contentTypeGrpcWebProto,
-    }),
-    responseTrailer: new Headers({ "grpc-status": grpcStatusOk }),
+    responseHeader: protocol === "grpc" ? grpcResponseHeader : grpcWebResponseHeader,
+    responseTrailer: grpcResponseTrailer,
   });
   return { context, timeoutError: timeout.error };
 }

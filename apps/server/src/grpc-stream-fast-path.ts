@@ -1,17 +1,17 @@
 import type * as http2 from "node:http2";
 import { toBinary } from "@bufbuild/protobuf";
 import { rememberedEncoding } from "@conclave/server";
-import { encodeEnvelope } from "@connectrpc/connect/protocol";
 import { grpcStatusOk } from "@connectrpc/connect/protocol-grpc";
 import type { CallPipeline, StreamMethod } from "./call-pipeline.js";
-import { asMessage, invokeStream } from "./direct-call.js";
+import { asMessage, invokeStream, toNodeHeaders } from "./direct-call.js";
 import {
   callFinished,
   closedEarly,
   createGrpcDirectCall,
+  encodeEnvelopeBuffer,
+  grpcResponseHeader,
   isDirectGrpcRequest,
   setFinalStatus,
-  toNodeHeaders,
 } from "./grpc-direct-wire.js";
 import { readRequestMessages } from "./grpc-request-messages.js";
 
@@ -73,7 +73,7 @@ export function createGrpcStreamFastPath(options: GrpcStreamFastPathOptions): Gr
     void serve(entry, req, res).catch((error: unknown) => {
       // Nothing may escape as an unhandled rejection: answer as Connect
       // answers a throw, if the stream can still take an answer.
-      finish(res, new Headers({ "content-type": "application/grpc+proto" }), new Headers(), error);
+      finish(res, new Headers(grpcResponseHeader), new Headers(), error);
     });
     return true;
   }
@@ -126,8 +126,8 @@ export function createGrpcStreamFastPath(options: GrpcStreamFastPathOptions): Gr
         const bytes =
           rememberedEncoding(next.value) ?? toBinary(schema, asMessage(schema, next.value));
         traffic.sentBytes += bytes.length;
-        if (!res.headersSent) res.writeHead(200, toNodeHeaders(context.responseHeader));
-        if (!res.write(encodeEnvelope(0, bytes))) {
+        if (!res.headersSent) res.writeHead(200, context.nodeResponseHeader());
+        if (!res.write(encodeEnvelopeBuffer(0, bytes))) {
           // Ask for no more until HTTP/2 has taken this (or the client left).
           await new Promise<void>((resolve) => {
             wake = resolve;

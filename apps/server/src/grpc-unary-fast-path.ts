@@ -2,18 +2,18 @@ import type * as http2 from "node:http2";
 import { toBinary } from "@bufbuild/protobuf";
 import { fromBinaryRequest } from "@conclave/server";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { encodeEnvelope } from "@connectrpc/connect/protocol";
-import { grpcStatusOk } from "@connectrpc/connect/protocol-grpc";
 import type { CallPipeline, UnaryMethod } from "./call-pipeline.js";
-import { invokeUnary } from "./direct-call.js";
+import { type DirectCall, invokeUnary, type NodeHeaders, toNodeHeaders } from "./direct-call.js";
 import {
   callFinished,
   closedEarly,
   createGrpcDirectCall,
+  encodeEnvelopeBuffer,
+  grpcResponseHeader,
+  grpcResponseTrailer,
   incompleteEnvelope,
   isDirectGrpcRequest,
   setFinalStatus,
-  toNodeHeaders,
 } from "./grpc-direct-wire.js";
 import { messageTooLarge } from "./limit-grpc-request-size.js";
 
@@ -55,22 +55,30 @@ export interface GrpcUnaryFastPath {
 
 /**
  * Writes a unary gRPC answer as Connect does: headers, the message if any,
- * then trailers carrying `error`'s status (a non-Connect error as Internal),
- * its message encoded as at Connect's edge (connect-edge-plugin.ts).
+ * then the trailers (carrying the final status: {@link finalTrailer}).
  */
 function writeAnswer(
   res: http2.Http2ServerResponse,
-  header: Headers,
-  trailer: Headers,
+  header: NodeHeaders,
+  trailer: NodeHeaders,
   body: Uint8Array | undefined,
-  error: unknown,
 ): void {
-  setFinalStatus(trailer, error);
   if (res.headersSent || res.writableEnded || res.stream.destroyed) return;
-  res.writeHead(200, toNodeHeaders(header));
+  res.writeHead(200, header);
   if (body !== undefined) res.write(body);
-  res.addTrailers(toNodeHeaders(trailer));
+  res.addTrailers(trailer);
   res.end();
+}
+
+/**
+ * The trailers of a call's answer: as the layers left them, with `error`'s
+ * status (a non-Connect error as Internal) encoded as at Connect's edge
+ * (connect-edge-plugin.ts). Without an error they are usually the shared
+ * initial ones, never converted.
+ */
+function finalTrailer(call: DirectCall, error: unknown): NodeHeaders {
+  if (error !== undefined) setFinalStatus(call.responseTrailer, error);
+  return call.nodeResponseTrailer();
 }
 
 export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions): GrpcUnaryFastPath {
@@ -96,13 +104,12 @@ export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions): Grpc
   }
 
   function failEarly(res: http2.Http2ServerResponse, error: unknown): void {
-    writeAnswer(
-      res,
-      new Headers({ "content-type": "application/grpc+proto" }),
-      new Headers({ "grpc-status": grpcStatusOk }),
-      undefined,
+    const trailer = new Headers(grpcResponseTrailer);
+    setFinalStatus(
+      trailer,
       new ConnectError("internal error", Code.Internal, undefined, undefined, error),
     );
+    writeAnswer(res, grpcResponseHeader, toNodeHeaders(trailer), undefined);
   }
 
   function serve(
@@ -122,7 +129,8 @@ export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions): Grpc
       answered = true;
       req.removeListener("close", onClose);
       context.abort(callFinished);
-      writeAnswer(res, context.responseHeader, context.responseTrailer, body, error);
+      const trailer = finalTrailer(context, error);
+      writeAnswer(res, context.nodeResponseHeader(), trailer, body);
     };
 
     if (timeoutError !== undefined) {
@@ -228,7 +236,7 @@ export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions): Grpc
         const output = await invokeUnary(context, entry.spec.impl, input, interceptors);
         const message = toBinary(entry.spec.method.output, output);
         traffic.sentBytes += message.length;
-        answer(encodeEnvelope(0, message), undefined);
+        answer(encodeEnvelopeBuffer(0, message), undefined);
       } catch (error) {
         answer(undefined, error);
       }

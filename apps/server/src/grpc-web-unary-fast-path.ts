@@ -15,12 +15,7 @@ import type { DirectRequestHandler } from "./create-app.js";
 import { cutDeepTxnChunks } from "./deep-txn-body.js";
 import { invokeUnary } from "./direct-call.js";
 import { createEdgeSerialization } from "./edge-serialization.js";
-import {
-  callFinished,
-  createGrpcDirectCall,
-  incompleteEnvelope,
-  toNodeHeaders,
-} from "./grpc-direct-wire.js";
+import { callFinished, createGrpcDirectCall, incompleteEnvelope } from "./grpc-direct-wire.js";
 
 export interface GrpcWebUnaryFastPathOptions {
   /** The registered methods, layers, limits and shutdown signal Connect's router has too. */
@@ -149,7 +144,7 @@ export function createGrpcWebUnaryFastPath(
       }
       if (res.headersSent || res.writableEnded || res.destroyed) return;
       // As Fastify's CORS hook and then connect-node's writeHead put them.
-      const head = { ...cors?.(req.headers.origin), ...toNodeHeaders(context.responseHeader) };
+      const head = { ...cors?.(req.headers.origin), ...context.nodeResponseHeader() };
       // (Both kinds of response take these calls; their union's types do not.)
       const out = res as http.ServerResponse;
       out.writeHead(200, head);

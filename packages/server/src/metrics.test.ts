@@ -3,7 +3,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import type { DescMethod } from "@bufbuild/protobuf";
 import { putRequest, rangeRequest } from "@conclave/core";
+import { KV, Lease } from "@conclave/proto";
+import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
+import { Counter, Registry } from "prom-client";
 import { etcdApiVersion } from "./maintenance-service.js";
 import { createMetrics, etcdDiskBuckets, type Metrics } from "./metrics.js";
 import { closeServerContext, openServerContext, type ServerContext } from "./server-context.js";
@@ -77,5 +81,57 @@ describe("metrics", () => {
     const text = await metrics.registry.metrics();
     assert.equal(value(text, "etcd_network_client_grpc_received_bytes_total"), 7);
     assert.equal(value(text, "etcd_network_client_grpc_sent_bytes_total"), 11);
+  });
+
+  it("prints the RPC counters as prom-client counting each call live would", async () => {
+    const own = createMetrics(ctx);
+    const reference = new Registry();
+    const names = ["grpc_method", "grpc_service", "grpc_type"];
+    const started = new Counter({
+      name: "grpc_server_started_total",
+      help: "Total number of RPCs started on the server.",
+      labelNames: names,
+      registers: [reference],
+    });
+    const handled = new Counter({
+      name: "grpc_server_handled_total",
+      help: "Total number of RPCs completed on the server, regardless of success or failure.",
+      labelNames: ["grpc_code", ...names],
+      registers: [reference],
+    });
+    const calls: { method: DescMethod; code?: Code }[] = [
+      { method: KV.method.put },
+      { method: KV.method.range, code: Code.NotFound },
+      { method: Lease.method.leaseGrant },
+      { method: KV.method.put, code: Code.InvalidArgument },
+      { method: KV.method.range },
+      { method: KV.method.put },
+    ];
+    for (const { method, code } of calls) {
+      const l = {
+        grpc_method: method.name,
+        grpc_service: method.parent.typeName,
+        grpc_type: "unary",
+      };
+      started.inc(l);
+      handled.inc({ grpc_code: code === undefined ? "OK" : Code[code], ...l });
+      const call = own.interceptor(async () => {
+        if (code !== undefined) throw new ConnectError("no", code);
+        return { stream: false } as never;
+      });
+      await call({
+        stream: false,
+        service: method.parent,
+        method,
+        contextValues: createContextValues(),
+      } as never).catch(() => {});
+      // A scrape between calls must not change what later scrapes print.
+      if (method === Lease.method.leaseGrant) await own.registry.metrics();
+    }
+    for (const name of ["grpc_server_started_total", "grpc_server_handled_total"]) {
+      const mine = await own.registry.getSingleMetricAsString(name);
+      assert.equal(mine, await reference.getSingleMetricAsString(name));
+      assert.match(mine, /grpc_method="Put"/);
+    }
   });
 });

@@ -72,8 +72,6 @@ export function createGatewayUnary(
       protocolName: "connect",
       url,
       requestHeader: init.header,
-      responseHeader: new Headers(),
-      responseTrailer: new Headers(),
       values: init.contextValues,
     });
     const output = await invokeUnary(

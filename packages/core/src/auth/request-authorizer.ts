@@ -1,6 +1,6 @@
 import type { KvAuthorizer } from "../kv/kv-authorizer.js";
 import { nestedTxns } from "../requests.js";
-import type { DeleteRangeRequest, PutRequest, TxnRequest } from "../types.js";
+import type { DeleteRangeRequest, PutRequest, RangeRequest, TxnRequest } from "../types.js";
 import type { AuthInfo, AuthStore } from "./auth-store.js";
 
 /**
@@ -44,43 +44,55 @@ export function createRequestAuthorizer(
   caller: AuthInfo | undefined,
   leaseKeysOf: LeaseKeysOf,
 ): RequestAuthorizer {
-  const put = (r: PutRequest) => {
+  return new CallerChecks(auth, caller, leaseKeysOf);
+}
+
+/** A class rather than closures: every KV call makes one. */
+class CallerChecks implements RequestAuthorizer {
+  constructor(
+    private readonly auth: AuthStore,
+    readonly caller: AuthInfo | undefined,
+    private readonly leaseKeysOf: LeaseKeysOf,
+  ) {}
+
+  range(r: RangeRequest): void {
+    this.auth.checkPermission(this.caller, r.key, r.rangeEnd, "read");
+  }
+
+  put(r: PutRequest): void {
+    const { auth, caller } = this;
     auth.checkPermission(caller, r.key, empty, "write");
     if (r.prevKv) auth.checkPermission(caller, r.key, empty, "read");
     if (r.lease !== 0n && auth.isEnabled()) {
-      for (const k of leaseKeysOf(r.lease)) auth.checkPermission(caller, k, empty, "write");
+      for (const k of this.leaseKeysOf(r.lease)) auth.checkPermission(caller, k, empty, "write");
     }
-  };
-  const deleteRange = (r: DeleteRangeRequest) => {
-    auth.checkPermission(caller, r.key, r.rangeEnd, "write");
-    if (r.prevKv) auth.checkPermission(caller, r.key, r.rangeEnd, "read");
-  };
-  const visitTxn = (txn: TxnRequest): void => {
-    for (const t of nestedTxns(txn)) {
+  }
+
+  deleteRange(r: DeleteRangeRequest): void {
+    this.auth.checkPermission(this.caller, r.key, r.rangeEnd, "write");
+    if (r.prevKv) this.auth.checkPermission(this.caller, r.key, r.rangeEnd, "read");
+  }
+
+  txn(r: TxnRequest): void {
+    if (!this.auth.isEnabled()) return;
+    const { auth, caller } = this;
+    for (const t of nestedTxns(r)) {
       for (const c of t.compare) auth.checkPermission(caller, c.key, c.rangeEnd, "read");
       for (const op of [...t.success, ...t.failure]) {
-        const r = op.request;
-        if (r.case === "requestRange") {
-          auth.checkPermission(caller, r.value.key, r.value.rangeEnd, "read");
-        } else if (r.case === "requestPut") {
-          put(r.value);
-        } else if (r.case === "requestDeleteRange") {
-          deleteRange(r.value);
+        const q = op.request;
+        if (q.case === "requestRange") {
+          auth.checkPermission(caller, q.value.key, q.value.rangeEnd, "read");
+        } else if (q.case === "requestPut") {
+          this.put(q.value);
+        } else if (q.case === "requestDeleteRange") {
+          this.deleteRange(q.value);
         }
       }
     }
-  };
-  return {
-    caller,
-    range: (r) => auth.checkPermission(caller, r.key, r.rangeEnd, "read"),
-    put,
-    deleteRange,
-    txn(r) {
-      if (auth.isEnabled()) visitTxn(r);
-    },
-    leaseRevoke(keys) {
-      if (!auth.isEnabled()) return;
-      for (const k of keys) auth.checkPermission(caller, k, empty, "write");
-    },
-  };
+  }
+
+  leaseRevoke(keys: readonly Uint8Array[]): void {
+    if (!this.auth.isEnabled()) return;
+    for (const k of keys) this.auth.checkPermission(this.caller, k, empty, "write");
+  }
 }

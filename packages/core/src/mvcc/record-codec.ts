@@ -1,3 +1,4 @@
+import { allocBackendBytes } from "../backend/alloc-backend-bytes.js";
 import type { KeyValue } from "../types.js";
 
 /**
@@ -19,8 +20,8 @@ const numbersLength = 8 * 4;
 
 export function encodeRecord(r: StoredRecord): Uint8Array {
   const { kv } = r;
-  const out = new Uint8Array(headerLength + kv.key.length + numbersLength + kv.value.length);
-  const view = new DataView(out.buffer);
+  const out = allocBackendBytes(headerLength + kv.key.length + numbersLength + kv.value.length);
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   out[0] = r.tombstone ? 1 : 0;
   view.setUint32(1, kv.key.length);
   out.set(kv.key, headerLength);

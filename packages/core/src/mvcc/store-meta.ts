@@ -1,4 +1,6 @@
+import { allocBackendBytes } from "../backend/alloc-backend-bytes.js";
 import { type BackendOp, Buckets } from "../backend/backend.js";
+import { writeInt64BE } from "./revision.js";
 
 /**
  * Keys of the store's own entries in the backend's `meta` bucket, and their
@@ -14,8 +16,8 @@ export const metaKeys = {
 } as const;
 
 export function encodeMetaNumber(n: number): Uint8Array {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setBigInt64(0, BigInt(n));
+  const b = allocBackendBytes(8);
+  writeInt64BE(b, 0, n);
   return b;
 }
 
