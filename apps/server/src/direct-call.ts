@@ -208,6 +208,46 @@ function withCallGetters<T>(
   return o as T;
 }
 
+/**
+ * The request the interceptors see, as Connect builds it; its signal is
+ * read from the call when asked.
+ */
+function callRequest<R extends UnaryRequest | StreamRequest>(
+  call: DirectCall,
+  stream: R["stream"],
+  message: unknown,
+  method: unknown,
+): R {
+  return withCallGetters<R>(
+    {
+      stream,
+      message,
+      method,
+      service: call.service,
+      requestMethod: call.requestMethod,
+      url: call.url,
+      header: call.requestHeader,
+      contextValues: call.values,
+      [callKey]: call,
+    },
+    signalOfCall,
+  );
+}
+
+/** The response the interceptors see; its headers and trailers are the call's, made when read. */
+function callResponse<R extends UnaryResponse | StreamResponse>(
+  call: DirectCall,
+  stream: R["stream"],
+  message: unknown,
+  method: unknown,
+): R {
+  return withCallGetters<R>(
+    { stream, message, method, service: call.service, [callKey]: call },
+    headerOfCall,
+    trailerOfCall,
+  );
+}
+
 /** `last` wrapped by the interceptors, outermost first, as Connect applies them. */
 function chain<Req, Res>(
   last: (req: Req) => Promise<Res>,
@@ -233,34 +273,16 @@ export async function invokeUnary(
   interceptors: readonly Interceptor[],
 ): Promise<MessageShape<DescMethodUnary["output"]>> {
   const method = call.method as DescMethodUnary;
-  const request = withCallGetters<UnaryRequest>(
-    {
-      stream: false,
-      message: input,
-      method,
-      service: call.service,
-      requestMethod: call.requestMethod,
-      url: call.url,
-      header: call.requestHeader,
-      contextValues: call.values,
-      [callKey]: call,
-    },
-    signalOfCall,
-  );
+  const request = callRequest<UnaryRequest>(call, false, input, method);
   let response: UnaryResponse | undefined;
   const last = async (req: UnaryRequest): Promise<UnaryResponse> => {
     const output = await impl(req.message as never, handlerContext(call, req, request));
     // The call's Headers are made only if a layer looks at them.
-    response = withCallGetters<UnaryResponse>(
-      {
-        stream: false,
-        message: create(method.output, output as never),
-        method,
-        service: call.service,
-        [callKey]: call,
-      },
-      headerOfCall,
-      trailerOfCall,
+    response = callResponse<UnaryResponse>(
+      call,
+      false,
+      create(method.output, output as never),
+      method,
     );
     return response;
   };
@@ -327,20 +349,7 @@ export async function invokeStream(
   interceptors: readonly Interceptor[],
 ): Promise<StreamOutput> {
   const method = spec.method;
-  const request = withCallGetters<StreamRequest>(
-    {
-      stream: true,
-      message: input as AsyncIterable<never>,
-      method: method as never,
-      service: call.service,
-      requestMethod: call.requestMethod,
-      url: call.url,
-      header: call.requestHeader,
-      contextValues: call.values,
-      [callKey]: call,
-    },
-    signalOfCall,
-  );
+  const request = callRequest<StreamRequest>(call, true, input, method);
   let response: StreamResponse | undefined;
   const last = async (req: StreamRequest): Promise<StreamResponse> => {
     const ctx = handlerContext(call, req, request);
@@ -348,17 +357,7 @@ export async function invokeStream(
       spec.kind === "server_streaming"
         ? spec.impl((await single(req.message)) as never, ctx)
         : spec.impl(req.message as never, ctx);
-    response = withCallGetters<StreamResponse>(
-      {
-        stream: true,
-        message: output as never,
-        method: method as never,
-        service: call.service,
-        [callKey]: call,
-      },
-      headerOfCall,
-      trailerOfCall,
-    );
+    response = callResponse<StreamResponse>(call, true, output, method);
     return response;
   };
   const res = await chain(last, interceptors)(request);
