@@ -296,11 +296,18 @@ describe("auth store", () => {
     await assert.rejects(auth.roleDelete("nope", root), is(errRoleNotFound));
     // Admin loses the root role while the hash runs: the change is refused, nothing written.
     const rev = auth.revision();
-    const adding = auth.userAdd("bob", "pw", {}, as("admin"));
-    const changing = auth.userChangePassword("alice", "new", {}, as("admin"));
+    // The assertions are attached at once: the refusals may come while the revoke is awaited.
+    const adding = assert.rejects(
+      auth.userAdd("bob", "pw", {}, as("admin")),
+      is(errPermissionDenied),
+    );
+    const changing = assert.rejects(
+      auth.userChangePassword("alice", "new", {}, as("admin")),
+      is(errPermissionDenied),
+    );
     await auth.userRevokeRole("admin", "root", root);
-    await assert.rejects(adding, is(errPermissionDenied));
-    await assert.rejects(changing, is(errPermissionDenied));
+    await adding;
+    await changing;
     assert.equal(auth.revision(), rev + 1, "only the revoke");
     assert.throws(() => auth.userGet("bob"), is(errUserNotFound));
     assert.ok(await auth.authenticate("alice", "pw"), "password unchanged");
