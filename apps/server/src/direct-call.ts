@@ -370,6 +370,18 @@ export async function invokeStream(
   };
 }
 
+/**
+ * What Connect's protocol handlers report for what an implementation (or a
+ * layer) threw: a ConnectError as it is, anything else as Internal
+ * "internal error" (the services' error layer has mapped etcd's errors
+ * before this).
+ */
+export function handlerError(error: unknown): ConnectError {
+  return error instanceof ConnectError
+    ? error
+    : new ConnectError("internal error", Code.Internal, undefined, undefined, error);
+}
+
 function copyHeaders(from: Headers, to: Headers): void {
   if (from === to) return;
   for (const key of [...to.keys()]) to.delete(key);

@@ -12,7 +12,12 @@ import {
 } from "@connectrpc/connect/protocol-grpc";
 import { contentTypeProto as contentTypeGrpcWebProto } from "@connectrpc/connect/protocol-grpc-web";
 import type { CallPipeline } from "./call-pipeline.js";
-import { createDirectCall, type DirectCall, type NodeHeaders } from "./direct-call.js";
+import {
+  createDirectCall,
+  type DirectCall,
+  handlerError,
+  type NodeHeaders,
+} from "./direct-call.js";
 import { useGrpcGoMessageEncoding } from "./encode-grpc-message.js";
 
 /**
@@ -118,12 +123,7 @@ export function requestHeaders(req: { readonly rawHeaders: readonly string[] }):
  */
 export function setFinalStatus(trailer: Headers, error: unknown): void {
   if (error === undefined) return;
-  setTrailerStatus(
-    trailer,
-    error instanceof ConnectError
-      ? error
-      : new ConnectError("internal error", Code.Internal, undefined, undefined, error),
-  );
+  setTrailerStatus(trailer, handlerError(error));
   useGrpcGoMessageEncoding(trailer);
 }
 

@@ -30,6 +30,7 @@ import {
   toGatewayError,
 } from "./gateway-errors.js";
 import { gatewayPrefixes, gatewayRoutes } from "./gateway-routes.js";
+import { createGatewayStream, type GatewayStream } from "./gateway-stream.js";
 import { createGatewayUnary, type GatewayUnary } from "./gateway-unary.js";
 import { stringifyGoJson } from "./go-json.js";
 import { createInProcessTransport } from "./in-process-transport.js";
@@ -56,6 +57,13 @@ export interface GatewayOptions {
    * none: pass what `registerCors` returned when the app has CORS.
    */
   cors?: CorsHeaders;
+  /**
+   * Whether streaming calls (Watch, LeaseKeepAlive, Observe, Snapshot) run
+   * straight through the pipeline (gateway-stream.ts) rather than through
+   * the in-process Connect client and router. Default true; false is for
+   * the test that holds the two to the same bytes.
+   */
+  directStreams?: boolean;
 }
 
 /**
@@ -144,7 +152,13 @@ export function registerGateway(
         if (method.methodKind === "unary") {
           unaryRoutes.set(url, { method: method as DescMethodUnary, direct });
         }
-        scope.post(url, (request, reply) => serve(method, request, reply, serveOptions, direct));
+        const stream =
+          method.methodKind !== "unary" && options.directStreams !== false
+            ? createGatewayStream(pipeline, method as DescMethodStreaming)
+            : undefined;
+        scope.post(url, (request, reply) =>
+          serve(method, request, reply, serveOptions, direct, stream),
+        );
       }
       // grpc-gateway's answers for what it does not route.
       scope.all(`${prefix}/*`, async (request, reply) => {
@@ -245,6 +259,7 @@ async function serve(
   reply: FastifyReply,
   options: ServeOptions,
   direct: GatewayUnary | undefined,
+  stream: GatewayStream | undefined,
 ): Promise<void> {
   if (method.methodKind === "unary") {
     await serveUnary(method as DescMethodUnary, fastifyAnswer(reply), options, direct);
@@ -262,6 +277,7 @@ async function serve(
   try {
     await serveStream(
       options.transport,
+      stream,
       method as DescMethodStreaming,
       readerOf(request.raw, method, options),
       scope,
@@ -398,6 +414,7 @@ function sendError(answer: Answer, e: GatewayError): void {
  */
 async function serveStream(
   transport: Transport,
+  direct: GatewayStream | undefined,
   method: DescMethodStreaming,
   reader: RequestReader<DescMessage>,
   scope: CallScope,
@@ -455,15 +472,22 @@ async function serveStream(
   };
 
   try {
-    const call = await transport.stream(
-      method,
-      scope.call.signal,
-      undefined,
-      scope.header,
-      requests(),
-      scope.contextValues,
-    );
-    for await (const message of call.message) {
+    const messages =
+      direct !== undefined
+        ? await direct(requests(), scope)
+        : (
+            await transport.stream(
+              method,
+              scope.call.signal,
+              undefined,
+              scope.header,
+              requests(),
+              scope.contextValues,
+            )
+          ).message;
+    for await (const message of messages) {
+      // Leaving the loop ends the handler (its `finally` runs) rather than waiting for its next message.
+      if (scope.clientGone()) return;
       if (!started) start(200, grpcMetadataHeader);
       await write(
         res,
