@@ -71,8 +71,9 @@ export interface GatewayOptions {
  * and the `/v3beta` and `/v3alpha` spellings) on the app's port, HTTP/1.1
  * and HTTP/2 alike.
  *
- * Each request calls the real services in-process through a router transport
- * over the app's call pipeline, so the gateway cannot drift from the gRPC
+ * Each request calls the real services in-process through the app's call
+ * pipeline (gateway-unary.ts, gateway-stream.ts; a service registered with
+ * options of its own through a router transport), so the gateway cannot drift from the gRPC
  * API: the same services, the same layers (metrics, the error table), the
  * same limits (a message over `readMaxBytes` is ResourceExhausted, HTTP 429,
  * as etcd's gateway reports gRPC's "received message larger than max"), and
