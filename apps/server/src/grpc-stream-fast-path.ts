@@ -1,6 +1,6 @@
 import type * as http2 from "node:http2";
 import { toBinary } from "@bufbuild/protobuf";
-import { rememberedEncoding } from "@conclave/server";
+import { envelopePrefixBytes, rememberedEnvelope } from "@conclave/server";
 import { grpcStatusOk } from "@connectrpc/connect/protocol-grpc";
 import type { CallPipeline, StreamMethod } from "./call-pipeline.js";
 import { asMessage, invokeStream, toNodeHeaders } from "./direct-call.js";
@@ -122,12 +122,14 @@ export function createGrpcStreamFastPath(options: GrpcStreamFastPathOptions): Gr
           break;
         }
         if (gone) break;
-        // A response whose encoding the service shares (the watch fan-out's) is not encoded again.
-        const bytes =
-          rememberedEncoding(next.value) ?? toBinary(schema, asMessage(schema, next.value));
-        traffic.sentBytes += bytes.length;
+        // A response the service encoded itself (the watch fan-out's) is written as it is.
+        let envelope = rememberedEnvelope(next.value);
+        if (envelope === undefined) {
+          envelope = encodeEnvelopeBuffer(0, toBinary(schema, asMessage(schema, next.value)));
+        }
+        traffic.sentBytes += envelope.length - envelopePrefixBytes;
         if (!res.headersSent) res.writeHead(200, context.nodeResponseHeader());
-        if (!res.write(encodeEnvelopeBuffer(0, bytes))) {
+        if (!res.write(envelope)) {
           // Ask for no more until HTTP/2 has taken this (or the client left).
           await new Promise<void>((resolve) => {
             wake = resolve;

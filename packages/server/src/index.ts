@@ -57,7 +57,13 @@ export {
   etcdApiVersion,
   etcdClusterVersion,
 } from "./maintenance-service.js";
-export { rememberEncoding, rememberedEncoding } from "./message-encoding.js";
+export {
+  envelopePrefixBytes,
+  rememberEnvelope,
+  rememberedEncoding,
+  rememberedEnvelope,
+  writeEnvelopePrefix,
+} from "./message-encoding.js";
 export { type ClientTraffic, createMetrics, etcdDiskBuckets, type Metrics } from "./metrics.js";
 export { peerCommonNameKey } from "./peer-identity.js";
 export { createQuotaInterceptor } from "./quota-interceptor.js";

@@ -10,17 +10,53 @@
  * the joined bytes. Connect, which encodes by itself, still gets a complete
  * message with the same content and writes the same bytes.
  *
- * Weakly held: an encoding lives exactly as long as its message.
+ * The encoding is kept enveloped — the 5-byte prefix every streaming
+ * protocol here frames a message with (gRPC, gRPC-Web, Connect: flags 0,
+ * then the length, big-endian) followed by the message — so that the stream
+ * path writes it as it is, with no second buffer and copy per watcher.
+ *
+ * Held by the message itself under a symbol (not in a WeakMap, whose
+ * entries cost a hash insert each and extra work in every GC): an encoding
+ * lives exactly as long as its message, and protobuf-es's toBinary, toJson
+ * and equals look only at the fields.
  */
-const encodings = new WeakMap<object, Uint8Array>();
+const envelopeKey = Symbol("conclave.envelope");
 
-/** Records `bytes` as `message`'s binary encoding (they must be what `toBinary` gives) and returns `message`. */
-export function rememberEncoding<T extends object>(message: T, bytes: Uint8Array): T {
-  encodings.set(message, bytes);
+interface WithEnvelope {
+  [envelopeKey]?: Uint8Array;
+}
+
+/** Bytes before a message in its envelope: flags (1) and length (4). */
+export const envelopePrefixBytes = 5;
+
+/**
+ * Records `envelope` — {@link envelopePrefixBytes} of prefix (flags 0, the
+ * length), then exactly what `toBinary` gives for `message` — as
+ * `message`'s encoding, and returns `message`.
+ */
+export function rememberEnvelope<T extends object>(message: T, envelope: Uint8Array): T {
+  // Not enumerable: deep equality (node:assert's compares symbol keys) sees just the message.
+  Object.defineProperty(message, envelopeKey, { value: envelope });
   return message;
 }
 
-/** The binary encoding recorded for `message`, if any. */
+/** Writes the envelope prefix of a `length`-byte message (flags 0) at the start of `envelope`. */
+export function writeEnvelopePrefix(envelope: Uint8Array, length: number): void {
+  envelope[0] = 0;
+  envelope[1] = length >>> 24;
+  envelope[2] = (length >>> 16) & 0xff;
+  envelope[3] = (length >>> 8) & 0xff;
+  envelope[4] = length & 0xff;
+}
+
+/** The enveloped encoding recorded for `message`, if any. */
+export function rememberedEnvelope(message: unknown): Uint8Array | undefined {
+  return typeof message === "object" && message !== null
+    ? (message as WithEnvelope)[envelopeKey]
+    : undefined;
+}
+
+/** The binary encoding recorded for `message` (without its envelope prefix), if any. */
 export function rememberedEncoding(message: unknown): Uint8Array | undefined {
-  return typeof message === "object" && message !== null ? encodings.get(message) : undefined;
+  return rememberedEnvelope(message)?.subarray(envelopePrefixBytes);
 }

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { toBinary } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import type { WatchEvent } from "@conclave/core";
 import { WatchResponseSchema } from "@conclave/proto";
-import { rememberedEncoding } from "./message-encoding.js";
+import { rememberedEncoding, rememberedEnvelope } from "./message-encoding.js";
 import type { ServerContext } from "./server-context.js";
 import { createWatchResponseEncoder } from "./watch-response-encoder.js";
 
@@ -40,7 +40,32 @@ describe("watch response encoder", () => {
       for (let round = 0; round < 2; round++) {
         // The second round is built from the cached parts.
         const resp = encoder.events(rev, id, encoder.watchIdPart(id), events, withPrev);
-        assert.deepEqual(rememberedEncoding(resp), toBinary(WatchResponseSchema, resp), what);
+        const bytes = toBinary(WatchResponseSchema, resp);
+        assert.deepEqual(new Uint8Array(rememberedEncoding(resp) ?? []), bytes, what);
+        // Enveloped: flags 0, the length big-endian, the message.
+        const envelope = rememberedEnvelope(resp) ?? new Uint8Array();
+        assert.deepEqual(
+          [...envelope.subarray(0, 5)],
+          [
+            0,
+            bytes.length >>> 24,
+            (bytes.length >>> 16) & 255,
+            (bytes.length >>> 8) & 255,
+            bytes.length & 255,
+          ],
+          what,
+        );
+        assert.equal(envelope.length, 5 + bytes.length, what);
+        // Invisible to deep equality: a response equals the same message made by hand.
+        assert.deepStrictEqual(
+          resp,
+          create(WatchResponseSchema, {
+            header: resp.header,
+            watchId: resp.watchId,
+            events: resp.events,
+          }),
+          what,
+        );
         assert.equal(resp.header?.revision, BigInt(rev), what);
         assert.equal(resp.watchId, id, what);
         assert.equal(resp.events.length, events.length, what);

@@ -11,7 +11,7 @@ import {
   WatchResponseSchema,
 } from "@conclave/proto";
 import { fillHeader } from "./header.js";
-import { rememberEncoding } from "./message-encoding.js";
+import { envelopePrefixBytes, rememberEnvelope, writeEnvelopePrefix } from "./message-encoding.js";
 import type { ServerContext } from "./server-context.js";
 
 /**
@@ -105,20 +105,23 @@ export function createWatchResponseEncoder(ctx: ServerContext): WatchResponseEnc
       const parts = events.map((e) => eventPart(e, withPrev));
       let size = h.bytes.length + idPart.length;
       for (const p of parts) size += p.bytes.length;
-      const bytes = new Uint8Array(size);
-      bytes.set(h.bytes, 0);
-      bytes.set(idPart, h.bytes.length);
-      let at = h.bytes.length + idPart.length;
+      // A pooled Buffer (a fresh ArrayBuffer per watcher costs ~1 µs), the envelope prefix first.
+      const envelope = Buffer.allocUnsafe(envelopePrefixBytes + size);
+      writeEnvelopePrefix(envelope, size);
+      envelope.set(h.bytes, envelopePrefixBytes);
+      let at = envelopePrefixBytes + h.bytes.length;
+      envelope.set(idPart, at);
+      at += idPart.length;
       for (const p of parts) {
-        bytes.set(p.bytes, at);
+        envelope.set(p.bytes, at);
         at += p.bytes.length;
       }
-      const response = create(WatchResponseSchema, {
-        header: h.message,
-        watchId: id,
-        events: parts.map((p) => p.message),
-      });
-      return rememberEncoding(response, bytes);
+      // Fields set on a zero message: create()'s initializer walk was a tenth of the fan-out.
+      const response = create(WatchResponseSchema);
+      response.header = h.message;
+      response.watchId = id;
+      response.events = parts.map((p) => p.message);
+      return rememberEnvelope(response, envelope);
     },
   };
 }
