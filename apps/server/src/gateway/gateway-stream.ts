@@ -8,8 +8,8 @@ import {
 import { rememberedEncoding } from "@conclave/server";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { CallPipeline } from "../call-pipeline.js";
-import { asMessage, createDirectCall, handlerError, invokeStream } from "../direct-call.js";
-import type { GatewayUnaryInit } from "./gateway-unary.js";
+import { asMessage, handlerError, invokeStream } from "../direct-call.js";
+import { createGatewayHop, type GatewayCallInit } from "./gateway-call.js";
 
 /**
  * Runs one registered streaming method (Watch, LeaseKeepAlive, Observe,
@@ -18,7 +18,7 @@ import type { GatewayUnaryInit } from "./gateway-unary.js";
  */
 export type GatewayStream = (
   requests: AsyncIterable<MessageShape<DescMessage>>,
-  init: GatewayUnaryInit,
+  init: GatewayCallInit,
 ) => Promise<AsyncIterable<MessageShape<DescMessage>>>;
 
 /**
@@ -50,11 +50,11 @@ export function createGatewayStream(
 ): GatewayStream | undefined {
   const entry = pipeline.streamMethod(`/${method.parent.typeName}/${method.name}`);
   if (entry === undefined) return undefined;
-  const { limits, traffic, layers } = pipeline;
-  const { readMaxBytes } = limits;
-  const readOptions =
-    limits.recursionLimit === undefined ? undefined : { recursionLimit: limits.recursionLimit };
-  const url = `https://in-memory/${method.parent.typeName}/${method.name}`;
+  const { readMaxBytes, readOptions, traffic, layers, directCall } = createGatewayHop(
+    pipeline,
+    method,
+    entry,
+  );
   const input = method.input;
   const output = method.output;
 
@@ -94,15 +94,7 @@ export function createGatewayStream(
   return async (requests, init) => {
     // As Connect's client: a call whose deadline passed (or that was cancelled) does not start.
     if (init.call.aborted) throw init.call.signal.reason;
-    const context = createDirectCall({
-      call: init.call,
-      service: entry.service,
-      method: entry.spec.method,
-      protocolName: "connect",
-      url,
-      requestHeader: init.header,
-      values: init.contextValues,
-    });
+    const context = directCall(init);
     // What a handler throws is reported as Connect's router reports it.
     try {
       const out = await invokeStream(context, entry.spec, received(requests), layers);

@@ -5,23 +5,15 @@ import {
   type MessageShape,
   toBinary,
 } from "@bufbuild/protobuf";
-import type { CallContext } from "@conclave/server";
-import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { CallPipeline } from "../call-pipeline.js";
-import { createDirectCall, invokeUnary } from "../direct-call.js";
-
-/** What a gateway unary call hands the pipeline: the call and what its transport read. */
-export interface GatewayUnaryInit {
-  readonly call: CallContext;
-  /** The forwarded request headers (`Authorization`, `Grpc-Metadata-*`). */
-  readonly header: Headers;
-  readonly contextValues: ContextValues;
-}
+import { invokeUnary } from "../direct-call.js";
+import { createGatewayHop, type GatewayCallInit } from "./gateway-call.js";
 
 /** Runs one registered unary method for the gateway: request message in, response message out. */
 export type GatewayUnary = (
   input: MessageShape<DescMessage>,
-  init: GatewayUnaryInit,
+  init: GatewayCallInit,
 ) => Promise<MessageShape<DescMessage>>;
 
 /**
@@ -51,11 +43,8 @@ export function createGatewayUnary(
 ): GatewayUnary | undefined {
   const entry = pipeline.unaryMethod(`/${method.parent.typeName}/${method.name}`);
   if (entry === undefined) return undefined;
-  const { limits, traffic, layers } = pipeline;
-  const { readMaxBytes } = limits;
-  const readOptions =
-    limits.recursionLimit === undefined ? undefined : { recursionLimit: limits.recursionLimit };
-  const url = `https://in-memory/${method.parent.typeName}/${method.name}`;
+  const hop = createGatewayHop(pipeline, method, entry);
+  const { readMaxBytes, readOptions, traffic, layers } = hop;
   return async (input, init) => {
     const bytes = toBinary(method.input, input);
     if (bytes.length > readMaxBytes) {
@@ -65,15 +54,7 @@ export function createGatewayUnary(
       );
     }
     traffic.receivedBytes += bytes.length;
-    const context = createDirectCall({
-      call: init.call,
-      service: entry.service,
-      method: entry.spec.method,
-      protocolName: "connect",
-      url,
-      requestHeader: init.header,
-      values: init.contextValues,
-    });
+    const context = hop.directCall(init);
     const output = await invokeUnary(
       context,
       entry.spec.impl,
