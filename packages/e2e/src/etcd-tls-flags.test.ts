@@ -181,18 +181,20 @@ describe("etcd's TLS and stream flags, against etcd", () => {
   test("--max-concurrent-streams: announced, and clients stay within it", async () => {
     const seen = [];
     for (const t of targets) {
-      // etcdctl lock needs two streams at once (its lease's keep-alive and
-      // Lock): with one allowed it waits for the second for good, on etcd too.
-      const lock = etcdctl(t, "root", ["lock", "streams", "echo", "locked"], 3_000);
+      // etcdctl lock uses two streams (its lease's keep-alive and Lock) over
+      // one connection allowed one at a time: it usually waits for the second
+      // until killed, but whether Lock or the keep-alive stream is opened
+      // first is a race in etcdctl (etcd itself let it lock once in CI), so
+      // what it prints is not compared — only that the server takes calls
+      // again afterwards.
+      etcdctl(t, "root", ["lock", "streams", "echo", "locked"], 3_000);
       seen.push({
         announced: await announcedStreams(t),
-        // Killed while waiting (or, on a loaded machine, out of time dialing).
-        locked: lock.code === 0 || lock.stdout.includes("locked"),
         put: etcdctl(t, "root", ["put", "streams/k", "v"]).stdout,
       });
     }
     assert.deepEqual(seen[0], seen[1]);
-    assert.deepEqual(seen[0], { announced: 1, locked: false, put: "OK\n" });
+    assert.deepEqual(seen[0], { announced: 1, put: "OK\n" });
   });
 
   test("--max-concurrent-streams caps the JSON gateway's calls together, as etcd's gateway connection", async () => {
