@@ -22,7 +22,7 @@ import {
 import type { CallPipeline, UnaryMethod } from "./call-pipeline.js";
 import type { CorsHeaders } from "./cors.js";
 import type { DirectRequestHandler } from "./create-app.js";
-import { createDirectCall, invokeUnary } from "./direct-call.js";
+import { createDirectCall, handlerError, invokeUnary } from "./direct-call.js";
 import { createEdgeSerialization } from "./edge-serialization.js";
 import { requestHeaders } from "./grpc-direct-wire.js";
 
@@ -150,10 +150,7 @@ export function createConnectUnaryFastPath(
         const output = await invokeUnary(context, entry.spec.impl, input, layers);
         body = serialization.getO(binary).serialize(output);
       } catch (e) {
-        const error =
-          e instanceof ConnectError
-            ? e
-            : new ConnectError("internal error", Code.Internal, undefined, undefined, e);
+        const error = handlerError(e);
         status = codeToHttpStatus(error.code);
         context.responseHeader.set("content-type", contentTypeUnaryJson);
         if (!error.isWireError) mergeNonProtocolHeaders(context.responseHeader, error.metadata);

@@ -13,7 +13,7 @@ import type { CallPipeline, UnaryMethod } from "./call-pipeline.js";
 import type { CorsHeaders } from "./cors.js";
 import type { DirectRequestHandler } from "./create-app.js";
 import { cutDeepTxnChunks } from "./deep-txn-body.js";
-import { invokeUnary } from "./direct-call.js";
+import { handlerError, invokeUnary } from "./direct-call.js";
 import { createEdgeSerialization } from "./edge-serialization.js";
 import { callFinished, createGrpcDirectCall, incompleteEnvelope } from "./grpc-direct-wire.js";
 
@@ -96,10 +96,7 @@ export function createGrpcWebUnaryFastPath(
           "content-type": contentTypeProto,
         });
         const trailer = new Headers();
-        setTrailerStatus(
-          trailer,
-          new ConnectError("internal error", Code.Internal, undefined, undefined, error),
-        );
+        setTrailerStatus(trailer, handlerError(error));
         out.end(encodeEnvelope(trailerFlag, trailerSerialize(trailer)));
       }
     }
@@ -135,12 +132,7 @@ export function createGrpcWebUnaryFastPath(
       context.abort(callFinished);
       const trailer = context.responseTrailer;
       if (error !== undefined) {
-        setTrailerStatus(
-          trailer,
-          error instanceof ConnectError
-            ? error
-            : new ConnectError("internal error", Code.Internal, undefined, undefined, error),
-        );
+        setTrailerStatus(trailer, handlerError(error));
       }
       if (res.headersSent || res.writableEnded || res.destroyed) return;
       // As Fastify's CORS hook and then connect-node's writeHead put them.
