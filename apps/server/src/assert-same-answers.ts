@@ -1,13 +1,50 @@
 import * as assert from "node:assert/strict";
 import { Agent, request } from "node:http";
 import * as http2 from "node:http2";
+import { after, before } from "node:test";
+import type { ConclaveApp } from "./create-app.js";
 
 /**
  * What the equivalence tests of the direct paths share: a table of raw HTTP
  * requests sent to an app with a direct path and to one without it, whose
  * answers must be the same bytes (connect-unary-fast-path.test.ts,
- * grpc-web-unary-fast-path.test.ts, gateway/direct-unary.test.ts).
+ * grpc-web-unary-fast-path.test.ts, gateway/direct-unary.test.ts,
+ * gateway/direct-stream.test.ts).
  */
+
+/** An app of a test and the URL it listens on. */
+export interface ListeningApp {
+  readonly app: ConclaveApp;
+  readonly url: string;
+}
+
+/** The two apps an equivalence test compares: with its direct path and without. */
+export interface AppPair {
+  readonly direct: ListeningApp;
+  readonly routed: ListeningApp;
+  /** Their URLs, as {@link assertSameAnswers} takes them. */
+  readonly urls: { direct: string; routed: string };
+}
+
+/**
+ * Called in a `describe`: starts `start(true)` (the direct path on) and
+ * `start(false)` before the suite's tests, closes both after them, and
+ * returns a function that gives the started pair.
+ */
+export function useAppPair(start: (direct: boolean) => Promise<ListeningApp>): () => AppPair {
+  let pair: AppPair | undefined;
+  before(async () => {
+    const [direct, routed] = await Promise.all([start(true), start(false)]);
+    pair = { direct, routed, urls: { direct: direct.url, routed: routed.url } };
+  });
+  after(async () => {
+    if (pair !== undefined) await Promise.all([pair.direct.app.close(0), pair.routed.app.close(0)]);
+  });
+  return () => {
+    assert.ok(pair !== undefined, "the apps start before the suite's tests");
+    return pair;
+  };
+}
 
 /** One request of a table. */
 export interface RawRequest {

@@ -4,12 +4,12 @@
 // path; status, headers (but Date) and body compared, over one keep-alive
 // connection each.
 import * as assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { KV, RangeRequestSchema } from "@conclave/proto";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { pino } from "pino";
-import { assertSameAnswers, type RawRequest } from "./assert-same-answers.js";
+import { assertSameAnswers, type RawRequest, useAppPair } from "./assert-same-answers.js";
 import { createConnectUnaryFastPath } from "./connect-unary-fast-path.js";
 import { registerCors } from "./cors.js";
 import { type ConclaveApp, createApp } from "./create-app.js";
@@ -105,16 +105,11 @@ const requests: RawRequest[] = cases.map((c) => ({
 }));
 
 describe("Connect unary calls beside the router", () => {
-  let direct: { app: ConclaveApp; url: string };
-  let routed: { app: ConclaveApp; url: string };
-  before(async () => {
-    [direct, routed] = await Promise.all([start(true), start(false)]);
-  });
-  after(() => Promise.all([direct.app.close(0), routed.app.close(0)]));
+  const apps = useAppPair(start);
 
   it("answer as Connect does, byte for byte, keeping the connection", () =>
-    assertSameAnswers({ direct: direct.url, routed: routed.url }, requests));
+    assertSameAnswers(apps().urls, requests));
 
   it("answer as Connect does over HTTP/2", () =>
-    assertSameAnswers({ direct: direct.url, routed: routed.url }, requests, { http2: true }));
+    assertSameAnswers(apps().urls, requests, { http2: true }));
 });

@@ -4,13 +4,18 @@
 // app without the path, over HTTP/1.1 keep-alive and over HTTP/2.
 import * as assert from "node:assert/strict";
 import { Agent } from "node:http";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { KV, PutRequestSchema, RangeRequestSchema, TxnRequestSchema } from "@conclave/proto";
 import { maxMessageDepth, maxTxnNesting } from "@conclave/server";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { pino } from "pino";
-import { assertSameAnswers, type RawRequest, sendHttp1 } from "./assert-same-answers.js";
+import {
+  assertSameAnswers,
+  type RawRequest,
+  sendHttp1,
+  useAppPair,
+} from "./assert-same-answers.js";
 import { registerCors } from "./cors.js";
 import { type ConclaveApp, createApp } from "./create-app.js";
 import { envelope } from "./grpc-test-call.js";
@@ -210,22 +215,17 @@ const txnRequests: RawRequest[] = [
 ];
 
 describe("gRPC-Web unary calls beside the router", () => {
-  let direct: { app: ConclaveApp; url: string };
-  let routed: { app: ConclaveApp; url: string };
-  before(async () => {
-    [direct, routed] = await Promise.all([start(true), start(false)]);
-  });
-  after(() => Promise.all([direct.app.close(0), routed.app.close(0)]));
+  const apps = useAppPair(start);
 
   it("answer as Connect does over HTTP/1.1, byte for byte, keeping the connection alike", () =>
-    assertSameAnswers({ direct: direct.url, routed: routed.url }, requests));
+    assertSameAnswers(apps().urls, requests));
 
   it("answer as Connect does over HTTP/2", () =>
-    assertSameAnswers({ direct: direct.url, routed: routed.url }, requests, { http2: true }));
+    assertSameAnswers(apps().urls, requests, { http2: true }));
 
   it("take the calls they serve and leave the rest to Connect", async () => {
     const before = served;
-    await assertSameAnswers({ direct: direct.url, routed: routed.url }, [
+    await assertSameAnswers(apps().urls, [
       call("range", envelope(range("foo"))),
       call("gzip (Connect's)", envelope(range("foo")), { "grpc-encoding": "gzip" }),
     ]);
@@ -234,23 +234,18 @@ describe("gRPC-Web unary calls beside the router", () => {
 });
 
 describe("gRPC-Web KV/Txn calls beside the router", () => {
-  let direct: { app: ConclaveApp; url: string };
-  let routed: { app: ConclaveApp; url: string };
-  before(async () => {
-    [direct, routed] = await Promise.all([start(true, 64 * 1024), start(false, 64 * 1024)]);
-  });
-  after(() => Promise.all([direct.app.close(0), routed.app.close(0)]));
+  const apps = useAppPair((direct) => start(direct, 64 * 1024));
 
   for (const http2 of [false, true]) {
     it(`answer as Connect's edge and handler do over HTTP/${http2 ? 2 : 1.1}`, () =>
-      assertSameAnswers({ direct: direct.url, routed: routed.url }, txnRequests, { http2 }));
+      assertSameAnswers(apps().urls, txnRequests, { http2 }));
   }
 
   it("hand the handler a deep txn cut to what validation reads (level 513 emptied)", async () => {
     const agent = new Agent();
     try {
       const before = served;
-      const answer = await sendHttp1(direct.url, agent, txnRequests[0] as RawRequest);
+      const answer = await sendHttp1(apps().direct.url, agent, txnRequests[0] as RawRequest);
       assert.equal(served, before + 1);
       assert.deepEqual(
         answer.headers.find(([name]) => name === "x-depth"),

@@ -10,7 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { Election, Lease, Maintenance, Watch } from "@conclave/proto";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { pino } from "pino";
-import { assertSameAnswers, type RawRequest } from "../assert-same-answers.js";
+import { assertSameAnswers, type RawRequest, useAppPair } from "../assert-same-answers.js";
 import { type ConclaveApp, createApp } from "../create-app.js";
 import { registerGateway } from "./create-gateway.js";
 
@@ -160,15 +160,10 @@ async function start(directStreams: boolean): Promise<{ app: ConclaveApp; url: s
 }
 
 describe("gateway streams straight through the pipeline", () => {
-  let direct: { app: ConclaveApp; url: string };
-  let routed: { app: ConclaveApp; url: string };
-  before(async () => {
-    [direct, routed] = await Promise.all([start(true), start(false)]);
-  });
-  after(() => Promise.all([direct.app.close(0), routed.app.close(0)]));
+  const apps = useAppPair(start);
 
   it("answer as through the in-process client, byte for byte", async () => {
-    const urls = { direct: direct.url, routed: routed.url };
+    const { direct, routed, urls } = apps();
     await assertSameAnswers(urls, cases);
     // The same message bytes counted each way, as a gRPC hop would count them.
     assert.deepEqual(direct.app.pipeline.traffic, routed.app.pipeline.traffic);
@@ -177,7 +172,7 @@ describe("gateway streams straight through the pipeline", () => {
   });
 
   it("answer as through the in-process client over HTTP/2", () =>
-    assertSameAnswers({ direct: direct.url, routed: routed.url }, [...cases, expired], {
+    assertSameAnswers(apps().urls, [...cases, expired], {
       http2: true,
     }));
 });

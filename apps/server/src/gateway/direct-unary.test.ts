@@ -4,11 +4,11 @@
 // with and an app without them and compares status, headers (but Date) and
 // body, over one keep-alive connection each.
 import * as assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { KV } from "@conclave/proto";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { pino } from "pino";
-import { assertSameAnswers, type RawRequest } from "../assert-same-answers.js";
+import { assertSameAnswers, type RawRequest, useAppPair } from "../assert-same-answers.js";
 import { registerCors } from "../cors.js";
 import { type ConclaveApp, createApp } from "../create-app.js";
 import { registerGateway } from "./create-gateway.js";
@@ -100,16 +100,11 @@ async function start(grpcDirectPaths: boolean): Promise<{ app: ConclaveApp; url:
 }
 
 describe("gateway unary calls before Fastify", () => {
-  let direct: { app: ConclaveApp; url: string };
-  let routed: { app: ConclaveApp; url: string };
-  before(async () => {
-    [direct, routed] = await Promise.all([start(true), start(false)]);
-  });
-  after(() => Promise.all([direct.app.close(0), routed.app.close(0)]));
+  const apps = useAppPair(start);
 
   it("answer as Fastify's routes do, byte for byte, keeping the connection", () =>
-    assertSameAnswers({ direct: direct.url, routed: routed.url }, cases));
+    assertSameAnswers(apps().urls, cases));
 
   it("answer as Fastify's routes do over HTTP/2", () =>
-    assertSameAnswers({ direct: direct.url, routed: routed.url }, cases, { http2: true }));
+    assertSameAnswers(apps().urls, cases, { http2: true }));
 });
