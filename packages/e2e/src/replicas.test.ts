@@ -611,6 +611,12 @@ describe("PostgreSQL restarts under load", () => {
         }
       }
     });
+    // A failed assertion below must still stop the writers: they would keep
+    // the test process (and CI) running until its timeout.
+    t.after(async () => {
+      running = false;
+      await Promise.all(writers);
+    });
     await sleep(1000);
     await pg.stop();
     await sleep(2000);

@@ -184,6 +184,37 @@ describe("replica log", () => {
     return counter;
   }
 
+  it("a read of the log that failed (PostgreSQL down) is tried again at the next notification", async () => {
+    const shared = memoryShared({ notify: false });
+    const a = await replica(shared.storage, 1n);
+    const b = await replica(shared.storage, 2n);
+    await a.log.propose(put("p1")); // b hears nothing of it
+    const read = shared.storage.log.read.bind(shared.storage.log);
+    let failures = 1;
+    shared.storage.log.read = (after, limit) => {
+      if (failures-- > 0) return Promise.reject(new Error("connection refused"));
+      return read(after, limit);
+    };
+    for (const l of [...shared.listeners]) l(); // "read the log": the read fails
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(b.applied, []);
+    for (const l of [...shared.listeners]) l([]); // a notification that carries nothing new
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(b.applied, ["p1"], "the failed read was not forgotten");
+    await Promise.all([a.log.close(), b.log.close()]);
+  });
+
+  it("ReadIndex behind the head reads the log, though no notification said to", async () => {
+    const shared = memoryShared({ notify: false });
+    const a = await replica(shared.storage, 1n);
+    const b = await replica(shared.storage, 2n);
+    await a.log.propose(put("r1"));
+    await a.log.propose(put("r2"));
+    await b.log.readIndex();
+    assert.deepEqual(b.applied, ["r1", "r2"]);
+    await Promise.all([a.log.close(), b.log.close()]);
+  });
+
   it("a follower applies the entries a commit's notification carried, without reading the log", async () => {
     const shared = memoryShared({ carry: true });
     const a = await replica(shared.storage, 1n);

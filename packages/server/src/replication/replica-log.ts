@@ -249,7 +249,15 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
       if (!mustRead && !gapInMemory()) return;
       mustRead = false;
       const from = applied > 0n ? applied - 1n : 0n;
-      const records = await timed(storage.log.read(from, readBatch + 1), confirmMs);
+      let records: LogRecord[];
+      try {
+        records = await timed(storage.log.read(from, readBatch + 1), confirmMs);
+      } catch (err) {
+        // Not read (PostgreSQL down or restarting): the next notification,
+        // poll or ReadIndex must still read, or this replica stays behind.
+        mustRead = true;
+        throw err;
+      }
       let next = 0;
       if (applied > 0n) {
         const overlap = records[0];
@@ -406,7 +414,12 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
       readers = [];
       try {
         const head = await checkedHead();
-        if (head > applied) followQuietly();
+        if (head > applied) {
+          // Behind the head: read what memory may not hold (a notification
+          // missed while the connection was down), not only wait for it.
+          mustRead = true;
+          followQuietly();
+        }
         await waitAppliedFor(head);
         if (lost !== undefined) throw errNoLeader;
         for (const r of batch) r.ok(undefined);
