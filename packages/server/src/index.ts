@@ -58,11 +58,11 @@ export {
   etcdClusterVersion,
 } from "./maintenance-service.js";
 export {
+  allocEnvelope,
   envelopePrefixBytes,
   rememberEnvelope,
   rememberedEncoding,
   rememberedEnvelope,
-  writeEnvelopePrefix,
 } from "./message-encoding.js";
 export { type ClientTraffic, createMetrics, etcdDiskBuckets, type Metrics } from "./metrics.js";
 export { peerCommonNameKey } from "./peer-identity.js";

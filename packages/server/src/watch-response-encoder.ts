@@ -11,7 +11,7 @@ import {
   WatchResponseSchema,
 } from "@conclave/proto";
 import { fillHeader } from "./header.js";
-import { envelopePrefixBytes, rememberEnvelope, writeEnvelopePrefix } from "./message-encoding.js";
+import { allocEnvelope, envelopePrefixBytes, rememberEnvelope } from "./message-encoding.js";
 import type { ServerContext } from "./server-context.js";
 
 /**
@@ -105,9 +105,7 @@ export function createWatchResponseEncoder(ctx: ServerContext): WatchResponseEnc
       const parts = events.map((e) => eventPart(e, withPrev));
       let size = h.bytes.length + idPart.length;
       for (const p of parts) size += p.bytes.length;
-      // A pooled Buffer (a fresh ArrayBuffer per watcher costs ~1 µs), the envelope prefix first.
-      const envelope = Buffer.allocUnsafe(envelopePrefixBytes + size);
-      writeEnvelopePrefix(envelope, size);
+      const envelope = allocEnvelope(size);
       envelope.set(h.bytes, envelopePrefixBytes);
       let at = envelopePrefixBytes + h.bytes.length;
       envelope.set(idPart, at);

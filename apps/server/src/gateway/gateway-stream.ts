@@ -5,7 +5,7 @@ import {
   type MessageShape,
   toBinary,
 } from "@bufbuild/protobuf";
-import { rememberedEncoding } from "@conclave/server";
+import { envelopePrefixBytes, rememberedEnvelope } from "@conclave/server";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { CallPipeline } from "../call-pipeline.js";
 import { asMessage, handlerError, invokeStream } from "../direct-call.js";
@@ -82,7 +82,11 @@ export function createGatewayStream(
     try {
       for await (const m of messages) {
         const message = asMessage(output, m);
-        traffic.sentBytes += (rememberedEncoding(message) ?? toBinary(output, message)).length;
+        const envelope = rememberedEnvelope(message);
+        traffic.sentBytes +=
+          envelope === undefined
+            ? toBinary(output, message).length
+            : envelope.length - envelopePrefixBytes;
         yield message;
       }
     } catch (err) {
