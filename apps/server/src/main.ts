@@ -169,14 +169,14 @@ async function main(): Promise<void> {
             url: config.storage,
             applicationName: `conclave ${config.name}`,
           }),
-          onDiverged: ({ applied, head }) => {
+          onDiverged: ({ applied, head, reason }) => {
             // Entries this replica applied are gone from PostgreSQL (an
             // asynchronous failover): never serve that history. A restarted
             // replica rebuilds from what the database has.
             // Requests are refused and watches were cancelled as compacted:
             // give those cancels a moment to reach the clients, then exit.
             logger.fatal(
-              { applied: applied.toString(), head: head.toString() },
+              { applied: applied.toString(), head: head.toString(), reason },
               "the shared log is behind this replica; exiting to resync",
             );
             setTimeout(() => process.exit(70), divergedExitDelayMs);

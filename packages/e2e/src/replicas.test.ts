@@ -586,8 +586,10 @@ describe("conclave.v1 LeaderElection across replicas", () => {
 
 describe("PostgreSQL restarts under load", () => {
   let replicas: RunningServer[] = [];
+  let db = "";
   before(async () => {
-    replicas = await startReplicas(2, await pg.createDatabase());
+    db = await pg.createDatabase();
+    replicas = await startReplicas(2, db);
   });
   after(() => stopAll(replicas));
 
@@ -597,6 +599,8 @@ describe("PostgreSQL restarts under load", () => {
     const c = replicas.map(replicaClients);
     const acked = new Map<string, bigint>();
     const failures = new Map<string, number>();
+    /** The first message seen per code: what a failure report shows. */
+    const firstMessage = new Map<string, string>();
     let running = true;
     const writers = Array.from({ length: 8 }, async (_, i) => {
       for (let j = 0; running; j++) {
@@ -607,6 +611,7 @@ describe("PostgreSQL restarts under load", () => {
         } catch (err) {
           const code = codeOf(err);
           failures.set(code, (failures.get(code) ?? 0) + 1);
+          if (!firstMessage.has(code)) firstMessage.set(code, `${Date.now()} ${String(err)}`);
           await sleep(100);
         }
       }
@@ -617,6 +622,39 @@ describe("PostgreSQL restarts under load", () => {
       running = false;
       await Promise.all(writers);
     });
+    try {
+      await restartUnderLoad(c, acked, failures, () => {
+        running = false;
+        return Promise.all(writers);
+      });
+    } catch (err) {
+      // A failure here has been rare and load-dependent: say what the
+      // writers and the replicas saw, or the next one is lost as well.
+      const tail = (r: RunningServer) => r.output().split("\n").slice(-40).join("\n");
+      const seen = JSON.stringify(Object.fromEntries(firstMessage), null, 1);
+      const logs = replicas.map((r, i) => `--- replica ${i} (${r.url})\n${tail(r)}`).join("\n");
+      const log = await pg
+        .psql(
+          "SELECT seq FROM conclave_cluster; SELECT count(*), max(seq) FROM conclave_log",
+          new URL(db).pathname.slice(1),
+        )
+        .catch(String);
+      throw new Error(
+        `${String(err)}\n${acked.size} acknowledged; failures ${JSON.stringify(Object.fromEntries(failures))}\nfirst per code: ${seen}\nthe log's head, entries and last: ${log}\n${logs}`,
+        { cause: err },
+      );
+    }
+    t.diagnostic(
+      `${acked.size} acknowledged; failures ${JSON.stringify(Object.fromEntries(failures))}`,
+    );
+  });
+
+  async function restartUnderLoad(
+    c: ReplicaClients[],
+    acked: Map<string, bigint>,
+    failures: Map<string, number>,
+    stopWriters: () => Promise<unknown>,
+  ): Promise<void> {
     await sleep(1000);
     await pg.stop();
     await sleep(2000);
@@ -647,16 +685,12 @@ describe("PostgreSQL restarts under load", () => {
     );
     assert.equal(await health(), 200, "healthy again");
     await sleep(500);
-    running = false;
-    await Promise.all(writers);
-    t.diagnostic(
-      `${acked.size} acknowledged; failures ${JSON.stringify(Object.fromEntries(failures))}`,
-    );
+    await stopWriters();
     for (const code of failures.keys()) assert.equal(code, "Unavailable");
     for (const x of c) {
       const all = await x.kv.range({ key: bytes("pr/"), rangeEnd: bytes("pr0") });
       const byKey = new Map(all.kvs.map((kv) => [text(kv.key), kv.modRevision]));
       for (const [key, rev] of acked) assert.equal(byKey.get(key), rev, `${key} kept`);
     }
-  });
+  }
 });

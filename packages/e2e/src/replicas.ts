@@ -97,16 +97,24 @@ export function revisionOf(res: { header?: { revision: bigint } | undefined }): 
   return res.header.revision;
 }
 
-/** Resolves when `check` returns true, polling every 100 ms, or rejects after `ms`. */
+/** Resolves when `check` returns true, polling every 100 ms, or rejects after `ms` with the last error `check` threw. */
 export async function eventually(
   what: string,
   check: () => Promise<boolean>,
   ms: number,
 ): Promise<void> {
   const deadline = Date.now() + ms;
+  let last: unknown;
   for (;;) {
-    if (await check().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
+    const ok = await check().catch((err: unknown) => {
+      last = err;
+      return false;
+    });
+    if (ok) return;
+    if (Date.now() > deadline) {
+      const why = last === undefined ? "" : ` (last error: ${String(last)})`;
+      throw new Error(`not within ${ms} ms: ${what}${why}`, { cause: last });
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
 }

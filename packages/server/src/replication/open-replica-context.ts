@@ -8,7 +8,7 @@ import {
 } from "../server-context.js";
 import { applyLogEntry } from "./apply-log-entry.js";
 import { createReplicaDuties } from "./replica-duties.js";
-import { createReplicaLog } from "./replica-log.js";
+import { createReplicaLog, type Divergence } from "./replica-log.js";
 import { createReplicatedAlarms } from "./replicated-alarms.js";
 import { createReplicatedAuth } from "./replicated-auth.js";
 import { createReplicatedKv } from "./replicated-kv.js";
@@ -29,7 +29,7 @@ export interface ReplicaContextOptions extends Omit<ServerContextOptions, "dataD
    * 70) so that its supervisor starts a fresh replica, which rebuilds its copy
    * from what the database has.
    */
-  onDiverged?: (detail: { applied: bigint; head: bigint }) => void;
+  onDiverged?: (detail: Divergence) => void;
 }
 
 /**

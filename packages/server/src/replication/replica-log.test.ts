@@ -10,7 +10,7 @@ import {
   type SharedLog,
 } from "@conclave/core";
 import { conclaveLog, PutRequestSchema } from "@conclave/proto";
-import { createReplicaLog } from "./replica-log.js";
+import { createReplicaLog, type Divergence } from "./replica-log.js";
 
 type Outcome = "committed" | "lost before commit" | "committed, reply lost";
 
@@ -80,7 +80,7 @@ const keyOf = (e: conclaveLog.LogEntry) =>
 /** A replica whose apply answers with the key it applied, recording the order. */
 async function replica(storage: ReplicationStorage, memberId: bigint) {
   const applied: string[] = [];
-  const diverged: Array<{ applied: bigint; head: bigint }> = [];
+  const diverged: Divergence[] = [];
   const log = createReplicaLog({
     storage,
     memberId,
@@ -201,6 +201,35 @@ describe("replica log", () => {
     for (const l of [...shared.listeners]) l([]); // a notification that carries nothing new
     await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(b.applied, ["p1"], "the failed read was not forgotten");
+    await Promise.all([a.log.close(), b.log.close()]);
+  });
+
+  it("a head read while a notification brought newer entries is no divergence", async () => {
+    const shared = memoryShared({ carry: true });
+    const a = await replica(shared.storage, 1n);
+    const b = await replica(shared.storage, 2n);
+    await a.log.propose(put("h1"));
+    // b's head query is answered as of now (1), but the answer is taken
+    // only after a's next commit reached b through its notification.
+    const head = shared.storage.log.head.bind(shared.storage.log);
+    let answered: () => void = () => {};
+    shared.storage.log.head = async () => {
+      const h = await head();
+      await new Promise<void>((r) => {
+        answered = r;
+      });
+      return h;
+    };
+    const read = b.log.readIndex();
+    await new Promise((r) => setTimeout(r, 10));
+    shared.storage.log.head = head;
+    await a.log.propose(put("h2"));
+    await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(b.applied, ["h1", "h2"], "b applied h2 from the notification");
+    answered();
+    await read;
+    assert.deepEqual([...a.diverged, ...b.diverged], []);
+    await b.log.readIndex();
     await Promise.all([a.log.close(), b.log.close()]);
   });
 

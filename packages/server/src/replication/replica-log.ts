@@ -69,7 +69,17 @@ export interface ReplicaLog {
    * gone). From then on it serves nothing: every proposal and read fails with
    * "no leader", so no client sees history that no longer exists.
    */
-  onDiverged(listener: (detail: { applied: bigint; head: bigint }) => void): () => void;
+  onDiverged(listener: (detail: Divergence) => void): () => void;
+}
+
+/** What a replica found when the shared log lost entries it applied. */
+export interface Divergence {
+  /** The last position applied here. */
+  applied: bigint;
+  /** The log's head as read then (or the position an append was given). */
+  head: bigint;
+  /** Which check found it, in words for the operator's log. */
+  reason: string;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -111,7 +121,7 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
   const readBatch = options.readBatch ?? 512;
   const confirmMs = options.confirmMs ?? 5000;
   const proposals = new Map<bigint, Pending>();
-  const diverged = new Set<(d: { applied: bigint; head: bigint }) => void>();
+  const diverged = new Set<(d: Divergence) => void>();
   let applied = options.after?.seq ?? 0n;
   /** Entries this replica appended, by position, until applied (see catchUp). */
   const appended = new Map<bigint, Uint8Array>();
@@ -130,7 +140,7 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
   let nextRequest = 0n;
   let closed = false;
   /** Set once the shared log lost entries applied here: nothing is served from then on. */
-  let lost: { applied: bigint; head: bigint } | undefined;
+  let lost: Divergence | undefined;
   let stopFollowing: (() => void) | undefined;
 
   // --- Follow -------------------------------------------------------------
@@ -139,11 +149,12 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
   let appliedWaiters: Array<{ seq: bigint; ok: () => void }> = [];
 
   /** Marks the divergence once; listeners are told once. */
-  function divergedAt(head: bigint): void {
+  function divergedAt(head: bigint, reason: string): void {
     if (lost !== undefined) return;
-    lost = { applied, head };
+    const d: Divergence = { applied, head, reason };
+    lost = d;
     appended.clear();
-    for (const l of diverged) l({ applied, head });
+    for (const l of diverged) l(d);
   }
 
   function wakeApplied(): void {
@@ -173,11 +184,22 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
     });
   }
 
-  /** The head, checked against what this replica applied: a head behind it means entries were lost. */
+  /**
+   * The head, checked against what this replica had applied when it asked:
+   * a head behind that means entries were lost. Not against what it applied
+   * by the time the answer came: a commit's notification, on another
+   * connection, can bring entries past the head that was read meanwhile
+   * (it happened under load when PostgreSQL came back, and the replica
+   * exited for a divergence that was not there).
+   */
   async function checkedHead(): Promise<bigint> {
+    const asked = applied;
     const head = await timed(storage.log.head(), confirmMs);
-    if (head < applied) {
-      divergedAt(head);
+    if (head < asked) {
+      divergedAt(
+        head,
+        `the log's head is behind position ${asked}, applied here before it was read`,
+      );
       throw errNoLeader;
     }
     return head;
@@ -189,7 +211,10 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
       // Only the log's prefix restores, before the store opens: one here
       // means the log was started again under this replica (a migrate into
       // the database it followed while empty). Its state is not this one's.
-      divergedAt(await storage.log.head().catch(() => seq));
+      divergedAt(
+        await storage.log.head().catch(() => seq),
+        `a restore entry at position ${seq}, after the log's prefix`,
+      );
       throw new Error(`conclave: a restore entry at position ${seq}, after the log's prefix`);
     }
     const mine = entry.proposer === memberId ? proposals.get(entry.requestId) : undefined;
@@ -266,7 +291,12 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
           overlap.seq !== applied ||
           !sameBytes(overlap.data, lastData)
         ) {
-          divergedAt(await storage.log.head());
+          divergedAt(
+            await storage.log.head(),
+            overlap === undefined || overlap.seq !== applied
+              ? `the log no longer holds position ${applied}, the last applied here`
+              : `the log holds another entry at position ${applied}, the last applied here`,
+          );
           return;
         }
         next = 1;
@@ -278,7 +308,7 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
       }
       for (const r of records.slice(next)) {
         if (r.seq !== applied + 1n) {
-          divergedAt(await storage.log.head());
+          divergedAt(await storage.log.head(), `the log skips from ${applied} to ${r.seq}`);
           throw new Error(`conclave: the shared log skips from ${applied} to ${r.seq}`);
         }
         await applyOne(r.seq, r.data);
@@ -380,7 +410,10 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
         // shared log lost entries (an asynchronous failover).
         const first = last - BigInt(batch.length) + 1n;
         if (batch.some((b, i) => proposals.has(b.id) && first + BigInt(i) <= applied)) {
-          divergedAt(last);
+          divergedAt(
+            last,
+            `an append was given positions ${first}..${last}, and ${first} was applied here as another entry`,
+          );
           for (const b of batch) {
             proposals.get(b.id)?.fail(errNoLeader);
             proposals.delete(b.id);

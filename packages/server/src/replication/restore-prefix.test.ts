@@ -25,7 +25,7 @@ import {
   type ServerContext,
 } from "../server-context.js";
 import { migrateEmbeddedStore } from "./migrate-embedded-store.js";
-import { createReplicaLog } from "./replica-log.js";
+import { createReplicaLog, type Divergence } from "./replica-log.js";
 import { loadRestorePrefix, restoreEntries } from "./restore-prefix.js";
 
 const enc = new TextEncoder();
@@ -198,14 +198,16 @@ describe("restore prefix", () => {
       },
       after: prefix,
     });
-    const diverged: Array<{ applied: bigint; head: bigint }> = [];
+    const diverged: Divergence[] = [];
     replica.onDiverged((d) => diverged.push(d));
     await replica.start();
     assert.equal(replica.applied(), 1n);
     // The log started again under the replica.
     log.records.push({ seq: 2n, data: restore[0] ?? new Uint8Array() });
     await assert.rejects(replica.start(), /a restore entry at position 2/);
-    assert.deepEqual(diverged, [{ applied: 1n, head: 2n }]);
+    assert.deepEqual(diverged, [
+      { applied: 1n, head: 2n, reason: "a restore entry at position 2, after the log's prefix" },
+    ]);
     assert.deepEqual(applied, []);
     await replica.close();
   });
