@@ -140,7 +140,73 @@ export function keepingFocus(container: Element, update: () => void): void {
   if (selector !== "") container.querySelector<HTMLElement>(selector)?.focus();
 }
 
-/** {@link fill} that keeps the focus (see {@link keepingFocus}). */
+/**
+ * The click handlers of buttons in views that re-render (`actionButton`,
+ * through {@link setClickHandler}),
+ * by element: an element kept by {@link patchChildren} takes the handler of
+ * the element rendered in its place, so it acts on what was rendered last.
+ */
+const clickHandlers = new WeakMap<Element, () => void>();
+
+/** Makes `fn` the click handler of `el` (its listener calls whatever is set here now). */
+export function setClickHandler(el: HTMLElement, fn: () => void): void {
+  clickHandlers.set(el, fn);
+  el.addEventListener("click", (e) => {
+    e.stopPropagation();
+    clickHandlers.get(el)?.();
+  });
+}
+
+/** The same element in two renders: same tag, same identity attributes, both with a click handler or neither. */
+function sameElement(a: Element, b: Element): boolean {
+  if (a.tagName !== b.tagName || clickHandlers.has(a) !== clickHandlers.has(b)) return false;
+  for (const name of identity) if (a.getAttribute(name) !== b.getAttribute(name)) return false;
+  return true;
+}
+
+/** Makes `old` look like `next` in place when they are the same node; false when `next` must replace it. */
+function patchNode(old: Node, next: Node): boolean {
+  if (old.nodeType !== next.nodeType) return false;
+  if (old instanceof CharacterData) {
+    const data = (next as CharacterData).data;
+    if (old.data !== data) old.data = data;
+    return true;
+  }
+  if (!(old instanceof Element) || !(next instanceof Element) || !sameElement(old, next)) {
+    return false;
+  }
+  for (const a of [...old.attributes]) if (!next.hasAttribute(a.name)) old.removeAttribute(a.name);
+  for (const a of next.attributes) {
+    if (old.getAttribute(a.name) !== a.value) old.setAttribute(a.name, a.value);
+  }
+  const handler = clickHandlers.get(next);
+  if (handler !== undefined) clickHandlers.set(old, handler);
+  patchChildren(old, [...next.childNodes]);
+  return true;
+}
+
+/**
+ * Makes `el`'s children look like `next`, keeping every node that is the
+ * same one (see sameElement) and changing only its attributes and text. A
+ * view re-rendered every second (the lease poll) would otherwise replace
+ * the button under the pointer between mouse down and up, and the click
+ * would be lost; kept nodes also keep their focus, scroll and selection.
+ */
+export function patchChildren(el: Element, next: readonly Node[]): void {
+  const old = [...el.childNodes];
+  for (const [i, n] of next.entries()) {
+    const o = old[i];
+    if (o === undefined) el.append(n);
+    else if (!patchNode(o, n)) el.replaceChild(n, o);
+  }
+  for (const o of old.slice(next.length)) o.remove();
+}
+
+/**
+ * {@link fill} for views that re-render: unchanged nodes are kept (see
+ * {@link patchChildren}), and the focus stays (see {@link keepingFocus}) on
+ * a node that did change.
+ */
 export function fillKeepingFocus(el: Element, ...children: Child[]): void {
-  keepingFocus(el, () => fill(el, ...children));
+  keepingFocus(el, () => patchChildren(el, nodes(children)));
 }

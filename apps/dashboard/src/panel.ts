@@ -1,4 +1,4 @@
-import { type Child, h } from "./dom.js";
+import { type Child, h, setClickHandler } from "./dom.js";
 
 /**
  * A titled dashboard panel. `body` is the element views re-render; `note`
@@ -61,9 +61,8 @@ export function actionButton(
     },
     text,
   );
-  b.addEventListener("click", (e) => {
-    e.stopPropagation();
-    onClick();
-  });
+  // Through the handler table: a re-render that keeps this button gives it
+  // the handler rendered last (dom.ts, patchChildren).
+  setClickHandler(b, onClick);
   return b;
 }

@@ -208,6 +208,17 @@ describe("dashboard actions, checked through etcdctl", () => {
     );
     const button = (id: string, op: string) =>
       page.locator(`[data-election="act-le"] li[data-candidate="${id}"] [data-testid="le-${op}"]`);
+    // The lease poll re-renders the view every second. A button replaced by
+    // it between mouse down and up loses the click (this test's old flake,
+    // and a user's): an unchanged button must stay the same element.
+    await button("c", "anoint").evaluate((el) => {
+      (el as { probe?: boolean }).probe = true;
+    });
+    await new Promise((r) => setTimeout(r, 2_500)); // at least two polls
+    const kept = await button("c", "anoint").evaluate(
+      (el) => (el as { probe?: boolean }).probe === true,
+    );
+    assert.ok(kept, "the anoint button is the same element after two lease polls");
     const step = async (id: string, op: string, expected: string) => {
       await act(button(id, op));
       assert.equal(line(), expected, `${op} ${id}`);
