@@ -34,7 +34,12 @@ import { createGatewayStream, type GatewayStream } from "./gateway-stream.js";
 import { createGatewayUnary, type GatewayUnary } from "./gateway-unary.js";
 import { stringifyGoJson } from "./go-json.js";
 import { createInProcessTransport } from "./in-process-transport.js";
-import { createRequestReader, type RequestReader } from "./request-reader.js";
+import {
+  createRequestReader,
+  type RequestReader,
+  type RequestReaderOptions,
+  readFirstMessage,
+} from "./request-reader.js";
 
 export interface GatewayOptions {
   /**
@@ -295,11 +300,19 @@ function readerOf(
   method: DescMethod,
   options: ServeOptions,
 ): RequestReader<DescMessage> {
+  return createRequestReader(
+    req as AsyncIterable<Uint8Array>,
+    method.input,
+    readerOptions(options),
+  );
+}
+
+function readerOptions(options: ServeOptions): RequestReaderOptions {
   const { recursionLimit } = options.pipeline.limits;
-  return createRequestReader(req as AsyncIterable<Uint8Array>, method.input, {
+  return {
     maxValueChars: options.maxValueChars,
     ...(recursionLimit !== undefined && { recursionLimit }),
-  });
+  };
 }
 
 /**
@@ -344,7 +357,9 @@ async function serveUnary(
   if (release === undefined) return;
   let body: string;
   try {
-    const input = (await readerOf(answer.req, method, options).next()) ?? create(method.input);
+    const input =
+      (await readFirstMessage(answer.req, method.input, readerOptions(options))) ??
+      create(method.input);
     const output =
       direct !== undefined
         ? await scope.race(direct(input, scope))
