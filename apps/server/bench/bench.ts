@@ -190,7 +190,9 @@ election with node (v3election failover of leader A to the waiting candidate B):
 
 Prints for each measure a rate, p50/p90/p99/max latency (ms) and errors (missing, duplicated or
 wrong answers count as errors); --compare also prints server CPU per operation (from /proc) and
-the ratio Conclave/etcd.`;
+the ratio Conclave/etcd. With the Go client the server's CPU is read at the edges of the timed
+phase, so warm-up and setup stay out of it; the Node client and the HTTP doors measure around
+the whole run (the doors warm up before it).`;
 }
 
 class UsageError extends Error {}
@@ -486,6 +488,7 @@ async function runWorkload(
   workload: Workload,
   endpoint: string,
   server?: Server["name"],
+  serverPid?: number,
 ): Promise<RunResult> {
   const etcd = server === "etcd";
   if ((httpUnaryWorkloads as readonly string[]).includes(workload)) {
@@ -497,7 +500,15 @@ async function runWorkload(
   const program = cfg.client === "go" ? goProgramOf[workload] : undefined;
   if (program !== undefined) {
     goBin ??= ensureGoBench();
-    const r = await runGoBench(goBin, program, endpoint, goFlags(cfg, workload));
+    // With the server's pid the program reads its CPU at the timed phase's
+    // edges: the warm-up (a fresh Node server's JIT among it) stays out.
+    const flags = goFlags(cfg, workload);
+    const r = await runGoBench(
+      goBin,
+      program,
+      endpoint,
+      serverPid === undefined ? flags : { ...flags, "server-pids": serverPid },
+    );
     return { ...r, workload };
   }
   if (endpoint.includes(","))
@@ -659,14 +670,14 @@ async function runCompare(cfg: Config): Promise<number> {
           const t0 = performance.now();
           let r: RunResult;
           try {
-            r = await runWorkload(cfg, workload, s.running.url, s.name);
+            r = await runWorkload(cfg, workload, s.running.url, s.name, pid);
           } catch (err) {
             throw new Error(
               `${s.name} ${workload}: ${err instanceof Error ? err.message : String(err)}\n` +
                 `server output:\n${s.running.output().slice(-4000)}`,
             );
           }
-          const serverCpu = procCpuMs(pid) - cpu0;
+          const serverCpu = r.serverCpuMs ?? procCpuMs(pid) - cpu0;
           if (s.running.proc.exitCode !== null) {
             throw new Error(
               `${s.name} exited (${s.running.proc.exitCode}) during ${workload}:\n${s.running.output().slice(-4000)}`,
@@ -763,7 +774,7 @@ async function runCompare(cfg: Config): Promise<number> {
         3,
       )}\n\nrate is the mean over rounds; latency percentiles are over all rounds' samples; ` +
         `CPU per op divides by each workload's operations (ops, watch deliveries, keep-alives, ` +
-        `lock acquisitions, failovers). Wall time ${((performance.now() - started) / 1000).toFixed(1)} s; ` +
+        `lock acquisitions, failovers); with the Go client it is the timed phase's CPU only. Wall time ${((performance.now() - started) / 1000).toFixed(1)} s; ` +
         `load average (1/5/15 min) ${loadBefore} before, ${load()} after.\n`,
     );
   } finally {

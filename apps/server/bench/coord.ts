@@ -45,6 +45,12 @@ export interface RunResult {
   measures: Measure[];
   /** CPU the benchmark process used during the timed phase, in ms. */
   clientCpuMs: number;
+  /**
+   * CPU the server processes used during the timed phase, in ms, when the
+   * client measured it at the phase's edges (the Go program with
+   * -server-pids); otherwise the caller measures around the whole run.
+   */
+  serverCpuMs?: number;
   /** Extra facts worth printing (pacing achieved, checks done). */
   notes: string[];
 }

@@ -131,6 +131,7 @@ interface GoResult {
   errors: number;
   errorKinds: Record<string, number>;
   clientCpuMs: number;
+  serverCpuMs?: number;
   measures: GoMeasure[];
   notes: string[];
 }
@@ -186,6 +187,7 @@ export function parseGoOutput(stdout: string): RunResult {
     errorKinds: new Map(Object.entries(raw.errorKinds ?? {})),
     measures,
     clientCpuMs: raw.clientCpuMs,
+    ...(typeof raw.serverCpuMs === "number" && { serverCpuMs: raw.serverCpuMs }),
     notes: raw.notes ?? [],
   };
 }

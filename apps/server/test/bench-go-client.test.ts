@@ -36,6 +36,7 @@ test("the last JSON line of gobench's stdout becomes a RunResult with sorted sam
   assert.equal(r.errors, 1);
   assert.deepEqual([...r.errorKinds], [["acquire: context deadline exceeded", 1]]);
   assert.equal(r.clientCpuMs, 2.5);
+  assert.equal(r.serverCpuMs, undefined, "no -server-pids: the caller measures the server");
   assert.deepEqual(r.notes, ["2 hand-overs"]);
   assert.equal(r.measures.length, 2);
   assert.deepEqual([...(r.measures[0]?.latenciesMs ?? [])], [1.25, 3.5]);
@@ -50,4 +51,11 @@ test("output without a result line, or a result without samples, is refused", ()
   const noSamples = line.replace(/,"samples":\[[^\]]*\]/, "");
   assert.throws(() => parseGoOutput(noSamples), /has no samples/);
   assert.throws(() => parseGoOutput('{"type":"result"}'), /wrong shape/);
+});
+
+test("the servers' CPU of the timed phase (-server-pids) is passed on", () => {
+  const r = parseGoOutput(
+    line.replace('"clientCpuMs":2.5', '"clientCpuMs":2.5,"serverCpuMs":812.5'),
+  );
+  assert.equal(r.serverCpuMs, 812.5);
 });

@@ -56,7 +56,7 @@ func runChurn(o options) (Result, error) {
 
 	errs := newErrorSet()
 	failed := 0
-	cpu0 := cpuMs()
+	cpu0 := sampleCPU()
 	start := time.Now()
 	var elected []float64
 	rounds := 0
@@ -79,7 +79,7 @@ func runChurn(o options) (Result, error) {
 		Errors:      errs.count,
 		ErrorKinds:  errs.kinds,
 		ElapsedMs:   durMs(elapsed),
-		ClientCPUMs: cpuMs() - cpu0,
+		ClientCPUMs: cpuSince(cpu0).client,
 		Measures:    []Measure{newMeasure("campaign of a fresh client -> elected", "round", float64(rounds)/elapsed.Seconds(), elected)},
 	}
 	if errs.count > 0 {

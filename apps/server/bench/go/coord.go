@@ -49,7 +49,7 @@ func handOver(o options, what string, newRole func(s *concurrency.Session, name 
 	var book sync.Mutex
 	count := 0
 	errs := newErrorSet()
-	var cpu0 float64
+	var cpu0 cpuSample
 	var wg sync.WaitGroup
 	for i, r := range roles {
 		wg.Add(1)
@@ -71,7 +71,7 @@ func handOver(o options, what string, newRole func(s *concurrency.Session, name 
 					count++
 					acquired[k], holder[k] = now, i
 					if k == warm {
-						cpu0 = cpuMs()
+						cpu0 = sampleCPU()
 					}
 				}
 				book.Unlock()
@@ -96,7 +96,7 @@ func handOver(o options, what string, newRole func(s *concurrency.Session, name 
 		}(i, r)
 	}
 	wg.Wait()
-	cpu := cpuMs() - cpu0
+	cpu := cpuSince(cpu0)
 	if count < n {
 		return Result{}, fmt.Errorf("only %d of %d acquisitions; errors %v", count, n, errs.kinds)
 	}
@@ -118,7 +118,7 @@ func handOver(o options, what string, newRole func(s *concurrency.Session, name 
 	return Result{
 		Params: fmt.Sprintf("%d contenders / %d acquisitions", o.contenders, o.acquisitions),
 		Ops:    o.acquisitions, Errors: errs.count, ErrorKinds: errs.kinds,
-		ElapsedMs: durMs(elapsed), ClientCPUMs: cpu,
+		ElapsedMs: durMs(elapsed), ClientCPUMs: cpu.client, ServerCPUMs: cpu.server,
 		Measures: []Measure{
 			newMeasure("hand-over (release sent -> next acquired)", "acq", rate, fromSend),
 			newMeasure("hand-over (release answer -> next acquired)", "acq", rate, fromAnswer),

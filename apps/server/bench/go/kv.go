@@ -74,16 +74,17 @@ func kvRun(o options, what string, prepare func(conns []*clientv3.Client) error,
 		}
 	}
 	errs := newErrorSet()
-	cpu0 := cpuMs()
+	cpu0 := sampleCPU()
 	lat, elapsed := closedLoop(o, conns, o.total, f, errs)
-	cpu := cpuMs() - cpu0
+	cpu := cpuSince(cpu0)
 	return Result{
 		Params:      fmt.Sprintf("%d clients / %d conns / %d ops / %d B", o.clients, o.conns, o.total, o.valueSize),
 		Ops:         len(lat),
 		Errors:      errs.count,
 		ErrorKinds:  errs.kinds,
 		ElapsedMs:   durMs(elapsed),
-		ClientCPUMs: cpu,
+		ClientCPUMs: cpu.client,
+		ServerCPUMs: cpu.server,
 		Measures:    []Measure{newMeasure(what, "ops", float64(len(lat))/elapsed.Seconds(), lat)},
 	}, nil
 }

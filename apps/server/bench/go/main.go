@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io/ioutil"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -88,10 +89,22 @@ func main() {
 	flag.IntVar(&o.acquisitions, "acquisitions", 400, "lock/election: timed acquisitions in total")
 	flag.Float64Var(&o.rate, "rate", 1000, "watch-cross: puts per second the paced writer sends (open loop)")
 	flag.IntVar(&o.rounds, "rounds", 50, "churn: rounds of clients connecting and closing around the survivor")
+	pids := flag.String("server-pids", "", "server processes (comma-separated pids) whose CPU in the timed phase the result reports as serverCpuMs")
 	flag.DurationVar(&o.late, "late", 3*time.Second, "churn: an election or watch event later than this fails the round")
 	flag.StringVar(&o.caCert, "cacert", "", "PEM CA bundle: dial with TLS, verifying the server against it (default plaintext)")
 	flag.BoolVar(&o.samples, "samples", false, "put every latency sample in the JSON line")
 	flag.Parse()
+	for _, p := range strings.Split(*pids, ",") {
+		if p == "" {
+			continue
+		}
+		pid, err := strconv.Atoi(p)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "gobench: -server-pids: %q is not a pid\n", p)
+			os.Exit(2)
+		}
+		serverPids = append(serverPids, pid)
+	}
 	run, ok := workloads[o.workload]
 	if !ok {
 		fmt.Fprintf(os.Stderr, "gobench: unknown -workload %q (want one of %s)\n", o.workload, strings.Join(names, ", "))

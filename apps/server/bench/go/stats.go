@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -39,8 +40,11 @@ type Result struct {
 	ErrorKinds  map[string]int `json:"errorKinds"`
 	ElapsedMs   float64        `json:"elapsedMs"`
 	ClientCPUMs float64        `json:"clientCpuMs"`
-	Measures    []Measure      `json:"measures"`
-	Notes       []string       `json:"notes"`
+	// ServerCPUMs is what the -server-pids processes spent in the timed
+	// phase; absent without -server-pids.
+	ServerCPUMs *float64  `json:"serverCpuMs,omitempty"`
+	Measures    []Measure `json:"measures"`
+	Notes       []string  `json:"notes"`
 }
 
 // newMeasure sorts the samples (ms) in place and summarizes them.
@@ -88,6 +92,59 @@ func cpuMs() float64 {
 		return math.NaN()
 	}
 	return durMs(time.Duration(ru.Utime.Nano() + ru.Stime.Nano()))
+}
+
+// serverPids are the server processes whose CPU the timed phase reports
+// (-server-pids): read here, at the phase's edges, so that the warm-up and
+// the connection setup before it stay out of the server's CPU per operation
+// as they stay out of the client's.
+var serverPids []int
+
+// procCPUMs is user+system CPU of process pid (all its threads) so far, in
+// ms, from /proc/<pid>/stat (fields 14 and 15, in USER_HZ = 100 ticks/s).
+func procCPUMs(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return math.NaN()
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return math.NaN()
+	}
+	ut, err1 := strconv.ParseFloat(f[11], 64)
+	st, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		return math.NaN()
+	}
+	return (ut + st) * 1000 / 100
+}
+
+// cpuSample is the CPU spent so far by this client and by the servers.
+type cpuSample struct{ client, server float64 }
+
+func sampleCPU() cpuSample {
+	c := cpuSample{client: cpuMs()}
+	for _, pid := range serverPids {
+		c.server += procCPUMs(pid)
+	}
+	return c
+}
+
+// cpuSpent is what a timed phase that began at `from` spent, client and servers.
+type cpuSpent struct {
+	client float64
+	server *float64
+}
+
+func cpuSince(from cpuSample) cpuSpent {
+	now := sampleCPU()
+	spent := cpuSpent{client: now.client - from.client}
+	if len(serverPids) > 0 {
+		s := now.server - from.server
+		spent.server = &s
+	}
+	return spent
 }
 
 // errorSet counts failed operations by kind; safe for concurrent use.

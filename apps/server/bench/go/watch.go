@@ -108,7 +108,7 @@ func runWatch(o options) (Result, error) {
 	for j := 0; j < warm; j++ {
 		put(j)
 	}
-	cpu0 := cpuMs()
+	cpu0 := sampleCPU()
 	start := time.Now()
 	for j := warm; j < total; j++ {
 		put(j)
@@ -125,7 +125,7 @@ func runWatch(o options) (Result, error) {
 		cancel()
 		<-done
 	}
-	cpu := cpuMs() - cpu0
+	cpu := cpuSince(cpu0)
 	var all, onA, elsewhere []float64
 	for w, l := range lat {
 		all = append(all, l...)
@@ -153,7 +153,7 @@ func runWatch(o options) (Result, error) {
 	return Result{
 		Params: fmt.Sprintf("%d watchers / %d conns / %d puts %v apart", o.watchers, o.conns, o.events, o.putInterval),
 		Ops:    len(all), Errors: errs.count, ErrorKinds: errs.kinds,
-		ElapsedMs: durMs(elapsed), ClientCPUMs: cpu,
+		ElapsedMs: durMs(elapsed), ClientCPUMs: cpu.client, ServerCPUMs: cpu.server,
 		Measures: []Measure{newMeasure("delivery latency (put sent -> watcher)", "events", float64(len(all))/elapsed.Seconds(), all)},
 		Notes:    notes,
 	}, nil

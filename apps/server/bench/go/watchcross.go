@@ -132,7 +132,7 @@ func runWatchCross(o options) (Result, error) {
 	stalls := 0
 	sem := make(chan struct{}, maxPutsInFlight)
 	var puts sync.WaitGroup
-	var cpu0 float64
+	var cpu0 cpuSample
 	var timedStart time.Time
 	start := time.Now()
 	for j := 0; j < total; j++ {
@@ -140,7 +140,7 @@ func runWatchCross(o options) (Result, error) {
 			time.Sleep(d)
 		}
 		if j == warm {
-			cpu0, timedStart = cpuMs(), time.Now()
+			cpu0, timedStart = sampleCPU(), time.Now()
 		}
 		select {
 		case sem <- struct{}{}:
@@ -190,7 +190,7 @@ func runWatchCross(o options) (Result, error) {
 	}
 	cancel()
 	finished.Wait()
-	cpu := cpuMs() - cpu0
+	cpu := cpuSince(cpu0)
 
 	var fromSent, fromAck []float64
 	var lastDelivery int64
@@ -226,7 +226,7 @@ func runWatchCross(o options) (Result, error) {
 	return Result{
 		Params: fmt.Sprintf("%d puts at %.0f/s to A / %d watchers on %d conns to %s", o.events, o.rate, o.watchers, nconns, where),
 		Ops:    timedOK, Errors: errs.count, ErrorKinds: errs.kinds,
-		ElapsedMs: durMs(writerDone), ClientCPUMs: cpu,
+		ElapsedMs: durMs(writerDone), ClientCPUMs: cpu.client, ServerCPUMs: cpu.server,
 		Measures: []Measure{
 			newMeasure("put sent (A) -> watcher (B)", "puts", putRate, fromSent),
 			newMeasure("put acknowledged (A) -> watcher (B)", "events", deliveryRate, fromAck),
