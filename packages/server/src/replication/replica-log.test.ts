@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import { create, fromBinary } from "@bufbuild/protobuf";
 import {
   errNoLeader,
+  errTimeout,
   type LogAppend,
   LogNotEmptyError,
   type LogRecord,
@@ -12,7 +13,12 @@ import {
 import { conclaveLog, PutRequestSchema } from "@conclave/proto";
 import { createReplicaLog, type Divergence } from "./replica-log.js";
 
-type Outcome = "committed" | "lost before commit" | "committed, reply lost";
+type Outcome =
+  | "committed"
+  | "lost before commit"
+  | "committed, reply lost"
+  | "no answer"
+  | "no answer, committed later";
 
 /**
  * A shared log in memory, shaped like PostgreSQL's behaviour that matters
@@ -30,6 +36,12 @@ function memoryShared(options: { notify?: boolean; carry?: boolean } = {}) {
     async append(list: readonly LogAppend[]) {
       const outcome = outcomes.shift() ?? "committed";
       if (outcome === "lost before commit") throw new Error("connection reset");
+      // A statement still running when the replica stops waiting for it
+      // (a lock wait, a partition): it may commit later, or never.
+      if (outcome === "no answer") return new Promise<bigint>(() => {});
+      if (outcome === "no answer, committed later") {
+        await new Promise((r) => setTimeout(r, 700)); // past the replica's 600 ms wait
+      }
       const first = BigInt(entries.length) + 1n;
       for (const a of list) entries.push(a.data);
       const last = BigInt(entries.length);
@@ -39,6 +51,7 @@ function memoryShared(options: { notify?: boolean; carry?: boolean } = {}) {
       if (options.notify !== false) for (const l of listeners) l(records);
       await new Promise((r) => setTimeout(r, 5));
       if (outcome === "committed, reply lost") throw new Error("connection reset");
+      if (outcome === "no answer, committed later") return new Promise<bigint>(() => {});
       return last;
     },
     async restore(parts) {
@@ -118,6 +131,10 @@ describe("replica log", () => {
   const unknown: Array<{ outcome: Outcome; answer: string | "no leader" }> = [
     { outcome: "committed, reply lost", answer: "x" },
     { outcome: "lost before commit", answer: "no leader" },
+    // No answer: the statement may still commit, so "no leader" (which
+    // clientv3 retries a write on) would risk applying it twice.
+    { outcome: "no answer", answer: "request timed out" },
+    { outcome: "no answer, committed later", answer: "x" },
   ];
   for (const { outcome, answer } of unknown) {
     it(`an append whose reply is lost is confirmed from the log (${outcome})`, async () => {
@@ -126,7 +143,8 @@ describe("replica log", () => {
       shared.outcomes.push(outcome);
       const got = await a.log.propose(put("x")).then(
         (v) => v,
-        (e: unknown) => (e === errNoLeader ? "no leader" : e),
+        (e: unknown) =>
+          e === errNoLeader ? "no leader" : e === errTimeout ? "request timed out" : e,
       );
       assert.equal(got, answer);
       assert.equal(a.applied.length, answer === "x" ? 1 : 0, "applied once or not at all");

@@ -94,13 +94,19 @@ interface Pending {
 }
 
 /**
+ * What {@link timed} rejects with: the call may still be running (and an
+ * append may still commit), unlike a call that failed.
+ */
+class NoAnswerError extends Error {}
+
+/**
  * Rejects if `p` takes longer than `ms`: a connection can die without a
  * reset (a partition), and a proposal must not wait on it for ever.
  */
 function timed<T>(p: Promise<T>, ms: number): Promise<T> {
   return new Promise((ok, fail) => {
     const timer = setTimeout(
-      () => fail(new Error(`no answer from the shared storage in ${ms} ms`)),
+      () => fail(new NoAnswerError(`no answer from the shared storage in ${ms} ms`)),
       ms,
     );
     p.then(
@@ -365,7 +371,17 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
   let queue: Array<{ id: bigint; append: LogAppend }> = [];
   let appending = false;
 
-  async function confirm(ids: readonly bigint[]): Promise<void> {
+  /**
+   * Settles the proposals of an append whose outcome is unknown from the
+   * log. One whose entry is there was answered when it was applied. One
+   * whose entry is not there up to a head read after the failure gets "no
+   * leader" (clientv3 retries a write on that alone, as one never proposed),
+   * unless the append got no answer at all (`stillRunning`): its statement
+   * may still be running and commit later, so nothing read now proves it
+   * will not — it gets "request timed out" (it may have happened), after
+   * `confirmMs` more of watching for it.
+   */
+  async function confirm(ids: readonly bigint[], stillRunning: boolean): Promise<void> {
     const deadline = Date.now() + confirmMs;
     for (;;) {
       try {
@@ -373,6 +389,10 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
         mustRead = true;
         await follow();
         await waitAppliedFor(head);
+        if (stillRunning) {
+          if (ids.every((id) => !proposals.has(id))) return;
+          throw errTimeout; // look again until the deadline
+        }
         // Still pending: not in the log up to a head read after the failure.
         for (const id of ids) {
           const p = proposals.get(id);
@@ -429,8 +449,11 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
           if (seq > applied) appended.set(seq, b.append.data);
         }
         if (applied < last) followQuietly();
-      } catch {
-        await confirm(batch.map((b) => b.id));
+      } catch (err) {
+        await confirm(
+          batch.map((b) => b.id),
+          err instanceof NoAnswerError,
+        );
       }
     }
     appending = false;
