@@ -74,6 +74,15 @@ export interface CallContext {
   timeoutMs(): number | undefined;
   /** Ends the call's signal with `reason` (now, or whenever it is first read). Idempotent. */
   abort(reason: unknown): void;
+  /**
+   * Calls `listener` once, with the reason, when {@link signal} aborts or
+   * would have (at once if it has); returns a function that stops listening.
+   * Without a deadline it makes no signal. Why: a stream service that only
+   * lets go of its resources when the call ends (a Watch stream) made an
+   * AbortController, a listener and an event dispatch per stream, ~5% of
+   * opening and closing one.
+   */
+  onEnd(listener: (reason: unknown) => void): () => void;
   readonly credentials: CallerCredentials;
   readonly limits: CallLimits;
   /** When the transport took the call (`performance.now()` scale). */
@@ -115,6 +124,27 @@ export function callContextOf(hctx: Pick<HandlerContext, "values">): CallContext
   return hctx.values.get(callContextKey);
 }
 
+/**
+ * Calls `listener` once when a handler's call ends (its signal aborts), at
+ * once if it has: through the call context where there is one, which makes
+ * no signal for it (see {@link CallContext.onEnd}). Returns a function that
+ * stops listening.
+ */
+export function onCallEnd(
+  hctx: Pick<HandlerContext, "values" | "signal">,
+  listener: () => void,
+): () => void {
+  const call = callContextOf(hctx);
+  if (call !== undefined) return call.onEnd(listener);
+  const { signal } = hctx;
+  if (signal.aborted) {
+    listener();
+    return () => {};
+  }
+  signal.addEventListener("abort", listener, { once: true });
+  return () => signal.removeEventListener("abort", listener);
+}
+
 /** Whether a handler's call has aborted, without making its signal where the call context can tell. */
 export function callAborted(hctx: Pick<HandlerContext, "values" | "signal">): boolean {
   return callContextOf(hctx)?.aborted ?? hctx.signal.aborted;
@@ -147,6 +177,9 @@ class LocalCallContext implements CallContext {
   private stopListening: (() => void) | undefined = undefined;
   private done = false;
   private doneReason: unknown = undefined;
+  /** onEnd's listeners while no signal was made; undefined once called (or none). */
+  private endListeners: Array<(reason: unknown) => void> | undefined = undefined;
+  private stopEndOnShutdown: (() => void) | undefined = undefined;
 
   constructor(init: CallContextInit) {
     this.protocol = init.protocol;
@@ -209,8 +242,55 @@ class LocalCallContext implements CallContext {
       this.stopListening?.();
       this.controller.abort(reason);
     }
+    this.end(reason);
+  }
+
+  onEnd(listener: (reason: unknown) => void): () => void {
+    const { shutdownSignal } = this;
+    // A deadline needs the signal's timer; a signal made already has it all.
+    if (this.controller !== undefined || this.deadline !== undefined) {
+      const signal = this.signal;
+      if (signal.aborted) {
+        listener(signal.reason);
+        return noop;
+      }
+      const l = () => listener(signal.reason);
+      signal.addEventListener("abort", l, { once: true });
+      return () => signal.removeEventListener("abort", l);
+    }
+    if (this.done) {
+      listener(this.doneReason);
+      return noop;
+    }
+    if (shutdownSignal?.aborted === true) {
+      listener(shutdownSignal.reason);
+      return noop;
+    }
+    if (this.endListeners === undefined) {
+      this.endListeners = [];
+      if (shutdownSignal !== undefined) {
+        this.stopEndOnShutdown = onAbortOf(shutdownSignal, () => this.end(shutdownSignal.reason));
+      }
+    }
+    const listeners = this.endListeners;
+    listeners.push(listener);
+    return () => {
+      const i = listeners.indexOf(listener);
+      if (i >= 0) listeners.splice(i, 1);
+    };
+  }
+
+  /** Calls onEnd's listeners once. */
+  private end(reason: unknown): void {
+    const listeners = this.endListeners;
+    if (listeners === undefined) return;
+    this.endListeners = undefined;
+    this.stopEndOnShutdown?.();
+    for (const l of listeners) l(reason);
   }
 }
+
+const noop = () => {};
 
 /** The caller's credentials, the token read from the request headers when first asked for. */
 class HeaderCredentials implements CallerCredentials {

@@ -12,6 +12,7 @@ import {
 import type { ServiceImpl } from "@connectrpc/connect";
 import { type AsyncQueue, createAsyncQueue } from "./async-queue.js";
 import { checkRead } from "./auth-guard.js";
+import { onCallEnd } from "./call-context.js";
 import { cancelReasonOf } from "./errors.js";
 import { fillHeader } from "./header.js";
 import { rememberedEncoding } from "./message-encoding.js";
@@ -277,10 +278,11 @@ export function createWatchService(
        * cannot be where the watchers and their buffers are let go.
        */
       let released = false;
+      let stopWaiting: (() => void) | undefined;
       const release = () => {
         if (released) return;
         released = true;
-        hctx.signal.removeEventListener("abort", release);
+        stopWaiting?.();
         unsubscribeAuth();
         clearInterval(progressTimer);
         clearInterval(progressCheck);
@@ -289,8 +291,7 @@ export function createWatchService(
         byWatcher.clear();
         out.discard();
       };
-      hctx.signal.addEventListener("abort", release);
-      if (hctx.signal.aborted) release();
+      stopWaiting = onCallEnd(hctx, release);
       const reader = (async () => {
         for await (const req of requests) {
           const u = req.requestUnion;
