@@ -142,9 +142,9 @@ export function keepingFocus(container: Element, update: () => void): void {
 
 /**
  * The click handlers of buttons in views that re-render (`actionButton`,
- * through {@link setClickHandler}),
- * by element: an element kept by {@link patchChildren} takes the handler of
- * the element rendered in its place, so it acts on what was rendered last.
+ * through {@link setClickHandler}), by element: an element kept by
+ * {@link patchChildren} takes the handler of the element rendered in its
+ * place, so it acts on what was rendered last.
  */
 const clickHandlers = new WeakMap<Element, () => void>();
 

@@ -616,17 +616,16 @@ describe("PostgreSQL restarts under load", () => {
         }
       }
     });
-    // A failed assertion below must still stop the writers: they would keep
-    // the test process (and CI) running until its timeout.
-    t.after(async () => {
+    const stopWriters = async () => {
       running = false;
       await Promise.all(writers);
-    });
+    };
+    // A failed assertion below must still stop the writers: they would keep
+    // the test process (and CI) running until its timeout.
+    t.after(stopWriters);
+    const failureCounts = () => JSON.stringify(Object.fromEntries(failures));
     try {
-      await restartUnderLoad(c, acked, failures, () => {
-        running = false;
-        return Promise.all(writers);
-      });
+      await restartUnderLoad(c, acked, failures, stopWriters);
     } catch (err) {
       // A failure here has been rare and load-dependent: say what the
       // writers and the replicas saw, or the next one is lost as well.
@@ -640,13 +639,11 @@ describe("PostgreSQL restarts under load", () => {
         )
         .catch(String);
       throw new Error(
-        `${String(err)}\n${acked.size} acknowledged; failures ${JSON.stringify(Object.fromEntries(failures))}\nfirst per code: ${seen}\nthe log's head, entries and last: ${log}\n${logs}`,
+        `${String(err)}\n${acked.size} acknowledged; failures ${failureCounts()}\nfirst per code: ${seen}\nthe log's head, entries and last: ${log}\n${logs}`,
         { cause: err },
       );
     }
-    t.diagnostic(
-      `${acked.size} acknowledged; failures ${JSON.stringify(Object.fromEntries(failures))}`,
-    );
+    t.diagnostic(`${acked.size} acknowledged; failures ${failureCounts()}`);
   });
 
   async function restartUnderLoad(

@@ -134,15 +134,18 @@ export function onCallEnd(
   hctx: Pick<HandlerContext, "values" | "signal">,
   listener: () => void,
 ): () => void {
-  const call = callContextOf(hctx);
-  if (call !== undefined) return call.onEnd(listener);
-  const { signal } = hctx;
+  return callContextOf(hctx)?.onEnd(listener) ?? onSignalEnd(hctx.signal, listener);
+}
+
+/** Calls `listener` once with the reason when `signal` aborts, at once if it has; returns a function that stops listening. */
+function onSignalEnd(signal: AbortSignal, listener: (reason: unknown) => void): () => void {
   if (signal.aborted) {
-    listener();
-    return () => {};
+    listener(signal.reason);
+    return noop;
   }
-  signal.addEventListener("abort", listener, { once: true });
-  return () => signal.removeEventListener("abort", listener);
+  const l = () => listener(signal.reason);
+  signal.addEventListener("abort", l, { once: true });
+  return () => signal.removeEventListener("abort", l);
 }
 
 /** Whether a handler's call has aborted, without making its signal where the call context can tell. */
@@ -249,14 +252,7 @@ class LocalCallContext implements CallContext {
     const { shutdownSignal } = this;
     // A deadline needs the signal's timer; a signal made already has it all.
     if (this.controller !== undefined || this.deadline !== undefined) {
-      const signal = this.signal;
-      if (signal.aborted) {
-        listener(signal.reason);
-        return noop;
-      }
-      const l = () => listener(signal.reason);
-      signal.addEventListener("abort", l, { once: true });
-      return () => signal.removeEventListener("abort", l);
+      return onSignalEnd(this.signal, listener);
     }
     if (this.done) {
       listener(this.doneReason);

@@ -116,7 +116,11 @@ export function registerGateway(
   const known = new Set<string>();
   const slots = createCallSlots(options.maxConcurrentCalls ?? Number.POSITIVE_INFINITY);
   const unaryCalls = createUnaryCallRegistry(pipeline.shutdownSignal);
-  const serveOptions: ServeOptions = { transport, maxValueChars, pipeline, slots, unaryCalls };
+  const readerOptions: RequestReaderOptions = {
+    maxValueChars,
+    ...(limits.recursionLimit !== undefined && { recursionLimit: limits.recursionLimit }),
+  };
+  const serveOptions: ServeOptions = { transport, readerOptions, pipeline, slots, unaryCalls };
   const unaryRoutes = new Map<
     string,
     { method: DescMethodUnary; direct: GatewayUnary | undefined }
@@ -205,7 +209,8 @@ function outputJson(method: DescMethod, message: unknown): string {
 /** What a gateway call needs besides its method and request. */
 interface ServeOptions {
   readonly transport: Transport;
-  readonly maxValueChars: number;
+  /** How request bodies are read: the size limit of a JSON value, the nesting limit. */
+  readonly readerOptions: RequestReaderOptions;
   readonly pipeline: CallPipeline;
   readonly slots: CallSlots;
   readonly unaryCalls: UnaryCallRegistry;
@@ -300,19 +305,7 @@ function readerOf(
   method: DescMethod,
   options: ServeOptions,
 ): RequestReader<DescMessage> {
-  return createRequestReader(
-    req as AsyncIterable<Uint8Array>,
-    method.input,
-    readerOptions(options),
-  );
-}
-
-function readerOptions(options: ServeOptions): RequestReaderOptions {
-  const { recursionLimit } = options.pipeline.limits;
-  return {
-    maxValueChars: options.maxValueChars,
-    ...(recursionLimit !== undefined && { recursionLimit }),
-  };
+  return createRequestReader(req as AsyncIterable<Uint8Array>, method.input, options.readerOptions);
 }
 
 /**
@@ -358,7 +351,7 @@ async function serveUnary(
   let body: string;
   try {
     const input =
-      (await readFirstMessage(answer.req, method.input, readerOptions(options))) ??
+      (await readFirstMessage(answer.req, method.input, options.readerOptions)) ??
       create(method.input);
     const output =
       direct !== undefined

@@ -217,11 +217,9 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
       // Only the log's prefix restores, before the store opens: one here
       // means the log was started again under this replica (a migrate into
       // the database it followed while empty). Its state is not this one's.
-      divergedAt(
-        await storage.log.head().catch(() => seq),
-        `a restore entry at position ${seq}, after the log's prefix`,
-      );
-      throw new Error(`conclave: a restore entry at position ${seq}, after the log's prefix`);
+      const why = `a restore entry at position ${seq}, after the log's prefix`;
+      divergedAt(await storage.log.head().catch(() => seq), why);
+      throw new Error(`conclave: ${why}`);
     }
     const mine = entry.proposer === memberId ? proposals.get(entry.requestId) : undefined;
     if (mine !== undefined) proposals.delete(entry.requestId);
@@ -292,14 +290,11 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
       let next = 0;
       if (applied > 0n) {
         const overlap = records[0];
-        if (
-          overlap === undefined ||
-          overlap.seq !== applied ||
-          !sameBytes(overlap.data, lastData)
-        ) {
+        const gone = overlap === undefined || overlap.seq !== applied;
+        if (gone || !sameBytes(overlap.data, lastData)) {
           divergedAt(
             await storage.log.head(),
-            overlap === undefined || overlap.seq !== applied
+            gone
               ? `the log no longer holds position ${applied}, the last applied here`
               : `the log holds another entry at position ${applied}, the last applied here`,
           );
@@ -314,8 +309,9 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
       }
       for (const r of records.slice(next)) {
         if (r.seq !== applied + 1n) {
-          divergedAt(await storage.log.head(), `the log skips from ${applied} to ${r.seq}`);
-          throw new Error(`conclave: the shared log skips from ${applied} to ${r.seq}`);
+          const why = `the shared log skips from ${applied} to ${r.seq}`;
+          divergedAt(await storage.log.head(), why);
+          throw new Error(`conclave: ${why}`);
         }
         await applyOne(r.seq, r.data);
       }
@@ -389,23 +385,24 @@ export function createReplicaLog(options: ReplicaLogOptions): ReplicaLog {
         mustRead = true;
         await follow();
         await waitAppliedFor(head);
-        if (stillRunning) {
-          if (ids.every((id) => !proposals.has(id))) return;
-          throw errTimeout; // look again until the deadline
-        }
-        // Still pending: not in the log up to a head read after the failure.
-        for (const id of ids) {
-          const p = proposals.get(id);
-          if (p !== undefined) {
-            proposals.delete(id);
-            p.fail(errNoLeader);
+        if (!stillRunning) {
+          // Still pending: not in the log up to a head read after the failure.
+          for (const id of ids) {
+            const p = proposals.get(id);
+            if (p !== undefined) {
+              proposals.delete(id);
+              p.fail(errNoLeader);
+            }
           }
+          return;
         }
-        return;
+        if (ids.every((id) => !proposals.has(id))) return;
+        // Still running perhaps: look again until the deadline.
       } catch {
-        if (closed || Date.now() >= deadline) break;
-        await new Promise((r) => setTimeout(r, 200));
+        // Not reachable: try again until the deadline.
       }
+      if (closed || Date.now() >= deadline) break;
+      await new Promise((r) => setTimeout(r, 200));
     }
     for (const id of ids) {
       const p = proposals.get(id);
