@@ -140,8 +140,9 @@ type cpuSpent struct {
 func cpuSince(from cpuSample) cpuSpent {
 	now := sampleCPU()
 	spent := cpuSpent{client: now.client - from.client}
-	if len(serverPids) > 0 {
-		s := now.server - from.server
+	// NaN (a server's /proc entry unreadable: it exited) is left out, as
+	// JSON cannot carry it; the driver then measures around the run.
+	if s := now.server - from.server; len(serverPids) > 0 && !math.IsNaN(s) {
 		spent.server = &s
 	}
 	return spent
