@@ -2,10 +2,16 @@ import * as assert from "node:assert/strict";
 import { getEventListeners } from "node:events";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Lock } from "@conclave/proto";
-import { callContextOf, callContextValues, createCallContext } from "@conclave/server";
+import { Election, Lock } from "@conclave/proto";
+import {
+  callContextOf,
+  callContextValues,
+  createCallContext,
+  errorInterceptor,
+} from "@conclave/server";
 import { Code, ConnectError, type HandlerContext, type Interceptor } from "@connectrpc/connect";
-import { createDirectCall, invokeUnary } from "./direct-call.js";
+import type { StreamMethod } from "./call-pipeline.js";
+import { createDirectCall, type DirectCall, invokeStream, invokeUnary } from "./direct-call.js";
 
 const initialHeader = Object.freeze({ "content-type": "application/grpc+proto" });
 const initialTrailer = Object.freeze({ "grpc-status": "0" });
@@ -222,5 +228,71 @@ describe("unary call context", () => {
     await invokeUnary(call, () => ({}), {} as never, [(next) => (req) => next(req)]);
     assert.equal(call.nodeResponseHeader(), initialHeader);
     assert.equal(call.nodeResponseTrailer(), initialTrailer);
+  });
+});
+
+describe("stream call context", () => {
+  const observe = Election.method.observe;
+  const spec = (impl: (input: unknown, ctx: HandlerContext) => AsyncIterable<unknown>) =>
+    ({ kind: "server_streaming", method: observe, impl }) as unknown as StreamMethod["spec"];
+  async function* one() {
+    yield {};
+  }
+  async function* input() {
+    yield {};
+  }
+  async function drain(call: DirectCall, s: StreamMethod["spec"], layers: Interceptor[]) {
+    const out = await invokeStream(call, s, input(), layers);
+    for await (const _ of out.messages) {
+      // read to the end
+    }
+    out.finish();
+  }
+
+  it("keeps the headers unmade through layers that observe the stream", async () => {
+    const call = newCall(new AbortController().signal);
+    // The error layer observes the stream as the metrics layer does (observeResponse).
+    const layers = [errorInterceptor, errorInterceptor];
+    await drain(
+      call,
+      spec(() => one()),
+      layers,
+    );
+    assert.equal(call.nodeResponseHeader(), initialHeader);
+    assert.equal(call.nodeResponseTrailer(), initialTrailer);
+  });
+
+  it("writes what the handler set, through those layers", async () => {
+    const call = newCall(new AbortController().signal);
+    await drain(
+      call,
+      spec((_input, ctx) => {
+        ctx.responseHeader.set("x-h", "1");
+        ctx.responseTrailer.set("x-t", "2");
+        return one();
+      }),
+      [errorInterceptor],
+    );
+    assert.deepEqual({ ...call.nodeResponseHeader() }, { ...initialHeader, "x-h": "1" });
+    assert.deepEqual({ ...call.nodeResponseTrailer() }, { ...initialTrailer, "x-t": "2" });
+  });
+
+  it("writes the headers of a layer that returns its own", async () => {
+    const call = newCall(new AbortController().signal);
+    const replacing: Interceptor = (next) => async (req) => {
+      const res = await next(req);
+      return {
+        ...res,
+        header: new Headers({ "x-own": "h" }),
+        trailer: new Headers({ "x-own": "t" }),
+      };
+    };
+    await drain(
+      call,
+      spec(() => one()),
+      [errorInterceptor, replacing],
+    );
+    assert.deepEqual({ ...call.nodeResponseHeader() }, { "x-own": "h" });
+    assert.deepEqual({ ...call.nodeResponseTrailer() }, { "x-own": "t" });
   });
 });

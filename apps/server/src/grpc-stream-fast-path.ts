@@ -3,13 +3,20 @@ import { toBinary } from "@bufbuild/protobuf";
 import { envelopePrefixBytes, rememberedEnvelope } from "@conclave/server";
 import { grpcStatusOk } from "@connectrpc/connect/protocol-grpc";
 import type { CallPipeline, StreamMethod } from "./call-pipeline.js";
-import { asMessage, invokeStream, toNodeHeaders } from "./direct-call.js";
+import {
+  asMessage,
+  type DirectCall,
+  invokeStream,
+  type NodeHeaders,
+  toNodeHeaders,
+} from "./direct-call.js";
 import {
   callFinished,
   closedEarly,
   createGrpcDirectCall,
   encodeEnvelopeBuffer,
   grpcResponseHeader,
+  grpcResponseTrailer,
   isDirectGrpcRequest,
   setFinalStatus,
 } from "./grpc-direct-wire.js";
@@ -73,7 +80,7 @@ export function createGrpcStreamFastPath(options: GrpcStreamFastPathOptions): Gr
     void serve(entry, req, res).catch((error: unknown) => {
       // Nothing may escape as an unhandled rejection: answer as Connect
       // answers a throw, if the stream can still take an answer.
-      finish(res, new Headers(grpcResponseHeader), new Headers(), error);
+      finish(res, undefined, error);
     });
     return true;
   }
@@ -147,21 +154,35 @@ export function createGrpcStreamFastPath(options: GrpcStreamFastPathOptions): Gr
     // A handler left at a `yield` (its client went away) runs its `finally` now.
     messages?.return?.().catch(() => {});
     if (gone) return;
-    finish(res, context.responseHeader, context.responseTrailer, error);
+    finish(res, context, error);
   }
 
-  /** Headers (if no message sent them), then trailers with the final status. */
+  /**
+   * Headers (if no message sent them), then trailers with the final status:
+   * those of `call` as the layers left them — usually the shared initial
+   * ones, never converted — or, for a call that could not be built,
+   * Connect's defaults.
+   */
   function finish(
     res: http2.Http2ServerResponse,
-    header: Headers,
-    trailer: Headers,
+    call: DirectCall | undefined,
     error: unknown,
   ): void {
-    if (!trailer.has("grpc-status")) trailer.set("grpc-status", grpcStatusOk);
-    setFinalStatus(trailer, error);
+    let trailer: NodeHeaders;
+    if (call === undefined) {
+      const t = new Headers(grpcResponseTrailer);
+      setFinalStatus(t, error);
+      trailer = toNodeHeaders(t);
+    } else {
+      if (error !== undefined) setFinalStatus(call.responseTrailer, error);
+      trailer = call.nodeResponseTrailer();
+      // A layer may have replaced the trailers with ones without a status.
+      if (trailer["grpc-status"] === undefined)
+        trailer = { ...trailer, "grpc-status": grpcStatusOk };
+    }
     if (res.writableEnded || res.stream.destroyed) return;
-    if (!res.headersSent) res.writeHead(200, toNodeHeaders(header));
-    res.addTrailers(toNodeHeaders(trailer));
+    if (!res.headersSent) res.writeHead(200, call?.nodeResponseHeader() ?? grpcResponseHeader);
+    res.addTrailers(trailer);
     res.end();
   }
 

@@ -1,6 +1,6 @@
 import type { Interceptor } from "@connectrpc/connect";
 import { errorFlavourOf, toConnectError } from "./errors.js";
-import { observeStream } from "./observe-stream.js";
+import { observeResponse } from "./observe-stream.js";
 
 /**
  * Maps whatever a handler throws through the one error table, in the
@@ -21,5 +21,5 @@ export const errorInterceptor: Interceptor = (next) => async (req) => {
     throw map(err);
   }
   if (!res.stream) return res;
-  return { ...res, message: observeStream(res.message, { error: map }) };
+  return observeResponse(res, { error: map });
 };

@@ -4,7 +4,7 @@ import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { callContextKey } from "./call-context.js";
 import { etcdApiVersion } from "./maintenance-service.js";
-import { observeStream } from "./observe-stream.js";
+import { observeResponse } from "./observe-stream.js";
 import { createSeriesHistogram, type HistogramSeries } from "./series-histogram.js";
 import type { ServerContext } from "./server-context.js";
 
@@ -335,23 +335,20 @@ export function createMetrics(ctx: ServerContext): Metrics {
       done("OK");
       return res;
     }
-    return {
-      ...res,
-      message: observeStream(res.message, {
-        // A stream that ends because its client went away (etcdctl watch
-        // interrupted, a cancelled context) is Canceled, as etcd counts it.
-        done: () =>
-          done(
-            (req.contextValues.get(callContextKey)?.aborted ?? req.signal.aborted)
-              ? "Canceled"
-              : "OK",
-          ),
-        error(err) {
-          done(codeName(err));
-          return err;
-        },
-      }),
-    };
+    return observeResponse(res, {
+      // A stream that ends because its client went away (etcdctl watch
+      // interrupted, a cancelled context) is Canceled, as etcd counts it.
+      done: () =>
+        done(
+          (req.contextValues.get(callContextKey)?.aborted ?? req.signal.aborted)
+            ? "Canceled"
+            : "OK",
+        ),
+      error(err) {
+        done(codeName(err));
+        return err;
+      },
+    });
   };
   return { registry, interceptor, traffic };
 }

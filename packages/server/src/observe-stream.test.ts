@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { observeStream } from "./observe-stream.js";
+import { observeResponse, observeStream } from "./observe-stream.js";
 
 async function* source(n: number, fail?: Error, finallies?: string[]) {
   try {
@@ -53,4 +53,31 @@ test("observeStream hands an early stop to the inner stream and reports nothing"
   for await (const m of stream) if (m === 1) break;
   assert.deepEqual(finallies, ["inner finally"]);
   assert.deepEqual(seen, []);
+});
+
+test("observeResponse observes the messages and leaves the response's getters unread", async () => {
+  let reads = 0;
+  const res = Object.defineProperty(
+    { stream: true as const, message: source(2) as AsyncIterable<number> },
+    "header",
+    {
+      get() {
+        reads++;
+        return new Headers({ a: "1" });
+      },
+      enumerable: true,
+    },
+  ) as { stream: true; message: AsyncIterable<number>; readonly header: Headers };
+  const seen: string[] = [];
+  const out = observeResponse(res, { done: () => seen.push("done") });
+  assert.equal(reads, 0, "copying the response read its header getter");
+  assert.notEqual(out, res);
+  assert.equal(out.stream, true);
+  const got: number[] = [];
+  for await (const m of out.message) got.push(m);
+  assert.deepEqual(got, [0, 1]);
+  assert.deepEqual(seen, ["done"]);
+  assert.equal(out.header.get("a"), "1");
+  assert.equal(reads, 1);
+  assert.equal(res.message === out.message, false, "the original response was changed");
 });

@@ -46,3 +46,30 @@ export function observeStream<T>(
     },
   };
 }
+
+/**
+ * `res` with its message stream read through `observer`: what a layer
+ * returns for a streaming response.
+ *
+ * Why not `{ ...res, message }`: a spread reads every property, and the
+ * direct gRPC paths give responses headers and trailers that are made only
+ * when first read (direct-call.ts) — a spread built two Fetch Headers per
+ * stream that nobody then looked at. Copying the property descriptors keeps
+ * such getters getters; on Connect's own responses (plain values) it is the
+ * same as the spread.
+ */
+export function observeResponse<R extends { readonly message: AsyncIterable<unknown> }>(
+  res: R,
+  observer: StreamObserver,
+): R {
+  const out = Object.defineProperties({}, Object.getOwnPropertyDescriptors(res)) as {
+    message: AsyncIterable<unknown>;
+  };
+  Object.defineProperty(out, "message", {
+    value: observeStream(res.message, observer),
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
+  return out as unknown as R;
+}
