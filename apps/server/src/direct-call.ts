@@ -193,19 +193,6 @@ const headerOfCall = callGetter("header", (call) => call.responseHeader);
 const trailerOfCall = callGetter("trailer", (call) => call.responseTrailer);
 
 /**
- * Whether a response a layer returned still reads `getter` from `call` (the
- * layer copied our response's property descriptors, as observeResponse
- * does): then its headers are the call's and there is nothing to copy —
- * and reading them to find out would make them.
- */
-function keepsCallGetter(res: object, call: DirectCall, getter: CallGetter): boolean {
-  return (
-    (res as { [callKey]?: DirectCall })[callKey] === call &&
-    Object.getOwnPropertyDescriptor(res, getter.name)?.get === getter.descriptor.get
-  );
-}
-
-/**
  * `o` with own, enumerable getters that read `o[callKey]` (a request's
  * signal, a response's headers), so they are made only when read. Own properties,
  * as Connect's: interceptors spread requests and responses, which copies
@@ -301,8 +288,8 @@ export async function invokeUnary(
   };
   const res = await chain(last, interceptors)(request);
   if (res !== response) {
-    if (!keepsCallGetter(res, call, headerOfCall)) copyHeaders(res.header, call.responseHeader);
-    if (!keepsCallGetter(res, call, trailerOfCall)) copyHeaders(res.trailer, call.responseTrailer);
+    copyHeaders(res.header, call.responseHeader);
+    copyHeaders(res.trailer, call.responseTrailer);
   }
   return res.message;
 }
@@ -374,15 +361,11 @@ export async function invokeStream(
     return response;
   };
   const res = await chain(last, interceptors)(request);
-  if (res !== response && !keepsCallGetter(res, call, headerOfCall)) {
-    copyHeaders(res.header, call.responseHeader);
-  }
+  if (res !== response) copyHeaders(res.header, call.responseHeader);
   return {
     messages: res.message as AsyncIterable<unknown>,
     finish: () => {
-      if (res !== response && !keepsCallGetter(res, call, trailerOfCall)) {
-        copyHeaders(res.trailer, call.responseTrailer);
-      }
+      if (res !== response) copyHeaders(res.trailer, call.responseTrailer);
     },
   };
 }

@@ -1,4 +1,4 @@
-import type { Interceptor } from "@connectrpc/connect";
+import { ConnectError, type Interceptor } from "@connectrpc/connect";
 import { errorFlavourOf, toConnectError } from "./errors.js";
 import { observeResponse } from "./observe-stream.js";
 
@@ -12,8 +12,11 @@ import { observeResponse } from "./observe-stream.js";
  */
 export const errorInterceptor: Interceptor = (next) => async (req) => {
   // The flavour is looked up only on failure: the success path stays as cheap as before.
+  // (A ConnectError — a stream whose client went away ends with one — needs no lookup.)
   const map = (err: unknown) =>
-    toConnectError(err, errorFlavourOf(req.service.typeName, req.method.name));
+    err instanceof ConnectError
+      ? err
+      : toConnectError(err, errorFlavourOf(req.service.typeName, req.method.name));
   let res: Awaited<ReturnType<typeof next>>;
   try {
     res = await next(req);

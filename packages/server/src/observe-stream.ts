@@ -49,27 +49,24 @@ export function observeStream<T>(
 
 /**
  * `res` with its message stream read through `observer`: what a layer
- * returns for a streaming response.
+ * returns for a streaming response. It is `res` itself, its `message`
+ * replaced — a response object belongs to its one call.
  *
  * Why not `{ ...res, message }`: a spread reads every property, and the
  * direct gRPC paths give responses headers and trailers that are made only
- * when first read (direct-call.ts) — a spread built two Fetch Headers per
- * stream that nobody then looked at. Copying the property descriptors keeps
- * such getters getters; on Connect's own responses (plain values) it is the
- * same as the spread.
+ * when first read (direct-call.ts) — the spread built two Fetch Headers per
+ * stream that nobody then looked at. Copying the property descriptors
+ * instead keeps the getters unread but cost more than the Headers did (a
+ * dictionary-mode object per layer per stream). A response whose `message`
+ * cannot be written is copied with a spread.
  */
 export function observeResponse<R extends { readonly message: AsyncIterable<unknown> }>(
   res: R,
   observer: StreamObserver,
 ): R {
-  const out = Object.defineProperties({}, Object.getOwnPropertyDescriptors(res)) as {
-    message: AsyncIterable<unknown>;
-  };
-  Object.defineProperty(out, "message", {
-    value: observeStream(res.message, observer),
-    enumerable: true,
-    writable: true,
-    configurable: true,
-  });
-  return out as unknown as R;
+  const message = observeStream(res.message, observer);
+  const own = Object.getOwnPropertyDescriptor(res, "message");
+  if (own?.writable !== true) return { ...res, message };
+  (res as { message: AsyncIterable<unknown> }).message = message;
+  return res;
 }

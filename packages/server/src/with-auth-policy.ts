@@ -75,11 +75,69 @@ export function withAuthPolicy<T extends object>(
             check(req, hctx);
             return m.call(impl, req, hctx);
           }
-        : async function* (req, hctx) {
-            if (jwt) await verifyCallerToken(ctx, hctx);
-            check(req, hctx);
-            yield* m.call(impl, req, hctx);
-          };
+        : (req, hctx) =>
+            afterCheck(
+              async () => {
+                if (jwt) await verifyCallerToken(ctx, hctx);
+                check(req, hctx);
+              },
+              () => m.call(impl, req, hctx),
+            );
   }
   return out as T;
+}
+
+const finished = Object.freeze({ done: true as const, value: undefined });
+
+/**
+ * The stream `open()` answers, opened on the first `next()` once `check`
+ * has passed — what `async function* () { await check(); yield* open() }`
+ * does, a refusal failing the first read, but without a generator
+ * resumption (and its promise turns) per message: after the check, `next()`
+ * is the inner stream's own. A stream closed before it was opened is never
+ * opened.
+ */
+export function afterCheck<T>(
+  check: () => Promise<void>,
+  open: () => AsyncIterable<T>,
+): AsyncIterable<T> {
+  return {
+    [Symbol.asyncIterator]() {
+      let inner: AsyncIterator<T> | undefined;
+      let closed = false;
+      let opening: Promise<AsyncIterator<T> | undefined> | undefined;
+      const begin = () => {
+        opening ??= check().then(
+          () => {
+            if (closed) return undefined;
+            inner = open()[Symbol.asyncIterator]();
+            return inner;
+          },
+          (error: unknown) => {
+            closed = true;
+            throw error;
+          },
+        );
+        return opening;
+      };
+      const done = () => Promise.resolve(finished as IteratorResult<T>);
+      return {
+        next() {
+          if (inner !== undefined) return inner.next();
+          if (closed) return done();
+          return begin().then((it) => (it === undefined ? finished : it.next()));
+        },
+        return(value?: unknown) {
+          closed = true;
+          if (inner === undefined) return done();
+          return inner.return?.(value as never) ?? done();
+        },
+        throw(error?: unknown) {
+          closed = true;
+          if (inner?.throw === undefined) return Promise.reject(error);
+          return inner.throw(error);
+        },
+      };
+    },
+  };
 }
