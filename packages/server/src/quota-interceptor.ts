@@ -1,5 +1,5 @@
 import { AlarmType, errNoSpace, nestedTxns, type TxnRequest } from "@conclave/core";
-import type { Interceptor } from "@connectrpc/connect";
+import type { Interceptor, StreamResponse, UnaryRequest, UnaryResponse } from "@connectrpc/connect";
 import type { ServerContext } from "./server-context.js";
 
 /** etcd's leaseOverhead in its cost of a LeaseGrant. */
@@ -39,8 +39,14 @@ function txnPutBytes(txn: TxnRequest): { bytes: number; puts: boolean } {
  * (etcd's go through its client and are).
  */
 export function createQuotaInterceptor(ctx: ServerContext): Interceptor {
-  return (next) => async (req) => {
-    if (req.stream) return next(req);
+  // Streams pass straight through: no async frame or promise of this layer
+  // per stream (clientv3 opens one per KeepAliveOnce and per Watch).
+  return (next) => (req) => (req.stream ? next(req) : admit(req, next));
+
+  async function admit(
+    req: UnaryRequest,
+    next: (req: UnaryRequest) => Promise<UnaryResponse | StreamResponse>,
+  ): Promise<UnaryResponse | StreamResponse> {
     let cost: number | undefined;
     let capped = false;
     const path = `${req.service.typeName}/${req.method.name}`;
@@ -63,5 +69,5 @@ export function createQuotaInterceptor(ctx: ServerContext): Interceptor {
       throw errNoSpace;
     }
     return next(req);
-  };
+  }
 }
