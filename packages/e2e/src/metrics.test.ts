@@ -226,10 +226,13 @@ function suite(name: string, start: () => Promise<RunningServer>) {
         "etcd_disk_wal_fsync_duration_seconds",
       ]) {
         // Seven single puts ran one after another (each etcdctl or curl run
-        // started after the last one returned): one commit each at least. The
-        // other writes may share a group commit with each other (a CI run on
-        // a loaded machine counted 9 in all, a quiet one 11 or more).
-        assert.ok(delta(`${h}_count`) >= 7, `${h}_count grew by ${delta(`${h}_count`)}`);
+        // started after the last one returned): one WAL write each at least.
+        // The other writes may share a group commit with each other (a CI run
+        // on a loaded machine counted 9 in all, a quiet one 11 or more). The
+        // backend (bbolt, LMDB) takes what gathered every 100 ms, in one
+        // transaction: puts closer together than that share one.
+        const least = h === "etcd_disk_wal_fsync_duration_seconds" ? 7 : 1;
+        assert.ok(delta(`${h}_count`) >= least, `${h}_count grew by ${delta(`${h}_count`)}`);
         assert.ok(delta(`${h}_sum`) > 0, `${h}_sum`);
         const buckets = [...last.keys()].filter((k) => k.startsWith(`${h}_bucket{`));
         assert.deepEqual(

@@ -195,9 +195,8 @@ export function createMetrics(ctx: ServerContext): Metrics {
   storeCounter("etcd_mvcc_delete_total", "Total number of deletes seen by this member.", "deletes");
   storeCounter("etcd_mvcc_txn_total", "Total number of txns seen by this member.", "txns");
 
-  // LMDB has no write-ahead log: a commit writes the B+tree pages and syncs
-  // the data file, which is both what etcd's backend commit (bbolt) and its
-  // WAL fsync time. So one observation per LMDB transaction goes to both.
+  // The backend times its log's batches (etcd's WAL fsync) and its store's
+  // transactions (etcd's bbolt commit) apart.
   const diskHistogram = (name: string, help: string) =>
     new Histogram({ name, help, buckets: [...etcdDiskBuckets], registers: [registry] });
   const backendCommit = diskHistogram(
@@ -208,9 +207,8 @@ export function createMetrics(ctx: ServerContext): Metrics {
     "etcd_disk_wal_fsync_duration_seconds",
     "The latency distributions of fsync called by WAL.",
   );
-  ctx.store.backend.onCommitDuration((seconds) => {
-    backendCommit.observe(seconds);
-    walFsync.observe(seconds);
+  ctx.store.backend.onCommitDuration((seconds, stage) => {
+    (stage === "log" ? walFsync : backendCommit).observe(seconds);
   });
 
   const traffic: ClientTraffic = { receivedBytes: 0, sentBytes: 0 };

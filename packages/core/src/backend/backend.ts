@@ -37,13 +37,14 @@ export interface Backend {
   /** Writes (value set) and deletes (value undefined) atomically and durably. */
   commit(ops: readonly BackendOp[]): Promise<void>;
   /**
-   * Calls `listener` once per transaction the backend made durable — one
-   * per group commit, however many `commit` calls it carried — with how
-   * long it took in seconds, from the start of the transaction until it was
-   * synced and reported back (etcd's disk latency histograms). A backend
-   * without a disk (the in-memory one) never calls it. Returns unsubscribe.
+   * Calls `listener` once per durable write to the disk, with how long it
+   * took in seconds and which `stage` it was (etcd's disk latency
+   * histograms): `"log"` for a batch of commits made durable in a
+   * write-ahead log (etcd's WAL fsync), `"store"` for a transaction of the
+   * store's own file synced (etcd's backend commit). A backend without a
+   * disk (the in-memory one) never calls it. Returns unsubscribe.
    */
-  onCommitDuration(listener: (seconds: number) => void): () => void;
+  onCommitDuration(listener: (seconds: number, stage: CommitStage) => void): () => void;
   /** Bytes the backend occupies on its medium (etcd's db size). */
   sizeBytes(): number;
   /** Bytes holding live data (etcd's db size in use); equals sizeBytes when unknown. */
@@ -63,6 +64,9 @@ export interface Backend {
   /** Waits for in-flight commits and releases the medium. */
   close(): Promise<void>;
 }
+
+/** Which write {@link Backend.onCommitDuration} times. */
+export type CommitStage = "log" | "store";
 
 export interface BackendEntry {
   key: Uint8Array;

@@ -1,0 +1,150 @@
+import assert from "node:assert/strict";
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { openWriteAheadLog } from "./write-ahead-log.js";
+
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+function logPath() {
+  const d = mkdtempSync(join(tmpdir(), "conclave-wal-"));
+  dirs.push(d);
+  return join(d, "test.wal");
+}
+const payload = (i: number, size = 8) => new Uint8Array(size).fill(i % 251);
+const seqs = (log: { recovered: readonly { seq: number }[] }) => log.recovered.map((r) => r.seq);
+
+describe("write-ahead log", () => {
+  it("gives back what was appended, in order, after reopening", async () => {
+    const path = logPath();
+    const log = openWriteAheadLog({ path, capacity: 64 * 1024 });
+    assert.deepEqual(seqs(log), []);
+    log.reset(7);
+    // One turn: one batch; then one more batch.
+    await Promise.all([7, 8, 9].map((i) => log.append(i, payload(i))));
+    await log.append(10, payload(10, 3000));
+    await log.close();
+    const again = openWriteAheadLog({ path, capacity: 64 * 1024 });
+    assert.deepEqual(seqs(again), [7, 8, 9, 10]);
+    assert.deepEqual(again.recovered[3]?.payload, payload(10, 3000));
+    await again.close();
+  });
+
+  it("refuses a sequence number out of order", async () => {
+    const log = openWriteAheadLog({ path: logPath(), capacity: 64 * 1024 });
+    log.reset(1);
+    await log.append(1, payload(1));
+    await assert.rejects(log.append(3, payload(3)), /record 3 after 1/);
+    await log.close();
+  });
+
+  it("ends at a torn record: its CRC fails, and nothing after it counts", async () => {
+    const path = logPath();
+    const log = openWriteAheadLog({ path, capacity: 64 * 1024 });
+    log.reset(1);
+    for (let i = 1; i <= 3; i++) await log.append(i, payload(i));
+    await log.close();
+    // Flip a payload byte of record 2 (header 4096, records of 16 + 8 bytes).
+    const fd = openSync(path, "r+");
+    const at = 4096 + 24 + 16 + 3;
+    const byte = Buffer.alloc(1);
+    readSync(fd, byte, 0, 1, at);
+    byte[0] = (byte[0] as number) ^ 0xff;
+    writeSync(fd, byte, 0, 1, at);
+    closeSync(fd);
+    const again = openWriteAheadLog({ path, capacity: 64 * 1024 });
+    assert.deepEqual(seqs(again), [1]);
+    await again.close();
+  });
+
+  it("after a reset, the records before it are gone for good", async () => {
+    const path = logPath();
+    const log = openWriteAheadLog({ path, capacity: 64 * 1024 });
+    log.reset(1);
+    for (let i = 1; i <= 5; i++) await log.append(i, payload(i));
+    await log.close();
+    const second = openWriteAheadLog({ path, capacity: 64 * 1024 });
+    assert.deepEqual(seqs(second), [1, 2, 3, 4, 5]);
+    second.reset(6);
+    await second.append(6, payload(6));
+    await second.close();
+    // Record 6 overwrote record 1; 2..5 are stale behind it.
+    const third = openWriteAheadLog({ path, capacity: 64 * 1024 });
+    assert.deepEqual(seqs(third), [6]);
+    await third.close();
+  });
+
+  it("starts over at its head once what it holds is checkpointed, in the same file", async () => {
+    const path = logPath();
+    const capacity = 16 * 1024;
+    const log = openWriteAheadLog({ path, capacity });
+    log.reset(1);
+    for (let i = 1; i <= 200; i++) {
+      await log.append(i, payload(i, 200));
+      log.checkpoint(i);
+    }
+    await log.close();
+    assert.equal(statSync(path).size, capacity, "the file did not grow");
+    const again = openWriteAheadLog({ path, capacity });
+    const found = seqs(again);
+    assert.ok(found.length > 0 && found.length < 200, `${found.length} records`);
+    assert.equal(found.at(-1), 200);
+    await again.close();
+  });
+
+  it("holds an append while full of records not yet checkpointed", async () => {
+    const path = logPath();
+    const capacity = 16 * 1024;
+    let full = 0;
+    const log = openWriteAheadLog({ path, capacity, onFull: () => full++ });
+    log.reset(1);
+    // 12 KiB of records fill what follows the 4 KiB header.
+    for (let i = 1; i <= 3; i++) await log.append(i, payload(i, 4000));
+    let done = false;
+    const fourth = log.append(4, payload(4, 4000)).then(() => {
+      done = true;
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(done, false, "written over records the store still needed");
+    assert.ok(full >= 1, "the store was not told to take the records");
+    assert.equal(log.waiting, true);
+    log.checkpoint(3);
+    await fourth;
+    assert.equal(log.waiting, false);
+    await log.close();
+    const again = openWriteAheadLog({ path, capacity });
+    assert.deepEqual(seqs(again), [4]);
+    await again.close();
+  });
+
+  it("grows for a batch larger than the file", async () => {
+    const path = logPath();
+    const log = openWriteAheadLog({ path, capacity: 16 * 1024 });
+    log.reset(1);
+    await log.append(1, payload(1, 100 * 1024));
+    await log.close();
+    assert.ok(statSync(path).size >= 100 * 1024);
+    const again = openWriteAheadLog({ path, capacity: 16 * 1024 });
+    assert.deepEqual(seqs(again), [1]);
+    assert.equal(again.recovered[0]?.payload.length, 100 * 1024);
+    await again.close();
+  });
+
+  it("reports each batch's write once", async () => {
+    const seen: number[] = [];
+    const log = openWriteAheadLog({
+      path: logPath(),
+      capacity: 64 * 1024,
+      onSync: (s) => seen.push(s),
+    });
+    log.reset(1);
+    await Promise.all([1, 2, 3].map((i) => log.append(i, payload(i))));
+    await log.append(4, payload(4));
+    assert.equal(seen.length, 2);
+    assert.ok(seen.every((s) => s >= 0 && s < 60));
+    await log.close();
+  });
+});

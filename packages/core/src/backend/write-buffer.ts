@@ -1,0 +1,192 @@
+import type { BackendEntry, BackendOp } from "./backend.js";
+
+/** A key's value in a buffer: its bytes, or undefined where a write deleted it. */
+interface Buffered {
+  key: Uint8Array;
+  value: Uint8Array | undefined;
+}
+
+/**
+ * Writes acknowledged (their log record is on disk) but not yet in the
+ * store's own file, which reads must see — etcd's `txWriteBuffer`, read
+ * before bbolt. One generation gathers new writes; older generations are
+ * being written to the store; a generation is dropped once the store has
+ * it durably. Keys are bucket → key (as a binary string) → latest value.
+ */
+export class WriteBuffer {
+  /** The sequence number of the last commit in this generation (0: none). */
+  lastSeq = 0;
+  /** Bytes of keys and values this generation took (overwritten ones too): what it may add to the store's file. */
+  bytes = 0;
+  private readonly buckets = new Map<string, Map<string, Buffered>>();
+  private entryCount = 0;
+
+  get size(): number {
+    return this.entryCount;
+  }
+
+  /** Takes the writes of one commit, later ones over earlier ones. */
+  add(ops: readonly BackendOp[], seq: number): void {
+    for (const op of ops) {
+      let bucket = this.buckets.get(op.bucket);
+      if (bucket === undefined) {
+        bucket = new Map();
+        this.buckets.set(op.bucket, bucket);
+      }
+      const k = keyString(op.key);
+      if (!bucket.has(k)) this.entryCount++;
+      bucket.set(k, { key: op.key, value: op.value });
+      this.bytes += op.key.length + (op.value?.length ?? 0);
+    }
+    this.lastSeq = seq;
+  }
+
+  /** The buffered value of `key`: `null` if not buffered, undefined if deleted. */
+  get(bucket: string, key: Uint8Array): Uint8Array | undefined | null {
+    const b = this.buckets.get(bucket);
+    if (b === undefined) return null;
+    const hit = b.get(keyString(key));
+    return hit === undefined ? null : hit.value;
+  }
+
+  /** Whether anything of `bucket` is buffered. */
+  has(bucket: string): boolean {
+    return this.buckets.has(bucket);
+  }
+
+  /** The buffered entries of `bucket` with `start <= key < end`, into `into` (later generations after). */
+  collect(
+    bucket: string,
+    start: Uint8Array | undefined,
+    end: Uint8Array | undefined,
+    into: Map<string, Buffered>,
+  ): void {
+    const b = this.buckets.get(bucket);
+    if (b === undefined) return;
+    for (const [k, e] of b) {
+      if (start !== undefined && compareBytes(e.key, start) < 0) continue;
+      if (end !== undefined && compareBytes(e.key, end) >= 0) continue;
+      into.set(k, e);
+    }
+  }
+
+  /** Every buffered write as backend operations, for the store's transaction. */
+  ops(): BackendOp[] {
+    const out: BackendOp[] = [];
+    for (const [bucket, b] of this.buckets) {
+      for (const e of b.values()) out.push({ bucket, key: e.key, value: e.value });
+    }
+    return out;
+  }
+}
+
+/**
+ * `stored` (the store's entries of a range, ascending) with the buffered
+ * writes of `generations` (oldest first) laid over it: a buffered value
+ * replaces the stored one, a buffered delete hides it, buffered new keys
+ * appear in order.
+ */
+export function* overlayRange(
+  generations: readonly WriteBuffer[],
+  bucket: string,
+  start: Uint8Array | undefined,
+  end: Uint8Array | undefined,
+  stored: Iterable<BackendEntry>,
+): Iterable<BackendEntry> {
+  const latest = new Map<string, Buffered>();
+  for (const g of generations) g.collect(bucket, start, end, latest);
+  if (latest.size === 0) {
+    yield* stored;
+    return;
+  }
+  const buffered = [...latest.values()].sort((a, b) => compareBytes(a.key, b.key));
+  let i = 0;
+  for (const entry of stored) {
+    while (i < buffered.length && compareBytes((buffered[i] as Buffered).key, entry.key) < 0) {
+      const b = buffered[i++] as Buffered;
+      if (b.value !== undefined) yield { key: b.key, value: b.value };
+    }
+    if (i < buffered.length && compareBytes((buffered[i] as Buffered).key, entry.key) === 0) {
+      const b = buffered[i++] as Buffered;
+      if (b.value !== undefined) yield { key: b.key, value: b.value };
+      continue;
+    }
+    yield entry;
+  }
+  for (; i < buffered.length; i++) {
+    const b = buffered[i] as Buffered;
+    if (b.value !== undefined) yield { key: b.key, value: b.value };
+  }
+}
+
+/** A key as a map key: one char per byte. */
+function keyString(key: Uint8Array): string {
+  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("latin1");
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  return Buffer.compare(
+    Buffer.from(a.buffer, a.byteOffset, a.byteLength),
+    Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+  );
+}
+
+/**
+ * The writes of one commit as a log record's payload:
+ * `[u32 count]` then per write `[u8 bucket length][bucket][u32 key length][key][u32 value length + 1, 0 for a delete][value]`.
+ */
+export function encodeOps(ops: readonly BackendOp[]): Uint8Array {
+  let size = 4;
+  const names: Buffer[] = [];
+  for (const op of ops) {
+    const name = Buffer.from(op.bucket, "utf8");
+    names.push(name);
+    size += 1 + name.length + 4 + op.key.length + 4 + (op.value?.length ?? 0);
+  }
+  const out = Buffer.allocUnsafe(size);
+  let at = out.writeUInt32LE(ops.length, 0);
+  ops.forEach((op, i) => {
+    const name = names[i] as Buffer;
+    at = out.writeUInt8(name.length, at);
+    out.set(name, at);
+    at += name.length;
+    at = out.writeUInt32LE(op.key.length, at);
+    out.set(op.key, at);
+    at += op.key.length;
+    if (op.value === undefined) {
+      at = out.writeUInt32LE(0, at);
+    } else {
+      at = out.writeUInt32LE(op.value.length + 1, at);
+      out.set(op.value, at);
+      at += op.value.length;
+    }
+  });
+  return out;
+}
+
+/** The writes of a payload made by {@link encodeOps}. Throws on a malformed one. */
+export function decodeOps(payload: Uint8Array): BackendOp[] {
+  const b = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+  const count = b.readUInt32LE(0);
+  let at = 4;
+  const ops: BackendOp[] = [];
+  const take = (n: number) => {
+    if (at + n > b.length) throw new Error("write-ahead log: malformed record");
+    const v = new Uint8Array(b.subarray(at, at + n));
+    at += n;
+    return v;
+  };
+  for (let i = 0; i < count; i++) {
+    const nameLength = b.readUInt8(at);
+    at += 1;
+    const bucket = Buffer.from(take(nameLength)).toString("utf8");
+    const keyLength = b.readUInt32LE(at);
+    at += 4;
+    const key = take(keyLength);
+    const valueLength = b.readUInt32LE(at);
+    at += 4;
+    const value = valueLength === 0 ? undefined : take(valueLength - 1);
+    ops.push({ bucket, key, value });
+  }
+  return ops;
+}
