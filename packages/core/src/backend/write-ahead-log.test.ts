@@ -148,3 +148,17 @@ describe("write-ahead log", () => {
     await log.close();
   });
 });
+
+describe("write-ahead log damage", () => {
+  it("refuses a log whose header is damaged, naming the file", async () => {
+    const path = logPath();
+    await openWriteAheadLog({ path, capacity: 64 * 1024 }).close();
+    const fd = openSync(path, "r+");
+    writeSync(fd, Buffer.from([0xff]), 0, 1, 9);
+    closeSync(fd);
+    assert.throws(
+      () => openWriteAheadLog({ path, capacity: 64 * 1024 }),
+      (e: Error) => e.message.includes(path) && /header is damaged/.test(e.message),
+    );
+  });
+});

@@ -113,7 +113,7 @@ export function openWriteAheadLog(options: WriteAheadLogOptions): WriteAheadLog 
   // sync in one system call, on one thread-pool thread.
   const fd = openSync(path, constants.O_RDWR | constants.O_DSYNC);
   let size = fstatSync(fd).size;
-  const found = readLog(fd, size);
+  const found = readLog(fd, size, path);
   const recovered = found.records;
   /** Where the next record goes. */
   let position = found.end;
@@ -308,14 +308,21 @@ function growFile(fd: number, bytes: number): void {
  * each one's successor, until a record is torn (short, or its CRC fails) or
  * stale (a sequence number from before the log last started over).
  */
-function readLog(fd: number, size: number): { records: LogRecord[]; end: number; next: number } {
+function readLog(
+  fd: number,
+  size: number,
+  path: string,
+): { records: LogRecord[]; end: number; next: number } {
   const h = Buffer.alloc(headerBytes);
   readSync(fd, h, 0, headerBytes, 0);
   if (h.readUInt32LE(0) !== magic || h.readUInt32LE(16) !== crc32(h.subarray(0, 16))) {
-    throw new Error("write-ahead log: bad header");
+    // Only a crash in the middle of rewriting the header's first sector
+    // could tear it, and sector writes are atomic: this is damage, and
+    // acknowledged writes may be behind it. Refuse rather than guess.
+    throw new Error(`${path}: not a Conclave write-ahead log (its header is damaged)`);
   }
   if (h.readUInt32LE(4) !== version) {
-    throw new Error(`write-ahead log: version ${h.readUInt32LE(4)}, not ${version}`);
+    throw new Error(`${path}: write-ahead log version ${h.readUInt32LE(4)}, not ${version}`);
   }
   const first = readSeq(h, 8);
   const records: LogRecord[] = [];
