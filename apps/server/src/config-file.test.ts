@@ -66,7 +66,7 @@ describe("config file", () => {
     assert.deepEqual(fromFile.autoCompaction, { mode: "revision", retention: 500, text: "500" });
     assert.ok(
       fromFile.warnings.includes(
-        `snapshot-count in ${path} has no effect: Conclave has no Raft peers, WAL or snapshots to tune`,
+        `snapshot-count in ${path} has no effect: Conclave has no Raft peers, or Raft WAL files and snapshots to tune`,
       ),
       fromFile.warnings.join("\n"),
     );

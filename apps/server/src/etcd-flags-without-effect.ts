@@ -11,18 +11,17 @@ export interface FlagWithoutEffect {
   why: string;
 }
 
-const noRaft = "Conclave has no Raft peers, WAL or snapshots to tune";
+const noRaft = "Conclave has no Raft peers, or Raft WAL files and snapshots to tune";
 const noPeers = "Conclave has no peer traffic to secure";
 const noV2 = "the v2 API is not served";
 const logs = "Conclave logs JSON lines to standard output (pino)";
-const lmdb = "LMDB commits every group of concurrent writes in one transaction; there is no bbolt";
+const lmdb = "there is no bbolt: the store is LMDB";
 const noProxy = "Conclave does not run as an etcd v2 proxy";
 const noDiscovery =
   "there is no cluster to discover: every member serves alone or shares PostgreSQL";
 const oneCopy = "one copy of the data: nothing to compare it with";
 
 export const etcdFlagsWithoutEffect: Readonly<Record<string, FlagWithoutEffect>> = {
-  "wal-dir": { why: noRaft },
   "snapshot-count": { why: noRaft },
   "heartbeat-interval": { why: noRaft },
   "election-timeout": { why: noRaft },
@@ -53,8 +52,6 @@ export const etcdFlagsWithoutEffect: Readonly<Record<string, FlagWithoutEffect>>
   logger: { why: logs },
   "log-outputs": { why: logs },
   "log-package-levels": { why: `${logs}; set --log-level` },
-  "backend-batch-interval": { why: lmdb },
-  "backend-batch-limit": { why: lmdb },
   "experimental-backend-bbolt-freelist-type": { why: lmdb },
   "enable-pprof": { boolean: true, why: "there is no Go profiler: profile with node --cpu-prof" },
   metrics: { why: "/metrics always serves the same series" },

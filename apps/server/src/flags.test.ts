@@ -121,6 +121,26 @@ const validCases: ValidCase[] = [
     want: { name: "n1", dataDir: "/var/lib/c", maxRequestBytes: 1_048_576 },
   },
   {
+    name: "--wal-dir: the log in a directory of its own; empty, beside the data (etcd's default)",
+    argv: ["--data-dir=/var/lib/c", "--wal-dir=/fast/wal"],
+    want: { dataDir: "/var/lib/c", walDir: "/fast/wal" },
+  },
+  {
+    name: "--wal-dir empty",
+    argv: ["--wal-dir="],
+    want: {},
+  },
+  {
+    name: "etcd's backend batch flags: how long and how many writes gather for LMDB",
+    argv: ["--backend-batch-interval=10ms", "--backend-batch-limit=500"],
+    want: { backendBatch: { intervalMs: 10, limit: 500 } },
+  },
+  {
+    name: "backend batch flags at 0: etcd's defaults",
+    argv: ["--backend-batch-interval=0", "--backend-batch-limit=0"],
+    want: {},
+  },
+  {
     name: "a single dash, as Go's flag package allows",
     argv: ["-name", "n1", "-log-level=warn"],
     want: { name: "n1", dataDir: "n1.conclave", logLevel: "warn" },
@@ -231,8 +251,8 @@ const validCases: ValidCase[] = [
       },
       warnings: [
         "--listen-peer-urls has no effect: Conclave has no peer traffic to secure",
-        "--snapshot-count has no effect: Conclave has no Raft peers, WAL or snapshots to tune",
-        "--pre-vote has no effect: Conclave has no Raft peers, WAL or snapshots to tune",
+        "--snapshot-count has no effect: Conclave has no Raft peers, or Raft WAL files and snapshots to tune",
+        "--pre-vote has no effect: Conclave has no Raft peers, or Raft WAL files and snapshots to tune",
         "--enable-v2 has no effect: the v2 API is not served",
         "--logger has no effect: Conclave logs JSON lines to standard output (pino)",
         "ETCD_INITIAL_CLUSTER_STATE has no effect: there is no cluster to discover: every member serves alone or shares PostgreSQL",
@@ -512,6 +532,11 @@ const errorCases: ErrorCase[] = [
   },
   { name: "empty name", argv: ["--name="], error: /--name must not be empty/ },
   { name: "empty data dir", argv: ["--data-dir="], error: /--data-dir must not be empty/ },
+  {
+    name: "a batch interval without a unit",
+    argv: ["--backend-batch-interval=10"],
+    error: /invalid value "10" for --backend-batch-interval: expected a duration such as 100ms/,
+  },
   { name: "bad boolean", argv: ["--help=yes"], error: /invalid boolean value "yes" for --help/ },
   {
     name: "--name missing from --initial-cluster (etcd refuses it too)",

@@ -47,6 +47,18 @@ export interface ConclaveConfig {
   /** `--data-dir`: where data is stored. Default `${name}.conclave`, relative to the working directory. */
   dataDir: string;
   /**
+   * `--wal-dir`: where the embedded store's write-ahead log lives (e.g. a
+   * faster disk of its own). Default the data dir.
+   */
+  walDir?: string;
+  /**
+   * `--backend-batch-interval` and `--backend-batch-limit`: how long, and
+   * for how many writes, acknowledged writes gather before the embedded
+   * store takes them in one transaction. Absent (or 0): etcd's 100 ms and
+   * 10000.
+   */
+  backendBatch?: { intervalMs?: number; limit?: number };
+  /**
    * `--storage` (`ETCD_STORAGE`): a `postgres://` URL makes this process one
    * of N replicas over that database (docs/replicas.md); unset, the embedded
    * store in `dataDir`.
@@ -195,6 +207,21 @@ const flagSpecs = {
   "data-dir": {
     valueName: "path",
     description: 'Path to the data directory. (default "<name>.conclave")',
+  },
+  "wal-dir": {
+    valueName: "path",
+    description:
+      "Path to a dedicated directory for the write-ahead log (each acknowledged write waits for its write there). (default: the data directory)",
+  },
+  "backend-batch-interval": {
+    valueName: "duration",
+    description:
+      "BackendBatchInterval is the maximum time before commit the backend transaction. (default 100ms)",
+  },
+  "backend-batch-limit": {
+    valueName: "int",
+    description:
+      "BackendBatchLimit is the maximum operations before commit the backend transaction. (default 10000)",
   },
   storage: {
     valueName: "url",
@@ -497,6 +524,9 @@ export function parseFlags(
   const dataDirFlag = get("data-dir");
   const dataDir = dataDirFlag?.value ?? `${name}.conclave`;
   if (dataDir === "") throw new FlagError("--data-dir must not be empty");
+  // etcd's default is "" too: the log beside the data.
+  const walDir = get("wal-dir")?.value || undefined;
+  const backendBatch = parseBackendBatch(get("backend-batch-interval"), get("backend-batch-limit"));
 
   const storageFlag = get("storage");
   const storage = storageFlag?.value;
@@ -686,6 +716,8 @@ export function parseFlags(
   return {
     name,
     dataDir,
+    ...(walDir !== undefined && { walDir }),
+    ...(backendBatch !== undefined && { backendBatch }),
     ...(storage !== undefined && { storage }),
     listenClientUrls,
     advertiseClientUrls,
@@ -807,6 +839,26 @@ function parseBoolean(source: string, value: string): boolean {
 /** A path flag's value; an empty one (`--cert-file=`) counts as not given, as in etcd. */
 function nonEmpty(flag: { value: string } | undefined): string | undefined {
   return flag === undefined || flag.value === "" ? undefined : flag.value;
+}
+
+/** etcd's backend batch flags; 0 (or absent) is etcd's default for each. */
+function parseBackendBatch(
+  interval: { value: string; source: string } | undefined,
+  limit: { value: string; source: string } | undefined,
+): { intervalMs?: number; limit?: number } | undefined {
+  let intervalMs: number | undefined;
+  if (interval !== undefined) {
+    const ms = interval.value === "0" ? 0 : parseGoDuration(interval.value);
+    if (ms === undefined || ms < 0) {
+      throw new FlagError(
+        `invalid value "${interval.value}" for ${interval.source}: expected a duration such as 100ms`,
+      );
+    }
+    if (ms > 0) intervalMs = ms;
+  }
+  const n = limit === undefined ? 0 : parseInteger(limit.value, limit.source, 0, 2 ** 31 - 1);
+  if (intervalMs === undefined && n === 0) return undefined;
+  return { ...(intervalMs !== undefined && { intervalMs }), ...(n > 0 && { limit: n }) };
 }
 
 function parseInteger(value: string, source: string, min: number, max: number): number {

@@ -151,6 +151,8 @@ async function main(): Promise<void> {
     config.storage === undefined
       ? await openServerContext({
           dataDir: config.dataDir,
+          ...(config.walDir !== undefined && { walDir: config.walDir }),
+          ...(config.backendBatch !== undefined && { backendBatch: config.backendBatch }),
           initialIds: etcdIdsOf(config.initialCluster),
           ...contextOptions,
         }).catch((err: unknown) => {

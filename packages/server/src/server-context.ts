@@ -74,6 +74,10 @@ export interface ServerContext {
 export interface ServerContextOptions {
   /** Data directory; ":memory:" keeps everything in memory (not durable). */
   dataDir: string;
+  /** Where the store's write-ahead log lives (`--wal-dir`); default `dataDir`. */
+  walDir?: string;
+  /** `--backend-batch-interval` / `--backend-batch-limit` (createLmdbBackend's `batch`). */
+  backendBatch?: { intervalMs?: number; limit?: number };
   /**
    * The member and cluster IDs a new data dir gets: etcd's, derived from
    * its bootstrap flags (etcdIdsOf), so a server started as an etcd would be
@@ -145,7 +149,11 @@ export async function openServerContext(options: ServerContextOptions): Promise<
   const backend =
     options.dataDir === ":memory:"
       ? createMemoryBackend()
-      : createLmdbBackend({ dir: options.dataDir });
+      : createLmdbBackend({
+          dir: options.dataDir,
+          ...(options.walDir !== undefined && { logDir: options.walDir }),
+          ...(options.backendBatch !== undefined && { batch: options.backendBatch }),
+        });
   return assembleServerContext(backend, await loadIds(backend, options.initialIds), options);
 }
 

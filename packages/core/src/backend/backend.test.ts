@@ -299,6 +299,41 @@ describe("lmdb backend write-ahead log", () => {
     await be.close();
   });
 
+  it("keeps its log in a directory of its own (--wal-dir), locked like the data dir", async () => {
+    const dir = tempDir();
+    const logDir = join(tempDir(), "wal");
+    const be = createLmdbBackend({ dir, logDir });
+    assert.ok(existsSync(join(logDir, logFileName)));
+    assert.equal(existsSync(join(dir, logFileName)), false);
+    assert.ok(existsSync(join(logDir, dataDirLockName)));
+    await be.commit([{ bucket: "key", key: b("k"), value: b("v") }]);
+    await be.close();
+    assert.equal(existsSync(join(logDir, dataDirLockName)), false, "released at close");
+    // A record only the log holds is replayed from there.
+    const log = openWriteAheadLog({ path: join(logDir, logFileName) });
+    log.reset(2);
+    await log.append(2, encodeOps([{ bucket: "key", key: b("k"), value: b("logged") }]));
+    await log.close();
+    const again = createLmdbBackend({ dir, logDir });
+    assert.equal(s(again.get("key", b("k")) ?? b("")), "logged");
+    await again.close();
+  });
+
+  it("LMDB takes gathered writes after the batch interval, or at once at the batch limit", async () => {
+    const be = createLmdbBackend({ dir: tempDir(), batch: { intervalMs: 60_000, limit: 3 } });
+    let stored = 0;
+    be.onCommitDuration((_s, stage) => {
+      if (stage === "store") stored++;
+    });
+    for (const k of ["a", "b"]) await be.commit([{ bucket: "key", key: b(k), value: b("v") }]);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(stored, 0, "LMDB took writes before the interval or the limit");
+    await be.commit([{ bucket: "key", key: b("c"), value: b("v") }]);
+    for (let i = 0; i < 100 && stored === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(stored, 1);
+    await be.close();
+  });
+
   it("does not replay records LMDB already holds", async () => {
     const dir = await storedDir();
     // An older record for k, numbered 1, which LMDB already took.

@@ -10,7 +10,7 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { type Database, open, type RootDatabase } from "lmdb";
 import type { Backend, BackendEntry, BackendOp, CommitStage } from "./backend.js";
 import { bucketNames, localBucketNames } from "./backend.js";
@@ -34,6 +34,18 @@ export interface LmdbBackendOptions {
    * the real one.
    */
   create?: boolean;
+  /**
+   * Where the write-ahead log lives (etcd's `--wal-dir`): a directory of its
+   * own, locked as the data dir is. Default `dir`.
+   */
+  logDir?: string;
+  /**
+   * How long acknowledged writes gather before LMDB takes them in one
+   * transaction, and after how many it takes them sooner (etcd's
+   * `--backend-batch-interval` and `--backend-batch-limit`). Default 100 ms
+   * and 10000.
+   */
+  batch?: { intervalMs?: number; limit?: number };
 }
 
 /**
@@ -69,6 +81,19 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
   }
   mkdirSync(dir, { recursive: true });
   const lock = lockDataDir(dir);
+  const batchIntervalMs = options.batch?.intervalMs ?? defaultBatchIntervalMs;
+  const batchLimit = options.batch?.limit ?? defaultBatchLimit;
+  const logDir = options.logDir ?? dir;
+  let logLock: ReturnType<typeof lockDataDir> | undefined;
+  if (resolve(logDir) !== resolve(dir)) {
+    try {
+      mkdirSync(logDir, { recursive: true });
+      logLock = lockDataDir(logDir);
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
+  }
   /** The data file in use: named by the pointer file once a defrag replaced the first one. */
   let file = readCurrentFile(pointer);
   const openRoot = (name: string): RootDatabase =>
@@ -103,7 +128,7 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
   // Bring LMDB up to the log: apply the records it lacks, in one synced
   // transaction, then start the log over after them.
   const log = openWriteAheadLog({
-    path: join(dir, logFileName),
+    path: join(logDir, logFileName),
     onSync: (seconds) => report(seconds, "log"),
     // The log needs room that only LMDB taking its records gives.
     onFull: () => scheduleStore(true),
@@ -198,7 +223,7 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
   };
   const scheduleStore = (now = false) => {
     if (storing !== undefined) return;
-    const full = now || gathering.size >= storeBatchEntries || gathering.bytes >= storeBatchBytes;
+    const full = now || gathering.size >= batchLimit || gathering.bytes >= storeBatchBytes;
     if (full && storeTimer !== undefined) {
       clearTimeout(storeTimer);
       storeTimer = undefined;
@@ -207,7 +232,7 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
     if (storeScheduled) return;
     storeScheduled = true;
     if (full) setImmediate(store);
-    else storeTimer = setTimeout(store, storeIntervalMs);
+    else storeTimer = setTimeout(store, batchIntervalMs);
   };
   /** Resolves once LMDB holds every write committed before the call. */
   const drain = async () => {
@@ -336,6 +361,7 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
       }
       await log.close();
       await root.close();
+      logLock?.release();
       lock.release();
     },
   };
@@ -363,14 +389,15 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
 
 /**
  * How long acknowledged writes gather before LMDB takes them in one
- * transaction, unless {@link storeBatchEntries} or {@link storeBatchBytes}
- * gathered first: etcd's backend batch interval and limit (100 ms, 10000).
+ * transaction, unless {@link defaultBatchLimit} writes or
+ * {@link storeBatchBytes} gathered first: etcd's backend batch interval and
+ * limit (100 ms, 10000), which `batch` overrides.
  * Why not at once: each LMDB transaction syncs its file, and a sync at the
  * same time as the log's write made that write (what a commit waits for)
  * slower; fewer, larger transactions also cost less CPU per write.
  */
-const storeIntervalMs = 100;
-const storeBatchEntries = 10_000;
+export const defaultBatchIntervalMs = 100;
+export const defaultBatchLimit = 10_000;
 /** A quarter of the log's default size: the log starts over past a quarter once LMDB has what it holds. */
 const storeBatchBytes = 1024 * 1024;
 
