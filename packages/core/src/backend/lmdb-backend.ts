@@ -16,7 +16,7 @@ import type { Backend, BackendEntry, BackendOp, CommitStage } from "./backend.js
 import { bucketNames, localBucketNames } from "./backend.js";
 import { lockDataDir } from "./data-dir-lock.js";
 import { type LogRecord, openWriteAheadLog } from "./write-ahead-log.js";
-import { decodeOps, encodeOps, overlayRange, WriteBuffer } from "./write-buffer.js";
+import { decodeOps, encodeOps, keyString, overlayRange, WriteBuffer } from "./write-buffer.js";
 
 export interface LmdbBackendOptions {
   /** Directory holding the database files; created when missing. */
@@ -158,8 +158,6 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
   /** Acknowledged writes LMDB does not have yet: the gathering generation, then those being written (oldest first). */
   let gathering = new WriteBuffer();
   const writing: WriteBuffer[] = [];
-  /** Newest first, for point reads. */
-  const buffers = () => [gathering, ...writing.slice().reverse()];
   /** The last commit's acknowledgement. */
   let lastAck: Promise<unknown> = Promise.resolve();
   /** The LMDB transaction in flight, if any. */
@@ -250,10 +248,13 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
     kind: "lmdb",
     get(bucket, key) {
       if (gathering.size > 0 || writing.length > 0) {
-        for (const b of buffers()) {
-          const hit = b.get(bucket, key);
-          if (hit !== null) return hit;
+        // Newest first: the gathering generation, then those being written.
+        const k = keyString(key);
+        let hit = gathering.get(bucket, k);
+        for (let i = writing.length - 1; hit === null && i >= 0; i--) {
+          hit = (writing[i] as WriteBuffer).get(bucket, k);
         }
+        if (hit !== null) return hit;
       }
       const v = db(bucket).get(asBuffer(key));
       return v === undefined ? undefined : new Uint8Array(v);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { b, s } from "../test-util.js";
 import type { BackendEntry, BackendOp } from "./backend.js";
-import { decodeOps, encodeOps, overlayRange, WriteBuffer } from "./write-buffer.js";
+import { decodeOps, encodeOps, keyString, overlayRange, WriteBuffer } from "./write-buffer.js";
 
 const put = (key: string, value: string): BackendOp => ({
   bucket: "key",
@@ -76,12 +76,23 @@ describe("write buffer", () => {
     });
   }
 
+  it("orders keys bytewise (0xff after 0x7f), and sees writes added after a range", () => {
+    const g = generation(1, { bucket: "key", key: new Uint8Array([0xff]), value: b("hi") });
+    g.add([{ bucket: "key", key: new Uint8Array([0x7f]), value: b("lo") }], 2);
+    const firstBytes = () =>
+      [...overlayRange([g], "key", undefined, undefined, [])].map((e) => e.key[0]);
+    assert.deepEqual(firstBytes(), [0x7f, 0xff]);
+    g.add([put("a", "1")], 3);
+    assert.deepEqual(firstBytes(), [0x61, 0x7f, 0xff]);
+  });
+
   it("answers a point read: a value, a delete (undefined), or not buffered (null)", () => {
     const g = generation(3, put("a", "1"), del("b"));
-    assert.equal(s(g.get("key", b("a")) as Uint8Array), "1");
-    assert.equal(g.get("key", b("b")), undefined);
-    assert.equal(g.get("key", b("c")), null);
-    assert.equal(g.get("lease", b("a")), null);
+    const k = (t: string) => keyString(b(t));
+    assert.equal(s(g.get("key", k("a")) as Uint8Array), "1");
+    assert.equal(g.get("key", k("b")), undefined);
+    assert.equal(g.get("key", k("c")), null);
+    assert.equal(g.get("lease", k("a")), null);
     assert.equal(g.lastSeq, 3);
     assert.equal(g.size, 2);
   });

@@ -19,6 +19,8 @@ export class WriteBuffer {
   /** Bytes of keys and values this generation took (overwritten ones too): what it may add to the store's file. */
   bytes = 0;
   private readonly buckets = new Map<string, Map<string, Buffered>>();
+  /** Each bucket's entries in key order, made when a range first needs them since the last add. */
+  private sorted: Map<string, Buffered[]> | undefined;
   private entryCount = 0;
 
   get size(): number {
@@ -27,6 +29,7 @@ export class WriteBuffer {
 
   /** Takes the writes of one commit, later ones over earlier ones. */
   add(ops: readonly BackendOp[], seq: number): void {
+    this.sorted = undefined;
     for (const op of ops) {
       let bucket = this.buckets.get(op.bucket);
       if (bucket === undefined) {
@@ -41,11 +44,14 @@ export class WriteBuffer {
     this.lastSeq = seq;
   }
 
-  /** The buffered value of `key`: `null` if not buffered, undefined if deleted. */
-  get(bucket: string, key: Uint8Array): Uint8Array | undefined | null {
+  /**
+   * The buffered value of a key (given as {@link keyString} makes it):
+   * `null` if not buffered, undefined if deleted.
+   */
+  get(bucket: string, key: string): Uint8Array | undefined | null {
     const b = this.buckets.get(bucket);
     if (b === undefined) return null;
-    const hit = b.get(keyString(key));
+    const hit = b.get(key);
     return hit === undefined ? null : hit.value;
   }
 
@@ -63,10 +69,26 @@ export class WriteBuffer {
   ): void {
     const b = this.buckets.get(bucket);
     if (b === undefined) return;
-    for (const [k, e] of b) {
-      if (start !== undefined && compareBytes(e.key, start) < 0) continue;
-      if (end !== undefined && compareBytes(e.key, end) >= 0) continue;
-      into.set(k, e);
+    this.sorted ??= new Map();
+    let entries = this.sorted.get(bucket);
+    if (entries === undefined) {
+      entries = [...b.values()].sort((x, y) => compareBytes(x.key, y.key));
+      this.sorted.set(bucket, entries);
+    }
+    // The first entry at or after `start`, then on until `end`.
+    let lo = 0;
+    let hi = entries.length;
+    if (start !== undefined) {
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (compareBytes((entries[mid] as Buffered).key, start) < 0) lo = mid + 1;
+        else hi = mid;
+      }
+    }
+    for (let i = lo; i < entries.length; i++) {
+      const e = entries[i] as Buffered;
+      if (end !== undefined && compareBytes(e.key, end) >= 0) break;
+      into.set(keyString(e.key), e);
     }
   }
 
@@ -120,15 +142,18 @@ export function* overlayRange(
 }
 
 /** A key as a map key: one char per byte. */
-function keyString(key: Uint8Array): string {
+export function keyString(key: Uint8Array): string {
   return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("latin1");
 }
 
+/** Bytewise order, as LMDB's keys (no Buffer made per comparison). */
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  return Buffer.compare(
-    Buffer.from(a.buffer, a.byteOffset, a.byteLength),
-    Buffer.from(b.buffer, b.byteOffset, b.byteLength),
-  );
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const d = (a[i] as number) - (b[i] as number);
+    if (d !== 0) return d;
+  }
+  return a.length - b.length;
 }
 
 /**
