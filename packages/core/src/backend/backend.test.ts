@@ -24,6 +24,22 @@ function tempDir() {
   return d;
 }
 
+/** A child process running `body` with `createLmdbBackend` imported; its stdout piped. */
+function backendProcess(body: string) {
+  const backend = JSON.stringify(join(import.meta.dirname, "lmdb-backend.ts"));
+  return spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      "--input-type=module",
+      "-e",
+      `import { createLmdbBackend } from ${backend};\n${body}`,
+    ],
+    { cwd: import.meta.dirname, stdio: ["ignore", "pipe", "inherit"] },
+  );
+}
+
 /** The contract every backend keeps, run against each implementation. */
 const factories: Array<[string, () => Backend]> = [
   ["memory", () => createMemoryBackend()],
@@ -107,20 +123,10 @@ describe("lmdb backend for tools that read an existing store", () => {
     await be.commit([{ bucket: "key", key: b("k"), value: b("v") }]);
     await be.close();
     // Another process holding the store as a server does, through this backend.
-    const holder = spawn(
-      process.execPath,
-      [
-        "--import",
-        "tsx",
-        "--input-type=module",
-        "-e",
-        `import { createLmdbBackend } from ${JSON.stringify(join(import.meta.dirname, "lmdb-backend.ts"))};
+    const holder = backendProcess(`
          createLmdbBackend({ dir: ${JSON.stringify(dir)} });
          process.stdout.write("open\\n");
-         setInterval(() => {}, 1000);`,
-      ],
-      { cwd: import.meta.dirname, stdio: ["ignore", "pipe", "inherit"] },
-    );
+         setInterval(() => {}, 1000);`);
     try {
       await once(holder.stdout, "data");
       assert.throws(
@@ -252,23 +258,13 @@ describe("lmdb backend write-ahead log", () => {
 
   it("kill -9 while writing: every acknowledged write is there after reopening, some only from the log", async () => {
     const dir = tempDir();
-    const writer = spawn(
-      process.execPath,
-      [
-        "--import",
-        "tsx",
-        "--input-type=module",
-        "-e",
-        `import { createLmdbBackend } from ${JSON.stringify(join(import.meta.dirname, "lmdb-backend.ts"))};
+    const writer = backendProcess(`
          const be = createLmdbBackend({ dir: ${JSON.stringify(dir)} });
          const enc = new TextEncoder();
          for (let i = 0; ; i++) {
            await be.commit([{ bucket: "key", key: enc.encode("k" + i), value: enc.encode(String(i)) }]);
            process.stdout.write(i + "\\n");
-         }`,
-      ],
-      { cwd: import.meta.dirname, stdio: ["ignore", "pipe", "inherit"] },
-    );
+         }`);
     let acked = -1;
     let text = "";
     await new Promise<void>((resolve) => {

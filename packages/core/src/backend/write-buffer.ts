@@ -1,3 +1,4 @@
+import { compareBytes } from "../kv/compare-bytes.js";
 import type { BackendEntry, BackendOp } from "./backend.js";
 
 /** A key's value in a buffer: its bytes, or undefined where a write deleted it. */
@@ -144,16 +145,6 @@ export function* overlayRange(
 /** A key as a map key: one char per byte. */
 export function keyString(key: Uint8Array): string {
   return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("latin1");
-}
-
-/** Bytewise order, as LMDB's keys (no Buffer made per comparison). */
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const d = (a[i] as number) - (b[i] as number);
-    if (d !== 0) return d;
-  }
-  return a.length - b.length;
 }
 
 /**
