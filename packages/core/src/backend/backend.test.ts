@@ -315,18 +315,31 @@ describe("lmdb backend write-ahead log", () => {
     await again.close();
   });
 
-  it("LMDB takes gathered writes after the batch interval, or at once at the batch limit", async () => {
-    const be = createLmdbBackend({ dir: tempDir(), batch: { intervalMs: 60_000, limit: 3 } });
+  it("LMDB takes gathered writes once commits pause, or at the batch limit during a steady stream", async () => {
+    const be = createLmdbBackend({ dir: tempDir(), batch: { intervalMs: 60_000, limit: 10 } });
     let stored = 0;
     be.onCommitDuration((_s, stage) => {
       if (stage === "store") stored++;
     });
-    for (const k of ["a", "b"]) await be.commit([{ bucket: "key", key: b(k), value: b("v") }]);
-    await new Promise((r) => setTimeout(r, 100));
-    assert.equal(stored, 0, "LMDB took writes before the interval or the limit");
-    await be.commit([{ bucket: "key", key: b("c"), value: b("v") }]);
-    for (let i = 0; i < 100 && stored === 0; i++) await new Promise((r) => setTimeout(r, 20));
-    assert.equal(stored, 1);
+    // A commit every millisecond for 100 ms: never quiet, and the interval is a minute away.
+    let i = 0;
+    const writes: Promise<void>[] = [];
+    await new Promise<void>((resolve) => {
+      const t = setInterval(() => {
+        writes.push(be.commit([{ bucket: "key", key: b(`k${i++}`), value: b("v") }]));
+        if (i === 100) {
+          clearInterval(t);
+          resolve();
+        }
+      }, 1);
+    });
+    await Promise.all(writes);
+    assert.ok(stored >= 2, `the batch limit stored ${stored} times during the stream`);
+    // Then quiet: what gathered goes to LMDB within milliseconds, not at the interval.
+    const before = stored;
+    await be.commit([{ bucket: "key", key: b("last"), value: b("v") }]);
+    for (let n = 0; n < 100 && stored === before; n++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(stored > before, "nothing stored after the writes paused");
     await be.close();
   });
 

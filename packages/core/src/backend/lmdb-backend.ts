@@ -164,6 +164,9 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
   let storing: Promise<void> | undefined;
   let storeScheduled = false;
   let storeTimer: NodeJS.Timeout | undefined;
+  /** When the last commit came, and when the gathering generation must be stored at the latest. */
+  let lastCommitAt = 0;
+  let gatherDeadline = 0;
   /** The first failure of the log or of LMDB: every later commit fails with it. */
   let failure: unknown;
   /**
@@ -229,8 +232,30 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
     }
     if (storeScheduled) return;
     storeScheduled = true;
-    if (full) setImmediate(store);
-    else storeTimer = setTimeout(store, batchIntervalMs);
+    if (full) {
+      setImmediate(store);
+      return;
+    }
+    gatherDeadline = performance.now() + batchIntervalMs;
+    storeTimer = setTimeout(storeWhenQuiet, Math.min(quietMs, batchIntervalMs));
+  };
+  /**
+   * Stores once commits paused for {@link quietMs} or the batch interval
+   * ran out, whichever comes first: a burst's writes reach LMDB right
+   * after it (so the file's size settles) without LMDB syncing beside
+   * every write of a steady stream.
+   */
+  const storeWhenQuiet = () => {
+    const now = performance.now();
+    const quietFor = now - lastCommitAt;
+    if (quietFor >= quietMs || now >= gatherDeadline) {
+      store();
+      return;
+    }
+    storeTimer = setTimeout(
+      storeWhenQuiet,
+      Math.max(1, Math.min(quietMs - quietFor, gatherDeadline - now)),
+    );
   };
   /** Resolves once LMDB holds every write committed before the call. */
   const drain = async () => {
@@ -275,6 +300,7 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
         failure ??= error;
       });
       lastAck = done;
+      lastCommitAt = performance.now();
       scheduleStore();
       return done;
     },
@@ -398,6 +424,8 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
  * slower; fewer, larger transactions also cost less CPU per write.
  */
 export const defaultBatchIntervalMs = 100;
+/** How long no commit must come before LMDB takes what gathered, within the batch interval. */
+const quietMs = 5;
 export const defaultBatchLimit = 10_000;
 /** A quarter of the log's default size: the log starts over past a quarter once LMDB has what it holds. */
 const storeBatchBytes = 1024 * 1024;
