@@ -1,12 +1,11 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { open } from "lmdb";
-import { b, s } from "../test-util.js";
+import { b, s, tempDirs } from "../test-util.js";
 import type { Backend } from "./backend.js";
 import { DataDirError, dataDirLockName } from "./data-dir-lock.js";
 import { createLmdbBackend, logFileName } from "./lmdb-backend.js";
@@ -14,15 +13,7 @@ import { createMemoryBackend } from "./memory-backend.js";
 import { openWriteAheadLog } from "./write-ahead-log.js";
 import { encodeOps } from "./write-buffer.js";
 
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-function tempDir() {
-  const d = mkdtempSync(join(tmpdir(), "conclave-backend-"));
-  dirs.push(d);
-  return d;
-}
+const tempDir = tempDirs("conclave-backend-");
 
 /** A child process running `body` with `createLmdbBackend` imported; its stdout piped. */
 function backendProcess(body: string) {

@@ -1,19 +1,12 @@
 import assert from "node:assert/strict";
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { closeSync, openSync, readSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
+import { tempDirs } from "../test-util.js";
 import { openWriteAheadLog } from "./write-ahead-log.js";
 
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-function logPath() {
-  const d = mkdtempSync(join(tmpdir(), "conclave-wal-"));
-  dirs.push(d);
-  return join(d, "test.wal");
-}
+const tempDir = tempDirs("conclave-wal-");
+const logPath = () => join(tempDir(), "test.wal");
 const payload = (i: number, size = 8) => new Uint8Array(size).fill(i % 251);
 const seqs = (log: { recovered: readonly { seq: number }[] }) => log.recovered.map((r) => r.seq);
 

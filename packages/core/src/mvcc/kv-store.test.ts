@@ -1,17 +1,11 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { createLmdbBackend } from "../backend/lmdb-backend.js";
 import { createKvApplier } from "../kv/kv-applier.js";
-import { b, putReq, rangeReq, s } from "../test-util.js";
+import { b, putReq, rangeReq, s, tempDirs } from "../test-util.js";
 import { openKvStore } from "./kv-store.js";
 
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const tempDir = tempDirs("conclave-store-");
 
 async function open(dir: string) {
   const backend = createLmdbBackend({ dir });
@@ -21,8 +15,7 @@ async function open(dir: string) {
 
 describe("kv store on lmdb", () => {
   it("restores revision, keys, history and compaction after reopening", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "conclave-store-"));
-    dirs.push(dir);
+    const dir = tempDir();
     let { backend, store, kv } = await open(dir);
     await kv.put(putReq("a", "1")); // 2
     await kv.put(putReq("a", "2")); // 3
@@ -54,8 +47,7 @@ describe("kv store on lmdb", () => {
   });
 
   it("history(): changes in revision order, deletes as watchers see them, cut at whole revisions", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "conclave-store-"));
-    dirs.push(dir);
+    const dir = tempDir();
     const { backend, store, kv } = await open(dir);
     await kv.put(putReq("a", "1", { lease: 0n })); // 2
     await kv.txn({
@@ -87,8 +79,7 @@ describe("kv store on lmdb", () => {
   });
 
   it("acknowledges concurrent writes in one group and reads only durable data", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "conclave-store-"));
-    dirs.push(dir);
+    const dir = tempDir();
     const { backend, store, kv } = await open(dir);
     const writes = [];
     for (let i = 0; i < 500; i++) writes.push(kv.put(putReq(`k${i % 50}`, `${i}`)));
