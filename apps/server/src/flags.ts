@@ -2,12 +2,15 @@ import { isIP } from "node:net";
 import {
   type AutoCompactionMode,
   defaultAuthTokenTtlSeconds,
+  defaultBatchIntervalMs,
+  defaultBatchLimit,
   defaultBcryptCost,
   defaultListenClientUrl,
   defaultMaxRequestBytes,
   defaultMaxTxnOps,
   defaultMemberName,
   grpcOverheadBytes,
+  type LmdbBatchOptions,
   maxBcryptCost,
   maxSuggestedQuotaBackendBytes,
   minBcryptCost,
@@ -57,7 +60,7 @@ export interface ConclaveConfig {
    * store takes them in one transaction. Absent (or 0): etcd's 100 ms and
    * 10000.
    */
-  backendBatch?: { intervalMs?: number; limit?: number };
+  backendBatch?: LmdbBatchOptions;
   /**
    * `--storage` (`ETCD_STORAGE`): a `postgres://` URL makes this process one
    * of N replicas over that database (docs/replicas.md); unset, the embedded
@@ -215,13 +218,11 @@ const flagSpecs = {
   },
   "backend-batch-interval": {
     valueName: "duration",
-    description:
-      "BackendBatchInterval is the maximum time before commit the backend transaction. (default 100ms)",
+    description: `BackendBatchInterval is the maximum time before commit the backend transaction. (default ${defaultBatchIntervalMs}ms)`,
   },
   "backend-batch-limit": {
     valueName: "int",
-    description:
-      "BackendBatchLimit is the maximum operations before commit the backend transaction. (default 10000)",
+    description: `BackendBatchLimit is the maximum operations before commit the backend transaction. (default ${defaultBatchLimit})`,
   },
   storage: {
     valueName: "url",
@@ -525,7 +526,7 @@ export function parseFlags(
   const dataDir = dataDirFlag?.value ?? `${name}.conclave`;
   if (dataDir === "") throw new FlagError("--data-dir must not be empty");
   // etcd's default is "" too: the log beside the data.
-  const walDir = get("wal-dir")?.value || undefined;
+  const walDir = nonEmpty(get("wal-dir"));
   const backendBatch = parseBackendBatch(get("backend-batch-interval"), get("backend-batch-limit"));
 
   const storageFlag = get("storage");
@@ -845,10 +846,10 @@ function nonEmpty(flag: { value: string } | undefined): string | undefined {
 function parseBackendBatch(
   interval: { value: string; source: string } | undefined,
   limit: { value: string; source: string } | undefined,
-): { intervalMs?: number; limit?: number } | undefined {
+): LmdbBatchOptions | undefined {
   let intervalMs: number | undefined;
   if (interval !== undefined) {
-    const ms = interval.value === "0" ? 0 : parseGoDuration(interval.value);
+    const ms = parseGoDuration(interval.value);
     if (ms === undefined || ms < 0) {
       throw new FlagError(
         `invalid value "${interval.value}" for ${interval.source}: expected a duration such as 100ms`,

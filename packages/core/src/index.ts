@@ -9,7 +9,13 @@ export type { Backend, BackendEntry, BackendOp } from "./backend/backend.js";
 export { Buckets, bucketNames } from "./backend/backend.js";
 export { DataDirError, dataDirLockName, lockDataDir } from "./backend/data-dir-lock.js";
 export { hashBuckets } from "./backend/hash-buckets.js";
-export { createLmdbBackend, type LmdbBackendOptions } from "./backend/lmdb-backend.js";
+export {
+  createLmdbBackend,
+  defaultBatchIntervalMs,
+  defaultBatchLimit,
+  type LmdbBackendOptions,
+  type LmdbBatchOptions,
+} from "./backend/lmdb-backend.js";
 export { createMemoryBackend } from "./backend/memory-backend.js";
 export {
   type AutoCompactionMode,

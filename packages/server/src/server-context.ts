@@ -20,6 +20,7 @@ import {
   type KvApplier,
   type KvStore,
   type Lessor,
+  type LmdbBatchOptions,
   openKvStore,
   type ReplicaMember,
   type WatchHub,
@@ -77,7 +78,7 @@ export interface ServerContextOptions {
   /** Where the store's write-ahead log lives (`--wal-dir`); default `dataDir`. */
   walDir?: string;
   /** `--backend-batch-interval` / `--backend-batch-limit` (createLmdbBackend's `batch`). */
-  backendBatch?: { intervalMs?: number; limit?: number };
+  backendBatch?: LmdbBatchOptions;
   /**
    * The member and cluster IDs a new data dir gets: etcd's, derived from
    * its bootstrap flags (etcdIdsOf), so a server started as an etcd would be

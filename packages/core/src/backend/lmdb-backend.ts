@@ -45,7 +45,15 @@ export interface LmdbBackendOptions {
    * `--backend-batch-interval` and `--backend-batch-limit`). Default 100 ms
    * and 10000.
    */
-  batch?: { intervalMs?: number; limit?: number };
+  batch?: LmdbBatchOptions;
+}
+
+/** When LMDB takes gathered writes: see {@link LmdbBackendOptions.batch}. Absent fields are the defaults. */
+export interface LmdbBatchOptions {
+  /** Longest wait, ms (default {@link defaultBatchIntervalMs}). */
+  intervalMs?: number;
+  /** Writes after which it takes them sooner (default {@link defaultBatchLimit}). */
+  limit?: number;
 }
 
 /**
@@ -117,7 +125,7 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
     }
     return d;
   };
-  for (const name of [...bucketNames, ...localBucketNames, logBucket]) db(name);
+  for (const name of openedBuckets) db(name);
   const asBuffer = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
   const commitListeners = new Set<(seconds: number, stage: CommitStage) => void>();
@@ -364,7 +372,7 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
         writeCurrentFile(pointer, next);
         root = fresh;
         dbs = new Map();
-        for (const name of [...bucketNames, ...localBucketNames, logBucket]) db(name);
+        for (const name of openedBuckets) db(name);
         file = next;
       } finally {
         forgetSize();
@@ -435,6 +443,8 @@ export const logFileName = "conclave.wal";
 /** LMDB's own record of the log: which record it holds last. Not a store bucket (hashes and copies skip it). */
 const logBucket = "log";
 const logSeqKey = Buffer.from("seq");
+/** The named databases opened with each data file: the store's buckets, the local ones, the log's. */
+const openedBuckets: readonly string[] = [...bucketNames, ...localBucketNames, logBucket];
 
 function seqBytes(seq: number): Buffer {
   const b = Buffer.alloc(8);

@@ -128,14 +128,7 @@ export function openWriteAheadLog(options: WriteAheadLogOptions): WriteAheadLog 
   let closed = false;
   let waiting = false;
 
-  const writeHeader = (startSeq: number) => {
-    const h = Buffer.alloc(headerBytes);
-    h.writeUInt32LE(magic, 0);
-    h.writeUInt32LE(version, 4);
-    writeSeq(h, 8, startSeq);
-    h.writeUInt32LE(crc32(h.subarray(0, 16)), 16);
-    writeSync(fd, h, 0, headerBytes, 0);
-  };
+  const writeHeader = (startSeq: number) => writeSync(fd, header(startSeq), 0, headerBytes, 0);
 
   const flush = () => {
     scheduled = false;
@@ -253,6 +246,16 @@ export function openWriteAheadLog(options: WriteAheadLogOptions): WriteAheadLog 
   };
 }
 
+/** The log's header naming `startSeq` as the first record after it (see {@link readLog}). */
+function header(startSeq: number): Buffer {
+  const h = Buffer.alloc(headerBytes);
+  h.writeUInt32LE(magic, 0);
+  h.writeUInt32LE(version, 4);
+  writeSeq(h, 8, startSeq);
+  h.writeUInt32LE(crc32(h.subarray(0, 16)), 16);
+  return h;
+}
+
 function writeSeq(b: Buffer, at: number, seq: number): void {
   b.writeUInt32LE(Math.floor(seq / 2 ** 32), at);
   b.writeUInt32LE(seq >>> 0, at + 4);
@@ -268,12 +271,7 @@ function makeLogFile(path: string, capacity: number): void {
   const fd = openSync(tmp, "w");
   try {
     growFile(fd, capacity);
-    const h = Buffer.alloc(headerBytes);
-    h.writeUInt32LE(magic, 0);
-    h.writeUInt32LE(version, 4);
-    writeSeq(h, 8, 1);
-    h.writeUInt32LE(crc32(h.subarray(0, 16)), 16);
-    writeSync(fd, h, 0, headerBytes, 0);
+    writeSync(fd, header(1), 0, headerBytes, 0);
     fsyncSync(fd);
   } finally {
     closeSync(fd);

@@ -4,6 +4,8 @@ import type { BackendEntry, BackendOp } from "./backend.js";
 /** A key's value in a buffer: its bytes, or undefined where a write deleted it. */
 interface Buffered {
   key: Uint8Array;
+  /** `key` as {@link keyString} makes it: the entry's name in its bucket's map. */
+  name: string;
   value: Uint8Array | undefined;
 }
 
@@ -39,7 +41,7 @@ export class WriteBuffer {
       }
       const k = keyString(op.key);
       if (!bucket.has(k)) this.entryCount++;
-      bucket.set(k, { key: op.key, value: op.value });
+      bucket.set(k, { key: op.key, name: k, value: op.value });
       this.bytes += op.key.length + (op.value?.length ?? 0);
     }
     this.lastSeq = seq;
@@ -54,11 +56,6 @@ export class WriteBuffer {
     if (b === undefined) return null;
     const hit = b.get(key);
     return hit === undefined ? null : hit.value;
-  }
-
-  /** Whether anything of `bucket` is buffered. */
-  has(bucket: string): boolean {
-    return this.buckets.has(bucket);
   }
 
   /** The buffered entries of `bucket` with `start <= key < end`, into `into` (later generations after). */
@@ -89,7 +86,7 @@ export class WriteBuffer {
     for (let i = lo; i < entries.length; i++) {
       const e = entries[i] as Buffered;
       if (end !== undefined && compareBytes(e.key, end) >= 0) break;
-      into.set(keyString(e.key), e);
+      into.set(e.name, e);
     }
   }
 
