@@ -34,7 +34,8 @@ const produced = { fast: 0, connect: 0 };
  * signal and records why it aborted, 5 echoes with response headers and
  * trailers set. Election.Observe (server-streaming) answers by name:
  * "three" three leaders, "none" nothing, "fail" one leader then an error,
- * "wait" waits for the signal, "flood" 256 KiB leaders until stopped.
+ * "wait" waits for the signal, "hundred" 100 leaders at once, "flood"
+ * 256 KiB leaders until stopped.
  */
 function testRoutes(kind: "fast" | "connect", aborts: unknown[]) {
   const waitForAbort = async (signal: AbortSignal) => {
@@ -67,6 +68,10 @@ function testRoutes(kind: "fast" | "connect", aborts: unknown[]) {
         const kv = (i: number, size = 1) => ({
           kv: { key: enc.encode(`${name}/${i}`), value: new Uint8Array(size) },
         });
+        if (name === "hundred") {
+          for (let i = 0; i < 100; i++) yield kv(i);
+          return;
+        }
         if (name === "flood") {
           for (let i = 0; ; i++) {
             produced[kind]++;
@@ -296,6 +301,30 @@ describe("gRPC stream fast path", () => {
         assert.ok(reason instanceof ConnectError, `${kind} ${path}: ${String(reason)}`);
         assert.equal(reason.code, Code.Canceled, `${kind} ${path}`);
       }
+    }
+  });
+
+  it("writes the messages a handler has ready in one turn as one DATA frame", async () => {
+    const session = http2.connect(urls.fast);
+    try {
+      const stream = session.request({
+        ":method": "POST",
+        ":path": observePath,
+        "content-type": "application/grpc",
+        te: "trailers",
+      });
+      const chunks: Buffer[] = [];
+      stream.on("data", (c: Buffer) => chunks.push(c));
+      stream.end(leader("hundred"));
+      await new Promise((resolve) => stream.on("end", resolve));
+      const body = Buffer.concat(chunks);
+      let messages = 0;
+      for (let at = 0; at + 5 <= body.length; at += 5 + body.readUInt32BE(at + 1)) messages++;
+      assert.equal(messages, 100);
+      // One write per message went out as 2 frames here (the first alone).
+      assert.equal(chunks.length, 1, `${chunks.length} DATA chunks`);
+    } finally {
+      session.close();
     }
   });
 

@@ -50,6 +50,12 @@ export interface GrpcStreamFastPathOptions {
  * before asking the handler for the next one — so a reader that stops holds
  * the handler, never a growing buffer.
  *
+ * The messages a handler has ready in one turn of the event loop go to
+ * HTTP/2 as one write: the stream is corked at the first and uncorked once
+ * the turn's promise jobs are done. A watch event for 100 watchers of one
+ * stream is 100 messages at once; a write each cost a native write request,
+ * its callback and the stream's bookkeeping per message.
+ *
  * What a client sees is what Connect sends: headers with the first message
  * (or with the status when there is none), one envelope per message,
  * trailers with the final status in the error table's words.
@@ -116,6 +122,13 @@ export function createGrpcStreamFastPath(options: GrpcStreamFastPathOptions): Gr
     req.once("close", onClose);
 
     const schema = entry.spec.method.output;
+    // Messages of one turn go out in one write (see the comment above).
+    const stream = res.stream;
+    let corked = false;
+    const uncork = () => {
+      corked = false;
+      stream.uncork();
+    };
     let error: unknown;
     let messages: AsyncIterator<unknown> | undefined;
     try {
@@ -136,6 +149,11 @@ export function createGrpcStreamFastPath(options: GrpcStreamFastPathOptions): Gr
         }
         traffic.sentBytes += envelope.length - envelopePrefixBytes;
         if (!res.headersSent) res.writeHead(200, context.nodeResponseHeader());
+        if (!corked) {
+          corked = true;
+          stream.cork();
+          process.nextTick(uncork);
+        }
         if (!res.write(envelope)) {
           // Ask for no more until HTTP/2 has taken this (or the client left).
           await new Promise<void>((resolve) => {
