@@ -15,15 +15,35 @@
  * then the length, big-endian) followed by the message — so that the stream
  * path writes it as it is, with no second buffer and copy per watcher.
  *
- * Held by the message itself under a symbol (not in a WeakMap, whose
- * entries cost a hash insert each and extra work in every GC): an encoding
- * lives exactly as long as its message, and protobuf-es's toBinary, toJson
- * and equals look only at the fields.
+ * Held by the message itself in a private field (not in a WeakMap, whose
+ * entries cost a hash insert each and extra work in every GC, nor under a
+ * symbol, which only `Object.defineProperty` could keep out of deep
+ * equality, at ~200 ns a message): an encoding lives exactly as long as its
+ * message, and neither protobuf-es's toBinary, toJson and equals nor
+ * node:assert's deep equality and util.inspect see a private field.
  */
-const envelopeKey = Symbol("conclave.envelope");
+class Passthrough {
+  constructor(message: object) {
+    // biome-ignore lint/correctness/noConstructorReturn: returning the message makes the subclass's private field land on it (see Enveloped).
+    return message as Passthrough;
+  }
+}
 
-interface WithEnvelope {
-  [envelopeKey]?: Uint8Array;
+/**
+ * Adds its private field to an existing object: `super(message)` returns
+ * the message, so the field initializer runs on it. Private fields are
+ * stored like any property (one hidden-class transition, shared by every
+ * message of a shape), and `#envelope in o` is the brand check.
+ */
+class Enveloped extends Passthrough {
+  #envelope: Uint8Array;
+  constructor(message: object, envelope: Uint8Array) {
+    super(message);
+    this.#envelope = envelope;
+  }
+  static of(message: object): Uint8Array | undefined {
+    return #envelope in message ? (message as Enveloped).#envelope : undefined;
+  }
 }
 
 /** Bytes before a message in its envelope: flags (1) and length (4). */
@@ -35,8 +55,7 @@ export const envelopePrefixBytes = 5;
  * `message`'s encoding, and returns `message`.
  */
 export function rememberEnvelope<T extends object>(message: T, envelope: Uint8Array): T {
-  // Not enumerable: deep equality (node:assert's compares symbol keys) sees just the message.
-  Object.defineProperty(message, envelopeKey, { value: envelope });
+  new Enveloped(message, envelope);
   return message;
 }
 
@@ -56,9 +75,7 @@ export function allocEnvelope(length: number, flags = 0): Buffer {
 
 /** The enveloped encoding recorded for `message`, if any. */
 export function rememberedEnvelope(message: unknown): Uint8Array | undefined {
-  return typeof message === "object" && message !== null
-    ? (message as WithEnvelope)[envelopeKey]
-    : undefined;
+  return typeof message === "object" && message !== null ? Enveloped.of(message) : undefined;
 }
 
 /** The binary encoding recorded for `message` (without its envelope prefix), if any. */

@@ -114,11 +114,19 @@ export function createWatchResponseEncoder(ctx: ServerContext): WatchResponseEnc
         envelope.set(p.bytes, at);
         at += p.bytes.length;
       }
-      // Fields set on a zero message: create()'s initializer walk was a tenth of the fan-out.
-      const response = create(WatchResponseSchema);
-      response.header = h.message;
-      response.watchId = id;
-      response.events = parts.map((p) => p.message);
+      // Written out rather than made by create(), whose walk over the fields
+      // cost ~150 ns a watcher; the test holds it equal to create()'s message.
+      const response: WatchResponse = {
+        $typeName: "etcdserverpb.WatchResponse",
+        header: h.message,
+        watchId: id,
+        created: false,
+        canceled: false,
+        compactRevision: 0n,
+        cancelReason: "",
+        fragment: false,
+        events: parts.map((p) => p.message),
+      };
       return rememberEnvelope(response, envelope);
     },
   };
