@@ -23,7 +23,7 @@ import {
 /** One watch delivery: events of the revisions up to `rev`, or compaction. */
 export interface LocalWatchResponse {
   rev: number;
-  events: WatchEvent[];
+  events: readonly WatchEvent[];
   /** Set when the watch start was compacted away; the watch then ends. */
   compactRevision?: number;
 }

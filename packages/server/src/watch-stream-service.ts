@@ -143,7 +143,7 @@ export function createWatchStreamService(
       };
 
       /** Events of whole revisions, cut into messages of about softMessageBytes. */
-      const emitEvents = (upTo: number, events: WatchEvent[]) => {
+      const emitEvents = (upTo: number, events: readonly WatchEvent[]) => {
         let part: Event[] = [];
         let bytes = 0;
         let partRev = 0;

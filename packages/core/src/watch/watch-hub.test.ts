@@ -279,6 +279,70 @@ describe("watch hub", () => {
     hub.close();
   });
 
+  // A write of one change and a txn of several reach the watchers of a key
+  // by different paths; each watcher must get the same shape from both.
+  for (const [what, changes] of [
+    ["one change a write", 1],
+    ["a txn of two changes", 2],
+  ] as const) {
+    it(`plain, prev_kv, NOPUT, NODELETE and range watchers alike: ${what}`, async () => {
+      const { kv, hub } = setup();
+      await kv.put(putReq("k", "old")); // 2
+      const shapes = {
+        plain: { key: b("k"), end: undefined, ...opts },
+        prevKv: { key: b("k"), end: undefined, ...opts, prevKv: true },
+        noPut: { key: b("k"), end: undefined, ...opts, noPut: true },
+        noDelete: { key: b("k"), end: undefined, ...opts, noDelete: true },
+        range: { key: b("a"), end: "infinity" as const, ...opts },
+      };
+      const seen = Object.fromEntries(
+        Object.entries(shapes).map(([name, o]) => {
+          const c = collector();
+          hub.watch({ ...o, startRev: 0 }, c.sink);
+          return [name, c];
+        }),
+      );
+      const del = { key: b("k"), rangeEnd: new Uint8Array(0), prevKv: false };
+      if (changes === 1) {
+        await kv.put(putReq("k", "new")); // 3
+        await kv.deleteRange(del); // 4
+      } else {
+        await kv.txn({
+          compare: [],
+          success: [
+            { request: { case: "requestPut", value: putReq("k", "new") } },
+            { request: { case: "requestPut", value: putReq("z", "z") } },
+          ],
+          failure: [],
+        }); // 3
+        await kv.txn({
+          compare: [],
+          success: [
+            { request: { case: "requestDeleteRange", value: del } },
+            { request: { case: "requestPut", value: putReq("y", "y") } },
+          ],
+          failure: [],
+        }); // 4
+      }
+      await tick();
+      const mine = (name: string) => (seen[name]?.events() ?? []).filter((e) => e.includes(":k@"));
+      assert.deepEqual(mine("plain"), ["put:k@3", "delete:k@4"]);
+      assert.deepEqual(mine("prevKv"), ["put:k@3", "delete:k@4"]);
+      assert.deepEqual(
+        seen.prevKv?.batches.map((x) => s(x.events[0]?.prevKv?.value ?? b("-"))),
+        ["old", "new"],
+      );
+      assert.equal(seen.plain?.batches[0]?.events[0]?.prevKv, undefined);
+      assert.deepEqual(mine("noPut"), ["delete:k@4"]);
+      assert.deepEqual(mine("noDelete"), ["put:k@3"]);
+      assert.deepEqual(mine("range"), ["put:k@3", "delete:k@4"]);
+      assert.deepEqual(
+        seen.range?.batches.map((x) => x.rev),
+        [3, 4],
+      );
+    });
+  }
+
   it("filters and future starts", async () => {
     const { kv, hub } = setup();
     const c = collector();

@@ -1,6 +1,6 @@
 import { bytesToKeyString } from "../mvcc/key-string.js";
 import type { CommittedWrite, KvStore, RangeEnd } from "../mvcc/kv-store.js";
-import type { KeyValue } from "../types.js";
+import type { Change, KeyValue } from "../types.js";
 
 export interface WatchEvent {
   type: "put" | "delete";
@@ -14,7 +14,8 @@ export interface WatchEvent {
 export interface WatchBatch {
   /** The revision the watcher is now synced up to. */
   rev: number;
-  events: WatchEvent[];
+  /** Shared by the watchers a write goes to alike: read it, never change it. */
+  events: readonly WatchEvent[];
 }
 
 /**
@@ -224,7 +225,7 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
   }
 
   /** Applies a watcher's filters and prev_kv to raw events. */
-  function shape(w: WatcherState, raw: WatchEvent[]): WatchEvent[] {
+  function shape(w: WatcherState, raw: readonly WatchEvent[]): WatchEvent[] {
     const out: WatchEvent[] = [];
     for (const e of raw) {
       if ((w.flags & (e.type === "put" ? noPutFlag : noDeleteFlag)) !== 0) continue;
@@ -238,7 +239,45 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
     return out;
   }
 
+  /** Sends `events` of `write` to `w`, or moves `w` behind if its consumer is falling behind. */
+  function deliver(w: WatcherState, rev: number, events: readonly WatchEvent[]) {
+    if (!w.sink.send(w, { rev, events })) {
+      // Falling behind: stop live delivery; catch up once the consumer drained.
+      removeSynced(w);
+      w.isSynced = false;
+      unsynced.add(w);
+    }
+  }
+
+  /**
+   * A write of one change (most are): no grouping by watcher, and the
+   * watchers without filters or prev_kv share one event list.
+   */
+  function onCommittedOne(rev: number, c: Change) {
+    const k = bytesToKeyString(c.kv.key);
+    // Found first, sent after: a send may add or remove watchers of this key.
+    const found: WatcherState[] = [];
+    const singles = byKey.get(k);
+    if (singles instanceof Set) {
+      for (const w of singles) if (w.next <= rev) found.push(w);
+    } else if (singles !== undefined && singles.next <= rev) {
+      found.push(singles);
+    }
+    for (const w of ranges) if (w.next <= rev && inRange(w, k)) found.push(w);
+    if (found.length === 0) return;
+    const plain: readonly WatchEvent[] = [{ type: c.type, kv: c.kv }];
+    for (const w of found) {
+      w.next = rev + 1;
+      const events = w.flags === 0 ? plain : shape(w, plain);
+      if (events.length > 0) deliver(w, rev, events);
+    }
+  }
+
   function onCommitted(write: CommittedWrite) {
+    if (write.changes.length === 1) {
+      onCommittedOne(write.rev, write.changes[0] as Change);
+      return;
+    }
     const perWatcher = new Map<WatcherState, WatchEvent[]>();
     for (const c of write.changes) {
       const k = bytesToKeyString(c.kv.key);
@@ -260,13 +299,7 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
     for (const [w, raw] of perWatcher) {
       w.next = write.rev + 1;
       const events = shape(w, raw);
-      if (events.length === 0) continue;
-      if (!w.sink.send(w, { rev: write.rev, events })) {
-        // Falling behind: stop live delivery; catch up once the consumer drained.
-        removeSynced(w);
-        w.isSynced = false;
-        unsynced.add(w);
-      }
+      if (events.length > 0) deliver(w, write.rev, events);
     }
   }
 
