@@ -15,6 +15,7 @@ import { type Database, open, type RootDatabase } from "lmdb";
 import type { Backend, BackendEntry, BackendOp, CommitStage } from "./backend.js";
 import { bucketNames, localBucketNames } from "./backend.js";
 import { lockDataDir } from "./data-dir-lock.js";
+import { decodeInt64, encodeInt64 } from "./int64-bytes.js";
 import { type LogRecord, openWriteAheadLog } from "./write-ahead-log.js";
 import { decodeOps, encodeOps, keyString, overlayRange, WriteBuffer } from "./write-buffer.js";
 
@@ -141,13 +142,13 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
     // The log needs room that only LMDB taking its records gives.
     onFull: () => scheduleStore(true),
   });
-  let lastSeq = storedSeq(db(logBucket).get(logSeqKey));
+  let lastSeq = decodeInt64(db(logBucket).get(logSeqKey)) ?? 0;
   const missing = log.recovered.filter((r) => r.seq > lastSeq);
   if (missing.length > 0) {
     const last = (missing.at(-1) as LogRecord).seq;
     root.transactionSync(() => {
       for (const r of missing) applyOps(decodeOps(r.payload));
-      db(logBucket).putSync(logSeqKey, seqBytes(last));
+      db(logBucket).putSync(logSeqKey, asBuffer(encodeInt64(last)));
     });
     lastSeq = last;
   }
@@ -210,7 +211,7 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
     storing = root
       .transaction(() => {
         applyOps(ops);
-        db(logBucket).putSync(logSeqKey, seqBytes(seq));
+        db(logBucket).putSync(logSeqKey, asBuffer(encodeInt64(seq)));
       })
       .then(() => root.flushed)
       .then(
@@ -445,18 +446,6 @@ const logBucket = "log";
 const logSeqKey = Buffer.from("seq");
 /** The named databases opened with each data file: the store's buckets, the local ones, the log's. */
 const openedBuckets: readonly string[] = [...bucketNames, ...localBucketNames, logBucket];
-
-function seqBytes(seq: number): Buffer {
-  const b = Buffer.alloc(8);
-  b.writeUInt32BE(Math.floor(seq / 2 ** 32), 0);
-  b.writeUInt32BE(seq >>> 0, 4);
-  return b;
-}
-
-function storedSeq(b: Buffer | undefined): number {
-  if (b === undefined || b.length !== 8) return 0;
-  return b.readUInt32BE(0) * 2 ** 32 + b.readUInt32BE(4);
-}
 
 /**
  * Names the data file in use. Absent until the first defrag, so a data dir

@@ -1,8 +1,9 @@
 import { type BackendOp, Buckets } from "../backend/backend.js";
+import { encodeInt64 } from "../backend/int64-bytes.js";
 import { errCompacted, errFutureRev } from "../errors.js";
 import type { CommitPipeline } from "./commit-pipeline.js";
 import { type Revision, revisionToBytes } from "./revision.js";
-import { encodeMetaNumber, metaKeys } from "./store-meta.js";
+import { metaKeys } from "./store-meta.js";
 import { checkOpen, type StoreState } from "./store-state.js";
 
 /** Backend deletions per commit while compacting, to bound each transaction. */
@@ -38,7 +39,7 @@ export function createCompactor(
     const finished: BackendOp = {
       bucket: Buckets.meta,
       key: metaKeys.finishedCompactRev,
-      value: encodeMetaNumber(atRev),
+      value: encodeInt64(atRev),
     };
     for (let i = 0; i < revs.length; i += compactBatch) {
       const ops: BackendOp[] = revs.slice(i, i + compactBatch).map((r) => ({
@@ -66,7 +67,7 @@ export function createCompactor(
       state.compactMain = rev;
       const dropped = state.index.compact(rev);
       await pipeline.commit(
-        [{ bucket: Buckets.meta, key: metaKeys.scheduledCompactRev, value: encodeMetaNumber(rev) }],
+        [{ bucket: Buckets.meta, key: metaKeys.scheduledCompactRev, value: encodeInt64(rev) }],
         undefined,
       );
       const physical = dropRevisions(dropped, rev);

@@ -1,10 +1,11 @@
 import { Buffer } from "node:buffer";
 import { type Backend, Buckets } from "../backend/backend.js";
+import { decodeInt64 } from "../backend/int64-bytes.js";
 import { type IndexCheckpoint, readIndexCheckpoint } from "./index-checkpoint.js";
 import { type KeyIndex, type KeyRevisions, pushRevision } from "./key-index.js";
 import type { LeaseHooks } from "./kv-store.js";
 import { revisionToBytes } from "./revision.js";
-import { decodeMetaNumber, metaKeys } from "./store-meta.js";
+import { metaKeys } from "./store-meta.js";
 
 /** What {@link restoreIndex} found in the backend. */
 export interface RestoredRevisions {
@@ -118,9 +119,9 @@ export function restoreIndex(
   index: KeyIndex,
   leases: LeaseHooks | undefined,
 ): RestoredRevisions {
-  const storedRev = decodeMetaNumber(backend.get(Buckets.meta, metaKeys.currentRev));
-  const scheduled = decodeMetaNumber(backend.get(Buckets.meta, metaKeys.scheduledCompactRev));
-  const finished = decodeMetaNumber(backend.get(Buckets.meta, metaKeys.finishedCompactRev));
+  const storedRev = decodeInt64(backend.get(Buckets.meta, metaKeys.currentRev));
+  const scheduled = decodeInt64(backend.get(Buckets.meta, metaKeys.scheduledCompactRev));
+  const finished = decodeInt64(backend.get(Buckets.meta, metaKeys.finishedCompactRev));
   const checkpoint = readIndexCheckpoint(backend);
   let restored: Restored | undefined;
   if (

@@ -1,10 +1,9 @@
-import { allocBackendBytes } from "../backend/alloc-backend-bytes.js";
 import { type BackendOp, Buckets } from "../backend/backend.js";
-import { writeInt64BE } from "./revision.js";
+import { encodeInt64 } from "../backend/int64-bytes.js";
 
 /**
- * Keys of the store's own entries in the backend's `meta` bucket, and their
- * encoding (a big-endian signed 64-bit integer).
+ * Keys of the store's own entries in the backend's `meta` bucket; their
+ * values are numbers as {@link encodeInt64} writes them.
  */
 export const metaKeys = {
   /** The current main revision, written with every write that makes one. */
@@ -15,18 +14,6 @@ export const metaKeys = {
   finishedCompactRev: new TextEncoder().encode("finishedCompactRev"),
 } as const;
 
-export function encodeMetaNumber(n: number): Uint8Array {
-  const b = allocBackendBytes(8);
-  writeInt64BE(b, 0, n);
-  return b;
-}
-
-/** The number stored under a meta key; undefined when absent or malformed. */
-export function decodeMetaNumber(b: Uint8Array | undefined): number | undefined {
-  if (b === undefined || b.length !== 8) return undefined;
-  return Number(new DataView(b.buffer, b.byteOffset, 8).getBigInt64(0));
-}
-
 /**
  * The meta entries of a store restored from a snapshot: its current revision
  * and, once compacted, the compaction revision as both scheduled and finished
@@ -35,11 +22,11 @@ export function decodeMetaNumber(b: Uint8Array | undefined): number | undefined 
  */
 export function storeMetaOps(current: number, compactRev: number): BackendOp[] {
   const ops: BackendOp[] = [
-    { bucket: Buckets.meta, key: metaKeys.currentRev, value: encodeMetaNumber(current) },
+    { bucket: Buckets.meta, key: metaKeys.currentRev, value: encodeInt64(current) },
   ];
   if (compactRev >= 0) {
     for (const key of [metaKeys.scheduledCompactRev, metaKeys.finishedCompactRev]) {
-      ops.push({ bucket: Buckets.meta, key, value: encodeMetaNumber(compactRev) });
+      ops.push({ bucket: Buckets.meta, key, value: encodeInt64(compactRev) });
     }
   }
   return ops;

@@ -1,4 +1,5 @@
 import { type BackendOp, Buckets } from "../backend/backend.js";
+import { encodeInt64 } from "../backend/int64-bytes.js";
 import type { Change, KeyValue } from "../types.js";
 import type { CommitPipeline } from "./commit-pipeline.js";
 import type { VisibleRevision } from "./key-index.js";
@@ -16,7 +17,7 @@ import { countTxnCall } from "./mvcc-stats.js";
 import type { ReadViews } from "./read-views.js";
 import { encodeRecord, type StoredRecord } from "./record-codec.js";
 import { revisionToBytes } from "./revision.js";
-import { encodeMetaNumber, metaKeys } from "./store-meta.js";
+import { metaKeys } from "./store-meta.js";
 import { pendingKey, type StoreState } from "./store-state.js";
 
 const empty = new Uint8Array(0);
@@ -53,7 +54,7 @@ export function runWriteTxn<T>(
   ops.push({
     bucket: Buckets.meta,
     key: metaKeys.currentRev,
-    value: encodeMetaNumber(state.current),
+    value: encodeInt64(state.current),
   });
   const durable = pipeline.commit(ops, { rev: state.current, changes });
   return { result, rev: state.current, changes, durable };
