@@ -87,6 +87,22 @@ function testRoutes(kind: "fast" | "connect", aborts: unknown[]) {
   };
 }
 
+/** The envelopes (flags, length, message) one after another in `body`. */
+function countEnvelopes(body: Buffer): number {
+  let n = 0;
+  for (let at = 0; at + 5 <= body.length; at += 5 + body.readUInt32BE(at + 1)) n++;
+  return n;
+}
+
+/** An Election.Observe call on `session`, its request still to send. */
+const openObserve = (session: http2.ClientHttp2Session) =>
+  session.request({
+    ":method": "POST",
+    ":path": observePath,
+    "content-type": "application/grpc",
+    te: "trailers",
+  });
+
 /** grpc-status 0 (Connect's Code has no OK). */
 const ok = 0;
 const keepAlivePath = "/etcdserverpb.Lease/LeaseKeepAlive";
@@ -245,12 +261,7 @@ describe("gRPC stream fast path", () => {
     },
   ];
 
-  const envelopes = (seen: Seen) => {
-    const body = Buffer.from(seen.body, "hex");
-    let n = 0;
-    for (let at = 0; at + 5 <= body.length; at += 5 + body.readUInt32BE(at + 1)) n++;
-    return n;
-  };
+  const envelopes = (seen: Seen) => countEnvelopes(Buffer.from(seen.body, "hex"));
 
   for (const c of cases) {
     it(`answers ${c.name} exactly as Connect does`, async () => {
@@ -307,20 +318,12 @@ describe("gRPC stream fast path", () => {
   it("writes the messages a handler has ready in one turn as one DATA frame", async () => {
     const session = http2.connect(urls.fast);
     try {
-      const stream = session.request({
-        ":method": "POST",
-        ":path": observePath,
-        "content-type": "application/grpc",
-        te: "trailers",
-      });
+      const stream = openObserve(session);
       const chunks: Buffer[] = [];
       stream.on("data", (c: Buffer) => chunks.push(c));
       stream.end(leader("hundred"));
       await new Promise((resolve) => stream.on("end", resolve));
-      const body = Buffer.concat(chunks);
-      let messages = 0;
-      for (let at = 0; at + 5 <= body.length; at += 5 + body.readUInt32BE(at + 1)) messages++;
-      assert.equal(messages, 100);
+      assert.equal(countEnvelopes(Buffer.concat(chunks)), 100);
       // One write per message went out as 2 frames here (the first alone).
       assert.equal(chunks.length, 1, `${chunks.length} DATA chunks`);
     } finally {
@@ -331,12 +334,7 @@ describe("gRPC stream fast path", () => {
   it("asks a handler for no more than the HTTP/2 stream takes from a reader that stopped", async () => {
     const session = http2.connect(urls.fast);
     try {
-      const stream = session.request({
-        ":method": "POST",
-        ":path": observePath,
-        "content-type": "application/grpc",
-        te: "trailers",
-      });
+      const stream = openObserve(session);
       stream.on("error", () => {});
       stream.pause(); // never read: the windows fill up
       stream.end(leader("flood"));
