@@ -12,12 +12,13 @@ import {
 } from "node:fs";
 import { join, resolve } from "node:path";
 import { type Database, open, type RootDatabase } from "lmdb";
+import { bytesToKeyString } from "../mvcc/key-string.js";
 import type { Backend, BackendEntry, BackendOp, CommitStage } from "./backend.js";
 import { bucketNames, localBucketNames } from "./backend.js";
 import { lockDataDir } from "./data-dir-lock.js";
 import { decodeInt64, encodeInt64 } from "./int64-bytes.js";
 import { type LogRecord, openWriteAheadLog } from "./write-ahead-log.js";
-import { decodeOps, encodeOps, keyString, overlayRange, WriteBuffer } from "./write-buffer.js";
+import { decodeOps, encodeOps, overlayRange, WriteBuffer } from "./write-buffer.js";
 
 export interface LmdbBackendOptions {
   /** Directory holding the database files; created when missing. */
@@ -283,7 +284,7 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
     get(bucket, key) {
       if (gathering.size > 0 || writing.length > 0) {
         // Newest first: the gathering generation, then those being written.
-        const k = keyString(key);
+        const k = bytesToKeyString(key);
         let hit = gathering.get(bucket, k);
         for (let i = writing.length - 1; hit === null && i >= 0; i--) {
           hit = (writing[i] as WriteBuffer).get(bucket, k);

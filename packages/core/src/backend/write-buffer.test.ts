@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { bytesToKeyString } from "../mvcc/key-string.js";
 import { b, s } from "../test-util.js";
 import type { BackendEntry, BackendOp } from "./backend.js";
-import { decodeOps, encodeOps, keyString, overlayRange, WriteBuffer } from "./write-buffer.js";
+import { decodeOps, encodeOps, overlayRange, WriteBuffer } from "./write-buffer.js";
 
 const put = (key: string, value: string): BackendOp => ({
   bucket: "key",
@@ -88,7 +89,7 @@ describe("write buffer", () => {
 
   it("answers a point read: a value, a delete (undefined), or not buffered (null)", () => {
     const g = generation(3, put("a", "1"), del("b"));
-    const k = (t: string) => keyString(b(t));
+    const k = (t: string) => bytesToKeyString(b(t));
     assert.equal(s(g.get("key", k("a")) as Uint8Array), "1");
     assert.equal(g.get("key", k("b")), undefined);
     assert.equal(g.get("key", k("c")), null);

@@ -1,10 +1,11 @@
 import { compareBytes } from "../kv/compare-bytes.js";
+import { bytesToKeyString } from "../mvcc/key-string.js";
 import type { BackendEntry, BackendOp } from "./backend.js";
 
 /** A key's value in a buffer: its bytes, or undefined where a write deleted it. */
 interface Buffered {
   key: Uint8Array;
-  /** `key` as {@link keyString} makes it: the entry's name in its bucket's map. */
+  /** `key` as {@link bytesToKeyString} makes it: the entry's name in its bucket's map. */
   name: string;
   value: Uint8Array | undefined;
 }
@@ -39,7 +40,7 @@ export class WriteBuffer {
         bucket = new Map();
         this.buckets.set(op.bucket, bucket);
       }
-      const k = keyString(op.key);
+      const k = bytesToKeyString(op.key);
       if (!bucket.has(k)) this.entryCount++;
       bucket.set(k, { key: op.key, name: k, value: op.value });
       this.bytes += op.key.length + (op.value?.length ?? 0);
@@ -48,7 +49,7 @@ export class WriteBuffer {
   }
 
   /**
-   * The buffered value of a key (given as {@link keyString} makes it):
+   * The buffered value of a key (given as {@link bytesToKeyString} makes it):
    * `null` if not buffered, undefined if deleted.
    */
   get(bucket: string, key: string): Uint8Array | undefined | null {
@@ -137,11 +138,6 @@ export function* overlayRange(
     const b = buffered[i] as Buffered;
     if (b.value !== undefined) yield { key: b.key, value: b.value };
   }
-}
-
-/** A key as a map key: one char per byte. */
-export function keyString(key: Uint8Array): string {
-  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("latin1");
 }
 
 /**
