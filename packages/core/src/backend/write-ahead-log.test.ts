@@ -9,25 +9,35 @@ const tempDir = tempDirs("conclave-wal-");
 const logPath = () => join(tempDir(), "test.wal");
 const payload = (i: number, size = 8) => new Uint8Array(size).fill(i % 251);
 const seqs = (log: { recovered: readonly { seq: number }[] }) => log.recovered.map((r) => r.seq);
+/** A log of 64 KiB at `path`. */
+const openSmall = (path: string) => openWriteAheadLog({ path, capacity: 64 * 1024 });
+
+/** Writes records 1..`last` to a new 64 KiB log at `path`, a batch each, and closes it. */
+async function writeRecords(path: string, last: number): Promise<void> {
+  const log = openSmall(path);
+  log.reset(1);
+  for (let i = 1; i <= last; i++) await log.append(i, payload(i));
+  await log.close();
+}
 
 describe("write-ahead log", () => {
   it("gives back what was appended, in order, after reopening", async () => {
     const path = logPath();
-    const log = openWriteAheadLog({ path, capacity: 64 * 1024 });
+    const log = openSmall(path);
     assert.deepEqual(seqs(log), []);
     log.reset(7);
     // One turn: one batch; then one more batch.
     await Promise.all([7, 8, 9].map((i) => log.append(i, payload(i))));
     await log.append(10, payload(10, 3000));
     await log.close();
-    const again = openWriteAheadLog({ path, capacity: 64 * 1024 });
+    const again = openSmall(path);
     assert.deepEqual(seqs(again), [7, 8, 9, 10]);
     assert.deepEqual(again.recovered[3]?.payload, payload(10, 3000));
     await again.close();
   });
 
   it("refuses a sequence number out of order", async () => {
-    const log = openWriteAheadLog({ path: logPath(), capacity: 64 * 1024 });
+    const log = openSmall(logPath());
     log.reset(1);
     await log.append(1, payload(1));
     await assert.rejects(log.append(3, payload(3)), /record 3 after 1/);
@@ -36,10 +46,7 @@ describe("write-ahead log", () => {
 
   it("ends at a torn record: its CRC fails, and nothing after it counts", async () => {
     const path = logPath();
-    const log = openWriteAheadLog({ path, capacity: 64 * 1024 });
-    log.reset(1);
-    for (let i = 1; i <= 3; i++) await log.append(i, payload(i));
-    await log.close();
+    await writeRecords(path, 3);
     // Flip a payload byte of record 2 (header 4096, records of 16 + 8 bytes).
     const fd = openSync(path, "r+");
     const at = 4096 + 24 + 16 + 3;
@@ -48,24 +55,21 @@ describe("write-ahead log", () => {
     byte[0] = (byte[0] as number) ^ 0xff;
     writeSync(fd, byte, 0, 1, at);
     closeSync(fd);
-    const again = openWriteAheadLog({ path, capacity: 64 * 1024 });
+    const again = openSmall(path);
     assert.deepEqual(seqs(again), [1]);
     await again.close();
   });
 
   it("after a reset, the records before it are gone for good", async () => {
     const path = logPath();
-    const log = openWriteAheadLog({ path, capacity: 64 * 1024 });
-    log.reset(1);
-    for (let i = 1; i <= 5; i++) await log.append(i, payload(i));
-    await log.close();
-    const second = openWriteAheadLog({ path, capacity: 64 * 1024 });
+    await writeRecords(path, 5);
+    const second = openSmall(path);
     assert.deepEqual(seqs(second), [1, 2, 3, 4, 5]);
     second.reset(6);
     await second.append(6, payload(6));
     await second.close();
     // Record 6 overwrote record 1; 2..5 are stale behind it.
-    const third = openWriteAheadLog({ path, capacity: 64 * 1024 });
+    const third = openSmall(path);
     assert.deepEqual(seqs(third), [6]);
     await third.close();
   });
@@ -145,12 +149,12 @@ describe("write-ahead log", () => {
 describe("write-ahead log damage", () => {
   it("refuses a log whose header is damaged, naming the file", async () => {
     const path = logPath();
-    await openWriteAheadLog({ path, capacity: 64 * 1024 }).close();
+    await openSmall(path).close();
     const fd = openSync(path, "r+");
     writeSync(fd, Buffer.from([0xff]), 0, 1, 9);
     closeSync(fd);
     assert.throws(
-      () => openWriteAheadLog({ path, capacity: 64 * 1024 }),
+      () => openSmall(path),
       (e: Error) => e.message.includes(path) && /header is damaged/.test(e.message),
     );
   });
