@@ -239,7 +239,18 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
     return out;
   }
 
-  /** Sends `events` of `write` to `w`, or moves `w` behind if its consumer is falling behind. */
+  /** Calls `visit` for each watcher of key `k` that a write at `rev` reaches (not those starting later). */
+  function forWatchersOf(k: string, rev: number, visit: (w: WatcherState) => void) {
+    const singles = byKey.get(k);
+    if (singles instanceof Set) {
+      for (const w of singles) if (w.next <= rev) visit(w);
+    } else if (singles !== undefined && singles.next <= rev) {
+      visit(singles);
+    }
+    for (const w of ranges) if (w.next <= rev && inRange(w, k)) visit(w);
+  }
+
+  /** Sends `events` at `rev` to `w`, or moves `w` behind if its consumer is falling behind. */
   function deliver(w: WatcherState, rev: number, events: readonly WatchEvent[]) {
     if (!w.sink.send(w, { rev, events })) {
       // Falling behind: stop live delivery; catch up once the consumer drained.
@@ -254,16 +265,9 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
    * watchers without filters or prev_kv share one event list.
    */
   function onCommittedOne(rev: number, c: Change) {
-    const k = bytesToKeyString(c.kv.key);
     // Found first, sent after: a send may add or remove watchers of this key.
     const found: WatcherState[] = [];
-    const singles = byKey.get(k);
-    if (singles instanceof Set) {
-      for (const w of singles) if (w.next <= rev) found.push(w);
-    } else if (singles !== undefined && singles.next <= rev) {
-      found.push(singles);
-    }
-    for (const w of ranges) if (w.next <= rev && inRange(w, k)) found.push(w);
+    forWatchersOf(bytesToKeyString(c.kv.key), rev, (w) => found.push(w));
     if (found.length === 0) return;
     const plain: readonly WatchEvent[] = [{ type: c.type, kv: c.kv }];
     for (const w of found) {
@@ -280,21 +284,15 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
     }
     const perWatcher = new Map<WatcherState, WatchEvent[]>();
     for (const c of write.changes) {
-      const k = bytesToKeyString(c.kv.key);
       const ev: WatchEvent = { type: c.type, kv: c.kv };
-      const add = (w: WatcherState) => {
-        if (w.next > write.rev) return; // starts in the future
+      forWatchersOf(bytesToKeyString(c.kv.key), write.rev, (w) => {
         let list = perWatcher.get(w);
         if (list === undefined) {
           list = [];
           perWatcher.set(w, list);
         }
         list.push(ev);
-      };
-      const singles = byKey.get(k);
-      if (singles instanceof Set) for (const w of singles) add(w);
-      else if (singles !== undefined) add(singles);
-      for (const w of ranges) if (inRange(w, k)) add(w);
+      });
     }
     for (const [w, raw] of perWatcher) {
       w.next = write.rev + 1;
