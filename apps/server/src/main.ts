@@ -30,7 +30,7 @@ import { createApp } from "./create-app.js";
 import { registerDashboardRoutes } from "./dashboard-routes.js";
 import { FlagError, parseFlags, usage } from "./flags.js";
 import { registerGateway } from "./gateway/create-gateway.js";
-import { applyGcPolicy } from "./gc-policy.js";
+import { createGcPolicy } from "./gc-policy.js";
 import { createGrpcWebUnaryFastPath } from "./grpc-web-unary-fast-path.js";
 import { createMetricsListeners } from "./metrics-listeners.js";
 import { runMigrateCommand } from "./migrate-command.js";
@@ -189,11 +189,12 @@ async function main(): Promise<void> {
           );
           process.exit(1);
         });
-  // A smaller old-generation headroom for the server (not the one-shot
+  // A smaller old-generation headroom for the quiet server (not the one-shot
   // commands), from now on: opening the store builds its whole index, all of
   // which survives, and at 1.5× growth V8 would run a full collection at every
   // half-again of it (BENCHMARKS.md, "Restart time").
-  applyGcPolicy();
+  const gcPolicy = createGcPolicy();
+  gcPolicy.start();
   logger.info(
     {
       storage: config.storage === undefined ? config.dataDir : redactUrl(config.storage),
@@ -288,6 +289,7 @@ async function main(): Promise<void> {
         });
   // Storage closes after the listeners drained: nothing acknowledged is lost.
   server.app.addHook("onClose", async () => {
+    gcPolicy.close();
     await metricsListeners?.close();
     compactor?.close();
     await electionExpiry.close();
