@@ -40,6 +40,14 @@ const { values: args } = parseArgs({
     watchers: { type: "string", default: "10000" },
     concurrency: { type: "string", default: "8" },
     maintenance: { type: "boolean", default: false },
+    /**
+     * Seconds to leave the server quiet after the lease step before sampling
+     * it again (`leasesLaterMiB`; default 0: not measured). V8 gives back the
+     * young generation a burst grew only when its memory reducer runs, which
+     * took 30 to over 60 s of quiet here, long after the step's own samples
+     * (2 s).
+     */
+    later: { type: "string", default: "0" },
     /** Another build of the server (e.g. a copy of dist taken before a change). */
     bundle: { type: "string", default: join(repoRoot, "apps", "server", "dist", "conclave.mjs") },
   },
@@ -245,6 +253,11 @@ async function main() {
     }
     const withLeases = await settle(p.proc.pid ?? 0);
     out.leasesMiB = withLeases - base;
+    const laterS = Number(args.later);
+    if (laterS > 0) {
+      await new Promise((r) => setTimeout(r, laterS * 1000));
+      out.leasesLaterMiB = (await settle(p.proc.pid ?? 0)) - base;
+    }
 
     // Watchers: 100 per stream, each on its own key, created and confirmed.
     const streams: AbortController[] = [];
