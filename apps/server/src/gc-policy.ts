@@ -47,6 +47,12 @@ export const gcSampleMs = 250;
 /** Whether V8 sizes the heap for latency (busy) or for memory (quiet). */
 export type GcMode = "latency" | "memory";
 
+/** The V8 flag each mode sets: 0 is V8's own sizing. */
+const modeFlags: Readonly<Record<GcMode, string>> = {
+  latency: "--heap-growing-percent=0",
+  memory: `--heap-growing-percent=${heapGrowingPercent}`,
+};
+
 export interface GcPolicyState {
   readonly mode: GcMode;
   /** Quiet samples in a row since the last busy one. */
@@ -149,7 +155,7 @@ export function createGcPolicy(options: GcPolicyOptions = {}): GcPolicy {
     start() {
       if (timer !== undefined) return true;
       if (execArgv.some((a) => /^--heap[-_]growing[-_]percent\b/.test(a))) return false;
-      setFlags(`--heap-growing-percent=${heapGrowingPercent}`);
+      setFlags(modeFlags.memory);
       const collect = options.collect ?? exposeFullCollection();
       const utilization = options.utilization ?? loopUtilization();
       const heapBytes = options.heapBytes ?? (() => getHeapStatistics().total_heap_size);
@@ -157,9 +163,9 @@ export function createGcPolicy(options: GcPolicyOptions = {}): GcPolicy {
       timer = setInterval(() => {
         const next = nextGcState(state, utilization());
         state = next.state;
-        if (next.action === "latency") setFlags("--heap-growing-percent=0");
+        if (next.action === "latency") setFlags(modeFlags.latency);
         if (next.action === "compact") {
-          setFlags(`--heap-growing-percent=${heapGrowingPercent}`);
+          setFlags(modeFlags.memory);
           if (heapBytes() - compactedAt >= compactAfterGrowthBytes) {
             collect();
             compactedAt = heapBytes();
