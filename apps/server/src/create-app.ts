@@ -9,6 +9,7 @@ import { type FastifyInstance, fastify, LogController } from "fastify";
 import { type LevelWithSilent, type Logger, pino } from "pino";
 import { type CallPipeline, createCallPipeline } from "./call-pipeline.js";
 import { connectEdgePlugin } from "./connect-edge-plugin.js";
+import type { GrpcCallRequest, GrpcCallResponse } from "./grpc-call-objects.js";
 import { createGrpcStreamFastPath } from "./grpc-stream-fast-path.js";
 import { createGrpcUnaryFastPath } from "./grpc-unary-fast-path.js";
 import {
@@ -104,6 +105,15 @@ export interface CreateAppOptions {
    * requests it serves). False sends every call through Connect.
    */
   grpcDirectPaths?: boolean;
+  /**
+   * Serve connections whose first request is gRPC with the gRPC engine
+   * (grpc-engine/, one-port-server.ts `grpcHandler`): the direct paths over
+   * HTTP/2 frames of our own; what they do not take goes to Node's HTTP/2
+   * server as before.
+   *
+   * Default false. Only with the direct paths on.
+   */
+  grpcEngine?: boolean;
 }
 
 /** Serves a request and returns true, or returns false to leave it to Fastify. */
@@ -228,6 +238,11 @@ export function createApp(options: CreateAppOptions): ConclaveApp {
       onePort = createOnePortServer(wrapped, {
         onConnectionError: (error) => logger.debug({ err: error }, "connection error"),
         ...(options.tls !== undefined && { tls: options.tls }),
+        ...(options.grpcEngine === true &&
+          directPaths.length > 0 && {
+            grpcHandler: (req: GrpcCallRequest, res: GrpcCallResponse) =>
+              directPaths.some((path) => path.handle(req, res)),
+          }),
         ...options.onePort,
       });
       // Fastify only calls listen(), address(), close() and event methods on

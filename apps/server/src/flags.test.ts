@@ -16,6 +16,7 @@ const defaults: ConclaveConfig = {
   maxConcurrentStreams: 2 ** 32 - 1,
   listenMetricsUrls: [],
   autoTls: false,
+  grpcEngine: true,
   maxTxnOps: 128,
   maxRequestBytes: 1_572_864,
   logLevel: "info",

@@ -136,6 +136,12 @@ export interface ConclaveConfig {
    * Default false.
    */
   autoTls: boolean;
+  /**
+   * `--experimental-grpc-engine`: connections whose first request is gRPC
+   * (etcd clients) are served by Conclave's own HTTP/2 frame loop
+   * (grpc-engine/) rather than Node's HTTP/2 session. Default true.
+   */
+  grpcEngine: boolean;
   /** `--max-txn-ops`: the most operations one transaction may hold. Default 128. */
   maxTxnOps: number;
   /** `--max-request-bytes`: the largest client request, in bytes. Default 1 572 864 (1.5 MiB). */
@@ -288,6 +294,11 @@ const flagSpecs = {
   "max-concurrent-streams": {
     valueName: "n",
     description: `Maximum concurrent HTTP/2 streams each client connection may open. (default ${defaultMaxConcurrentStreams})`,
+  },
+  "experimental-grpc-engine": {
+    boolean: true,
+    description:
+      "Serve connections whose first request is gRPC (etcd clients) with Conclave's own HTTP/2 frame loop rather than Node's HTTP/2 session; =false turns it off. (default true)",
   },
   "listen-metrics-urls": {
     valueName: "urls",
@@ -572,6 +583,10 @@ export function parseFlags(
   if ((certFile === undefined) !== (keyFile === undefined)) {
     throw new FlagError("--cert-file and --key-file must be given together");
   }
+  const grpcEngineFlag = get("experimental-grpc-engine");
+  const grpcEngine = grpcEngineFlag
+    ? parseBoolean(grpcEngineFlag.source, grpcEngineFlag.value)
+    : true;
   const autoTlsFlag = get("auto-tls");
   const autoTls = autoTlsFlag ? parseBoolean(autoTlsFlag.source, autoTlsFlag.value) : false;
   if (autoTls && certFile !== undefined) {
@@ -732,6 +747,7 @@ export function parseFlags(
     maxConcurrentStreams,
     listenMetricsUrls,
     autoTls,
+    grpcEngine,
     maxTxnOps,
     maxRequestBytes,
     logLevel,
@@ -762,6 +778,7 @@ function defaults(): ConclaveConfig {
     maxConcurrentStreams: defaultMaxConcurrentStreams,
     listenMetricsUrls: [],
     autoTls: false,
+    grpcEngine: true,
     maxTxnOps: defaultMaxTxnOps,
     maxRequestBytes: defaultMaxRequestBytes,
     logLevel: "info",

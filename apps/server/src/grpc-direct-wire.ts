@@ -1,5 +1,4 @@
 import type * as http from "node:http";
-import type * as http2 from "node:http2";
 import { constants as h2 } from "node:http2";
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import {
@@ -25,6 +24,7 @@ import {
   type NodeHeaders,
 } from "./direct-call.js";
 import { useGrpcGoMessageEncoding } from "./encode-grpc-message.js";
+import type { GrpcCallRequest } from "./grpc-call-objects.js";
 
 /**
  * What the direct gRPC paths (grpc-unary-fast-path.ts, grpc-stream-fast-path.ts,
@@ -38,7 +38,7 @@ import { useGrpcGoMessageEncoding } from "./encode-grpc-message.js";
  * whole: POST, `application/grpc` or `application/grpc+proto`, no request
  * compression. Everything else (gRPC-Web, Connect, JSON, gzip) is Connect's.
  */
-export function isDirectGrpcRequest(req: http2.Http2ServerRequest): boolean {
+export function isDirectGrpcRequest(req: GrpcCallRequest): boolean {
   if (req.method !== "POST") return false;
   const type = req.headers["content-type"];
   if (type !== "application/grpc" && type !== "application/grpc+proto") return false;
@@ -150,7 +150,7 @@ export const grpcResponseTrailer: NodeHeaders = Object.freeze({ "grpc-status": g
  *
  * @param protocol Default "grpc" (HTTP/2 only); "grpc-web" also takes HTTP/1.1.
  */
-export function createGrpcDirectCall<R extends http.IncomingMessage | http2.Http2ServerRequest>(
+export function createGrpcDirectCall<R extends http.IncomingMessage | GrpcCallRequest>(
   req: R,
   entry: { service: DescService; spec: { method: DescMethod } },
   pipeline: CallPipeline,

@@ -1,7 +1,7 @@
-import type * as http2 from "node:http2";
 import { type DescMessage, fromBinary, type MessageShape } from "@bufbuild/protobuf";
 import type { ClientTraffic } from "@conclave/server";
 import { Code, ConnectError } from "@connectrpc/connect";
+import type { GrpcCallRequest } from "./grpc-call-objects.js";
 import { incompleteEnvelope } from "./grpc-direct-wire.js";
 import { messageTooLarge } from "./limit-grpc-request-size.js";
 
@@ -43,7 +43,7 @@ export interface RequestMessages<Desc extends DescMessage>
  * were a large share of its cost.
  */
 export function readRequestMessages<Desc extends DescMessage>(
-  req: http2.Http2ServerRequest,
+  req: GrpcCallRequest,
   schema: Desc,
   options: RequestMessagesOptions,
 ): RequestMessages<Desc> {

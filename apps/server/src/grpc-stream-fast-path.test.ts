@@ -26,7 +26,7 @@ const leader = (name: string) =>
   envelope(toBinary(LeaderRequestSchema, create(LeaderRequestSchema, { name: enc.encode(name) })));
 
 /** How many messages the "flood" Observe has produced, per server kind. */
-const produced = { fast: 0, connect: 0 };
+const produced = { fast: 0, engine: 0, connect: 0 };
 
 /**
  * Lease.LeaseKeepAlive (bidi) answers each request by its ID: 1 echoes
@@ -37,7 +37,7 @@ const produced = { fast: 0, connect: 0 };
  * "wait" waits for the signal, "hundred" 100 leaders at once, "flood"
  * 256 KiB leaders until stopped.
  */
-function testRoutes(kind: "fast" | "connect", aborts: unknown[]) {
+function testRoutes(kind: "fast" | "engine" | "connect", aborts: unknown[]) {
   const waitForAbort = async (signal: AbortSignal) => {
     await new Promise<void>((resolve) => {
       signal.addEventListener("abort", () => resolve(), { once: true });
@@ -110,12 +110,16 @@ const observePath = "/v3electionpb.Election/Observe";
 
 describe("gRPC stream fast path", () => {
   const apps: ConclaveApp[] = [];
-  const urls = { fast: "", connect: "" };
-  const seenByInterceptor = { fast: [] as string[], connect: [] as string[] };
-  const aborts = { fast: [] as unknown[], connect: [] as unknown[] };
+  const urls = { fast: "", engine: "", connect: "" };
+  const seenByInterceptor = {
+    fast: [] as string[],
+    engine: [] as string[],
+    connect: [] as string[],
+  };
+  const aborts = { fast: [] as unknown[], engine: [] as unknown[], connect: [] as unknown[] };
 
   before(async () => {
-    for (const kind of ["fast", "connect"] as const) {
+    for (const kind of ["fast", "engine", "connect"] as const) {
       const interceptor: Interceptor = (next) => async (req) => {
         seenByInterceptor[kind].push(req.method.name);
         return next(req);
@@ -125,7 +129,9 @@ describe("gRPC stream fast path", () => {
         logger: pino({ level: "silent" }),
         interceptors: [interceptor],
         readMaxBytes: 64,
-        grpcDirectPaths: kind === "fast",
+        grpcDirectPaths: kind !== "connect",
+        // "engine": the same paths over the gRPC engine's frames (grpc-engine/).
+        grpcEngine: kind === "engine",
       });
       const [url] = await app.listen(["http://127.0.0.1:0"]);
       urls[kind] = url as string;
@@ -267,8 +273,10 @@ describe("gRPC stream fast path", () => {
     it(`answers ${c.name} exactly as Connect does`, async () => {
       const options = c.headers === undefined ? {} : { headers: c.headers };
       const fast = await grpcCall(urls.fast, c.path, c.body, options);
+      const engine = await grpcCall(urls.engine, c.path, c.body, options);
       const connect = await grpcCall(urls.connect, c.path, c.body, options);
       assert.deepEqual(fast, connect);
+      assert.deepEqual(engine, connect);
       assert.equal(fast.status, 200);
       assert.equal(fast.contentType, "application/grpc+proto");
       assert.equal(fast.grpcStatus, String(c.grpcStatus));
@@ -279,19 +287,21 @@ describe("gRPC stream fast path", () => {
     });
   }
 
-  it("sends the handler's response headers and trailers", async () => {
-    const seen = await grpcCall(urls.fast, keepAlivePath, keepAlive(5n));
-    assert.deepEqual(seen.names.sort(), [
-      ":status",
-      "content-type",
-      "grpc-status",
-      "x-answered-by",
-      "x-trailer",
-    ]);
-  });
+  for (const kind of ["fast", "engine"] as const) {
+    it(`sends the handler's response headers and trailers (${kind})`, async () => {
+      const seen = await grpcCall(urls[kind], keepAlivePath, keepAlive(5n));
+      assert.deepEqual(seen.names.sort(), [
+        ":status",
+        "content-type",
+        "grpc-status",
+        "x-answered-by",
+        "x-trailer",
+      ]);
+    });
+  }
 
   it("runs the interceptors on both paths", async () => {
-    for (const kind of ["fast", "connect"] as const) {
+    for (const kind of ["fast", "engine", "connect"] as const) {
       const n = seenByInterceptor[kind].length;
       await grpcCall(urls[kind], observePath, leader("three"));
       await grpcCall(urls[kind], keepAlivePath, keepAlive(1n));
@@ -300,7 +310,7 @@ describe("gRPC stream fast path", () => {
   });
 
   it("aborts the handler's signal with Canceled when the client cancels", async () => {
-    for (const kind of ["fast", "connect"] as const) {
+    for (const kind of ["fast", "engine", "connect"] as const) {
       for (const [path, body] of [
         [keepAlivePath, keepAlive(4n)],
         [observePath, leader("wait")],
@@ -315,43 +325,45 @@ describe("gRPC stream fast path", () => {
     }
   });
 
-  it("writes the messages a handler has ready in one turn as one DATA frame", async () => {
-    const session = http2.connect(urls.fast);
-    try {
-      const stream = openObserve(session);
-      const chunks: Buffer[] = [];
-      stream.on("data", (c: Buffer) => chunks.push(c));
-      stream.end(leader("hundred"));
-      await new Promise((resolve) => stream.on("end", resolve));
-      assert.equal(countEnvelopes(Buffer.concat(chunks)), 100);
-      // One write per message went out as 2 frames here (the first alone).
-      assert.equal(chunks.length, 1, `${chunks.length} DATA chunks`);
-    } finally {
-      session.close();
-    }
-  });
+  for (const kind of ["fast", "engine"] as const) {
+    it(`writes the messages a handler has ready in one turn as one DATA frame (${kind})`, async () => {
+      const session = http2.connect(urls[kind]);
+      try {
+        const stream = openObserve(session);
+        const chunks: Buffer[] = [];
+        stream.on("data", (c: Buffer) => chunks.push(c));
+        stream.end(leader("hundred"));
+        await new Promise((resolve) => stream.on("end", resolve));
+        assert.equal(countEnvelopes(Buffer.concat(chunks)), 100);
+        // One write per message went out as 2 frames here (the first alone).
+        assert.equal(chunks.length, 1, `${chunks.length} DATA chunks`);
+      } finally {
+        session.close();
+      }
+    });
 
-  it("asks a handler for no more than the HTTP/2 stream takes from a reader that stopped", async () => {
-    const session = http2.connect(urls.fast);
-    try {
-      const stream = openObserve(session);
-      stream.on("error", () => {});
-      stream.pause(); // never read: the windows fill up
-      stream.end(leader("flood"));
-      await sleep(500);
-      const first = produced.fast;
-      await sleep(500);
-      // HTTP/2's windows (64 KiB stream, the session's) and Node's buffer hold
-      // a few 256 KiB messages at most; a path that ignored back-pressure
-      // would have produced thousands by now.
-      assert.ok(first > 0, "the handler started");
-      assert.ok(first <= 8, `the handler produced ${first} messages for a stopped reader`);
-      assert.equal(produced.fast, first, "the handler was not asked for more");
-      stream.close(http2.constants.NGHTTP2_CANCEL);
-    } finally {
-      session.close();
-    }
-  });
+    it(`asks a handler for no more than the HTTP/2 stream takes from a reader that stopped (${kind})`, async () => {
+      const session = http2.connect(urls[kind]);
+      try {
+        const stream = openObserve(session);
+        stream.on("error", () => {});
+        stream.pause(); // never read: the windows fill up
+        stream.end(leader("flood"));
+        await sleep(500);
+        const first = produced[kind];
+        await sleep(500);
+        // HTTP/2's windows (64 KiB stream, the session's) and Node's buffer hold
+        // a few 256 KiB messages at most; a path that ignored back-pressure
+        // would have produced thousands by now.
+        assert.ok(first > 0, "the handler started");
+        assert.ok(first <= 8, `the handler produced ${first} messages for a stopped reader`);
+        assert.equal(produced[kind], first, "the handler was not asked for more");
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+      } finally {
+        session.close();
+      }
+    });
+  }
 });
 
 describe("gRPC stream fast path: which calls it takes", () => {

@@ -1,4 +1,3 @@
-import type * as http2 from "node:http2";
 import { toBinary } from "@bufbuild/protobuf";
 import { envelopePrefixBytes, rememberedEnvelope } from "@conclave/server";
 import { grpcStatusOk } from "@connectrpc/connect/protocol-grpc";
@@ -10,6 +9,7 @@ import {
   type NodeHeaders,
   toNodeHeaders,
 } from "./direct-call.js";
+import type { GrpcCallRequest, GrpcCallResponse } from "./grpc-call-objects.js";
 import {
   callFinished,
   closedEarly,
@@ -29,7 +29,7 @@ export interface GrpcStreamFastPathOptions {
    */
   pipeline: CallPipeline;
   /** The verified client certificate's CN of a request's connection (tls-peer-identity.ts). */
-  peerCommonName: (req: http2.Http2ServerRequest) => string | undefined;
+  peerCommonName: (req: GrpcCallRequest) => string | undefined;
 }
 
 /**
@@ -69,7 +69,7 @@ export interface GrpcStreamFastPath {
    * Serves `req` if it is a call this path takes and returns true; returns
    * false (having touched nothing) to leave it to Connect.
    */
-  handle(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): boolean;
+  handle(req: GrpcCallRequest, res: GrpcCallResponse): boolean;
 }
 
 export function createGrpcStreamFastPath(options: GrpcStreamFastPathOptions): GrpcStreamFastPath {
@@ -79,7 +79,7 @@ export function createGrpcStreamFastPath(options: GrpcStreamFastPathOptions): Gr
   const readOptions =
     limits.recursionLimit === undefined ? undefined : { recursionLimit: limits.recursionLimit };
 
-  function handle(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): boolean {
+  function handle(req: GrpcCallRequest, res: GrpcCallResponse): boolean {
     const entry = pipeline.streamMethod(req.url);
     if (entry === undefined || !isDirectGrpcRequest(req)) return false;
     if (pipeline.shutdownSignal.aborted) return false;
@@ -93,8 +93,8 @@ export function createGrpcStreamFastPath(options: GrpcStreamFastPathOptions): Gr
 
   async function serve(
     entry: StreamMethod,
-    req: http2.Http2ServerRequest,
-    res: http2.Http2ServerResponse,
+    req: GrpcCallRequest,
+    res: GrpcCallResponse,
   ): Promise<void> {
     const { context, timeoutError } = createGrpcDirectCall(req, entry, pipeline, peerCommonName);
     const input = readRequestMessages(req, entry.spec.method.input, {
@@ -181,11 +181,7 @@ export function createGrpcStreamFastPath(options: GrpcStreamFastPathOptions): Gr
    * ones, never converted — or, for a call that could not be built,
    * Connect's defaults.
    */
-  function finish(
-    res: http2.Http2ServerResponse,
-    call: DirectCall | undefined,
-    error: unknown,
-  ): void {
+  function finish(res: GrpcCallResponse, call: DirectCall | undefined, error: unknown): void {
     let trailer: NodeHeaders;
     if (call === undefined) {
       const t = new Headers(grpcResponseTrailer);

@@ -46,12 +46,16 @@ function testRoutes(aborts: unknown[]) {
 
 describe("gRPC unary fast path", () => {
   const apps: ConclaveApp[] = [];
-  const urls = { fast: "", connect: "" };
-  const seenByInterceptor = { fast: [] as string[], connect: [] as string[] };
-  const aborts = { fast: [] as unknown[], connect: [] as unknown[] };
+  const urls = { fast: "", engine: "", connect: "" };
+  const seenByInterceptor = {
+    fast: [] as string[],
+    engine: [] as string[],
+    connect: [] as string[],
+  };
+  const aborts = { fast: [] as unknown[], engine: [] as unknown[], connect: [] as unknown[] };
 
   before(async () => {
-    for (const kind of ["fast", "connect"] as const) {
+    for (const kind of ["fast", "engine", "connect"] as const) {
       const interceptor: Interceptor = (next) => async (req) => {
         seenByInterceptor[kind].push(req.method.name);
         return next(req);
@@ -61,7 +65,9 @@ describe("gRPC unary fast path", () => {
         logger: pino({ level: "silent" }),
         interceptors: [interceptor],
         readMaxBytes: 64,
-        grpcDirectPaths: kind === "fast",
+        grpcDirectPaths: kind !== "connect",
+        // "engine": the same paths over the gRPC engine's frames (grpc-engine/).
+        grpcEngine: kind === "engine",
       });
       const [url] = await app.listen(["http://127.0.0.1:0"]);
       urls[kind] = url as string;
@@ -187,8 +193,10 @@ describe("gRPC unary fast path", () => {
     it(`answers ${c.name} exactly as Connect does`, async () => {
       const path = c.path ?? "/v3lockpb.Lock/Lock";
       const fast = await grpcCall(urls.fast, path, c.body, { headers: c.headers });
+      const engine = await grpcCall(urls.engine, path, c.body, { headers: c.headers });
       const connect = await grpcCall(urls.connect, path, c.body, { headers: c.headers });
       assert.deepEqual(fast, connect);
+      assert.deepEqual(engine, connect);
       assert.equal(fast.status, 200);
       assert.equal(fast.contentType, "application/grpc+proto");
       assert.equal(fast.grpcStatus, c.grpcStatus);
@@ -248,7 +256,7 @@ describe("gRPC unary fast path", () => {
   });
 
   it("runs the interceptors on both paths", async () => {
-    for (const kind of ["fast", "connect"] as const) {
+    for (const kind of ["fast", "engine", "connect"] as const) {
       const n = seenByInterceptor[kind].length;
       await grpcCall(urls[kind], "/v3lockpb.Lock/Lock", envelope(lockRequest("ok")));
       assert.deepEqual(seenByInterceptor[kind].slice(n), ["Lock"], kind);
@@ -256,7 +264,7 @@ describe("gRPC unary fast path", () => {
   });
 
   it("aborts the handler's signal with Canceled when the client cancels", async () => {
-    for (const kind of ["fast", "connect"] as const) {
+    for (const kind of ["fast", "engine", "connect"] as const) {
       const before = aborts[kind].length;
       await grpcCall(urls[kind], "/v3lockpb.Lock/Lock", envelope(lockRequest("wait")), {
         cancelAfterMs: 50,

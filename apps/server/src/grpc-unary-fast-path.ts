@@ -1,9 +1,9 @@
-import type * as http2 from "node:http2";
 import { toBinary } from "@bufbuild/protobuf";
 import { fromBinaryRequest } from "@conclave/server";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { CallPipeline, UnaryMethod } from "./call-pipeline.js";
 import { type DirectCall, invokeUnary, type NodeHeaders, toNodeHeaders } from "./direct-call.js";
+import type { GrpcCallRequest, GrpcCallResponse } from "./grpc-call-objects.js";
 import {
   callFinished,
   closedEarly,
@@ -24,7 +24,7 @@ export interface GrpcUnaryFastPathOptions {
    */
   pipeline: CallPipeline;
   /** The verified client certificate's CN of a request's connection (tls-peer-identity.ts). */
-  peerCommonName: (req: http2.Http2ServerRequest) => string | undefined;
+  peerCommonName: (req: GrpcCallRequest) => string | undefined;
 }
 
 /**
@@ -50,7 +50,7 @@ export interface GrpcUnaryFastPath {
    * Serves `req` if it is a call this path takes and returns true; returns
    * false (having touched nothing) to leave it to Connect.
    */
-  handle(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): boolean;
+  handle(req: GrpcCallRequest, res: GrpcCallResponse): boolean;
 }
 
 /**
@@ -58,7 +58,7 @@ export interface GrpcUnaryFastPath {
  * then the trailers (carrying the final status: {@link finalTrailer}).
  */
 function writeAnswer(
-  res: http2.Http2ServerResponse,
+  res: GrpcCallResponse,
   header: NodeHeaders,
   trailer: NodeHeaders,
   body: Uint8Array | undefined,
@@ -89,7 +89,7 @@ export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions): Grpc
   const readOptions =
     limits.recursionLimit === undefined ? undefined : { recursionLimit: limits.recursionLimit };
 
-  function handle(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): boolean {
+  function handle(req: GrpcCallRequest, res: GrpcCallResponse): boolean {
     const entry = pipeline.unaryMethod(req.url);
     if (entry === undefined || !isDirectGrpcRequest(req)) return false;
     if (pipeline.shutdownSignal.aborted) return false;
@@ -103,7 +103,7 @@ export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions): Grpc
     return true;
   }
 
-  function failEarly(res: http2.Http2ServerResponse, error: unknown): void {
+  function failEarly(res: GrpcCallResponse, error: unknown): void {
     const trailer = new Headers(grpcResponseTrailer);
     setFinalStatus(
       trailer,
@@ -112,11 +112,7 @@ export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions): Grpc
     writeAnswer(res, grpcResponseHeader, toNodeHeaders(trailer), undefined);
   }
 
-  function serve(
-    entry: UnaryMethod,
-    req: http2.Http2ServerRequest,
-    res: http2.Http2ServerResponse,
-  ) {
+  function serve(entry: UnaryMethod, req: GrpcCallRequest, res: GrpcCallResponse) {
     const { context, timeoutError } = createGrpcDirectCall(req, entry, pipeline, peerCommonName);
     let answered = false;
     const onClose = () => {

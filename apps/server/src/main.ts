@@ -249,6 +249,7 @@ async function main(): Promise<void> {
     // Every txn etcd would run decodes (protobuf-es's default stops at 49 levels).
     recursionLimit: maxMessageDepth,
     ...(tls !== undefined && { tls }),
+    grpcEngine: config.grpcEngine,
     onePort: {
       http2Settings: { maxConcurrentStreams: config.maxConcurrentStreams },
       ...(tlsCheckPeer !== undefined && { tlsCheckPeer }),

@@ -5,6 +5,12 @@ import type * as tls from "node:tls";
 import { createAuthorityRepairStream } from "./authority-repair/authority-repair-stream.js";
 import { checkFirstRequest } from "./authority-repair/first-request-check.js";
 import { createConnectionTracker } from "./connection-tracker.js";
+import type { GrpcCallRequest, GrpcCallResponse } from "./grpc-call-objects.js";
+import {
+  type GrpcEngineConnection,
+  serveGrpcEngineConnection,
+} from "./grpc-engine/grpc-engine-connection.js";
+import { createNodeFallback } from "./grpc-engine/node-fallback.js";
 import { createHttp1Connections } from "./http1-connections.js";
 import { createHttp2Sessions, defaultMaxConcurrentStreams } from "./http2-sessions.js";
 import { sniffProtocol } from "./protocol-sniffing.js";
@@ -87,6 +93,16 @@ export interface OnePortServerOptions {
    * (`--client-crl-file`, checked as etcd does: crl-check.ts). Default none.
    */
   tlsCheckPeer?: (socket: tls.TLSSocket) => string | undefined;
+  /**
+   * Serves connections whose first request is gRPC with the gRPC engine
+   * (grpc-engine/): HTTP/2 frames of our own instead of Node's session, each
+   * request handed to this handler, which returns false for a request it
+   * does not take; those go to Node's HTTP/2 server over an in-process link
+   * (node-fallback.ts), as if the engine were not there.
+   *
+   * Default none: every HTTP/2 connection goes to Node's session.
+   */
+  grpcHandler?: (req: GrpcCallRequest, res: GrpcCallResponse) => boolean;
 }
 
 /**
@@ -198,6 +214,7 @@ export function createOnePortServer(
           reportError,
           ...(options.tlsCheckPeer !== undefined && { checkPeer: options.tlsCheckPeer }),
         });
+  const engines = new Set<GrpcEngineConnection>();
   const listeners: net.Server[] = [];
   const schemes = new Map<net.Server, ListenerScheme>();
   let closePromise: Promise<void> | undefined;
@@ -221,7 +238,11 @@ export function createOnePortServer(
   function acceptHttp2(socket: net.Socket, raw: net.Socket | undefined): void {
     checkFirstRequest(
       socket,
-      { timeoutMs: firstBytesTimeoutMs, maxConcurrentStreams },
+      {
+        timeoutMs: firstBytesTimeoutMs,
+        maxConcurrentStreams,
+        grpc: options.grpcHandler !== undefined,
+      },
       (verdict) => {
         if (raw !== undefined) tracker.pending.delete(raw);
         tracker.pending.delete(socket);
@@ -229,9 +250,42 @@ export function createOnePortServer(
           socket.destroy();
           return;
         }
+        if (verdict === "grpc" && options.grpcHandler !== undefined) {
+          acceptGrpc(socket, options.grpcHandler);
+          return;
+        }
         h2.accept(verdict === "repair" ? createAuthorityRepairStream(socket) : socket);
       },
     );
+  }
+
+  /** Serves a connection with the gRPC engine, handing what the handler declines to Node. */
+  function acceptGrpc(
+    socket: net.Socket,
+    grpcHandler: (req: GrpcCallRequest, res: GrpcCallResponse) => boolean,
+  ): void {
+    const fallback = createNodeFallback((link) => h2.accept(link), socket);
+    const engine = serveGrpcEngineConnection(socket, {
+      maxConcurrentStreams,
+      maxHeldBytes: (options.http2MaxSessionMemoryMb ?? 32) * 1024 * 1024,
+      maxHeaderBlockBytes: 64 * 1024,
+      reportError,
+      onStream(stream) {
+        let taken = false;
+        try {
+          taken = grpcHandler(stream.req, stream.res);
+        } catch (error) {
+          reportError(error as Error);
+        }
+        if (!taken) fallback.forward(stream);
+      },
+    });
+    engines.add(engine);
+    socket.once("close", () => {
+      engines.delete(engine);
+      fallback.close();
+    });
+    if (tracker.closing) engine.drain();
   }
 
   function onConnection(socket: net.Socket, scheme: ListenerScheme): void {
@@ -288,6 +342,7 @@ export function createOnePortServer(
     for (const socket of tracker.pending) socket.destroy();
     http1.drain();
     h2.drain();
+    for (const engine of engines) engine.drain();
 
     let timer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<"timeout">((resolve) => {
@@ -323,7 +378,7 @@ export function createOnePortServer(
     schemeOf: (listener) => schemes.get(listener) ?? "http",
     setScheme,
     connections() {
-      return { pending: tracker.pending.size, http1: http1.count, http2: h2.count };
+      return { pending: tracker.pending.size, http1: http1.count, http2: h2.count + engines.size };
     },
     close(graceMs = defaultGraceMs) {
       closePromise ??= closeAll(graceMs);

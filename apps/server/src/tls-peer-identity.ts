@@ -1,9 +1,9 @@
 import type * as http from "node:http";
-import type * as http2 from "node:http2";
 import type { TLSSocket } from "node:tls";
 import { peerCommonNameKey } from "@conclave/server";
 import { type ContextValues, createContextValues } from "@connectrpc/connect";
 import { transportOf } from "./authority-repair/authority-repair-stream.js";
+import type { GrpcCallRequest } from "./grpc-call-objects.js";
 
 /**
  * The verified common name of each connection (HTTP/1.1 socket or HTTP/2
@@ -22,7 +22,7 @@ const commonNames = new WeakMap<object, string | null>();
  * last one, as Go's `Subject.CommonName` (etcd's user name) does.
  */
 export function verifiedPeerCommonName(
-  req: http.IncomingMessage | http2.Http2ServerRequest,
+  req: http.IncomingMessage | GrpcCallRequest,
 ): string | undefined {
   let connection: object | undefined;
   let socket: unknown;
@@ -60,9 +60,7 @@ function commonNameOf(socket: unknown): string | null {
  * verified client certificate's CN when there is one. For the Connect
  * plugin's `contextValues` option and the gateway's in-process calls.
  */
-export function peerContextValues(
-  req: http.IncomingMessage | http2.Http2ServerRequest,
-): ContextValues {
+export function peerContextValues(req: http.IncomingMessage | GrpcCallRequest): ContextValues {
   const values = createContextValues();
   const cn = verifiedPeerCommonName(req);
   if (cn !== undefined) values.set(peerCommonNameKey, cn);

@@ -26,6 +26,15 @@ const maxHeaderBlockBytes = 1 << 20;
 const transports = new WeakMap<object, net.Socket>();
 
 /**
+ * Records that Node's HTTP/2 server reads `stream` in place of `socket`
+ * (a repair stream, or the gRPC engine's in-process link for the requests
+ * it hands to Node), so {@link transportOf} finds the socket's TLS state.
+ */
+export function setTransport(stream: object, socket: net.Socket): void {
+  transports.set(stream, socket);
+}
+
+/**
  * A duplex over an HTTP/2 connection's socket that hands Node's HTTP/2
  * server the client's bytes with every literal `:authority` that carries a
  * URL scheme repaired ({@link repairedAuthority}), and writes the server's

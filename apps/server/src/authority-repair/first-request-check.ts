@@ -15,10 +15,11 @@ import {
 import { repairedAuthority } from "./repaired-authority.js";
 
 /**
- * What a new HTTP/2 connection needs: its socket as it is ("native"), or a
- * repair of its `:authority` values ("repair").
+ * What a new HTTP/2 connection needs: its socket as it is ("native"), a
+ * repair of its `:authority` values ("repair"), or — when asked for — the
+ * gRPC engine, for a connection whose first request is gRPC ("grpc").
  */
-export type FirstRequestVerdict = "native" | "repair";
+export type FirstRequestVerdict = "native" | "repair" | "grpc";
 
 /**
  * Most bytes held before the first request's header block is complete (a
@@ -58,7 +59,12 @@ const maxHeldBytes = 256 * 1024;
  */
 export function checkFirstRequest(
   socket: net.Socket,
-  options: { timeoutMs: number; maxConcurrentStreams: number },
+  options: {
+    timeoutMs: number;
+    maxConcurrentStreams: number;
+    /** Whether a first request of `application/grpc[+proto]` gets "grpc" (default false). */
+    grpc?: boolean;
+  },
   route: (verdict: FirstRequestVerdict) => void,
 ): void {
   const { timeoutMs } = options;
@@ -142,7 +148,7 @@ export function checkFirstRequest(
         continue;
       }
       if (firstBlock !== undefined && header.flags & frameFlag.endHeaders) {
-        firstVerdict = verdictOf(Buffer.concat(firstBlock));
+        firstVerdict = verdictOf(Buffer.concat(firstBlock), options.grpc === true);
         firstBlock = undefined;
       }
     }
@@ -161,14 +167,24 @@ export function checkFirstRequest(
   socket.resume();
 }
 
-/** "repair" if the header block has an `:authority` with a URL scheme. */
-function verdictOf(block: Buffer): FirstRequestVerdict {
+/**
+ * "repair" if the header block has an `:authority` with a URL scheme; else
+ * "grpc" if `grpc` and the request is gRPC (what etcd clients send on every
+ * request of a connection); else "native".
+ */
+function verdictOf(block: Buffer, grpc: boolean): FirstRequestVerdict {
   try {
     const fields = createHpackDecoder().decode(block);
     const needsRepair = fields.some(
       (f) => f.name === ":authority" && repairedAuthority(f.value) !== undefined,
     );
-    return needsRepair ? "repair" : "native";
+    if (needsRepair) return "repair";
+    const isGrpc = fields.some(
+      (f) =>
+        f.name === "content-type" &&
+        (f.value === "application/grpc" || f.value === "application/grpc+proto"),
+    );
+    return grpc && isGrpc ? "grpc" : "native";
   } catch {
     return "native"; // Malformed: Node's session will answer it.
   }

@@ -1,9 +1,7 @@
 import { decodeHuffman } from "./hpack-huffman.js";
 
 /**
- * Names of HPACK's static table (RFC 7541, Appendix A), indexes 1–61. Only
- * the names matter here: a literal that takes its name from the static table
- * adds an entry whose size counts the name.
+ * Names of HPACK's static table (RFC 7541, Appendix A), indexes 1–61.
  */
 const staticNames: readonly string[] = [
   ":authority",
@@ -69,6 +67,27 @@ const staticNames: readonly string[] = [
   "www-authenticate",
 ];
 
+/**
+ * Values of HPACK's static table where they are not empty (indexes 2–16),
+ * for decoders whose fields are served as requests (the gRPC engine).
+ */
+const staticValues: Readonly<Record<number, string>> = {
+  2: "GET",
+  3: "POST",
+  4: "/",
+  5: "/index.html",
+  6: "http",
+  7: "https",
+  8: "200",
+  9: "204",
+  10: "206",
+  11: "304",
+  12: "400",
+  13: "404",
+  14: "500",
+  16: "gzip, deflate",
+};
+
 /** The size of the dynamic table before any size update: SETTINGS_HEADER_TABLE_SIZE's initial value. */
 export const defaultHeaderTableSize = 4096;
 
@@ -125,10 +144,9 @@ export function createHpackDecoder(): HpackDecoder {
       size += entrySize;
     }
   };
-  const entry = (index: number): { name: string; value: string | undefined } => {
+  const entry = (index: number): { name: string; value: string } => {
     if (index >= 1 && index <= staticNames.length) {
-      // Static values are never needed: an indexed static field adds nothing.
-      return { name: staticNames[index - 1] ?? "", value: undefined };
+      return { name: staticNames[index - 1] ?? "", value: staticValues[index] ?? "" };
     }
     const dynamic = table[index - staticNames.length - 1];
     if (dynamic === undefined) throw new Error(`hpack: index ${index} out of range`);
@@ -174,7 +192,7 @@ export function createHpackDecoder(): HpackDecoder {
           fields.push({
             representation: "indexed",
             name,
-            value: value ?? "",
+            value,
             nameIndex: index,
             start,
             end: pos,
@@ -183,6 +201,9 @@ export function createHpackDecoder(): HpackDecoder {
         }
         if ((b & 0xe0) === 0x20) {
           const newSize = integer(5);
+          // Above what SETTINGS_HEADER_TABLE_SIZE allows (we never raise it): RFC 7541 §6.3.
+          if (newSize > defaultHeaderTableSize)
+            throw new Error("hpack: table size above the limit");
           maxSize = newSize;
           evictTo(maxSize);
           continue;

@@ -1,0 +1,567 @@
+import type { IncomingHttpHeaders } from "node:http2";
+import type { Duplex } from "node:stream";
+import { createHpackDecoder } from "../authority-repair/hpack-decoder.js";
+import {
+  frameHeaderLength,
+  headersFragment,
+  http2Preface,
+  minMaxFrameSize,
+} from "../authority-repair/http2-frames.js";
+import { GrpcEngineStream, type StreamConnection } from "./grpc-engine-stream.js";
+
+/** Frame types (RFC 9113 §6). */
+const type = {
+  data: 0x0,
+  headers: 0x1,
+  priority: 0x2,
+  rstStream: 0x3,
+  settings: 0x4,
+  pushPromise: 0x5,
+  ping: 0x6,
+  goaway: 0x7,
+  windowUpdate: 0x8,
+  continuation: 0x9,
+} as const;
+
+const flag = { endStream: 0x1, ack: 0x1, endHeaders: 0x4, padded: 0x8 } as const;
+
+/** Error codes (RFC 9113 §7). */
+export const h2Error = {
+  noError: 0x0,
+  protocol: 0x1,
+  internal: 0x2,
+  flowControl: 0x3,
+  streamClosed: 0x5,
+  frameSize: 0x6,
+  refusedStream: 0x7,
+  cancel: 0x8,
+  compression: 0x9,
+  enhanceYourCalm: 0xb,
+} as const;
+
+const setting = {
+  headerTableSize: 0x1,
+  enablePush: 0x2,
+  maxConcurrentStreams: 0x3,
+  initialWindowSize: 0x4,
+  maxFrameSize: 0x5,
+  maxHeaderListSize: 0x6,
+} as const;
+
+const defaultWindow = 65_535;
+const maxWindow = 2 ** 31 - 1;
+/**
+ * The connection-level window we open at once and keep topped up: streams
+ * are held back by their own 64 KiB windows (and a paused reader's), not by
+ * the connection's, so one slow stream does not stall the others.
+ */
+const connectionWindow = 16 * 1024 * 1024;
+
+export interface GrpcEngineOptions {
+  /** SETTINGS_MAX_CONCURRENT_STREAMS we announce and enforce (REFUSED_STREAM past it). */
+  maxConcurrentStreams: number;
+  /**
+   * Bytes one connection may hold for readers that paused, and in header
+   * blocks being assembled, before it is closed with ENHANCE_YOUR_CALM (as
+   * Node's `maxSessionMemory`).
+   */
+  maxHeldBytes: number;
+  /** Largest header block accepted (HEADERS plus CONTINUATIONs), as nghttp2's 64 KiB. */
+  maxHeaderBlockBytes: number;
+  /** Receives each new stream; its `req` and `res` go to the direct paths. */
+  onStream: (stream: GrpcEngineStream) => void;
+  /** Receives protocol errors, for logging. */
+  reportError: (error: Error) => void;
+}
+
+/** One HTTP/2 connection served by the engine. */
+export interface GrpcEngineConnection {
+  /** Open streams. */
+  readonly streamCount: number;
+  /** GOAWAY (NO_ERROR), refuse new streams, close once the open ones end. */
+  drain(): void;
+  /** Closes at once. */
+  destroy(): void;
+}
+
+function frameHeader(out: Buffer, length: number, t: number, flags: number, id: number): void {
+  out.writeUIntBE(length, 0, 3);
+  out[3] = t;
+  out[4] = flags;
+  out.writeUInt32BE(id, 5);
+}
+
+function frame(t: number, flags: number, id: number, payload: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(frameHeaderLength + payload.length);
+  frameHeader(out, payload.length, t, flags, id);
+  payload.copy(out, frameHeaderLength);
+  return out;
+}
+
+function u32(value: number): Buffer {
+  const b = Buffer.allocUnsafe(4);
+  b.writeUInt32BE(value);
+  return b;
+}
+
+class ConnectionError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Serves an HTTP/2 connection whose bytes (from the client preface on) are
+ * still to be read from `socket`: the frame loop of the gRPC engine.
+ *
+ * It speaks the server side of RFC 9113 for what gRPC clients send: SETTINGS
+ * (and their ACK), PING, flow control both ways, HEADERS with CONTINUATION
+ * and padding, DATA, RST_STREAM and GOAWAY; PRIORITY and unknown frames are
+ * ignored, PUSH_PROMISE is a protocol error. Every frame produced in one turn
+ * of the event loop leaves in one `write()`.
+ */
+export function serveGrpcEngineConnection(
+  socket: Duplex,
+  options: GrpcEngineOptions,
+): GrpcEngineConnection {
+  const hpack = createHpackDecoder();
+  const streams = new Map<number, GrpcEngineStream>();
+  /** Streams with DATA waiting for window. */
+  const blocked = new Set<GrpcEngineStream>();
+  let held: Buffer = Buffer.alloc(0);
+  let prefaceSeen = false;
+  let lastStreamId = 0;
+  let goingAway = false;
+  let dead = false;
+  // A header block in progress (HEADERS then CONTINUATIONs).
+  let block: Buffer[] | undefined;
+  let blockBytes = 0;
+  let blockStream = 0;
+  let blockEnds = false;
+  // Flow control.
+  let sendWindow = defaultWindow;
+  let peerInitialWindow = defaultWindow;
+  let peerMaxFrame = minMaxFrameSize;
+  let connectionReceived = 0;
+  // Output of this turn.
+  let out: Buffer[] = [];
+  let flushScheduled = false;
+
+  const flush = () => {
+    flushScheduled = false;
+    if (out.length === 0 || dead) return;
+    const batch = out;
+    out = [];
+    socket.write(batch.length === 1 ? (batch[0] as Buffer) : Buffer.concat(batch));
+  };
+  const send = (b: Buffer) => {
+    out.push(b);
+    if (!flushScheduled) {
+      flushScheduled = true;
+      queueMicrotask(flush);
+    }
+  };
+
+  const connection: StreamConnection = {
+    session: { socket },
+    sendHeaders(id, headerBlock, endStream) {
+      if (dead) return;
+      // No trailers (a plain HTTP answer relayed from Node): end with an empty DATA frame.
+      if (headerBlock.length === 0 && endStream) {
+        send(frame(type.data, flag.endStream, id, headerBlock));
+        return;
+      }
+      let flags = endStream ? flag.endStream : 0;
+      if (headerBlock.length <= peerMaxFrame) {
+        send(frame(type.headers, flags | flag.endHeaders, id, headerBlock));
+        return;
+      }
+      let at = 0;
+      let t: number = type.headers;
+      while (at < headerBlock.length) {
+        const n = Math.min(peerMaxFrame, headerBlock.length - at);
+        const last = at + n === headerBlock.length;
+        send(frame(t, flags | (last ? flag.endHeaders : 0), id, headerBlock.subarray(at, at + n)));
+        at += n;
+        t = type.continuation;
+        flags = 0;
+      }
+    },
+    pump(stream) {
+      pumpStream(stream);
+    },
+    consumed(stream, bytes) {
+      // As nghttp2: the window is given back once half of it was read, so a
+      // small request costs no WINDOW_UPDATE at all.
+      stream.unacknowledged += bytes;
+      if (dead || stream.remoteClosed || stream.unacknowledged < defaultWindow / 2) return;
+      stream.receiveWindow += stream.unacknowledged;
+      send(frame(type.windowUpdate, 0, stream.id, u32(stream.unacknowledged)));
+      stream.unacknowledged = 0;
+    },
+    sendReset(id, code) {
+      if (!dead) send(frame(type.rstStream, 0, id, u32(code)));
+    },
+    closed(stream) {
+      streams.delete(stream.id);
+      blocked.delete(stream);
+      if (goingAway && streams.size === 0) closeSoon();
+    },
+  };
+
+  function pumpStream(stream: GrpcEngineStream): void {
+    if (dead || stream.corked) return;
+    while (stream.queued.length > 0) {
+      const room = Math.min(stream.sendWindow, sendWindow, peerMaxFrame);
+      if (room <= 0) {
+        blocked.add(stream);
+        return;
+      }
+      // One DATA frame from as many queued writes as fit: a turn's messages
+      // leave as one frame, as Node sends a corked stream's writes.
+      const n = Math.min(room, stream.queuedBytes);
+      const out = Buffer.allocUnsafe(frameHeaderLength + n);
+      frameHeader(out, n, type.data, 0, stream.id);
+      let at = frameHeaderLength;
+      while (at < out.length) {
+        const head = stream.queued[0] as Buffer;
+        const take = Math.min(head.length, out.length - at);
+        head.copy(out, at, 0, take);
+        at += take;
+        if (take === head.length) stream.queued.shift();
+        else stream.queued[0] = head.subarray(take);
+      }
+      send(out);
+      stream.sendWindow -= n;
+      sendWindow -= n;
+      stream.queuedBytes -= n;
+    }
+    blocked.delete(stream);
+    stream.drained(true);
+  }
+
+  function pumpBlocked(): void {
+    for (const stream of [...blocked]) {
+      if (sendWindow <= 0) return;
+      pumpStream(stream);
+    }
+  }
+
+  function heldBytes(): number {
+    let n = blockBytes;
+    for (const s of streams.values()) n += s.heldBytes;
+    return n;
+  }
+
+  function closeSoon(): void {
+    // Let the last frames and the GOAWAY go out first.
+    setImmediate(() => {
+      if (dead) return;
+      flush();
+      socket.end();
+    });
+  }
+
+  function goaway(code: number): void {
+    send(frame(type.goaway, 0, 0, Buffer.concat([u32(lastStreamId), u32(code)])));
+  }
+
+  function fail(error: ConnectionError): void {
+    if (dead) return;
+    options.reportError(error);
+    goaway(error.code);
+    flush();
+    dead = true;
+    for (const s of [...streams.values()]) s.reset(error.code);
+    socket.end();
+    // A peer that never reads must not keep the socket.
+    setTimeout(() => socket.destroy(), 1_000).unref();
+  }
+
+  function openStream(id: number, fields: { name: string; value: string }[], ends: boolean): void {
+    if (id <= lastStreamId || id % 2 === 0) {
+      throw new ConnectionError(h2Error.protocol, `unexpected stream id ${id}`);
+    }
+    lastStreamId = id;
+    if (goingAway || streams.size >= options.maxConcurrentStreams) {
+      connection.sendReset(id, h2Error.refusedStream);
+      return;
+    }
+    const headers: IncomingHttpHeaders = {};
+    const rawHeaders: string[] = [];
+    for (const f of fields) {
+      rawHeaders.push(f.name, f.value);
+      const prior = headers[f.name];
+      if (prior === undefined) headers[f.name] = f.value;
+      else if (f.name === "set-cookie") headers[f.name] = [...(prior as string[]), f.value];
+      else headers[f.name] = `${prior}, ${f.value}`;
+    }
+    const stream = new GrpcEngineStream(
+      connection,
+      id,
+      peerInitialWindow,
+      defaultWindow,
+      headers,
+      rawHeaders,
+    );
+    streams.set(id, stream);
+    options.onStream(stream);
+    if (ends) stream.receive(Buffer.alloc(0), true);
+  }
+
+  function onHeaderBlock(id: number, bytes: Buffer, ends: boolean): void {
+    let fields: { name: string; value: string }[];
+    try {
+      fields = hpack.decode(bytes);
+    } catch (e) {
+      throw new ConnectionError(h2Error.compression, `hpack: ${(e as Error).message}`);
+    }
+    const existing = streams.get(id);
+    if (existing !== undefined) {
+      // Request trailers: gRPC clients send none; they can only end the request.
+      if (!ends) throw new ConnectionError(h2Error.protocol, "trailers without END_STREAM");
+      existing.receive(Buffer.alloc(0), true);
+      return;
+    }
+    if (id <= lastStreamId) {
+      // HEADERS on a stream that is gone.
+      connection.sendReset(id, h2Error.streamClosed);
+      return;
+    }
+    openStream(id, fields, ends);
+  }
+
+  function onFrame(t: number, flags: number, id: number, payload: Buffer): void {
+    if (block !== undefined && t !== type.continuation) {
+      throw new ConnectionError(h2Error.protocol, "expected CONTINUATION");
+    }
+    switch (t) {
+      case type.data: {
+        if (id === 0) throw new ConnectionError(h2Error.protocol, "DATA on stream 0");
+        connectionReceived += payload.length;
+        if (connectionReceived > connectionWindow) {
+          throw new ConnectionError(h2Error.flowControl, "connection window exceeded");
+        }
+        if (connectionReceived >= connectionWindow / 2) {
+          send(frame(type.windowUpdate, 0, 0, u32(connectionReceived)));
+          connectionReceived = 0;
+        }
+        let data = payload;
+        if (flags & flag.padded) {
+          const pad = payload[0] ?? 0;
+          if (payload.length === 0 || pad >= payload.length) {
+            throw new ConnectionError(h2Error.protocol, "bad padding");
+          }
+          data = payload.subarray(1, payload.length - pad);
+        }
+        const stream = streams.get(id);
+        if (stream === undefined || stream.remoteClosed) {
+          if (id > lastStreamId) throw new ConnectionError(h2Error.protocol, "DATA on idle stream");
+          connection.sendReset(id, h2Error.streamClosed);
+          return;
+        }
+        stream.receiveWindow -= payload.length;
+        if (stream.receiveWindow < 0) {
+          connection.sendReset(id, h2Error.flowControl);
+          stream.reset(h2Error.flowControl);
+          return;
+        }
+        // Padding is flow-controlled but never read: give it back at once.
+        if (payload.length > data.length) connection.consumed(stream, payload.length - data.length);
+        stream.receive(data, (flags & flag.endStream) !== 0);
+        if (heldBytes() > options.maxHeldBytes) {
+          throw new ConnectionError(h2Error.enhanceYourCalm, "too much held for paused streams");
+        }
+        return;
+      }
+      case type.headers: {
+        if (id === 0) throw new ConnectionError(h2Error.protocol, "HEADERS on stream 0");
+        const fragment = headersFragment(flags, payload);
+        if (fragment === undefined) throw new ConnectionError(h2Error.protocol, "bad padding");
+        if (flags & flag.endHeaders) {
+          onHeaderBlock(id, fragment, (flags & flag.endStream) !== 0);
+          return;
+        }
+        block = [fragment];
+        blockBytes = fragment.length;
+        blockStream = id;
+        blockEnds = (flags & flag.endStream) !== 0;
+        return;
+      }
+      case type.continuation: {
+        if (block === undefined || id !== blockStream) {
+          throw new ConnectionError(h2Error.protocol, "unexpected CONTINUATION");
+        }
+        block.push(payload);
+        blockBytes += payload.length;
+        if (blockBytes > options.maxHeaderBlockBytes) {
+          throw new ConnectionError(h2Error.enhanceYourCalm, "header block too large");
+        }
+        if (flags & flag.endHeaders) {
+          const bytes = Buffer.concat(block);
+          block = undefined;
+          blockBytes = 0;
+          onHeaderBlock(blockStream, bytes, blockEnds);
+        }
+        return;
+      }
+      case type.priority:
+        if (payload.length !== 5) throw new ConnectionError(h2Error.frameSize, "PRIORITY size");
+        return;
+      case type.rstStream: {
+        if (id === 0) throw new ConnectionError(h2Error.protocol, "RST_STREAM on stream 0");
+        if (payload.length !== 4) throw new ConnectionError(h2Error.frameSize, "RST_STREAM size");
+        if (id > lastStreamId)
+          throw new ConnectionError(h2Error.protocol, "RST_STREAM on idle stream");
+        streams.get(id)?.reset(payload.readUInt32BE(0));
+        return;
+      }
+      case type.settings: {
+        if (id !== 0) throw new ConnectionError(h2Error.protocol, "SETTINGS on a stream");
+        if (flags & flag.ack) {
+          if (payload.length !== 0)
+            throw new ConnectionError(h2Error.frameSize, "SETTINGS ACK size");
+          return;
+        }
+        if (payload.length % 6 !== 0) throw new ConnectionError(h2Error.frameSize, "SETTINGS size");
+        for (let at = 0; at < payload.length; at += 6) {
+          const key = payload.readUInt16BE(at);
+          const value = payload.readUInt32BE(at + 2);
+          if (key === setting.initialWindowSize) {
+            if (value > maxWindow)
+              throw new ConnectionError(h2Error.flowControl, "window too large");
+            const delta = value - peerInitialWindow;
+            peerInitialWindow = value;
+            for (const s of streams.values()) s.sendWindow += delta;
+          } else if (key === setting.maxFrameSize) {
+            if (value < minMaxFrameSize || value > 16_777_215) {
+              throw new ConnectionError(h2Error.protocol, "bad SETTINGS_MAX_FRAME_SIZE");
+            }
+            peerMaxFrame = value;
+          } else if (key === setting.enablePush && value > 1) {
+            throw new ConnectionError(h2Error.protocol, "bad SETTINGS_ENABLE_PUSH");
+          }
+        }
+        send(frame(type.settings, flag.ack, 0, Buffer.alloc(0)));
+        pumpBlocked();
+        return;
+      }
+      case type.pushPromise:
+        throw new ConnectionError(h2Error.protocol, "PUSH_PROMISE from a client");
+      case type.ping:
+        if (id !== 0) throw new ConnectionError(h2Error.protocol, "PING on a stream");
+        if (payload.length !== 8) throw new ConnectionError(h2Error.frameSize, "PING size");
+        if (!(flags & flag.ack)) send(frame(type.ping, flag.ack, 0, Buffer.from(payload)));
+        return;
+      case type.goaway:
+        if (id !== 0) throw new ConnectionError(h2Error.protocol, "GOAWAY on a stream");
+        goingAway = true;
+        if (streams.size === 0) closeSoon();
+        return;
+      case type.windowUpdate: {
+        if (payload.length !== 4)
+          throw new ConnectionError(h2Error.frameSize, "WINDOW_UPDATE size");
+        const increment = payload.readUInt32BE(0) & 0x7fff_ffff;
+        if (id === 0) {
+          if (increment === 0) throw new ConnectionError(h2Error.protocol, "WINDOW_UPDATE of 0");
+          sendWindow += increment;
+          if (sendWindow > maxWindow)
+            throw new ConnectionError(h2Error.flowControl, "window overflow");
+          pumpBlocked();
+          return;
+        }
+        const stream = streams.get(id);
+        if (stream === undefined) return;
+        if (increment === 0) {
+          connection.sendReset(id, h2Error.protocol);
+          stream.reset(h2Error.protocol);
+          return;
+        }
+        stream.sendWindow += increment;
+        if (stream.sendWindow > maxWindow) {
+          connection.sendReset(id, h2Error.flowControl);
+          stream.reset(h2Error.flowControl);
+          return;
+        }
+        if (stream.queued.length > 0) pumpStream(stream);
+        return;
+      }
+      default:
+        return; // Unknown frame types are ignored (RFC 9113 §4.1).
+    }
+  }
+
+  function onData(chunk: Buffer): void {
+    if (dead) return;
+    held = held.length === 0 ? chunk : Buffer.concat([held, chunk]);
+    const bytes = held;
+    let at = 0;
+    try {
+      if (!prefaceSeen) {
+        if (bytes.length < http2Preface.length) return;
+        if (!bytes.subarray(0, http2Preface.length).equals(http2Preface)) {
+          throw new ConnectionError(h2Error.protocol, "bad client preface");
+        }
+        prefaceSeen = true;
+        at = http2Preface.length;
+      }
+      while (!dead && bytes.length - at >= frameHeaderLength) {
+        const length = bytes.readUIntBE(at, 3);
+        // We never raise SETTINGS_MAX_FRAME_SIZE from its initial value.
+        if (length > minMaxFrameSize)
+          throw new ConnectionError(h2Error.frameSize, "frame too large");
+        if (bytes.length - at < frameHeaderLength + length) break;
+        const t = bytes[at + 3] as number;
+        const flags = bytes[at + 4] as number;
+        const id = bytes.readUInt32BE(at + 5) & 0x7fff_ffff;
+        const payload = bytes.subarray(at + frameHeaderLength, at + frameHeaderLength + length);
+        at += frameHeaderLength + length;
+        onFrame(t, flags, id, payload);
+      }
+    } catch (e) {
+      if (e instanceof ConnectionError) {
+        fail(e);
+        return;
+      }
+      fail(new ConnectionError(h2Error.internal, (e as Error).message));
+      return;
+    }
+    held = at === bytes.length ? Buffer.alloc(0) : bytes.subarray(at);
+  }
+
+  // Our settings: the concurrency limit (the window and frame size stay at
+  // their defaults), then the connection window opened wide.
+  const settings = Buffer.allocUnsafe(6);
+  settings.writeUInt16BE(setting.maxConcurrentStreams, 0);
+  settings.writeUInt32BE(Math.min(options.maxConcurrentStreams, 2 ** 32 - 1), 2);
+  send(frame(type.settings, 0, 0, settings));
+  send(frame(type.windowUpdate, 0, 0, u32(connectionWindow - defaultWindow)));
+
+  socket.on("data", onData);
+  socket.on("error", (error: Error) => options.reportError(error));
+  socket.once("close", () => {
+    dead = true;
+    for (const s of [...streams.values()]) s.reset(h2Error.cancel);
+    streams.clear();
+  });
+  socket.resume();
+
+  return {
+    get streamCount() {
+      return streams.size;
+    },
+    drain() {
+      if (goingAway || dead) return;
+      goingAway = true;
+      goaway(h2Error.noError);
+      if (streams.size === 0) closeSoon();
+    },
+    destroy() {
+      dead = true;
+      socket.destroy();
+    },
+  };
+}

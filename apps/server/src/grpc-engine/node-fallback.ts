@@ -1,0 +1,146 @@
+import * as http2 from "node:http2";
+import type * as net from "node:net";
+import { Duplex } from "node:stream";
+import { setTransport } from "../authority-repair/authority-repair-stream.js";
+import type { GrpcEngineStream } from "./grpc-engine-stream.js";
+
+/**
+ * One end of an in-process byte pipe: what is written to one end is read
+ * from the other (Node 20 has no `duplexPair`).
+ */
+class PipeEnd extends Duplex {
+  other: PipeEnd | undefined;
+
+  override _write(
+    chunk: Buffer,
+    _encoding: BufferEncoding,
+    callback: (error?: Error | null) => void,
+  ) {
+    this.other?.push(chunk);
+    callback();
+  }
+
+  override _final(callback: (error?: Error | null) => void) {
+    this.other?.push(null);
+    callback();
+  }
+
+  override _read() {}
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void) {
+    const other = this.other;
+    this.other = undefined;
+    if (other !== undefined && !other.destroyed) other.destroy();
+    callback(error);
+  }
+}
+
+/**
+ * Hands a request the direct gRPC paths did not take (an unknown method, a
+ * compressed request, any call while the server shuts down) to Node's HTTP/2
+ * server over an in-process HTTP/2 connection, and relays the answer frame by
+ * frame, so such a request gets exactly what it got before the engine: the
+ * same Fastify and Connect code answers it.
+ *
+ * One link per engine connection, made on its first such request; Node's
+ * server sees `socket` behind it (setTransport), so a client certificate
+ * still names the caller.
+ */
+export interface NodeFallback {
+  forward(stream: GrpcEngineStream): void;
+  close(): void;
+}
+
+export function createNodeFallback(
+  accept: (link: Duplex) => void,
+  socket: net.Socket,
+): NodeFallback {
+  let client: http2.ClientHttp2Session | undefined;
+
+  function session(): http2.ClientHttp2Session {
+    if (client !== undefined && !client.destroyed && !client.closed) return client;
+    const near = new PipeEnd();
+    const far = new PipeEnd();
+    near.other = far;
+    far.other = near;
+    setTransport(far, socket);
+    accept(far);
+    const created = http2.connect("http://engine.invalid", {
+      createConnection: () => near,
+      settings: { enablePush: false },
+    });
+    created.on("error", () => {});
+    client = created;
+    return created;
+  }
+
+  function forward(stream: GrpcEngineStream): void {
+    const { req, res } = stream;
+    const headers: http2.OutgoingHttpHeaders = {};
+    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+      const name = req.rawHeaders[i] as string;
+      const value = req.rawHeaders[i + 1] as string;
+      // Connection-specific fields are not allowed in HTTP/2 anyway.
+      const prior = headers[name];
+      headers[name] = prior === undefined ? value : `${String(prior)}, ${value}`;
+    }
+    let upstream: http2.ClientHttp2Stream;
+    try {
+      upstream = session().request(headers, { endStream: false });
+    } catch {
+      stream.connection.sendReset(stream.id, 0x2);
+      stream.reset(0x2);
+      return;
+    }
+    upstream.on("response", (h) => {
+      const out: Record<string, string> = {};
+      for (const [name, value] of Object.entries(h)) {
+        if (name.startsWith(":") || value === undefined) continue;
+        out[name] = Array.isArray(value) ? value.join(", ") : String(value);
+      }
+      res.writeHead(Number(h[":status"] ?? 200), out);
+    });
+    upstream.on("data", (chunk: Buffer) => {
+      if (!res.write(chunk)) {
+        upstream.pause();
+        res.once("drain", () => upstream.resume());
+      }
+    });
+    upstream.on("trailers", (t) => {
+      const out: Record<string, string> = {};
+      for (const [name, value] of Object.entries(t)) {
+        if (name.startsWith(":") || value === undefined) continue;
+        out[name] = Array.isArray(value) ? value.join(", ") : String(value);
+      }
+      res.addTrailers(out);
+    });
+    upstream.on("end", () => res.end());
+    upstream.on("close", () => {
+      // Node reset the stream (or the link went away) before a complete answer.
+      if (!res.writableEnded && !stream.destroyed) {
+        const code = upstream.rstCode ?? 0x2;
+        stream.connection.sendReset(stream.id, code);
+        stream.reset(code);
+      }
+    });
+    upstream.on("error", () => {});
+    req.on("data", (chunk: Buffer) => {
+      if (!upstream.write(chunk)) {
+        req.pause();
+        upstream.once("drain", () => req.resume());
+      }
+    });
+    req.on("end", () => upstream.end());
+    req.on("close", () => {
+      if (stream.rstCode !== undefined && !upstream.destroyed) upstream.close(stream.rstCode);
+    });
+  }
+
+  return {
+    forward,
+    close() {
+      client?.destroy();
+      client = undefined;
+    },
+  };
+}
