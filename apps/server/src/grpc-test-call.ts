@@ -14,6 +14,8 @@ export interface Seen {
   body: string;
   /** Every response header and trailer name, but Date's. */
   names: string[];
+  /** Whether the answer was one HEADERS frame that ended the stream (gRPC's trailers-only). */
+  trailersOnly: boolean;
 }
 
 export interface CallOptions {
@@ -52,6 +54,7 @@ export function grpcCall(
       grpcMessage: undefined,
       body: "",
       names: [],
+      trailersOnly: false,
     };
     const chunks: Buffer[] = [];
     const status = (h: http2.IncomingHttpHeaders) => {
@@ -59,7 +62,8 @@ export function grpcCall(
       if (h["grpc-status"] !== undefined) seen.grpcStatus = String(h["grpc-status"]);
       if (h["grpc-message"] !== undefined) seen.grpcMessage = String(h["grpc-message"]);
     };
-    stream.on("response", (h) => {
+    stream.on("response", (h, flags) => {
+      seen.trailersOnly = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
       seen.status = Number(h[":status"]);
       seen.contentType = h["content-type"];
       status(h);

@@ -2,6 +2,7 @@ import * as assert from "node:assert/strict";
 import * as http2 from "node:http2";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { gzipSync } from "node:zlib";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Lock, LockRequestSchema, Watch } from "@conclave/proto";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
@@ -203,6 +204,42 @@ describe("gRPC unary fast path", () => {
       if (c.grpcMessage !== undefined) {
         assert.equal(decodeURIComponent(fast.grpcMessage ?? ""), c.grpcMessage);
       }
+    });
+  }
+
+  // Calls the direct paths leave to Connect and Fastify: on an engine
+  // connection they go to Node's HTTP/2 server through the fallback link
+  // (grpc-engine/node-fallback.ts) and must come back exactly as on Node's.
+  const leftToNode: {
+    name: string;
+    path: string;
+    body: Buffer;
+    headers?: Record<string, string>;
+  }[] = [
+    {
+      name: "an unknown method (Fastify's 404)",
+      path: "/v3lockpb.Lock/Nope",
+      body: envelope(lockRequest("ok")),
+    },
+    {
+      name: "a gzip-compressed request",
+      path: "/v3lockpb.Lock/Lock",
+      body: envelope(gzipSync(lockRequest("ok")), 1),
+      headers: { "grpc-encoding": "gzip" },
+    },
+    {
+      name: "a compressed envelope that does not inflate (trailers-only)",
+      path: "/v3lockpb.Lock/Lock",
+      body: envelope(Buffer.from("not gzip"), 1),
+      headers: { "grpc-encoding": "gzip" },
+    },
+  ];
+  for (const c of leftToNode) {
+    it(`relays ${c.name} from Node's server over an engine connection`, async () => {
+      const options = c.headers === undefined ? {} : { headers: c.headers };
+      const node = await grpcCall(urls.fast, c.path, c.body, options);
+      const engine = await grpcCall(urls.engine, c.path, c.body, options);
+      assert.deepEqual(engine, node);
     });
   }
 

@@ -212,6 +212,25 @@ describe("gRPC engine connection", () => {
       rst: [5, 0x7],
     },
     {
+      name: "a request without :path",
+      frames: () => [
+        frame(0x1, 0x5, 1, encodeHeaderBlock(undefined, { ":method": "POST", ":scheme": "http" })),
+      ],
+      rst: [1, 0x1],
+    },
+    {
+      name: "a request with an upper-case field name",
+      frames: () => [
+        frame(
+          0x1,
+          0x5,
+          1,
+          Buffer.concat([requestBlock("/answer"), Buffer.from([0x00, 1, 0x58, 1, 0x61])]),
+        ),
+      ],
+      rst: [1, 0x1],
+    },
+    {
       name: "a WINDOW_UPDATE of 0 on a stream",
       frames: () => [frame(0x1, 0x4, 1, requestBlock("/hold")), frame(0x8, 0, 1, u32(0))],
       rst: [1, 0x1],

@@ -104,6 +104,46 @@ function u32(value: number): Buffer {
   return b;
 }
 
+/** Fields HTTP/2 forbids in a request (RFC 9113 §8.2.2), `te` but for "trailers". */
+const connectionSpecific = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "upgrade",
+]);
+
+/**
+ * Whether a request's fields are well-formed as nghttp2 checks them: the
+ * pseudo-headers `:method`, `:scheme` and `:path` once each and before the
+ * others, no unknown pseudo-header, lower-case names, no connection-specific
+ * field. A malformed request is a stream error (PROTOCOL_ERROR).
+ */
+function validRequestFields(fields: readonly { name: string; value: string }[]): boolean {
+  let regular = false;
+  let method = 0;
+  let scheme = 0;
+  let path = 0;
+  for (const { name, value } of fields) {
+    if (name.length === 0) return false;
+    if (name.charCodeAt(0) === 0x3a) {
+      if (regular) return false;
+      if (name === ":method") method++;
+      else if (name === ":scheme") scheme++;
+      else if (name === ":path") {
+        path++;
+        if (value === "") return false;
+      } else if (name !== ":authority") return false;
+      continue;
+    }
+    regular = true;
+    if (/[A-Z]/.test(name)) return false;
+    if (connectionSpecific.has(name)) return false;
+    if (name === "te" && value !== "trailers") return false;
+  }
+  return method === 1 && scheme === 1 && path === 1;
+}
+
 class ConnectionError extends Error {
   constructor(
     readonly code: number,
@@ -146,6 +186,8 @@ export function serveGrpcEngineConnection(
   let peerInitialWindow = defaultWindow;
   let peerMaxFrame = minMaxFrameSize;
   let connectionReceived = 0;
+  /** Request bytes held for paused readers, across streams. */
+  let heldForReaders = 0;
   // Output of this turn.
   let out: Buffer[] = [];
   let flushScheduled = false;
@@ -156,6 +198,13 @@ export function serveGrpcEngineConnection(
     const batch = out;
     out = [];
     socket.write(batch.length === 1 ? (batch[0] as Buffer) : Buffer.concat(batch));
+    // A peer that sends (PINGs, requests) but never reads: what waits for it
+    // is bounded by its windows, but not the answers to its control frames.
+    if (socket.writableLength > options.maxHeldBytes) {
+      options.reportError(new Error("the peer does not read: closing the connection"));
+      dead = true;
+      socket.destroy();
+    }
   };
   const send = (b: Buffer) => {
     out.push(b);
@@ -205,6 +254,9 @@ export function serveGrpcEngineConnection(
     sendReset(id, code) {
       if (!dead) send(frame(type.rstStream, 0, id, u32(code)));
     },
+    holding(bytes) {
+      heldForReaders += bytes;
+    },
     closed(stream) {
       streams.delete(stream.id);
       blocked.delete(stream);
@@ -250,12 +302,6 @@ export function serveGrpcEngineConnection(
     }
   }
 
-  function heldBytes(): number {
-    let n = blockBytes;
-    for (const s of streams.values()) n += s.heldBytes;
-    return n;
-  }
-
   function closeSoon(): void {
     // Let the last frames and the GOAWAY go out first.
     setImmediate(() => {
@@ -288,6 +334,10 @@ export function serveGrpcEngineConnection(
     lastStreamId = id;
     if (goingAway || streams.size >= options.maxConcurrentStreams) {
       connection.sendReset(id, h2Error.refusedStream);
+      return;
+    }
+    if (!validRequestFields(fields)) {
+      connection.sendReset(id, h2Error.protocol);
       return;
     }
     const headers: IncomingHttpHeaders = {};
@@ -372,7 +422,7 @@ export function serveGrpcEngineConnection(
         // Padding is flow-controlled but never read: give it back at once.
         if (payload.length > data.length) connection.consumed(stream, payload.length - data.length);
         stream.receive(data, (flags & flag.endStream) !== 0);
-        if (heldBytes() > options.maxHeldBytes) {
+        if (heldForReaders + blockBytes > options.maxHeldBytes) {
           throw new ConnectionError(h2Error.enhanceYourCalm, "too much held for paused streams");
         }
         return;

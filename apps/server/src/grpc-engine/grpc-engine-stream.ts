@@ -16,6 +16,8 @@ export interface StreamConnection {
   consumed(stream: GrpcEngineStream, bytes: number): void;
   /** Sends RST_STREAM. */
   sendReset(id: number, code: number): void;
+  /** Request bytes held for paused readers grew (or shrank, negative) by `bytes`. */
+  holding(bytes: number): void;
   /** The stream closed both ways or was reset: forget it. */
   closed(stream: GrpcEngineStream): void;
 }
@@ -114,18 +116,14 @@ export class GrpcEngineStream {
     return this.connection.session;
   }
 
-  /** Bytes held for a paused reader (counted against the connection's memory cap). */
-  get heldBytes(): number {
-    let n = 0;
-    for (const b of this.inbox) if (b !== null) n += b.length;
-    return n;
-  }
-
   /** DATA (possibly empty) from the peer, and whether it ended the request. */
   receive(data: Buffer, end: boolean): void {
     if (end) this.remoteClosed = true;
     if (this.paused || this.inbox.length > 0) {
-      if (data.length > 0) this.inbox.push(data);
+      if (data.length > 0) {
+        this.inbox.push(data);
+        this.connection.holding(data.length);
+      }
       if (end) this.inbox.push(null);
       return;
     }
@@ -148,6 +146,7 @@ export class GrpcEngineStream {
       const item = this.inbox.shift();
       if (item === null || item === undefined) this.req.emit("end");
       else {
+        this.connection.holding(-item.length);
         this.connection.consumed(this, item.length);
         this.req.emit("data", item);
       }
@@ -163,6 +162,7 @@ export class GrpcEngineStream {
     this.queued = [];
     this.queuedBytes = 0;
     this.trailers = undefined;
+    for (const item of this.inbox) if (item !== null) this.connection.holding(-item.length);
     this.inbox = [];
     this.emitClose();
   }
@@ -173,6 +173,25 @@ export class GrpcEngineStream {
       Buffer.concat([headerBlock(status, headers), dateField()]),
       false,
     );
+  }
+
+  /**
+   * Answers with one HEADERS frame that ends the stream (gRPC's
+   * "trailers-only" answer, as Node relays it from Connect): nothing else
+   * may have been sent.
+   */
+  respondAndEnd(status: number, headers: NodeHeaders): void {
+    if (this.destroyed || this.localEnded) return;
+    this.localEnded = true;
+    this.destroyed = true;
+    this.connection.sendHeaders(
+      this.id,
+      Buffer.concat([headerBlock(status, headers), dateField()]),
+      true,
+    );
+    if (!this.remoteClosed) this.connection.sendReset(this.id, 0);
+    this.res.emit("finish");
+    this.emitClose();
   }
 
   /** Queues DATA; false once more than the high-water mark waits. */

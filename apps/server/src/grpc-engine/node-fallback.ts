@@ -51,6 +51,19 @@ export interface NodeFallback {
   close(): void;
 }
 
+/**
+ * Fields of an answer Node's server sent, without pseudo-headers and without
+ * `date`, which the engine adds itself.
+ */
+function plainFields(h: http2.IncomingHttpHeaders): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(h)) {
+    if (name.startsWith(":") || name === "date" || value === undefined) continue;
+    out[name] = Array.isArray(value) ? value.join(", ") : String(value);
+  }
+  return out;
+}
+
 export function createNodeFallback(
   accept: (link: Duplex) => void,
   socket: net.Socket,
@@ -92,29 +105,40 @@ export function createNodeFallback(
       stream.reset(0x2);
       return;
     }
-    upstream.on("response", (h) => {
-      const out: Record<string, string> = {};
-      for (const [name, value] of Object.entries(h)) {
-        if (name.startsWith(":") || value === undefined) continue;
-        out[name] = Array.isArray(value) ? value.join(", ") : String(value);
-      }
-      res.writeHead(Number(h[":status"] ?? 200), out);
-    });
-    upstream.on("data", (chunk: Buffer) => {
+    // Node's client can emit a DATA frame's "data" before the "response"
+    // of the HEADERS frame ahead of it: hold such bytes until it has.
+    let early: Buffer[] | undefined = [];
+    let endedEarly = false;
+    const relay = (chunk: Buffer) => {
       if (!res.write(chunk)) {
         upstream.pause();
         res.once("drain", () => upstream.resume());
       }
-    });
-    upstream.on("trailers", (t) => {
-      const out: Record<string, string> = {};
-      for (const [name, value] of Object.entries(t)) {
-        if (name.startsWith(":") || value === undefined) continue;
-        out[name] = Array.isArray(value) ? value.join(", ") : String(value);
+    };
+    upstream.on("response", (h, flags) => {
+      const status = Number(h[":status"] ?? 200);
+      const fields = plainFields(h);
+      // A HEADERS frame that ended the stream (a trailers-only gRPC answer) stays one.
+      if ((flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0) {
+        early = undefined;
+        stream.respondAndEnd(status, fields);
+        return;
       }
-      res.addTrailers(out);
+      res.writeHead(status, fields);
+      const held = early ?? [];
+      early = undefined;
+      for (const chunk of held) relay(chunk);
+      if (endedEarly && !stream.destroyed) res.end();
     });
-    upstream.on("end", () => res.end());
+    upstream.on("data", (chunk: Buffer) => {
+      if (early !== undefined) early.push(chunk);
+      else relay(chunk);
+    });
+    upstream.on("trailers", (t) => res.addTrailers(plainFields(t)));
+    upstream.on("end", () => {
+      if (early !== undefined) endedEarly = true;
+      else if (!stream.destroyed) res.end();
+    });
     upstream.on("close", () => {
       // Node reset the stream (or the link went away) before a complete answer.
       if (!res.writableEnded && !stream.destroyed) {
