@@ -222,26 +222,38 @@ export function createHpackDecoder(): HpackDecoder {
 }
 
 /**
+ * Appends an HPACK integer (RFC 7541 §5.1) with a `prefixBits`-bit prefix
+ * whose first byte also carries `flags`.
+ */
+export function encodeHpackInteger(
+  out: number[],
+  value: number,
+  prefixBits: number,
+  flags: number,
+): void {
+  const max = 2 ** prefixBits - 1;
+  if (value < max) {
+    out.push(flags | value);
+    return;
+  }
+  out.push(flags | max);
+  let rest = value - max;
+  while (rest >= 128) {
+    out.push((rest % 128) | 0x80);
+    rest = Math.floor(rest / 128);
+  }
+  out.push(rest);
+}
+
+/**
  * Encodes a literal field as `field` represented it (same kind, same name
  * index or literal name), with `value` as a plain (not Huffman-coded)
  * string.
  */
 export function encodeLiteralField(field: DecodedField, value: string): Buffer {
   const bytes: number[] = [];
-  const integer = (n: number, prefixBits: number, flags: number) => {
-    const max = 2 ** prefixBits - 1;
-    if (n < max) {
-      bytes.push(flags | n);
-      return;
-    }
-    bytes.push(flags | max);
-    let rest = n - max;
-    while (rest >= 128) {
-      bytes.push((rest % 128) | 0x80);
-      rest = Math.floor(rest / 128);
-    }
-    bytes.push(rest);
-  };
+  const integer = (n: number, prefixBits: number, flags: number) =>
+    encodeHpackInteger(bytes, n, prefixBits, flags);
   const string = (s: string) => {
     integer(s.length, 7, 0);
     for (let i = 0; i < s.length; i++) bytes.push(s.charCodeAt(i) & 0xff);

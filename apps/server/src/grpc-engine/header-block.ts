@@ -1,3 +1,5 @@
+import { encodeHpackInteger } from "../authority-repair/hpack-decoder.js";
+
 /**
  * HPACK header blocks for the gRPC engine's answers (RFC 7541).
  *
@@ -10,24 +12,8 @@
 
 const status200 = 0x88;
 
-/** An HPACK integer with an `prefixBits`-bit prefix whose first byte starts with `flags`. */
-function integer(out: number[], value: number, prefixBits: number, flags: number): void {
-  const max = 2 ** prefixBits - 1;
-  if (value < max) {
-    out.push(flags | value);
-    return;
-  }
-  out.push(flags | max);
-  let rest = value - max;
-  while (rest >= 128) {
-    out.push((rest % 128) | 128);
-    rest = Math.floor(rest / 128);
-  }
-  out.push(rest);
-}
-
 function literalString(out: number[], bytes: Buffer): void {
-  integer(out, bytes.length, 7, 0);
+  encodeHpackInteger(out, bytes.length, 7, 0);
   for (const b of bytes) out.push(b);
 }
 
