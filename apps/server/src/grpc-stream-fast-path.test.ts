@@ -15,7 +15,14 @@ import { pino } from "pino";
 import { createCallPipeline } from "./call-pipeline.js";
 import { type ConclaveApp, createApp } from "./create-app.js";
 import { createGrpcStreamFastPath } from "./grpc-stream-fast-path.js";
-import { envelope, grpcCall, type Seen } from "./grpc-test-call.js";
+import {
+  envelope,
+  grpcCall,
+  perKind,
+  type Seen,
+  type ServerKind,
+  serverKinds,
+} from "./grpc-test-call.js";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -26,7 +33,7 @@ const leader = (name: string) =>
   envelope(toBinary(LeaderRequestSchema, create(LeaderRequestSchema, { name: enc.encode(name) })));
 
 /** How many messages the "flood" Observe has produced, per server kind. */
-const produced = { fast: 0, engine: 0, connect: 0 };
+const produced = perKind(() => 0);
 
 /**
  * Lease.LeaseKeepAlive (bidi) answers each request by its ID: 1 echoes
@@ -37,7 +44,7 @@ const produced = { fast: 0, engine: 0, connect: 0 };
  * "wait" waits for the signal, "hundred" 100 leaders at once, "flood"
  * 256 KiB leaders until stopped.
  */
-function testRoutes(kind: "fast" | "engine" | "connect", aborts: unknown[]) {
+function testRoutes(kind: ServerKind, aborts: unknown[]) {
   const waitForAbort = async (signal: AbortSignal) => {
     await new Promise<void>((resolve) => {
       signal.addEventListener("abort", () => resolve(), { once: true });
@@ -110,16 +117,12 @@ const observePath = "/v3electionpb.Election/Observe";
 
 describe("gRPC stream fast path", () => {
   const apps: ConclaveApp[] = [];
-  const urls = { fast: "", engine: "", connect: "" };
-  const seenByInterceptor = {
-    fast: [] as string[],
-    engine: [] as string[],
-    connect: [] as string[],
-  };
-  const aborts = { fast: [] as unknown[], engine: [] as unknown[], connect: [] as unknown[] };
+  const urls = perKind(() => "");
+  const seenByInterceptor = perKind((): string[] => []);
+  const aborts = perKind((): unknown[] => []);
 
   before(async () => {
-    for (const kind of ["fast", "engine", "connect"] as const) {
+    for (const kind of serverKinds) {
       const interceptor: Interceptor = (next) => async (req) => {
         seenByInterceptor[kind].push(req.method.name);
         return next(req);
@@ -301,7 +304,7 @@ describe("gRPC stream fast path", () => {
   }
 
   it("runs the interceptors on both paths", async () => {
-    for (const kind of ["fast", "engine", "connect"] as const) {
+    for (const kind of serverKinds) {
       const n = seenByInterceptor[kind].length;
       await grpcCall(urls[kind], observePath, leader("three"));
       await grpcCall(urls[kind], keepAlivePath, keepAlive(1n));
@@ -310,7 +313,7 @@ describe("gRPC stream fast path", () => {
   });
 
   it("aborts the handler's signal with Canceled when the client cancels", async () => {
-    for (const kind of ["fast", "engine", "connect"] as const) {
+    for (const kind of serverKinds) {
       for (const [path, body] of [
         [keepAlivePath, keepAlive(4n)],
         [observePath, leader("wait")],

@@ -1,6 +1,18 @@
 import * as http2 from "node:http2";
 import { encodeEnvelope } from "@connectrpc/connect/protocol";
 
+/**
+ * The servers the equivalence tests compare: the direct paths over Node's
+ * HTTP/2 ("fast"), the same paths over the gRPC engine ("engine"), Connect.
+ */
+export const serverKinds = ["fast", "engine", "connect"] as const;
+export type ServerKind = (typeof serverKinds)[number];
+
+/** One fresh value per server kind. */
+export function perKind<T>(make: () => T): Record<ServerKind, T> {
+  return { fast: make(), engine: make(), connect: make() };
+}
+
 /** A gRPC envelope (flags, length, message) as a Buffer. */
 export const envelope = (body: Uint8Array, flags = 0) => Buffer.from(encodeEnvelope(flags, body));
 

@@ -9,7 +9,7 @@ import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@conne
 import { pino } from "pino";
 import { createCallPipeline } from "./call-pipeline.js";
 import { type ConclaveApp, createApp } from "./create-app.js";
-import { envelope, grpcCall } from "./grpc-test-call.js";
+import { envelope, grpcCall, perKind, serverKinds } from "./grpc-test-call.js";
 import { createGrpcUnaryFastPath } from "./grpc-unary-fast-path.js";
 
 const enc = new TextEncoder();
@@ -47,16 +47,12 @@ function testRoutes(aborts: unknown[]) {
 
 describe("gRPC unary fast path", () => {
   const apps: ConclaveApp[] = [];
-  const urls = { fast: "", engine: "", connect: "" };
-  const seenByInterceptor = {
-    fast: [] as string[],
-    engine: [] as string[],
-    connect: [] as string[],
-  };
-  const aborts = { fast: [] as unknown[], engine: [] as unknown[], connect: [] as unknown[] };
+  const urls = perKind(() => "");
+  const seenByInterceptor = perKind((): string[] => []);
+  const aborts = perKind((): unknown[] => []);
 
   before(async () => {
-    for (const kind of ["fast", "engine", "connect"] as const) {
+    for (const kind of serverKinds) {
       const interceptor: Interceptor = (next) => async (req) => {
         seenByInterceptor[kind].push(req.method.name);
         return next(req);
@@ -293,7 +289,7 @@ describe("gRPC unary fast path", () => {
   });
 
   it("runs the interceptors on both paths", async () => {
-    for (const kind of ["fast", "engine", "connect"] as const) {
+    for (const kind of serverKinds) {
       const n = seenByInterceptor[kind].length;
       await grpcCall(urls[kind], "/v3lockpb.Lock/Lock", envelope(lockRequest("ok")));
       assert.deepEqual(seenByInterceptor[kind].slice(n), ["Lock"], kind);
@@ -301,7 +297,7 @@ describe("gRPC unary fast path", () => {
   });
 
   it("aborts the handler's signal with Canceled when the client cancels", async () => {
-    for (const kind of ["fast", "engine", "connect"] as const) {
+    for (const kind of serverKinds) {
       const before = aborts[kind].length;
       await grpcCall(urls[kind], "/v3lockpb.Lock/Lock", envelope(lockRequest("wait")), {
         cancelAfterMs: 50,
