@@ -4,17 +4,24 @@ export const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "lat
 /** Every HTTP/2 frame starts with a 9-byte header (RFC 9113 §4.1). */
 export const frameHeaderLength = 9;
 
-/** Frame types this code looks at (RFC 9113 §6). */
+/** Frame types (RFC 9113 §6). */
 export const frameType = {
+  data: 0x0,
   headers: 0x1,
   priority: 0x2,
+  rstStream: 0x3,
   settings: 0x4,
+  pushPromise: 0x5,
+  ping: 0x6,
+  goaway: 0x7,
   windowUpdate: 0x8,
   continuation: 0x9,
 } as const;
 
-/** Frame flags this code looks at. */
+/** Frame flags (the same bit means different things on different frame types). */
 export const frameFlag = {
+  /** DATA, HEADERS: the last frame the sender sends on the stream. */
+  endStream: 0x1,
   /** SETTINGS: an acknowledgement. */
   ack: 0x1,
   /** HEADERS, CONTINUATION: the header block ends in this frame. */
@@ -64,15 +71,41 @@ export function readFrameHeader(bytes: Buffer, offset: number): FrameHeader {
   };
 }
 
+/** Writes a frame header into the first 9 bytes of `out`. */
+export function writeFrameHeader(
+  out: Buffer,
+  length: number,
+  type: number,
+  flags: number,
+  streamId: number,
+): void {
+  out.writeUIntBE(length, 0, 3);
+  out[3] = type;
+  out[4] = flags;
+  out.writeUInt32BE(streamId, 5);
+}
+
 /** Encodes a frame header. */
 export function frameHeader(length: number, type: number, flags: number, streamId: number): Buffer {
   const header = Buffer.alloc(frameHeaderLength);
-  header.writeUIntBE(length, 0, 3);
-  header[3] = type;
-  header[4] = flags;
-  header.writeUInt32BE(streamId, 5);
+  writeFrameHeader(header, length, type, flags, streamId);
   return header;
 }
+
+/** A whole frame: its header and `payload` in one buffer. */
+export function encodeFrame(
+  type: number,
+  flags: number,
+  streamId: number,
+  payload: Uint8Array = emptyPayload,
+): Buffer {
+  const out = Buffer.allocUnsafe(frameHeaderLength + payload.length);
+  writeFrameHeader(out, payload.length, type, flags, streamId);
+  out.set(payload, frameHeaderLength);
+  return out;
+}
+
+const emptyPayload = new Uint8Array(0);
 
 /** Whether a frame is a SETTINGS acknowledgement. */
 export function isSettingsAck(header: FrameHeader): boolean {

@@ -3,7 +3,7 @@ import * as http2 from "node:http2";
 import * as net from "node:net";
 import { after, before, describe, it } from "node:test";
 import { createHpackDecoder } from "../authority-repair/hpack-decoder.js";
-import { http2Preface } from "../authority-repair/http2-frames.js";
+import { encodeFrame as frame, http2Preface } from "../authority-repair/http2-frames.js";
 import { serveGrpcEngineConnection } from "./grpc-engine-connection.js";
 import type { GrpcEngineStream } from "./grpc-engine-stream.js";
 import { encodeHeaderBlock } from "./header-block.js";
@@ -14,16 +14,6 @@ interface Frame {
   flags: number;
   id: number;
   payload: Buffer;
-}
-
-function frame(type: number, flags: number, id: number, payload: Buffer = Buffer.alloc(0)) {
-  const out = Buffer.alloc(9 + payload.length);
-  out.writeUIntBE(payload.length, 0, 3);
-  out[3] = type;
-  out[4] = flags;
-  out.writeUInt32BE(id, 5);
-  payload.copy(out, 9);
-  return out;
 }
 
 const u32 = (n: number) => {

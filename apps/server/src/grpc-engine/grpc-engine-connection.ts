@@ -1,51 +1,32 @@
-import type { IncomingHttpHeaders } from "node:http2";
+import { constants as h2, type IncomingHttpHeaders } from "node:http2";
 import type { Duplex } from "node:stream";
 import { createHpackDecoder } from "../authority-repair/hpack-decoder.js";
 import {
+  frameFlag as flag,
+  encodeFrame as frame,
   frameHeaderLength,
   headersFragment,
   http2Preface,
   minMaxFrameSize,
+  settingMaxConcurrentStreams,
+  settingsFrame,
+  frameType as type,
+  writeFrameHeader,
 } from "../authority-repair/http2-frames.js";
 import { GrpcEngineStream, type StreamConnection } from "./grpc-engine-stream.js";
 
-/** Frame types (RFC 9113 §6). */
-const type = {
-  data: 0x0,
-  headers: 0x1,
-  priority: 0x2,
-  rstStream: 0x3,
-  settings: 0x4,
-  pushPromise: 0x5,
-  ping: 0x6,
-  goaway: 0x7,
-  windowUpdate: 0x8,
-  continuation: 0x9,
-} as const;
-
-const flag = { endStream: 0x1, ack: 0x1, endHeaders: 0x4, padded: 0x8 } as const;
-
-/** Error codes (RFC 9113 §7). */
+/** Error codes (RFC 9113 §7), by Node's names for them. */
 export const h2Error = {
-  noError: 0x0,
-  protocol: 0x1,
-  internal: 0x2,
-  flowControl: 0x3,
-  streamClosed: 0x5,
-  frameSize: 0x6,
-  refusedStream: 0x7,
-  cancel: 0x8,
-  compression: 0x9,
-  enhanceYourCalm: 0xb,
-} as const;
-
-const setting = {
-  headerTableSize: 0x1,
-  enablePush: 0x2,
-  maxConcurrentStreams: 0x3,
-  initialWindowSize: 0x4,
-  maxFrameSize: 0x5,
-  maxHeaderListSize: 0x6,
+  noError: h2.NGHTTP2_NO_ERROR,
+  protocol: h2.NGHTTP2_PROTOCOL_ERROR,
+  internal: h2.NGHTTP2_INTERNAL_ERROR,
+  flowControl: h2.NGHTTP2_FLOW_CONTROL_ERROR,
+  streamClosed: h2.NGHTTP2_STREAM_CLOSED,
+  frameSize: h2.NGHTTP2_FRAME_SIZE_ERROR,
+  refusedStream: h2.NGHTTP2_REFUSED_STREAM,
+  cancel: h2.NGHTTP2_CANCEL,
+  compression: h2.NGHTTP2_COMPRESSION_ERROR,
+  enhanceYourCalm: h2.NGHTTP2_ENHANCE_YOUR_CALM,
 } as const;
 
 const defaultWindow = 65_535;
@@ -82,20 +63,6 @@ export interface GrpcEngineConnection {
   drain(): void;
   /** Closes at once. */
   destroy(): void;
-}
-
-function frameHeader(out: Buffer, length: number, t: number, flags: number, id: number): void {
-  out.writeUIntBE(length, 0, 3);
-  out[3] = t;
-  out[4] = flags;
-  out.writeUInt32BE(id, 5);
-}
-
-function frame(t: number, flags: number, id: number, payload: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(frameHeaderLength + payload.length);
-  frameHeader(out, payload.length, t, flags, id);
-  payload.copy(out, frameHeaderLength);
-  return out;
 }
 
 function u32(value: number): Buffer {
@@ -276,7 +243,7 @@ export function serveGrpcEngineConnection(
       // leave as one frame, as Node sends a corked stream's writes.
       const n = Math.min(room, stream.queuedBytes);
       const out = Buffer.allocUnsafe(frameHeaderLength + n);
-      frameHeader(out, n, type.data, 0, stream.id);
+      writeFrameHeader(out, n, type.data, 0, stream.id);
       let at = frameHeaderLength;
       while (at < out.length) {
         const head = stream.queued[0] as Buffer;
@@ -415,8 +382,7 @@ export function serveGrpcEngineConnection(
         }
         stream.receiveWindow -= payload.length;
         if (stream.receiveWindow < 0) {
-          connection.sendReset(id, h2Error.flowControl);
-          stream.reset(h2Error.flowControl);
+          stream.abort(h2Error.flowControl);
           return;
         }
         // Padding is flow-controlled but never read: give it back at once.
@@ -480,22 +446,22 @@ export function serveGrpcEngineConnection(
         for (let at = 0; at < payload.length; at += 6) {
           const key = payload.readUInt16BE(at);
           const value = payload.readUInt32BE(at + 2);
-          if (key === setting.initialWindowSize) {
+          if (key === h2.NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE) {
             if (value > maxWindow)
               throw new ConnectionError(h2Error.flowControl, "window too large");
             const delta = value - peerInitialWindow;
             peerInitialWindow = value;
             for (const s of streams.values()) s.sendWindow += delta;
-          } else if (key === setting.maxFrameSize) {
+          } else if (key === h2.NGHTTP2_SETTINGS_MAX_FRAME_SIZE) {
             if (value < minMaxFrameSize || value > 16_777_215) {
               throw new ConnectionError(h2Error.protocol, "bad SETTINGS_MAX_FRAME_SIZE");
             }
             peerMaxFrame = value;
-          } else if (key === setting.enablePush && value > 1) {
+          } else if (key === h2.NGHTTP2_SETTINGS_ENABLE_PUSH && value > 1) {
             throw new ConnectionError(h2Error.protocol, "bad SETTINGS_ENABLE_PUSH");
           }
         }
-        send(frame(type.settings, flag.ack, 0, Buffer.alloc(0)));
+        send(frame(type.settings, flag.ack, 0));
         pumpBlocked();
         return;
       }
@@ -526,14 +492,12 @@ export function serveGrpcEngineConnection(
         const stream = streams.get(id);
         if (stream === undefined) return;
         if (increment === 0) {
-          connection.sendReset(id, h2Error.protocol);
-          stream.reset(h2Error.protocol);
+          stream.abort(h2Error.protocol);
           return;
         }
         stream.sendWindow += increment;
         if (stream.sendWindow > maxWindow) {
-          connection.sendReset(id, h2Error.flowControl);
-          stream.reset(h2Error.flowControl);
+          stream.abort(h2Error.flowControl);
           return;
         }
         if (stream.queued.length > 0) pumpStream(stream);
@@ -584,10 +548,11 @@ export function serveGrpcEngineConnection(
 
   // Our settings: the concurrency limit (the window and frame size stay at
   // their defaults), then the connection window opened wide.
-  const settings = Buffer.allocUnsafe(6);
-  settings.writeUInt16BE(setting.maxConcurrentStreams, 0);
-  settings.writeUInt32BE(Math.min(options.maxConcurrentStreams, 2 ** 32 - 1), 2);
-  send(frame(type.settings, 0, 0, settings));
+  send(
+    settingsFrame([
+      [settingMaxConcurrentStreams, Math.min(options.maxConcurrentStreams, 2 ** 32 - 1)],
+    ]),
+  );
   send(frame(type.windowUpdate, 0, 0, u32(connectionWindow - defaultWindow)));
 
   socket.on("data", onData);

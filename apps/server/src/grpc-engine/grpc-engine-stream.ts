@@ -1,5 +1,5 @@
 import { EventEmitter } from "node:events";
-import type { IncomingHttpHeaders } from "node:http2";
+import { constants as h2, type IncomingHttpHeaders } from "node:http2";
 import type { NodeHeaders } from "../direct-call.js";
 import type { GrpcCallRequest, GrpcCallResponse } from "../grpc-call-objects.js";
 import { encodeHeaderBlock } from "./header-block.js";
@@ -25,8 +25,12 @@ export interface StreamConnection {
 /** Most bytes a response may have queued before `write()` asks the writer to wait for "drain" (Node's default). */
 const writeHighWaterMark = 16_384;
 
-/** Header blocks of the shared frozen header objects the direct paths answer with, encoded once. */
-const blocks = new WeakMap<NodeHeaders, Buffer>();
+/**
+ * Header blocks of the shared frozen header objects the direct paths answer
+ * with, encoded once: response headers (`:status 200`) and trailers apart.
+ */
+const responseBlocks = new WeakMap<NodeHeaders, Buffer>();
+const trailerBlocks = new WeakMap<NodeHeaders, Buffer>();
 
 let dateSecond = -1;
 let dateBlock: Buffer = Buffer.alloc(0);
@@ -46,13 +50,19 @@ function dateField(): Buffer {
 }
 
 function headerBlock(status: number | undefined, headers: NodeHeaders): Buffer {
-  if (!Object.isFrozen(headers)) return encodeHeaderBlock(status, headers);
-  let block = blocks.get(headers);
+  const cache = status === undefined ? trailerBlocks : status === 200 ? responseBlocks : undefined;
+  if (cache === undefined || !Object.isFrozen(headers)) return encodeHeaderBlock(status, headers);
+  let block = cache.get(headers);
   if (block === undefined) {
     block = encodeHeaderBlock(status, headers);
-    blocks.set(headers, block);
+    cache.set(headers, block);
   }
   return block;
+}
+
+/** A response's header block: `status`, the fields, and `date` as Node adds it. */
+function responseHeaderBlock(status: number, headers: NodeHeaders): Buffer {
+  return Buffer.concat([headerBlock(status, headers), dateField()]);
 }
 
 /**
@@ -168,11 +178,14 @@ export class GrpcEngineStream {
   }
 
   writeHeaders(status: number, headers: NodeHeaders): void {
-    this.connection.sendHeaders(
-      this.id,
-      Buffer.concat([headerBlock(status, headers), dateField()]),
-      false,
-    );
+    this.connection.sendHeaders(this.id, responseHeaderBlock(status, headers), false);
+  }
+
+  /** We reset the stream: RST_STREAM with `code` to the peer, then as {@link reset}. */
+  abort(code: number): void {
+    if (this.closeEmitted) return;
+    this.connection.sendReset(this.id, code);
+    this.reset(code);
   }
 
   /**
@@ -183,15 +196,7 @@ export class GrpcEngineStream {
   respondAndEnd(status: number, headers: NodeHeaders): void {
     if (this.destroyed || this.localEnded) return;
     this.localEnded = true;
-    this.destroyed = true;
-    this.connection.sendHeaders(
-      this.id,
-      Buffer.concat([headerBlock(status, headers), dateField()]),
-      true,
-    );
-    if (!this.remoteClosed) this.connection.sendReset(this.id, 0);
-    this.res.emit("finish");
-    this.emitClose();
+    this.finishWith(responseHeaderBlock(status, headers));
   }
 
   /** Queues DATA; false once more than the high-water mark waits. */
@@ -218,16 +223,21 @@ export class GrpcEngineStream {
     if (allSent && this.trailers !== undefined) {
       const trailers = this.trailers;
       this.trailers = undefined;
-      this.destroyed = true;
-      this.connection.sendHeaders(this.id, trailers, true);
-      // The peer still sending a body we will not read (an answer before the
-      // whole request, e.g. a refused size): end its side too (RFC 9113 §8.1).
-      if (!this.remoteClosed) this.connection.sendReset(this.id, 0);
-      this.res.emit("finish");
-      this.emitClose();
+      this.finishWith(trailers);
       return;
     }
     if (this.queuedBytes < writeHighWaterMark) this.res.emit("drain");
+  }
+
+  /** Ends our side with a HEADERS frame carrying END_STREAM, and the stream with it. */
+  private finishWith(block: Buffer): void {
+    this.destroyed = true;
+    this.connection.sendHeaders(this.id, block, true);
+    // The peer still sending a body we will not read (an answer before the
+    // whole request, e.g. a refused size): end its side too (RFC 9113 §8.1).
+    if (!this.remoteClosed) this.connection.sendReset(this.id, h2.NGHTTP2_NO_ERROR);
+    this.res.emit("finish");
+    this.emitClose();
   }
 
   private maybeClose(): void {

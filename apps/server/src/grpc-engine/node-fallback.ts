@@ -101,8 +101,7 @@ export function createNodeFallback(
     try {
       upstream = session().request(headers, { endStream: false });
     } catch {
-      stream.connection.sendReset(stream.id, 0x2);
-      stream.reset(0x2);
+      stream.abort(http2.constants.NGHTTP2_INTERNAL_ERROR);
       return;
     }
     // Node's client can emit a DATA frame's "data" before the "response"
@@ -142,9 +141,7 @@ export function createNodeFallback(
     upstream.on("close", () => {
       // Node reset the stream (or the link went away) before a complete answer.
       if (!res.writableEnded && !stream.destroyed) {
-        const code = upstream.rstCode ?? 0x2;
-        stream.connection.sendReset(stream.id, code);
-        stream.reset(code);
+        stream.abort(upstream.rstCode ?? http2.constants.NGHTTP2_INTERNAL_ERROR);
       }
     });
     upstream.on("error", () => {});
