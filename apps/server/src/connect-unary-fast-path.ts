@@ -22,7 +22,13 @@ import {
 import type { CallPipeline, UnaryMethod } from "./call-pipeline.js";
 import type { CorsHeaders } from "./cors.js";
 import type { DirectRequestHandler } from "./create-app.js";
-import { createDirectCall, handlerError, invokeUnary } from "./direct-call.js";
+import {
+  createDirectCall,
+  type DirectCall,
+  handlerError,
+  invokeUnary,
+  type NodeHeaders,
+} from "./direct-call.js";
 import { createEdgeSerialization } from "./edge-serialization.js";
 import { requestHeaders } from "./grpc-direct-wire.js";
 
@@ -39,8 +45,8 @@ export interface ConnectUnaryFastPathOptions {
 const callFinished = new ConnectError("the call has finished", Code.Canceled);
 const clientGone = () => new ConnectError("the client closed the call", Code.Canceled);
 /** The response headers Connect's unary handler starts from, per serialization. */
-const protoResponseHeader = Object.freeze({ "content-type": contentTypeUnaryProto });
-const jsonResponseHeader = Object.freeze({ "content-type": contentTypeUnaryJson });
+const protoResponseHeader: NodeHeaders = Object.freeze({ "content-type": contentTypeUnaryProto });
+const jsonResponseHeader: NodeHeaders = Object.freeze({ "content-type": contentTypeUnaryJson });
 
 /**
  * A direct path for unary calls of the Connect protocol (`POST`,
@@ -160,18 +166,49 @@ export function createConnectUnaryFastPath(
         res.removeListener("close", onClose);
         context.abort(callFinished);
       }
-      const header = trailerMux(context.responseHeader, context.responseTrailer);
-      header.set("content-length", body.byteLength.toString(10));
       if (res.headersSent || res.writableEnded || res.destroyed) return;
-      // As Fastify's CORS hook and then connect-node's writeHead put them.
-      const out: Record<string, string> = { ...cors?.(req.headers.origin) };
-      header.forEach((value, name) => {
-        out[name] = value;
-      });
+      const initial = binary ? protoResponseHeader : jsonResponseHeader;
+      const out = answerHeaders(context, initial, body.byteLength, cors?.(req.headers.origin));
       (res as http.ServerResponse).writeHead(status, out);
       res.end(body);
     }
   }
+}
+
+/**
+ * An answer's headers as Fastify's CORS hook and then connect-node's
+ * writeHead put them: the CORS headers, then Connect's response headers with
+ * the trailers muxed in (`trailerMux`) and the length, in the order Fetch
+ * Headers iterate them (by name). A call whose headers and trailers nobody
+ * read (most calls) gets the same two without a Headers built and walked.
+ */
+function answerHeaders(
+  context: DirectCall,
+  initial: NodeHeaders,
+  length: number,
+  cors: Record<string, string> | undefined,
+): Record<string, string> {
+  const contentLength = length.toString(10);
+  if (context.nodeResponseHeader() === initial && isEmpty(context.nodeResponseTrailer())) {
+    // "content-length" sorts before "content-type", the one initial header.
+    return {
+      ...cors,
+      "content-length": contentLength,
+      "content-type": initial["content-type"] as string,
+    };
+  }
+  const header = trailerMux(context.responseHeader, context.responseTrailer);
+  header.set("content-length", contentLength);
+  const out: Record<string, string> = { ...cors };
+  header.forEach((value, name) => {
+    out[name] = value;
+  });
+  return out;
+}
+
+function isEmpty(headers: NodeHeaders): boolean {
+  for (const _ in headers) return false;
+  return true;
 }
 
 /**

@@ -25,6 +25,7 @@ import {
 } from "./direct-call.js";
 import { useGrpcGoMessageEncoding } from "./encode-grpc-message.js";
 import type { GrpcCallRequest } from "./grpc-call-objects.js";
+import { RawRequestHeaders } from "./raw-request-headers.js";
 
 /**
  * What the direct gRPC paths (grpc-unary-fast-path.ts, grpc-stream-fast-path.ts,
@@ -107,15 +108,9 @@ export function closedEarly(rstCode: number): ConnectError {
   return error;
 }
 
-/** Request headers as Fetch Headers, without HTTP/2 pseudo-headers. */
+/** Request headers as Fetch Headers, without HTTP/2 pseudo-headers, filled when first needed. */
 export function requestHeaders(req: { readonly rawHeaders: readonly string[] }): Headers {
-  const out = new Headers();
-  const raw = req.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i] as string;
-    if (name.charCodeAt(0) !== 0x3a) out.append(name, raw[i + 1] as string);
-  }
-  return out;
+  return new RawRequestHeaders(req.rawHeaders);
 }
 
 /**
