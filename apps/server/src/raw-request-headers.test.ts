@@ -77,7 +77,9 @@ const ops: Record<string, (h: Headers) => unknown> = {
   has: (h) => [h.has("token"), h.has("Host"), h.has(":method")],
   forEach: (h) => {
     const seen: string[][] = [];
-    h.forEach((v, k) => seen.push([k, v]));
+    h.forEach((v, k) => {
+      seen.push([k, v]);
+    });
     return seen;
   },
   iterate: (h) => [...h],
