@@ -173,11 +173,21 @@ export function serveGrpcEngineConnection(
       socket.destroy();
     }
   };
+  /**
+   * Queues `b` for one write with what else is ready. Why `process.nextTick`
+   * rather than a microtask: the answers a commit releases finish one after
+   * another, each a few promise jobs behind the last, so a flush queued as a
+   * microtask ran between them — one `write()` (and one loopback delivery)
+   * per answer, ~16 µs of a Put's ~100 at c=100. Node runs a tick queued
+   * from a promise job only once the promise jobs ran out, so the flush
+   * comes after all of them, still before the loop goes on (`setImmediate`
+   * waited for the check phase: Watch creation lost ~20%).
+   */
   const send = (b: Buffer) => {
     out.push(b);
     if (!flushScheduled) {
       flushScheduled = true;
-      queueMicrotask(flush);
+      process.nextTick(flush);
     }
   };
 
