@@ -146,16 +146,13 @@ export function* overlayRange(
  */
 export function encodeOps(ops: readonly BackendOp[]): Uint8Array {
   let size = 4;
-  const names: Buffer[] = [];
   for (const op of ops) {
-    const name = Buffer.from(op.bucket, "utf8");
-    names.push(name);
-    size += 1 + name.length + 4 + op.key.length + 4 + (op.value?.length ?? 0);
+    size += 1 + bucketBytes(op.bucket).length + 4 + op.key.length + 4 + (op.value?.length ?? 0);
   }
   const out = Buffer.allocUnsafe(size);
   let at = out.writeUInt32LE(ops.length, 0);
-  ops.forEach((op, i) => {
-    const name = names[i] as Buffer;
+  for (const op of ops) {
+    const name = bucketBytes(op.bucket);
     at = out.writeUInt8(name.length, at);
     out.set(name, at);
     at += name.length;
@@ -169,8 +166,20 @@ export function encodeOps(ops: readonly BackendOp[]): Uint8Array {
       out.set(op.value, at);
       at += op.value.length;
     }
-  });
+  }
   return out;
+}
+
+/** Bucket names in UTF-8, each encoded once: a store has a fixed handful, and every write names one. */
+const bucketNames = new Map<string, Buffer>();
+
+function bucketBytes(bucket: string): Buffer {
+  let name = bucketNames.get(bucket);
+  if (name === undefined) {
+    name = Buffer.from(bucket, "utf8");
+    bucketNames.set(bucket, name);
+  }
+  return name;
 }
 
 /** The writes of a payload made by {@link encodeOps}. Throws on a malformed one. */
