@@ -1,5 +1,6 @@
 import * as http from "node:http";
 import type * as net from "node:net";
+import { IndexedSet } from "@conclave/core";
 
 /** The HTTP/1.1 side of a one-port server: a server that never listens, fed sockets. */
 export interface Http1Connections {
@@ -25,39 +26,34 @@ export function createHttp1Connections(
   keepAliveTimeoutMs: number,
   isClosing: () => boolean,
 ): Http1Connections {
-  const server = http.createServer();
+  const server = http.createServer({ ServerResponse: Http1Response });
   server.keepAliveTimeout = keepAliveTimeoutMs;
   // Node only starts tracking HTTP/1.1 connections (needed for
   // closeIdleConnections(), headersTimeout and requestTimeout) when the
   // server emits "listening". This server never listens on its own.
   server.emit("listening");
   const sockets = new Set<net.Socket>();
-  /** Responses not yet closed. */
-  const responses = new Set<http.ServerResponse>();
+  /** Responses not yet closed: an IndexedSet, not a Set (see there). */
+  const responses = new IndexedSet<http.ServerResponse>();
+  /** One listener for every response: `this` is the response. */
+  function onResponseClose(this: http.ServerResponse): void {
+    responses.delete(this);
+    if (isClosing()) {
+      // The connection became idle during shutdown: close it now rather
+      // than when the keep-alive timeout fires. Node resets the socket's
+      // current response after "finish"; wait a tick for that.
+      setImmediate(() => server.closeIdleConnections());
+    }
+  }
 
+  // No closure per request is attached to the response (see Http1Response).
   server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
     if (isClosing()) {
       // Let this be the connection's last request.
       res.shouldKeepAlive = false;
     }
     responses.add(res);
-    res.once("close", () => {
-      responses.delete(res);
-      if (isClosing()) {
-        // The connection became idle during shutdown: close it now rather
-        // than when the keep-alive timeout fires. Node resets the socket's
-        // current response after "finish"; wait a tick for that.
-        setImmediate(() => server.closeIdleConnections());
-      }
-    });
-    // A response sent before its request body was read (a message refused as
-    // too large) must close the connection: the unread body would otherwise
-    // be parsed as the next request and the connection would hang.
-    const writeHead = res.writeHead;
-    res.writeHead = function (this: http.ServerResponse, ...args: unknown[]) {
-      if (!req.complete) this.shouldKeepAlive = false;
-      return (writeHead as (...a: unknown[]) => http.ServerResponse).apply(this, args);
-    } as typeof res.writeHead;
+    res.on("close", onResponseClose);
     handler(req, res);
   });
 
@@ -84,3 +80,18 @@ export function createHttp1Connections(
     },
   };
 }
+
+/**
+ * A response sent before its request body was read (a message refused as
+ * too large) must close the connection: the unread body would otherwise be
+ * parsed as the next request and the connection would hang. A subclass
+ * rather than a `writeHead` closure set on each response: one object less
+ * per request, and responses keep one shape.
+ */
+class Http1Response extends http.ServerResponse {}
+
+const baseWriteHead = http.ServerResponse.prototype.writeHead;
+Http1Response.prototype.writeHead = function (this: http.ServerResponse, ...args: unknown[]) {
+  if (!this.req.complete) this.shouldKeepAlive = false;
+  return (baseWriteHead as (...a: unknown[]) => http.ServerResponse).apply(this, args);
+} as typeof baseWriteHead;

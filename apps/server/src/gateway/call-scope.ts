@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { DescMethod } from "@bufbuild/protobuf";
+import { IndexedSet } from "@conclave/core";
 import { type CallContext, callContextValues, createCallContext } from "@conclave/server";
 import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
 import type { CallPipeline } from "../call-pipeline.js";
@@ -41,11 +42,12 @@ export interface UnaryCallRegistry {
 }
 
 export function createUnaryCallRegistry(shutdownSignal: AbortSignal): UnaryCallRegistry {
-  const live = new Set<(reason: unknown) => void>();
+  // An IndexedSet, not a Set: one add and delete per call (see there).
+  const live = new IndexedSet<(reason: unknown) => void>();
   shutdownSignal.addEventListener(
     "abort",
     () => {
-      for (const stop of [...live]) stop(shutdownSignal.reason);
+      for (const stop of live.snapshot()) stop(shutdownSignal.reason);
       live.clear();
     },
     { once: true },

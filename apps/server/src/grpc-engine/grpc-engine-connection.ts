@@ -1,5 +1,6 @@
 import { constants as h2, type IncomingHttpHeaders } from "node:http2";
 import type { Duplex } from "node:stream";
+import { IdTable } from "@conclave/core";
 import { createHpackDecoder } from "../authority-repair/hpack-decoder.js";
 import {
   frameFlag as flag,
@@ -135,7 +136,8 @@ export function serveGrpcEngineConnection(
   options: GrpcEngineOptions,
 ): GrpcEngineConnection {
   const hpack = createHpackDecoder();
-  const streams = new Map<number, GrpcEngineStream>();
+  /** By id: an IdTable, not a Map (a stream opens and closes per call; see there). */
+  const streams = new IdTable<GrpcEngineStream>();
   /** Streams with DATA waiting for window. */
   const blocked = new Set<GrpcEngineStream>();
   let held: Buffer = Buffer.alloc(0);
@@ -298,7 +300,7 @@ export function serveGrpcEngineConnection(
     goaway(error.code);
     flush();
     dead = true;
-    for (const s of [...streams.values()]) s.reset(error.code);
+    for (const s of streams.values()) s.reset(error.code);
     socket.end();
     // A peer that never reads must not keep the socket.
     setTimeout(() => socket.destroy(), 1_000).unref();
@@ -569,7 +571,7 @@ export function serveGrpcEngineConnection(
   socket.on("error", (error: Error) => options.reportError(error));
   socket.once("close", () => {
     dead = true;
-    for (const s of [...streams.values()]) s.reset(h2Error.cancel);
+    for (const s of streams.values()) s.reset(h2Error.cancel);
     streams.clear();
   });
   socket.resume();
