@@ -1,7 +1,8 @@
 /**
- * Objects by integer id (0 to 2^31 − 1, e.g. HTTP/2 stream ids), for tables
- * that see an insert and a delete per request while they live as long as a
- * connection.
+ * Values by non-negative integer id (HTTP/2 stream ids, revisions), for
+ * tables that see an insert and a delete per request while they live as
+ * long as a connection or the server. Ids below 2^32 − 1 are kept as
+ * indexed properties; larger ones work too, as named properties.
  *
  * Why not a `Map`: a Map with that churn rehashes every few dozen requests
  * and V8 links each old table to its successor, entries included; once one
@@ -39,7 +40,7 @@ export class IdTable<V> {
     return true;
   }
 
-  /** The values, in id order: a copy, safe to use while the table changes. */
+  /** The values (in id order for ids below 2^32 − 1): a copy, safe to use while the table changes. */
   values(): V[] {
     return Object.values(this.entries);
   }

@@ -1,6 +1,6 @@
 import type { BackendOp } from "../backend/backend.js";
 import type { CommittedWrite } from "./kv-store.js";
-import { pendingKey, type StoreState } from "./store-state.js";
+import type { StoreState } from "./store-state.js";
 
 /**
  * Hands writes to the backend in order and tracks what is durable: once a
@@ -24,10 +24,7 @@ export function createCommitPipeline(state: StoreState): CommitPipeline {
 
   function settle(write: CommittedWrite) {
     state.durable = Math.max(state.durable, write.rev);
-    // A change's sub-revision is its position in the write.
-    for (let sub = 0; sub < write.changes.length; sub++) {
-      state.pending.delete(pendingKey(write.rev, sub));
-    }
+    state.pending.deleteWrite(write.rev);
     for (const l of listeners) {
       try {
         l(write);

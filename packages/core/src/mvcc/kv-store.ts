@@ -12,7 +12,7 @@ import { createReadViews } from "./read-views.js";
 import { restoreIndex } from "./restore-index.js";
 import type { Revision } from "./revision.js";
 import { type RevisionRecordBatch, readRevisionRecords } from "./revision-records.js";
-import { checkOpen, type StoreState } from "./store-state.js";
+import { checkOpen, PendingRecords, type StoreState } from "./store-state.js";
 import { runWriteTxn } from "./write-txn.js";
 
 /** How a range is bounded (etcd's `mkGteRange`); defined with the range-end rule in @conclave/wire. */
@@ -237,7 +237,7 @@ export function openKvStore(options: KvStoreOptions): KvStore {
     backend,
     index,
     leases,
-    pending: new Map(),
+    pending: new PendingRecords(),
     stats: createMvccStats(),
     current: restored.current,
     durable: restored.current,

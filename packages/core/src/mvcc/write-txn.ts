@@ -18,7 +18,7 @@ import type { ReadViews } from "./read-views.js";
 import { encodeRecord, type StoredRecord } from "./record-codec.js";
 import { revisionToBytes } from "./revision.js";
 import { metaKeys } from "./store-meta.js";
-import { pendingKey, type StoreState } from "./store-state.js";
+import type { StoreState } from "./store-state.js";
 
 const empty = new Uint8Array(0);
 
@@ -175,7 +175,7 @@ class StoreWriteTxn implements WriteTxn {
 
   /** Stages one change: readable at once (pending), written with the commit, seen by watchers. */
   private record(main: number, sub: number, rec: StoredRecord): void {
-    this.state.pending.set(pendingKey(main, sub), rec);
+    this.state.pending.set(main, sub, rec);
     this.ops.push({
       bucket: Buckets.key,
       key: revisionToBytes(main, sub),
