@@ -46,18 +46,39 @@ function isJsonSpace(c: number): boolean {
 }
 
 export function createJsonValueSplitter(): JsonValueSplitter {
-  /** Text of the current value taken from earlier chunks. */
-  let carried = "";
-  let reading = false;
-  let depth = 0;
-  let inString = false;
-  let escaped = false;
-  let error: SyntaxError | undefined;
+  return new LocalJsonValueSplitter();
+}
 
-  return {
-    push(text) {
-      const values: string[] = [];
-      if (error !== undefined) return values;
+/**
+ * A class rather than an object literal with getters over closures: one is
+ * made per gateway request, and V8 gives each literal with accessors a map
+ * of its own in the old generation, which kept the splitter's state alive
+ * through young collections (BENCHMARKS.md, "Requests that outlived their
+ * answers").
+ */
+class LocalJsonValueSplitter implements JsonValueSplitter {
+  error: SyntaxError | undefined = undefined;
+  /** Text of the current value taken from earlier chunks. */
+  private carried = "";
+  private reading = false;
+  private depth = 0;
+  private inString = false;
+  private escaped = false;
+
+  get pending(): boolean {
+    return this.reading;
+  }
+
+  get pendingLength(): number {
+    return this.carried.length;
+  }
+
+  push(text: string): string[] {
+    const values: string[] = [];
+    if (this.error !== undefined) return values;
+    // The state in locals for the loop, written back however it ends.
+    let { carried, reading, depth, inString, escaped } = this;
+    try {
       let start = 0;
       for (let i = 0; i < text.length; i++) {
         const c = text.charCodeAt(i);
@@ -72,7 +93,7 @@ export function createJsonValueSplitter(): JsonValueSplitter {
             inString = true;
           } else {
             reading = false;
-            error = new SyntaxError(
+            this.error = new SyntaxError(
               `invalid character '${text[i]}' looking for beginning of value`,
             );
             return values;
@@ -92,7 +113,7 @@ export function createJsonValueSplitter(): JsonValueSplitter {
         } else if (c === openBrace || c === openBracket) {
           if (++depth > maxNestingDepth) {
             reading = false;
-            error = new SyntaxError(`invalid character '${text[i]}' exceeded max depth`);
+            this.error = new SyntaxError(`invalid character '${text[i]}' exceeded max depth`);
             return values;
           }
         } else if (c === closeBrace || c === closeBracket) {
@@ -107,15 +128,12 @@ export function createJsonValueSplitter(): JsonValueSplitter {
       }
       if (reading) carried += text.slice(start);
       return values;
-    },
-    get error() {
-      return error;
-    },
-    get pending() {
-      return reading;
-    },
-    get pendingLength() {
-      return carried.length;
-    },
-  };
+    } finally {
+      this.carried = carried;
+      this.reading = reading;
+      this.depth = depth;
+      this.inString = inString;
+      this.escaped = escaped;
+    }
+  }
 }
