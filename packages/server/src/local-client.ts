@@ -76,15 +76,15 @@ function clientFor(
   authorize: (() => KvAuthorizer) | undefined,
   unchecked?: LocalClient,
 ): LocalClient {
-  const client: LocalClient = {
+  // `unchecked` is a data property set below, not a getter: a literal with
+  // an accessor gets a map of its own per call (see design.md, "Memory").
+  const client: { -readonly [K in keyof LocalClient]: LocalClient[K] } = {
+    unchecked: unchecked as LocalClient,
     range: (key, over = {}) => ctx.kv.range(rangeRequest(key, over), authorize?.()),
     txn: (r) => ctx.kv.txn(r, authorize?.()),
     delete: (key) => ctx.kv.deleteRange(deleteRangeRequest(key), authorize?.()),
     grant: async (ttl) => (await ctx.lessor.grant(0n, ttl)).id,
     as: (next) => clientFor(ctx, next, unchecked ?? client),
-    get unchecked() {
-      return unchecked ?? client;
-    },
     watch(key, options, signal) {
       const end = options.prefix ? prefixEnd(key) : undefined;
       authorize?.().range(rangeRequest(key, { rangeEnd: end ?? new Uint8Array(0) }));
@@ -132,5 +132,6 @@ function clientFor(
       };
     },
   };
+  client.unchecked = unchecked ?? client;
   return client;
 }
