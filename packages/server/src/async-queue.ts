@@ -30,9 +30,9 @@ export function createAsyncQueue<T>(): AsyncQueue<T> {
 /**
  * A class rather than an object literal with getters over closures: one is
  * made per watch stream (and per in-process watch of a lock hand-over), and
- * V8 gives each literal with accessors a map of its own in the old
- * generation, which kept the queue's state alive through young collections
- * (BENCHMARKS.md, "Requests that outlived their answers").
+ * a literal's getters are held from the old generation, which keeps the
+ * state they close over alive through young collections (BENCHMARKS.md,
+ * "Requests that outlived their answers").
  */
 class LocalAsyncQueue<T> implements AsyncQueue<T> {
   private items: T[] = [];

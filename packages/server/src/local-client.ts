@@ -77,7 +77,8 @@ function clientFor(
   unchecked?: LocalClient,
 ): LocalClient {
   // `unchecked` is a data property set below, not a getter: a literal with
-  // an accessor gets a map of its own per call (see design.md, "Memory").
+  // a getter closing over per-call state outlives young collections (see
+  // design.md, "Memory").
   const client: { -readonly [K in keyof LocalClient]: LocalClient[K] } = {
     unchecked: unchecked as LocalClient,
     range: (key, over = {}) => ctx.kv.range(rangeRequest(key, over), authorize?.()),

@@ -51,10 +51,9 @@ export function createJsonValueSplitter(): JsonValueSplitter {
 
 /**
  * A class rather than an object literal with getters over closures: one is
- * made per gateway request, and V8 gives each literal with accessors a map
- * of its own in the old generation, which kept the splitter's state alive
- * through young collections (BENCHMARKS.md, "Requests that outlived their
- * answers").
+ * made per gateway request, and a literal's getters are held from the old
+ * generation, which keeps the state they close over alive through young
+ * collections (BENCHMARKS.md, "Requests that outlived their answers").
  */
 class LocalJsonValueSplitter implements JsonValueSplitter {
   error: SyntaxError | undefined = undefined;

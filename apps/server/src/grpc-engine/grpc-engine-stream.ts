@@ -289,11 +289,12 @@ export class GrpcEngineRequest extends EventEmitter implements GrpcCallRequest {
  * puts a turn's messages into one DATA frame.
  *
  * A class, not an object literal with a getter and closures per response:
- * V8 gives each such literal a map of its own (maps live in the old
- * generation), whose accessor kept the closure, the stream and all it
+ * such a literal's getter was held from the old generation (the accessor
+ * pair V8 makes for it), which kept the closure, the stream and all it
  * reached alive through every young collection — every engine stream was
  * promoted (~2.8 MB per scavenge and 4–5 ms pauses at 50k streams/s;
- * BENCHMARKS.md, "Requests that outlived their answers").
+ * BENCHMARKS.md, "Requests that outlived their answers";
+ * per-call-shapes.test.ts).
  */
 class StreamControl {
   constructor(private readonly engineStream: GrpcEngineStream) {}
