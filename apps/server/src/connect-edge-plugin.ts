@@ -214,16 +214,34 @@ function withCallContext(
  * when Connect has filled them in.
  */
 function withGrpcGoMessages(res: UniversalServerResponse): UniversalServerResponse {
-  const { header, trailer } = res;
-  return {
-    ...res,
-    get header() {
-      if (header !== undefined) useGrpcGoMessageEncoding(header);
-      return header;
-    },
-    get trailer() {
-      if (trailer !== undefined) useGrpcGoMessageEncoding(trailer);
-      return trailer;
-    },
-  };
+  return new GrpcGoMessageResponse(res);
+}
+
+/**
+ * A class rather than a literal with getters over the call's headers: a
+ * literal's getters are held from the old generation and keep what they
+ * close over through young collections (design.md, "Memory").
+ */
+class GrpcGoMessageResponse implements UniversalServerResponse {
+  readonly status: number;
+  readonly body: AsyncIterable<Uint8Array> | undefined;
+  private readonly rawHeader: Headers | undefined;
+  private readonly rawTrailer: Headers | undefined;
+
+  constructor(res: UniversalServerResponse) {
+    this.status = res.status;
+    this.body = res.body;
+    this.rawHeader = res.header;
+    this.rawTrailer = res.trailer;
+  }
+
+  get header(): Headers | undefined {
+    if (this.rawHeader !== undefined) useGrpcGoMessageEncoding(this.rawHeader);
+    return this.rawHeader;
+  }
+
+  get trailer(): Headers | undefined {
+    if (this.rawTrailer !== undefined) useGrpcGoMessageEncoding(this.rawTrailer);
+    return this.rawTrailer;
+  }
 }
