@@ -34,7 +34,6 @@ export {
 } from "./defaults.js";
 export * from "./errors.js";
 export { grpcOverheadBytes } from "./grpc-overhead-bytes.js";
-export { IdTable } from "./id-table.js";
 export { IndexedSet } from "./indexed-set.js";
 export {
   createKvApplier,

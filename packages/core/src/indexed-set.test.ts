@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { IdTable } from "./id-table.js";
 import { IndexedSet } from "./indexed-set.js";
 
 /** A small deterministic generator (mulberry32), so a failure replays. */
@@ -105,53 +104,4 @@ describe("IndexedSet", () => {
   for (const [name, run] of Object.entries(cases)) {
     it(name, () => run(new IndexedSet<object>(), { a: 1 }, { b: 2 }));
   }
-});
-
-describe("IdTable", () => {
-  for (const seed of [1, 7, 99]) {
-    it(`answers as a Map does over 5,000 random operations (seed ${seed})`, () => {
-      const next = random(seed);
-      const ours = new IdTable<{ v: number }>();
-      const model = new Map<number, { v: number }>();
-      for (let i = 0; i < 5000; i++) {
-        // Odd ids spread as HTTP/2 client streams are, with some repeats.
-        const id = 2 * Math.floor(next() * 200) + 1 + (next() < 0.1 ? 2 ** 30 : 0);
-        const op = next();
-        if (op < 0.45) {
-          const v = { v: i };
-          ours.set(id, v);
-          model.set(id, v);
-        } else if (op < 0.9) {
-          assert.equal(ours.delete(id), model.delete(id));
-        } else if (op < 0.995) {
-          assert.equal(ours.get(id), model.get(id));
-          assert.equal(ours.has(id), model.has(id));
-        } else {
-          ours.clear();
-          model.clear();
-        }
-        assert.equal(ours.size, model.size);
-      }
-      const byId = [...model].sort((x, y) => x[0] - y[0]).map(([, v]) => v);
-      assert.deepEqual(ours.values(), byId);
-    });
-  }
-
-  it("values() is a copy: deleting while walking it is safe", () => {
-    const t = new IdTable<string>();
-    for (const id of [1, 3, 5, 2 ** 31 - 1]) t.set(id, `s${id}`);
-    for (const v of t.values()) t.delete(Number(v.slice(1)));
-    assert.equal(t.size, 0);
-    assert.deepEqual(t.values(), []);
-  });
-
-  it("keys of 0 and the largest stream id work", () => {
-    const t = new IdTable<string>();
-    t.set(0, "zero");
-    t.set(2 ** 31 - 1, "max");
-    assert.equal(t.get(0), "zero");
-    assert.equal(t.get(2 ** 31 - 1), "max");
-    assert.equal(t.get(1), undefined);
-    assert.equal(t.size, 2);
-  });
 });

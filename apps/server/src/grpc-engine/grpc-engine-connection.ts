@@ -1,6 +1,5 @@
 import { constants as h2, type IncomingHttpHeaders } from "node:http2";
 import type { Duplex } from "node:stream";
-import { IdTable } from "@conclave/core";
 import { createHpackDecoder } from "../authority-repair/hpack-decoder.js";
 import {
   frameFlag as flag,
@@ -136,8 +135,7 @@ export function serveGrpcEngineConnection(
   options: GrpcEngineOptions,
 ): GrpcEngineConnection {
   const hpack = createHpackDecoder();
-  /** By id: an IdTable, not a Map (a stream opens and closes per call; see there). */
-  const streams = new IdTable<GrpcEngineStream>();
+  const streams = new Map<number, GrpcEngineStream>();
   /** Streams with DATA waiting for window. */
   const blocked = new Set<GrpcEngineStream>();
   let held: Buffer = Buffer.alloc(0);
@@ -300,7 +298,7 @@ export function serveGrpcEngineConnection(
     goaway(error.code);
     flush();
     dead = true;
-    for (const s of streams.values()) s.reset(error.code);
+    for (const s of [...streams.values()]) s.reset(error.code);
     socket.end();
     // A peer that never reads must not keep the socket.
     setTimeout(() => socket.destroy(), 1_000).unref();
@@ -571,7 +569,7 @@ export function serveGrpcEngineConnection(
   socket.on("error", (error: Error) => options.reportError(error));
   socket.once("close", () => {
     dead = true;
-    for (const s of streams.values()) s.reset(h2Error.cancel);
+    for (const s of [...streams.values()]) s.reset(h2Error.cancel);
     streams.clear();
   });
   socket.resume();

@@ -1,6 +1,5 @@
 import { type Backend, Buckets } from "../backend/backend.js";
 import { errStoreClosed } from "../errors.js";
-import { IdTable } from "../id-table.js";
 import type { KeyIndex } from "./key-index.js";
 import type { LeaseHooks } from "./kv-store.js";
 import type { MvccStats } from "./mvcc-stats.js";
@@ -35,37 +34,79 @@ export interface StoreState {
 /**
  * The records of writes not yet durable, by main revision and sub-revision
  * (a change's position in its write): each write is staged as it applies
- * and dropped whole once its commit is durable.
+ * and dropped whole once its commit is durable, in revision order.
  *
- * Not a Map keyed by "main:sub": an insert and a delete per change into a
- * table as old as the store is the churn that made V8 promote what the
- * table's replaced hash tables still held (see IdTable), and the key was
- * a string made three times per Put.
+ * A queue indexed by revision, not a Map keyed by "main:sub": writes come
+ * and go in revision order, so a slot is found by subtraction; and an
+ * insert and a delete per change into a hash table as old as the store is
+ * the churn that made V8 promote what the table's replaced tables still
+ * held (see IndexedSet), with a string key made three times per Put.
  */
 export class PendingRecords {
-  private readonly byMain = new IdTable<StoredRecord[]>();
+  /** Staged writes from revision `base` on; undefined where a write was dropped (or had none). */
+  private writes: (StoredRecord[] | undefined)[] = [];
+  private head = 0;
+  private base = 0;
+  private staged = 0;
 
   get(main: number, sub: number): StoredRecord | undefined {
-    return this.byMain.get(main)?.[sub];
+    const at = main - this.base;
+    if (at < 0 || at >= this.writes.length - this.head) return undefined;
+    return this.writes[this.head + at]?.[sub];
   }
 
   set(main: number, sub: number, rec: StoredRecord): void {
-    let write = this.byMain.get(main);
+    if (this.staged === 0) {
+      // Nothing staged: start the queue at this write.
+      this.writes.length = 0;
+      this.head = 0;
+      this.base = main;
+    } else if (main < this.base) {
+      // Revisions only grow; should an older one come, make room in front.
+      const gap = this.base - main;
+      this.compact();
+      this.writes.unshift(...new Array<undefined>(gap));
+      this.base = main;
+    }
+    const at = this.head + (main - this.base);
+    while (this.writes.length <= at) this.writes.push(undefined);
+    let write = this.writes[at];
     if (write === undefined) {
       write = [];
-      this.byMain.set(main, write);
+      this.writes[at] = write;
+      this.staged++;
     }
     write[sub] = rec;
   }
 
   /** Drops every record of the write at `main`. */
   deleteWrite(main: number): void {
-    this.byMain.delete(main);
+    const at = main - this.base;
+    if (at < 0 || at >= this.writes.length - this.head) return;
+    if (this.writes[this.head + at] === undefined) return;
+    this.writes[this.head + at] = undefined;
+    this.staged--;
+    // Move past the dropped writes at the front.
+    while (this.head < this.writes.length && this.writes[this.head] === undefined) {
+      this.head++;
+      this.base++;
+    }
+    if (this.head === this.writes.length) {
+      this.writes.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.writes.length) {
+      this.compact();
+    }
   }
 
   /** Writes staged and not yet dropped. */
-  get writes(): number {
-    return this.byMain.size;
+  get writeCount(): number {
+    return this.staged;
+  }
+
+  private compact(): void {
+    this.writes.splice(0, this.head);
+    this.head = 0;
   }
 }
 
