@@ -289,8 +289,8 @@ export class GrpcEngineRequest extends EventEmitter implements GrpcCallRequest {
  * puts a turn's messages into one DATA frame.
  *
  * A class, not an object literal with a getter and closures per response:
- * such a literal's getter was held from the old generation (the accessor
- * pair V8 makes for it), which kept the closure, the stream and all it
+ * such a literal's getter was held from the old generation (most likely by
+ * the accessor pair V8 makes for it), which kept the closure, the stream and all it
  * reached alive through every young collection — every engine stream was
  * promoted (~2.8 MB per scavenge and 4–5 ms pauses at 50k streams/s;
  * BENCHMARKS.md, "Requests that outlived their answers";
