@@ -171,13 +171,13 @@ export function encodeOps(ops: readonly BackendOp[]): Uint8Array {
 }
 
 /** Bucket names in UTF-8, each encoded once: a store has a fixed handful, and every write names one. */
-const bucketNames = new Map<string, Buffer>();
+const encodedBucketNames = new Map<string, Buffer>();
 
 function bucketBytes(bucket: string): Buffer {
-  let name = bucketNames.get(bucket);
+  let name = encodedBucketNames.get(bucket);
   if (name === undefined) {
     name = Buffer.from(bucket, "utf8");
-    bucketNames.set(bucket, name);
+    encodedBucketNames.set(bucket, name);
   }
   return name;
 }
