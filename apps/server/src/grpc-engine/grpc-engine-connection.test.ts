@@ -31,15 +31,63 @@ const requestBlock = (path: string) =>
     "content-type": "application/grpc",
   });
 
+/** The frames in `bytes` (whole frames only). */
+function framesIn(bytes: Buffer): Frame[] {
+  const frames: Frame[] = [];
+  let at = 0;
+  while (bytes.length - at >= 9) {
+    const length = bytes.readUIntBE(at, 3);
+    if (bytes.length - at < 9 + length) break;
+    frames.push({
+      type: bytes[at + 3] as number,
+      flags: bytes[at + 4] as number,
+      id: bytes.readUInt32BE(at + 5) & 0x7fff_ffff,
+      payload: bytes.subarray(at + 9, at + 9 + length),
+    });
+    at += 9 + length;
+  }
+  return frames;
+}
+
+/** A few promise jobs, as a service's answer comes after its awaits. */
+const promiseJobs = async () => {
+  for (let i = 0; i < 3; i++) await Promise.resolve();
+};
+
 /**
  * What the test server's streams do, by path: "/answer" answers with its
- * request bytes once the request ends; "/big" sends 200 KiB at once and
- * ends; "/hold" reads nothing (pauses) and never answers.
+ * request bytes once the request ends; "/later" does the same a few promise
+ * jobs later; "/corked" then sends headers and one message corked until a
+ * tick of its own (as the stream fast path sends a turn's messages) and
+ * stays open; "/big" sends 200 KiB at once and ends; "/hold" reads nothing
+ * (pauses) and never answers.
  */
 function onStream(stream: GrpcEngineStream): void {
   const { req, res } = stream;
   if (req.url === "/hold") {
     req.pause();
+    return;
+  }
+  if (req.url === "/later") {
+    req.resume();
+    req.on("end", async () => {
+      await promiseJobs();
+      res.writeHead(200, { "content-type": "application/grpc" });
+      res.write(Buffer.from([0, 0, 0, 0, 0]));
+      res.addTrailers({ "grpc-status": "0" });
+      res.end();
+    });
+    return;
+  }
+  if (req.url === "/corked") {
+    req.resume();
+    req.on("end", async () => {
+      await promiseJobs();
+      res.writeHead(200, { "content-type": "application/grpc" });
+      res.stream.cork();
+      process.nextTick(() => res.stream.uncork());
+      res.write(Buffer.from([0, 0, 0, 0, 0]));
+    });
     return;
   }
   if (req.url === "/big") {
@@ -69,16 +117,10 @@ class RawClient {
   constructor(readonly socket: net.Socket) {
     socket.on("data", (chunk: Buffer) => {
       this.held = Buffer.concat([this.held, chunk]);
-      while (this.held.length >= 9) {
-        const length = this.held.readUIntBE(0, 3);
-        if (this.held.length < 9 + length) break;
-        this.frames.push({
-          type: this.held[3] as number,
-          flags: this.held[4] as number,
-          id: this.held.readUInt32BE(5) & 0x7fff_ffff,
-          payload: this.held.subarray(9, 9 + length),
-        });
-        this.held = this.held.subarray(9 + length);
+      const frames = framesIn(this.held);
+      for (const f of frames) {
+        this.frames.push(f);
+        this.held = this.held.subarray(9 + f.payload.length);
       }
       for (const w of this.waiters.splice(0)) w();
     });
@@ -111,16 +153,25 @@ describe("gRPC engine connection", () => {
   let server: net.Server;
   let port = 0;
   const errors: Error[] = [];
+  /** Each server-side socket's `write()` calls, by the client's port. */
+  const writesByPort = new Map<number | undefined, Buffer[]>();
   before(async () => {
-    server = net.createServer((socket) =>
+    server = net.createServer((socket) => {
+      const writes: Buffer[] = [];
+      writesByPort.set(socket.remotePort, writes);
+      const write = socket.write.bind(socket) as (chunk: Buffer) => boolean;
+      (socket as { write: (chunk: Buffer) => boolean }).write = (chunk) => {
+        writes.push(Buffer.from(chunk));
+        return write(chunk);
+      };
       serveGrpcEngineConnection(socket, {
         maxConcurrentStreams: 2,
         maxHeldBytes: 1024 * 1024,
         maxHeaderBlockBytes: 64 * 1024,
         onStream,
         reportError: (e) => errors.push(e),
-      }),
-    );
+      });
+    });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const address = server.address();
     port = typeof address === "object" && address !== null ? address.port : 0;
@@ -257,6 +308,43 @@ describe("gRPC engine connection", () => {
     assert.ok(await client.waitFor((f) => f.type === 0x4 && f.flags === 0x1), "SETTINGS ACK");
     client.socket.destroy();
   });
+
+  // Each case: what the client sends in one write after its preface, and the
+  // frames that must leave the server in one socket write. One write is one
+  // system call and one wake-up of the client; grpc-go sends a PING with
+  // nearly every request.
+  const isPingAck = (f: Frame) => f.type === 0x6 && f.flags === 0x1;
+  const isHeaders = (f: Frame) => f.type === 0x1 && f.id === 1;
+  const isData = (f: Frame) => f.type === 0x0 && f.id === 1;
+  const oneWriteCases = [
+    {
+      name: "a PING's ACK with the answer its read started, a few promise jobs later",
+      frames: () => [
+        frame(0x6, 0, 0, Buffer.from("12345678")),
+        frame(0x1, 0x5, 1, requestBlock("/later")),
+      ],
+      together: [isPingAck, isHeaders, isData],
+    },
+    {
+      name: "a stream's headers with its first message, corked until a tick of its own",
+      frames: () => [frame(0x1, 0x5, 1, requestBlock("/corked"))],
+      together: [isHeaders, isData],
+    },
+  ];
+  for (const c of oneWriteCases) {
+    it(`sends ${c.name} in one write`, async () => {
+      const client = await connect();
+      client.send(...c.frames());
+      assert.ok(await client.waitFor(isData), "the answer's message");
+      const writes = writesByPort.get(client.socket.localPort) ?? [];
+      const frames = writes.map(framesIn);
+      assert.ok(
+        frames.some((fs) => c.together.every((match) => fs.some(match))),
+        `writes were ${frames.map((fs) => fs.map((f) => `${f.type}/${f.id}`).join(",")).join(" | ")}`,
+      );
+      client.socket.destroy();
+    });
+  }
 
   it("holds an answer to the client's window and sends the rest after WINDOW_UPDATE", async () => {
     const client = await connect();
