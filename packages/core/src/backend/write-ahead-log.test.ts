@@ -130,6 +130,52 @@ describe("write-ahead log", () => {
     await again.close();
   });
 
+  // Batches written at once: 1 (one at a time), the default 2, and more.
+  for (const writesInFlight of [1, 2, 4]) {
+    it(`acknowledges in order with ${writesInFlight} write(s) in flight, across starts over at its head`, async () => {
+      const path = logPath();
+      const capacity = 16 * 1024;
+      const log = openWriteAheadLog({ path, capacity, writesInFlight });
+      log.reset(1);
+      const acknowledged: number[] = [];
+      const appends: Promise<void>[] = [];
+      // 300 records, 1 to 5 per turn, no turn waiting for the last (only
+      // for the oldest of more than 12 outstanding): the batches overlap;
+      // each is checkpointed once acknowledged, so the log starts over at
+      // its head several times meanwhile.
+      let seq = 1;
+      for (let turn = 0; seq <= 300; turn++) {
+        if (appends.length - acknowledged.length > 12) await appends[acknowledged.length];
+        for (let k = 0; k <= turn % 5 && seq <= 300; k++, seq++) {
+          const i = seq;
+          appends.push(
+            log.append(i, payload(i, 300)).then(() => {
+              acknowledged.push(i);
+              log.checkpoint(i);
+            }),
+          );
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+      await Promise.all(appends);
+      assert.deepEqual(
+        acknowledged,
+        Array.from({ length: 300 }, (_, i) => i + 1),
+      );
+      await log.close();
+      assert.equal(statSync(path).size, capacity, "the file did not grow");
+      const again = openWriteAheadLog({ path, capacity });
+      const found = seqs(again);
+      assert.ok(found.length < 300, `started over: ${found.length} records`);
+      assert.equal(found.at(-1), 300);
+      assert.deepEqual(
+        found,
+        Array.from({ length: found.length }, (_, i) => 301 - found.length + i),
+      );
+      await again.close();
+    });
+  }
+
   it("reports each batch's write once", async () => {
     const seen: number[] = [];
     const log = openWriteAheadLog({

@@ -37,6 +37,18 @@ const version = 1;
  */
 export const defaultLogBytes = 4 * 1024 * 1024;
 
+/**
+ * Batches written at once (default 2): the next batch starts its write while
+ * the one before syncs, and is acknowledged only after it. With one at a
+ * time, a commit that arrived just after a write began waited for that
+ * write's sync and then its own: Go clientv3's lock hand-over, where the
+ * holder's Unlock lands while the last holder's next Lock is being written,
+ * took 1.46 ms on average from the Unlock sent, 1.31 ms with two (Put at
+ * c=100 and txn did not get slower; BENCHMARKS.md, "Two log writes in
+ * flight").
+ */
+export const defaultWritesInFlight = 2;
+
 export interface LogRecord {
   seq: number;
   payload: Uint8Array;
@@ -47,6 +59,8 @@ export interface WriteAheadLogOptions {
   path: string;
   /** Bytes the file is made with (default {@link defaultLogBytes}). */
   capacity?: number;
+  /** Batches written at once (default {@link defaultWritesInFlight}). */
+  writesInFlight?: number;
   /**
    * Told once per batch written, with how long its write and sync took in
    * seconds (etcd's `wal_fsync_duration`).
@@ -69,8 +83,10 @@ export interface WriteAheadLog {
   /**
    * Appends `payload` as the record numbered `seq` (which must be one more
    * than the last), to be written with the others of this event-loop turn;
-   * resolves once it is on disk. Batches reach the disk in order, one write
-   * with `O_DSYNC` each, the next gathering while one is written.
+   * resolves once it is on disk. Each batch is one write with `O_DSYNC`;
+   * up to `writesInFlight` are written at once, the next gathering
+   * meanwhile, and each is acknowledged only after every batch before it
+   * (a batch after a failed one fails too: the log ends at the first gap).
    */
   append(seq: number, payload: Uint8Array): Promise<void>;
   /**
@@ -97,6 +113,16 @@ interface Pending {
   reject: (error: unknown) => void;
 }
 
+/** A batch being written. */
+interface Flight {
+  batch: Pending[];
+  began: number;
+  /** The write returned (`error` null when it succeeded). */
+  finished: boolean;
+  error: unknown;
+  seconds: number;
+}
+
 /**
  * The write-ahead log in front of the LMDB store (lmdb-backend.ts): a commit
  * is acknowledged once its record is here, one disk write, while the store
@@ -108,6 +134,7 @@ interface Pending {
 export function openWriteAheadLog(options: WriteAheadLogOptions): WriteAheadLog {
   const { path, onSync, onFull } = options;
   const capacity = Math.max(options.capacity ?? defaultLogBytes, headerBytes * 2);
+  const maxFlights = Math.max(1, options.writesInFlight ?? defaultWritesInFlight);
   if (!existsSync(path)) makeLogFile(path, capacity);
   // O_DSYNC: a write returns once its bytes are on disk — the write and its
   // sync in one system call, on one thread-pool thread.
@@ -123,7 +150,10 @@ export function openWriteAheadLog(options: WriteAheadLogOptions): WriteAheadLog 
   let stored = 0;
   let gathering: Pending[] = [];
   let scheduled = false;
-  let writing: Promise<void> | undefined;
+  /** Batches written and not yet acknowledged, oldest first. */
+  const flights: Flight[] = [];
+  /** `close()` waiting for the flights to land. */
+  let landed: (() => void) | undefined;
   let failure: unknown;
   let closed = false;
   let waiting = false;
@@ -132,7 +162,7 @@ export function openWriteAheadLog(options: WriteAheadLogOptions): WriteAheadLog 
 
   const flush = () => {
     scheduled = false;
-    if (writing !== undefined || gathering.length === 0) return;
+    if (flights.length >= maxFlights || gathering.length === 0) return;
     const batch = gathering;
     gathering = [];
     let bytes = 0;
@@ -172,21 +202,42 @@ export function openWriteAheadLog(options: WriteAheadLogOptions): WriteAheadLog 
           );
     const at = position;
     position += bytes;
-    const began = performance.now();
-    writing = new Promise<void>((done) => {
-      write(fd, out, 0, out.length, at, (error) => {
-        writing = undefined;
-        if (error !== null) {
-          failure ??= error;
-          for (const p of batch) p.reject(error);
-        } else {
-          onSync?.((performance.now() - began) / 1000);
-          for (const p of batch) p.resolve();
-        }
-        done();
-        if (gathering.length > 0) schedule();
-      });
+    const flight: Flight = {
+      batch,
+      began: performance.now(),
+      finished: false,
+      error: null,
+      seconds: 0,
+    };
+    flights.push(flight);
+    write(fd, out, 0, out.length, at, (error) => {
+      flight.finished = true;
+      flight.error = error;
+      flight.seconds = (performance.now() - flight.began) / 1000;
+      land();
     });
+    // Room for another: what gathers meanwhile goes out in the next turn.
+    if (gathering.length > 0) schedule();
+  };
+
+  /** Acknowledges the finished flights at the front, in order. */
+  const land = () => {
+    while (flights.length > 0 && (flights[0] as Flight).finished) {
+      const { batch, error, seconds } = flights.shift() as Flight;
+      if (error !== null) failure ??= error;
+      if (failure !== undefined) {
+        for (const p of batch) p.reject(failure);
+      } else {
+        onSync?.(seconds);
+        for (const p of batch) p.resolve();
+      }
+    }
+    if (flights.length === 0) {
+      const done = landed;
+      landed = undefined;
+      done?.();
+    }
+    if (gathering.length > 0) schedule();
   };
 
   const schedule = () => {
@@ -222,10 +273,10 @@ export function openWriteAheadLog(options: WriteAheadLogOptions): WriteAheadLog 
       if (seq <= stored) return;
       stored = seq;
       // A batch may be waiting for room.
-      if (gathering.length > 0 && writing === undefined) schedule();
+      if (gathering.length > 0) schedule();
     },
     reset(nextSeq) {
-      if (writing !== undefined || gathering.length > 0) {
+      if (flights.length > 0 || gathering.length > 0) {
         throw new Error("write-ahead log: reset with records pending");
       }
       writeHeader(nextSeq);
@@ -235,7 +286,11 @@ export function openWriteAheadLog(options: WriteAheadLogOptions): WriteAheadLog 
     },
     async close() {
       closed = true;
-      if (writing !== undefined) await writing;
+      if (flights.length > 0) {
+        await new Promise<void>((resolve) => {
+          landed = resolve;
+        });
+      }
       // Callers wait for their appends before closing; anything left never
       // got room (its store stopped taking checkpoints) and is not durable.
       const left = gathering;
