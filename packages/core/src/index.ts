@@ -34,6 +34,7 @@ export {
 } from "./defaults.js";
 export * from "./errors.js";
 export { grpcOverheadBytes } from "./grpc-overhead-bytes.js";
+export { IdMap } from "./id-map.js";
 export { IndexedSet } from "./indexed-set.js";
 export {
   createKvApplier,
