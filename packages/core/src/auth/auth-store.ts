@@ -18,6 +18,7 @@ import {
   errUserEmpty,
   errUserNotFound,
 } from "../errors.js";
+import { IndexedSet } from "../indexed-set.js";
 import { compareBytes } from "../kv/compare-bytes.js";
 import type { KvStore } from "../mvcc/kv-store.js";
 import { hashPassword, type ScryptParams, verifyPassword } from "./password-hash.js";
@@ -385,7 +386,8 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
       : 1;
   let permCache = new Map<string, MergedPermissions>();
 
-  const listeners = new Set<(change: AuthChange) => void>();
+  // Not a Set: one add and one delete per watch stream (see IndexedSet).
+  const listeners = new IndexedSet<(change: AuthChange) => void>();
   /**
    * Stages `ops` (the in-memory state already changed), bumps the revision
    * if asked, tells the listeners, and resolves once durable.
@@ -399,7 +401,7 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
     const w = store.write((txn) => {
       for (const op of ops) txn.stage(op);
     });
-    for (const listener of listeners) listener(change);
+    for (const listener of listeners.snapshot()) listener(change);
     return w.durable;
   }
   const putUser = (u: UserRecord): BackendOp => {

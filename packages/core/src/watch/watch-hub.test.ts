@@ -125,6 +125,50 @@ describe("watch hub", () => {
     );
   });
 
+  it("watchers that come and go, one or two a key, keys recurring or not: each live one gets its key's events", async () => {
+    const { kv, hub } = setup();
+    // Round r watches keys r0..r199 and k0..k199 (k recurs every round),
+    // a second watcher on every fifth key, then cancels the first on every
+    // r key and every other k key: more than half the keys ever watched are
+    // then without watchers, which the hub drops in passing, while the rest
+    // still watch.
+    for (let round = 0; round < 3; round++) {
+      const live: { key: string; c: ReturnType<typeof collector>; w: Watcher }[] = [];
+      const gone: { c: ReturnType<typeof collector>; w: Watcher }[] = [];
+      for (const prefix of [`r${round}-`, "k"]) {
+        for (let i = 0; i < 200; i++) {
+          const key = `${prefix}${i}`;
+          const c = collector();
+          const w = hub.watch({ key: b(key), startRev: 0, ...opts }, c.sink);
+          if (prefix === "k" && i % 2 === 1) live.push({ key, c, w });
+          else gone.push({ c, w });
+          if (i % 5 === 0) {
+            const second = collector();
+            live.push({
+              key,
+              c: second,
+              w: hub.watch({ key: b(key), startRev: 0, ...opts }, second.sink),
+            });
+          }
+        }
+      }
+      for (const { w } of gone) w.cancel();
+      for (const prefix of [`r${round}-`, "k"]) {
+        for (let i = 0; i < 200; i++) await kv.put(putReq(`${prefix}${i}`, `v${round}`));
+      }
+      await tick();
+      for (const { key, c } of live) {
+        assert.deepEqual(
+          c.events().map((e) => e.split("@")[0]),
+          [`put:${key}`],
+          `round ${round}, ${key}`,
+        );
+      }
+      for (const { c } of gone) assert.deepEqual(c.events(), []);
+      for (const { w } of live) w.cancel();
+    }
+  });
+
   it("replays history from a past revision, then continues live", async () => {
     const { kv, hub } = setup();
     await kv.put(putReq("k", "1")); // 2

@@ -1,3 +1,4 @@
+import { IndexedSet } from "../indexed-set.js";
 import { bytesToKeyString } from "../mvcc/key-string.js";
 import type { CommittedWrite, KvStore, RangeEnd } from "../mvcc/kv-store.js";
 import type { Change, KeyValue } from "../types.js";
@@ -150,6 +151,9 @@ class WatcherState implements Watcher {
   }
 }
 
+/** A key of the hub's `byKey` whose watchers are gone (see there). */
+const vacant = Symbol("no watchers");
+
 /**
  * The watchable part of the store: turns each durable write into events for
  * the watchers whose range it touches (events come from the committed write,
@@ -165,12 +169,22 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
   const maxBatchBytes = options.maxBatchBytes ?? 1024 * 1024;
   /**
    * Synced watchers of single keys, by key: the watcher itself while it is
-   * the key's only one (most keys), a Set once there are more.
+   * the key's only one (most keys), an IndexedSet once there are more, and
+   * `vacant` once it has none.
+   *
+   * Why a key's entry stays (until the keys without watchers are more than
+   * half, then the Map is made anew) and why the sets are IndexedSets: a
+   * Map or Set that lives long and sees an add and a delete per watcher —
+   * a Watch created and cancelled on the same key, as clientv3's lock does
+   * for each wait — is rehashed every few watchers into tables V8 links
+   * old to new, which kept every watch stream's objects alive through young
+   * collections (see IndexedSet).
    */
-  const byKey = new Map<string, WatcherState | Set<WatcherState>>();
+  let byKey = new Map<string, WatcherState | IndexedSet<WatcherState> | typeof vacant>();
+  let vacantKeys = 0;
   /** Synced watchers of ranges. */
-  const ranges = new Set<WatcherState>();
-  const unsynced = new Set<WatcherState>();
+  const ranges = new IndexedSet<WatcherState>();
+  const unsynced = new IndexedSet<WatcherState>();
   let count = 0;
   /** Set by compactAll: every watcher ends compacted at this revision. */
   let endedAt: number | undefined;
@@ -189,9 +203,17 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
     w.isSynced = true;
     if (w.endKey === undefined) {
       const held = byKey.get(w.startKey);
-      if (held === undefined) byKey.set(w.startKey, w);
-      else if (held instanceof Set) held.add(w);
-      else if (held !== w) byKey.set(w.startKey, new Set([held, w]));
+      if (held === undefined || held === vacant) {
+        if (held === vacant) vacantKeys--;
+        byKey.set(w.startKey, w);
+      } else if (held instanceof IndexedSet) {
+        held.add(w);
+      } else if (held !== w) {
+        const both = new IndexedSet<WatcherState>();
+        both.add(held);
+        both.add(w);
+        byKey.set(w.startKey, both);
+      }
     } else {
       ranges.add(w);
     }
@@ -199,14 +221,24 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
   function removeSynced(w: WatcherState) {
     if (w.endKey === undefined) {
       const held = byKey.get(w.startKey);
-      if (held === w) byKey.delete(w.startKey);
-      else if (held instanceof Set) {
+      if (held === w) {
+        byKey.set(w.startKey, vacant);
+        vacantKeys++;
+        if (vacantKeys > 64 && vacantKeys * 2 > byKey.size) dropVacantKeys();
+      } else if (held instanceof IndexedSet) {
         held.delete(w);
-        if (held.size === 1) byKey.set(w.startKey, held.values().next().value as WatcherState);
+        if (held.size === 1) byKey.set(w.startKey, held.snapshot()[0] as WatcherState);
       }
     } else {
       ranges.delete(w);
     }
+  }
+  /** A new Map of the keys with watchers (a new Map: nothing links it to the old). */
+  function dropVacantKeys() {
+    const kept = new Map<string, WatcherState | IndexedSet<WatcherState> | typeof vacant>();
+    for (const [k, held] of byKey) if (held !== vacant) kept.set(k, held);
+    byKey = kept;
+    vacantKeys = 0;
   }
   function remove(w: WatcherState) {
     if (!w.alive) return;
@@ -242,12 +274,14 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
   /** Calls `visit` for each watcher of key `k` that a write at `rev` reaches (not those starting later). */
   function forWatchersOf(k: string, rev: number, visit: (w: WatcherState) => void) {
     const singles = byKey.get(k);
-    if (singles instanceof Set) {
+    if (singles instanceof IndexedSet) {
       for (const w of singles) if (w.next <= rev) visit(w);
-    } else if (singles !== undefined && singles.next <= rev) {
+    } else if (singles !== undefined && singles !== vacant && singles.next <= rev) {
       visit(singles);
     }
-    for (const w of ranges) if (w.next <= rev && inRange(w, k)) visit(w);
+    if (ranges.size > 0) {
+      for (const w of ranges) if (w.next <= rev && inRange(w, k)) visit(w);
+    }
   }
 
   /** Sends `events` at `rev` to `w`, or moves `w` behind if its consumer is falling behind. */
@@ -364,7 +398,7 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
     if (unsynced.size === 0) return;
     passCache = new Map();
     try {
-      for (const w of [...unsynced]) if (w.alive) catchUp(w);
+      for (const w of unsynced.snapshot()) if (w.alive) catchUp(w);
     } finally {
       passCache = undefined;
     }
@@ -409,10 +443,10 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
     watcherCount: () => count,
     compactAll(compactRev) {
       endedAt = compactRev;
-      const all = [...unsynced, ...ranges];
+      const all = [...unsynced.snapshot(), ...ranges.snapshot()];
       for (const held of byKey.values()) {
-        if (held instanceof Set) all.push(...held);
-        else all.push(held);
+        if (held instanceof IndexedSet) all.push(...held.snapshot());
+        else if (held !== vacant) all.push(held);
       }
       for (const w of all) {
         remove(w);
@@ -427,6 +461,7 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
         running = undefined;
       }
       byKey.clear();
+      vacantKeys = 0;
       ranges.clear();
       unsynced.clear();
       count = 0;
