@@ -139,7 +139,7 @@ describe("watch hub", () => {
         for (let i = 0; i < 200; i++) {
           const key = `${prefix}${i}`;
           const c = collector();
-          const w = hub.watch({ key: b(key), startRev: 0, ...opts }, c.sink);
+          const w = hub.watch({ key: b(key), end: undefined, startRev: 0, ...opts }, c.sink);
           if (prefix === "k" && i % 2 === 1) live.push({ key, c, w });
           else gone.push({ c, w });
           if (i % 5 === 0) {
@@ -147,7 +147,7 @@ describe("watch hub", () => {
             live.push({
               key,
               c: second,
-              w: hub.watch({ key: b(key), startRev: 0, ...opts }, second.sink),
+              w: hub.watch({ key: b(key), end: undefined, startRev: 0, ...opts }, second.sink),
             });
           }
         }
