@@ -37,6 +37,7 @@ import { runMigrateCommand } from "./migrate-command.js";
 import { registerOperationalRoutes } from "./operational-routes.js";
 import { redactUrl } from "./redact-url.js";
 import { runSnapshotCommand } from "./snapshot-command.js";
+import { applyTierUpBudget } from "./tier-up-budget.js";
 import { loadClientCrlCheck, loadClientTlsOptions, TlsConfigError } from "./tls-options.js";
 import { verifiedPeerCommonName } from "./tls-peer-identity.js";
 import { ensureSelfSignedCertFiles } from "./tls-self-signed.js";
@@ -195,6 +196,8 @@ async function main(): Promise<void> {
   // half-again of it (BENCHMARKS.md, "Restart time").
   const gcPolicy = createGcPolicy();
   gcPolicy.start();
+  // Optimized code sooner for the request paths, before the first request.
+  applyTierUpBudget();
   logger.info(
     {
       storage: config.storage === undefined ? config.dataDir : redactUrl(config.storage),
