@@ -68,25 +68,20 @@ function onStream(stream: GrpcEngineStream): void {
     req.pause();
     return;
   }
-  if (req.url === "/later") {
+  if (req.url === "/later" || req.url === "/corked") {
+    const corked = req.url === "/corked";
     req.resume();
     req.on("end", async () => {
       await promiseJobs();
       res.writeHead(200, { "content-type": "application/grpc" });
+      if (corked) {
+        res.stream.cork();
+        process.nextTick(() => res.stream.uncork());
+      }
       res.write(Buffer.from([0, 0, 0, 0, 0]));
+      if (corked) return;
       res.addTrailers({ "grpc-status": "0" });
       res.end();
-    });
-    return;
-  }
-  if (req.url === "/corked") {
-    req.resume();
-    req.on("end", async () => {
-      await promiseJobs();
-      res.writeHead(200, { "content-type": "application/grpc" });
-      res.stream.cork();
-      process.nextTick(() => res.stream.uncork());
-      res.write(Buffer.from([0, 0, 0, 0, 0]));
     });
     return;
   }
