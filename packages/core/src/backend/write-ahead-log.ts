@@ -43,9 +43,9 @@ export const defaultLogBytes = 4 * 1024 * 1024;
  * time, a commit that arrived just after a write began waited for that
  * write's sync and then its own: Go clientv3's lock hand-over, where the
  * holder's Unlock lands while the last holder's next Lock is being written,
- * took 1.46 ms on average from the Unlock sent, 1.31 ms with two (Put at
- * c=100 and txn did not get slower; BENCHMARKS.md, "Two log writes in
- * flight").
+ * took 1.45–1.52 ms on average from the Unlock sent, 1.34–1.35 ms with two
+ * (Put at c=100 and txn did not get slower; BENCHMARKS.md, "Lock hand-over:
+ * log writes in flight, the engine's writes, warm-up").
  */
 export const defaultWritesInFlight = 2;
 
