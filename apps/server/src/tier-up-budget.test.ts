@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { describe, it } from "node:test";
 import { applyTierUpBudget, tierUpInterruptBudget } from "./tier-up-budget.js";
 
@@ -24,8 +25,7 @@ describe("tier-up budget", () => {
     });
   }
 
-  it("is a flag this V8 takes (a child that sets it and runs)", async () => {
-    const { execFileSync } = await import("node:child_process");
+  it("is a flag this V8 takes (a child that sets it and runs)", () => {
     const out = execFileSync(
       process.execPath,
       [

@@ -31,6 +31,21 @@ describe("PendingRecords", () => {
     });
   }
 
+  it("a write older than the first staged one (revisions only grow; kept anyway) reads back", () => {
+    const p = new PendingRecords();
+    p.set(10, 0, rec(10));
+    p.set(7, 0, rec(7));
+    p.set(7, 1, rec(71));
+    assert.deepEqual(p.get(7, 1), rec(71));
+    assert.deepEqual(p.get(10, 0), rec(10));
+    assert.equal(p.get(8, 0), undefined);
+    assert.equal(p.writeCount, 2);
+    p.deleteWrite(7);
+    assert.equal(p.get(7, 0), undefined);
+    assert.deepEqual(p.get(10, 0), rec(10));
+    assert.equal(p.writeCount, 1);
+  });
+
   it("a revision never set reads as undefined, and dropping it is a no-op", () => {
     const p = new PendingRecords();
     assert.equal(p.get(1, 0), undefined);
