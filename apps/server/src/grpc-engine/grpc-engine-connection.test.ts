@@ -4,7 +4,7 @@ import * as net from "node:net";
 import { after, before, describe, it } from "node:test";
 import { createHpackDecoder } from "../authority-repair/hpack-decoder.js";
 import { encodeFrame as frame, http2Preface } from "../authority-repair/http2-frames.js";
-import { serveGrpcEngineConnection } from "./grpc-engine-connection.js";
+import { pingAckHoldMs, serveGrpcEngineConnection } from "./grpc-engine-connection.js";
 import type { GrpcEngineStream } from "./grpc-engine-stream.js";
 import { encodeHeaderBlock } from "./header-block.js";
 
@@ -301,6 +301,59 @@ describe("gRPC engine connection", () => {
     const ack = await client.waitFor((f) => f.type === 0x6 && f.flags === 0x1);
     assert.deepEqual(ack?.payload, ping);
     assert.ok(await client.waitFor((f) => f.type === 0x4 && f.flags === 0x1), "SETTINGS ACK");
+    client.socket.destroy();
+  });
+
+  it("sends a lone PING's ACK by itself once its hold is up", async () => {
+    const client = await connect();
+    await client.waitFor((f) => f.type === 0x4 && f.flags === 0x1);
+    const writes = writesByPort.get(client.socket.localPort) ?? [];
+    const before = writes.length;
+    const sent = performance.now();
+    client.send(frame(0x6, 0, 0, Buffer.from("lonelyyy")));
+    const ack = await client.waitFor((f) => f.type === 0x6 && f.flags === 0x1);
+    const waited = performance.now() - sent;
+    assert.deepEqual(ack?.payload, Buffer.from("lonelyyy"));
+    assert.deepEqual(
+      writes.slice(before).map((w) => framesIn(w).map((f) => f.type)),
+      [[0x6]],
+      "one write, the ACK alone",
+    );
+    // Node's timers may fire up to a millisecond early by their own clock.
+    assert.ok(waited >= pingAckHoldMs - 1, `the ACK waited ${waited.toFixed(2)} ms`);
+    client.socket.destroy();
+  });
+
+  it("answers every PING of a read, in order", async () => {
+    const client = await connect();
+    client.send(
+      frame(0x6, 0, 0, Buffer.from("first...")),
+      frame(0x6, 0, 0, Buffer.from("second..")),
+      frame(0x6, 0, 0, Buffer.from("third...")),
+    );
+    await client.waitFor((f) => f.type === 0x6 && f.payload.toString() === "third...");
+    assert.deepEqual(
+      client.frames.filter((f) => f.type === 0x6 && f.flags === 0x1).map((f) => `${f.payload}`),
+      ["first...", "second..", "third..."],
+    );
+    client.socket.destroy();
+  });
+
+  it("sends a held PING ACK after the frames of the write it rides in", async () => {
+    const client = await connect();
+    await client.waitFor((f) => f.type === 0x4 && f.flags === 0x1);
+    client.send(
+      frame(0x6, 0, 0, Buffer.from("12345678")),
+      frame(0x1, 0x5, 1, requestBlock("/later")),
+    );
+    await client.waitFor((f) => f.type === 0x6 && f.flags === 0x1);
+    const writes = (writesByPort.get(client.socket.localPort) ?? []).map(framesIn);
+    const carrying = writes.find((fs) => fs.some((f) => f.type === 0x6 && f.flags === 0x1));
+    assert.deepEqual(
+      carrying?.map((f) => f.type),
+      [0x1, 0x0, 0x1, 0x6],
+      "headers, message, trailers, then the ACK: grpc-go counts the DATA before the ACK",
+    );
     client.socket.destroy();
   });
 

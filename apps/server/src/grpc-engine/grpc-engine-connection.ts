@@ -39,6 +39,27 @@ const maxWindow = 2 ** 31 - 1;
  */
 const connectionWindow = 16 * 1024 * 1024;
 
+/**
+ * How long the ACK of a PING that arrives with nothing else to send waits
+ * for a write to ride in, in milliseconds (default 2). It leaves with the
+ * next write of the connection, after that write's frames, or alone when
+ * the time is up.
+ *
+ * Why hold it at all: grpc-go (Go clientv3, etcdctl) sends a PING with the
+ * first DATA it reads after each ACK, to estimate the connection's
+ * bandwidth-delay product, so nearly every answer brought a PING that got a
+ * write of its own: one more system call here and one more wake-up of the
+ * client, ~3 of ~9 writes per acquisition with Go clientv3's lock. The
+ * client's next request usually comes within a millisecond, and the ACK
+ * rides in its answer; after that answer's DATA, so grpc-go takes the ACK
+ * with the DATA already counted and pings again only after the next one
+ * (BENCHMARKS.md, "PING ACKs that wait for a write"). The cost is what
+ * TCP's delayed ACK costs: the client's round-trip estimate is up to this
+ * much longer while the connection is idle. Keep-alive pings, whose
+ * timeouts are seconds (grpc-go's default 20 s), do not notice.
+ */
+export const pingAckHoldMs = 2;
+
 export interface GrpcEngineOptions {
   /** SETTINGS_MAX_CONCURRENT_STREAMS we announce and enforce (REFUSED_STREAM past it). */
   maxConcurrentStreams: number;
@@ -161,10 +182,21 @@ export function serveGrpcEngineConnection(
   // Output of this turn.
   let out: Buffer[] = [];
   let flushScheduled = false;
+  /** A PING's ACK waiting for a write to ride in (see {@link pingAckHoldMs}). */
+  let heldAck: Buffer | undefined;
+  let heldAckTimer: NodeJS.Timeout | undefined;
+  const releaseHeldAck = () => {
+    if (heldAck !== undefined) send(heldAck);
+    heldAck = undefined;
+  };
 
   const flush = () => {
     flushScheduled = false;
     if (out.length === 0 || dead) return;
+    if (heldAck !== undefined) {
+      out.push(heldAck);
+      heldAck = undefined;
+    }
     const batch = out;
     out = [];
     socket.write(batch.length === 1 ? (batch[0] as Buffer) : Buffer.concat(batch));
@@ -292,6 +324,20 @@ export function serveGrpcEngineConnection(
       if (sendWindow <= 0) return;
       pumpStream(stream);
     }
+  }
+
+  function onPing(ack: Buffer): void {
+    if (out.length > 0 || heldAck !== undefined) {
+      // A write is coming this turn: ride in it (an earlier held ACK first).
+      releaseHeldAck();
+      send(ack);
+      return;
+    }
+    heldAck = ack;
+    if (heldAckTimer === undefined) {
+      heldAckTimer = setTimeout(releaseHeldAck, pingAckHoldMs);
+      heldAckTimer.unref();
+    } else heldAckTimer.refresh();
   }
 
   function closeSoon(): void {
@@ -495,7 +541,7 @@ export function serveGrpcEngineConnection(
       case type.ping:
         if (id !== 0) throw new ConnectionError(h2Error.protocol, "PING on a stream");
         if (payload.length !== 8) throw new ConnectionError(h2Error.frameSize, "PING size");
-        if (!(flags & flag.ack)) send(frame(type.ping, flag.ack, 0, Buffer.from(payload)));
+        if (!(flags & flag.ack)) onPing(frame(type.ping, flag.ack, 0, Buffer.from(payload)));
         return;
       case type.goaway:
         if (id !== 0) throw new ConnectionError(h2Error.protocol, "GOAWAY on a stream");
@@ -584,6 +630,7 @@ export function serveGrpcEngineConnection(
   socket.on("error", (error: Error) => options.reportError(error));
   socket.once("close", () => {
     dead = true;
+    clearTimeout(heldAckTimer);
     for (const s of streams.valuesSnapshot()) s.reset(h2Error.cancel);
     streams.clear();
   });
