@@ -105,7 +105,17 @@ try {
   const run = (n: string) =>
     execFileSync(
       gobench,
-      ["--endpoint", `127.0.0.1:${port}`, "--workload", flags.workload, "--total", n],
+      [
+        "--endpoint",
+        `127.0.0.1:${port}`,
+        "--workload",
+        flags.workload,
+        // lock and election count acquisitions; the others operations.
+        "--total",
+        n,
+        "--acquisitions",
+        n,
+      ],
       {
         encoding: "utf8",
         maxBuffer: 256 * 1024 * 1024,
