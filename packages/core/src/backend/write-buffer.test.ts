@@ -87,6 +87,48 @@ describe("write buffer", () => {
     assert.deepEqual(firstBytes(), [0x61, 0x7f, 0xff]);
   });
 
+  // The order a generation keeps as writes come (appended, overwritten in
+  // place, or dropped by a write out of order) against a plain model: every
+  // range after every commit must list what sorting the latest values lists.
+  const orderCases = [
+    { name: "keys in ascending order, as revisions come", keys: (i: number) => [i * 2] },
+    { name: "a key written again after a range", keys: (i: number) => [i, i === 0 ? 0 : i - 1] },
+    {
+      name: "keys out of order and repeated",
+      keys: (i: number) => [(i * 7919) % 23, (i * 31) % 5],
+    },
+  ];
+  for (const c of orderCases) {
+    it(`keeps a generation's key order: ${c.name}`, () => {
+      const g = new WriteBuffer();
+      const model = new Map<string, string | undefined>();
+      const key = (n: number) => b(`k${String(n).padStart(3, "0")}`);
+      for (let i = 0; i < 40; i++) {
+        const ops = c
+          .keys(i)
+          .map((n, j) => ((i + j) % 5 === 4 ? del(s(key(n))) : put(s(key(n)), `v${i}.${j}`)));
+        g.add(ops, i + 1);
+        for (const op of ops)
+          model.set(s(op.key), op.value === undefined ? undefined : s(op.value));
+        const want = [...model]
+          .filter(([, v]) => v !== undefined)
+          .sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))
+          .map(([k, v]) => `${k}=${v}`);
+        assert.deepEqual(
+          text(overlayRange([g], "key", undefined, undefined, [])),
+          want,
+          `after commit ${i + 1}`,
+        );
+        const from = key(i % 17);
+        assert.deepEqual(
+          text(overlayRange([g], "key", from, undefined, [])),
+          want.filter((w) => (w.split("=")[0] as string) >= s(from)),
+          `from ${s(from)} after commit ${i + 1}`,
+        );
+      }
+    });
+  }
+
   it("answers a point read: a value, a delete (undefined), or not buffered (null)", () => {
     const g = generation(3, put("a", "1"), del("b"));
     const k = (t: string) => bytesToKeyString(b(t));

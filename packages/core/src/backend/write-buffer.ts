@@ -10,6 +10,18 @@ interface Buffered {
   value: Uint8Array | undefined;
 }
 
+/** One bucket's buffered writes. */
+interface BufferedBucket {
+  byName: Map<string, Buffered>;
+  /**
+   * The entries in key order, kept as writes come: most buckets are written
+   * in key order (a revision's records come after the last revision's), so
+   * an entry is appended; one that is not drops the order until a range
+   * needs it again.
+   */
+  sorted: Buffered[] | undefined;
+}
+
 /**
  * Writes acknowledged (their log record is on disk) but not yet in the
  * store's own file, which reads must see — etcd's `txWriteBuffer`, read
@@ -22,28 +34,47 @@ export class WriteBuffer {
   lastSeq = 0;
   /** Bytes of keys and values this generation took (overwritten ones too): what it may add to the store's file. */
   bytes = 0;
-  private readonly buckets = new Map<string, Map<string, Buffered>>();
-  /** Each bucket's entries in key order, made when a range first needs them since the last add. */
-  private sorted: Map<string, Buffered[]> | undefined;
+  private readonly buckets = new Map<string, BufferedBucket>();
   private entryCount = 0;
 
   get size(): number {
     return this.entryCount;
   }
 
-  /** Takes the writes of one commit, later ones over earlier ones. */
+  /**
+   * Takes the writes of one commit, later ones over earlier ones.
+   *
+   * Why the key order is kept here rather than made by the range that needs
+   * it: a range over a generation sorted all of the generation's entries
+   * after every commit, and a generation gathers up to 100 ms of writes.
+   * Watch creation reads history this way (through `collect`), so with Go
+   * clientv3's lock, which opens a watch per acquisition, each one sorted
+   * some hundreds of entries into a new array that the generation then kept
+   * (BENCHMARKS.md, "A generation's key order kept as it is written").
+   */
   add(ops: readonly BackendOp[], seq: number): void {
-    this.sorted = undefined;
     for (const op of ops) {
       let bucket = this.buckets.get(op.bucket);
       if (bucket === undefined) {
-        bucket = new Map();
+        bucket = { byName: new Map(), sorted: [] };
         this.buckets.set(op.bucket, bucket);
       }
       const k = bytesToKeyString(op.key);
-      if (!bucket.has(k)) this.entryCount++;
-      bucket.set(k, { key: op.key, name: k, value: op.value });
+      const entry: Buffered = { key: op.key, name: k, value: op.value };
+      const prior = bucket.byName.get(k);
+      bucket.byName.set(k, entry);
       this.bytes += op.key.length + (op.value?.length ?? 0);
+      const sorted = bucket.sorted;
+      if (prior !== undefined) {
+        // The key is there: its place in the order stays.
+        if (sorted !== undefined) sorted[firstAtOrAfter(sorted, op.key)] = entry;
+        continue;
+      }
+      this.entryCount++;
+      if (sorted === undefined) continue;
+      const last = sorted[sorted.length - 1];
+      if (last === undefined || compareBytes(last.key, op.key) < 0) sorted.push(entry);
+      else bucket.sorted = undefined;
     }
     this.lastSeq = seq;
   }
@@ -55,7 +86,7 @@ export class WriteBuffer {
   get(bucket: string, key: string): Uint8Array | undefined | null {
     const b = this.buckets.get(bucket);
     if (b === undefined) return null;
-    const hit = b.get(key);
+    const hit = b.byName.get(key);
     return hit === undefined ? null : hit.value;
   }
 
@@ -68,23 +99,13 @@ export class WriteBuffer {
   ): void {
     const b = this.buckets.get(bucket);
     if (b === undefined) return;
-    this.sorted ??= new Map();
-    let entries = this.sorted.get(bucket);
+    let entries = b.sorted;
     if (entries === undefined) {
-      entries = [...b.values()].sort((x, y) => compareBytes(x.key, y.key));
-      this.sorted.set(bucket, entries);
+      entries = [...b.byName.values()].sort((x, y) => compareBytes(x.key, y.key));
+      b.sorted = entries;
     }
-    // The first entry at or after `start`, then on until `end`.
-    let lo = 0;
-    let hi = entries.length;
-    if (start !== undefined) {
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (compareBytes((entries[mid] as Buffered).key, start) < 0) lo = mid + 1;
-        else hi = mid;
-      }
-    }
-    for (let i = lo; i < entries.length; i++) {
+    const from = start === undefined ? 0 : firstAtOrAfter(entries, start);
+    for (let i = from; i < entries.length; i++) {
       const e = entries[i] as Buffered;
       if (end !== undefined && compareBytes(e.key, end) >= 0) break;
       into.set(e.name, e);
@@ -95,10 +116,22 @@ export class WriteBuffer {
   ops(): BackendOp[] {
     const out: BackendOp[] = [];
     for (const [bucket, b] of this.buckets) {
-      for (const e of b.values()) out.push({ bucket, key: e.key, value: e.value });
+      for (const e of b.byName.values()) out.push({ bucket, key: e.key, value: e.value });
     }
     return out;
   }
+}
+
+/** The index of the first entry whose key is at or after `key` (entries in key order). */
+function firstAtOrAfter(entries: readonly Buffered[], key: Uint8Array): number {
+  let lo = 0;
+  let hi = entries.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareBytes((entries[mid] as Buffered).key, key) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /**
