@@ -71,3 +71,44 @@ describe("key index: single-revision keys loaded as table slots", () => {
     });
   }
 });
+
+describe("key index: range bounds", () => {
+  // Over `loaded` at revision 6 (b is deleted there): which keys a range
+  // visits, and where a callback that returns false stops it.
+  const cases: Array<{
+    name: string;
+    start: string;
+    end: string | null;
+    stopAt?: string;
+    want: string[];
+  }> = [
+    { name: "[a, end of keys)", start: "a", end: null, want: ["a", "c", "d"] },
+    { name: "[b, d): d left out, b deleted", start: "b", end: "d", want: ["c"] },
+    { name: "[a, c) with a key between keys", start: "a", end: "bz", want: ["a"] },
+    { name: "[c, end of keys) from a key inside", start: "c", end: null, want: ["c", "d"] },
+    { name: "[e, end of keys): past the last key", start: "e", end: null, want: [] },
+    { name: "[c, c): empty", start: "c", end: "c", want: [] },
+    { name: "[d, a): end before start", start: "d", end: "a", want: [] },
+    { name: "stopped at its first key", start: "a", end: null, stopAt: "a", want: ["a"] },
+    { name: "stopped in the middle", start: "a", end: "e", stopAt: "c", want: ["a", "c"] },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const seen: string[] = [];
+      load(false).range(c.start, c.end, 6, (k) => {
+        seen.push(k);
+        return k !== c.stopAt;
+      });
+      assert.deepEqual(seen, c.want);
+    });
+  }
+
+  it("an empty index has nothing to the end of keys", () => {
+    const seen: string[] = [];
+    createKeyIndex().range("", null, 1, (k) => {
+      seen.push(k);
+      return true;
+    });
+    assert.deepEqual(seen, []);
+  });
+});

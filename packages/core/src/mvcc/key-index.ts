@@ -125,6 +125,9 @@ function lastAtOrBefore(e: KeyRevisions, atRev: number): number {
   return found < 0 ? -1 : head + found * 2;
 }
 
+/** What a `forRange` callback returns to stop the scan. */
+const stopRange = { break: true };
+
 /** The revision at index `i` of `e`, unless a tombstone. */
 function visible(e: KeyRevisions, i: number): VisibleRevision | undefined {
   if (i < 0) return undefined;
@@ -184,12 +187,15 @@ export function createKeyIndex(): KeyIndex {
     },
     range(start, end, atRev, fn) {
       if (end !== null && start >= end) return;
-      for (const [k, found] of tree.entries(start)) {
-        if (end !== null && k >= end) return;
+      // forRange rather than entries(): no [key, value] pair and iterator
+      // result per key.
+      const high = end ?? tree.maxKey();
+      if (high === undefined) return;
+      tree.forRange(start, high, end === null, (k, found) => {
         const e = revisionsOf(found);
         const rev = visible(e, lastAtOrBefore(e, atRev));
-        if (rev !== undefined && fn(k, rev) === false) return;
-      }
+        if (rev !== undefined && fn(k, rev) === false) return stopRange;
+      });
     },
     put(k, rev) {
       const found = tree.get(k);

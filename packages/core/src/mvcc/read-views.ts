@@ -32,6 +32,47 @@ function copyKv(kv: KeyValue): KeyValue {
   return { ...kv };
 }
 
+/**
+ * A key's latest revision as {@link ReadView.rangeMeta} lists it: each field
+ * made when first read. Why lazily: etcd's lock and election recipes sort a
+ * prefix by creation revision and keep one key, on every acquisition, so
+ * most keys of the range are only compared on one field and never returned
+ * (the key's bytes, three bigints and a closure per key were ~13 KB per Go
+ * clientv3 lock acquisition; BENCHMARKS.md, "The lock's prefix ranges").
+ */
+class LatestKeyMeta implements KeyMeta {
+  private keyBytes: Uint8Array | undefined = undefined;
+  private mod: bigint | undefined = undefined;
+  private created: bigint | undefined = undefined;
+  private ver: bigint | undefined = undefined;
+
+  constructor(
+    private readonly name: string,
+    private readonly r: VisibleRevision,
+    private readonly loadRecord: (r: VisibleRevision) => { kv: KeyValue },
+  ) {}
+
+  get key(): Uint8Array {
+    this.keyBytes ??= keyStringToBytes(this.name);
+    return this.keyBytes;
+  }
+  get modRevision(): bigint {
+    this.mod ??= BigInt(this.r.main);
+    return this.mod;
+  }
+  get createRevision(): bigint {
+    this.created ??= BigInt(this.r.created);
+    return this.created;
+  }
+  get version(): bigint {
+    this.ver ??= BigInt(this.r.version);
+    return this.ver;
+  }
+  load(): KeyValue {
+    return copyKv(this.loadRecord(this.r).kv);
+  }
+}
+
 export function createReadViews(state: StoreState): ReadViews {
   const { index } = state;
   const load = (r: VisibleRevision) => loadRecord(state, r);
@@ -84,13 +125,7 @@ export function createReadViews(state: StoreState): ReadViews {
     const visit = (k: string, r: VisibleRevision) => {
       if (r.latest) {
         // The latest revision: the index's creation revision and version are its own.
-        metas.push({
-          key: keyStringToBytes(k),
-          modRevision: BigInt(r.main),
-          createRevision: BigInt(r.created),
-          version: BigInt(r.version),
-          load: () => copyKv(load(r).kv),
-        });
+        metas.push(new LatestKeyMeta(k, r, load));
       } else {
         const kv = copyKv(load(r).kv);
         metas.push({ ...kv, load: () => kv });
