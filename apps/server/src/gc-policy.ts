@@ -1,6 +1,7 @@
 import { performance } from "node:perf_hooks";
 import { getHeapStatistics, setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
+import { v8FlagChosen } from "./v8-flag-chosen.js";
 
 /**
  * How far V8's old generation may grow past what survived the last full
@@ -154,7 +155,7 @@ export function createGcPolicy(options: GcPolicyOptions = {}): GcPolicy {
     },
     start() {
       if (timer !== undefined) return true;
-      if (execArgv.some((a) => /^--heap[-_]growing[-_]percent\b/.test(a))) return false;
+      if (v8FlagChosen(execArgv, "heap-growing-percent")) return false;
       setFlags(modeFlags.memory);
       const collect = options.collect ?? exposeFullCollection();
       const utilization = options.utilization ?? loopUtilization();

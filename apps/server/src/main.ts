@@ -22,6 +22,7 @@ import {
   openServerContext,
 } from "@conclave/server";
 import { pino } from "pino";
+import { disableAllocationSitePretenuring } from "./allocation-site-pretenuring.js";
 import { AuthTokenOptionError, loadJwtTokens } from "./auth-token-option.js";
 import { ConfigFileError } from "./config-file.js";
 import { createConnectUnaryFastPath } from "./connect-unary-fast-path.js";
@@ -198,6 +199,8 @@ async function main(): Promise<void> {
   gcPolicy.start();
   // Optimized code sooner for the request paths, before the first request.
   applyTierUpBudget();
+  // Request objects allocated young however long a burst kept them alive.
+  disableAllocationSitePretenuring();
   logger.info(
     {
       storage: config.storage === undefined ? config.dataDir : redactUrl(config.storage),

@@ -1,4 +1,5 @@
 import { setFlagsFromString } from "node:v8";
+import { v8FlagChosen } from "./v8-flag-chosen.js";
 
 /**
  * V8's interrupt budget for the server: the bytecode a function runs between
@@ -31,7 +32,7 @@ export interface TierUpBudgetOptions {
  */
 export function applyTierUpBudget(options: TierUpBudgetOptions = {}): boolean {
   const execArgv = options.execArgv ?? process.execArgv;
-  if (execArgv.some((a) => /^--interrupt[-_]budget(=|$)/.test(a))) return false;
+  if (v8FlagChosen(execArgv, "interrupt-budget")) return false;
   (options.setFlags ?? setFlagsFromString)(`--interrupt-budget=${tierUpInterruptBudget}`);
   return true;
 }
