@@ -1,5 +1,4 @@
-import { setFlagsFromString } from "node:v8";
-import { v8FlagChosen } from "./v8-flag-chosen.js";
+import { setV8FlagUnlessChosen, type V8FlagOptions } from "./v8-flag-chosen.js";
 
 /**
  * Turns off V8's allocation-site pretenuring for the serving process: V8
@@ -17,21 +16,14 @@ import { v8FlagChosen } from "./v8-flag-chosen.js";
  * KB and 1.3 ms (BENCHMARKS.md, "Pretenuring"). Set after the store is
  * opened, so the index built at start (all of which lives) is still
  * allocated as V8 sees fit.
- */
-export interface PretenuringOptions {
-  /** Node's own flags (default `process.execArgv`): an operator's choice wins. */
-  execArgv?: readonly string[];
-  /** Sets V8 flags (default `v8.setFlagsFromString`). */
-  setFlags?: (flags: string) => void;
-}
-
-/**
+ *
  * Sets `--no-allocation-site-pretenuring` unless node's command line chose
  * either form of the flag. Returns whether it set it.
  */
-export function disableAllocationSitePretenuring(options: PretenuringOptions = {}): boolean {
-  const execArgv = options.execArgv ?? process.execArgv;
-  if (v8FlagChosen(execArgv, "allocation-site-pretenuring")) return false;
-  (options.setFlags ?? setFlagsFromString)("--no-allocation-site-pretenuring");
-  return true;
+export function disableAllocationSitePretenuring(options: V8FlagOptions = {}): boolean {
+  return setV8FlagUnlessChosen(
+    "allocation-site-pretenuring",
+    "--no-allocation-site-pretenuring",
+    options,
+  );
 }

@@ -1,7 +1,7 @@
 import { performance } from "node:perf_hooks";
 import { getHeapStatistics, setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { v8FlagChosen } from "./v8-flag-chosen.js";
+import { type V8FlagOptions, v8FlagChosen } from "./v8-flag-chosen.js";
 
 /**
  * How far V8's old generation may grow past what survived the last full
@@ -98,11 +98,7 @@ export function exposeFullCollection(): () => void {
   }
 }
 
-export interface GcPolicyOptions {
-  /** Node's own flags (default `process.execArgv`): an operator's choice wins. */
-  execArgv?: readonly string[];
-  /** Sets V8 flags (default `v8.setFlagsFromString`). */
-  setFlags?: (flags: string) => void;
+export interface GcPolicyOptions extends V8FlagOptions {
   /** Runs a full collection (default {@link exposeFullCollection}'s). */
   collect?: () => void;
   /**

@@ -1,5 +1,4 @@
-import { setFlagsFromString } from "node:v8";
-import { v8FlagChosen } from "./v8-flag-chosen.js";
+import { setV8FlagUnlessChosen, type V8FlagOptions } from "./v8-flag-chosen.js";
 
 /**
  * V8's interrupt budget for the server: the bytecode a function runs between
@@ -17,22 +16,16 @@ import { v8FlagChosen } from "./v8-flag-chosen.js";
  */
 export const tierUpInterruptBudget = 16_384;
 
-export interface TierUpBudgetOptions {
-  /** Node's own flags (default `process.execArgv`): an operator's choice wins. */
-  execArgv?: readonly string[];
-  /** Sets V8 flags (default `v8.setFlagsFromString`). */
-  setFlags?: (flags: string) => void;
-}
-
 /**
  * Sets {@link tierUpInterruptBudget} unless node's command line chose an
  * `--interrupt-budget` (`node --interrupt-budget=… conclave.mjs`). Returns
  * whether it set it. Call before serving: functions get their budget when
  * they first run.
  */
-export function applyTierUpBudget(options: TierUpBudgetOptions = {}): boolean {
-  const execArgv = options.execArgv ?? process.execArgv;
-  if (v8FlagChosen(execArgv, "interrupt-budget")) return false;
-  (options.setFlags ?? setFlagsFromString)(`--interrupt-budget=${tierUpInterruptBudget}`);
-  return true;
+export function applyTierUpBudget(options: V8FlagOptions = {}): boolean {
+  return setV8FlagUnlessChosen(
+    "interrupt-budget",
+    `--interrupt-budget=${tierUpInterruptBudget}`,
+    options,
+  );
 }
