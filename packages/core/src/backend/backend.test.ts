@@ -384,3 +384,82 @@ describe("lmdb backend write-ahead log", () => {
     await again.close();
   });
 });
+
+describe("lmdb backend ranges over stored and buffered writes", () => {
+  const keys = (it: Iterable<{ key: Uint8Array }>) => [...it].map((e) => s(e.key));
+  /** A backend whose first writes are in LMDB and whose later ones are still buffered. */
+  async function split() {
+    const be = createLmdbBackend({ dir: tempDir(), batch: { intervalMs: 60_000, limit: 10_000 } });
+    let stores = 0;
+    be.onCommitDuration((_s, stage) => {
+      if (stage === "store") stores++;
+    });
+    const stored = async () => {
+      const before = stores;
+      for (let n = 0; n < 200 && stores === before; n++) await new Promise((r) => setTimeout(r, 5));
+      assert.ok(stores > before, "LMDB took the writes");
+    };
+    await be.commit([
+      { bucket: "key", key: b("r02"), value: b("2") },
+      { bucket: "key", key: b("r04"), value: b("4") },
+    ]);
+    await stored();
+    // Buffered: the store runs once commits pause (5 ms), after these reads.
+    await be.commit([
+      { bucket: "key", key: b("r06"), value: b("6") },
+      { bucket: "key", key: b("r08"), value: b("8") },
+      { bucket: "lease", key: b("l1"), value: b("L") },
+    ]);
+    return { be, stored };
+  }
+
+  // Each case: where the range starts (and ends), and what it lists, with
+  // r02 and r04 in LMDB and r06, r08 (and a first key of another bucket) buffered.
+  const cases: Array<{
+    name: string;
+    start?: string;
+    end?: string;
+    bucket?: string;
+    want: string[];
+  }> = [
+    { name: "from the start", want: ["r02", "r04", "r06", "r08"] },
+    { name: "from below LMDB's keys", start: "r01", want: ["r02", "r04", "r06", "r08"] },
+    { name: "from between LMDB's keys", start: "r03", want: ["r04", "r06", "r08"] },
+    { name: "from LMDB's last key", start: "r04", want: ["r04", "r06", "r08"] },
+    { name: "from past all LMDB holds", start: "r05", want: ["r06", "r08"] },
+    { name: "past LMDB, with an end", start: "r05", end: "r07", want: ["r06"] },
+    { name: "past everything", start: "r09", want: [] },
+    { name: "a bucket LMDB has nothing of", bucket: "lease", want: ["l1"] },
+  ];
+  for (const c of cases) {
+    it(`lists ${c.name}`, async () => {
+      const { be, stored } = await split();
+      const range = () =>
+        keys(
+          be.range(
+            c.bucket ?? "key",
+            c.start === undefined ? undefined : b(c.start),
+            c.end === undefined ? undefined : b(c.end),
+          ),
+        );
+      assert.deepEqual(range(), c.want, "with the later writes buffered");
+      await stored();
+      assert.deepEqual(range(), c.want, "once LMDB holds them all");
+      // A new buffered key past the rest, after LMDB took r08: still listed.
+      await be.commit([{ bucket: c.bucket ?? "key", key: b("r10"), value: b("10") }]);
+      const past = c.bucket === undefined && c.start !== undefined && c.end === undefined;
+      if (past || c.start === undefined) assert.deepEqual(range(), [...c.want, "r10"]);
+      await be.close();
+    });
+  }
+
+  it("lists what LMDB took before a defragment and what came after", async () => {
+    const { be, stored } = await split();
+    await stored();
+    await be.defragment();
+    await be.commit([{ bucket: "key", key: b("r10"), value: b("10") }]);
+    assert.deepEqual(keys(be.range("key", b("r05"), undefined)), ["r06", "r08", "r10"]);
+    assert.deepEqual(keys(be.range("key", b("r09"), undefined)), ["r10"]);
+    await be.close();
+  });
+});

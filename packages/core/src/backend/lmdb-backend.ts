@@ -12,6 +12,7 @@ import {
 } from "node:fs";
 import { join, resolve } from "node:path";
 import { type Database, open, type RootDatabase } from "lmdb";
+import { compareBytes } from "../kv/compare-bytes.js";
 import { bytesToKeyString } from "../mvcc/key-string.js";
 import type { Backend, BackendEntry, BackendOp, CommitStage } from "./backend.js";
 import { bucketNames, localBucketNames } from "./backend.js";
@@ -165,6 +166,32 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
     }
   }
 
+  /**
+   * Per bucket, a key LMDB holds nothing above: its largest key or more (a
+   * delete leaves it where it was); null while the bucket is empty; absent
+   * until first asked, then read from LMDB.
+   */
+  const storedMax = new Map<string, Uint8Array | null>();
+  const maxStoredKey = (bucket: string): Uint8Array | null => {
+    let max = storedMax.get(bucket);
+    if (max === undefined) {
+      max = null;
+      for (const key of db(bucket).getKeys({ reverse: true, limit: 1 })) {
+        max = new Uint8Array(key as Buffer);
+      }
+      storedMax.set(bucket, max);
+    }
+    return max;
+  };
+  /** Raises the buckets' bounds to what `generation` adds, as LMDB takes it. */
+  const raiseStoredMax = (generation: WriteBuffer) => {
+    for (const [bucket, key] of generation.maxKeys()) {
+      const max = storedMax.get(bucket);
+      if (max === undefined) continue; // read from LMDB when first asked
+      if (max === null || compareBytes(key, max) > 0) storedMax.set(bucket, key);
+    }
+  };
+
   /** Acknowledged writes LMDB does not have yet: the gathering generation, then those being written (oldest first). */
   let gathering = new WriteBuffer();
   const writing: WriteBuffer[] = [];
@@ -217,6 +244,7 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
       .then(() => root.flushed)
       .then(
         () => {
+          raiseStoredMax(generation);
           writing.shift();
           forgetSize();
           report((performance.now() - began) / 1000, "store");
@@ -295,8 +323,13 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
       return v === undefined ? undefined : new Uint8Array(v);
     },
     range(bucket, start, end): Iterable<BackendEntry> {
-      const stored = storedRange(bucket, start, end);
-      if (gathering.size === 0 && writing.length === 0) return stored;
+      if (gathering.size === 0 && writing.length === 0) return storedRange(bucket, start, end);
+      // A range that starts past all LMDB holds needs no cursor: the history
+      // of revisions just written, which a watch from a recent revision
+      // reads (Go clientv3's lock opens one per acquisition).
+      const max = maxStoredKey(bucket);
+      const pastStored = max === null || (start !== undefined && compareBytes(start, max) > 0);
+      const stored = pastStored ? [] : storedRange(bucket, start, end);
       // The buffered writes as they are now (a range is read synchronously).
       return overlayRange([...writing, gathering], bucket, start, end, stored);
     },
@@ -374,6 +407,7 @@ export function createLmdbBackend(options: LmdbBackendOptions): Backend {
         writeCurrentFile(pointer, next);
         root = fresh;
         dbs = new Map();
+        storedMax.clear();
         for (const name of openedBuckets) db(name);
         file = next;
       } finally {

@@ -112,6 +112,20 @@ export class WriteBuffer {
     }
   }
 
+  /** Each bucket's largest key written in this generation (deletes too). */
+  maxKeys(): Array<[string, Uint8Array]> {
+    const out: Array<[string, Uint8Array]> = [];
+    for (const [bucket, b] of this.buckets) {
+      let max = b.sorted?.at(-1)?.key;
+      if (max === undefined) {
+        for (const e of b.byName.values())
+          if (max === undefined || compareBytes(e.key, max) > 0) max = e.key;
+      }
+      if (max !== undefined) out.push([bucket, max]);
+    }
+    return out;
+  }
+
   /** Every buffered write as backend operations, for the store's transaction. */
   ops(): BackendOp[] {
     const out: BackendOp[] = [];
