@@ -46,6 +46,22 @@ describe("IndexedSet", () => {
     });
   }
 
+  it("visits each member once in place, as iteration lists them", () => {
+    const objects = Array.from({ length: 10 }, (_, id) => ({ id }));
+    const set = new IndexedSet<{ id: number }>();
+    for (const o of objects) set.add(o);
+    for (const o of objects.slice(0, 4)) set.delete(o);
+    const seen: { id: number }[] = [];
+    set.forEach((o) => {
+      seen.push(o);
+    });
+    assert.deepEqual(seen, [...set]);
+    assert.deepEqual(
+      sorted(seen, (o) => o.id).map((o) => o.id),
+      [4, 5, 6, 7, 8, 9],
+    );
+  });
+
   const cases: Record<string, (s: IndexedSet<object>, a: object, b: object) => void> = {
     "adding twice keeps one": (s, a) => {
       s.add(a);

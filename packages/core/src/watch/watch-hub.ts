@@ -273,14 +273,19 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
 
   /** Calls `visit` for each watcher of key `k` that a write at `rev` reaches (not those starting later). */
   function forWatchersOf(k: string, rev: number, visit: (w: WatcherState) => void) {
+    // In place: every `visit` here collects; nothing adds or removes watchers.
     const singles = byKey.get(k);
     if (singles instanceof IndexedSet) {
-      for (const w of singles) if (w.next <= rev) visit(w);
+      singles.forEach((w) => {
+        if (w.next <= rev) visit(w);
+      });
     } else if (singles !== undefined && singles !== vacant && singles.next <= rev) {
       visit(singles);
     }
     if (ranges.size > 0) {
-      for (const w of ranges) if (w.next <= rev && inRange(w, k)) visit(w);
+      ranges.forEach((w) => {
+        if (w.next <= rev && inRange(w, k)) visit(w);
+      });
     }
   }
 
